@@ -1,0 +1,376 @@
+"""Re-read a converter output directory and list every problem found in it.
+
+``python -m pipeline.verify OUTPUT`` (also ``folder2tfrecord verify OUTPUT``) exits 0 when the output
+is complete and readable, 1 otherwise, printing one line per problem with the file and, for record
+level problems, the record index (0-based) and its byte offset in the (decompressed) shard.
+
+What is checked, against ``manifest.json`` (see the output layout in README.md):
+  * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
+  * every shard the manifest lists exists, and no other ``<split>-NNNNN-of-NNNNN`` file does;
+  * the manifest agrees with itself (shard names, ``num_shards``, per-split sums) and with
+    ``stats.json``;
+  * every record's TFRecord framing: the 12-byte header (uint64 little-endian length + masked
+    crc32c of those 8 bytes), the payload and its masked crc32c (TensorFlow's
+    ``core/lib/io/record_writer.cc``; masking via Beam's ``tfrecordio`` helper, crc32c via
+    google-crc32c). Shards are gunzipped first when the manifest says ``"compression": "gzip"``;
+  * every payload parses as a ``tf.train.Example`` whose ``image/encoded`` decodes completely as a
+    JPEG (Pillow, truncated images are errors) with the ``image/height`` and ``image/width`` it
+    claims, and whose ``image/class/label`` lies in ``[label_offset, label_offset + num_classes)``;
+  * records read per shard and per split equal the manifest's counts.
+
+Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
+Beam options such as ``--s3_endpoint_url`` after the output path. TensorFlow is not needed: the
+Example message is declared here from its descriptor (wire-compatible with ``tf.train.Example``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import io
+import json
+import re
+import struct
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
+
+import google_crc32c
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+from apache_beam.options.pipeline_options import PipelineOptions
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from PIL import Image
+
+MANIFEST = 'manifest.json'
+STATS = 'stats.json'
+SUCCESS = '_SUCCESS'
+SUPPORTED_FORMAT_VERSION = 1
+# Shard file names as the converter writes them: train-00000-of-00004 (5-digit index and total).
+SHARD_NAME = re.compile(r'^(?P<split>[a-z_]+)-(?P<index>\d{5})-of-(?P<total>\d{5})$')
+_HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
+_FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """One thing wrong with the output: where (file, optional record) and what."""
+
+  path: str
+  message: str
+  record_index: int | None = None
+  offset: int | None = None  # byte offset of the record in the decompressed shard
+
+  def __str__(self) -> str:
+    if self.record_index is None:
+      return f'{self.path}: {self.message}'
+    if self.offset is None:
+      return f'{self.path}: record {self.record_index}: {self.message}'
+    return f'{self.path}: record {self.record_index} (byte {self.offset}): {self.message}'
+
+
+@dataclasses.dataclass
+class VerifyReport:
+  """Result of :func:`verify`. ``records_read`` maps split -> records whose framing was intact."""
+
+  output_dir: str
+  problems: list[Problem] = dataclasses.field(default_factory=list)
+  records_read: dict[str, int] = dataclasses.field(default_factory=dict)
+  shards_read: int = 0
+
+  @property
+  def ok(self) -> bool:
+    return not self.problems
+
+
+# ---------------------------------------------------------------------------------------------
+# TFRecord framing
+
+
+class FramingError(Exception):
+  """The framing of record ``index`` at byte ``offset`` is broken; later records are unreachable."""
+
+  def __init__(self, index: int, offset: int, message: str):
+    super().__init__(message)
+    self.index, self.offset = index, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  index: int
+  offset: int
+  data: bytes
+  data_crc_ok: bool
+
+
+def masked_crc32c(data: bytes) -> int:
+  """TFRecord's masked crc32c (rotate right 15, add 0xa282ead8), via Beam's helper."""
+  return _TFRecordUtil._masked_crc32c(data, crc32c_fn=google_crc32c.value)  # pylint: disable=protected-access
+
+
+def _read_exactly(handle: BinaryIO, size: int) -> bytes:
+  chunks, remaining = [], size
+  while remaining > 0:
+    chunk = handle.read(remaining)
+    if not chunk:
+      break
+    chunks.append(chunk)
+    remaining -= len(chunk)
+  return b''.join(chunks)
+
+
+def read_tfrecords(handle: BinaryIO) -> Iterator[Record]:
+  """Yield every record of a TFRecord stream with whether its payload crc matches.
+
+  A payload crc mismatch is reported per record (``data_crc_ok``) and reading goes on, since the
+  length (guarded by its own crc) still locates the next record.
+
+  Raises:
+    FramingError: a truncated header or payload, or a length crc mismatch (reading stops).
+  """
+  index = offset = 0
+  while True:
+    header = _read_exactly(handle, _HEADER_BYTES)
+    if not header:
+      return
+    if len(header) < _HEADER_BYTES:
+      raise FramingError(index, offset, f'truncated record header: {len(header)} of '
+                         f'{_HEADER_BYTES} bytes before end of file')
+    length, length_crc = struct.unpack('<QI', header)
+    if masked_crc32c(header[:8]) != length_crc:
+      raise FramingError(index, offset, 'length crc mismatch (corrupt record header)')
+    body = _read_exactly(handle, length + _FOOTER_BYTES)
+    if len(body) < length + _FOOTER_BYTES:
+      raise FramingError(index, offset, f'truncated record: {len(body)} of '
+                         f'{length + _FOOTER_BYTES} bytes after the header')
+    data = body[:length]
+    (data_crc,) = struct.unpack('<I', body[length:])
+    yield Record(index, offset, data, masked_crc32c(data) == data_crc)
+    index += 1
+    offset += _HEADER_BYTES + length + _FOOTER_BYTES
+
+
+# ---------------------------------------------------------------------------------------------
+# tf.train.Example without TensorFlow
+
+
+def _example_message_class() -> type:
+  """tensorflow.Example (core/example/example.proto) built from a descriptor in a private pool."""
+  proto = descriptor_pb2.FileDescriptorProto(
+      name='folder2tfrecord/example.proto', package='tensorflow', syntax='proto3')
+  label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
+  field_type = descriptor_pb2.FieldDescriptorProto
+  for name, kind in (('BytesList', field_type.TYPE_BYTES), ('FloatList', field_type.TYPE_FLOAT),
+                     ('Int64List', field_type.TYPE_INT64)):
+    proto.message_type.add(name=name).field.add(name='value', number=1, label=label_repeated,
+                                                type=kind)
+  feature = proto.message_type.add(name='Feature')
+  feature.oneof_decl.add(name='kind')
+  for number, (name, type_name) in enumerate(
+          (('bytes_list', 'BytesList'), ('float_list', 'FloatList'),
+           ('int64_list', 'Int64List')), start=1):
+    feature.field.add(name=name, number=number, type=field_type.TYPE_MESSAGE,
+                      type_name=f'.tensorflow.{type_name}', oneof_index=0)
+  features = proto.message_type.add(name='Features')
+  entry = features.nested_type.add(name='FeatureEntry')
+  entry.options.map_entry = True
+  entry.field.add(name='key', number=1, type=field_type.TYPE_STRING)
+  entry.field.add(name='value', number=2, type=field_type.TYPE_MESSAGE,
+                  type_name='.tensorflow.Feature')
+  features.field.add(name='feature', number=1, label=label_repeated,
+                     type=field_type.TYPE_MESSAGE,
+                     type_name='.tensorflow.Features.FeatureEntry')
+  proto.message_type.add(name='Example').field.add(
+      name='features', number=1, type=field_type.TYPE_MESSAGE, type_name='.tensorflow.Features')
+  pool = descriptor_pool.DescriptorPool()
+  pool.Add(proto)
+  return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
+
+
+Example = _example_message_class()
+
+
+def _single(feature_map: Any, key: str, kind: str) -> Any:
+  """The one value of feature ``key`` of list ``kind``; ValueError if absent or not exactly one."""
+  if key not in feature_map or feature_map[key].WhichOneof('kind') != kind:
+    raise ValueError(f'feature {key!r} missing or not a {kind}')
+  values = getattr(feature_map[key], kind).value
+  if len(values) != 1:
+    raise ValueError(f'feature {key!r} has {len(values)} values, expected 1')
+  return values[0]
+
+
+def check_example(payload: bytes, label_range: range | None) -> list[str]:
+  """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range."""
+  try:
+    example = Example.FromString(payload)
+    feature_map = example.features.feature
+    encoded = _single(feature_map, 'image/encoded', 'bytes_list')
+    label = _single(feature_map, 'image/class/label', 'int64_list')
+    height = _single(feature_map, 'image/height', 'int64_list')
+    width = _single(feature_map, 'image/width', 'int64_list')
+  except Exception as error:  # pylint: disable=broad-except  (DecodeError or ValueError)
+    return [f'not a tf.train.Example with the expected features: {error}']
+  messages = []
+  try:
+    with Image.open(io.BytesIO(encoded)) as image:
+      if image.format != 'JPEG':
+        messages.append(f'image/encoded is {image.format}, not JPEG')
+      image.load()
+      if image.size != (width, height):
+        messages.append(f'image is {image.size[0]}x{image.size[1]} but image/width x '
+                        f'image/height say {width}x{height}')
+  except Exception as error:  # pylint: disable=broad-except  (Pillow raises many types)
+    messages.append(f'image/encoded does not decode as JPEG: {error}')
+  if label_range is not None and label not in label_range:
+    messages.append(f'label {label} outside [{label_range.start}, {label_range.stop})')
+  return messages
+
+
+# ---------------------------------------------------------------------------------------------
+# The output directory
+
+
+def _read_json(path: str) -> Any:
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+    return json.loads(handle.read().decode('utf-8'))
+
+
+def verify_shard(path: str, compression: str, label_range: range | None,
+                 problems: list[Problem]) -> int:
+  """Check one shard; append its problems; return the number of records it holds intact.
+
+  Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
+  before a corrupt or truncated part of the gzip stream are still checked and counted.
+  """
+  count = 0
+  try:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+      handle = gzip.GzipFile(fileobj=raw, mode='rb') if compression == 'gzip' else raw
+      for record in read_tfrecords(handle):
+        count += 1
+        messages = (check_example(record.data, label_range) if record.data_crc_ok
+                    else ['data crc mismatch (corrupt record payload)'])
+        problems.extend(Problem(path, m, record.index, record.offset) for m in messages)
+  except FramingError as error:
+    problems.append(Problem(path, str(error), error.index, error.offset))
+  except (OSError, EOFError, zlib.error) as error:  # unreadable file or corrupt gzip stream
+    problems.append(Problem(path, f'read failed after {count} records: '
+                            f'{type(error).__name__}: {error}', count))
+  return count
+
+
+def _check_manifest_self(output_dir: str, manifest: dict, problems: list[Problem]) -> None:
+  """The manifest's own arithmetic: shard names, num_shards and per-split sums."""
+  where = FileSystems.join(output_dir, MANIFEST)
+  for split, entry in manifest['splits'].items():
+    shards = entry['shards']
+    if entry['num_shards'] != len(shards):
+      problems.append(Problem(where, f"split {split!r}: num_shards {entry['num_shards']} "
+                              f'but {len(shards)} shards listed'))
+    expected = [f'{split}-{i:05d}-of-{len(shards):05d}' for i in range(len(shards))]
+    if [s['file'] for s in shards] != expected:
+      problems.append(Problem(where, f'split {split!r}: shard names are not '
+                              f'{split}-00000-of-{len(shards):05d} ... in order'))
+    total = sum(s['num_examples'] for s in shards)
+    if total != entry['num_examples']:
+      problems.append(Problem(where, f"split {split!r}: num_examples {entry['num_examples']}"
+                              f' but its shards add up to {total}'))
+
+
+def _check_stats(output_dir: str, manifest: dict, problems: list[Problem]) -> None:
+  path = FileSystems.join(output_dir, STATS)
+  try:
+    stats = _read_json(path)
+  except Exception as error:  # pylint: disable=broad-except
+    problems.append(Problem(path, f'cannot read: {error}'))
+    return
+  for split, entry in manifest['splits'].items():
+    got = stats.get(split, {}).get('num_examples')
+    if got != entry['num_examples']:
+      problems.append(Problem(path, f'split {split!r}: num_examples {got}, manifest.json '
+                              f"says {entry['num_examples']}"))
+
+
+def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> VerifyReport:
+  """Check a converter output directory and return every problem found (none = valid).
+
+  Args:
+    output_dir: local path, gs:// or s3:// URL of a converter output.
+    pipeline_options: Beam options for the file system (e.g. --s3_endpoint_url); optional.
+  Returns:
+    A VerifyReport; ``report.ok`` is True when no problem was found. Never raises for a
+    problem in the output itself (missing or corrupt files are reported, not raised).
+  """
+  if pipeline_options is not None:
+    FileSystems.set_options(pipeline_options)
+  output_dir = output_dir.rstrip('/')
+  report = VerifyReport(output_dir)
+  problems = report.problems
+  if not FileSystems.exists(FileSystems.join(output_dir, SUCCESS)):
+    problems.append(Problem(FileSystems.join(output_dir, SUCCESS),
+                            'missing: the conversion did not finish'))
+  manifest_path = FileSystems.join(output_dir, MANIFEST)
+  try:
+    manifest = _read_json(manifest_path)
+    if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
+      raise ValueError(f"format_version {manifest.get('format_version')!r}, "
+                       f'expected {SUPPORTED_FORMAT_VERSION}')
+    label_range = range(manifest['label_offset'],
+                        manifest['label_offset'] + manifest['num_classes'])
+    listed = {s['file']: (split, s['num_examples'])
+              for split, entry in manifest['splits'].items() for s in entry['shards']}
+  except Exception as error:  # pylint: disable=broad-except  (missing, not JSON, wrong keys)
+    problems.append(Problem(manifest_path, f'cannot use manifest: {error!r}'))
+    return report
+  _check_manifest_self(output_dir, manifest, problems)
+  _check_stats(output_dir, manifest, problems)
+  found = {FileSystems.split(m.path)[1]
+           for m in FileSystems.match([FileSystems.join(output_dir, '*')])[0].metadata_list}
+  for name in sorted(n for n in found if SHARD_NAME.match(n) and n not in listed):
+    problems.append(Problem(FileSystems.join(output_dir, name),
+                            'extra shard file not listed in manifest.json'))
+  for name, (split, expected) in sorted(listed.items()):
+    path = FileSystems.join(output_dir, name)
+    report.records_read.setdefault(split, 0)
+    if name not in found:
+      problems.append(Problem(path, 'missing: listed in manifest.json'))
+      continue
+    count = verify_shard(path, manifest.get('compression', 'none'), label_range, problems)
+    report.shards_read += 1
+    report.records_read[split] += count
+    if count != expected:
+      problems.append(Problem(path, f'{count} records, manifest.json says {expected}'))
+  for split, entry in manifest['splits'].items():
+    if report.records_read.get(split, 0) != entry['num_examples']:
+      problems.append(Problem(manifest_path, f'split {split!r}: read '
+                              f'{report.records_read.get(split, 0)} records, manifest '
+                              f"says {entry['num_examples']}"))
+  return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """CLI: ``python -m pipeline.verify OUTPUT [beam options]``; 0 = valid, 1 = problems found."""
+  parser = argparse.ArgumentParser(
+      prog='folder2tfrecord verify',
+      description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
+                  "shard's TFRecord crcs, Example parsing, JPEG decoding and label range.")
+  parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
+  args, beam_args = parser.parse_known_args(argv)
+  report = verify(args.output, PipelineOptions(beam_args))
+  for problem in report.problems:
+    print(f'PROBLEM {problem}', file=sys.stderr)
+  counts = ', '.join(f'{split}: {n}' for split, n in sorted(report.records_read.items()))
+  if report.ok:
+    print(f'OK {report.output_dir}: {report.shards_read} shards, records {counts}')
+    return 0
+  print(f'FAILED {report.output_dir}: {len(report.problems)} problem(s); '
+        f"records read {counts or 'none'}", file=sys.stderr)
+  return 1
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,297 @@
+"""pipeline.verify on real converter output: a clean output passes, every mutation is caught.
+
+The converter runs twice per session (plain and gzip) on the sample photos; each test copies one of
+those outputs to its own tmp_path, damages it the way a crashed job, a bad disk or a hand edit would,
+and checks that verify names the file, the record and the problem.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import verify as verify_lib
+from pipeline.run import run
+
+SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'sample_images'
+NUM_CLASSES = 5
+LABEL_OFFSET = 1
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _convert(output: Path, compression: str) -> Path:
+  exit_code = run([
+      '--input', str(SAMPLES), '--output', str(output), '--resize_shorter_side', '64',
+      '--center_crop', '64', '--train_shards', '3', '--validation_shards', '2',
+      '--validation_fraction', '0.2', '--label_offset', str(LABEL_OFFSET),
+      '--compression', compression])
+  assert exit_code == 0
+  return output
+
+
+@pytest.fixture(scope='module')
+def converted(tmp_path_factory) -> dict:
+  base = tmp_path_factory.mktemp('converted')
+  return {c: _convert(base / c, c) for c in ('none', 'gzip')}
+
+
+@pytest.fixture
+def output(converted, tmp_path) -> Path:
+  """A private copy of the plain (uncompressed) output."""
+  return Path(shutil.copytree(converted['none'], tmp_path / 'out'))
+
+
+def _manifest(output: Path) -> dict:
+  return json.loads((output / 'manifest.json').read_text())
+
+
+def _write_manifest(output: Path, manifest: dict) -> None:
+  (output / 'manifest.json').write_text(json.dumps(manifest))
+
+
+def _shard(output: Path, split: str = 'train', index: int = 0) -> Path:
+  return output / _manifest(output)['splits'][split]['shards'][index]['file']
+
+
+def _records(path: Path) -> list[verify_lib.Record]:
+  with open(path, 'rb') as handle:
+    return list(verify_lib.read_tfrecords(handle))
+
+
+def _messages(output: Path) -> list[str]:
+  report = verify_lib.verify(str(output))
+  assert not report.ok
+  return [str(p) for p in report.problems]
+
+
+def _rewrite_record(path: Path, index: int, edit) -> None:
+  """Re-frame ``path`` with record ``index`` replaced by ``edit(Example)`` (valid crcs)."""
+  payloads = [r.data for r in _records(path)]
+  example = verify_lib.Example.FromString(payloads[index])
+  edit(example.features.feature)
+  payloads[index] = example.SerializeToString(deterministic=True)
+  from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=import-outside-toplevel
+  with open(path, 'wb') as handle:
+    for payload in payloads:
+      _TFRecordUtil.write_record(handle, payload)
+
+
+@pytest.mark.parametrize('compression', ['none', 'gzip'])
+def test_clean_output_passes(converted, compression):
+  output = converted[compression]
+  report = verify_lib.verify(str(output))
+  assert report.problems == []
+  manifest = _manifest(output)
+  assert manifest['compression'] == compression
+  assert report.records_read == {s: e['num_examples'] for s, e in manifest['splits'].items()}
+  assert set(report.records_read) == {'train', 'validation'}
+  assert report.shards_read == 5
+  assert verify_lib.main([str(output)]) == 0
+
+
+def test_gzip_shards_really_are_gzip(converted):
+  shard = _shard(converted['gzip'])
+  assert shard.read_bytes()[:2] == b'\x1f\x8b'
+  with gzip.open(shard, 'rb') as handle:
+    assert len(list(verify_lib.read_tfrecords(handle))) == _manifest(
+        converted['gzip'])['splits']['train']['shards'][0]['num_examples']
+
+
+def test_framing_and_example_match_tensorflow(converted):
+  """Our reader and Example descriptor agree with TensorFlow's on the converter's records."""
+  tf = pytest.importorskip('tensorflow')
+  shard = _shard(converted['none'])
+  ours = _records(shard)
+  theirs = [r.numpy() for r in tf.data.TFRecordDataset(str(shard))]
+  assert [r.data for r in ours] == theirs and all(r.data_crc_ok for r in ours)
+  for payload in theirs:
+    expected = tf.train.Example.FromString(payload)
+    parsed = verify_lib.Example.FromString(payload)
+    assert parsed.SerializeToString(deterministic=True) == expected.SerializeToString(
+        deterministic=True)
+    assert (parsed.features.feature['image/class/label'].int64_list.value[0] ==
+            expected.features.feature['image/class/label'].int64_list.value[0])
+
+
+def test_corrupt_payload_byte_names_record(output):
+  shard = _shard(output)
+  target = _records(shard)[1]
+  data = bytearray(shard.read_bytes())
+  data[target.offset + 12 + len(target.data) // 2] ^= 0xFF
+  shard.write_bytes(bytes(data))
+  assert _messages(output) == [
+      f'{shard}: record 1 (byte {target.offset}): data crc mismatch (corrupt record payload)']
+
+
+def test_corrupt_length_byte_stops_at_record(output):
+  shard = _shard(output)
+  target = _records(shard)[2]
+  data = bytearray(shard.read_bytes())
+  data[target.offset + 1] ^= 0x01
+  shard.write_bytes(bytes(data))
+  expected = _manifest(output)['splits']['train']['shards'][0]['num_examples']
+  messages = _messages(output)
+  assert f'{shard}: record 2 (byte {target.offset}): length crc mismatch (corrupt record header)' \
+      in messages
+  assert f'{shard}: 2 records, manifest.json says {expected}' in messages
+
+
+def test_truncated_shard(output):
+  shard = _shard(output)
+  last = _records(shard)[-1]
+  shard.write_bytes(shard.read_bytes()[:-10])
+  expected = _manifest(output)['splits']['train']['shards'][0]['num_examples']
+  messages = _messages(output)
+  assert (f'{shard}: record {last.index} (byte {last.offset}): truncated record: '
+          f'{len(last.data) - 6} of {len(last.data) + 4} bytes after the header') in messages
+  assert f'{shard}: {expected - 1} records, manifest.json says {expected}' in messages
+
+
+@pytest.fixture
+def gzip_output(converted, tmp_path) -> Path:
+  """A private copy of the gzip output."""
+  return Path(shutil.copytree(converted['gzip'], tmp_path / 'out'))
+
+
+def _gzip_records(path: Path) -> list[verify_lib.Record]:
+  with gzip.open(path, 'rb') as handle:
+    return list(verify_lib.read_tfrecords(handle))
+
+
+def test_truncated_gzip_shard(gzip_output):
+  shard = _shard(gzip_output)
+  expected = len(_gzip_records(shard))
+  shard.write_bytes(shard.read_bytes()[:-100])
+  messages = _messages(gzip_output)
+  # The records before the cut are still read and checked; the problem is placed after them.
+  read = int(messages[0].split(': record ')[1].split(':')[0])
+  assert 0 < read < expected
+  assert messages == [
+      f'{shard}: record {read}: read failed after {read} records: EOFError: Compressed file '
+      'ended before the end-of-stream marker was reached',
+      f'{shard}: {read} records, manifest.json says {expected}',
+      f"{gzip_output / 'manifest.json'}: split 'train': read "
+      f"{_manifest(gzip_output)['splits']['train']['num_examples'] - expected + read} records, "
+      f"manifest says {_manifest(gzip_output)['splits']['train']['num_examples']}"]
+
+
+def test_corrupt_byte_inside_gzip_shard(gzip_output):
+  shard = _shard(gzip_output)
+  data = bytearray(shard.read_bytes())
+  data[len(data) // 2] ^= 0xFF
+  shard.write_bytes(bytes(data))
+  messages = _messages(gzip_output)
+  # Where inflate notices depends on the deflate stream; it must be named at a record of this shard.
+  assert messages and all(m.startswith(f'{shard}: record ') for m in messages[:1]), messages
+  assert any('crc' in m or 'read failed' in m for m in messages), messages
+
+
+def test_deleted_shard(output):
+  manifest = _manifest(output)
+  entry = manifest['splits']['validation']['shards'][1]
+  (output / entry['file']).unlink()
+  total = manifest['splits']['validation']['num_examples']
+  assert _messages(output) == [
+      f"{output / entry['file']}: missing: listed in manifest.json",
+      f"{output / 'manifest.json'}: split 'validation': read {total - entry['num_examples']} "
+      f'records, manifest says {total}']
+
+
+def test_extra_shard_file(output):
+  extra = output / 'train-00003-of-00004'
+  shutil.copy(_shard(output), extra)
+  assert _messages(output) == [f'{extra}: extra shard file not listed in manifest.json']
+
+
+def test_missing_success_marker(output):
+  (output / '_SUCCESS').unlink()
+  assert _messages(output) == [f"{output / '_SUCCESS'}: missing: the conversion did not finish"]
+
+
+def test_edited_shard_count_in_manifest(output):
+  manifest = _manifest(output)
+  shard = manifest['splits']['train']['shards'][0]
+  real = shard['num_examples']
+  shard['num_examples'] = real + 1
+  _write_manifest(output, manifest)
+  total = manifest['splits']['train']['num_examples']
+  assert _messages(output) == [
+      f"{output / 'manifest.json'}: split 'train': num_examples {total} but its shards add up "
+      f'to {total + 1}',
+      f"{output / shard['file']}: {real} records, manifest.json says {real + 1}"]
+
+
+def test_edited_split_count_in_manifest(output):
+  manifest = _manifest(output)
+  total = manifest['splits']['train']['num_examples']
+  manifest['splits']['train']['num_examples'] = total - 1
+  _write_manifest(output, manifest)
+  assert _messages(output) == [
+      f"{output / 'manifest.json'}: split 'train': num_examples {total - 1} but its shards add up "
+      f'to {total}',
+      f"{output / 'stats.json'}: split 'train': num_examples {total}, manifest.json says "
+      f'{total - 1}',
+      f"{output / 'manifest.json'}: split 'train': read {total} records, manifest says "
+      f'{total - 1}']
+
+
+def test_label_out_of_range(output):
+  shard = _shard(output)
+
+  def set_background(feature):
+    feature['image/class/label'].int64_list.value[0] = 0  # below label_offset 1
+
+  _rewrite_record(shard, 3, set_background)
+  offset = _records(shard)[3].offset
+  assert _messages(output) == [
+      f'{shard}: record 3 (byte {offset}): label 0 outside [{LABEL_OFFSET}, '
+      f'{LABEL_OFFSET + NUM_CLASSES})']
+
+
+def test_png_payload_is_not_jpeg(output):
+  shard = _shard(output, 'validation')
+  png = next(SAMPLES.glob('*/*.png'))
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  with Image.open(png) as image:
+    size = image.size
+
+  def put_png(feature):
+    feature['image/encoded'].bytes_list.value[0] = png.read_bytes()
+    feature['image/width'].int64_list.value[0], feature['image/height'].int64_list.value[0] = size
+
+  _rewrite_record(shard, 0, put_png)
+  assert _messages(output) == [f'{shard}: record 0 (byte 0): image/encoded is PNG, not JPEG']
+
+
+def test_truncated_jpeg_payload(output):
+  shard = _shard(output)
+
+  def truncate(feature):
+    encoded = feature['image/encoded'].bytes_list.value[0]
+    feature['image/encoded'].bytes_list.value[0] = encoded[:len(encoded) // 2]
+
+  _rewrite_record(shard, 0, truncate)
+  messages = _messages(output)
+  assert len(messages) == 1
+  assert messages[0].startswith(f'{shard}: record 0 (byte 0): image/encoded does not decode as '
+                                'JPEG: ')
+
+
+def test_main_exit_code_and_output(output, capsys):
+  shard = _shard(output, 'train', 2)
+  shard.write_bytes(b'not a tfrecord at all')
+  assert verify_lib.main([str(output)]) == 1
+  err = capsys.readouterr().err
+  assert f'PROBLEM {shard}: record 0 (byte 0): length crc mismatch' in err
+  assert 'FAILED' in err
+
+
+def test_missing_output_dir(tmp_path):
+  messages = _messages(tmp_path / 'nothing-here')
+  assert messages[0].endswith('_SUCCESS: missing: the conversion did not finish')
+  assert 'manifest.json: cannot use manifest' in messages[1]
