@@ -1,0 +1,29 @@
+"""The `folder2tfrecord` console script: `run` (default), `verify` and `report` subcommands.
+
+  folder2tfrecord [run] --input DIR --output DIR [flags]   same as python -m pipeline.run
+  folder2tfrecord verify OUTPUT                             same as python -m pipeline.verify
+  folder2tfrecord report OUTPUT --output report.png         same as python -m pipeline.report
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional, Sequence
+
+SUBCOMMANDS = {'run': 'pipeline.run', 'verify': 'pipeline.verify', 'report': 'pipeline.report'}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else 'run'
+  if not argv:
+    print(__doc__)
+    sys.exit(2)
+  module = importlib.import_module(SUBCOMMANDS[command])
+  sys.argv = [f'folder2tfrecord {command}'] + argv
+  module.main()
+
+
+if __name__ == '__main__':
+  main()

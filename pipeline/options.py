@@ -1,0 +1,185 @@
+"""The converter's own flags, validated before any work starts.
+
+``parse_args`` splits the command line in two: the converter's flags (this module) and everything else,
+which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
+``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
+a suggestion, not a silently ignored typo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+
+COMPRESSIONS = ('none', 'gzip')
+
+
+class UsageError(ValueError):
+  """A flag is wrong; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConverterOptions:
+  """Validated converter flags (see `build_parser` for their meaning)."""
+  input: str
+  output: str
+  resize_shorter_side: int = 256
+  center_crop: int = 256
+  jpeg_quality: int = 90
+  resample: str = 'bilinear'
+  max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+  train_shards: int = 0
+  validation_shards: int = 0
+  validation_fraction: float = 0.0
+  seed: int = 0
+  label_offset: int = 0
+  labels_file: Optional[str] = None
+  compression: str = 'none'
+  overwrite: bool = False
+  resume: bool = False
+  max_reject_fraction: float = 1.0
+
+  def __post_init__(self):
+    if self.label_offset not in (0, 1):
+      raise UsageError(f'--label_offset must be 0 or 1 (1 reserves label 0 for "background", as '
+                       f'TF Model Garden\'s ImageNet configs with num_classes 1001), got {self.label_offset}.')
+    if not 0.0 <= self.validation_fraction < 1.0:
+      raise UsageError(f'--validation_fraction must be in [0, 1), got {self.validation_fraction}.')
+    if self.train_shards < 0 or self.validation_shards < 0:
+      raise UsageError('--train_shards and --validation_shards must be >= 0 (0 picks a count from the '
+                       'number of images, ~1 shard per 1,024).')
+    if not 0.0 <= self.max_reject_fraction <= 1.0:
+      raise UsageError(f'--max_reject_fraction must be in [0, 1], got {self.max_reject_fraction}.')
+    if self.overwrite and self.resume:
+      raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
+                       '--overwrite deletes them.')
+    if os.path.normpath(self.input) == os.path.normpath(self.output):
+      raise UsageError('--output must differ from --input: inputs are never modified.')
+    try:
+      self.image_spec
+    except ValueError as e:
+      raise UsageError(str(e).replace('center_crop', '--center_crop').replace(
+          'resize_shorter_side', '--resize_shorter_side')) from None
+
+  @property
+  def image_spec(self) -> ImageSpec:
+    return ImageSpec(resize_shorter_side=self.resize_shorter_side, center_crop=self.center_crop,
+                     jpeg_quality=self.jpeg_quality, resample=self.resample,
+                     max_image_pixels=self.max_image_pixels)
+
+  @property
+  def requested_shards(self) -> Dict[str, int]:
+    return {'train': self.train_shards, 'validation': self.validation_shards}
+
+  def to_dict(self) -> Dict:
+    """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them)."""
+    values = dataclasses.asdict(self)
+    for key in ('input', 'output', 'overwrite', 'resume'):
+      values.pop(key)
+    return values
+
+
+def _url_or_abspath(path: str) -> str:
+  return path if '://' in path else os.path.abspath(os.path.expanduser(path))
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m pipeline.run',
+      description='Convert an image folder (root/<class>/<image>) into sharded TFRecord files of '
+                  'tf.train.Example, with a label map, per-channel statistics and a rejects list. '
+                  'Flags not listed here are Apache Beam pipeline options (--runner, '
+                  '--direct_running_mode, --direct_num_workers, --s3_endpoint_url, --project, ...).',
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+  io_group = parser.add_argument_group('input and output')
+  io_group.add_argument('--input', required=True,
+                        help='Folder of class folders: a local path, gs://... or s3://... . With '
+                             'train/ and validation/ (or val/) sub-folders those are the splits.')
+  io_group.add_argument('--output', required=True,
+                        help='Folder for the shards and metadata (local, gs:// or s3://).')
+  io_group.add_argument('--overwrite', action='store_true',
+                        help='Delete the shards and metadata of an earlier run in --output first.')
+  io_group.add_argument('--resume', action='store_true',
+                        help='Keep the finished shards of an interrupted run with the same flags and '
+                             'write only the missing ones.')
+  image = parser.add_argument_group('images')
+  image.add_argument('--resize_shorter_side', type=int, default=256,
+                     help='Resize so the shorter side has this many pixels; 0 keeps the size.')
+  image.add_argument('--center_crop', type=int, default=256,
+                     help='Then keep the centred square of this side in pixels; 0 keeps the aspect '
+                          'ratio. Shorter side 256 + crop 256 as AlexNet (Krizhevsky et al. 2012).')
+  image.add_argument('--jpeg_quality', type=int, default=90, help='Quality of the stored JPEGs, 1-100.')
+  image.add_argument('--resample', choices=sorted(RESAMPLE_FILTERS), default='bilinear',
+                     help='Resampling filter (all antialiased when downscaling).')
+  image.add_argument('--max_image_pixels', type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
+                     help='Reject images whose header declares more pixels (decompression bombs).')
+  splits = parser.add_argument_group('labels, splits and shards')
+  splits.add_argument('--labels_file',
+                      help='Text file with one class folder name per line: fixes label order; images '
+                           'of classes it does not list are rejected. Default: sorted class folders.')
+  splits.add_argument('--label_offset', type=int, choices=(0, 1), default=0,
+                      help='Added to every label. 1 for TF Model Garden / build_imagenet_data.py '
+                           '(labels 1..N, 0 = background); 0 for Keras and TFDS.')
+  splits.add_argument('--validation_fraction', type=float, default=0.0,
+                      help='Without train/ + validation/ folders, put this fraction of each class in '
+                           'the validation split (deterministic given --seed).')
+  splits.add_argument('--seed', type=int, default=0,
+                      help='Seed of the stable hash that orders, splits and shards the files.')
+  splits.add_argument('--train_shards', type=int, default=0,
+                      help='Number of train shards; 0 = one per ~1,024 images.')
+  splits.add_argument('--validation_shards', type=int, default=0,
+                      help='Number of validation shards; 0 = one per ~1,024 images.')
+  splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
+                      help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")).')
+  splits.add_argument('--max_reject_fraction', type=float, default=1.0,
+                      help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
+                           'of the files is rejected. The rejects list is written anyway.')
+  return parser
+
+
+def _beam_option_parser() -> argparse.ArgumentParser:
+  """A parser that knows every flag of every Beam PipelineOptions class (as Beam builds its own)."""
+  from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+  parser = pipeline_options._BeamArgumentParser(allow_abbrev=False)  # pylint: disable=protected-access
+  for cls in {str(c): c for c in pipeline_options.PipelineOptions.__subclasses__()}.values():
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+  return parser
+
+
+def check_beam_args(beam_args: Sequence[str]) -> None:
+  """Raises UsageError for flags that no Beam options class knows (typos of our flags included)."""
+  beam_parser = _beam_option_parser()
+  _, unknown = beam_parser.parse_known_args(list(beam_args))
+  flags = [a for a in unknown if a.startswith('-')]
+  if not flags:
+    return
+  known = [o for action in beam_parser._actions for o in action.option_strings]  # pylint: disable=protected-access
+  known += [o for action in build_parser()._actions for o in action.option_strings]  # pylint: disable=protected-access
+  hints = []
+  for flag in flags:
+    close = difflib.get_close_matches(flag.split('=', 1)[0], known, n=1)
+    hints.append(f'{flag}' + (f' (did you mean {close[0]}?)' if close else ''))
+  raise UsageError('unknown flag(s): ' + ', '.join(hints) + '. See --help for the converter\'s flags; '
+                   'other flags must be Apache Beam pipeline options.')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, List[str]]:
+  """Splits argv into validated converter options and the remaining Beam pipeline arguments.
+
+  Raises:
+    SystemExit: --help, or a converter flag with a wrong type (argparse prints the usage).
+    UsageError: a value out of range or an unknown flag.
+  """
+  known, beam_args = build_parser().parse_known_args(argv)
+  check_beam_args(beam_args)
+  values = vars(known)
+  values['input'] = _url_or_abspath(values['input'])
+  values['output'] = _url_or_abspath(values['output'])
+  if values['labels_file']:
+    values['labels_file'] = _url_or_abspath(values['labels_file'])
+  return ConverterOptions(**values), beam_args

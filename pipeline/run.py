@@ -1,0 +1,92 @@
+"""Entry point: ``python -m pipeline.run --input DIR --output DIR [flags] [Beam pipeline options]``.
+
+Exit codes: 0 success; 1 the run finished but failed its checks (no example written, or more rejects
+than --max_reject_fraction; the rejects list is written either way); 2 a usage or input error found
+before any work started.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
+
+from pipeline.graph import ConvertImageFolder, plan_dataset
+from pipeline.options import ConverterOptions, UsageError, parse_args
+from pipeline.output_dir import prepare_output
+from transforms.listing import InputError, join
+from transforms.metadata import STATS_FILE, read_optional_json, reject_fraction
+
+# The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
+# --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
+# runner, which downloads a binary).
+DEFAULT_RUNNER = 'apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner'
+_LOGGER = logging.getLogger(__name__)
+
+
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
+  options = PipelineOptions(list(beam_args))
+  if not options.view_as(StandardOptions).runner:
+    options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+  # Workers import our modules from the installed package (setup.py), not from a pickled __main__.
+  options.view_as(SetupOptions).save_main_session = False
+  return options
+
+
+def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
+  """A plain-text table of what the run wrote."""
+  lines = [f'Output: {opts.output}',
+           f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
+  for split in ('train', 'validation'):
+    if split in stats:
+      s = stats[split]
+      mean = ' '.join(f'{v:6.2f}' for v in s['mean_rgb'])
+      std = ' '.join(f'{v:6.2f}' for v in s['std_rgb'])
+      lines.append(f'{split:<12}{s["num_examples"]:>10}{s["num_rejected"]:>10}{s["num_shards"]:>8}'
+                   f'  {mean} / {std}')
+  total = stats['num_examples'] + stats['num_rejected']
+  lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
+               f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
+  return '\n'.join(lines)
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+  """Runs the conversion; returns the process exit code (see the module docstring)."""
+  try:
+    opts, beam_args = parse_args(argv)
+    plan = plan_dataset(opts)
+    prepare_output(opts)
+  except (UsageError, InputError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  _LOGGER.info('Converting %d classes from %s into %s', len(plan.class_names), opts.input,
+               opts.output)
+  start = time.monotonic()
+  with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
+  seconds = time.monotonic() - start
+  stats = read_optional_json(join(opts.output, STATS_FILE))
+  print(summarize(opts, stats, seconds))
+  if not stats['num_examples']:
+    print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
+          file=sys.stderr)
+    return 1
+  if reject_fraction(stats) > opts.max_reject_fraction:
+    print(f'error: {stats["num_rejected"]} files rejected ({reject_fraction(stats):.1%}), more than '
+          f'--max_reject_fraction {opts.max_reject_fraction:.1%}; see rejects.jsonl. No _SUCCESS '
+          'was written.', file=sys.stderr)
+    return 1
+  return 0
+
+
+def main() -> None:
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+  sys.exit(run())
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,50 @@
+"""Packaging for folder2tfrecord: `pip install .` locally, `--setup_file ./setup.py` on Dataflow.
+
+Beam's multi-file pipeline layout (apache_beam/examples/complete/juliaset): the workers install this
+package, so `pipeline` and `transforms` import there exactly as on the driver.
+"""
+
+import setuptools
+
+REQUIRED = [
+    # Verified together on Python 3.11 (2026-11): Beam 2.77 pins pillow < 13.
+    'apache-beam==2.77.0',
+    'tensorflow==2.21.0',
+    'pillow>=12.1.1,<13',
+    'numpy>=1.26,<3',
+    # Beam's TFRecord sink silently falls back to a pure-Python CRC32C without it (apache/beam#33407).
+    'google-crc32c>=1.5',
+    # The fast resize step for JPEG input (one bilinear warp of the crop box).
+    'opencv-python-headless>=4.8',
+]
+EXTRAS = {
+    'gcp': ['apache-beam[gcp]==2.77.0'],
+    'aws': ['apache-beam[aws]==2.77.0'],
+    'test': [
+        'pytest>=8',
+        'pytest-timeout>=2.3',
+        'hypothesis>=6.100',
+        'psutil>=5.9',
+        'apache-beam[gcp,aws]==2.77.0',
+        'moto[server]>=5.0',
+        'matplotlib>=3.8',
+        'tensorflow-datasets>=4.9.6',
+    ],
+    'bench': ['psutil>=5.9', 'matplotlib>=3.8', 'simplejpeg>=1.8'],
+    'report': ['matplotlib>=3.8'],
+}
+
+setuptools.setup(
+    name='folder2tfrecord',
+    version='0.1.0',
+    description='Image folder (root/<class>/<image>) to sharded TFRecords of tf.train.Example, '
+                'on Apache Beam.',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=['pipeline', 'transforms'],
+    install_requires=REQUIRED,
+    extras_require=EXTRAS,
+    entry_points={'console_scripts': ['folder2tfrecord=pipeline.cli:main']},
+)

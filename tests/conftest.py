@@ -1,0 +1,33 @@
+"""Shared fixtures: the embedded sample photos and one converted sample dataset per test session."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO / 'data' / 'sample_images'
+# Flags of the shared sample conversion; tests that need other flags run their own.
+SAMPLE_FLAGS = ('--train_shards', '3', '--validation_shards', '2', '--validation_fraction', '0.2')
+
+
+def convert(input_dir, output_dir, *flags) -> int:
+  """Runs the converter in-process (FnApiRunner, in_memory unless flags say otherwise)."""
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  return run(['--input', str(input_dir), '--output', str(output_dir), *map(str, flags)])
+
+
+@pytest.fixture(scope='session')
+def sample_output(tmp_path_factory) -> pathlib.Path:
+  """The sample photos converted once with SAMPLE_FLAGS (read-only for tests)."""
+  output = tmp_path_factory.mktemp('sample_output')
+  assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 0
+  return output
+
+
+def sample_files():
+  """(class, path) of every sample photo, sorted."""
+  return sorted((p.parent.name, p) for p in SAMPLE_DIR.glob('*/*') if p.is_file())
+
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

@@ -1,0 +1,306 @@
+"""Pure image functions: encoded bytes in, RGB arrays or JPEG bytes out.
+
+Nothing here knows about Beam; the shard writer calls `process_image` once per file, and the tests call
+every function directly.
+
+Decoding policy (``docs/decoding.md`` and the design note): the format is sniffed from the bytes, never
+from the file name; anything that does not decode completely is rejected with `ImageRejected` (truncated
+files are never patched up: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False); a header that declares more
+pixels than the limit is refused before any pixel is allocated; animations give their first frame; EXIF
+orientation is applied; every mode ends as RGB uint8 (16-bit samples scaled by 1/257, alpha and palette
+transparency composited on white, CMYK/YCCK through Pillow's Adobe handling).
+
+Resizing follows the classic ImageNet recipe: shorter side to `resize_shorter_side`, then a centred
+square crop of `center_crop` (AlexNet, Krizhevsky et al. 2012; ResNet's evaluation crop, He et al. 2016).
+Only the crop box is ever resampled. Two paths compute it:
+
+* the reference path: Pillow's antialiased ``Image.resize(size, filter, box=...)`` on the full decode;
+* the fast path, for JPEG input with the default bilinear filter: DCT-domain down-scaling while decoding
+  (Pillow ``draft()``, power-of-two scales only, stopping at or above the target shorter side), then a
+  single < 2x bilinear step on the crop box with OpenCV. A < 2x bilinear step after DCT reduction is
+  antialiased enough (PSNR against a float64 Lanczos reference is printed by ``benchmarks/``); when the
+  remaining factor is 2x or more the fast path falls back to Pillow's antialiased filter.
+Both paths give the same verdicts, because both decode with Pillow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import warnings
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+try:  # OpenCV is only the fast resize step; without it the reference path is used.
+  import cv2
+  cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism.
+except ImportError:  # pragma: no cover - cv2 is an install requirement
+  cv2 = None
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Pillow's own default limit (~89.5 megapixels, a 1024 MiB RGBA image); --max_image_pixels overrides it.
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
+# The longer side is cropped to at most this multiple of the shorter side before resizing when the
+# aspect ratio is kept (--center_crop 0): a 6000x40 strip resized to shorter side 256 would otherwise
+# be 38400 pixels long.
+MAX_ASPECT_RATIO = 8
+# Formats we decode. Pillow identifies these from the bytes (magic numbers), not from file names.
+DECODABLE_FORMATS = ('JPEG', 'PNG', 'GIF', 'WEBP', 'TIFF', 'BMP', 'MPO')
+RESAMPLE_FILTERS = {
+    'bilinear': Image.Resampling.BILINEAR,
+    'bicubic': Image.Resampling.BICUBIC,
+    'lanczos': Image.Resampling.LANCZOS,
+}
+_WHITE = (255, 255, 255)
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImageRejected(ValueError):
+  """The bytes are not an image this tool stores; `reason` says why in words a person understands."""
+
+  def __init__(self, reason: str):
+    super().__init__(reason)
+    self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec:
+  """How every stored image is made.
+
+  Attributes:
+    resize_shorter_side: target length of the shorter side in pixels; 0 keeps the decoded size.
+    center_crop: side of the centred square crop in pixels (after resizing); 0 keeps the aspect ratio.
+    jpeg_quality: libjpeg quality of the stored JPEG, 1-100 (TF's build_imagenet_data.py uses 100,
+      most ImageNet pipelines 90-95).
+    resample: 'bilinear' (default, antialiased), 'bicubic' or 'lanczos'.
+    max_image_pixels: images whose header declares more pixels than this are rejected unread.
+    fast: use the DCT-scaling + OpenCV path for JPEG input where it applies (see module docstring).
+  """
+  resize_shorter_side: int = 256
+  center_crop: int = 256
+  jpeg_quality: int = 90
+  resample: str = 'bilinear'
+  max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+  fast: bool = True
+
+  def __post_init__(self):
+    if self.resize_shorter_side < 0 or self.center_crop < 0:
+      raise ValueError('resize_shorter_side and center_crop must be >= 0 (0 disables the step).')
+    if 0 < self.resize_shorter_side < self.center_crop:
+      raise ValueError(
+          f'center_crop ({self.center_crop}) is larger than resize_shorter_side '
+          f'({self.resize_shorter_side}): the crop would not fit. Lower the crop or raise the side.')
+    if not 1 <= self.jpeg_quality <= 100:
+      raise ValueError(f'jpeg_quality must be in 1..100, got {self.jpeg_quality}.')
+    if self.resample not in RESAMPLE_FILTERS:
+      raise ValueError(f'resample must be one of {sorted(RESAMPLE_FILTERS)}, got {self.resample!r}.')
+    if self.max_image_pixels <= 0:
+      raise ValueError(f'max_image_pixels must be > 0, got {self.max_image_pixels}.')
+
+  @property
+  def passthrough(self) -> bool:
+    """True when neither resizing nor cropping is asked for: upright RGB baseline JPEGs keep their bytes."""
+    return self.resize_shorter_side == 0 and self.center_crop == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessedImage:
+  """One stored image.
+
+  Attributes:
+    encoded: JPEG bytes as stored in ``image/encoded``.
+    height, width: size of the stored image in pixels.
+    histogram: 768 pixel counts (256 per channel, R then G then B) of the stored image as a reader
+      decodes it; the exact per-channel mean and std are computed from these.
+    source_format: the format sniffed from the input bytes ('JPEG', 'PNG', ...).
+    passthrough: True when `encoded` is the input file's own bytes.
+  """
+  encoded: bytes
+  height: int
+  width: int
+  histogram: Tuple[int, ...]
+  source_format: str
+  passthrough: bool
+
+
+def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+  """Identifies `data` from its bytes and reads its header only (no pixel is decoded or allocated).
+
+  Returns:
+    A lazily-loaded PIL image whose `format` is one of DECODABLE_FORMATS.
+  Raises:
+    ImageRejected: empty, text/HTML, unknown format, or more than `max_image_pixels` pixels.
+  """
+  if not data:
+    raise ImageRejected('empty file (0 bytes)')
+  head = data[:64].lstrip().lower()
+  if head.startswith((b'<!doctype', b'<html', b'<?xml', b'<head', b'<body', b'{', b'[')):
+    raise ImageRejected('text (HTML/XML/JSON), not an image')
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+      image = Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS)
+  except Image.DecompressionBombError as e:
+    raise ImageRejected(f'decompression bomb refused from its header: {e}') from None
+  except Exception as e:  # Pillow raises many types for bad headers; all mean "not an image".
+    raise ImageRejected(f'not a recognised image ({_describe(e)})') from None
+  width, height = image.size
+  if width * height > max_image_pixels:
+    raise ImageRejected(
+        f'decompression bomb refused from its header: {width}x{height} = {width * height} pixels '
+        f'> --max_image_pixels {max_image_pixels}')
+  if width < 1 or height < 1:
+    raise ImageRejected(f'image has no pixels ({width}x{height})')
+  return image
+
+
+def decode_rgb(data: bytes, spec: ImageSpec = ImageSpec()) -> Tuple[np.ndarray, Image.Image]:
+  """Decodes `data` completely to an upright RGB array (the reference path, no DCT scaling).
+
+  Returns:
+    (uint8 [H, W, 3] RGB array, the opened PIL image with its header information).
+  Raises:
+    ImageRejected: see `open_image`, plus truncated or corrupt pixel data.
+  """
+  image = open_image(data, spec.max_image_pixels)
+  rgb = _to_upright_rgb(image, draft_size=None)
+  return np.asarray(rgb), image
+
+
+def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
+  """Turns one input file's bytes into the JPEG that is stored, following `spec`.
+
+  Args:
+    data: the file's bytes (any format Pillow decodes from DECODABLE_FORMATS).
+    spec: sizes, quality and filter.
+  Returns:
+    The stored JPEG, its size in pixels and the histogram of its decoded pixels.
+  Raises:
+    ImageRejected: the file is not stored (reason in the exception).
+  """
+  image = open_image(data, spec.max_image_pixels)
+  source_format = image.format
+  target = spec.resize_shorter_side
+  use_draft = spec.fast and source_format == 'JPEG' and target > 0
+  rgb = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
+  if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
+    return ProcessedImage(data, rgb.height, rgb.width, tuple(rgb.histogram()), source_format, True)
+  out = resize_and_crop(rgb, spec)
+  encoded = encode_jpeg(out, spec.jpeg_quality)
+  stored = Image.open(io.BytesIO(encoded))
+  return ProcessedImage(encoded, stored.height, stored.width, tuple(stored.histogram()),
+                        source_format, False)
+
+
+def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
+                                                                Tuple[int, int]]:
+  """Geometry of resize-then-centre-crop, expressed on the source image.
+
+  Args:
+    width, height: source size in pixels.
+  Returns:
+    (box, size): `box` = (left, top, right, bottom) in source pixels (floats) of the region that
+    becomes the output; `size` = (width, height) of the output in pixels.
+  """
+  box_w, box_h = float(width), float(height)
+  if spec.center_crop == 0:  # Aspect ratio kept: cap extreme strips at MAX_ASPECT_RATIO : 1.
+    short = min(box_w, box_h)
+    box_w, box_h = min(box_w, short * MAX_ASPECT_RATIO), min(box_h, short * MAX_ASPECT_RATIO)
+  scale = spec.resize_shorter_side / min(width, height) if spec.resize_shorter_side else 1.0
+  out_w, out_h = max(1, round(box_w * scale)), max(1, round(box_h * scale))
+  if spec.center_crop:
+    out_w, out_h = min(spec.center_crop, out_w), min(spec.center_crop, out_h)
+    box_w, box_h = out_w / scale, out_h / scale
+  left, top = (width - box_w) / 2, (height - box_h) / 2
+  return (left, top, left + box_w, top + box_h), (out_w, out_h)
+
+
+def resize_and_crop(image: Image.Image, spec: ImageSpec) -> np.ndarray:
+  """Resizes the shorter side and centre-crops an RGB image, resampling only the crop box.
+
+  Args:
+    image: an RGB PIL image (already upright).
+  Returns:
+    uint8 [H, W, 3] RGB array of the size `crop_box` gives.
+  """
+  box, size = crop_box(image.width, image.height, spec)
+  box_w, box_h = box[2] - box[0], box[3] - box[1]
+  if size == (image.width, image.height) and (box_w, box_h) == size:
+    return np.asarray(image)
+  factor = max(box_w / size[0], box_h / size[1])
+  if spec.fast and cv2 is not None and spec.resample == 'bilinear' and factor < 2.0:
+    return _bilinear_box_cv2(np.asarray(image), box, size)
+  return np.asarray(image.resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+  """Encodes uint8 [H, W, 3] RGB as a baseline JPEG (4:2:0 chroma, libjpeg-turbo through Pillow)."""
+  buffer = io.BytesIO()
+  Image.fromarray(rgb, 'RGB').save(buffer, 'JPEG', quality=quality)
+  return buffer.getvalue()
+
+
+def _bilinear_box_cv2(array: np.ndarray, box, size) -> np.ndarray:
+  """Bilinear resampling of `box` (source pixels, sub-pixel exact) to `size`, pixel centres aligned
+  as in Pillow: dst(x, y) = src(left + (x + 0.5) * sx - 0.5, top + (y + 0.5) * sy - 0.5)."""
+  left, top, right, bottom = box
+  sx, sy = (right - left) / size[0], (bottom - top) / size[1]
+  matrix = np.array([[sx, 0.0, left + 0.5 * sx - 0.5], [0.0, sy, top + 0.5 * sy - 0.5]])
+  return cv2.warpAffine(array, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                        borderMode=cv2.BORDER_REPLICATE)
+
+
+def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]) -> Image.Image:
+  """Decodes the first frame completely, applies EXIF orientation and converts to RGB uint8."""
+  try:
+    if draft_size is not None:
+      image.draft('RGB', draft_size)  # DCT-domain power-of-two scaling; never below draft_size.
+    image.seek(0)
+    image.load()
+    if _orientation(image) != 1:
+      image = ImageOps.exif_transpose(image)
+    return _to_rgb(image)
+  except ImageRejected:
+    raise
+  except Exception as e:  # Truncated streams, bad CRCs, broken chunks: all mean "do not store".
+    raise ImageRejected(f'truncated or corrupt {image.format} data ({_describe(e)})') from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+  """RGB uint8 from any Pillow mode: 16-bit and 32-bit integer samples scaled by 1/257, float
+  samples clipped to 0-255, transparency composited on white."""
+  mode = image.mode
+  if mode == 'RGB':
+    return image
+  if mode.startswith('I') or mode == 'F':
+    values = np.asarray(image).astype(np.float64)
+    if mode != 'F':
+      values = values / 257.0
+    gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.repeat(gray[..., None], 3, axis=2), 'RGB')
+  if mode == 'P' and 'transparency' in image.info or mode in ('PA', 'LA', 'La', 'RGBA', 'RGBa'):
+    rgba = image.convert('RGBA')
+    background = Image.new('RGBA', rgba.size, _WHITE + (255,))
+    return Image.alpha_composite(background, rgba).convert('RGB')
+  return image.convert('RGB')
+
+
+def _is_upright_rgb_baseline_jpeg(image: Image.Image) -> bool:
+  """True for a 3-component YCbCr/RGB, non-progressive JPEG without an EXIF rotation."""
+  if image.format != 'JPEG' or image.mode != 'RGB' or image.info.get('progressive'):
+    return False
+  return _orientation(image) == 1
+
+
+def _orientation(image: Image.Image) -> int:
+  """EXIF orientation tag (1-8; 1 = upright, also when absent or invalid)."""
+  value = image.getexif().get(_EXIF_ORIENTATION, 1)
+  return value if value in range(1, 9) else 1
+
+
+def _describe(error: Exception) -> str:
+  text = str(error).strip() or 'no detail'
+  return f'{type(error).__name__}: {text[:200]}'

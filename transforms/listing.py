@@ -1,0 +1,202 @@
+"""Finding the classes and images of an image folder, through Beam's FileSystems.
+
+Layouts (the same on a local disk, gs:// and s3://):
+  root/<class>/<image>                        one pool; --validation_fraction splits it
+  root/train/<class>/<image> + root/validation/<class>/<image> (or root/val/...)   explicit splits
+
+Classes are found on the driver (one listing of the split roots) so the label map is fixed before the
+graph runs; the files of each class are listed inside the graph, one class directory per element, so a
+runner lists ImageNet's 1,000 directories in parallel instead of through one huge glob
+(apache/beam#20557). Hidden entries (`.DS_Store`, AppleDouble `._*`, `.ipynb_checkpoints`) are skipped;
+anything deeper than root/<class>/<file> is reported as a reject, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
+
+from transforms.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef
+
+VALIDATION_DIR_NAMES = ('validation', 'val')
+REJECTS_TAG = 'rejects'
+
+
+class InputError(ValueError):
+  """The input folder cannot be converted; the message says what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """Where each split's class folders are: {split: root}; split UNSPLIT when there are no split folders."""
+  split_roots: Dict[str, str]
+
+  @property
+  def has_split_folders(self) -> bool:
+    return UNSPLIT not in self.split_roots
+
+
+def join(base: str, *parts: str) -> str:
+  return FileSystems.join(base.rstrip('/') or base, *parts)
+
+
+def relative(path: str, base: str) -> str:
+  """POSIX path of `path` relative to directory `base` (both local paths or both URLs)."""
+  base = base.rstrip('/') + '/'
+  if not path.startswith(base):
+    raise ValueError(f'{path} is not under {base}')
+  return path[len(base):].replace('\\', '/')
+
+
+def is_hidden(name: str) -> bool:
+  return name.startswith('.')
+
+
+def _match(pattern: str) -> List[FileMetadata]:
+  try:
+    return FileSystems.match([pattern])[0].metadata_list
+  except Exception as e:  # BeamIOError wraps "not found", permissions and credentials errors alike.
+    raise InputError(f'cannot list {pattern}: {e}') from e
+
+
+def _is_local(path: str) -> bool:
+  return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
+def list_entries(directory: str) -> List[Tuple[str, str, bool]]:
+  """Entries directly under `directory`: (path, name, is_folder), hidden names excluded, sorted.
+
+  Local folders are read with os.scandir (Beam's local glob does not return folders); object stores
+  through FileSystems.match, where a "folder" is the first component of a deeper object name.
+  """
+  entries = {}
+  if _is_local(directory):
+    try:
+      with os.scandir(directory) as it:
+        for entry in it:
+          entries[entry.name] = (entry.path, entry.name, entry.is_dir())
+    except OSError as e:
+      raise InputError(f'cannot list {directory}: {e}') from e
+  else:
+    for metadata in _match(join(directory, '*')):
+      rel = relative(metadata.path, directory)
+      name = rel.split('/', 1)[0]
+      if name not in entries or '/' in rel:
+        entries[name] = (metadata.path if '/' not in rel else join(directory, name), name, '/' in rel)
+  return [entries[name] for name in sorted(entries) if name and not is_hidden(name)]
+
+
+def list_children(root: str) -> Tuple[List[str], List[str]]:
+  """(sub-folder names, file names) directly under `root`, hidden ones excluded, sorted."""
+  entries = list_entries(root)
+  return [n for _, n, d in entries if d], [n for _, n, d in entries if not d]
+
+
+def discover_layout(input_root: str) -> Layout:
+  """Decides between the one-pool and the explicit-split layouts.
+
+  Raises:
+    InputError: the input cannot be listed or has no class folders.
+  """
+  try:
+    dirs, _ = list_children(input_root)
+  except InputError as e:
+    raise InputError(f'--input {input_root} cannot be read ({e}). Point --input at a folder of class '
+                     'folders (root/<class>/<image>).') from None
+  validation = next((d for d in VALIDATION_DIR_NAMES if d in dirs), None)
+  if TRAIN in dirs and validation:
+    return Layout({TRAIN: join(input_root, TRAIN), VALIDATION: join(input_root, validation)})
+  if not dirs:
+    raise InputError(
+        f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
+        'root/train/<class>/... with root/validation/<class>/...).')
+  return Layout({UNSPLIT: input_root})
+
+
+def discover_classes(layout: Layout) -> List[str]:
+  """Sorted union of the class folder names of every split (the default label map)."""
+  names = set()
+  for root in layout.split_roots.values():
+    names.update(list_children(root)[0])
+  if not names:
+    raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
+  return sorted(names)
+
+
+def check_has_images(layout: Layout) -> None:
+  """Fails before any work when no class folder holds a single file (tensorflow/tpu#980)."""
+  for root in layout.split_roots.values():
+    if FileSystems.match([join(root, '*', '*')], limits=[1])[0].metadata_list:
+      return
+  raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
+                   ' are all empty: there are no images to convert. Check --input.')
+
+
+def read_labels_file(path: str) -> List[str]:
+  """Class names, one per line (blank lines and lines starting with '#' ignored), in label order."""
+  try:
+    with FileSystems.open(path) as f:
+      text = f.read().decode('utf-8')
+  except Exception as e:
+    raise InputError(f'cannot read --labels_file {path}: {e}') from e
+  names = [line.strip() for line in text.splitlines()]
+  names = [n for n in names if n and not n.startswith('#')]
+  if not names:
+    raise InputError(f'--labels_file {path} lists no classes.')
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise InputError(f'--labels_file {path} lists these classes twice: {duplicates}')
+  return names
+
+
+def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int
+                   ) -> Iterable:
+  """Lists one class folder: yields ImageRef for files, tagged rejects for everything else.
+
+  Args:
+    element: (split, split root, class name).
+    label_map: {class name: label without offset}.
+  """
+  split, root, synset = element
+  for path, name, is_folder in list_entries(join(root, synset)):
+    if synset not in label_map:
+      yield beam.pvalue.TaggedOutput(
+          REJECTS_TAG, reject(path, split, f'class {synset!r} is not in --labels_file'))
+    elif is_folder:
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
+          path, split, 'nested folder: only root/<class>/<image> is read'))
+    else:
+      yield ImageRef(split, label_map[synset] + label_offset, synset, path, f'{synset}/{name}')
+
+
+def reject(path: str, split: Optional[str], reason: str) -> dict:
+  return {'path': path, 'reason': reason, 'split': split or None}
+
+
+class ListImages(beam.PTransform):
+  """Class folders -> ImageRef per image (main output) and reject dicts (output `rejects`).
+
+  Folders of classes missing from the label map are listed too, so their files appear as rejects.
+  """
+
+  def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
+               label_offset: int):
+    super().__init__()
+    self._elements = sorted((split, layout.split_roots[split], synset)
+                            for split, synsets in class_dirs.items() for synset in synsets)
+    self._label_map = label_map
+    self._label_offset = label_offset
+
+  def expand(self, pbegin):
+    return (pbegin
+            | 'ClassFolders' >> beam.Create(self._elements)
+            | 'SpreadFolders' >> beam.Reshuffle()
+            | 'ListClassFolder' >> beam.FlatMap(
+                list_class_dir, self._label_map, self._label_offset).with_outputs(
+                    REJECTS_TAG, main='images'))
