@@ -1,0 +1,175 @@
+"""Reading the output with tf.data, for Keras or any TensorFlow training loop.
+
+    from pipeline.read import dataset
+    train = dataset('OUTPUT', 'train', batch_size=64, training=True)      # (images, labels) batches
+    model.fit(train, validation_data=dataset('OUTPUT', 'validation', 64, training=False))
+
+The pipeline is the classic ImageNet input function's (tensorflow/tpu `imagenet_input.py` with
+`resnet_preprocessing.py`): the shard list comes from manifest.json (exact names: `_work/` and other
+files are never globbed), is shuffled when training, read with a parallel interleave, records are
+shuffled, parsed and decoded, augmented when training (Inception-style random crop of 8-100% of the
+area with aspect 3/4-4/3, decoded with `decode_and_crop_jpeg`, then a random horizontal flip) or
+center-cropped otherwise (the central image_size / (image_size + 32) of the shorter side), resized to
+image_size x image_size (bicubic), batched and prefetched.
+
+Elements: images float32 [B, image_size, image_size, 3] holding 0-255 RGB values (what
+`keras.applications` models' own `preprocess_input` expects; `normalize=True` instead subtracts the
+train split's mean_rgb and divides by its std_rgb from stats.json), labels int32 [B] as stored, i.e.
+including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
+Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
+Paths go through tf.io.gfile, so local and gs:// outputs work.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Optional, Tuple
+
+import tensorflow as tf
+
+MANIFEST_FILE = 'manifest.json'
+STATS_FILE = 'stats.json'
+CROP_PADDING = 32  # the classic eval crop keeps image_size / (image_size + 32) of the shorter side
+SHUFFLE_BUFFER = 1024  # examples; ~150 MB of 256 px JPEG records
+CYCLE_LENGTH = 16  # shards read at once by the interleave
+FEATURES = {
+    'image/encoded': tf.io.FixedLenFeature([], tf.string),
+    'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def _read_json(output_dir: str, name: str) -> Dict:
+  with tf.io.gfile.GFile(output_dir.rstrip('/') + '/' + name, 'r') as f:
+    return json.loads(f.read())
+
+
+def load_manifest(output_dir: str) -> Dict:
+  """manifest.json of an output directory (FileNotFoundError/NotFoundError if absent)."""
+  return _read_json(output_dir, MANIFEST_FILE)
+
+
+def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) -> List[str]:
+  """Full paths of the split's shards, in manifest order.
+
+  Raises:
+    ValueError: the split is not in the manifest (the message lists the ones that are).
+  """
+  manifest = manifest or load_manifest(output_dir)
+  if split not in manifest['splits']:
+    raise ValueError(f'split {split!r} is not in {output_dir}/{MANIFEST_FILE}; it has '
+                     f'{sorted(manifest["splits"])}.')
+  return [output_dir.rstrip('/') + '/' + shard['file'] for shard in manifest['splits'][split]['shards']]
+
+
+def decode_and_random_crop(image_bytes: tf.Tensor, image_size: int,
+                           seed: Optional[int] = None) -> tf.Tensor:
+  """JPEG bytes -> uint8 [image_size, image_size, 3]: Inception-style random crop, then resize.
+
+  A random box covering 8-100% of the area with aspect ratio 3/4-4/3 is decoded with
+  `decode_and_crop_jpeg` (only the box's pixels are decoded); if no box is found in 10 attempts the
+  whole image is used (as the classic input function's fallback to the central crop, on our already
+  center-cropped records).
+  """
+  shape = tf.io.extract_jpeg_shape(image_bytes)
+  begin, size, _ = tf.image.sample_distorted_bounding_box(
+      shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+      min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
+      max_attempts=10, use_image_if_no_bounding_boxes=True, seed=seed or 0)
+  offset_y, offset_x, _ = tf.unstack(begin)
+  height, width, _ = tf.unstack(size)
+  crop_window = tf.stack([offset_y, offset_x, height, width])
+  image = tf.io.decode_and_crop_jpeg(image_bytes, crop_window, channels=3)
+  return _resize(image, image_size)
+
+
+def decode_and_center_crop(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+  """JPEG bytes -> uint8 [image_size, image_size, 3]: the central image_size/(image_size+32) square
+  of the shorter side, resized (the classic ImageNet eval preprocessing)."""
+  shape = tf.io.extract_jpeg_shape(image_bytes)
+  height, width = shape[0], shape[1]
+  crop = tf.cast(image_size / (image_size + CROP_PADDING)
+                 * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+  offset_y = (height - crop + 1) // 2
+  offset_x = (width - crop + 1) // 2
+  image = tf.io.decode_and_crop_jpeg(image_bytes, tf.stack([offset_y, offset_x, crop, crop]),
+                                     channels=3)
+  return _resize(image, image_size)
+
+
+def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+  resized = tf.image.resize(image, [image_size, image_size], method='bicubic', antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def parse_example(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar)."""
+  parsed = tf.io.parse_single_example(serialized, FEATURES)
+  return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
+
+
+def channel_stats(output_dir: str, split: str = 'train') -> Tuple[List[float], List[float]]:
+  """(mean_rgb, std_rgb) of a split from stats.json, 0-255 units."""
+  stats = _read_json(output_dir, STATS_FILE)[split]
+  return stats['mean_rgb'], stats['std_rgb']
+
+
+def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_size: int = 224,
+            shuffle_buffer: int = SHUFFLE_BUFFER, seed: Optional[int] = None,
+            repeat: bool = False, drop_remainder: bool = False, normalize: bool = False,
+            cycle_length: int = CYCLE_LENGTH) -> tf.data.Dataset:
+  """A batched (images, labels) tf.data.Dataset of one split of an output directory.
+
+  Args:
+    output_dir: the converter's output (local path or gs://), holding manifest.json.
+    split: 'train', 'validation', ... (a key of the manifest's "splits").
+    batch_size: examples per batch; the last batch is smaller unless drop_remainder.
+    training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
+    image_size: side in pixels of the square images produced.
+    shuffle_buffer: record shuffle buffer (examples), used when training.
+    seed: makes shuffling and augmentation repeatable (None: different every run).
+    repeat: repeat forever (for steps_per_epoch style training loops).
+    drop_remainder: drop the last incomplete batch (static batch shape, e.g. for TPUs).
+    normalize: subtract the train split's mean_rgb and divide by its std_rgb (stats.json).
+    cycle_length: how many shards the interleave reads at once.
+
+  Returns:
+    Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels).
+  """
+  manifest = load_manifest(output_dir)
+  files = shard_files(output_dir, split, manifest)
+  compression = 'GZIP' if manifest.get('compression') == 'gzip' else ''
+  autotune = tf.data.AUTOTUNE
+
+  shards = tf.data.Dataset.from_tensor_slices(files)
+  if training:
+    shards = shards.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+  records = shards.interleave(
+      lambda path: tf.data.TFRecordDataset(path, compression_type=compression,
+                                           buffer_size=8 << 20),
+      cycle_length=min(cycle_length, len(files)), num_parallel_calls=autotune,
+      deterministic=not training)
+  if training:
+    records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    records = records.repeat()
+
+  mean = std = None
+  if normalize:
+    mean, std = (tf.constant(v, tf.float32) for v in channel_stats(output_dir))
+
+  def preprocess(serialized):
+    image_bytes, label = parse_example(serialized)
+    if training:
+      image = tf.image.random_flip_left_right(decode_and_random_crop(image_bytes, image_size, seed),
+                                              seed=seed)
+    else:
+      image = decode_and_center_crop(image_bytes, image_size)
+    image = tf.cast(image, tf.float32)
+    if normalize:
+      image = (image - mean) / std
+    return image, label
+
+  return (records
+          .map(preprocess, num_parallel_calls=autotune, deterministic=not training)
+          .batch(batch_size, drop_remainder=drop_remainder)
+          .prefetch(autotune))

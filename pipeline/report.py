@@ -1,0 +1,370 @@
+"""A one-page picture of an output directory: what training will see, and what was left out.
+
+    python -m pipeline.report OUTPUT --output report.png     (also: folder2tfrecord report OUTPUT ...)
+
+writes report.png and report.html (the same picture embedded, plus the numbers as tables) with:
+- a contact sheet: the first `--per_class` examples of each class (first `--max_classes` classes),
+  decoded from the shards' own JPEG bytes, not from the input files, so it shows exactly the pixels
+  training reads (after orientation, colour conversion, resize and crop);
+- examples per class per split (stats.json, exact);
+- histograms of stored width/height (pixels) and of the encoded JPEG size (KiB), from up to
+  `--max_records` records per split taken evenly from every shard;
+- mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl.
+
+Shards are read through Beam FileSystems with TFRecord framing (so gs:// and s3:// outputs work, and
+gzip shards too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
+(`Figure.figimage`), so each tile's pixels in the PNG are exactly `tile_image()` of a record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import dataclasses
+import html
+import io
+import json
+import math
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from PIL import Image
+
+from pipeline.verify import Example, read_tfrecords
+from transforms.shard_writer import reason_category
+
+TILE_PIXELS = 112  # side of one contact-sheet tile
+TILE_GAP = 4  # pixels between tiles
+TILE_BACKGROUND = 255  # white around tiles and around images that are not square
+LABEL_WIDTH = 170  # pixels left of the sheet for the class names
+HEADER_HEIGHT = 110  # pixels above the sheet: title and mean/std lines
+CHART_HEIGHT = 420  # pixels per row of charts
+MIN_WIDTH = 1400  # pixels
+DPI = 100
+PER_CLASS = 8
+MAX_CLASSES = 16
+MAX_RECORDS = 20000  # per split, for the histograms; 0 = every record
+
+
+@dataclasses.dataclass
+class Sample:
+  """One record's decoded image, for the contact sheet."""
+  label: int
+  filename: str
+  shard: str
+  index: int  # record index in the shard
+  image: np.ndarray  # uint8 [H, W, 3], as decoded from image/encoded
+
+
+@dataclasses.dataclass
+class Tile:
+  """Where a sample landed: row/col in the sheet and its top-left pixel in the sheet and in the PNG."""
+  row: int
+  col: int
+  y: int
+  x: int
+  sample: Sample
+  png_y: int = 0
+  png_x: int = 0
+
+
+@dataclasses.dataclass
+class ReportData:
+  """What the report shows, read from an output directory."""
+  manifest: Dict
+  stats: Dict
+  label_names: List[str]  # label i -> name (labels.txt, label_offset included)
+  rejects: List[Dict]
+  samples: Dict[int, List[Sample]]  # label -> first samples in shard order
+  sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
+  num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
+
+
+@dataclasses.dataclass
+class ReportResult:
+  png: str
+  html: str
+  width: int
+  height: int
+  tiles: List[Tile]
+
+
+def _join(base: str, name: str) -> str:
+  return FileSystems.join(base.rstrip('/') or base, name)
+
+
+def _read_text(path: str) -> str:
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return f.read().decode('utf-8')
+
+
+def _feature(example, key: str, kind: str):
+  values = getattr(example.features.feature[key], kind).value
+  return values[0] if values else None
+
+
+def decode_image(jpeg: bytes) -> np.ndarray:
+  """JPEG bytes -> uint8 [H, W, 3] RGB with `tf.io.decode_jpeg`, the decoder tf.data and Model Garden
+  train with (Pillow's newer libjpeg-turbo differs from it by a few levels in chroma upsampling)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.io.decode_jpeg(jpeg, channels=3).numpy()
+
+
+def tile_image(image: np.ndarray, size: int = TILE_PIXELS) -> np.ndarray:
+  """uint8 [H, W, 3] -> uint8 [size, size, 3]: fitted inside the square (bilinear, aspect kept),
+  centred on white."""
+  height, width = image.shape[:2]
+  scale = size / max(height, width)
+  new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+  resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
+  tile = np.full((size, size, 3), TILE_BACKGROUND, np.uint8)
+  top, left = (size - new_h) // 2, (size - new_w) // 2
+  tile[top:top + new_h, left:left + new_w] = resized
+  return tile
+
+
+def _shard_quota(max_records: int, num_shards: int) -> Optional[int]:
+  return None if max_records <= 0 else max(1, math.ceil(max_records / max(1, num_shards)))
+
+
+def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES,
+                     max_records: int = MAX_RECORDS) -> ReportData:
+  """Reads manifest, stats, labels, rejects and (a bounded number of) records of every split.
+
+  Samples for the contact sheet are the first `per_class` records of each of the first `max_classes`
+  labels, in split order (train first) then shard and record order.
+
+  Raises:
+    FileNotFoundError (via Beam): no manifest.json, i.e. not a finished output directory.
+  """
+  manifest = json.loads(_read_text(_join(output_dir, 'manifest.json')))
+  stats = json.loads(_read_text(_join(output_dir, 'stats.json')))
+  label_names = _read_text(_join(output_dir, 'labels.txt')).splitlines()
+  rejects_path = _join(output_dir, 'rejects.jsonl')
+  rejects = ([json.loads(line) for line in _read_text(rejects_path).splitlines() if line.strip()]
+             if FileSystems.exists(rejects_path) else [])
+  offset = int(manifest['label_offset'])
+  wanted = set(range(offset, offset + min(max_classes, int(manifest['num_classes']))))
+  samples: Dict[int, List[Sample]] = collections.defaultdict(list)
+  sizes: Dict[str, List[Tuple[int, int]]] = {}
+  num_bytes: Dict[str, List[int]] = {}
+  compression = (CompressionTypes.GZIP if manifest.get('compression') == 'gzip'
+                 else CompressionTypes.UNCOMPRESSED)
+  splits = sorted(manifest['splits'], key=lambda s: (s != 'train', s))
+  for split in splits:
+    shards = manifest['splits'][split]['shards']
+    quota = _shard_quota(max_records, len(shards))
+    sizes[split], num_bytes[split] = [], []
+    for shard in shards:
+      with FileSystems.open(_join(output_dir, shard['file']), compression_type=compression) as f:
+        for record in read_tfrecords(f):
+          if quota is not None and record.index >= quota:
+            break
+          example = Example.FromString(record.data)
+          encoded = _feature(example, 'image/encoded', 'bytes_list')
+          sizes[split].append((_feature(example, 'image/height', 'int64_list'),
+                               _feature(example, 'image/width', 'int64_list')))
+          num_bytes[split].append(len(encoded))
+          label = _feature(example, 'image/class/label', 'int64_list')
+          if label in wanted and len(samples[label]) < per_class:
+            filename = _feature(example, 'image/filename', 'bytes_list') or b''
+            samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
+                                         record.index, decode_image(encoded)))
+  return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes)
+
+
+def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
+                  tile: int = TILE_PIXELS, gap: int = TILE_GAP) -> Tuple[np.ndarray, List[Tile]]:
+  """Samples in rows (one row per class) -> (uint8 [H, W, 3] sheet, the tiles placed).
+
+  The sheet is (len(rows) x per_class) cells of `tile` pixels with `gap` pixels around each;
+  a class with fewer samples leaves its remaining cells white.
+  """
+  height = len(rows) * (tile + gap) + gap
+  width = per_class * (tile + gap) + gap
+  sheet = np.full((height, width, 3), TILE_BACKGROUND, np.uint8)
+  tiles = []
+  for r, row in enumerate(rows):
+    for c, sample in enumerate(row[:per_class]):
+      y, x = gap + r * (tile + gap), gap + c * (tile + gap)
+      sheet[y:y + tile, x:x + tile] = tile_image(sample.image, tile)
+      tiles.append(Tile(r, c, y, x, sample))
+  return sheet, tiles
+
+
+def reject_counts(rejects: Sequence[Dict]) -> List[Tuple[str, int]]:
+  """(reason category, count), most frequent first; details in parentheses / after ':' dropped."""
+  counts = collections.Counter(reason_category(r['reason']) for r in rejects)
+  return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _fmt(values) -> str:
+  return '(' + ', '.join(f'{v:.1f}' for v in values) + ')'
+
+
+def summary_lines(data: ReportData) -> List[str]:
+  """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units."""
+  lines = []
+  for split in sorted(data.manifest['splits'], key=lambda s: (s != 'train', s)):
+    s = data.stats.get(split, {})
+    lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
+                 f'{data.manifest["splits"][split]["num_shards"]} shards, '
+                 f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
+                 f'std RGB {_fmt(s.get("std_rgb", []))}')
+  return lines
+
+
+def _sample_rows(data: ReportData) -> Tuple[List[str], List[List[Sample]]]:
+  labels = sorted(data.samples)
+  return ([data.label_names[l] if l < len(data.label_names) else str(l) for l in labels],
+          [data.samples[l] for l in labels])
+
+
+def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
+  """Four charts in two rows between figure fractions bottom..top."""
+  row_h = (top - bottom) / 2
+  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  axes = [fig.add_axes([0.06 + 0.5 * col, bottom + row_h * (1 - row) + 0.12 * row_h,
+                        0.40, 0.68 * row_h]) for row in range(2) for col in range(2)]
+
+  offset = int(data.manifest['label_offset'])
+  classes = data.label_names[offset:]
+  positions = np.arange(len(classes))
+  width = 0.8 / max(1, len(splits))
+  for i, split in enumerate(splits):
+    counts = data.stats.get(split, {}).get('class_counts', {})
+    axes[0].bar(positions + i * width, [counts.get(c, 0) for c in classes], width, label=split)
+  axes[0].set_xticks(positions + width * (len(splits) - 1) / 2)
+  axes[0].set_xticklabels(classes, rotation=45 if len(classes) <= 40 else 90, ha='right',
+                          fontsize=8 if len(classes) <= 40 else 4)
+  axes[0].set_ylabel('examples')
+  axes[0].set_title('Examples per class per split (stats.json)')
+  axes[0].legend()
+
+  all_dims = [d for split in splits for d in data.sizes[split]] or [(0, 0)]
+  low, high = min(min(d) for d in all_dims), max(max(d) for d in all_dims)
+  step = max(1, math.ceil((high - low + 1) / 30))
+  pixel_bins = np.arange(low - 0.5, high + step + 0.5, step)  # integer-centred bins
+  for split in splits:
+    dims = np.array(data.sizes[split] or [(0, 0)])
+    axes[1].hist([dims[:, 1], dims[:, 0]], bins=pixel_bins,
+                 label=[f'{split} width', f'{split} height'], alpha=0.7)
+    axes[2].hist(np.array(data.num_bytes[split]) / 1024, bins=30, label=split, alpha=0.7)
+  read = sum(len(v) for v in data.num_bytes.values())
+  total = sum(e['num_examples'] for e in data.manifest['splits'].values())
+  axes[1].set_title(f'Stored image size, pixels ({read} of {total} records)')
+  axes[1].set_xlabel('pixels')
+  axes[1].legend(fontsize=8)
+  axes[2].set_title(f'Encoded JPEG size, KiB ({read} of {total} records)')
+  axes[2].set_xlabel('KiB')
+  axes[2].legend(fontsize=8)
+
+  reasons = reject_counts(data.rejects)
+  if reasons:
+    axes[3].barh([r[:40] for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color='tab:red')
+    axes[3].tick_params(axis='y', labelsize=8)
+  else:
+    axes[3].text(0.5, 0.5, 'no rejects', ha='center', va='center', transform=axes[3].transAxes)
+  axes[3].set_title(f'Reject reasons (rejects.jsonl, {len(data.rejects)} files)')
+  axes[3].set_xlabel('files')
+
+
+def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> ReportResult:
+  """Draws the report into png_path (Beam FileSystems path) and returns its size and tiles."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+  names, rows = _sample_rows(data)
+  sheet, tiles = contact_sheet(rows, per_class)
+  width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
+  height = HEADER_HEIGHT + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
+  fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
+  fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
+           va='top')
+  for i, line in enumerate(summary_lines(data)):
+    fig.text(10 / width, 1 - (44 + 20 * i) / height, line, fontsize=10, va='top')
+  shown = len(rows)
+  fig.text(10 / width, 1 - (HEADER_HEIGHT - 16) / height,
+           f'Contact sheet: first {per_class} records of {shown} of '
+           f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
+           va='top', style='italic')
+  sheet_x, sheet_y = LABEL_WIDTH, HEADER_HEIGHT
+  fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
+  for r, name in enumerate(names):
+    centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
+    fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height, name, ha='right', va='center',
+             fontsize=11)
+  for t in tiles:
+    t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
+  _draw_charts(fig, data, top=(2 * CHART_HEIGHT) / height, bottom=0.0)
+
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', dpi=DPI)
+  png = buffer.getvalue()
+  with FileSystems.create(png_path, mime_type='image/png') as f:
+    f.write(png)
+  html_path = (png_path[:-4] if png_path.lower().endswith('.png') else png_path) + '.html'
+  with FileSystems.create(html_path, mime_type='text/html') as f:
+    f.write(build_html(data, png).encode('utf-8'))
+  return ReportResult(png_path, html_path, width, height, tiles)
+
+
+def build_html(data: ReportData, png: bytes) -> str:
+  """A self-contained page: the PNG embedded as base64, then per-split and reject tables."""
+  esc = html.escape
+  rows = ''.join(f'<li>{esc(line)}</li>' for line in summary_lines(data))
+  offset = int(data.manifest['label_offset'])
+  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
+  class_rows = ''.join(
+      f'<tr><td>{i + offset}</td><td>{esc(name)}</td>' + ''.join(
+          f'<td>{data.stats.get(s, {}).get("class_counts", {}).get(name, 0)}</td>' for s in splits)
+      + '</tr>' for i, name in enumerate(data.label_names[offset:]))
+  reject_rows = ''.join(f'<tr><td>{esc(reason)}</td><td>{n}</td></tr>'
+                        for reason, n in reject_counts(data.rejects))
+  return (
+      '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>folder2tfrecord report</title>'
+      '<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>'
+      '</head><body>\n<h1>folder2tfrecord report</h1>\n'
+      f'<ul>{rows}</ul>\n'
+      f'<img alt="report" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">\n'
+      f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
+      f'{class_rows}</table>\n'
+      f'<h2>Reject reasons</h2><table><tr><th>reason</th><th>files</th></tr>{reject_rows}</table>\n'
+      '</body></html>\n')
+
+
+def report(output_dir: str, png_path: str, per_class: int = PER_CLASS,
+           max_classes: int = MAX_CLASSES, max_records: int = MAX_RECORDS) -> ReportResult:
+  """Reads output_dir and writes png_path and the .html next to it."""
+  data = read_report_data(output_dir, per_class, max_classes, max_records)
+  return render(data, png_path, per_class)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """CLI: `python -m pipeline.report OUTPUT --output report.png [flags] [beam options]`."""
+  parser = argparse.ArgumentParser(prog='folder2tfrecord report', description=__doc__.split('\n')[0])
+  parser.add_argument('output_dir', help='the converter\'s output directory (local, gs://, s3://)')
+  parser.add_argument('--output', default='report.png',
+                      help='PNG to write; the HTML page goes next to it (.png -> .html)')
+  parser.add_argument('--per_class', type=int, default=PER_CLASS, help='tiles per class')
+  parser.add_argument('--max_classes', type=int, default=MAX_CLASSES,
+                      help='classes shown in the contact sheet (the first ones by label)')
+  parser.add_argument('--max_records', type=int, default=MAX_RECORDS,
+                      help='records read per split for the histograms, spread over its shards '
+                           '(0 = all)')
+  args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+  FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
+  result = report(args.output_dir, args.output, args.per_class, args.max_classes, args.max_records)
+  print(f'wrote {result.png} ({result.width}x{result.height}, {len(result.tiles)} tiles) and '
+        f'{result.html}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
