@@ -1,13 +1,14 @@
 """Entry point: ``python -m pipeline.run --input DIR --output DIR [flags] [Beam pipeline options]``.
 
-Exit codes: 0 success; 1 the run finished but failed its checks (no example written, or more rejects
-than --max_reject_fraction; the rejects list is written either way); 2 a usage or input error found
-before any work started.
+Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written, or
+more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
+error found before any work started.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Optional, Sequence
@@ -66,8 +67,14 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   _LOGGER.info('Converting %d classes from %s into %s', len(plan.class_names), opts.input,
                opts.output)
   start = time.monotonic()
-  with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-    _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
+  try:
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+      _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
+  except Exception as e:  # pylint: disable=broad-except
+    _LOGGER.exception('The pipeline failed.')
+    print(f'error: the pipeline failed: {e}\nFinished shards are kept; rerun with the same flags '
+          'and --resume to write only the missing ones.', file=sys.stderr)
+    return 1
   seconds = time.monotonic() - start
   stats = read_optional_json(join(opts.output, STATS_FILE))
   print(summarize(opts, stats, seconds))
@@ -84,7 +91,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def main() -> None:
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Workers inherit it; TensorFlow's C++ banner.
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+  logging.getLogger('apache_beam').setLevel(logging.WARNING)
   sys.exit(run())
 
 

@@ -146,6 +146,8 @@ def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
   except Image.DecompressionBombError as e:
     raise ImageRejected(f'decompression bomb refused from its header: {e}') from None
   except Exception as e:  # Pillow raises many types for bad headers; all mean "not an image".
+    if 'truncated' in str(e).lower():
+      raise ImageRejected(f'truncated or corrupt image header ({_describe(e)})') from None
     raise ImageRejected(f'not a recognised image ({_describe(e)})') from None
   width, height = image.size
   if width * height > max_image_pixels:

@@ -149,6 +149,10 @@ def read_labels_file(path: str) -> List[str]:
   names = [n for n in names if n and not n.startswith('#')]
   if not names:
     raise InputError(f'--labels_file {path} lists no classes.')
+  unsafe = [n for n in names if '/' in n or '\\' in n or n in ('.', '..') or is_hidden(n)]
+  if unsafe:
+    raise InputError(f'--labels_file {path} has names that are not class folder names: {unsafe[:5]} '
+                     '(no slashes, no leading dot).')
   duplicates = sorted({n for n in names if names.count(n) > 1})
   if duplicates:
     raise InputError(f'--labels_file {path} lists these classes twice: {duplicates}')

@@ -1,0 +1,101 @@
+"""Faults: a killed run resumes to byte-identical output; a failing bundle leaves no partial shard."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
+from transforms import shard_writer
+from transforms.shard_writer import read_json
+
+CRASH_FLAGS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
+
+
+def _bigger_input(root, copies=4):
+  for i in range(copies):
+    for path in SAMPLE_DIR.glob('*/*'):
+      target = root / path.parent.name / f'{i}_{path.name}'
+      target.parent.mkdir(parents=True, exist_ok=True)
+      shutil.copy(path, target)
+  return root
+
+
+def _final_shards(output):
+  return sorted(p for p in output.glob('*-of-*') if '.tmp' not in p.name)
+
+
+def _assert_complete(shard, output):
+  """A file under a final shard name parses completely and holds what its sidecar says."""
+  count = sum(1 for raw in tf.data.TFRecordDataset(str(shard))
+              if tf.train.Example.FromString(raw.numpy()).features.feature['image/encoded'])
+  assert count == read_json(str(output / '_work' / (shard.name + '.json')))['num_examples']
+
+
+def _same_files(a, b):
+  names = sorted(p.name for p in a.iterdir() if p.is_file())
+  assert names == sorted(p.name for p in b.iterdir() if p.is_file())
+  for name in names:
+    assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
+  source = _bigger_input(tmp_path / 'input')
+  reference = tmp_path / 'reference'
+  assert convert(source, reference, *CRASH_FLAGS) == 0
+  output = tmp_path / 'crashed'
+  command = [sys.executable, '-m', 'pipeline.run', '--input', str(source), '--output', str(output),
+             *CRASH_FLAGS, '--direct_running_mode=multi_processing', '--direct_num_workers=2']
+  started = time.monotonic()
+  process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  try:
+    while len(_final_shards(output)) < 3 and process.poll() is None:
+      time.sleep(0.02)
+    assert process.poll() is None, 'the run ended before it could be killed'
+    os.killpg(process.pid, signal.SIGKILL)  # The whole process group: driver and workers.
+  finally:
+    if process.poll() is None:
+      os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+  killed_after = time.monotonic() - started
+  finished = _final_shards(output)
+  assert 3 <= len(finished) < 28 and not (output / '_SUCCESS').exists()
+  for shard in finished:
+    _assert_complete(shard, output)
+  assert convert(source, output, *CRASH_FLAGS) == 2  # Never mixed: refused without --resume.
+  started = time.monotonic()
+  assert convert(source, output, *CRASH_FLAGS, '--resume') == 0
+  print(f'killed after {killed_after:.1f} s with {len(finished)}/28 shards final; '
+        f'resume took {time.monotonic() - started:.1f} s')
+  _same_files(output, reference)
+  assert not list((output / '_work').glob('*.tmp-*'))
+
+
+def test_failing_bundle_leaves_no_partial_shard_and_names_the_file(sample_output, tmp_path,
+                                                                   monkeypatch, capsys):
+  real = shard_writer.image_lib.process_image
+
+  def flaky(data, spec):
+    if data == (SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').read_bytes():
+      raise MemoryError('injected worker fault')
+    return real(data, spec)
+
+  monkeypatch.setattr(shard_writer.image_lib, 'process_image', flaky)
+  output = tmp_path / 'out'
+  assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 1
+  message = capsys.readouterr().err
+  assert 'gc_owl.JPEG' in message and 'injected worker fault' in message and '--resume' in message
+  assert not (output / '_SUCCESS').exists()
+  assert not list((output / '_work').glob('*.tmp-*'))  # The failed shard's temp file is gone.
+  for shard in _final_shards(output):
+    _assert_complete(shard, output)
+  monkeypatch.setattr(shard_writer.image_lib, 'process_image', real)
+  assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
+  _same_files(output, sample_output)

@@ -1,0 +1,77 @@
+"""Property-based fuzzing of the decode function with mutated real JPEG and PNG bytes.
+
+Property: for any bytes, `process_image` returns a stored JPEG or raises `ImageRejected`; nothing else,
+within a bounded time and memory. CI runs FUZZ_EXAMPLES (default 300) examples per seed file; a longer
+run: `FUZZ_EXAMPLES=20000 ./run_tests.sh tests/test_fuzz.py` (see docs/decoding.md).
+"""
+
+import os
+import time
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import SAMPLE_DIR
+from transforms.image import ImageRejected, ImageSpec, process_image
+
+SEEDS = {
+    'jpeg': (SAMPLE_DIR / 'object' / 'gc_cup.JPEG').read_bytes(),
+    'png': (SAMPLE_DIR / 'animal' / 'sk_chelsea.png').read_bytes(),
+    'cmyk': (SAMPLE_DIR / 'flower' / 'mate_yellowflower_cmyk.JPEG').read_bytes(),
+}
+EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))
+# A fuzzed header can claim up to this many pixels; the limit is what bounds time and memory.
+SPEC = ImageSpec(max_image_pixels=4_000_000)
+SECONDS_PER_INPUT = 5.0
+MAX_RSS_GROWTH = 600 << 20
+
+
+@st.composite
+def mutated(draw, seed: bytes):
+  data = bytearray(seed)
+  for _ in range(draw(st.integers(1, 8))):
+    kind = draw(st.sampled_from(['flip', 'set', 'truncate', 'insert', 'delete', 'header']))
+    at = draw(st.integers(0, max(0, len(data) - 1)))
+    if kind == 'flip':
+      data[at] ^= 1 << draw(st.integers(0, 7))
+    elif kind == 'set':
+      data[at] = draw(st.integers(0, 255))
+    elif kind == 'truncate':
+      del data[at:]
+    elif kind == 'insert':
+      data[at:at] = draw(st.binary(min_size=1, max_size=64))
+    elif kind == 'delete':
+      del data[at:at + draw(st.integers(1, 64))]
+    else:  # Headers hold the sizes, tables and markers: hit them more often.
+      at = draw(st.integers(0, min(len(data), 400)))
+      data[at:at + 1] = bytes([draw(st.integers(0, 255))])
+    if not data:
+      break
+  return bytes(data)
+
+
+@pytest.mark.parametrize('seed', SEEDS)
+def test_mutated_images_are_stored_or_rejected(seed):
+  process = psutil.Process()
+  rss_before = process.memory_info().rss
+  outcomes = {'stored': 0, 'rejected': 0}
+
+  @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck))
+  @given(mutated(SEEDS[seed]))
+  def check(data):
+    start = time.monotonic()
+    try:
+      stored = process_image(data, SPEC)
+      assert stored.encoded[:2] == b'\xff\xd8' and stored.width == stored.height == 256
+      outcomes['stored'] += 1
+    except ImageRejected as e:
+      assert e.reason
+      outcomes['rejected'] += 1
+    assert time.monotonic() - start < SECONDS_PER_INPUT
+
+  check()
+  assert process.memory_info().rss - rss_before < MAX_RSS_GROWTH
+  assert outcomes['rejected'] > 0  # The mutations really produce bad files.
+  print(f'{seed}: {outcomes}')
