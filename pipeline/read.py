@@ -61,20 +61,19 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   return [output_dir.rstrip('/') + '/' + shard['file'] for shard in manifest['splits'][split]['shards']]
 
 
-def decode_and_random_crop(image_bytes: tf.Tensor, image_size: int,
-                           seed: Optional[int] = None) -> tf.Tensor:
+def decode_and_random_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
   """JPEG bytes -> uint8 [image_size, image_size, 3]: Inception-style random crop, then resize.
 
   A random box covering 8-100% of the area with aspect ratio 3/4-4/3 is decoded with
   `decode_and_crop_jpeg` (only the box's pixels are decoded); if no box is found in 10 attempts the
   whole image is used (as the classic input function's fallback to the central crop, on our already
-  center-cropped records).
+  center-cropped records). `seed` is a stateless-op seed, int32/int64 [2]: same seed, same crop.
   """
   shape = tf.io.extract_jpeg_shape(image_bytes)
-  begin, size, _ = tf.image.sample_distorted_bounding_box(
-      shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+  begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
       min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
-      max_attempts=10, use_image_if_no_bounding_boxes=True, seed=seed or 0)
+      max_attempts=10, use_image_if_no_bounding_boxes=True)
   offset_y, offset_x, _ = tf.unstack(begin)
   height, width, _ = tf.unstack(size)
   crop_window = tf.stack([offset_y, offset_x, height, width])
@@ -126,7 +125,7 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
     image_size: side in pixels of the square images produced.
     shuffle_buffer: record shuffle buffer (examples), used when training.
-    seed: makes shuffling and augmentation repeatable (None: different every run).
+    seed: makes the order and the augmentation repeatable, run to run (None: different every run).
     repeat: repeat forever (for steps_per_epoch style training loops).
     drop_remainder: drop the last incomplete batch (static batch shape, e.g. for TPUs).
     normalize: subtract the train split's mean_rgb and divide by its std_rgb (stats.json).
@@ -139,6 +138,8 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
   files = shard_files(output_dir, split, manifest)
   compression = 'GZIP' if manifest.get('compression') == 'gzip' else ''
   autotune = tf.data.AUTOTUNE
+  # Evaluation keeps shard order; training without a seed lets the interleave and map reorder freely.
+  deterministic = not training or seed is not None
 
   shards = tf.data.Dataset.from_tensor_slices(files)
   if training:
@@ -147,21 +148,26 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
       lambda path: tf.data.TFRecordDataset(path, compression_type=compression,
                                            buffer_size=8 << 20),
       cycle_length=min(cycle_length, len(files)), num_parallel_calls=autotune,
-      deterministic=not training)
+      deterministic=deterministic)
   if training:
     records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   if repeat:
     records = records.repeat()
+  else:  # Keras then knows the steps per epoch; a shard shorter/longer than the manifest is an error
+    records = records.apply(tf.data.experimental.assert_cardinality(
+        manifest['splits'][split]['num_examples']))
+  # One stateless-op seed per record ([2] int64): augmentation does not depend on thread timing.
+  records = tf.data.Dataset.zip((records, tf.data.Dataset.random(seed=seed).batch(2)))
 
   mean = std = None
   if normalize:
     mean, std = (tf.constant(v, tf.float32) for v in channel_stats(output_dir))
 
-  def preprocess(serialized):
+  def preprocess(serialized, op_seed):
     image_bytes, label = parse_example(serialized)
     if training:
-      image = tf.image.random_flip_left_right(decode_and_random_crop(image_bytes, image_size, seed),
-                                              seed=seed)
+      image = tf.image.stateless_random_flip_left_right(
+          decode_and_random_crop(image_bytes, image_size, op_seed), seed=op_seed[::-1])
     else:
       image = decode_and_center_crop(image_bytes, image_size)
     image = tf.cast(image, tf.float32)
@@ -170,6 +176,6 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     return image, label
 
   return (records
-          .map(preprocess, num_parallel_calls=autotune, deterministic=not training)
+          .map(preprocess, num_parallel_calls=autotune, deterministic=deterministic)
           .batch(batch_size, drop_remainder=drop_remainder)
           .prefetch(autotune))

@@ -31,3 +31,26 @@ def sample_files():
 
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers' fixtures (tests/test_read.py, test_report.py, test_tfds.py, test_model_garden.py).
+
+READERS_FLAGS = ('--train_shards', '2', '--validation_shards', '1', '--validation_fraction', '0.2',
+                 '--label_offset', '1')
+
+
+@pytest.fixture(scope='session')
+def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
+  """The sample photos plus two unreadable files (a truncated JPEG, a text file named .jpg),
+  converted once with READERS_FLAGS (--label_offset 1, as for Model Garden); read-only for tests."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  work = tmp_path_factory.mktemp('readers_offset1')
+  photos = work / 'photos'
+  shutil.copytree(SAMPLE_DIR, photos)
+  cat = (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes()
+  (photos / 'animal' / 'zz_truncated.jpg').write_bytes(cat[:len(cat) // 2])
+  (photos / 'flower' / 'zz_notes.jpg').write_text('not an image\n')
+  output = work / 'output'
+  assert convert(photos, output, *READERS_FLAGS) == 0
+  return output

@@ -1,0 +1,131 @@
+"""The records feed TF Model Garden's image classification input pipeline, unchanged.
+
+Model Garden (`tf-models-official`) pins an older TensorFlow, so it is not a project dependency: this
+test installs it with `--no-deps`, plus the four modules its classification input pipeline imports
+(MODEL_GARDEN_PACKAGES), into its own folder under ~/.cache/folder2tfrecord/ (created from scratch when
+missing), and runs Model Garden in a subprocess with that folder on PYTHONPATH, next to the project's
+TensorFlow. The subprocess is this file run as a script (`main` below): it builds the same
+`InputReader(decoder_fn=classification_input.Decoder().decode, parser_fn=Parser(...).parse_fn(...))`
+that `official.vision.tasks.image_classification.ImageClassificationTask.build_inputs` builds, from an
+`ImageClassificationTask` DataConfig whose input_path is our shard glob, and reports what it yields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+# tf-keras follows the TensorFlow version (2.21 here); the others are what `official.vision` imports.
+MODEL_GARDEN_PACKAGES = ('tf-models-official==2.20.0', 'tf-keras==2.21.0', 'gin-config==0.5.0',
+                         'scipy==1.17.1', 'pycocotools==2.0.11')
+CACHE = pathlib.Path(os.environ.get('FOLDER2TFRECORD_CACHE',
+                                    pathlib.Path.home() / '.cache' / 'folder2tfrecord'))
+IMAGE_SIZE = 224
+BATCH = 8
+
+
+def model_garden_dir() -> pathlib.Path:
+  """A folder with MODEL_GARDEN_PACKAGES (pip --target, --no-deps), installed once, atomically."""
+  key = hashlib.sha256(' '.join(MODEL_GARDEN_PACKAGES).encode()).hexdigest()[:12]
+  target = CACHE / f'model-garden-{key}'
+  if (target / '.complete').exists():
+    return target
+  staging = CACHE / f'model-garden-{key}.partial-{os.getpid()}'
+  shutil.rmtree(staging, ignore_errors=True)
+  staging.mkdir(parents=True)
+  subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--target',
+                  str(staging), *MODEL_GARDEN_PACKAGES], check=True, timeout=600)
+  (staging / '.complete').touch()
+  shutil.rmtree(target, ignore_errors=True)
+  staging.rename(target)
+  return target
+
+
+def run_model_garden(output_dir: pathlib.Path, is_training: bool, num_classes: int) -> dict:
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(model_garden_dir()), str(pathlib.Path(__file__).resolve().parent.parent)]),
+             TF_CPP_MIN_LOG_LEVEL='2')
+  result = subprocess.run(
+      [sys.executable, __file__, str(output_dir), str(int(is_training)), str(num_classes)],
+      env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-5000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize('is_training', [True, False], ids=['train', 'eval'])
+def test_model_garden_classification_input(readers_offset1_output, is_training):
+  manifest = json.loads((readers_offset1_output / 'manifest.json').read_text())
+  assert manifest['label_offset'] == 1
+  num_classes = manifest['num_classes'] + 1  # 0 = background, as Model Garden's ImageNet configs
+  got = run_model_garden(readers_offset1_output, is_training, num_classes)
+
+  split = 'train' if is_training else 'validation'
+  expected = manifest['splits'][split]['num_examples']
+  assert got['image_shapes'][0] == [BATCH, IMAGE_SIZE, IMAGE_SIZE, 3]
+  assert got['image_dtype'] == 'float32'
+  # Model Garden normalises with ImageNet's mean/std: values around 0, not 0-255 pixels.
+  assert -3.0 < got['image_min'] < 0.0 < got['image_max'] < 3.0
+  assert got['label_shapes'][0] == [BATCH]
+  if is_training:  # the training reader repeats: the batches it gave hold only our labels
+    assert got['num_batches'] == 3
+  else:  # one pass, every record exactly once
+    assert sum(s[0] for s in got['image_shapes']) == expected
+  labels = got['labels']
+  assert set(labels) <= set(range(1, num_classes)), labels  # 1..N: background (0) never used
+  if not is_training:
+    counts = json.loads((readers_offset1_output / 'stats.json').read_text())[split]['class_counts']
+    names = (readers_offset1_output / 'labels.txt').read_text().split()
+    names = [n for n in names if n != 'background']
+    assert {names[k - 1]: labels.count(k) for k in set(labels)} == counts
+
+
+def main(argv) -> None:
+  """Subprocess side: Model Garden's InputReader over our shards; prints one JSON line."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from official.core import input_reader  # pylint: disable=import-outside-toplevel
+  from official.vision.configs import image_classification as config  # pylint: disable=import-outside-toplevel
+  from official.vision.dataloaders import classification_input  # pylint: disable=import-outside-toplevel
+
+  output_dir, is_training, num_classes = argv[1], bool(int(argv[2])), int(argv[3])
+  pattern = 'train*' if is_training else 'valid*'  # as Model Garden's ImageNet configs glob
+  params = config.DataConfig(input_path=os.path.join(output_dir, pattern), is_training=is_training,
+                             global_batch_size=BATCH, shuffle_buffer_size=64, cycle_length=2,
+                             drop_remainder=is_training)
+  decoder = classification_input.Decoder(image_field_key=params.image_field_key,
+                                         label_field_key=params.label_field_key)
+  parser = classification_input.Parser(output_size=[IMAGE_SIZE, IMAGE_SIZE],
+                                       num_classes=num_classes,
+                                       image_field_key=params.image_field_key,
+                                       label_field_key=params.label_field_key,
+                                       decode_jpeg_only=params.decode_jpeg_only,
+                                       aug_rand_hflip=params.aug_rand_hflip,
+                                       aug_crop=params.aug_crop, dtype=params.dtype)
+  reader = input_reader.InputReader(params, dataset_fn=tf.data.TFRecordDataset,
+                                    decoder_fn=decoder.decode,
+                                    parser_fn=parser.parse_fn(params.is_training))
+  batches = reader.read()
+  if is_training:
+    batches = batches.take(3)  # the training reader repeats forever
+  images, labels = [], []
+  low, high = float('inf'), float('-inf')
+  for image, label in batches:
+    images.append(image.shape.as_list())
+    labels.append(label.numpy().tolist())
+    low, high = min(low, float(tf.reduce_min(image))), max(high, float(tf.reduce_max(image)))
+  print(json.dumps({'image_shapes': images, 'image_dtype': image.dtype.name,
+                    'label_shapes': [[len(x)] for x in labels],
+                    'labels': [v for x in labels for v in x], 'num_batches': len(images),
+                    'image_min': low, 'image_max': high}))
+
+
+if __name__ == '__main__':
+  main(sys.argv)
