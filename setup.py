@@ -16,6 +16,7 @@ REQUIRED = [
     'google-crc32c>=1.5',
     # The fast resize step for JPEG input (one bilinear warp of the crop box).
     'opencv-python-headless>=4.8',
+    'tqdm>=4.60',  # The progress bar of local runs.
 ]
 EXTRAS = {
     'gcp': ['apache-beam[gcp]==2.77.0'],

@@ -16,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConverterOptions, UsageError
 from transforms.listing import InputError, join, list_entries
+from transforms.progress import PROGRESS_DIR
 from transforms.metadata import LABELS_FILE, MANIFEST_FILE, REJECTS_FILE, STATS_FILE, SUCCESS_FILE
 from transforms.shard_writer import WORK_DIR, read_json, work_dir
 
@@ -69,6 +70,9 @@ def prepare_output(opts: ConverterOptions) -> None:
   elif opts.resume:  # Keep shards and their sidecars; drop temp files and the old verdict.
     _delete([p for p in _work_files(opts.output) if '.tmp-' in p] +
             [p for p in existing if not SHARD_FILE.match(p.rsplit('/', 1)[-1])])
+  progress_dir = join(work_dir(opts.output), PROGRESS_DIR)
+  if FileSystems.exists(progress_dir):
+    FileSystems.delete([progress_dir])  # Counts of an earlier run would inflate this run's progress.
   with FileSystems.create(run_file) as f:
     f.write(json.dumps(opts.to_dict(), sort_keys=True).encode('utf-8'))
 

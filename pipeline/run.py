@@ -7,20 +7,25 @@ error found before any work started.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import time
+from collections import Counter
 from typing import Optional, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
+from pipeline.progress import Progress, count_files
 from transforms.listing import InputError, join
-from transforms.metadata import STATS_FILE, read_optional_json, reject_fraction
+from transforms.metadata import REJECTS_FILE, STATS_FILE, read_optional_json, reject_fraction
+from transforms.shard_writer import reason_category, work_dir
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
@@ -38,8 +43,15 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
   return options
 
 
-def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
-  """A plain-text table of what the run wrote."""
+def reject_reasons(output_dir: str) -> Counter:
+  """Rejected files per reason category, from rejects.jsonl."""
+  with FileSystems.open(join(output_dir, REJECTS_FILE)) as f:
+    lines = f.read().decode('utf-8').splitlines()
+  return Counter(reason_category(json.loads(line)['reason']) for line in lines if line)
+
+
+def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Counter) -> str:
+  """A plain-text table of what the run wrote, and why files were rejected."""
   lines = [f'Output: {opts.output}',
            f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
   for split in ('train', 'validation'):
@@ -52,6 +64,8 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
   total = stats['num_examples'] + stats['num_rejected']
   lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
                f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
+  for reason, count in reasons.most_common():
+    lines.append(f'  rejected {count:>6}  {reason}')
   return '\n'.join(lines)
 
 
@@ -68,7 +82,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                opts.output)
   start = time.monotonic()
   try:
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+    total = count_files(plan.layout.split_roots, plan.class_dirs)
+    with Progress(work_dir(opts.output), total), beam.Pipeline(
+        options=pipeline_options(beam_args)) as p:
       _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
   except Exception as e:  # pylint: disable=broad-except
     _LOGGER.exception('The pipeline failed.')
@@ -77,7 +93,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     return 1
   seconds = time.monotonic() - start
   stats = read_optional_json(join(opts.output, STATS_FILE))
-  print(summarize(opts, stats, seconds))
+  print(summarize(opts, stats, seconds, reject_reasons(opts.output)))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

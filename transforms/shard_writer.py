@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import image as image_lib
 from transforms.listing import join, reject
+from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
 
 WORK_DIR = '_work'
@@ -82,6 +83,10 @@ class WriteShardFn(beam.DoFn):
   def setup(self):
     from transforms.example import build_example  # pylint: disable=import-outside-toplevel
     self._build_example = build_example  # Imports TensorFlow's protos once per worker.
+    self._progress = ProgressFile(work_dir(self._output_dir))
+
+  def finish_bundle(self):
+    self._progress.add(force=True)
 
   def process(self, element: Tuple[Tuple[str, int, int], Iterable[ImageRef]]) -> Iterable[dict]:
     key, refs = element
@@ -90,7 +95,9 @@ class WriteShardFn(beam.DoFn):
     sidecar = sidecar_path(self._output_dir, shard)
     if self._resume and FileSystems.exists(final) and FileSystems.exists(sidecar):
       self._skipped.inc()
-      yield read_json(sidecar)
+      summary = read_json(sidecar)
+      self._progress.add(summary['num_examples'], len(summary['rejects']))
+      yield summary
       return
     refs = sorted(refs, key=lambda ref: order_key(self._seed, ref))
     temp = join(work_dir(self._output_dir), f'{shard.name}.tmp-{uuid.uuid4().hex}')
@@ -135,11 +142,13 @@ class WriteShardFn(beam.DoFn):
       for i, count in enumerate(stored.histogram):
         histogram[i] += count
       self._written.inc()
+      self._progress.add(written=1)
     return summary
 
   def _add_reject(self, summary: dict, ref: ImageRef, reason: str) -> None:
     summary['rejects'].append(reject(ref.path, ref.split, reason))
     self._rejected.inc()
+    self._progress.add(rejected=1)
     Metrics.counter(_NAMESPACE, 'rejected: ' + reason_category(reason)).inc()
 
 
