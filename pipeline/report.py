@@ -36,6 +36,7 @@ from PIL import Image
 
 from pipeline.verify import Example, read_tfrecords
 from transforms.shard_writer import reason_category
+from transforms.tfds_metadata import tfds_label_names
 
 TILE_PIXELS = 112  # side of one contact-sheet tile
 TILE_GAP = 4  # pixels between tiles
@@ -77,7 +78,7 @@ class ReportData:
   """What the report shows, read from an output directory."""
   manifest: Dict
   stats: Dict
-  label_names: List[str]  # label i -> name (labels.txt, label_offset included)
+  label_names: List[str]  # label i -> name ("background" first with label_offset 1)
   rejects: List[Dict]
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
@@ -143,7 +144,8 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   """
   manifest = json.loads(_read_text(_join(output_dir, 'manifest.json')))
   stats = json.loads(_read_text(_join(output_dir, 'stats.json')))
-  label_names = _read_text(_join(output_dir, 'labels.txt')).splitlines()
+  # label i -> name; tolerates a labels.txt with or without the "background" line of label_offset 1
+  label_names = tfds_label_names(manifest, _read_text(_join(output_dir, 'labels.txt')).splitlines())
   rejects_path = _join(output_dir, 'rejects.jsonl')
   rejects = ([json.loads(line) for line in _read_text(rejects_path).splitlines() if line.strip()]
              if FileSystems.exists(rejects_path) else [])

@@ -1,0 +1,197 @@
+"""pipeline.report: the PNG/HTML report, checked against the shards it claims to show."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import pathlib
+import re
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image, ImageOps
+
+from conftest import SAMPLE_DIR
+from pipeline import report
+
+MAGENTA = (255, 0, 255)
+
+
+def _png(path: pathlib.Path) -> np.ndarray:
+  return np.asarray(Image.open(path).convert('RGB'))
+
+
+def _record(output: pathlib.Path, shard: str, index: int, compression: str = '') -> dict:
+  """Record `index` of a shard, read with TensorFlow's own TFRecord reader (not the report's)."""
+  serialized = next(iter(tf.data.TFRecordDataset(str(output / shard), compression)
+                         .skip(index).take(1)))
+  return tf.io.parse_single_example(serialized, {
+      'image/encoded': tf.io.FixedLenFeature([], tf.string),
+      'image/filename': tf.io.FixedLenFeature([], tf.string),
+      'image/class/label': tf.io.FixedLenFeature([], tf.int64)})
+
+
+def _tile_in_png(png: np.ndarray, tile: report.Tile) -> np.ndarray:
+  size = report.TILE_PIXELS
+  return png[tile.png_y:tile.png_y + size, tile.png_x:tile.png_x + size]
+
+
+def _expected_tiles(output: pathlib.Path, per_class: int) -> int:
+  stats = json.loads((output / 'stats.json').read_text())
+  manifest = json.loads((output / 'manifest.json').read_text())
+  totals = {}
+  for split in manifest['splits']:
+    for name, n in stats[split]['class_counts'].items():
+      totals[name] = totals.get(name, 0) + n
+  return sum(min(per_class, n) for n in totals.values())
+
+
+@pytest.fixture(scope='module')
+def rendered(readers_offset1_output, tmp_path_factory):
+  """The CLI run once on the offset-1 output (with two rejects): (output dir, png path)."""
+  png = tmp_path_factory.mktemp('report') / 'report.png'
+  assert report.main([str(readers_offset1_output), '--output', str(png)]) == 0
+  return readers_offset1_output, png
+
+
+def test_png_size_and_html_page(rendered):
+  output, png = rendered
+  image = Image.open(png)
+  assert image.format == 'PNG'
+  data = report.read_report_data(str(output))
+  sheet_rows = len(data.samples)
+  assert image.size == (report.MIN_WIDTH, report.HEADER_HEIGHT + sheet_rows *
+                        (report.TILE_PIXELS + report.TILE_GAP) + report.TILE_GAP + 30
+                        + 2 * report.CHART_HEIGHT)
+  page = png.with_suffix('.html').read_text()
+  embedded = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
+  assert base64.b64decode(embedded) == png.read_bytes()
+  for split, entry in json.loads((output / 'manifest.json').read_text())['splits'].items():
+    assert f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shards' in page
+
+
+def test_every_tile_is_its_shard_record_downscaled(rendered):
+  output, png_path = rendered
+  png = _png(png_path)
+  result = report.render(report.read_report_data(str(output)), str(png_path.parent / 'again.png'))
+  assert len(result.tiles) == _expected_tiles(output, report.PER_CLASS) == 5 * report.PER_CLASS
+  assert np.array_equal(_png(png_path.parent / 'again.png'), png)  # rendering is deterministic
+  offset = json.loads((output / 'manifest.json').read_text())['label_offset']
+  for tile in result.tiles:
+    record = _record(output, tile.sample.shard, tile.sample.index)
+    assert record['image/filename'].numpy().decode() == tile.sample.filename
+    assert int(record['image/class/label']) == tile.sample.label == tile.row + offset
+    decoded = tf.io.decode_jpeg(record['image/encoded'], channels=3).numpy()
+    assert np.array_equal(_tile_in_png(png, tile), report.tile_image(decoded)), tile.sample.filename
+
+
+def test_tiles_show_the_stored_pixels_not_the_input_files(rendered):
+  """The input photos (upright, full size, uncropped) make different tiles than the records do."""
+  output, png_path = rendered
+  png = _png(png_path)
+  tiles = report.render(report.read_report_data(str(output)), str(png_path.parent / 'x.png')).tiles
+  differing = 0
+  for tile in tiles:
+    with Image.open(SAMPLE_DIR / tile.sample.filename) as original:
+      source = np.asarray(ImageOps.exif_transpose(original).convert('RGB'))
+    differing += not np.array_equal(_tile_in_png(png, tile), report.tile_image(source))
+  assert differing == len(tiles)
+
+
+def _rewrite_first_record(shard: pathlib.Path, jpeg: bytes) -> None:
+  """Replaces image/encoded of the shard's first record (TensorFlow's writer: valid framing)."""
+  records = [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(shard))]
+  records[0].features.feature['image/encoded'].bytes_list.value[0] = jpeg
+  with tf.io.TFRecordWriter(str(shard)) as writer:
+    for example in records:
+      writer.write(example.SerializeToString(deterministic=True))
+
+
+def test_an_altered_shard_shows_up_in_the_contact_sheet(sample_output, tmp_path):
+  output = tmp_path / 'output'
+  shutil.copytree(sample_output, output)
+  first_shard = json.loads((output / 'manifest.json').read_text())['splits']['train']['shards'][0]
+  buffer = io.BytesIO()
+  Image.new('RGB', (256, 256), MAGENTA).save(buffer, 'JPEG', quality=95)
+  _rewrite_first_record(output / first_shard['file'], buffer.getvalue())
+
+  result = report.report(str(output), str(tmp_path / 'report.png'))
+  altered = [t for t in result.tiles
+             if t.sample.shard == first_shard['file'] and t.sample.index == 0]
+  assert len(altered) == 1
+  pixels = _tile_in_png(_png(tmp_path / 'report.png'), altered[0]).reshape(-1, 3).astype(int)
+  assert np.abs(pixels - MAGENTA).max() <= 2  # the whole tile is the magenta square
+  others = [t for t in result.tiles if t is not altered[0]]
+  png = _png(tmp_path / 'report.png')
+  assert all(np.abs(_tile_in_png(png, t).astype(int) - MAGENTA).max() > 2 for t in others)
+
+
+def test_reject_reasons_are_counted(rendered):
+  output, png = rendered
+  rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
+  assert len(rejects) == 2  # the fixture's truncated JPEG and text file
+  counts = report.reject_counts(rejects)
+  assert sum(n for _, n in counts) == 2
+  assert all('(' not in reason for reason, _ in counts)  # details dropped, categories kept
+  page = png.with_suffix('.html').read_text()
+  for reason, n in counts:
+    assert f'<tr><td>{reason}</td><td>{n}</td></tr>' in page
+
+
+def test_histograms_sample_evenly_from_every_shard(sample_output):
+  manifest = json.loads((sample_output / 'manifest.json').read_text())
+  full = report.read_report_data(str(sample_output), max_records=0)
+  part = report.read_report_data(str(sample_output), max_records=4)
+  for split, entry in manifest['splits'].items():
+    assert len(full.num_bytes[split]) == entry['num_examples']
+    quota = -(-4 // entry['num_shards'])
+    assert len(part.num_bytes[split]) == sum(min(quota, s['num_examples'])
+                                             for s in entry['shards'])
+    assert all(n > 1000 for n in full.num_bytes[split])  # JPEG bytes, not lengths of something else
+    options = manifest['options']
+    assert set(full.sizes[split]) == {(options['center_crop'], options['center_crop'])}
+
+
+def test_gzip_shards_are_read(sample_output, tmp_path):
+  """The report reads whole-file gzip shards (as --compression gzip writes them) like plain ones."""
+  output = tmp_path / 'output'
+  shutil.copytree(sample_output, output)
+  manifest = json.loads((output / 'manifest.json').read_text())
+  for entry in manifest['splits'].values():
+    for shard in entry['shards']:
+      path = output / shard['file']
+      path.write_bytes(gzip.compress(path.read_bytes()))
+  manifest['compression'] = 'gzip'
+  (output / 'manifest.json').write_text(json.dumps(manifest))
+  plain = report.read_report_data(str(sample_output), per_class=2)
+  zipped = report.read_report_data(str(output), per_class=2)
+  assert zipped.num_bytes == plain.num_bytes
+  assert [s.filename for v in zipped.samples.values() for s in v] == \
+      [s.filename for v in plain.samples.values() for s in v]
+
+
+@pytest.mark.parametrize('counts, per_class', [([3, 0, 1], 2), ([1], 4), ([5, 5], 5)])
+def test_contact_sheet_layout(counts, per_class):
+  rng = np.random.default_rng(0)
+  rows = [[report.Sample(r, f'{r}/{i}', 's', i, rng.integers(0, 256, (30 + i, 50, 3), np.uint8))
+           for i in range(n)] for r, n in enumerate(counts)]
+  sheet, tiles = report.contact_sheet(rows, per_class, tile=16, gap=2)
+  assert sheet.shape == (len(counts) * 18 + 2, per_class * 18 + 2, 3)
+  assert len(tiles) == sum(min(n, per_class) for n in counts)
+  for t in tiles:
+    assert np.array_equal(sheet[t.y:t.y + 16, t.x:t.x + 16], report.tile_image(t.sample.image, 16))
+  used = np.zeros(sheet.shape[:2], bool)
+  for t in tiles:
+    used[t.y:t.y + 16, t.x:t.x + 16] = True
+  assert (sheet[~used] == report.TILE_BACKGROUND).all()  # empty cells and gaps stay white
+
+
+def test_tile_image_keeps_aspect_on_white():
+  image = np.zeros((50, 100, 3), np.uint8)
+  tile = report.tile_image(image, 20)
+  assert tile.shape == (20, 20, 3)
+  assert (tile[5:15] == 0).all() and (tile[:5] == 255).all() and (tile[15:] == 255).all()
