@@ -10,13 +10,14 @@ fails early (tensorflow/tpu#980) when there is nothing to convert.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions
 from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_classes,
                                 discover_layout, list_children, read_labels_file)
+from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.metadata import WriteMetadata
 from transforms.shard_writer import WriteShards
 from transforms.sharding import AssignSplitShard
@@ -36,6 +37,8 @@ class DatasetPlan:
   layout: Layout
   class_names: List[str]
   class_dirs: Dict[str, List[str]]
+  ground_truth: Optional[Dict[str, str]] = None
+  class_texts: Optional[Dict[str, str]] = None
 
   @property
   def label_map(self) -> Dict[str, int]:
@@ -50,9 +53,19 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   """
   layout = discover_layout(opts.input)
   class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
+  ground_truth = None
+  if layout.flat_validation:
+    if not opts.validation_ground_truth:
+      raise InputError(f'{layout.split_roots["validation"]} holds images but no class folders: pass '
+                       '--validation_ground_truth (LOC_val_solution.csv, or '
+                       'ILSVRC2012_validation_ground_truth.txt with --ground_truth_synsets).')
+    ground_truth = _annotation(read_ground_truth, opts.validation_ground_truth,
+                               opts.ground_truth_synsets)
+    class_dirs['validation'] = ['']  # The folder itself, labelled by the ground truth.
+  class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
   if opts.labels_file:
     class_names = read_labels_file(opts.labels_file)
-    found = set().union(*class_dirs.values())
+    found = set().union(*class_dirs.values()) - {''}
     if not found.intersection(class_names):
       raise InputError(f'none of the {len(class_names)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
@@ -62,7 +75,14 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if layout.has_split_folders and opts.validation_fraction:
     raise InputError('--validation_fraction cannot be used when --input already has train/ and '
                      'validation/ folders; drop the flag or point --input at one folder of classes.')
-  return DatasetPlan(layout, class_names, class_dirs)
+  return DatasetPlan(layout, class_names, class_dirs, ground_truth, class_texts)
+
+
+def _annotation(reader, *args):
+  try:
+    return reader(*args)
+  except AnnotationError as e:
+    raise InputError(str(e)) from None
 
 
 class ConvertImageFolder(beam.PTransform):
@@ -76,13 +96,13 @@ class ConvertImageFolder(beam.PTransform):
   def expand(self, pbegin):
     opts, plan = self._opts, self._plan
     listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
-                                                 opts.label_offset)
+                                                 opts.label_offset, plan.ground_truth)
     summaries = (
         listed.images
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards)
         | 'WriteShards' >> WriteShards(opts.output, opts.image_spec, opts.seed, opts.compression,
-                                       opts.resume))
+                                       opts.resume, plan.class_texts, opts.bbox_dir))
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary['rejects'])
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()

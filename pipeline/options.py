@@ -43,6 +43,10 @@ class ConverterOptions:
   overwrite: bool = False
   resume: bool = False
   max_reject_fraction: float = 1.0
+  validation_ground_truth: Optional[str] = None
+  ground_truth_synsets: Optional[str] = None
+  class_text_file: Optional[str] = None
+  bbox_dir: Optional[str] = None
 
   def __post_init__(self):
     if self.label_offset not in (0, 1):
@@ -139,6 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,
                       help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
                            'of the files is rejected. The rejects list is written anyway.')
+  imagenet = parser.add_argument_group('ImageNet files (transforms/imagenet.py)')
+  imagenet.add_argument('--validation_ground_truth',
+                        help='Labels of a flat validation folder (input/validation/<image>): '
+                             'LOC_val_solution.csv, ILSVRC2012_validation_ground_truth.txt (with '
+                             '--ground_truth_synsets), or one synset per line in image order.')
+  imagenet.add_argument('--ground_truth_synsets',
+                        help='Synset list whose line k is the synset of class ID k (1-based) in '
+                             'ILSVRC2012_validation_ground_truth.txt.')
+  imagenet.add_argument('--class_text_file',
+                        help='Lines "synset text" (synset_words.txt, LOC_synset_mapping.txt): the '
+                             'text goes into image/class/text.')
+  imagenet.add_argument('--bbox_dir',
+                        help='Folder of Pascal VOC XML boxes (<synset>/<stem>.xml or <stem>.xml), '
+                             'stored as image/object/bbox/* in the stored image\'s coordinates.')
   return parser
 
 
@@ -180,6 +198,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   values = vars(known)
   values['input'] = _url_or_abspath(values['input'])
   values['output'] = _url_or_abspath(values['output'])
-  if values['labels_file']:
-    values['labels_file'] = _url_or_abspath(values['labels_file'])
+  for key in ('labels_file', 'validation_ground_truth', 'ground_truth_synsets', 'class_text_file',
+              'bbox_dir'):
+    if values[key]:
+      values[key] = _url_or_abspath(values[key])
   return ConverterOptions(**values), beam_args

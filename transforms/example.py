@@ -12,12 +12,13 @@ each worker pays the import once.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 FEATURE_KEYS = (
     'image/encoded', 'image/format', 'image/height', 'image/width', 'image/channels',
     'image/colorspace', 'image/filename', 'image/class/label', 'image/class/synset',
-    'image/class/text')
+    'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
+    'image/object/bbox/ymax', 'image/object/bbox/label')
 
 
 @functools.lru_cache(maxsize=None)
@@ -27,7 +28,8 @@ def _example_pb2():
 
 
 def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
-                  text: Optional[str] = None) -> bytes:
+                  text: Optional[str] = None,
+                  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None) -> bytes:
   """Serializes one image as a tf.train.Example.
 
   Args:
@@ -37,6 +39,8 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     label: integer class id (label_offset already added).
     synset: the class directory name (an ImageNet synset such as n01440764, or any class name).
     text: optional human-readable class name for ``image/class/text``.
+    boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
+      as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
   Returns:
     The deterministic serialization of the Example.
   """
@@ -53,4 +57,8 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
   feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
   if text is not None:
     feature['image/class/text'].bytes_list.value.append(text.encode('utf-8'))
+  if boxes is not None:
+    for i, key in enumerate(('xmin', 'ymin', 'xmax', 'ymax')):
+      feature[f'image/object/bbox/{key}'].float_list.value.extend(box[i] for box in boxes)
+    feature['image/object/bbox/label'].int64_list.value.extend([label] * len(boxes))
   return example.SerializeToString(deterministic=True)

@@ -117,6 +117,9 @@ class ProcessedImage:
       decodes it; the exact per-channel mean and std are computed from these.
     source_format: the format sniffed from the input bytes ('JPEG', 'PNG', ...).
     passthrough: True when `encoded` is the input file's own bytes.
+    orientation: the input's EXIF orientation (1-8) that was applied.
+    crop: the region of the upright input that became the output, as normalised
+      (left, top, right, bottom) in [0, 1]; used to move bounding boxes.
   """
   encoded: bytes
   height: int
@@ -124,6 +127,8 @@ class ProcessedImage:
   histogram: Tuple[int, ...]
   source_format: str
   passthrough: bool
+  orientation: int = 1
+  crop: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
 
 def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
@@ -184,17 +189,20 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
     ImageRejected: the file is not stored (reason in the exception).
   """
   image = open_image(data, spec.max_image_pixels)
-  source_format = image.format
+  source_format, orientation = image.format, _orientation(image)
   target = spec.resize_shorter_side
   use_draft = spec.fast and source_format == 'JPEG' and target > 0
   rgb = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
-    return ProcessedImage(data, rgb.height, rgb.width, tuple(rgb.histogram()), source_format, True)
+    return ProcessedImage(data, rgb.height, rgb.width, tuple(rgb.histogram()), source_format, True,
+                          orientation)
   out = resize_and_crop(rgb, spec)
   encoded = encode_jpeg(out, spec.jpeg_quality)
   stored = Image.open(io.BytesIO(encoded))
+  (left, top, right, bottom), _ = crop_box(rgb.width, rgb.height, spec)
+  crop = (left / rgb.width, top / rgb.height, right / rgb.width, bottom / rgb.height)
   return ProcessedImage(encoded, stored.height, stored.width, tuple(stored.histogram()),
-                        source_format, False)
+                        source_format, False, orientation, crop)
 
 
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],

@@ -3,6 +3,8 @@
 Layouts (the same on a local disk, gs:// and s3://):
   root/<class>/<image>                        one pool; --validation_fraction splits it
   root/train/<class>/<image> + root/validation/<class>/<image> (or root/val/...)   explicit splits
+  root/train/<class>/<image> + root/validation/<image>     ImageNet's flat validation folder, labelled
+                                              by --validation_ground_truth (transforms/imagenet.py)
 
 Classes are found on the driver (one listing of the split roots) so the label map is fixed before the
 graph runs; the files of each class are listed inside the graph, one class directory per element, so a
@@ -34,8 +36,10 @@ class InputError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-  """Where each split's class folders are: {split: root}; split UNSPLIT when there are no split folders."""
+  """Where each split's class folders are: {split: root}; split UNSPLIT when there are no split
+  folders. `flat_validation`: the validation root holds images, not class folders."""
   split_roots: Dict[str, str]
+  flat_validation: bool = False
 
   @property
   def has_split_folders(self) -> bool:
@@ -111,7 +115,9 @@ def discover_layout(input_root: str) -> Layout:
                      'folders (root/<class>/<image>).') from None
   validation = next((d for d in VALIDATION_DIR_NAMES if d in dirs), None)
   if TRAIN in dirs and validation:
-    return Layout({TRAIN: join(input_root, TRAIN), VALIDATION: join(input_root, validation)})
+    roots = {TRAIN: join(input_root, TRAIN), VALIDATION: join(input_root, validation)}
+    validation_dirs, validation_files = list_children(roots[VALIDATION])
+    return Layout(roots, flat_validation=bool(validation_files and not validation_dirs))
   if not dirs:
     raise InputError(
         f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
@@ -122,8 +128,9 @@ def discover_layout(input_root: str) -> Layout:
 def discover_classes(layout: Layout) -> List[str]:
   """Sorted union of the class folder names of every split (the default label map)."""
   names = set()
-  for root in layout.split_roots.values():
-    names.update(list_children(root)[0])
+  for split, root in layout.split_roots.items():
+    if not (split == VALIDATION and layout.flat_validation):
+      names.update(list_children(root)[0])
   if not names:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
   return sorted(names)
@@ -131,8 +138,10 @@ def discover_classes(layout: Layout) -> List[str]:
 
 def check_has_images(layout: Layout) -> None:
   """Fails before any work when no class folder holds a single file (tensorflow/tpu#980)."""
-  for root in layout.split_roots.values():
-    if FileSystems.match([join(root, '*', '*')], limits=[1])[0].metadata_list:
+  for split, root in layout.split_roots.items():
+    flat = split == VALIDATION and layout.flat_validation
+    if FileSystems.match([join(root, '*') if flat else join(root, '*', '*')],
+                         limits=[1])[0].metadata_list:
       return
   raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
                    ' are all empty: there are no images to convert. Check --input.')
@@ -159,15 +168,19 @@ def read_labels_file(path: str) -> List[str]:
   return names
 
 
-def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int
-                   ) -> Iterable:
+def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,
+                   ground_truth: Optional[Dict[str, str]] = None) -> Iterable:
   """Lists one class folder: yields ImageRef for files, tagged rejects for everything else.
 
   Args:
-    element: (split, split root, class name).
+    element: (split, split root, class name); class name '' for a flat folder labelled by
+      `ground_truth` ({file stem: class name}).
     label_map: {class name: label without offset}.
   """
   split, root, synset = element
+  if not synset:
+    yield from _list_flat_dir(split, root, label_map, label_offset, ground_truth or {})
+    return
   for path, name, is_folder in list_entries(join(root, synset)):
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
@@ -177,6 +190,22 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
           path, split, 'nested folder: only root/<class>/<image> is read'))
     else:
       yield ImageRef(split, label_map[synset] + label_offset, synset, path, f'{synset}/{name}')
+
+
+def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offset: int,
+                   ground_truth: Dict[str, str]) -> Iterable:
+  for path, name, is_folder in list_entries(root):
+    synset = ground_truth.get(name.rsplit('.', 1)[0])
+    if is_folder:
+      reason = 'folder inside a flat validation folder'
+    elif synset is None:
+      reason = 'no ground-truth label for this file in --validation_ground_truth'
+    elif synset not in label_map:
+      reason = f'ground-truth class {synset!r} is not in the label map'
+    else:
+      yield ImageRef(split, label_map[synset] + label_offset, synset, path, name)
+      continue
+    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(path, split, reason))
 
 
 def reject(path: str, split: Optional[str], reason: str) -> dict:
@@ -190,8 +219,9 @@ class ListImages(beam.PTransform):
   """
 
   def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
-               label_offset: int):
+               label_offset: int, ground_truth: Optional[Dict[str, str]] = None):
     super().__init__()
+    self._ground_truth = ground_truth
     self._elements = sorted((split, layout.split_roots[split], synset)
                             for split, synsets in class_dirs.items() for synset in synsets)
     self._label_map = label_map
@@ -202,5 +232,5 @@ class ListImages(beam.PTransform):
             | 'ClassFolders' >> beam.Create(self._elements)
             | 'SpreadFolders' >> beam.Reshuffle()
             | 'ListClassFolder' >> beam.FlatMap(
-                list_class_dir, self._label_map, self._label_offset).with_outputs(
+                list_class_dir, self._label_map, self._label_offset, self._ground_truth).with_outputs(
                     REJECTS_TAG, main='images'))

@@ -14,6 +14,7 @@ before the rename; `--resume` skips a shard whose final file and sidecar both ex
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -24,6 +25,7 @@ from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.metrics import Metrics
 
 from transforms import image as image_lib
+from transforms import imagenet
 from transforms.listing import join, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
@@ -66,8 +68,10 @@ class WriteShardFn(beam.DoFn):
   """((split, index, num_shards), [ImageRef]) -> shard summary; writes the shard file."""
 
   def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, class_texts: Optional[Dict[str, str]] = None):
+               resume: bool, class_texts: Optional[Dict[str, str]] = None,
+               bbox_dir: Optional[str] = None):
     super().__init__()
+    self._bbox_dir = bbox_dir
     self._output_dir = output_dir
     self._spec = spec
     self._seed = seed
@@ -78,6 +82,7 @@ class WriteShardFn(beam.DoFn):
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
     self._skipped = Metrics.counter(_NAMESPACE, 'shards_resumed')
+    self._bad_annotations = Metrics.counter(_NAMESPACE, 'bad_bbox_annotations')
     self._build_example = None
 
   def setup(self):
@@ -133,7 +138,7 @@ class WriteShardFn(beam.DoFn):
                            f'{type(e).__name__}: {e}') from e
       record = self._build_example(
           stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
-          self._class_texts.get(ref.synset))
+          self._class_texts.get(ref.synset), self._boxes(ref, stored))
       _TFRecordUtil.write_record(f, record)
       summary['num_examples'] += 1
       summary['num_bytes'] += len(stored.encoded)
@@ -144,6 +149,18 @@ class WriteShardFn(beam.DoFn):
       self._written.inc()
       self._progress.add(written=1)
     return summary
+
+  def _boxes(self, ref: ImageRef, stored: image_lib.ProcessedImage):
+    """The file's VOC boxes moved to the stored image; None without --bbox_dir."""
+    if not self._bbox_dir:
+      return None
+    try:
+      boxes = imagenet.read_boxes(self._bbox_dir, ref.synset, ref.key) or []
+    except imagenet.AnnotationError as e:
+      logging.warning('Ignoring the bounding boxes of %s: %s', ref.path, e)
+      self._bad_annotations.inc()
+      return []
+    return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
 
   def _add_reject(self, summary: dict, ref: ImageRef, reason: str) -> None:
     summary['rejects'].append(reject(ref.path, ref.split, reason))
@@ -164,9 +181,10 @@ class WriteShards(beam.PTransform):
   """(shard key, ImageRef) pairs -> one summary dict per shard, each shard written exactly once."""
 
   def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, class_texts: Optional[Dict[str, str]] = None):
+               resume: bool, class_texts: Optional[Dict[str, str]] = None,
+               bbox_dir: Optional[str] = None):
     super().__init__()
-    self._fn = WriteShardFn(output_dir, spec, seed, compression, resume, class_texts)
+    self._fn = WriteShardFn(output_dir, spec, seed, compression, resume, class_texts, bbox_dir)
 
   def expand(self, assigned):
     return (assigned
