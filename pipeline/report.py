@@ -214,7 +214,7 @@ def summary_lines(data: ReportData) -> List[str]:
   for split in sorted(data.manifest['splits'], key=lambda s: (s != 'train', s)):
     s = data.stats.get(split, {})
     lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
-                 f'{data.manifest["splits"][split]["num_shards"]} shards, '
+                 f'{data.manifest["splits"][split]["num_shards"]} shard(s), '
                  f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
                  f'std RGB {_fmt(s.get("std_rgb", []))}')
   return lines
@@ -224,6 +224,32 @@ def _sample_rows(data: ReportData) -> Tuple[List[str], List[List[Sample]]]:
   labels = sorted(data.samples)
   return ([data.label_names[l] if l < len(data.label_names) else str(l) for l in labels],
           [data.samples[l] for l in labels])
+
+
+MAX_SIZE_BARS = 12  # distinct stored sizes drawn as bars; more make width/height histograms
+
+
+def _draw_sizes(ax, data: ReportData, splits: Sequence[str]) -> None:
+  """Stored sizes: a bar per distinct WxH when there are few (center-cropped outputs have one),
+  else histograms of width and height."""
+  distinct = sorted({(w, h) for split in splits for h, w in data.sizes[split]})
+  if len(distinct) <= MAX_SIZE_BARS:
+    positions = np.arange(len(distinct))
+    width = 0.8 / max(1, len(splits))
+    for i, split in enumerate(splits):
+      counts = collections.Counter((w, h) for h, w in data.sizes[split])
+      ax.bar(positions + i * width, [counts[d] for d in distinct], width, label=split)
+    ax.set_xticks(positions + width * (len(splits) - 1) / 2)
+    ax.set_xticklabels([f'{w}x{h}' for w, h in distinct])
+    ax.set_xlabel('width x height (pixels)')
+    ax.set_ylabel('records')
+  else:
+    for split in (s for s in splits if data.sizes[s]):
+      dims = np.array(data.sizes[split])
+      ax.hist([dims[:, 1], dims[:, 0]], bins=30, label=[f'{split} width', f'{split} height'],
+              alpha=0.7)
+    ax.set_xlabel('pixels')
+  ax.legend(fontsize=8)
 
 
 def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
@@ -247,20 +273,12 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
   axes[0].set_title('Examples per class per split (stats.json)')
   axes[0].legend()
 
-  all_dims = [d for split in splits for d in data.sizes[split]] or [(0, 0)]
-  low, high = min(min(d) for d in all_dims), max(max(d) for d in all_dims)
-  step = max(1, math.ceil((high - low + 1) / 30))
-  pixel_bins = np.arange(low - 0.5, high + step + 0.5, step)  # integer-centred bins
+  _draw_sizes(axes[1], data, splits)
   for split in splits:
-    dims = np.array(data.sizes[split] or [(0, 0)])
-    axes[1].hist([dims[:, 1], dims[:, 0]], bins=pixel_bins,
-                 label=[f'{split} width', f'{split} height'], alpha=0.7)
     axes[2].hist(np.array(data.num_bytes[split]) / 1024, bins=30, label=split, alpha=0.7)
   read = sum(len(v) for v in data.num_bytes.values())
   total = sum(e['num_examples'] for e in data.manifest['splits'].values())
   axes[1].set_title(f'Stored image size, pixels ({read} of {total} records)')
-  axes[1].set_xlabel('pixels')
-  axes[1].legend(fontsize=8)
   axes[2].set_title(f'Encoded JPEG size, KiB ({read} of {total} records)')
   axes[2].set_xlabel('KiB')
   axes[2].legend(fontsize=8)

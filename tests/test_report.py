@@ -71,7 +71,7 @@ def test_png_size_and_html_page(rendered):
   embedded = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
   assert base64.b64decode(embedded) == png.read_bytes()
   for split, entry in json.loads((output / 'manifest.json').read_text())['splits'].items():
-    assert f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shards' in page
+    assert f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s)' in page
 
 
 def test_every_tile_is_its_shard_record_downscaled(rendered):
@@ -195,3 +195,19 @@ def test_tile_image_keeps_aspect_on_white():
   tile = report.tile_image(image, 20)
   assert tile.shape == (20, 20, 3)
   assert (tile[5:15] == 0).all() and (tile[:5] == 255).all() and (tile[15:] == 255).all()
+
+
+@pytest.mark.parametrize('sizes, bars', [
+    ({'train': [(256, 256)] * 3, 'validation': [(256, 256)]}, 2),  # one size: one bar per split
+    ({'train': [(200 + i, 300 - i) for i in range(40)], 'validation': []}, None),  # histograms
+])
+def test_size_chart_bars_or_histograms(sizes, bars):
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  data = report.ReportData({}, {}, [], [], {}, sizes, {})
+  ax = Figure().add_subplot()
+  report._draw_sizes(ax, data, sorted(sizes))  # pylint: disable=protected-access
+  labels = [t.get_text() for t in ax.get_xticklabels()]
+  if bars:
+    assert len(ax.patches) == bars and labels == ['256x256']
+  else:
+    assert ax.get_xlabel() == 'pixels' and len(ax.patches) >= 2 * 30
