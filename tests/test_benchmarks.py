@@ -1,0 +1,223 @@
+"""Tests for benchmarks/: the synthesiser, the measurement harness, the image-path candidates, the
+classic converters and the one-command benchmark (tiny sizes; the real numbers are in
+docs/performance.md)."""
+
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import imageops as ops
+from benchmarks import synth
+from benchmarks.measure import output_bytes, run_measured
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def small_dataset(tmp_path_factory):
+  return synth.synthesize(24, 4, seed=3, cache_dir=tmp_path_factory.mktemp('synth'), processes=1)
+
+
+def test_synth_is_deterministic_per_image_and_cached(small_dataset, tmp_path):
+  smaller = synth.synthesize(12, 4, seed=3, cache_dir=tmp_path, processes=2)
+  small = {p.name: p.read_bytes() for p, _ in synth.list_images(small_dataset.root)}
+  for path, label in synth.list_images(smaller.root):
+    assert path.read_bytes() == small[path.name], path.name  # image i depends only on (seed, i)
+    assert path.parent.name == synth.synset_name(label)
+  other_seed = synth.synthesize(12, 4, seed=4, cache_dir=tmp_path, processes=1)
+  assert [p.read_bytes() for p, _ in synth.list_images(other_seed.root)] != \
+         [p.read_bytes() for p, _ in synth.list_images(smaller.root)]
+  marker = smaller.root / '_COMPLETE'
+  mtime = marker.stat().st_mtime_ns
+  assert synth.synthesize(12, 4, seed=3, cache_dir=tmp_path) == smaller
+  assert marker.stat().st_mtime_ns == mtime  # reused, not rebuilt
+
+
+def test_synth_images_look_like_imagenet_files(small_dataset):
+  files = synth.list_images(small_dataset.root)
+  assert len(files) == 24 and len({label for _, label in files}) == 4
+  for path, _ in files:
+    with Image.open(path) as im:
+      assert im.format == 'JPEG' and im.mode == 'RGB'
+      assert 300 <= max(im.size) <= synth.MAX_LONG_SIDE_PX
+  mean_kib = small_dataset.total_bytes / 24 / 1024
+  assert 60 < mean_kib < 200, mean_kib  # ImageNet's train files average ~110 KB
+
+
+def test_synth_size_distribution():
+  rng = random.Random(0)
+  sizes = [synth.target_size(rng) for _ in range(4000)]
+  long_sides = [max(s) for s in sizes]
+  assert 0.84 < sum(ls == 500 for ls in long_sides) / len(sizes) < 0.92
+  assert max(long_sides) <= synth.MAX_LONG_SIDE_PX and max(long_sides) > 1500
+  assert 0.2 < sum(w < h for w, h in sizes) / len(sizes) < 0.3
+  assert sizes.count((500, 375)) > sizes.count((500, 333)) > 0
+
+
+def test_synth_refuses_fewer_images_than_classes(tmp_path):
+  with pytest.raises(ValueError, match='num_images >= num_classes'):
+    synth.synthesize(3, 4, cache_dir=tmp_path)
+
+
+def test_measure_sums_the_process_tree(tmp_path):
+  child = textwrap.dedent('''
+      import subprocess, sys, time
+      grand = subprocess.Popen([sys.executable, '-c',
+          'import time; b = bytearray(300 << 20); b[::4096] = b"x" * len(b[::4096]); time.sleep(1.0)'])
+      t = time.process_time()
+      while time.process_time() - t < 0.5:
+          pass
+      grand.wait()
+      print('done')
+      sys.exit(3)''')
+  m = run_measured([sys.executable, '-c', child], interval_s=0.02)
+  assert m.returncode == 3 and m.stdout.strip() == 'done'
+  assert m.peak_rss_bytes > 300 << 20  # the grandchild's 300 MiB counted with its parents
+  assert m.cpu_s >= 0.5 and m.wall_s >= 1.0
+  (tmp_path / '_work').mkdir()
+  (tmp_path / '_work' / 'x').write_bytes(b'1' * 10)
+  (tmp_path / 'a').write_bytes(b'1' * 7)
+  assert output_bytes(str(tmp_path)) == 7
+
+
+@pytest.mark.parametrize('width, height, side, scale', [
+    (500, 375, 256, 1), (1024, 768, 256, 2), (2000, 1500, 256, 4), (4000, 3000, 256, 8),
+    (9000, 6000, 256, 8), (512, 1024, 256, 2), (511, 700, 256, 1), (240, 320, 256, 1)])
+def test_dct_scale_stops_at_or_above_the_target(width, height, side, scale):
+  assert ops.dct_scale(width, height, side) == scale
+  assert scale == 1 or min(width, height) / scale >= side
+
+
+def test_reference_crop_is_exact_at_scale_one():
+  rng = np.random.default_rng(0)
+  pixels = rng.integers(0, 256, (40, 40, 3), np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(pixels).save(buf, 'PNG')
+  out = ops.reference_crop(buf.getvalue(), ops.geometry(40, 40, 40, 40))
+  np.testing.assert_allclose(out, pixels, atol=1e-9)
+
+
+def test_geometry_is_the_centered_box():
+  g = ops.geometry(500, 375, 256, 224)
+  side = 224 * 375 / 256
+  assert g.box == pytest.approx(((500 - side) / 2, (375 - side) / 2, (500 + side) / 2, (375 + side) / 2))
+
+
+@pytest.mark.parametrize('name, min_psnr', [
+    ('Pillow draft + resize(box) LANCZOS', 45), ('Pillow draft + resize(box) BILINEAR', 33),
+    ('cv2 IMREAD_REDUCED + INTER_LINEAR on box', 32), ('cv2 IMREAD_REDUCED + warpAffine LINEAR, exact box', 33),
+    ('simplejpeg pow2 + cv2 INTER_LINEAR on box', 32), ('cv2 full decode + INTER_LINEAR whole (AlexNet article)', 28)])
+def test_resize_paths_match_the_reference(small_dataset, name, min_psnr):
+  from benchmarks.micro import CROP, SHORTER_SIDE, aggregate_psnr, resize_paths
+  items = []
+  for path, _ in synth.list_images(small_dataset.root)[:8]:
+    data = path.read_bytes()
+    w, h = ops.header(data)[2:4]
+    items.append((data, ops.geometry(w, h, SHORTER_SIDE, CROP)))
+  refs = [ops.reference_crop(*it) for it in items]
+  fn = resize_paths()[name]
+  assert fn(items[0]).shape == (CROP, CROP, 3)
+  assert aggregate_psnr(fn, items, refs) > min_psnr
+
+
+def _sample_photos():
+  root = os.path.join(REPO, 'data', 'sample_images')
+  return sorted(os.path.join(root, c, f) for c in os.listdir(root) if os.path.isdir(os.path.join(root, c))
+                for f in os.listdir(os.path.join(root, c)))
+
+
+def test_proposed_fast_path_keeps_the_contract():
+  from benchmarks.proposal import proposed_process_image
+  from transforms.image import ImageRejected, ImageSpec, process_image
+  spec = ImageSpec()
+  for path in _sample_photos():
+    with open(path, 'rb') as f:
+      data = f.read()
+    want, got = process_image(data, spec), proposed_process_image(data, spec)
+    assert (got.height, got.width, got.orientation) == (want.height, want.width, want.orientation), path
+    assert got.crop == pytest.approx(want.crop, abs=2e-3), path  # theirs is on the DCT-reduced size
+    a = np.asarray(Image.open(io.BytesIO(want.encoded)).convert('RGB'), np.float64)
+    b = np.asarray(Image.open(io.BytesIO(got.encoded)).convert('RGB'), np.float64)
+    assert ops.psnr(float(np.mean((a - b) ** 2))) > 30, path  # a wrong rotation scores ~12-15 dB
+    assert sum(got.histogram) == 3 * got.width * got.height
+  with open(os.path.join(REPO, 'data', 'sample_images', 'animal', 'gc_cat.JPEG'), 'rb') as f:
+    data = f.read()
+  with pytest.raises(ImageRejected):
+    proposed_process_image(data[:len(data) // 2], spec)
+
+
+def _read_records(output_dir):
+  import tensorflow as tf
+  files = sorted(tf.io.gfile.glob(os.path.join(output_dir, 'train-*')))
+  return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize('module', ['benchmarks.classic_tf', 'benchmarks.classic_opencv'])
+def test_classic_converters_write_readable_shards(small_dataset, tmp_path, module):
+  out = tmp_path / 'out'
+  cmd = [sys.executable, '-m', module, '--input', str(small_dataset.root), '--output', str(out), '--workers', '2']
+  proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=500)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout.strip().splitlines()[-1])['images'] == 24
+  assert sorted(p.name for p in out.iterdir()) == ['train-00000-of-00002', 'train-00001-of-00002']
+  records = _read_records(out)
+  assert len(records) == 24
+  labels = {p.name: label for p, label in synth.list_images(small_dataset.root)}
+  for ex in records:
+    f = ex.features.feature
+    name = f['image/filename'].bytes_list.value[0].decode()
+    assert f['image/class/label'].int64_list.value[0] == labels[name]
+    im = Image.open(io.BytesIO(f['image/encoded'].bytes_list.value[0]))
+    assert im.format == 'JPEG' and im.size == (256, 256)
+    assert (f['image/height'].int64_list.value[0], f['image/width'].int64_list.value[0]) == (256, 256)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_classic_tf_original_mode_keeps_the_bytes(small_dataset, tmp_path):
+  out = tmp_path / 'out'
+  cmd = [sys.executable, '-m', 'benchmarks.classic_tf', '--input', str(small_dataset.root), '--output', str(out),
+         '--resize_shorter_side', '0', '--center_crop', '0']
+  proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=500)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  originals = {p.name: p.read_bytes() for p, _ in synth.list_images(small_dataset.root)}
+  records = _read_records(out)
+  assert len(records) == 24
+  for ex in records:
+    f = ex.features.feature
+    assert f['image/encoded'].bytes_list.value[0] == originals[f['image/filename'].bytes_list.value[0].decode()]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_one_command_benchmark_end_to_end(tmp_path, monkeypatch):
+  from benchmarks import run as bench
+  monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
+  results = tmp_path / 'results'
+  assert bench.main(['--num_images', '40', '--num_classes', '4', '--tiny_images', '8', '--memory_sizes', '40',
+                     '--quality_images', '4', '--only', 'multi_processing, 2 workers,OpenCV',
+                     '--results', str(results)]) == 0
+  data = json.loads((results / 'results.json').read_text())
+  assert [r['name'] for r in data['rows']] == [
+      'pipeline, DirectRunner multi_processing, 2 workers',
+      'classic OpenCV + multiprocessing.Pool (AlexNet article), 2 processes']
+  for row in data['rows']:
+    assert row['images'] == 40 and row['wall_s'] > row['tiny']['wall_s'] * 0 and row['peak_rss_mib'] > 50
+    assert row['output_bytes'] > 40 * 5000  # 40 JPEGs of 256x256
+  assert data['ceilings']['resize']['images'] == 40 and data['ceilings']['resize']['us_per_image'] > 0
+  assert {(q['method'], q['path']) for q in data['quality']} == {
+      (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')}
+  assert [m['images'] for m in data['memory']] == [8, 40]
+  summary = (results / 'summary.md').read_text()
+  assert 'x ceiling' in summary and 'peak RSS of the 2-worker pipeline' in summary
+  assert (results / 'performance.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
