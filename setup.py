@@ -14,8 +14,11 @@ REQUIRED = [
     'numpy>=1.26,<3',
     # Beam's TFRecord sink silently falls back to a pure-Python CRC32C without it (apache/beam#33407).
     'google-crc32c>=1.5',
-    # The fast resize step for JPEG input (one bilinear warp of the crop box).
+    # The fast path for JPEG input: OpenCV's resize of the crop box, libjpeg-turbo encode/decode
+    # through simplejpeg, Pillow's zero-copy Arrow export (pyarrow also comes with Beam).
     'opencv-python-headless>=4.8',
+    'simplejpeg>=1.8',
+    'pyarrow>=14',
     'tqdm>=4.60',  # The progress bar of local runs.
 ]
 EXTRAS = {
@@ -31,7 +34,7 @@ EXTRAS = {
         'matplotlib>=3.8',
         'tensorflow-datasets>=4.9.6',
     ],
-    'bench': ['psutil>=5.9', 'matplotlib>=3.8', 'simplejpeg>=1.8'],
+    'bench': ['psutil>=5.9', 'matplotlib>=3.8'],
     'report': ['matplotlib>=3.8'],
 }
 

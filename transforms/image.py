@@ -17,10 +17,12 @@ Only the crop box is ever resampled. Two paths compute it:
 * the reference path: Pillow's antialiased ``Image.resize(size, filter, box=...)`` on the full decode;
 * the fast path, for JPEG input with the default bilinear filter: DCT-domain down-scaling while decoding
   (Pillow ``draft()``, power-of-two scales only, stopping at or above the target shorter side), then a
-  single < 2x bilinear step on the crop box with OpenCV. A < 2x bilinear step after DCT reduction is
-  antialiased enough (PSNR against a float64 Lanczos reference is printed by ``benchmarks/``); when the
-  remaining factor is 2x or more the fast path falls back to Pillow's antialiased filter.
-Both paths give the same verdicts, because both decode with Pillow.
+  single < 2x bilinear step (``cv2.resize``) on the crop box rounded to whole source pixels. A < 2x
+  bilinear step after DCT reduction is antialiased enough (PSNR against a float64 Lanczos reference is
+  printed by ``benchmarks/``); when 2x or more remains, Pillow's antialiased filter is used.
+Both paths give the same verdicts, because both decode with Pillow. No pixel is copied between stages:
+OpenCV reads Pillow's RGBX memory through its Arrow export, and libjpeg-turbo (simplejpeg) encodes the
+RGBX result directly. Statistics count the stored JPEG's pixels as an accurate libjpeg decode gives them.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-try:  # OpenCV is only the fast resize step; without it the reference path is used.
-  import cv2
-  cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism.
-except ImportError:  # pragma: no cover - cv2 is an install requirement
-  cv2 = None
+import cv2
+import pyarrow
+import simplejpeg
+
+cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism.
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -173,7 +175,7 @@ def decode_rgb(data: bytes, spec: ImageSpec = ImageSpec()) -> Tuple[np.ndarray, 
     ImageRejected: see `open_image`, plus truncated or corrupt pixel data.
   """
   image = open_image(data, spec.max_image_pixels)
-  rgb = _to_upright_rgb(image, draft_size=None)
+  rgb, _ = _to_upright_rgb(image, draft_size=None)
   return np.asarray(rgb), image
 
 
@@ -189,20 +191,32 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
     ImageRejected: the file is not stored (reason in the exception).
   """
   image = open_image(data, spec.max_image_pixels)
-  source_format, orientation = image.format, _orientation(image)
+  source_format = image.format
   target = spec.resize_shorter_side
   use_draft = spec.fast and source_format == 'JPEG' and target > 0
-  rgb = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
+  rgb, orientation = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
     return ProcessedImage(data, rgb.height, rgb.width, tuple(rgb.histogram()), source_format, True,
                           orientation)
-  out = resize_and_crop(rgb, spec)
-  encoded = encode_jpeg(out, spec.jpeg_quality)
-  stored = Image.open(io.BytesIO(encoded))
+  encoded = _encode_rgbx(_resize_and_crop_rgbx(rgb, spec), spec.jpeg_quality)
+  stored, histogram = stored_pixels_histogram(encoded)
   (left, top, right, bottom), _ = crop_box(rgb.width, rgb.height, spec)
   crop = (left / rgb.width, top / rgb.height, right / rgb.width, bottom / rgb.height)
-  return ProcessedImage(encoded, stored.height, stored.width, tuple(stored.histogram()),
-                        source_format, False, orientation, crop)
+  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], histogram, source_format, False,
+                        orientation, crop)
+
+
+def stored_pixels_histogram(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, ...]]:
+  """Decodes a stored JPEG as readers do (libjpeg-turbo, accurate integer IDCT, the same pixels as
+  Pillow and OpenCV) and counts its values.
+
+  Returns:
+    (uint8 [H, W, 3] RGB pixels, 768 counts: 256 per channel, R then G then B).
+  """
+  pixels = simplejpeg.decode_jpeg(encoded, colorspace='RGB')
+  counts = np.concatenate([cv2.calcHist([pixels], [c], None, [256], [0, 256]).ravel()
+                           for c in range(3)])  # float32 counts: exact below 2**24 pixels.
+  return pixels, tuple(int(c) for c in counts)
 
 
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
@@ -224,6 +238,7 @@ def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, flo
   if spec.center_crop:
     out_w, out_h = min(spec.center_crop, out_w), min(spec.center_crop, out_h)
     box_w, box_h = out_w / scale, out_h / scale
+  box_w, box_h = min(box_w, width), min(box_h, height)  # Rounding must not leave the image.
   left, top = (width - box_w) / 2, (height - box_h) / 2
   return (left, top, left + box_w, top + box_h), (out_w, out_h)
 
@@ -236,43 +251,59 @@ def resize_and_crop(image: Image.Image, spec: ImageSpec) -> np.ndarray:
   Returns:
     uint8 [H, W, 3] RGB array of the size `crop_box` gives.
   """
-  box, size = crop_box(image.width, image.height, spec)
-  box_w, box_h = box[2] - box[0], box[3] - box[1]
-  if size == (image.width, image.height) and (box_w, box_h) == size:
-    return np.asarray(image)
-  factor = max(box_w / size[0], box_h / size[1])
-  if spec.fast and cv2 is not None and spec.resample == 'bilinear' and factor < 2.0:
-    return _bilinear_box_cv2(np.asarray(image), box, size)
-  return np.asarray(image.resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
+  return _resize_and_crop_rgbx(image, spec)[..., :3]
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-  """Encodes uint8 [H, W, 3] RGB as a baseline JPEG (4:2:0 chroma, libjpeg-turbo through Pillow)."""
-  buffer = io.BytesIO()
-  Image.fromarray(rgb, 'RGB').save(buffer, 'JPEG', quality=quality)
-  return buffer.getvalue()
+  """Encodes uint8 [H, W, 3] RGB as a baseline JPEG (4:2:0 chroma; libjpeg-turbo via simplejpeg)."""
+  return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality, colorspace='RGB',
+                                colorsubsampling='420')
 
 
-def _bilinear_box_cv2(array: np.ndarray, box, size) -> np.ndarray:
-  """Bilinear resampling of `box` (source pixels, sub-pixel exact) to `size`, pixel centres aligned
-  as in Pillow: dst(x, y) = src(left + (x + 0.5) * sx - 0.5, top + (y + 0.5) * sy - 0.5)."""
+def _encode_rgbx(rgbx: np.ndarray, quality: int) -> bytes:
+  return simplejpeg.encode_jpeg(rgbx, quality=quality, colorspace='RGBX', colorsubsampling='420')
+
+
+def _rgbx_view(image: Image.Image) -> np.ndarray:
+  """uint8 [H, W, 4] view of an RGB PIL image's own memory (Pillow keeps RGB as RGBX), without a
+  copy, through Pillow's Arrow export; a copy only when Pillow's memory is split into blocks."""
+  try:
+    buffer = pyarrow.array(image).buffers()[-1]
+    return np.frombuffer(buffer, np.uint8).reshape(image.height, image.width, 4)
+  except (ValueError, TypeError, AttributeError, pyarrow.ArrowException):
+    return np.asarray(image.convert('RGBX'))
+
+
+def _resize_and_crop_rgbx(image: Image.Image, spec: ImageSpec) -> np.ndarray:
+  """resize_and_crop as a contiguous uint8 [H, W, 4] RGBX array (X is padding), for the encoder."""
+  box, size = crop_box(image.width, image.height, spec)
   left, top, right, bottom = box
-  sx, sy = (right - left) / size[0], (bottom - top) / size[1]
-  matrix = np.array([[sx, 0.0, left + 0.5 * sx - 0.5], [0.0, sy, top + 0.5 * sy - 0.5]])
-  return cv2.warpAffine(array, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                        borderMode=cv2.BORDER_REPLICATE)
+  factor = max((right - left) / size[0], (bottom - top) / size[1])
+  if size == (image.width, image.height) and factor == 1.0:
+    return _rgbx_view(image)
+  if spec.fast and spec.resample == 'bilinear' and factor < 2.0:
+    # The crop box rounded to whole source pixels (< 0.5 px), then one bilinear step of < 2x.
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    return cv2.resize(_rgbx_view(image)[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+  return _rgbx_view(image.resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
 
 
-def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]) -> Image.Image:
-  """Decodes the first frame completely, applies EXIF orientation and converts to RGB uint8."""
+def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]
+                    ) -> Tuple[Image.Image, int]:
+  """Decodes the first frame completely, applies EXIF orientation and converts to RGB uint8.
+
+  Returns:
+    (the upright RGB image, the EXIF orientation that was applied).
+  """
   try:
     if draft_size is not None:
       image.draft('RGB', draft_size)  # DCT-domain power-of-two scaling; never below draft_size.
     image.seek(0)
     image.load()
-    if _orientation(image) != 1:
+    orientation = _orientation(image)  # After load: PNG may keep its eXIf chunk after the pixels.
+    if orientation != 1:
       image = ImageOps.exif_transpose(image)
-    return _to_rgb(image)
+    return _to_rgb(image), orientation
   except ImageRejected:
     raise
   except Exception as e:  # Truncated streams, bad CRCs, broken chunks: all mean "do not store".
