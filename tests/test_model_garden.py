@@ -22,9 +22,11 @@ import sys
 
 import pytest
 
-# tf-keras follows the TensorFlow version (2.21 here); the others are what `official.vision` imports.
+# tf-keras follows the TensorFlow version (2.21 here); gin-config, scipy and pycocotools are what
+# `official.vision` imports; tensorboard (+ its data server) is what the trainer's summaries need.
 MODEL_GARDEN_PACKAGES = ('tf-models-official==2.20.0', 'tf-keras==2.21.0', 'gin-config==0.5.0',
-                         'scipy==1.17.1', 'pycocotools==2.0.11')
+                         'scipy==1.17.1', 'pycocotools==2.0.11', 'tensorboard==2.20.0',
+                         'tensorboard-data-server==0.7.2')
 CACHE = pathlib.Path(os.environ.get('FOLDER2TFRECORD_CACHE',
                                     pathlib.Path.home() / '.cache' / 'folder2tfrecord'))
 IMAGE_SIZE = 224
@@ -48,13 +50,16 @@ def model_garden_dir() -> pathlib.Path:
   return target
 
 
-def run_model_garden(output_dir: pathlib.Path, is_training: bool, num_classes: int) -> dict:
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+def _model_garden_env() -> dict:
+  return dict(os.environ, PYTHONPATH=os.pathsep.join(
       [str(model_garden_dir()), str(pathlib.Path(__file__).resolve().parent.parent)]),
-             TF_CPP_MIN_LOG_LEVEL='2')
+              TF_CPP_MIN_LOG_LEVEL='2')
+
+
+def run_model_garden(output_dir: pathlib.Path, is_training: bool, num_classes: int) -> dict:
   result = subprocess.run(
       [sys.executable, __file__, str(output_dir), str(int(is_training)), str(num_classes)],
-      env=env, capture_output=True, text=True, timeout=600, check=False)
+      env=_model_garden_env(), capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-5000:]
   return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -86,6 +91,37 @@ def test_model_garden_classification_input(readers_offset1_output, is_training):
     names = (readers_offset1_output / 'labels.txt').read_text().split()
     names = [n for n in names if n != 'background']
     assert {names[k - 1]: labels.count(k) for k in set(labels)} == counts
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_model_garden_trainer_trains_and_evaluates(readers_offset1_output, tmp_path):
+  """Model Garden's own entry point (`official.vision.train`, experiment resnet_imagenet) runs two
+  training steps and two evaluation steps on our shards, as docs/readers.md tells users to."""
+  manifest = json.loads((readers_offset1_output / 'manifest.json').read_text())
+  model_dir = tmp_path / 'model'
+  overrides = {
+      'task.model.num_classes': manifest['num_classes'] + 1,
+      'task.train_data.input_path': f'{readers_offset1_output}/train*',
+      'task.validation_data.input_path': f'{readers_offset1_output}/valid*',
+      'task.train_data.global_batch_size': 4, 'task.validation_data.global_batch_size': 4,
+      'task.train_data.shuffle_buffer_size': 16, 'task.train_data.cycle_length': 2,
+      'task.validation_data.cycle_length': 1,
+      'trainer.train_steps': 2, 'trainer.validation_steps': 2, 'trainer.steps_per_loop': 1,
+      'trainer.summary_interval': 1, 'trainer.checkpoint_interval': 2,
+      'trainer.validation_interval': 2,
+      'runtime.distribution_strategy': 'one_device', 'runtime.num_gpus': 0,
+  }
+  result = subprocess.run(
+      [sys.executable, '-m', 'official.vision.train', '--experiment=resnet_imagenet',
+       '--mode=train_and_eval', f'--model_dir={model_dir}',
+       '--params_override=' + ','.join(f'{k}={v}' for k, v in overrides.items())],
+      env=_model_garden_env(), capture_output=True, text=True, timeout=1100, check=False)
+  log = result.stdout + result.stderr
+  assert result.returncode == 0, log[-5000:]
+  assert 'train | step:      2' in log and 'eval | step:      2' in log
+  assert "'accuracy'" in log and "'validation_loss'" in log
+  assert (model_dir / 'ckpt-2.index').exists()
 
 
 def main(argv) -> None:

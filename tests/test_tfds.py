@@ -106,3 +106,18 @@ def test_shard_names_off_the_template_are_an_error(sample_output, tmp_path):
   first['file'] = 'x-' + first['file']
   with pytest.raises(ValueError, match='do not follow'):
     write_tfds_metadata(str(output), manifest, CLASSES)
+
+
+def test_command_line_for_an_existing_output(readers_offset1_output, tmp_path):
+  """`python -m transforms.tfds_metadata OUTPUT` takes the names from labels.txt."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  from transforms import tfds_metadata  # pylint: disable=import-outside-toplevel
+  output = tmp_path / 'output'
+  shutil.copytree(readers_offset1_output, output)
+  assert tfds_metadata.main([str(output)]) == 0
+  builder = tfds.builder_from_directory(str(output))
+  assert builder.info.features['image']['class']['label'].names == ['background'] + CLASSES
+  labels = [int(e['image']['class']['label'])
+            for e in tfds.as_numpy(builder.as_dataset(split='validation'))]
+  assert len(labels) == json.loads((output / 'manifest.json').read_text())['splits'][
+      'validation']['num_examples'] and 0 not in labels

@@ -25,13 +25,17 @@ every declared key as required).
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import os
+import sys
 import tempfile
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -148,3 +152,27 @@ def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str])
         content = src.read()
       with FileSystems.create(FileSystems.join(output_dir, name)) as dst:
         dst.write(content)
+
+
+def _read_text(path: str) -> str:
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    return f.read().decode('utf-8')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """CLI for outputs converted earlier: `python -m transforms.tfds_metadata OUTPUT [beam options]`
+  reads manifest.json and labels.txt and writes the TFDS metadata next to the shards."""
+  parser = argparse.ArgumentParser(prog='python -m transforms.tfds_metadata',
+                                   description=main.__doc__.split('\n')[0])
+  parser.add_argument('output_dir')
+  args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+  FileSystems.set_options(PipelineOptions(beam_args))
+  manifest = json.loads(_read_text(FileSystems.join(args.output_dir, 'manifest.json')))
+  class_names = _read_text(FileSystems.join(args.output_dir, 'labels.txt')).splitlines()
+  write_tfds_metadata(args.output_dir, manifest, class_names)
+  return 0
+
+
+if __name__ == '__main__':
+  logging.basicConfig(level=logging.INFO)
+  sys.exit(main())
