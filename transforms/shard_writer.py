@@ -87,7 +87,7 @@ class WriteShardFn(beam.DoFn):
 
   def setup(self):
     from transforms.example import build_example  # pylint: disable=import-outside-toplevel
-    self._build_example = build_example  # Imports TensorFlow's protos once per worker.
+    self._build_example = build_example  # Builds the Example message class once per worker.
     self._progress = ProgressFile(work_dir(self._output_dir))
 
   def finish_bundle(self):
