@@ -18,7 +18,7 @@ from pipeline.options import ConverterOptions, UsageError
 from transforms.listing import InputError, join, list_entries
 from transforms.progress import PROGRESS_DIR
 from transforms.metadata import LABELS_FILE, MANIFEST_FILE, REJECTS_FILE, STATS_FILE, SUCCESS_FILE
-from transforms.shard_writer import WORK_DIR, read_json, work_dir
+from transforms.shard_writer import read_json, work_dir
 
 SHARD_FILE = re.compile(r'^(train|validation)-\d{5}-of-\d{5}$')
 METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, MANIFEST_FILE, SUCCESS_FILE,
@@ -81,5 +81,3 @@ def _delete(paths: List[str]) -> None:
   if paths:
     FileSystems.delete(paths)
 
-
-__all__ = ['prepare_output', 'owned_files', 'WORK_DIR']

@@ -66,8 +66,7 @@ class SplitStatsCombineFn(beam.CombineFn):
             'num_passthrough': acc['num_passthrough'],
             'class_counts': dict(sorted(acc['class_counts'].items())),
             'mean_rgb': mean, 'std_rgb': std,
-            'shards': dict(sorted(acc['shards'].items())),
-            'histogram_rgb': acc['histogram']}
+            'shards': dict(sorted(acc['shards'].items()))}
 
 
 class ChannelStats(beam.PTransform):
