@@ -323,10 +323,10 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
                         manifest['label_offset'] + manifest['num_classes'])
     listed = {s['file']: (split, s['num_examples'])
               for split, entry in manifest['splits'].items() for s in entry['shards']}
+    _check_manifest_self(output_dir, manifest, problems)
   except Exception as error:  # pylint: disable=broad-except  (missing, not JSON, wrong keys)
-    problems.append(Problem(manifest_path, f'cannot use manifest: {error!r}'))
+    problems.append(Problem(manifest_path, f'cannot use manifest: {type(error).__name__}: {error}'))
     return report
-  _check_manifest_self(output_dir, manifest, problems)
   _check_stats(output_dir, manifest, problems)
   found = {FileSystems.split(m.path)[1]
            for m in FileSystems.match([FileSystems.join(output_dir, '*')])[0].metadata_list}
@@ -355,7 +355,7 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
   """CLI: ``python -m pipeline.verify OUTPUT [beam options]``; 0 = valid, 1 = problems found."""
   parser = argparse.ArgumentParser(
-      prog='folder2tfrecord verify',
+      prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
                   "shard's TFRecord crcs, Example parsing, JPEG decoding and label range.")
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')

@@ -1,8 +1,9 @@
 """pipeline.verify on real converter output: a clean output passes, every mutation is caught.
 
-The converter runs twice per session (plain and gzip) on the sample photos; each test copies one of
-those outputs to its own tmp_path, damages it the way a crashed job, a bad disk or a hand edit would,
-and checks that verify names the file, the record and the problem.
+Two real conversions of the sample photos are used: the session's shared one (conftest's
+`sample_output`, 3 train + 2 validation shards) and a gzip one with --label_offset 1 made here. Each
+test copies one to its own tmp_path, damages it the way a crashed job, a bad disk or a hand edit
+would, and checks that verify names the file, the record and the problem.
 """
 
 from __future__ import annotations
@@ -14,30 +15,19 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
-from pipeline.run import run
-
-SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'sample_images'
-NUM_CLASSES = 5
-LABEL_OFFSET = 1
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def _convert(output: Path, compression: str) -> Path:
-  exit_code = run([
-      '--input', str(SAMPLES), '--output', str(output), '--resize_shorter_side', '64',
-      '--center_crop', '64', '--train_shards', '3', '--validation_shards', '2',
-      '--validation_fraction', '0.2', '--label_offset', str(LABEL_OFFSET),
-      '--compression', compression])
-  assert exit_code == 0
-  return output
-
-
 @pytest.fixture(scope='module')
-def converted(tmp_path_factory) -> dict:
-  base = tmp_path_factory.mktemp('converted')
-  return {c: _convert(base / c, c) for c in ('none', 'gzip')}
+def converted(sample_output, tmp_path_factory) -> dict:
+  """compression -> a finished converter output (read-only: copy before changing it)."""
+  gzipped = tmp_path_factory.mktemp('gzip_output')
+  assert convert(SAMPLE_DIR, gzipped, *SAMPLE_FLAGS, '--compression', 'gzip', '--label_offset', 1,
+                 '--resize_shorter_side', 64, '--center_crop', 64) == 0
+  return {'none': sample_output, 'gzip': gzipped}
 
 
 @pytest.fixture
@@ -58,8 +48,14 @@ def _shard(output: Path, split: str = 'train', index: int = 0) -> Path:
   return output / _manifest(output)['splits'][split]['shards'][index]['file']
 
 
+def _open(path: Path, mode: str):
+  """The shard's (decompressed) TFRecord stream; gzip is recognised by its magic bytes."""
+  is_gzip = path.exists() and path.read_bytes()[:2] == b'\x1f\x8b'
+  return gzip.open(path, mode) if is_gzip else open(path, mode)
+
+
 def _records(path: Path) -> list[verify_lib.Record]:
-  with open(path, 'rb') as handle:
+  with _open(path, 'rb') as handle:
     return list(verify_lib.read_tfrecords(handle))
 
 
@@ -76,7 +72,7 @@ def _rewrite_record(path: Path, index: int, edit) -> None:
   edit(example.features.feature)
   payloads[index] = example.SerializeToString(deterministic=True)
   from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=import-outside-toplevel
-  with open(path, 'wb') as handle:
+  with _open(path, 'wb') as handle:
     for payload in payloads:
       _TFRecordUtil.write_record(handle, payload)
 
@@ -158,14 +154,9 @@ def gzip_output(converted, tmp_path) -> Path:
   return Path(shutil.copytree(converted['gzip'], tmp_path / 'out'))
 
 
-def _gzip_records(path: Path) -> list[verify_lib.Record]:
-  with gzip.open(path, 'rb') as handle:
-    return list(verify_lib.read_tfrecords(handle))
-
-
 def test_truncated_gzip_shard(gzip_output):
   shard = _shard(gzip_output)
-  expected = len(_gzip_records(shard))
+  expected = len(_records(shard))
   shard.write_bytes(shard.read_bytes()[:-100])
   messages = _messages(gzip_output)
   # The records before the cut are still read and checked; the problem is placed after them.
@@ -240,22 +231,26 @@ def test_edited_split_count_in_manifest(output):
       f'{total - 1}']
 
 
-def test_label_out_of_range(output):
+@pytest.mark.parametrize('compression', ['none', 'gzip'])
+def test_label_out_of_range(converted, compression, tmp_path):
+  output = Path(shutil.copytree(converted[compression], tmp_path / 'out'))
+  manifest = _manifest(output)
   shard = _shard(output)
+  start = manifest['label_offset']
+  stop = start + manifest['num_classes']
+  assert manifest['num_classes'] == 5 and start == {'none': 0, 'gzip': 1}[compression]
+  def set_label(feature):
+    feature['image/class/label'].int64_list.value[0] = stop  # one past the last class
 
-  def set_background(feature):
-    feature['image/class/label'].int64_list.value[0] = 0  # below label_offset 1
-
-  _rewrite_record(shard, 3, set_background)
+  _rewrite_record(shard, 3, set_label)
   offset = _records(shard)[3].offset
   assert _messages(output) == [
-      f'{shard}: record 3 (byte {offset}): label 0 outside [{LABEL_OFFSET}, '
-      f'{LABEL_OFFSET + NUM_CLASSES})']
+      f'{shard}: record 3 (byte {offset}): label {stop} outside [{start}, {stop})']
 
 
 def test_png_payload_is_not_jpeg(output):
   shard = _shard(output, 'validation')
-  png = next(SAMPLES.glob('*/*.png'))
+  png = next(SAMPLE_DIR.glob('*/*.png'))
   from PIL import Image  # pylint: disable=import-outside-toplevel
   with Image.open(png) as image:
     size = image.size
@@ -295,3 +290,15 @@ def test_missing_output_dir(tmp_path):
   messages = _messages(tmp_path / 'nothing-here')
   assert messages[0].endswith('_SUCCESS: missing: the conversion did not finish')
   assert 'manifest.json: cannot use manifest' in messages[1]
+
+
+@pytest.mark.parametrize('edit, expected', [
+    (lambda m: m.pop('splits'), "KeyError: 'splits'"),
+    (lambda m: m.update(format_version=2), 'ValueError: format_version 2, expected 1'),
+    (lambda m: m['splits']['train'].pop('num_shards'), "KeyError: 'num_shards'"),
+], ids=['no_splits', 'format_version', 'no_num_shards'])
+def test_unusable_manifest(output, edit, expected):
+  manifest = _manifest(output)
+  edit(manifest)
+  _write_manifest(output, manifest)
+  assert _messages(output) == [f"{output / 'manifest.json'}: cannot use manifest: {expected}"]
