@@ -22,55 +22,57 @@ import sys
 from pathlib import Path
 
 AIRFLOW_PINS: tuple[str, ...] = (
-    "apache-airflow==3.3.2",
-    "apache-airflow-providers-apache-beam==6.3.1",
-    "apache-airflow-providers-google==22.8.0",
+    'apache-airflow==3.3.2',
+    'apache-airflow-providers-apache-beam==6.3.1',
+    'apache-airflow-providers-google==22.8.0',
 )
-UV_PIN = "uv==0.13.9"
-COMPLETE_MARKER = ".complete"
+UV_PIN = 'uv==0.13.9'
+COMPLETE_MARKER = '.complete'
 
 
 def cache_root() -> Path:
-    """Cache directory: $FOLDER2TFRECORD_CACHE, else ~/.cache/folder2tfrecord."""
-    env = os.environ.get("FOLDER2TFRECORD_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "folder2tfrecord"
+  """Cache directory: $FOLDER2TFRECORD_CACHE, else ~/.cache/folder2tfrecord."""
+  env = os.environ.get('FOLDER2TFRECORD_CACHE')
+  return Path(env) if env else Path.home() / '.cache' / 'folder2tfrecord'
 
 
 def venv_key(pins: tuple[str, ...] = AIRFLOW_PINS) -> str:
-    """12 hex digits of sha256 over the pins and the interpreter's major.minor version."""
-    text = "\n".join(sorted(pins) + [f"python{sys.version_info.major}.{sys.version_info.minor}"])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+  """12 hex digits of sha256 over the pins and the interpreter's major.minor version."""
+  text = '\n'.join(sorted(pins) + [f'python{sys.version_info.major}.{sys.version_info.minor}'])
+  return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def venv_dir(pins: tuple[str, ...] = AIRFLOW_PINS) -> Path:
-    """Path of the venv for ``pins`` (it may not exist yet)."""
-    return cache_root() / f"airflow-venv-{venv_key(pins)}"
+  """Path of the venv for ``pins`` (it may not exist yet)."""
+  return cache_root() / f'airflow-venv-{venv_key(pins)}'
 
 
 def ensure_airflow_venv(pins: tuple[str, ...] = AIRFLOW_PINS) -> Path:
-    """Return a complete Airflow venv for ``pins``, building it from scratch if missing.
+  """Return a complete Airflow venv for ``pins``, building it from scratch if missing.
 
-    A marker file is written last, so an interrupted build is never taken for a complete
-    venv: the next call deletes it and starts again.
+  A marker file is written last, so an interrupted build is never taken for a complete
+  venv: the next call deletes it and starts again.
 
-    Raises:
-      subprocess.CalledProcessError: venv creation or an install step failed.
-    """
-    target = venv_dir(pins)
-    if (target / COMPLETE_MARKER).exists():
-        return target
-    shutil.rmtree(target, ignore_errors=True)  # left over from an interrupted build
-    target.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    python = target / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", UV_PIN], check=True)
-    subprocess.run(
-        [str(target / "bin" / "uv"), "pip", "install", "--python", str(python), *pins],
-        check=True,
-    )
-    (target / COMPLETE_MARKER).write_text("\n".join(pins) + "\n")
+  Raises:
+    subprocess.CalledProcessError: venv creation or an install step failed.
+  """
+  target = venv_dir(pins)
+  if (target / COMPLETE_MARKER).exists():
     return target
+  shutil.rmtree(target, ignore_errors=True)  # left over from an interrupted build
+  target.parent.mkdir(parents=True, exist_ok=True)
+  subprocess.run([sys.executable, '-m', 'venv', str(target)], check=True)
+  python = target / 'bin' / 'python'
+  subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', UV_PIN], check=True)
+  # uv reads the platform's CA store (as pip does here) instead of its bundled roots.
+  env = {**os.environ, 'UV_NATIVE_TLS': '1'}
+  subprocess.run(
+      [str(target / 'bin' / 'uv'), 'pip', 'install', '--python', str(python), *pins],
+      check=True, env=env,
+  )
+  (target / COMPLETE_MARKER).write_text('\n'.join(pins) + '\n')
+  return target
 
 
-if __name__ == "__main__":
-    print(ensure_airflow_venv())
+if __name__ == '__main__':
+  print(ensure_airflow_venv())
