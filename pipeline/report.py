@@ -27,6 +27,7 @@ import io
 import json
 import math
 import sys
+import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -254,10 +255,12 @@ def _draw_sizes(ax, data: ReportData, splits: Sequence[str]) -> None:
 
 def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
   """Four charts in two rows between figure fractions bottom..top."""
+  from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
   row_h = (top - bottom) / 2
   splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
-  axes = [fig.add_axes([0.06 + 0.5 * col, bottom + row_h * (1 - row) + 0.12 * row_h,
-                        0.40, 0.68 * row_h]) for row in range(2) for col in range(2)]
+  # the right column starts further in: its y labels (reject reasons) are words, not numbers
+  axes = [fig.add_axes([(0.06, 0.62)[col], bottom + row_h * (1 - row) + 0.12 * row_h,
+                        (0.40, 0.36)[col], 0.68 * row_h]) for row in range(2) for col in range(2)]
 
   offset = int(data.manifest['label_offset'])
   classes = data.label_names[offset:]
@@ -285,12 +288,13 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
 
   reasons = reject_counts(data.rejects)
   if reasons:
-    axes[3].barh([r[:40] for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color='tab:red')
+    axes[3].barh([textwrap.fill(r[:60], 24) for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color='tab:red')
     axes[3].tick_params(axis='y', labelsize=8)
   else:
     axes[3].text(0.5, 0.5, 'no rejects', ha='center', va='center', transform=axes[3].transAxes)
   axes[3].set_title(f'Reject reasons (rejects.jsonl, {len(data.rejects)} files)')
   axes[3].set_xlabel('files')
+  axes[3].xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> ReportResult:
@@ -380,6 +384,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            '(0 = all)')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
+  manifest = _join(args.output_dir, 'manifest.json')
+  if not FileSystems.exists(manifest):
+    print(f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
+          'not finished (the manifest is written after every shard).', file=sys.stderr)
+    return 2
   result = report(args.output_dir, args.output, args.per_class, args.max_classes, args.max_records)
   print(f'wrote {result.png} ({result.width}x{result.height}, {len(result.tiles)} tiles) and '
         f'{result.html}')

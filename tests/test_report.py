@@ -211,3 +211,9 @@ def test_size_chart_bars_or_histograms(sizes, bars):
     assert len(ax.patches) == bars and labels == ['256x256']
   else:
     assert ax.get_xlabel() == 'pixels' and len(ax.patches) >= 2 * 30
+
+
+def test_not_an_output_directory_is_a_clear_error(tmp_path, capsys):
+  assert report.main([str(tmp_path), '--output', str(tmp_path / 'r.png')]) == 2
+  assert 'manifest.json not found' in capsys.readouterr().err
+  assert not (tmp_path / 'r.png').exists()
