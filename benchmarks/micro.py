@@ -66,6 +66,31 @@ def resize_paths() -> dict[str, Callable]:
     }
 
 
+def decoders() -> dict[str, Callable]:
+    """name -> fn((data, geometry)) -> decoded array at the power-of-two DCT scale (no resize)."""
+    def scale(g):
+        return ops.dct_scale(g.width, g.height, SHORTER_SIDE)
+
+    def pil(it):
+        im = Image.open(io.BytesIO(it[0]))
+        s = scale(it[1])
+        im.draft('RGB', (-(-it[1].width // s), -(-it[1].height // s)))
+        im.load()
+        return im
+
+    def sj(it, **kw):
+        s = scale(it[1])
+        return simplejpeg.decode_jpeg(it[0], 'RGB', min_height=-(-it[1].height // s),
+                                      min_width=-(-it[1].width // s), **kw)
+    return {
+        'Pillow open + draft + load (RGB image)': pil,
+        'cv2.imdecode IMREAD_REDUCED_COLOR_s (BGR)': lambda it: cv2.imdecode(
+            np.frombuffer(it[0], np.uint8), ops._REDUCED[scale(it[1])] | cv2.IMREAD_IGNORE_ORIENTATION),
+        'simplejpeg.decode_jpeg pow2 (RGB)': sj,
+        'simplejpeg.decode_jpeg pow2, fastdct + fastupsample': lambda it: sj(it, fastdct=True, fastupsample=True),
+    }
+
+
 def _pil_encode(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, 'JPEG', quality=QUALITY)
@@ -105,25 +130,21 @@ def _bincount(arr: np.ndarray) -> list[np.ndarray]:
 def recommended(item) -> bytes:
     """The fastest correct combination measured here, end to end from bytes to stored JPEG + stats.
 
-    Pillow header probe (format, mode, size, EXIF orientation) → RGB/L baseline JPEG: cv2
-    IMREAD_REDUCED_COLOR_s (power-of-two s from ``dct_scale``, EXIF ignored) → INTER_LINEAR on the
-    crop box (< 2x) → orientation applied to the small crop → cv2.imencode; histogram on the
-    pre-encode crop. (Other modes, e.g. CMYK, and other formats go to the Pillow path.)
+    Pillow header probe (format, mode, size, EXIF orientation; CMYK/YCCK and non-JPEG go to Pillow) →
+    simplejpeg decode at the power-of-two scale from ``dct_scale`` → INTER_LINEAR on the crop box
+    (< 2x) → simplejpeg encode → cv2.calcHist on the pre-encode crop.
     """
     data = item[0]
     fmt, mode, width, height, orientation = ops.header(data)
     assert fmt == 'JPEG' and mode in ('RGB', 'L') and orientation == 1, 'benchmark data are plain JPEGs'
-    g = ops.geometry(width, height, SHORTER_SIDE, CROP)
-    s = ops.dct_scale(width, height, SHORTER_SIDE)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), ops._REDUCED[s] | cv2.IMREAD_IGNORE_ORIENTATION)
-    crop = ops._linear_on_box(bgr, g)
-    encoded = cv2.imencode('.jpg', crop, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])[1].tobytes()
-    _bincount(crop)
+    crop = ops.simplejpeg_linear(data, ops.geometry(width, height, SHORTER_SIDE, CROP), SHORTER_SIDE)
+    encoded = simplejpeg.encode_jpeg(crop, QUALITY, 'RGB', '420')
+    [cv2.calcHist([crop], [c], None, [256], [0, 256]) for c in range(3)]
     return encoded
 
 
 def run_micro(num_images: int = 2000, num_classes: int = 100, sample: int = 300, repeats: int = 3,
-              seed: int = 0) -> dict:
+              seed: int = 0, with_project: bool = True) -> dict:
     """Measure every option on the first ``sample`` images of the synthetic dataset; returns a dict."""
     cv2.setNumThreads(1)
     dataset = synthesize(num_images, num_classes, seed)
@@ -140,6 +161,8 @@ def run_micro(num_images: int = 2000, num_classes: int = 100, sample: int = 300,
     for name, fn in resize_paths().items():
         result['resize'][name] = {'us': time_per_item(fn, items, repeats),
                                   'psnr_db': aggregate_psnr(fn, items[:PSNR_IMAGES], refs)}
+    for name, fn in decoders().items():
+        result.setdefault('decode', {})[name] = {'us': time_per_item(fn, items, repeats)}
     crops_rgb = [ops.cv2_reduced(*it, SHORTER_SIDE) for it in items]
     for name, fn in encoders().items():
         inputs = [c[:, :, ::-1].copy() for c in crops_rgb] if 'cv2' in name else crops_rgb
@@ -152,6 +175,9 @@ def run_micro(num_images: int = 2000, num_classes: int = 100, sample: int = 300,
     for name, fn in stats_options().items():
         result['stats'][name] = {'us': time_per_item(fn, list(zip(crops_rgb, stored)), repeats)}
     result['recommended_total_us'] = time_per_item(recommended, items, repeats)
+    if with_project:
+        from benchmarks.proposal import compare
+        result['proposal'] = compare(blobs, repeats)
     return result
 
 
@@ -162,6 +188,8 @@ def format_micro(result: dict) -> str:
              '', '| decode + resize path | µs/image | img/s/core | PSNR dB vs Lanczos f64 |', '|---|--:|--:|--:|']
     for name, r in result['resize'].items():
         lines.append(f"| {name} | {r['us']:.0f} | {1e6 / r['us']:.0f} | {r['psnr_db']:.1f} |")
+    lines += ['', '| decode only (power-of-two DCT scale, no resize) | µs/image |', '|---|--:|']
+    lines += [f"| {name} | {r['us']:.0f} |" for name, r in result.get('decode', {}).items()]
     lines += ['', '| encoder (256x256, q90, 4:2:0) | µs/image | bytes | PSNR dB vs its input |', '|---|--:|--:|--:|']
     for name, r in result['encode'].items():
         lines.append(f"| {name} | {r['us']:.0f} | {r['bytes']:.0f} | {r['psnr_db']:.1f} |")
@@ -170,9 +198,16 @@ def format_micro(result: dict) -> str:
         lines.append(f"| {name} | {r['us']:.0f} |")
     lines += ['', f"read bytes from disk: {result['read_bytes_us']:.0f} µs; Pillow header probe "
               f"(format, mode, size, EXIF orientation): {result['header_probe_us']:.0f} µs",
-              f"recommended combination end to end (probe + cv2 REDUCED + INTER_LINEAR box + imencode + "
-              f"bincount): {result['recommended_total_us']:.0f} µs = "
+              f"recommended combination end to end (Pillow probe + simplejpeg pow2 decode + INTER_LINEAR box + "
+              f"simplejpeg encode + calcHist): {result['recommended_total_us']:.0f} µs = "
               f"{1e6 / result['recommended_total_us']:.0f} img/s/core (without read and Example)"]
+    if 'proposal' in result:
+        lines += ['', '| transforms.image.process_image vs proposal (benchmarks/proposal.py) | µs/image | img/s/core '
+                  '| PSNR dB stored JPEG vs Lanczos f64 | bytes | dataset mean RGB / std RGB |', '|---|--:|--:|--:|--:|---|']
+        for name, r in result['proposal'].items():
+            ms = r['mean_std_rgb']
+            lines.append(f"| {name} | {r['us']:.0f} | {1e6 / r['us']:.0f} | {r['psnr_db_stored']:.2f} | {r['bytes']:.0f} "
+                         f"| {ms[0]:.2f} {ms[1]:.2f} {ms[2]:.2f} / {ms[3]:.2f} {ms[4]:.2f} {ms[5]:.2f} |")
     return '\n'.join(lines)
 
 

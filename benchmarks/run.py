@@ -153,7 +153,30 @@ def format_table(rows: list[dict], ceilings: dict, cores: int) -> str:
     return '\n'.join(lines)
 
 
-def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores: int) -> None:
+IMAGENET_IMAGES = 1_281_167 + 50_000  # ILSVRC-2012 train + validation
+
+
+def projection(rows: list[dict], ceilings: dict, cores: int, workers_list=(8, 32, 128)) -> str:
+    """ImageNet-1k time from the measured rates: here (2-worker pipeline, steady + start-up) and on a
+    cluster of W single-core workers at the measured per-core ceiling x the measured efficiency."""
+    pipe = next((r for r in rows if r['name'].startswith('pipeline, DirectRunner') and r['workers'] == cores), None)
+    if pipe is None:
+        return ''
+    per_core = ceilings['resize']['steady_images_per_s']
+    efficiency = pipe['steady_images_per_s'] / (cores * per_core)
+    bytes_per_image = pipe['output_bytes'] / pipe['images']
+    local_h = (IMAGENET_IMAGES / pipe['steady_images_per_s'] + pipe['startup_s']) / 3600
+    lines = [f"ImageNet-1k ({IMAGENET_IMAGES:,} images) projected from these runs: per-core ceiling "
+             f"{per_core:.0f} img/s, pipeline efficiency {efficiency:.0%} of {cores} x ceiling; output "
+             f"~{IMAGENET_IMAGES * bytes_per_image / 1e9:.0f} GB of shards at {bytes_per_image / 1e3:.1f} KB/image",
+             f"- this machine ({cores} cores): {local_h:.1f} h"]
+    for w in workers_list:
+        lines.append(f"- {w} workers x 1 core at the same per-core rate and efficiency: "
+                     f"{IMAGENET_IMAGES / (w * per_core * efficiency) / 60:.0f} min + runner start-up")
+    return '\n'.join(lines)
+
+
+def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores: int, base_mib: float) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -168,8 +191,7 @@ def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores
     ax1.set_xlabel('images/s, steady state (start-up excluded)')
     ax1.legend(fontsize=7, loc='lower right')
     ax2.plot([m['images'] for m in memory], [m['peak_rss_mib'] for m in memory], 'o-', color='tab:blue')
-    base = memory[0]['peak_rss_mib']
-    ax2.axhspan(base * 0.9, base * 1.1, color='tab:blue', alpha=0.1, label='±10% of the smallest run')
+    ax2.axhspan(base_mib * 0.9, base_mib * 1.1, color='tab:blue', alpha=0.1, label='±10% of the reference size')
     ax2.set_ylim(0, max(m['peak_rss_mib'] for m in memory) * 1.3)
     ax2.set_xlabel('dataset size (images)')
     ax2.set_ylabel('peak RSS, all processes (MiB)')
@@ -182,13 +204,13 @@ def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--num_images', type=int, default=2000)
+    parser.add_argument('--num_images', type=int, default=4000)
     parser.add_argument('--num_classes', type=int, default=100)
     parser.add_argument('--tiny_images', type=int, default=100, help='size of the start-up (tiny) runs')
     parser.add_argument('--memory_sizes', default='2000,8000', help='dataset sizes for the peak RSS check')
     parser.add_argument('--repeats', type=int, default=1, help='runs per measurement; the median is kept')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--only', default='', help='comma-separated substrings of approach names to run')
+    parser.add_argument('--only', default='', help='|-separated substrings of approach names to run')
     parser.add_argument('--quality_images', type=int, default=200, help='images for the resample table (0 = skip)')
     parser.add_argument('--micro', action='store_true', help='also run the micro-benchmark (benchmarks.micro)')
     parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
@@ -216,7 +238,7 @@ def main(argv=None) -> int:
           f"{ceilings['resize']['steady_images_per_s']:.0f} img/s/core", flush=True)
 
     rows = []
-    selected = [a for a in APPROACHES if not args.only or any(s in a.name for s in args.only.split(','))]
+    selected = [a for a in APPROACHES if not args.only or any(s in a.name for s in args.only.split('|'))]
     for approach in selected:
         full = median_run([measure_approach(approach, main_ds, scratch, args.nice) for _ in range(args.repeats)])
         tiny = median_run([measure_approach(approach, datasets[args.tiny_images], scratch, args.nice)
@@ -226,17 +248,20 @@ def main(argv=None) -> int:
         print(f"{approach.name}: {row['wall_s']:.1f} s wall, {row['steady_images_per_s']:.0f} img/s steady, "
               f"{row['peak_rss_mib']:.0f} MiB, load {row['load_before']:.1f}", flush=True)
 
-    two = Approach('pipeline, DirectRunner multi_processing, 2 workers', 'pipeline.run', 2)
-    memory = [{'images': args.tiny_images, 'peak_rss_mib': next(
-        (r['tiny']['peak_rss_mib'] for r in rows if r['name'] == two.name), None)}]
-    memory = [m for m in memory if m['peak_rss_mib'] is not None]
+    two = APPROACHES[1]
+    memory = {}
+    for r in rows:
+        if r['name'] == two.name:
+            memory[r['tiny']['images']] = r['tiny']
+            memory[r['images']] = r
     for n in memory_sizes:
-        prior = next((r for r in rows if r['name'] == two.name and r['images'] == n), None)
-        run = prior or median_run([measure_approach(two, datasets[n], scratch, args.nice) for _ in range(args.repeats)])
-        memory.append({'images': n, 'peak_rss_mib': run['peak_rss_mib'], 'wall_s': run['wall_s'],
-                       'load_before': run['load_before']})
-        print(f"memory: {n} images -> peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
-    big, small = memory[-1], next(m for m in memory if m['images'] == memory_sizes[0])
+        if n not in memory:
+            memory[n] = median_run([measure_approach(two, datasets[n], scratch, args.nice)
+                                    for _ in range(args.repeats)])
+        print(f"memory: {n} images -> peak RSS {memory[n]['peak_rss_mib']:.0f} MiB", flush=True)
+    memory = [{'images': n, 'peak_rss_mib': memory[n]['peak_rss_mib'], 'wall_s': memory[n]['wall_s'],
+               'load_before': memory[n]['load_before']} for n in sorted(memory)]
+    big, small = (next(m for m in memory if m['images'] == n) for n in (memory_sizes[-1], memory_sizes[0]))
     memory_ratio = big['peak_rss_mib'] / small['peak_rss_mib']
 
     quality = []
@@ -259,6 +284,7 @@ def main(argv=None) -> int:
                  f"{m['images']} images {m['peak_rss_mib']:.0f} MiB" for m in memory)
              + f'; {memory_sizes[-1]} vs {memory_sizes[0]}: {memory_ratio - 1:+.1%} '
              + ('(flat: within 10%)' if abs(memory_ratio - 1) <= 0.10 else '(NOT within 10%)')]
+    lines += ['', projection(rows, ceilings, cores)]
     if quality:
         lines += ['', f'resample methods x paths ({len(blobs)} images; PSNR on the first 40):', '',
                   format_quality(quality)]
@@ -273,7 +299,7 @@ def main(argv=None) -> int:
          'rows': rows, 'memory': memory, 'memory_ratio': memory_ratio, 'quality': quality, 'micro': micro},
         indent=1, default=str))
     if rows:
-        plot(Path(args.plot or results_dir / 'performance.png'), rows, ceilings, memory, cores)
+        plot(Path(args.plot or results_dir / 'performance.png'), rows, ceilings, memory, cores, small['peak_rss_mib'])
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

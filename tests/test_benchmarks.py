@@ -205,7 +205,7 @@ def test_one_command_benchmark_end_to_end(tmp_path, monkeypatch):
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
   results = tmp_path / 'results'
   assert bench.main(['--num_images', '40', '--num_classes', '4', '--tiny_images', '8', '--memory_sizes', '40',
-                     '--quality_images', '4', '--only', 'multi_processing, 2 workers,OpenCV',
+                     '--quality_images', '4', '--only', 'multi_processing, 2 workers|OpenCV',
                      '--results', str(results)]) == 0
   data = json.loads((results / 'results.json').read_text())
   assert [r['name'] for r in data['rows']] == [
@@ -218,6 +218,7 @@ def test_one_command_benchmark_end_to_end(tmp_path, monkeypatch):
   assert {(q['method'], q['path']) for q in data['quality']} == {
       (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')}
   assert [m['images'] for m in data['memory']] == [8, 40]
+  assert 'ImageNet-1k' in (results / 'summary.md').read_text()
   summary = (results / 'summary.md').read_text()
   assert 'x ceiling' in summary and 'peak RSS of the 2-worker pipeline' in summary
   assert (results / 'performance.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
