@@ -20,7 +20,8 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
 
 Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
 Beam options such as ``--s3_endpoint_url`` after the output path. TensorFlow is not needed: the
-Example message is declared here from its descriptor (wire-compatible with ``tf.train.Example``).
+Example message class is the converter's own (``transforms/example.py``, built from TensorFlow's
+proto layout in a private descriptor pool; wire-compatible with ``tf.train.Example``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from PIL import Image
+
+from transforms.example import example_class
 
 MANIFEST = 'manifest.json'
 STATS = 'stats.json'
@@ -154,43 +156,10 @@ def read_tfrecords(handle: BinaryIO) -> Iterator[Record]:
 
 
 # ---------------------------------------------------------------------------------------------
-# tf.train.Example without TensorFlow
+# Example records
 
 
-def _example_message_class() -> type:
-  """tensorflow.Example (core/example/example.proto) built from a descriptor in a private pool."""
-  proto = descriptor_pb2.FileDescriptorProto(
-      name='folder2tfrecord/example.proto', package='tensorflow', syntax='proto3')
-  label_repeated = descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED
-  field_type = descriptor_pb2.FieldDescriptorProto
-  for name, kind in (('BytesList', field_type.TYPE_BYTES), ('FloatList', field_type.TYPE_FLOAT),
-                     ('Int64List', field_type.TYPE_INT64)):
-    proto.message_type.add(name=name).field.add(name='value', number=1, label=label_repeated,
-                                                type=kind)
-  feature = proto.message_type.add(name='Feature')
-  feature.oneof_decl.add(name='kind')
-  for number, (name, type_name) in enumerate(
-          (('bytes_list', 'BytesList'), ('float_list', 'FloatList'),
-           ('int64_list', 'Int64List')), start=1):
-    feature.field.add(name=name, number=number, type=field_type.TYPE_MESSAGE,
-                      type_name=f'.tensorflow.{type_name}', oneof_index=0)
-  features = proto.message_type.add(name='Features')
-  entry = features.nested_type.add(name='FeatureEntry')
-  entry.options.map_entry = True
-  entry.field.add(name='key', number=1, type=field_type.TYPE_STRING)
-  entry.field.add(name='value', number=2, type=field_type.TYPE_MESSAGE,
-                  type_name='.tensorflow.Feature')
-  features.field.add(name='feature', number=1, label=label_repeated,
-                     type=field_type.TYPE_MESSAGE,
-                     type_name='.tensorflow.Features.FeatureEntry')
-  proto.message_type.add(name='Example').field.add(
-      name='features', number=1, type=field_type.TYPE_MESSAGE, type_name='.tensorflow.Features')
-  pool = descriptor_pool.DescriptorPool()
-  pool.Add(proto)
-  return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
-
-
-Example = _example_message_class()
+Example = example_class()  # tf.train.Example, without importing TensorFlow
 
 
 def _single(feature_map: Any, key: str, kind: str) -> Any:
