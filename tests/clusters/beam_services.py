@@ -1,0 +1,58 @@
+"""Beam's side of a cluster: a job server JVM, a Python worker pool, and running the converter."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+from typing import List, Sequence
+
+from .processes import LoopbackNamespace, Server, free_port
+
+CONVERTER_TIMEOUT_SECONDS = 600
+
+
+def worker_pool_server(ns: LoopbackNamespace, log_dir: pathlib.Path, port: int,
+                       pythonpath: pathlib.Path) -> Server:
+  """Beam's worker pool: starts one Python SDK harness process per worker the runner asks for.
+
+  The pool runs harnesses as `python -c ...`, found on PATH: the venv's bin goes first. pythonpath
+  makes the project's modules importable there without installing it.
+  """
+  bin_dir = str(pathlib.Path(sys.executable).parent)
+  env = {'PATH': f'{bin_dir}:/usr/bin:/bin', 'PYTHONPATH': str(pythonpath),
+         'TF_CPP_MIN_LOG_LEVEL': '2'}
+  return Server('worker-pool', [sys.executable, '-m', 'apache_beam.runners.worker.worker_pool_main',
+                                f'--service_port={port}'], log_dir, ns, env=env, cwd=pythonpath)
+
+
+def job_server(name: str, jars: List[pathlib.Path], main_class: str, args: List[str],
+               ns: LoopbackNamespace, log_dir: pathlib.Path, job_port: int,
+               java_opts: str = '') -> Server:
+  """A Beam job server JVM with the given class path; its ports are chosen free by the caller."""
+  classpath = ':'.join(f'{j}/*' if j.is_dir() else str(j) for j in jars)
+  return Server(name, ['java', *java_opts.split(), '-cp', classpath, main_class,
+                       '--job-host=127.0.0.1', f'--job-port={job_port}',
+                       f'--artifact-port={free_port()}', f'--expansion-port={free_port()}', *args],
+                log_dir, ns)
+
+
+def run_converter(repo: pathlib.Path, args: Sequence[str], log: pathlib.Path,
+                  prefix: Sequence[str] = (), timeout: float = CONVERTER_TIMEOUT_SECONDS) -> int:
+  """`python -m pipeline.run args` as a subprocess, after `prefix` (a namespace's: the driver then
+  talks to the job server in there).
+
+  Output goes to `log`; returns the exit code. A run that does not end within `timeout` seconds
+  (a worker that cannot start makes Flink wait forever) is killed and raises TimeoutExpired.
+  """
+  env = {**os.environ, 'PYTHONPATH': str(repo), 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  with open(log, 'wb') as out:
+    proc = subprocess.Popen([*prefix, sys.executable, '-m', 'pipeline.run', *args], cwd=repo,
+                            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+      return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+      os.killpg(proc.pid, 9)
+      proc.wait()
+      raise

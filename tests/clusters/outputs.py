@@ -1,0 +1,43 @@
+"""Reading a converter output back, local or in an object store, to compare runs byte for byte."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Dict
+
+from apache_beam.io.filesystems import FileSystems
+
+# What every complete output holds besides its shards.
+METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', '_SUCCESS')
+
+
+def read_dataset(output: str) -> Dict[str, bytes]:
+  """{file name: bytes} of the top-level files of an output (the private _work/ folder excluded).
+
+  Works for local paths and any URL Beam's FileSystems knows (s3:// with the S3 options set).
+  """
+  prefix = output.rstrip('/') + '/'
+  files = {}
+  for metadata in FileSystems.match([prefix + '*'])[0].metadata_list:
+    name = metadata.path[len(prefix):]
+    if '/' in name or name.startswith('_work'):
+      continue
+    with FileSystems.open(metadata.path, compression_type='uncompressed') as f:
+      files[name] = f.read()
+  return files
+
+
+def shard_names(files: Dict[str, bytes]):
+  return sorted(n for n in files if n.startswith(('train-', 'validation-')))
+
+
+def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) -> None:
+  """Same file names and same bytes; names the first differing files on failure."""
+  assert sorted(actual) == sorted(expected)
+  assert all(name in expected for name in METADATA_FILES)
+  differing = [name for name in expected if actual[name] != expected[name]]
+  assert not differing, f'files differ from the reference run: {differing}'
+
+
+def local_dataset(path: pathlib.Path) -> Dict[str, bytes]:
+  return read_dataset(str(path))
