@@ -226,8 +226,8 @@ def main(argv=None) -> int:
           f"load {os.getloadavg()}", flush=True)
 
     memory_sizes = sorted({int(s) for s in args.memory_sizes.split(',') if s})
-    datasets = {n: synthesize(n, min(args.num_classes, n), args.seed)
-                for n in sorted({args.num_images, args.tiny_images, *memory_sizes})}
+    datasets = {n: synthesize(n, min(args.num_classes, n), args.seed)  # largest first: the others link to it
+                for n in sorted({args.num_images, args.tiny_images, *memory_sizes}, reverse=True)}
     main_ds = datasets[args.num_images]
     print(f'dataset: {main_ds.num_images} images in {main_ds.num_classes} classes, '
           f'{main_ds.total_bytes / main_ds.num_images / 1024:.0f} KiB/file, {main_ds.root}', flush=True)

@@ -144,7 +144,10 @@ def synthesize(num_images: int, num_classes: int, seed: int = 0, cache_dir: Path
         (root / synset_name(label)).mkdir(parents=True)
     jobs = [(root / synset_name(i % num_classes) / f'{synset_name(i % num_classes)}_{i:06d}.JPEG', seed, i)
             for i in range(num_images)]
-    if processes > 1:
+    larger = _larger_cached(cache_dir, num_images, num_classes, seed)
+    if larger is not None:  # image i depends only on (seed, i): link the first N of a larger dataset
+        sizes = [_link(larger / path.relative_to(root), path) for path, _, _ in jobs]
+    elif processes > 1:
         with multiprocessing.get_context('fork').Pool(processes, initializer=_init_worker) as pool:
             sizes = pool.map(_write_one, jobs, chunksize=64)
     else:
@@ -153,6 +156,22 @@ def synthesize(num_images: int, num_classes: int, seed: int = 0, cache_dir: Path
     info = {'num_images': num_images, 'num_classes': num_classes, 'total_bytes': sum(sizes), 'seed': seed}
     marker.write_text(json.dumps(info))
     return SynthDataset(root, num_images, num_classes, info['total_bytes'])
+
+
+def _larger_cached(cache_dir: Path, num_images: int, num_classes: int, seed: int) -> Path | None:
+    """A complete cached dataset with the same classes and seed and at least ``num_images`` images."""
+    for marker in cache_dir.glob(f'synth-v{SYNTH_VERSION}-n*-c{num_classes}-s{seed}/_COMPLETE'):
+        if json.loads(marker.read_text())['num_images'] >= num_images:
+            return marker.parent
+    return None
+
+
+def _link(src: Path, dst: Path) -> int:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+    return dst.stat().st_size
 
 
 def list_images(root: Path) -> list[tuple[Path, int]]:

@@ -35,6 +35,9 @@ def test_synth_is_deterministic_per_image_and_cached(small_dataset, tmp_path):
   other_seed = synth.synthesize(12, 4, seed=4, cache_dir=tmp_path, processes=1)
   assert [p.read_bytes() for p, _ in synth.list_images(other_seed.root)] != \
          [p.read_bytes() for p, _ in synth.list_images(smaller.root)]
+  linked = synth.synthesize(6, 4, seed=3, cache_dir=tmp_path)  # the first 6 of the cached 12, hard-linked
+  for path, _ in synth.list_images(linked.root):
+    assert path.stat().st_nlink == 2 and path.read_bytes() == small[path.name]
   marker = smaller.root / '_COMPLETE'
   mtime = marker.stat().st_mtime_ns
   assert synth.synthesize(12, 4, seed=3, cache_dir=tmp_path) == smaller
