@@ -22,7 +22,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.exit(2)
   module = importlib.import_module(SUBCOMMANDS[command])
   sys.argv = [f'folder2tfrecord {command}'] + argv
-  module.main()
+  sys.exit(module.main())
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ from transforms.shard_writer import read_json, work_dir
 
 SHARD_FILE = re.compile(r'^(train|validation)-\d{5}-of-\d{5}$')
 METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, MANIFEST_FILE, SUCCESS_FILE,
-                  'dataset_info.json', 'features.json')
+                  'dataset_info.json', 'features.json', 'image-class-label.labels.txt')
 RUN_FILE = 'run.json'
 
 

@@ -37,7 +37,9 @@ def read_split(output, split, compression=None):
 
 def test_shards_metadata_and_counts(sample_output):
   names = sorted(p.name for p in sample_output.iterdir())
-  assert names == ['_SUCCESS', '_work', 'labels.txt', 'manifest.json', 'rejects.jsonl', 'stats.json',
+  assert names == ['_SUCCESS', '_work', 'dataset_info.json', 'features.json',
+                   'image-class-label.labels.txt', 'labels.txt', 'manifest.json', 'rejects.jsonl',
+                   'stats.json',
                    'train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
                    'validation-00000-of-00002', 'validation-00001-of-00002']
   labels = (sample_output / 'labels.txt').read_text().splitlines()

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import warnings
 from typing import Optional, Tuple
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 import cv2
 import pyarrow
@@ -50,7 +51,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 # be 38400 pixels long.
 MAX_ASPECT_RATIO = 8
 # Formats we decode. Pillow identifies these from the bytes (magic numbers), not from file names.
-DECODABLE_FORMATS = ('JPEG', 'PNG', 'GIF', 'WEBP', 'TIFF', 'BMP', 'MPO')
+DECODABLE_FORMATS = ('JPEG', 'PNG', 'GIF', 'WEBP', 'TIFF', 'BMP')  # JPEG covers MPO.
 RESAMPLE_FILTERS = {
     'bilinear': Image.Resampling.BILINEAR,
     'bicubic': Image.Resampling.BICUBIC,
@@ -152,6 +153,8 @@ def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
       image = Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS)
   except Image.DecompressionBombError as e:
     raise ImageRejected(f'decompression bomb refused from its header: {e}') from None
+  except UnidentifiedImageError:
+    raise ImageRejected('not a recognised image format') from None
   except Exception as e:  # Pillow raises many types for bad headers; all mean "not an image".
     if 'truncated' in str(e).lower():
       raise ImageRejected(f'truncated or corrupt image header ({_describe(e)})') from None
@@ -343,5 +346,6 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _describe(error: Exception) -> str:
-  text = str(error).strip() or 'no detail'
+  """'Type: message', without object addresses, so reasons are the same on every run."""
+  text = re.sub(r' (object )?at 0x[0-9a-fA-F]+', '', str(error)).strip() or 'no detail'
   return f'{type(error).__name__}: {text[:200]}'

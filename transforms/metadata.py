@@ -1,4 +1,4 @@
-"""The last step: label map, statistics, rejects list and manifest, then `_SUCCESS`.
+"""The last step: label map, statistics, rejects list, manifest and TFDS metadata, then `_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
 writes through Beam's FileSystems. `_SUCCESS` is written last and only when the run is acceptable
@@ -15,6 +15,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.listing import join
+from transforms.tfds_metadata import write_tfds_metadata
 
 LABELS_FILE = 'labels.txt'
 STATS_FILE = 'stats.json'
@@ -67,7 +68,8 @@ def build_manifest(split_stats: Dict[str, Dict], num_classes: int, label_offset:
 def write_metadata(_, output_dir: str, class_names: List[str], label_offset: int, compression: str,
                    options: Dict, max_reject_fraction: float, split_stats: Dict[str, Dict],
                    rejects: List[dict]) -> Dict:
-  """Writes labels.txt, rejects.jsonl, stats.json, manifest.json and, when acceptable, _SUCCESS.
+  """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
+  (dataset_info.json, features.json, image-class-label.labels.txt) and, when acceptable, _SUCCESS.
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -80,6 +82,7 @@ def write_metadata(_, output_dir: str, class_names: List[str], label_offset: int
   write_text(join(output_dir, STATS_FILE), to_json(stats))
   manifest = build_manifest(split_stats, len(class_names), label_offset, compression, options)
   write_text(join(output_dir, MANIFEST_FILE), to_json(manifest))
+  write_tfds_metadata(output_dir, manifest, class_names)
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
     write_text(join(output_dir, SUCCESS_FILE), '')
   return stats

@@ -7,10 +7,10 @@ Why not `tfds.folder_dataset.write_metadata`: it lists the directory to find the
 file names `{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}` with a `.tfrecord` suffix. Ours are
 `train-00000-of-00004` (the `build_imagenet_data.py` names Model Garden globs for), the output folder
 also holds `_work/` and other files, and the shard counts are already known exactly from the manifest.
-So this module builds the same `tfds.core.DatasetInfo` that `write_metadata` would, with the exact
-per-shard counts from `manifest.json` and the template `{SPLIT}-{SHARD_X_OF_Y}`, lets TFDS serialize it
-(so the JSON always matches the installed TFDS's schema), and copies the files through Beam's
-FileSystems (so gs:// and s3:// outputs work like local ones).
+So this module writes the three files TFDS's `write_metadata` would write, from the schema TFDS
+serializes (no TFDS or TensorFlow import: the converter's last step stays light), with the exact
+per-shard counts from `manifest.json` and the template `{SPLIT}-{SHARD_X_OF_Y}`, through Beam's
+FileSystems (so gs:// and s3:// outputs work like local ones). tests/test_tfds.py reads them with TFDS.
 
 Feature keys: TFDS flattens nested `FeaturesDict`s with '/', so the nested dict
 {'image': {'encoded': Image, ..., 'class': {'label': ClassLabel, ...}}} parses exactly the
@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.sharding import shard_name
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,25 +69,39 @@ def tfds_label_names(manifest: Dict, class_names: Sequence[str]) -> List[str]:
                    f'with label_offset={offset}; pass the class names in label order.')
 
 
-def tfds_features(label_names: Sequence[str]):
-  """The `tfds.features.FeaturesDict` whose flattened keys are our record's keys (see module doc)."""
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  features = tfds.features
-  return features.FeaturesDict({
-      'image': {
-          'encoded': features.Image(shape=(None, None, 3), encoding_format='jpeg'),
-          'format': features.Text(),
-          'height': features.Scalar(np.int64),
-          'width': features.Scalar(np.int64),
-          'channels': features.Scalar(np.int64),
-          'colorspace': features.Text(),
-          'filename': features.Text(),
-          'class': {
-              'label': features.ClassLabel(names=list(label_names)),
-              'synset': features.Text(),
-          },
-      },
-  })
+_TFDS = 'tensorflow_datasets.core.features.'
+LABEL_NAMES_FILE = 'image-class-label.labels.txt'  # TFDS's name for ClassLabel 'image/class/label'.
+
+
+def _features_dict(features: Dict) -> Dict:
+  return {'featuresDict': {'features': features},
+          'pythonClassName': _TFDS + 'features_dict.FeaturesDict'}
+
+
+def _int64() -> Dict:
+  return {'pythonClassName': _TFDS + 'scalar.Scalar',
+          'tensor': {'dtype': 'int64', 'encoding': 'none', 'shape': {}}}
+
+
+def _text() -> Dict:
+  return {'pythonClassName': _TFDS + 'text_feature.Text', 'text': {}}
+
+
+def features_json(num_labels: int) -> Dict:
+  """features.json of the FeaturesDict whose flattened keys are our record's keys (module doc), as
+  TFDS serializes {'image': {'encoded': Image(jpeg, [None, None, 3]), 'format': Text, 'height':
+  Scalar(int64), ..., 'class': {'label': ClassLabel(num_labels), 'synset': Text}}}."""
+  return _features_dict({'image': _features_dict({
+      'encoded': {'pythonClassName': _TFDS + 'image_feature.Image',
+                  'image': {'dtype': 'uint8', 'encodingFormat': 'jpeg',
+                            'shape': {'dimensions': ['-1', '-1', '3']}}},
+      'format': _text(), 'height': _int64(), 'width': _int64(), 'channels': _int64(),
+      'colorspace': _text(), 'filename': _text(),
+      'class': _features_dict({
+          'label': {'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
+                    'classLabel': {'numClasses': str(num_labels)}},
+          'synset': _text()}),
+  })})
 
 
 def shard_sizes(output_dir: str, files: Sequence[str]) -> int:
@@ -97,39 +110,29 @@ def shard_sizes(output_dir: str, files: Sequence[str]) -> int:
   return sum(m.size_in_bytes for result in FileSystems.match(paths) for m in result.metadata_list)
 
 
-def build_dataset_info(output_dir: str, manifest: Dict, label_names: Sequence[str]):
-  """The `tfds.core.DatasetInfo` of the output: features, file format and exact per-shard counts."""
-  # pylint: disable=import-outside-toplevel
-  from tensorflow_datasets.core import dataset_info, naming, splits, utils
-  identity = dataset_info.DatasetIdentity(name=DATASET_NAME, version=utils.Version(DATASET_VERSION),
-                                          data_dir=output_dir, module_name='')
-  info = dataset_info.DatasetInfo(
-      builder=identity, features=tfds_features(label_names),
-      description='Image folder converted to TFRecords of tf.train.Example by folder2tfrecord '
-                  '(keys as in TensorFlow\'s build_imagenet_data.py).')
-  info.set_file_format('tfrecord')
-  split_infos = []
+def dataset_info_json(output_dir: str, manifest: Dict) -> Dict:
+  """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes."""
+  splits = []
   for split, entry in sorted(manifest['splits'].items()):
     files = [shard['file'] for shard in entry['shards']]
-    template = naming.ShardedFileTemplate(data_dir=output_dir, template=FILEPATH_TEMPLATE,
-                                          dataset_name=DATASET_NAME, split=split,
-                                          filetype_suffix='tfrecord')
-    # TFDS rebuilds each file name from the template; a manifest whose names differ would be unreadable.
-    expected = [os.path.basename(str(p)) for p in template.sharded_filepaths(len(files))]
-    if files != expected:
+    # TFDS rebuilds each file name from the template; names that differ would be unreadable.
+    if files != [shard_name(split, i, len(files)) for i in range(len(files))]:
       raise ValueError(f'split {split!r}: shard files {files} do not follow {FILEPATH_TEMPLATE}.')
-    split_infos.append(splits.SplitInfo(
-        name=split, shard_lengths=[int(shard['num_examples']) for shard in entry['shards']],
-        num_bytes=shard_sizes(output_dir, files), filename_template=template))
-  info.set_splits(splits.SplitDict(split_infos))
-  return info
+    splits.append({'filepathTemplate': FILEPATH_TEMPLATE, 'name': split,
+                   'numBytes': str(shard_sizes(output_dir, files)),
+                   'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
+  return {'description': 'Image folder converted to TFRecords of tf.train.Example by folder2tfrecord '
+                         "(keys as in TensorFlow's build_imagenet_data.py).",
+          'fileFormat': 'tfrecord', 'name': DATASET_NAME, 'splits': splits,
+          'version': DATASET_VERSION}
 
 
 def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str]) -> None:
   """Writes dataset_info.json, features.json and the ClassLabel names file into output_dir.
 
-  Call it after the shards and manifest.json exist. Every file goes through Beam FileSystems, so
-  output_dir may be local, gs:// or s3://.
+  Written from the schema TFDS serializes (tests/test_tfds.py reads them back with TFDS), without
+  importing TFDS or TensorFlow, so the converter's last step stays light. Call it after the shards and
+  manifest.json exist. Every file goes through Beam FileSystems (local, gs:// or s3://).
 
   Args:
     output_dir: the converter's output directory (holding the shards named in the manifest).
@@ -137,21 +140,21 @@ def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str])
     class_names: class names in label order, see `tfds_label_names`.
 
   Raises:
-    ValueError: class names inconsistent with the manifest, or shard names off the template.
+    ValueError: class names inconsistent with the manifest.
   """
   if manifest.get('compression', 'none') != 'none':
     _LOGGER.warning('Not writing TFDS metadata: TFDS reads uncompressed TFRecords only and these '
                     'shards are %s-compressed (convert with --compression none to read with TFDS).',
                     manifest['compression'])
     return
-  info = build_dataset_info(output_dir, manifest, tfds_label_names(manifest, class_names))
-  with tempfile.TemporaryDirectory() as local_dir:
-    info.write_to_directory(local_dir)
-    for name in sorted(os.listdir(local_dir)):
-      with open(os.path.join(local_dir, name), 'rb') as src:
-        content = src.read()
-      with FileSystems.create(FileSystems.join(output_dir, name)) as dst:
-        dst.write(content)
+  names = tfds_label_names(manifest, class_names)
+  files = {'features.json': json.dumps(features_json(len(names)), indent=4, sort_keys=True),
+           'dataset_info.json': json.dumps(dataset_info_json(output_dir, manifest), indent=2,
+                                           sort_keys=True),
+           LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
+  for name, text in files.items():
+    with FileSystems.create(FileSystems.join(output_dir, name)) as f:
+      f.write(text.encode('utf-8'))
 
 
 def _read_text(path: str) -> str:
