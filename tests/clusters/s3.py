@@ -1,0 +1,50 @@
+"""moto's S3 server on 127.0.0.1, and the Beam options that point Beam's S3 filesystem at it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import pathlib
+from typing import Iterator, List
+
+from .processes import free_port
+
+REGION = 'us-east-1'
+
+
+@dataclasses.dataclass
+class S3Server:
+  endpoint_url: str
+
+  def beam_args(self) -> List[str]:
+    """Beam pipeline options for apache_beam.io.aws (--s3_disable_ssl is a bare flag)."""
+    return [f'--s3_endpoint_url={self.endpoint_url}', '--s3_access_key_id=x',
+            '--s3_secret_access_key=x', f'--s3_region_name={REGION}', '--s3_disable_ssl']
+
+  def client(self):
+    import boto3  # pylint: disable=import-outside-toplevel
+    return boto3.client('s3', endpoint_url=self.endpoint_url, aws_access_key_id='x',
+                        aws_secret_access_key='x', region_name=REGION)
+
+  def upload_tree(self, bucket: str, prefix: str, root: pathlib.Path) -> int:
+    """Uploads every file under root to s3://bucket/prefix<relative path>; returns the count."""
+    client = self.client()
+    files = sorted(p for p in root.rglob('*') if p.is_file())
+    for path in files:
+      client.upload_file(str(path), bucket, prefix + path.relative_to(root).as_posix())
+    return len(files)
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[S3Server]:
+  """moto's server mode in a thread of this process, on a free loopback port; stopped on exit."""
+  from moto.server import ThreadedMotoServer  # pylint: disable=import-outside-toplevel
+  logging.getLogger('werkzeug').setLevel(logging.WARNING)  # One line per request otherwise.
+  port = free_port()
+  server = ThreadedMotoServer(ip_address='127.0.0.1', port=port)
+  server.start()
+  try:
+    yield S3Server(f'http://127.0.0.1:{port}')
+  finally:
+    server.stop()

@@ -1,0 +1,91 @@
+"""The converter reads from and writes to S3 (moto's server on 127.0.0.1) through Beam's FileSystems,
+and the store ends up holding the local run's bytes.
+
+Listing (s3://photos/in/<class>/*), reading, the shard temp files and their rename, and the metadata
+all go through apache_beam.io.aws with --s3_endpoint_url; the check reads the store back with boto3,
+independently of Beam.
+"""
+
+import logging
+import time
+
+import pytest
+
+from clusters.beam_services import run_converter
+from clusters.outputs import METADATA_FILES, assert_same_dataset, read_dataset
+from clusters.processes import tail
+from clusters.s3 import moto_s3
+from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
+
+_LOGGER = logging.getLogger(__name__)
+BUCKET = 'photos'
+
+
+def _objects(client, bucket, prefix):
+  """{key relative to prefix: bytes} of every object under prefix."""
+  found = {}
+  for page in client.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix):
+    for item in page.get('Contents', []):
+      found[item['Key'][len(prefix):]] = client.get_object(
+          Bucket=bucket, Key=item['Key'])['Body'].read()
+  return found
+
+
+@pytest.mark.timeout(300)
+def test_beam_s3_filesystem_round_trip(tmp_path):
+  """The test bed itself: Beam's S3 filesystem lists, writes (temp files + rename) and reads on moto."""
+  import apache_beam as beam  # pylint: disable=import-outside-toplevel
+  from apache_beam.io import fileio  # pylint: disable=import-outside-toplevel
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket=BUCKET)
+    assert s3.upload_tree(BUCKET, 'in/', SAMPLE_DIR / 'object') >= 10
+    options = PipelineOptions([*s3.beam_args(), '--runner=DirectRunner'])
+    with beam.Pipeline(options=options) as p:
+      _ = (p | fileio.MatchFiles(f's3://{BUCKET}/in/*') | fileio.ReadMatches()
+           | beam.Map(lambda f: f'{f.metadata.path.rsplit("/", 1)[1]} {len(f.read())}')
+           | beam.io.WriteToText(f's3://{BUCKET}/list/sizes', num_shards=1))
+    stored = _objects(client, BUCKET, 'list/')
+  assert list(stored) == ['sizes-00000-of-00001']
+  expected = sorted(f'{p.name} {p.stat().st_size}' for p in (SAMPLE_DIR / 'object').iterdir())
+  assert sorted(stored['sizes-00000-of-00001'].decode().splitlines()) == expected
+
+
+# Three defects stop the run today (reproduced here on moto; the same happens on AWS S3):
+# 1. pipeline/run.py lists --input (plan_dataset) before any Beam Pipeline exists, so Beam's
+#    FileSystems has no --s3_* options yet: "ValueError('Must provide one of client or options')".
+# 2. transforms/listing.py list_entries matches <dir>/* on object stores, but Beam's glob `*` does not
+#    cross '/': only top-level objects come back, so "holds no class folders". `<dir>/**` is needed.
+# 3. Beam's S3 uploader (apache_beam/io/aws/s3io.py S3Uploader.finish) completes a multipart upload
+#    with zero parts for an empty file: "MalformedXML" on rejects.jsonl (no rejects) and _SUCCESS.
+# With the three fixed (see docs/running_at_scale.md) this run passes and matches byte for byte;
+# strict, so the marker must go once they are fixed.
+S3_DEFECTS = ('the converter cannot read or write s3:// yet: FileSystems options set too late, '
+              '`*` does not list object-store folders, empty files fail on S3')
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=S3_DEFECTS)
+def test_s3_round_trip_matches_local_run(tmp_path, sample_output):
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket=BUCKET)
+    uploaded = s3.upload_tree(BUCKET, 'in/', SAMPLE_DIR)
+    assert uploaded == len([p for p in SAMPLE_DIR.rglob('*') if p.is_file()])
+    start = time.monotonic()
+    code = run_converter(REPO, ['--input', f's3://{BUCKET}/in/', '--output',
+                                f's3://{BUCKET}/out/', *SAMPLE_FLAGS, *s3.beam_args()],
+                         tmp_path / 's3.log')
+    seconds = time.monotonic() - start
+    assert code == 0, tail(tmp_path / 's3.log', 60)
+    stored = _objects(client, BUCKET, 'out/')
+
+  expected = read_dataset(str(sample_output))
+  top_level = {name: data for name, data in stored.items() if '/' not in name}
+  assert_same_dataset(top_level, expected)
+  assert all(name.startswith('_work/') for name in set(stored) - set(top_level))
+  assert not [name for name in stored if '.tmp-' in name], 'temp files left in the store'
+  assert set(METADATA_FILES) <= set(top_level)
+  _LOGGER.warning('wall time of the sample conversion from and to S3 (moto): %.1f s', seconds)
