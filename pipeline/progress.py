@@ -81,7 +81,7 @@ def progress_line(done: int, rejected: int, total: Optional[int], seconds: float
   """'1200/5000 images (24.0%), 180.3 img/s, ETA 21 s, 3 rejected'."""
   rate = done / seconds if seconds > 0 else 0.0
   if total:
-    eta = (total - done) / rate if rate > 0 else float('inf')
+    eta = f'{(total - done) / rate:.0f} s' if rate > 0 else '?'
     return (f'{done}/{total} images ({100.0 * done / total:.1f}%), {rate:.1f} img/s, '
-            f'ETA {eta:.0f} s, {rejected} rejected')
+            f'ETA {eta}, {rejected} rejected')
   return f'{done} images, {rate:.1f} img/s, {rejected} rejected'

@@ -17,7 +17,8 @@ from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
+from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
+                                                  WorkerOptions)
 
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
@@ -40,6 +41,9 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     options.view_as(StandardOptions).runner = DEFAULT_RUNNER
   # Workers import our modules from the installed package (setup.py), not from a pickled __main__.
   options.view_as(SetupOptions).save_main_session = False
+  worker_options = options.view_as(WorkerOptions)
+  if not worker_options.default_sdk_harness_log_level:
+    worker_options.default_sdk_harness_log_level = 'WARNING'  # Local workers log INFO per bundle.
   return options
 
 
