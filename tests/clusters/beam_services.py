@@ -6,9 +6,10 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 from typing import List, Sequence
 
-from .processes import LoopbackNamespace, Server, free_port
+from .processes import LoopbackNamespace, Server, free_port, tail
 
 CONVERTER_TIMEOUT_SECONDS = 600
 
@@ -56,3 +57,12 @@ def run_converter(repo: pathlib.Path, args: Sequence[str], log: pathlib.Path,
       os.killpg(proc.pid, 9)
       proc.wait()
       raise
+
+
+def timed_conversion(repo: pathlib.Path, args: Sequence[str], log: pathlib.Path,
+                     prefix: Sequence[str] = ()) -> float:
+  """run_converter, asserting success (with the log's tail); returns the wall time in seconds."""
+  start = time.monotonic()
+  code = run_converter(repo, args, log, prefix)
+  assert code == 0, f'the converter exited with {code}:\n{tail(log, 60)}'
+  return time.monotonic() - start

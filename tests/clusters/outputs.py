@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import pathlib
 from typing import Dict
 
 from apache_beam.io.filesystems import FileSystems
 
 # What every complete output holds besides its shards.
 METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', '_SUCCESS')
+# The shards of the sample photos converted with conftest.SAMPLE_FLAGS.
+SAMPLE_SHARDS = ['train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
+                 'validation-00000-of-00002', 'validation-00001-of-00002']
 
 
 def read_dataset(output: str) -> Dict[str, bytes]:
@@ -37,7 +39,3 @@ def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) ->
   assert all(name in expected for name in METADATA_FILES)
   differing = [name for name in expected if actual[name] != expected[name]]
   assert not differing, f'files differ from the reference run: {differing}'
-
-
-def local_dataset(path: pathlib.Path) -> Dict[str, bytes]:
-  return read_dataset(str(path))
