@@ -12,6 +12,11 @@ from typing import List, Sequence
 from .processes import LoopbackNamespace, Server, free_port, tail
 
 CONVERTER_TIMEOUT_SECONDS = 600
+# pipeline/run.py defaults the harness log level to 'WARNING', a name Java's
+# SdkHarnessOptions.LogLevel does not have (it has WARN): Beam's Java job servers then fail the job at
+# preparation ("Cannot deserialize value of type LogLevel from String WARNING"). 'WARN' is understood
+# by both the Java job servers and the Python workers (logging.WARN).
+JAVA_SAFE_LOG_LEVEL = ('--default_sdk_harness_log_level=WARN',)
 
 
 def worker_pool_server(ns: LoopbackNamespace, log_dir: pathlib.Path, port: int,

@@ -15,7 +15,7 @@ import json
 import pathlib
 from typing import Iterator, List
 
-from .beam_services import job_server, worker_pool_server
+from .beam_services import JAVA_SAFE_LOG_LEVEL, job_server, worker_pool_server
 from .downloads import BEAM_JOB_SERVER_VERSION, maven_jars, pip_target
 from .processes import LoopbackNamespace, Server, cache_dir, free_port
 
@@ -86,7 +86,7 @@ class FlinkCluster:
     """Beam options that submit to this cluster with Python workers from the worker pool."""
     return ['--runner=PortableRunner', f'--job_endpoint={self.job_endpoint}',
             '--environment_type=EXTERNAL', f'--environment_config={self.worker_pool}',
-            f'--parallelism={TASK_SLOTS}']
+            f'--parallelism={TASK_SLOTS}', *JAVA_SAFE_LOG_LEVEL]
 
   def overview(self) -> dict:
     body = self.ns.http_get(f'{self.rest_url}/overview')
@@ -114,7 +114,8 @@ def flink_cluster(work_dir: pathlib.Path, pythonpath: pathlib.Path) -> Iterator[
         'taskmanager', [str(flink_home / 'bin' / 'taskmanager.sh'), 'start-foreground'], log_dir,
         ns, env=env))
     beam_job_server = stack.enter_context(job_server(
-        'flink-job-server', [jars], 'org.apache.beam.runners.flink.FlinkJobServerDriver',
+        'flink-job-server', [*sorted(flink_home.glob('lib/log4j-*.jar')), jars],
+        'org.apache.beam.runners.flink.FlinkJobServerDriver',
         [f'--flink-master=127.0.0.1:{rest_port}'], ns, log_dir, job_port))
     pool = stack.enter_context(worker_pool_server(ns, log_dir, pool_port, pythonpath))
     jobmanager.wait_until(

@@ -15,7 +15,7 @@ import dataclasses
 import pathlib
 from typing import Iterator, List
 
-from .beam_services import job_server, worker_pool_server
+from .beam_services import JAVA_SAFE_LOG_LEVEL, job_server, worker_pool_server
 from .downloads import BEAM_JOB_SERVER_VERSION, maven_jars, pip_target
 from .processes import LoopbackNamespace, Server, cache_dir, free_port
 
@@ -54,13 +54,9 @@ class SparkCluster:
   log_dir: pathlib.Path
 
   def pipeline_args(self) -> List[str]:
-    # pipeline/run.py defaults the harness log level to 'WARNING', a name Java's
-    # SdkHarnessOptions.LogLevel does not have (it has WARN): the Spark job server then fails the
-    # job at preparation ("Cannot deserialize value of type LogLevel from String WARNING").
-    # 'WARN' is understood by both sides.
     return ['--runner=PortableRunner', f'--job_endpoint={self.job_endpoint}',
             '--environment_type=EXTERNAL', f'--environment_config={self.worker_pool}',
-            '--default_sdk_harness_log_level=WARN']
+            *JAVA_SAFE_LOG_LEVEL]
 
 
 def _logging_jars(spark_home: pathlib.Path) -> List[pathlib.Path]:
