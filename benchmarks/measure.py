@@ -29,6 +29,7 @@ class Measurement:
     load_after: float
     stdout: str = ''
     stderr: str = field(default='', repr=False)
+    peak_rss_by_process: dict = field(default_factory=dict)  # "pid command" -> peak RSS bytes
 
 
 class TreeSampler(threading.Thread):
@@ -41,6 +42,7 @@ class TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
         self._cpu_by_pid: dict[int, float] = {}
         self.peak_rss_bytes = 0
+        self.peak_by_process: dict[str, int] = {}
 
     def _sample(self) -> None:
         try:
@@ -51,7 +53,10 @@ class TreeSampler(threading.Thread):
         for proc in procs:
             try:
                 with proc.oneshot():
-                    rss += proc.memory_info().rss
+                    proc_rss = proc.memory_info().rss
+                    rss += proc_rss
+                    key = f'{proc.pid} {_short_cmd(proc)}'
+                    self.peak_by_process[key] = max(self.peak_by_process.get(key, 0), proc_rss)
                     times = proc.cpu_times()
                     self._cpu_by_pid[proc.pid] = times.user + times.system
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
@@ -71,6 +76,17 @@ class TreeSampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
+
+
+def _short_cmd(proc: psutil.Process) -> str:
+    """``python -m module`` → the module name; else the executable's base name."""
+    try:
+        cmd = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return '?'
+    if '-m' in cmd[:-1]:
+        return cmd[cmd.index('-m') + 1]
+    return os.path.basename(cmd[0]) if cmd else '?'
 
 
 def _children_cpu_s() -> float:
@@ -97,7 +113,7 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
     sampler.stop()
     cpu_s = max(_children_cpu_s() - cpu_before, sampler.cpu_s)
     return Measurement(cmd, proc.returncode, wall_s, cpu_s, sampler.peak_rss_bytes,
-                       load_before, os.getloadavg()[0], stdout, stderr)
+                       load_before, os.getloadavg()[0], stdout, stderr, dict(sampler.peak_by_process))
 
 
 def output_bytes(path: str) -> int:

@@ -12,9 +12,11 @@ On one synthetic ImageNet-like dataset (``benchmarks.synth``), side by side and 
 - optionally (``--micro``) the per-image decode/resize/encode micro-benchmark (benchmarks.micro).
 
 "Steady" throughput excludes start-up: (N - n) / (wall(N) - wall(n)) with a tiny run of n images
-through the same command; for the ceiling it is the timed loop. Ratios to the ceiling divide the
-steady rate by ``min(workers, cores) x ceiling``. The 1-minute load average is printed per run: the
-machine may be shared, and a busy machine makes every number worse.
+through the same command; for the ceiling it is the timed loop (wall clock, like every other rate).
+"x ceiling" = steady rate / ceiling rate; "% of ideal" divides by ``min(workers, cores) x ceiling``;
+"CPU eff." = ceiling CPU per image / the approach's steady CPU per image (overhead, independent of
+how busy the machine is). The 1-minute load average is printed per run: the machine may be shared,
+and on a busy machine every wall-clock rate drops. ``--render results.json`` re-prints a saved run.
 
 Writes ``<results>/results.json``, ``<results>/summary.md`` and the plot (``--plot``, PNG).
 """
@@ -104,7 +106,9 @@ def measure_approach(approach: Approach, dataset: SynthDataset, scratch: Path, n
     m = _check(run_measured(approach.argv(dataset.root, out), env=_env(), cwd=str(REPO), nice=nice),
                f'{approach.name} on {dataset.num_images} images')
     result = {'images': dataset.num_images, 'wall_s': m.wall_s, 'cpu_s': m.cpu_s, 'peak_rss_mib': m.peak_rss_bytes / MIB,
-              'output_bytes': output_bytes(str(out)), 'load_before': m.load_before, 'load_after': m.load_after}
+              'output_bytes': output_bytes(str(out)), 'load_before': m.load_before, 'load_after': m.load_after,
+              'peak_rss_mib_by_process': {k: round(v / MIB) for k, v in sorted(
+                  m.peak_rss_by_process.items(), key=lambda kv: -kv[1])[:6]}}
     shutil.rmtree(out, ignore_errors=True)
     return result
 
@@ -121,7 +125,7 @@ def measure_ceiling(dataset: SynthDataset, extra: tuple[str, ...], repeats: int,
                                 env=_env(), cwd=str(REPO), nice=nice), 'ceiling')
         r = json.loads(m.stdout.strip().splitlines()[-1])
         r.update(peak_rss_mib=m.peak_rss_bytes / MIB, total_wall_s=m.wall_s, load_before=m.load_before,
-                 load_after=m.load_after, steady_images_per_s=1e6 / r['us_per_image'])
+                 load_after=m.load_after, steady_images_per_s=r['images_per_s'])
         runs.append(r)
     return sorted(runs, key=lambda r: r['us_per_image'])[len(runs) // 2]
 
@@ -137,19 +141,20 @@ def steady(full: dict, tiny: dict) -> dict:
 
 def format_table(rows: list[dict], ceilings: dict, cores: int) -> str:
     lines = ['| approach | images | wall s | img/s (wall) | img/s (steady) | CPU ms/img | peak RSS MiB | output MB '
-             '| x ceiling | % of ideal | load |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
+             '| x ceiling | % of ideal | CPU eff. | load |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
     for key, c in ceilings.items():
         lines.append(f"| ceiling{' pass-through' if key == 'passthrough' else ''}: process_image + Example loop, "
                      f"1 process | {c['images']} | {c['total_wall_s']:.1f} | {c['images'] / c['total_wall_s']:.0f} "
                      f"| {c['steady_images_per_s']:.0f} | {c['us_per_image'] / 1e3:.2f} | {c['peak_rss_mib']:.0f} "
-                     f"| {c['record_bytes'] / 1e6:.1f} | 1.00 | 100% | {c['load_before']:.1f} |")
+                     f"| {c['record_bytes'] / 1e6:.1f} | 1.00 | 100% | 100% | {c['load_before']:.1f} |")
     for r in rows:
         c = ceilings[r['ceiling_key']]['steady_images_per_s']
+        cpu_eff = ceilings[r['ceiling_key']]['us_per_image'] / 1e3 / max(r['steady_cpu_ms_per_image'], 1e-9)
         ideal = min(r['workers'], cores) * c
         lines.append(f"| {r['name']} | {r['images']} | {r['wall_s']:.1f} | {r['images'] / r['wall_s']:.0f} "
                      f"| {r['steady_images_per_s']:.0f} | {r['steady_cpu_ms_per_image']:.2f} | {r['peak_rss_mib']:.0f} "
                      f"| {r['output_bytes'] / 1e6:.1f} | {r['steady_images_per_s'] / c:.2f} "
-                     f"| {r['steady_images_per_s'] / ideal:.0%} | {r['load_before']:.1f} |")
+                     f"| {r['steady_images_per_s'] / ideal:.0%} | {cpu_eff:.0%} | {r['load_before']:.1f} |")
     return '\n'.join(lines)
 
 
@@ -157,22 +162,25 @@ IMAGENET_IMAGES = 1_281_167 + 50_000  # ILSVRC-2012 train + validation
 
 
 def projection(rows: list[dict], ceilings: dict, cores: int, workers_list=(8, 32, 128)) -> str:
-    """ImageNet-1k time from the measured rates: here (2-worker pipeline, steady + start-up) and on a
-    cluster of W single-core workers at the measured per-core ceiling x the measured efficiency."""
+    """ImageNet-1k conversion time from the measured 2-worker pipeline run: as measured (wall clock,
+    on however busy the machine was), and CPU-bound (steady CPU per image, cores fully ours), and on
+    a cluster of W one-core workers at the same CPU per image."""
     pipe = next((r for r in rows if r['name'].startswith('pipeline, DirectRunner') and r['workers'] == cores), None)
     if pipe is None:
         return ''
-    per_core = ceilings['resize']['steady_images_per_s']
-    efficiency = pipe['steady_images_per_s'] / (cores * per_core)
+    cpu_s = pipe['steady_cpu_ms_per_image'] / 1e3
     bytes_per_image = pipe['output_bytes'] / pipe['images']
-    local_h = (IMAGENET_IMAGES / pipe['steady_images_per_s'] + pipe['startup_s']) / 3600
-    lines = [f"ImageNet-1k ({IMAGENET_IMAGES:,} images) projected from these runs: per-core ceiling "
-             f"{per_core:.0f} img/s, pipeline efficiency {efficiency:.0%} of {cores} x ceiling; output "
-             f"~{IMAGENET_IMAGES * bytes_per_image / 1e9:.0f} GB of shards at {bytes_per_image / 1e3:.1f} KB/image",
-             f"- this machine ({cores} cores): {local_h:.1f} h"]
+    lines = [f"ImageNet-1k ({IMAGENET_IMAGES:,} images) projected from the {cores}-worker pipeline run "
+             f"({pipe['steady_cpu_ms_per_image']:.2f} ms CPU per image steady; ceiling "
+             f"{ceilings['resize']['us_per_image'] / 1e3:.2f} ms): output ~{IMAGENET_IMAGES * bytes_per_image / 1e9:.0f} GB "
+             f"of shards at {bytes_per_image / 1e3:.1f} KB/image",
+             f"- this machine as measured ({pipe['steady_images_per_s']:.0f} img/s steady at load "
+             f"{pipe['load_before']:.1f}): {IMAGENET_IMAGES / pipe['steady_images_per_s'] / 3600:.1f} h",
+             f"- this machine, CPU-bound ({cores} cores all ours, {cores / cpu_s:.0f} img/s): "
+             f"{IMAGENET_IMAGES * cpu_s / cores / 3600:.1f} h"]
     for w in workers_list:
-        lines.append(f"- {w} workers x 1 core at the same per-core rate and efficiency: "
-                     f"{IMAGENET_IMAGES / (w * per_core * efficiency) / 60:.0f} min + runner start-up")
+        lines.append(f"- {w} workers x 1 core at the same CPU per image ({w / cpu_s:.0f} img/s): "
+                     f"{IMAGENET_IMAGES * cpu_s / w / 60:.0f} min + runner start-up and listing")
     return '\n'.join(lines)
 
 
@@ -202,6 +210,35 @@ def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores
     plt.close(fig)
 
 
+def render(data: dict) -> str:
+    """The printed/markdown summary of a results dict (as saved in results.json)."""
+    info, ds, rows, ceilings, memory = data['machine'], data['dataset'], data['rows'], data['ceilings'], data['memory']
+    cores, (small_n, big_n) = info['nproc'], data['memory_pair']
+    big, small = (next(m for m in memory if m['images'] == n) for n in (big_n, small_n))
+    ratio = big['peak_rss_mib'] / small['peak_rss_mib']
+    lines = [f"machine: {cores} cores ({info['cpu_model']}), {info['memory_gib']} GiB RAM, Python {info['python']}",
+             f"dataset: {ds['num_images']} synthetic ImageNet-like JPEGs, {ds['num_classes']} classes, "
+             f"{ds['total_bytes'] / ds['num_images'] / 1024:.0f} KiB/file (seed {data['seed']}); "
+             f"start-up runs on {data['tiny_images']} images; repeats {data['repeats']} (median)", '',
+             format_table(rows, ceilings, cores), '',
+             'peak RSS of the 2-worker pipeline (all processes): ' + ', '.join(
+                 f"{m['images']} images {m['peak_rss_mib']:.0f} MiB" for m in memory)
+             + f'; {big_n} vs {small_n}: {ratio - 1:+.1%} '
+             + ('(flat: within 10%)' if abs(ratio - 1) <= 0.10 else '(NOT within 10%)'),
+             *(f"  {m['images']} images, largest processes (MiB): " + ', '.join(
+                 f'{k}: {v}' for k, v in m['by_process'].items()) for m in memory if m.get('by_process')),
+             '', projection(rows, ceilings, cores)]
+    if data.get('quality'):
+        from benchmarks.resample_quality import format_quality
+        lines += ['', f"resample methods x paths ({data['quality_images']} images; PSNR on the first 40):", '',
+                  format_quality(data['quality'])]
+    if data.get('micro'):
+        from benchmarks.micro import format_micro
+        lines += ['', format_micro(data['micro'])]
+    lines += ['', f"total benchmark time {data['total_s']:.0f} s; load average at the end {data['load_end']}"]
+    return '\n'.join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--num_images', type=int, default=4000)
@@ -216,10 +253,25 @@ def main(argv=None) -> int:
     parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
     parser.add_argument('--results', default=str(REPO / 'benchmarks' / 'results'))
     parser.add_argument('--plot', default=None, help='PNG path (default: <results>/performance.png)')
+    parser.add_argument('--render', metavar='RESULTS_JSON', help='only re-render a saved results.json')
     args = parser.parse_args(argv)
-    t0 = time.perf_counter()
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
+    data = json.loads(Path(args.render).read_text()) if args.render else measure_all(args, results_dir)
+    summary = render(data)
+    print('\n' + summary)
+    (results_dir / 'summary.md').write_text(summary + '\n')
+    (results_dir / 'results.json').write_text(json.dumps(data, indent=1, default=str))
+    if data['rows']:
+        small = next(m for m in data['memory'] if m['images'] == data['memory_pair'][0])
+        plot(Path(args.plot or results_dir / 'performance.png'), data['rows'], data['ceilings'], data['memory'],
+             data['machine']['nproc'], small['peak_rss_mib'])
+    return 0
+
+
+def measure_all(args, results_dir: Path) -> dict:
+    """Every measurement of ``main``; returns the results dict that ``render`` formats."""
+    t0 = time.perf_counter()
     scratch = results_dir / 'scratch'
     info = machine_info()
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['memory_gib']} GiB; "
@@ -234,8 +286,8 @@ def main(argv=None) -> int:
 
     ceilings = {'resize': measure_ceiling(main_ds, (), args.repeats, args.nice),
                 'passthrough': measure_ceiling(main_ds, PASSTHROUGH, args.repeats, args.nice)}
-    print(f"ceiling: {ceilings['resize']['us_per_image']:.0f} µs/image = "
-          f"{ceilings['resize']['steady_images_per_s']:.0f} img/s/core", flush=True)
+    print(f"ceiling: {ceilings['resize']['us_per_image']:.0f} µs/image CPU, "
+          f"{ceilings['resize']['steady_images_per_s']:.0f} img/s", flush=True)
 
     rows = []
     selected = [a for a in APPROACHES if not args.only or any(s in a.name for s in args.only.split('|'))]
@@ -260,48 +312,23 @@ def main(argv=None) -> int:
                                     for _ in range(args.repeats)])
         print(f"memory: {n} images -> peak RSS {memory[n]['peak_rss_mib']:.0f} MiB", flush=True)
     memory = [{'images': n, 'peak_rss_mib': memory[n]['peak_rss_mib'], 'wall_s': memory[n]['wall_s'],
-               'load_before': memory[n]['load_before']} for n in sorted(memory)]
-    big, small = (next(m for m in memory if m['images'] == n) for n in (memory_sizes[-1], memory_sizes[0]))
-    memory_ratio = big['peak_rss_mib'] / small['peak_rss_mib']
+               'load_before': memory[n]['load_before'], 'by_process': memory[n].get('peak_rss_mib_by_process')}
+              for n in sorted(memory)]
 
     quality = []
     if args.quality_images:
-        from benchmarks.resample_quality import format_quality, run_quality
+        from benchmarks.resample_quality import run_quality
         blobs = [p.read_bytes() for p, _ in list_images(main_ds.root)][:args.quality_images]
         quality = run_quality(blobs, repeats=3)
     micro = None
     if args.micro:
-        from benchmarks.micro import format_micro, run_micro
+        from benchmarks.micro import run_micro
         micro = run_micro(args.num_images, args.num_classes, repeats=3, seed=args.seed)
-
-    cores = info['nproc']
-    table = format_table(rows, ceilings, cores)
-    lines = [f"machine: {cores} cores ({info['cpu_model']}), {info['memory_gib']} GiB RAM, Python {info['python']}",
-             f"dataset: {main_ds.num_images} synthetic ImageNet-like JPEGs, {main_ds.num_classes} classes, "
-             f"{main_ds.total_bytes / main_ds.num_images / 1024:.0f} KiB/file (seed {args.seed}); "
-             f"start-up runs on {args.tiny_images}; repeats {args.repeats} (median)", '', table, '',
-             'peak RSS of the 2-worker pipeline (all processes): ' + ', '.join(
-                 f"{m['images']} images {m['peak_rss_mib']:.0f} MiB" for m in memory)
-             + f'; {memory_sizes[-1]} vs {memory_sizes[0]}: {memory_ratio - 1:+.1%} '
-             + ('(flat: within 10%)' if abs(memory_ratio - 1) <= 0.10 else '(NOT within 10%)')]
-    lines += ['', projection(rows, ceilings, cores)]
-    if quality:
-        lines += ['', f'resample methods x paths ({len(blobs)} images; PSNR on the first 40):', '',
-                  format_quality(quality)]
-    if micro:
-        lines += ['', format_micro(micro)]
-    lines += ['', f'total benchmark time {time.perf_counter() - t0:.0f} s; load now {os.getloadavg()}']
-    summary = '\n'.join(lines)
-    print('\n' + summary)
-    (results_dir / 'summary.md').write_text(summary + '\n')
-    (results_dir / 'results.json').write_text(json.dumps(
-        {'machine': info, 'dataset': asdict(main_ds) | {'root': str(main_ds.root)}, 'ceilings': ceilings,
-         'rows': rows, 'memory': memory, 'memory_ratio': memory_ratio, 'quality': quality, 'micro': micro},
-        indent=1, default=str))
-    if rows:
-        plot(Path(args.plot or results_dir / 'performance.png'), rows, ceilings, memory, cores, small['peak_rss_mib'])
     shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return {'machine': info, 'dataset': asdict(main_ds) | {'root': str(main_ds.root)}, 'seed': args.seed,
+            'tiny_images': args.tiny_images, 'repeats': args.repeats, 'quality_images': args.quality_images,
+            'ceilings': ceilings, 'rows': rows, 'memory': memory, 'memory_pair': [memory_sizes[0], memory_sizes[-1]],
+            'quality': quality, 'micro': micro, 'total_s': time.perf_counter() - t0, 'load_end': os.getloadavg()}
 
 
 if __name__ == '__main__':
