@@ -12,8 +12,8 @@ On one synthetic ImageNet-like dataset (``benchmarks.synth``), side by side and 
 - optionally (``--micro``) the per-image decode/resize/encode micro-benchmark (benchmarks.micro).
 
 "Steady" throughput excludes start-up: (N - n) / (wall(N) - wall(n)) with a tiny run of n images
-through the same command; for the ceiling it is the timed loop (wall clock, like every other rate).
-"x ceiling" = steady rate / ceiling rate; "% of ideal" divides by ``min(workers, cores) x ceiling``;
+through the same command. The ceiling's rate is per core: 1 / (CPU seconds per image) of its timed
+loop, i.e. what one core does when it is all ours. "x ceiling" = steady rate / ceiling rate; "% of ideal" divides by ``min(workers, cores) x ceiling``;
 "CPU eff." = ceiling CPU per image / the approach's steady CPU per image (overhead, independent of
 how busy the machine is). The 1-minute load average is printed per run: the machine may be shared,
 and on a busy machine every wall-clock rate drops. ``--render results.json`` re-prints a saved run.
@@ -125,7 +125,7 @@ def measure_ceiling(dataset: SynthDataset, extra: tuple[str, ...], repeats: int,
                                 env=_env(), cwd=str(REPO), nice=nice), 'ceiling')
         r = json.loads(m.stdout.strip().splitlines()[-1])
         r.update(peak_rss_mib=m.peak_rss_bytes / MIB, total_wall_s=m.wall_s, load_before=m.load_before,
-                 load_after=m.load_after, steady_images_per_s=r['images_per_s'])
+                 load_after=m.load_after, steady_images_per_s=1e6 / r['us_per_image'])
         runs.append(r)
     return sorted(runs, key=lambda r: r['us_per_image'])[len(runs) // 2]
 
