@@ -158,6 +158,9 @@ def format_table(rows: list[dict], ceilings: dict, cores: int) -> str:
     return '\n'.join(lines)
 
 
+SHORT_NAMES = {a.name: short for a, short in zip(APPROACHES, (
+    'pipeline, 1 worker', 'pipeline, 2 workers', 'classic TF threads (+ resize)', 'classic OpenCV Pool',
+    'pipeline pass-through, 2 workers', 'classic TF original (bytes kept)'))}
 IMAGENET_IMAGES = 1_281_167 + 50_000  # ILSVRC-2012 train + validation
 
 
@@ -189,14 +192,24 @@ def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={'width_ratios': [1.7, 1]})
-    names = [f"ceiling x{cores} (ideal)"] + [r['name'].replace(', DirectRunner multi_processing', '')[:48] for r in rows]
-    values = [ceilings['resize']['steady_images_per_s'] * cores] + [r['steady_images_per_s'] for r in rows]
-    colors = ['0.6'] + ['tab:blue' if r['module'] == 'pipeline.run' else 'tab:orange' for r in rows]
+    names, values, colors = [], [], []
+    for key in ('resize', 'passthrough'):
+        names.append(f"ceiling x{cores}{' (pass-through)' if key == 'passthrough' else ''}")
+        values.append(ceilings[key]['steady_images_per_s'] * cores)
+        colors.append('0.6')
+        for r in rows:
+            if r['ceiling_key'] == key:
+                names.append(SHORT_NAMES.get(r['name'], r['name'][:40]))
+                values.append(r['steady_images_per_s'])
+                colors.append('tab:blue' if r['module'] == 'pipeline.run' else 'tab:orange')
     ax1.barh(range(len(values)), values, color=colors)
-    ax1.axvline(0.85 * values[0], color='k', ls='--', lw=1, label='85% of 2 x ceiling')
+    ax1.axvline(0.85 * values[0], color='k', ls='--', lw=1, label=f'85% of {cores} x ceiling (resize)')
     ax1.set_yticks(range(len(values)), names, fontsize=7)
     ax1.invert_yaxis()
     ax1.set_xlabel('images/s, steady state (start-up excluded)')
+    loads = [r['load_before'] for r in rows]
+    ax1.set_title(f"{rows[0]['images']} images, 2 cores; 1-min load average {min(loads):.1f}-{max(loads):.1f} "
+                  'during the runs', fontsize=9)
     ax1.legend(fontsize=7, loc='lower right')
     ax2.plot([m['images'] for m in memory], [m['peak_rss_mib'] for m in memory], 'o-', color='tab:blue')
     ax2.axhspan(base_mib * 0.9, base_mib * 1.1, color='tab:blue', alpha=0.1, label='±10% of the reference size')
