@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -82,7 +83,14 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    return {'nproc': os.cpu_count(), 'cpu_model': model, 'memory_gib': round(psutil.virtual_memory().total / 2**30, 1),
+    commit = os.environ.get('BENCH_COMMIT')
+    if not commit:
+        try:
+            commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True,
+                                    text=True, timeout=10).stdout.strip() or 'unknown'
+        except OSError:
+            commit = 'unknown'
+    return {'commit': commit, 'nproc': os.cpu_count(), 'cpu_model': model, 'memory_gib': round(psutil.virtual_memory().total / 2**30, 1),
             'python': platform.python_version(), 'platform': platform.platform()}
 
 
@@ -229,7 +237,8 @@ def render(data: dict) -> str:
     cores, (small_n, big_n) = info['nproc'], data['memory_pair']
     big, small = (next(m for m in memory if m['images'] == n) for n in (big_n, small_n))
     ratio = big['peak_rss_mib'] / small['peak_rss_mib']
-    lines = [f"machine: {cores} cores ({info['cpu_model']}), {info['memory_gib']} GiB RAM, Python {info['python']}",
+    lines = [f"machine: {cores} cores ({info['cpu_model']}), {info['memory_gib']} GiB RAM, Python {info['python']}; "
+             f"project at commit {info.get('commit', 'unknown')}",
              f"dataset: {ds['num_images']} synthetic ImageNet-like JPEGs, {ds['num_classes']} classes, "
              f"{ds['total_bytes'] / ds['num_images'] / 1024:.0f} KiB/file (seed {data['seed']}); "
              f"start-up runs on {data['tiny_images']} images; repeats {data['repeats']} (median)", '',
