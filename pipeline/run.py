@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
-                                                  WorkerOptions)
+                                                  TestOptions, WorkerOptions)
 
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
@@ -43,7 +43,8 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
   options.view_as(SetupOptions).save_main_session = False
   worker_options = options.view_as(WorkerOptions)
   if not worker_options.default_sdk_harness_log_level:
-    worker_options.default_sdk_harness_log_level = 'WARNING'  # Local workers log INFO per bundle.
+    # Local workers log INFO per bundle. 'WARN': Flink's and Spark's Java job servers reject 'WARNING'.
+    worker_options.default_sdk_harness_log_level = 'WARN'
   return options
 
 
@@ -77,8 +78,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   """Runs the conversion; returns the process exit code (see the module docstring)."""
   try:
     opts, beam_args = parse_args(argv)
+    options = pipeline_options(beam_args)
+    FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     plan = plan_dataset(opts)
-    prepare_output(opts)
+    dry_run = options.view_as(TestOptions).dry_run
+    if not dry_run:
+      prepare_output(opts)
   except (UsageError, InputError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -87,8 +92,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   start = time.monotonic()
   try:
     total = count_files(plan.layout.split_roots, plan.class_dirs)
-    with Progress(work_dir(opts.output), total), beam.Pipeline(
-        options=pipeline_options(beam_args)) as p:
+    with Progress(work_dir(opts.output), total), beam.Pipeline(options=options) as p:
       _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
   except Exception as e:  # pylint: disable=broad-except
     _LOGGER.exception('The pipeline failed.')
@@ -96,6 +100,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
           'and --resume to write only the missing ones.', file=sys.stderr)
     return 1
   seconds = time.monotonic() - start
+  if dry_run:  # DataflowRunner --dry_run=True builds and translates the job, runs nothing.
+    print(f'Dry run: the job graph was built in {seconds:.1f} s; nothing was read or written.')
+    return 0
   stats = read_optional_json(join(opts.output, STATS_FILE))
   print(summarize(opts, stats, seconds, reject_reasons(opts.output)))
   if not stats['num_examples']:

@@ -77,7 +77,8 @@ def list_entries(directory: str) -> List[Tuple[str, str, bool]]:
   """Entries directly under `directory`: (path, name, is_folder), hidden names excluded, sorted.
 
   Local folders are read with os.scandir (Beam's local glob does not return folders); object stores
-  through FileSystems.match, where a "folder" is the first component of a deeper object name.
+  through FileSystems.match of `<dir>/**` (Beam's `*` does not cross '/'; its S3 and GCS listings fetch
+  the whole prefix either way), where a "folder" is the first component of a deeper object name.
   """
   entries = {}
   if _is_local(directory):
@@ -88,7 +89,7 @@ def list_entries(directory: str) -> List[Tuple[str, str, bool]]:
     except OSError as e:
       raise InputError(f'cannot list {directory}: {e}') from e
   else:
-    for metadata in _match(join(directory, '*')):
+    for metadata in _match(join(directory, '**')):
       rel = relative(metadata.path, directory)
       name = rel.split('/', 1)[0]
       if name not in entries or '/' in rel:
