@@ -52,22 +52,10 @@ def test_beam_s3_filesystem_round_trip(tmp_path):
   assert sorted(stored['sizes-00000-of-00001'].decode().splitlines()) == expected
 
 
-# Three defects stop the run today (reproduced here on moto; the same happens on AWS S3):
-# 1. pipeline/run.py lists --input (plan_dataset) before any Beam Pipeline exists, so Beam's
-#    FileSystems has no --s3_* options yet: "ValueError('Must provide one of client or options')".
-# 2. transforms/listing.py list_entries matches <dir>/* on object stores, but Beam's glob `*` does not
-#    cross '/': only top-level objects come back, so "holds no class folders". `<dir>/**` is needed.
-# 3. Beam's S3 uploader (apache_beam/io/aws/s3io.py S3Uploader.finish) completes a multipart upload
-#    with zero parts for an empty file: "MalformedXML" on rejects.jsonl (no rejects) and _SUCCESS.
-# With the three fixed (see docs/running_at_scale.md) this run passes and matches byte for byte;
-# strict, so the marker must go once they are fixed.
-S3_DEFECTS = ('the converter cannot read or write s3:// yet: FileSystems options set too late, '
-              '`*` does not list object-store folders, empty files fail on S3')
-
-
+# Needs the converter's three S3 fixes (docs/running_at_scale.md, "S3 and other object stores"):
+# FileSystems options set before listing, `**` for object-store folders, empty objects on S3.
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=S3_DEFECTS)
 def test_s3_round_trip_matches_local_run(tmp_path, sample_output):
   with moto_s3() as s3:
     client = s3.client()

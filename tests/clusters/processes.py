@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 _LOGGER = logging.getLogger(__name__)
 CACHE_ROOT = pathlib.Path(os.environ.get('FOLDER2TFRECORD_CACHE',
@@ -159,12 +159,3 @@ class Server:
         return
       time.sleep(1.0)
     raise TimeoutError(f'{self.name}: no {what} after {timeout:.0f} s:\n{tail(self.log)}')
-
-
-@contextlib.contextmanager
-def servers(*entries: Server) -> Iterator[None]:
-  """Enters several servers; they stop in reverse order, also when a later one fails to start."""
-  with contextlib.ExitStack() as stack:
-    for entry in entries:
-      stack.enter_context(entry)
-    yield
