@@ -30,6 +30,7 @@ class Measurement:
     stdout: str = ''
     stderr: str = field(default='', repr=False)
     peak_rss_by_process: dict = field(default_factory=dict)  # "pid command" -> peak RSS bytes
+    cpu_s_by_process: dict = field(default_factory=dict)  # "pid command" -> last sampled CPU seconds
 
 
 class TreeSampler(threading.Thread):
@@ -43,6 +44,7 @@ class TreeSampler(threading.Thread):
         self._cpu_by_pid: dict[int, float] = {}
         self.peak_rss_bytes = 0
         self.peak_by_process: dict[str, int] = {}
+        self.cpu_by_process: dict[str, float] = {}
 
     def _sample(self) -> None:
         try:
@@ -58,7 +60,7 @@ class TreeSampler(threading.Thread):
                     key = f'{proc.pid} {_short_cmd(proc)}'
                     self.peak_by_process[key] = max(self.peak_by_process.get(key, 0), proc_rss)
                     times = proc.cpu_times()
-                    self._cpu_by_pid[proc.pid] = times.user + times.system
+                    self._cpu_by_pid[proc.pid] = self.cpu_by_process[key] = times.user + times.system
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
@@ -113,7 +115,8 @@ def run_measured(cmd: list[str], env: dict | None = None, cwd: str | None = None
     sampler.stop()
     cpu_s = max(_children_cpu_s() - cpu_before, sampler.cpu_s)
     return Measurement(cmd, proc.returncode, wall_s, cpu_s, sampler.peak_rss_bytes,
-                       load_before, os.getloadavg()[0], stdout, stderr, dict(sampler.peak_by_process))
+                       load_before, os.getloadavg()[0], stdout, stderr, dict(sampler.peak_by_process),
+                       dict(sampler.cpu_by_process))
 
 
 def output_bytes(path: str) -> int:

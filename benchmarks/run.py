@@ -116,7 +116,9 @@ def measure_approach(approach: Approach, dataset: SynthDataset, scratch: Path, n
     result = {'images': dataset.num_images, 'wall_s': m.wall_s, 'cpu_s': m.cpu_s, 'peak_rss_mib': m.peak_rss_bytes / MIB,
               'output_bytes': output_bytes(str(out)), 'load_before': m.load_before, 'load_after': m.load_after,
               'peak_rss_mib_by_process': {k: round(v / MIB) for k, v in sorted(
-                  m.peak_rss_by_process.items(), key=lambda kv: -kv[1])[:6]}}
+                  m.peak_rss_by_process.items(), key=lambda kv: -kv[1])[:6]},
+              'cpu_s_by_process': {k: round(v, 1) for k, v in sorted(
+                  m.cpu_s_by_process.items(), key=lambda kv: -kv[1])[:6]}}
     shutil.rmtree(out, ignore_errors=True)
     return result
 
