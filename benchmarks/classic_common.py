@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
 
 def listing(root: str) -> list[tuple[str, int, str]]:
     """(path, label, synset) for every image, sorted by path."""
-    return [(str(path), label, path.parent.name) for path, label in list_images(__import__('pathlib').Path(root))]
+    return [(str(path), label, path.parent.name) for path, label in list_images(Path(root))]
 
 
 def report(num_images: int, process_start: float) -> None:
