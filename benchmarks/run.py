@@ -181,6 +181,8 @@ def projection(rows: list[dict], ceilings: dict, cores: int, workers_list=(8, 32
     if pipe is None:
         return ''
     cpu_s = pipe['steady_cpu_ms_per_image'] / 1e3
+    if cpu_s <= 0:  # A run too small (or too noisy) for start-up to be subtracted: nothing to project.
+        return 'ImageNet-1k projection: not computed (no steady CPU per image measurable on this run size)'
     bytes_per_image = pipe['output_bytes'] / pipe['images']
     lines = [f"ImageNet-1k ({IMAGENET_IMAGES:,} images) projected from the {cores}-worker pipeline run "
              f"({pipe['steady_cpu_ms_per_image']:.2f} ms CPU per image steady; ceiling "
