@@ -19,6 +19,7 @@ import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
@@ -121,7 +122,7 @@ class WriteShardFn(beam.DoFn):
 
   def _write_records(self, f, shard: ShardId, refs: List[ImageRef]) -> dict:
     summary = new_summary(shard)
-    histogram = summary['histogram']
+    histogram = np.zeros(768, np.int64)  # Exact: < 2**63 pixel values per shard.
     for ref in refs:
       try:
         with FileSystems.open(ref.path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
@@ -144,10 +145,10 @@ class WriteShardFn(beam.DoFn):
       summary['num_bytes'] += len(stored.encoded)
       summary['num_passthrough'] += stored.passthrough
       summary['class_counts'][ref.synset] = summary['class_counts'].get(ref.synset, 0) + 1
-      for i, count in enumerate(stored.histogram):
-        histogram[i] += count
+      histogram += np.asarray(stored.histogram, np.int64)
       self._written.inc()
       self._progress.add(written=1)
+    summary['histogram'] = histogram.tolist()
     return summary
 
   def _boxes(self, ref: ImageRef, stored: image_lib.ProcessedImage):
