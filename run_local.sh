@@ -5,17 +5,10 @@
 # Creates ./.venv (or $VENV) and installs the package into it on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${VENV:-.venv}"
-PYTHON="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "Creating virtualenv $VENV ..."
-  "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e .
+source scripts/ensure_venv.sh ""
 if [ "$#" -eq 0 ]; then
   set -- --input data/sample_images --output output/sample --overwrite \
          --validation_fraction 0.2 --train_shards 4 --validation_shards 2
 fi
-exec "$VENV/bin/python" -m pipeline.run \
+exec "$VENV_PYTHON" -m pipeline.run \
   --direct_running_mode=multi_processing --direct_num_workers=0 "$@"

@@ -4,12 +4,5 @@
 # pytest (e.g. ./run_tests.sh -m "not slow" -x).
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${VENV:-.venv}"
-PYTHON="${PYTHON:-python3}"
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "Creating virtualenv $VENV ..."
-  "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[test]'
-exec "$VENV/bin/python" -m pytest tests "$@"
+source scripts/ensure_venv.sh "[test]"
+exec "$VENV_PYTHON" -m pytest tests "$@"
