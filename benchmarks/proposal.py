@@ -36,8 +36,12 @@ def _histogram(rgb: np.ndarray) -> tuple[int, ...]:
     return tuple(int(v) for c in range(3) for v in cv2.calcHist([rgb], [c], None, [256], [0, 256]).ravel())
 
 
-def proposed_process_image(data: bytes, spec, stored_histogram: bool = True):
-    """Same contract as ``transforms.image.process_image``; faster for RGB/greyscale JPEGs."""
+def proposed_process_image(data: bytes, spec, stored_histogram: bool = True, decoder: str = 'simplejpeg'):
+    """Same contract as ``transforms.image.process_image``; faster for RGB/greyscale JPEGs.
+
+    ``decoder``: 'simplejpeg' (strict: truncated data raises) or 'cv2' (IMREAD_REDUCED_COLOR_s,
+    EXIF ignored here and applied below; OpenCV 5 returns None for truncated data).
+    """
     from transforms import image as image_lib
     image = image_lib.open_image(data, spec.max_image_pixels)
     side = spec.resize_shorter_side
@@ -49,8 +53,13 @@ def proposed_process_image(data: bytes, spec, stored_histogram: bool = True):
     width, height = image.size
     s = ops.dct_scale(width, height, side)
     try:
-        arr = simplejpeg.decode_jpeg(data, 'RGB', min_height=math.ceil(height / s),
-                                     min_width=math.ceil(width / s), strict=True)
+        if decoder == 'cv2':
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), ops._REDUCED[s] | cv2.IMREAD_IGNORE_ORIENTATION)
+            if arr is None:
+                raise ValueError('cv2.imdecode returned nothing')
+        else:
+            arr = simplejpeg.decode_jpeg(data, 'RGB', min_height=math.ceil(height / s),
+                                         min_width=math.ceil(width / s), strict=True)
     except ValueError as e:
         raise image_lib.ImageRejected(f'truncated or corrupt JPEG data (ValueError: {e})') from None
     arr = _UPRIGHT[orientation](arr)
@@ -62,6 +71,8 @@ def proposed_process_image(data: bytes, spec, stored_histogram: bool = True):
         return image_lib.process_image(data, spec)  # the < 2x bilinear step does not apply
     x0, y0, x1, y1 = (int(round(v)) for v in scaled)
     out = cv2.resize(arr[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    if decoder == 'cv2':
+        out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
     encoded = simplejpeg.encode_jpeg(out, spec.jpeg_quality, 'RGB', '420')
     histogram = _histogram(simplejpeg.decode_jpeg(encoded) if stored_histogram else out)
     crop = (box[0] / up_w, box[1] / up_h, box[2] / up_w, box[3] / up_h)
@@ -86,7 +97,9 @@ def compare(blobs: list[bytes], repeats: int = 3, psnr_images: int = 40) -> dict
     result = {}
     paths = (('current transforms.image.process_image', image_lib.process_image),
              ('proposed: simplejpeg decode', proposed_process_image),
-             ('proposed + histogram before JPEG', lambda d, sp: proposed_process_image(d, sp, False)))
+             ('proposed + histogram before JPEG', lambda d, sp: proposed_process_image(d, sp, False)),
+             ('proposed, cv2 IMREAD_REDUCED decode + histogram before JPEG',
+              lambda d, sp: proposed_process_image(d, sp, False, 'cv2')))
     for name, fn in paths:
         outs = [fn(d, spec) for d in blobs]
         mses = []

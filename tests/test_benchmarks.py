@@ -137,14 +137,16 @@ def _sample_photos():
                 for f in os.listdir(os.path.join(root, c)))
 
 
-def test_proposed_fast_path_keeps_the_contract():
+@pytest.mark.parametrize('decoder, stored_histogram', [('simplejpeg', True), ('simplejpeg', False),
+                                                      ('cv2', False)])
+def test_proposed_fast_path_keeps_the_contract(decoder, stored_histogram):
   from benchmarks.proposal import proposed_process_image
   from transforms.image import ImageRejected, ImageSpec, process_image
   spec = ImageSpec()
   for path in _sample_photos():
     with open(path, 'rb') as f:
       data = f.read()
-    want, got = process_image(data, spec), proposed_process_image(data, spec)
+    want, got = process_image(data, spec), proposed_process_image(data, spec, stored_histogram, decoder)
     assert (got.height, got.width, got.orientation) == (want.height, want.width, want.orientation), path
     assert got.crop == pytest.approx(want.crop, abs=2e-3), path  # theirs is on the DCT-reduced size
     a = np.asarray(Image.open(io.BytesIO(want.encoded)).convert('RGB'), np.float64)
@@ -154,7 +156,7 @@ def test_proposed_fast_path_keeps_the_contract():
   with open(os.path.join(REPO, 'data', 'sample_images', 'animal', 'gc_cat.JPEG'), 'rb') as f:
     data = f.read()
   with pytest.raises(ImageRejected):
-    proposed_process_image(data[:len(data) // 2], spec)
+    proposed_process_image(data[:len(data) // 2], spec, stored_histogram, decoder)
 
 
 def _read_records(output_dir):
