@@ -64,6 +64,7 @@ CASES = {
                                            'PNG'), (100, 100, 100), None),
     'CMYK JPEG (Adobe, inverted)': (lambda: _save(Image.new('RGB', (64, 64), (250, 220, 20)).convert('CMYK'),
                                                   'JPEG', quality=95), (250, 220, 20), None),
+    'YCCK JPEG (Adobe, transform 2)': (lambda: ycck_jpeg(), (250, 200, 30), None),
     'LA PNG': (lambda: _save(Image.new('LA', (32, 32), (0, 0)), 'PNG'), (255, 255, 255), None),
     '1x1 pixel': (lambda: _save(Image.new('RGB', (1, 1), (7, 77, 177)), 'PNG'), (7, 77, 177), None),
     'zero bytes': (lambda: b'', None, 'empty file'),
@@ -76,6 +77,21 @@ CASES = {
     'PNG with a bad IDAT CRC': (lambda: _corrupt_png_crc(_save(_photo(), 'PNG')), None, 'corrupt'),
     'JPEG header only': (lambda: _save(_photo(), 'JPEG')[:400], None, 'truncated or corrupt'),
 }
+
+
+def ycck_jpeg(rgb=(250, 200, 30), size=32) -> bytes:
+  """A YCCK JPEG (Adobe APP14 transform 2), which Pillow cannot write: the YCbCr of `rgb` and K = 0
+  written as the four components of a CMYK JPEG, then the Adobe transform byte switched from 0 to 2,
+  so libjpeg converts YCC->RGB->inverted CMY on decode as it does for real YCCK files."""
+  r, g, b = rgb
+  components = (0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b + 128,
+                0.5 * r - 0.418688 * g - 0.081312 * b + 128, 0)
+  pixels = np.tile(np.clip(np.rint(components), 0, 255).astype(np.uint8), (size, size, 1))
+  data = bytearray(_save(Image.fromarray(pixels, 'CMYK'), 'JPEG', quality=95))
+  transform = data.index(b'Adobe') + 11  # 'Adobe', version (2 bytes), flags0 (2), flags1 (2).
+  assert data[transform] == 0
+  data[transform] = 2
+  return bytes(data)
 
 
 def _corrupt_png_crc(data: bytes) -> bytes:
