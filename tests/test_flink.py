@@ -12,7 +12,7 @@ import pytest
 
 from clusters.beam_services import timed_conversion
 from clusters.flink import TASK_SLOTS, flink_cluster
-from clusters.outputs import SAMPLE_SHARDS, assert_same_dataset, read_dataset, shard_names
+from clusters.outputs import assert_matches_direct_runner
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,11 +29,6 @@ def test_flink_matches_direct_runner(tmp_path):
         tmp_path / 'flink.log', prefix=cluster.ns.prefix)
     finished = cluster.overview()
     assert finished['jobs-finished'] == 1 and finished['jobs-failed'] == 0, finished
-  direct_seconds = timed_conversion(REPO, [*common, '--output', str(tmp_path / 'direct')],
-                                    tmp_path / 'direct.log')
-
-  expected = read_dataset(str(tmp_path / 'direct'))
-  assert shard_names(expected) == SAMPLE_SHARDS
-  assert_same_dataset(read_dataset(str(tmp_path / 'flink')), expected)
+  direct_seconds = assert_matches_direct_runner(REPO, common, tmp_path / 'flink', tmp_path)
   _LOGGER.warning('wall time of the sample conversion: Flink (%d slots) %.1f s, DirectRunner %.1f s',
                   TASK_SLOTS, flink_seconds, direct_seconds)

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from clusters.beam_services import timed_conversion
-from clusters.outputs import SAMPLE_SHARDS, assert_same_dataset, read_dataset, shard_names
+from clusters.outputs import assert_matches_direct_runner
 from clusters.spark import WORKER_CORES, spark_cluster
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
 
@@ -28,11 +28,6 @@ def test_spark_matches_direct_runner(tmp_path):
         tmp_path / 'spark.log', prefix=cluster.ns.prefix)
     master_log = (cluster.log_dir / 'spark-master.log').read_text()
     assert 'Registered app BeamApp' in master_log, 'the job did not run on the standalone master'
-  direct_seconds = timed_conversion(REPO, [*common, '--output', str(tmp_path / 'direct')],
-                                    tmp_path / 'direct.log')
-
-  expected = read_dataset(str(tmp_path / 'direct'))
-  assert shard_names(expected) == SAMPLE_SHARDS
-  assert_same_dataset(read_dataset(str(tmp_path / 'spark')), expected)
+  direct_seconds = assert_matches_direct_runner(REPO, common, tmp_path / 'spark', tmp_path)
   _LOGGER.warning('wall time of the sample conversion: Spark (%d cores) %.1f s, DirectRunner %.1f s',
                   WORKER_CORES, spark_seconds, direct_seconds)

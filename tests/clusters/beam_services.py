@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -17,6 +18,21 @@ CONVERTER_TIMEOUT_SECONDS = 600
 # preparation ("Cannot deserialize value of type LogLevel from String WARNING"). 'WARN' is understood
 # by both the Java job servers and the Python workers (logging.WARN).
 JAVA_SAFE_LOG_LEVEL = ('--default_sdk_harness_log_level=WARN',)
+
+
+@dataclasses.dataclass
+class PortableCluster:
+  """A running engine behind a Beam job server, with a Beam worker pool for the Python workers."""
+  ns: LoopbackNamespace
+  job_endpoint: str
+  worker_pool: str
+  log_dir: pathlib.Path
+
+  def pipeline_args(self, *extra: str) -> List[str]:
+    """Beam options that submit to this cluster with Python workers from the worker pool."""
+    return ['--runner=PortableRunner', f'--job_endpoint={self.job_endpoint}',
+            '--environment_type=EXTERNAL', f'--environment_config={self.worker_pool}', *extra,
+            *JAVA_SAFE_LOG_LEVEL]
 
 
 def worker_pool_server(ns: LoopbackNamespace, log_dir: pathlib.Path, port: int,

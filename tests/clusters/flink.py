@@ -15,7 +15,7 @@ import json
 import pathlib
 from typing import Iterator, List
 
-from .beam_services import JAVA_SAFE_LOG_LEVEL, job_server, worker_pool_server
+from .beam_services import PortableCluster, job_server, worker_pool_server
 from .downloads import BEAM_JOB_SERVER_VERSION, maven_jars, pip_target
 from .processes import LoopbackNamespace, Server, cache_dir, free_port
 
@@ -74,19 +74,12 @@ rest: {{address: 127.0.0.1, bind-address: 127.0.0.1, port: {rest_port}}}
 
 
 @dataclasses.dataclass
-class FlinkCluster:
-  """What a test needs to submit to the running cluster."""
-  ns: LoopbackNamespace
-  rest_url: str
-  job_endpoint: str
-  worker_pool: str
-  log_dir: pathlib.Path
+class FlinkCluster(PortableCluster):
+  """What a test needs to submit to the running cluster, and Flink's REST address."""
+  rest_url: str = ''
 
-  def pipeline_args(self) -> List[str]:
-    """Beam options that submit to this cluster with Python workers from the worker pool."""
-    return ['--runner=PortableRunner', f'--job_endpoint={self.job_endpoint}',
-            '--environment_type=EXTERNAL', f'--environment_config={self.worker_pool}',
-            f'--parallelism={TASK_SLOTS}', *JAVA_SAFE_LOG_LEVEL]
+  def pipeline_args(self, *extra: str) -> List[str]:
+    return super().pipeline_args(f'--parallelism={TASK_SLOTS}', *extra)
 
   def overview(self) -> dict:
     body = self.ns.http_get(f'{self.rest_url}/overview')
@@ -105,8 +98,8 @@ def flink_cluster(work_dir: pathlib.Path, pythonpath: pathlib.Path) -> Iterator[
   env = {'FLINK_CONF_DIR': str(work_dir / 'conf'), 'FLINK_LOG_DIR': str(log_dir)}
   with contextlib.ExitStack() as stack:
     ns = stack.enter_context(LoopbackNamespace())
-    cluster = FlinkCluster(ns, f'http://127.0.0.1:{rest_port}', f'127.0.0.1:{job_port}',
-                           f'127.0.0.1:{pool_port}', log_dir)
+    cluster = FlinkCluster(ns, f'127.0.0.1:{job_port}', f'127.0.0.1:{pool_port}', log_dir,
+                           rest_url=f'http://127.0.0.1:{rest_port}')
     jobmanager = stack.enter_context(Server(
         'jobmanager', [str(flink_home / 'bin' / 'jobmanager.sh'), 'start-foreground'], log_dir, ns,
         env=env))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict
+import pathlib
+from typing import Dict, Sequence
 
 from apache_beam.io.filesystems import FileSystems
+
+from .beam_services import timed_conversion
 
 # What every complete output holds besides its shards.
 METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', '_SUCCESS')
@@ -31,6 +34,18 @@ def read_dataset(output: str) -> Dict[str, bytes]:
 
 def shard_names(files: Dict[str, bytes]):
   return sorted(n for n in files if n.startswith(('train-', 'validation-')))
+
+
+def assert_matches_direct_runner(repo: pathlib.Path, common: Sequence[str], actual: pathlib.Path,
+                                 work_dir: pathlib.Path) -> float:
+  """Converts `common` args on the DirectRunner into work_dir/direct, checks the sample's shards and
+  that `actual` holds the same bytes; returns the DirectRunner's wall time in seconds."""
+  direct_seconds = timed_conversion(repo, [*common, '--output', str(work_dir / 'direct')],
+                                    work_dir / 'direct.log')
+  expected = read_dataset(str(work_dir / 'direct'))
+  assert shard_names(expected) == SAMPLE_SHARDS
+  assert_same_dataset(read_dataset(str(actual)), expected)
+  return direct_seconds
 
 
 def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) -> None:

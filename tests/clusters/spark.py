@@ -15,7 +15,7 @@ import dataclasses
 import pathlib
 from typing import Iterator, List
 
-from .beam_services import JAVA_SAFE_LOG_LEVEL, job_server, worker_pool_server
+from .beam_services import PortableCluster, job_server, worker_pool_server
 from .downloads import BEAM_JOB_SERVER_VERSION, maven_jars, pip_target
 from .processes import LoopbackNamespace, Server, cache_dir, free_port
 
@@ -46,17 +46,8 @@ def install_spark_job_server() -> pathlib.Path:
 
 
 @dataclasses.dataclass
-class SparkCluster:
-  ns: LoopbackNamespace
-  master_url: str
-  job_endpoint: str
-  worker_pool: str
-  log_dir: pathlib.Path
-
-  def pipeline_args(self) -> List[str]:
-    return ['--runner=PortableRunner', f'--job_endpoint={self.job_endpoint}',
-            '--environment_type=EXTERNAL', f'--environment_config={self.worker_pool}',
-            *JAVA_SAFE_LOG_LEVEL]
+class SparkCluster(PortableCluster):
+  master_url: str = ''
 
 
 def _logging_jars(spark_home: pathlib.Path) -> List[pathlib.Path]:
@@ -81,8 +72,8 @@ def spark_cluster(work_dir: pathlib.Path, pythonpath: pathlib.Path) -> Iterator[
   master_url = f'spark://127.0.0.1:{master_port}'
   with contextlib.ExitStack() as stack:
     ns = stack.enter_context(LoopbackNamespace())
-    cluster = SparkCluster(ns, master_url, f'127.0.0.1:{job_port}', f'127.0.0.1:{pool_port}',
-                           log_dir)
+    cluster = SparkCluster(ns, f'127.0.0.1:{job_port}', f'127.0.0.1:{pool_port}', log_dir,
+                           master_url=master_url)
     master = stack.enter_context(Server(
         'spark-master', [spark_class, 'org.apache.spark.deploy.master.Master', '--host',
                          '127.0.0.1', '--port', str(master_port), '--webui-port', str(master_ui)],
