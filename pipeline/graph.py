@@ -15,8 +15,8 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions
-from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_classes,
-                                discover_layout, list_children, read_labels_file)
+from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
+                                list_children, read_labels_file)
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.metadata import WriteMetadata
 from transforms.shard_writer import WriteShards
@@ -63,14 +63,16 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                                opts.ground_truth_synsets)
     class_dirs['validation'] = ['']  # The folder itself, labelled by the ground truth.
   class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+  found = set().union(*class_dirs.values()) - {''}
+  if not found:
+    raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
   if opts.labels_file:
     class_names = read_labels_file(opts.labels_file)
-    found = set().union(*class_dirs.values()) - {''}
     if not found.intersection(class_names):
       raise InputError(f'none of the {len(class_names)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
   else:
-    class_names = discover_classes(layout)
+    class_names = sorted(found)  # Default label map: the sorted union of every split's class folders.
   check_has_images(layout)
   if layout.has_split_folders and opts.validation_fraction:
     raise InputError('--validation_fraction cannot be used when --input already has train/ and '

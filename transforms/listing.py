@@ -126,17 +126,6 @@ def discover_layout(input_root: str) -> Layout:
   return Layout({UNSPLIT: input_root})
 
 
-def discover_classes(layout: Layout) -> List[str]:
-  """Sorted union of the class folder names of every split (the default label map)."""
-  names = set()
-  for split, root in layout.split_roots.items():
-    if not (split == VALIDATION and layout.flat_validation):
-      names.update(list_children(root)[0])
-  if not names:
-    raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
-  return sorted(names)
-
-
 def check_has_images(layout: Layout) -> None:
   """Fails before any work when no class folder holds a single file (tensorflow/tpu#980)."""
   for split, root in layout.split_roots.items():
