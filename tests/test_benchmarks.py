@@ -131,34 +131,6 @@ def test_resize_paths_match_the_reference(small_dataset, name, min_psnr):
   assert aggregate_psnr(fn, items, refs) > min_psnr
 
 
-def _sample_photos():
-  root = os.path.join(REPO, 'data', 'sample_images')
-  return sorted(os.path.join(root, c, f) for c in os.listdir(root) if os.path.isdir(os.path.join(root, c))
-                for f in os.listdir(os.path.join(root, c)))
-
-
-@pytest.mark.parametrize('decoder, stored_histogram', [('simplejpeg', True), ('simplejpeg', False),
-                                                      ('cv2', False)])
-def test_proposed_fast_path_keeps_the_contract(decoder, stored_histogram):
-  from benchmarks.proposal import proposed_process_image
-  from transforms.image import ImageRejected, ImageSpec, process_image
-  spec = ImageSpec()
-  for path in _sample_photos():
-    with open(path, 'rb') as f:
-      data = f.read()
-    want, got = process_image(data, spec), proposed_process_image(data, spec, stored_histogram, decoder)
-    assert (got.height, got.width, got.orientation) == (want.height, want.width, want.orientation), path
-    assert got.crop == pytest.approx(want.crop, abs=2e-3), path  # theirs is on the DCT-reduced size
-    a = np.asarray(Image.open(io.BytesIO(want.encoded)).convert('RGB'), np.float64)
-    b = np.asarray(Image.open(io.BytesIO(got.encoded)).convert('RGB'), np.float64)
-    assert ops.psnr(float(np.mean((a - b) ** 2))) > 30, path  # a wrong rotation scores ~12-15 dB
-    assert sum(got.histogram) == 3 * got.width * got.height
-  with open(os.path.join(REPO, 'data', 'sample_images', 'animal', 'gc_cat.JPEG'), 'rb') as f:
-    data = f.read()
-  with pytest.raises(ImageRejected):
-    proposed_process_image(data[:len(data) // 2], spec, stored_histogram, decoder)
-
-
 def _read_records(output_dir):
   import tensorflow as tf
   files = sorted(tf.io.gfile.glob(os.path.join(output_dir, 'train-*')))

@@ -1,7 +1,8 @@
 """Property-based fuzzing of the decode function with mutated real JPEG and PNG bytes.
 
-Property: for any bytes, `process_image` returns a stored JPEG or raises `ImageRejected`; nothing else,
-within a bounded time and memory. CI runs FUZZ_EXAMPLES (default 300) examples per seed file; a longer
+Properties: for any bytes, `process_image` returns a stored JPEG or raises `ImageRejected`; nothing
+else, within a bounded time and memory. For mutated JPEGs, the fast libjpeg (simplejpeg) decode gives
+exactly the outcome of the Pillow path: the same verdict and reason, or the same stored bytes. CI runs FUZZ_EXAMPLES (default 300) examples per seed file; a longer
 run: `FUZZ_EXAMPLES=20000 ./run_tests.sh tests/test_fuzz.py` (see docs/decoding.md).
 """
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import SAMPLE_DIR
+from transforms import image as image_lib
 from transforms.image import ImageRejected, ImageSpec, process_image
 
 SEEDS = {
@@ -74,4 +76,33 @@ def test_mutated_images_are_stored_or_rejected(seed):
   check()
   assert process.memory_info().rss - rss_before < MAX_RSS_GROWTH
   assert outcomes['rejected'] > 0  # The mutations really produce bad files.
+  print(f'{seed}: {outcomes}')
+
+
+def _outcome(data: bytes, through_pillow: bool):
+  try:
+    if through_pillow:
+      return image_lib._process_with_pillow(image_lib.open_image(data, SPEC.max_image_pixels), data, SPEC)
+    return process_image(data, SPEC)
+  except ImageRejected as e:
+    return 'rejected: ' + e.reason
+
+
+@pytest.mark.parametrize('seed', ['jpeg', 'gray', 'rotated'])
+def test_libjpeg_path_matches_the_pillow_path_on_mutated_jpegs(seed):
+  data = {'jpeg': SEEDS['jpeg'],
+          'gray': (SAMPLE_DIR / 'landscape' / 'kde_coldripple_gray.JPEG').read_bytes(),
+          'rotated': (SAMPLE_DIR / 'animal' / 'gc_koala.JPEG').read_bytes()}[seed]
+  outcomes = {'same bytes': 0, 'same rejection': 0}
+
+  @settings(max_examples=max(50, EXAMPLES // 2), deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck))
+  @given(mutated(data))
+  def check(mutant):
+    fast, pillow = _outcome(mutant, False), _outcome(mutant, True)
+    assert fast == pillow
+    outcomes['same rejection' if isinstance(fast, str) else 'same bytes'] += 1
+
+  check()
+  assert outcomes['same bytes'] > 0 and outcomes['same rejection'] > 0, outcomes
   print(f'{seed}: {outcomes}')

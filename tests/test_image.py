@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLE_DIR, sample_files
+from transforms import image as image_lib
 from transforms.image import (ImageRejected, ImageSpec, crop_box, decode_rgb, encode_jpeg,
                               process_image)
 
@@ -58,8 +59,9 @@ def test_every_sample_photo_is_stored_as_256_square_jpeg(synset, path):
   image = Image.open(io.BytesIO(stored.encoded))
   assert (image.format, image.mode, image.size) == ('JPEG', 'RGB', (256, 256))
   assert (stored.width, stored.height) == (256, 256)
-  assert sum(stored.histogram) == 256 * 256 * 3
-  assert stored.histogram == tuple(image.histogram())
+  pixels = np.asarray(image.convert('RGB')).reshape(-1, 3).astype(np.int64)
+  assert stored.channel_sums == tuple(pixels.sum(axis=0).tolist())
+  assert stored.channel_squares == tuple((pixels ** 2).sum(axis=0).tolist())
 
 
 def test_png_named_jpeg_is_sniffed_from_bytes_and_stored_as_jpeg():
@@ -152,6 +154,63 @@ def test_fast_path_matches_the_pillow_reference(synset, path):
   a, b = _decode(fast.encoded), _decode(ref.encoded)
   assert _psnr(a, b) > 25
   assert np.abs(a.mean(axis=(0, 1)) - b.mean(axis=(0, 1))).max() < 3
+
+
+def _outcome(data: bytes, through_pillow: bool = False, spec: ImageSpec = SPEC):
+  """What becomes of `data`: the stored result (every field), or the rejection reason."""
+  try:
+    if through_pillow:  # The Pillow path (draft() + OpenCV step) that decides every other input.
+      return image_lib._process_with_pillow(image_lib.open_image(data), data, spec)
+    return process_image(data, spec)
+  except ImageRejected as e:
+    return 'rejected: ' + e.reason
+
+
+def _jpeg_variants():
+  """JPEG flavours the libjpeg (simplejpeg) path takes: every sample JPEG, plus made ones."""
+  variants = [(path.name, path.read_bytes()) for _, path in sample_files()
+              if path.read_bytes()[:2] == b'\xff\xd8']
+  card = np.asarray(Image.open(SAMPLE_DIR / 'object' / 'gc_cup.JPEG').convert('RGB'))
+  for orientation in range(1, 9):
+    variants.append((f'exif-{orientation}', _jpeg_with_orientation(card, orientation)))
+  for name, size in (('large-4x', (2200, 1700)), ('huge-16x', (4200, 4500)), ('odd', (517, 263)),
+                     ('tiny', (7, 5))):
+    buffer = io.BytesIO()
+    Image.fromarray(card).resize(size).save(buffer, 'JPEG', quality=92)
+    variants.append((name, buffer.getvalue()))
+  buffer = io.BytesIO()
+  Image.fromarray(card).save(buffer, 'JPEG', quality=90, progressive=True, subsampling=0)
+  variants.append(('progressive-444', buffer.getvalue()))
+  data = variants[0][1]
+  variants += [('junk-after-eoi', data + b'\x00junk' * 10), ('no-eoi', data[:-2]),
+               ('truncated', data[:len(data) // 2]), ('flipped-bit', data[:3000] + bytes([data[3000] ^ 4]) + data[3001:])]
+  return variants
+
+
+@pytest.mark.parametrize('name,data', _jpeg_variants(), ids=lambda v: v if isinstance(v, str) else '')
+@pytest.mark.parametrize('spec', [SPEC, ImageSpec(center_crop=0), ImageSpec(160, 128, 95)],
+                         ids=['256-crop', 'no-crop', '160-crop-128'])
+def test_libjpeg_path_gives_the_pillow_path_verdict_and_bytes(name, data, spec):
+  """The simplejpeg decode is an optimisation only: same verdict, same stored bytes, same sums,
+  orientation and crop as Pillow's decode (both are libjpeg-turbo, accurate IDCT, same DCT scale)."""
+  got, want = _outcome(data, spec=spec), _outcome(data, through_pillow=True, spec=spec)
+  assert got == want, name
+
+
+def test_libjpeg_path_is_taken_for_rgb_and_grayscale_jpeg_only(monkeypatch):
+  calls = []
+  real = image_lib._process_with_libjpeg
+  monkeypatch.setattr(image_lib, '_process_with_libjpeg', lambda *a: calls.append(1) or real(*a))
+  for synset, name in (('object', 'gc_cup.JPEG'), ('landscape', 'kde_coldripple_gray.JPEG')):
+    process_image((SAMPLE_DIR / synset / name).read_bytes(), SPEC)
+  assert len(calls) == 2
+  for synset, name, spec in (('flower', 'mate_yellowflower_cmyk.JPEG', SPEC),
+                             ('animal', 'sk_chelsea.png', SPEC),
+                             ('object', 'gc_cup.JPEG', ImageSpec(resample='lanczos')),
+                             ('object', 'gc_cup.JPEG', REFERENCE),
+                             ('object', 'gc_cup.JPEG', ImageSpec(0, 0))):
+    process_image((SAMPLE_DIR / synset / name).read_bytes(), spec)
+  assert len(calls) == 2
 
 
 @pytest.mark.parametrize('data,reason', [
@@ -270,6 +329,18 @@ def test_spec_validation_messages():
     ImageSpec(jpeg_quality=0)
   with pytest.raises(ValueError, match='resample'):
     ImageSpec(resample='nearest')
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 3), (256, 256, 3), (301, 517, 4), (9000, 10000, 3)])
+def test_channel_sums_are_exact_integers(shape):
+  rng = np.random.default_rng(sum(shape))
+  pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+  if shape[0] == 9000:  # 90 Mpixel of 255: the largest sums an image under the pixel limit can have.
+    pixels[:] = 255
+  flat = pixels[..., :3].reshape(-1, 3).astype(np.int64)
+  sums, squares = image_lib.channel_sums(pixels)
+  assert sums == tuple(flat.sum(axis=0).tolist())
+  assert squares == tuple((flat ** 2).sum(axis=0).tolist())
 
 
 def test_encode_jpeg_round_trip():

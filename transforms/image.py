@@ -22,7 +22,7 @@ Only the crop box is ever resampled. Two paths compute it:
   printed by ``benchmarks/``); when 2x or more remains, Pillow's antialiased filter is used.
 Both paths give the same verdicts, because both decode with Pillow. No pixel is copied between stages:
 OpenCV reads Pillow's RGBX memory through its Arrow export, and libjpeg-turbo (simplejpeg) encodes the
-RGBX result directly. Statistics count the stored JPEG's pixels as an accurate libjpeg decode gives them.
+RGBX result directly. Statistics sum the stored JPEG's pixels as an accurate libjpeg decode gives them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import dataclasses
 import io
 import re
 import warnings
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -116,8 +116,9 @@ class ProcessedImage:
   Attributes:
     encoded: JPEG bytes as stored in ``image/encoded``.
     height, width: size of the stored image in pixels.
-    histogram: 768 pixel counts (256 per channel, R then G then B) of the stored image as a reader
-      decodes it; the exact per-channel mean and std are computed from these.
+    channel_sums: per-channel (R, G, B) sums of the stored image's pixel values (0-255) as a reader
+      decodes it; with `channel_squares` and height * width, the exact mean and std follow.
+    channel_squares: per-channel (R, G, B) sums of the squared pixel values.
     source_format: the format sniffed from the input bytes ('JPEG', 'PNG', ...).
     passthrough: True when `encoded` is the input file's own bytes.
     orientation: the input's EXIF orientation (1-8) that was applied.
@@ -127,7 +128,8 @@ class ProcessedImage:
   encoded: bytes
   height: int
   width: int
-  histogram: Tuple[int, ...]
+  channel_sums: Tuple[int, int, int]
+  channel_squares: Tuple[int, int, int]
   source_format: str
   passthrough: bool
   orientation: int = 1
@@ -185,15 +187,62 @@ def decode_rgb(data: bytes, spec: ImageSpec = ImageSpec()) -> Tuple[np.ndarray, 
 def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
   """Turns one input file's bytes into the JPEG that is stored, following `spec`.
 
+  RGB and greyscale JPEGs with the default bilinear filter are decoded by libjpeg-turbo through
+  simplejpeg (strict: any libjpeg warning counts as a failure); every other input, and every JPEG that
+  libjpeg warns about, goes through Pillow, which gives the verdict. Both decoders are libjpeg-turbo with
+  the same settings (accurate integer IDCT, fancy upsampling, the same power-of-two DCT scale), so a file
+  gives the same pixels and the same stored bytes on either path (tested on every sample photo and on
+  fuzzed files).
+
   Args:
     data: the file's bytes (any format Pillow decodes from DECODABLE_FORMATS).
     spec: sizes, quality and filter.
   Returns:
-    The stored JPEG, its size in pixels and the histogram of its decoded pixels.
+    The stored JPEG, its size in pixels and the exact channel sums of its decoded pixels.
   Raises:
     ImageRejected: the file is not stored (reason in the exception).
   """
   image = open_image(data, spec.max_image_pixels)
+  if _libjpeg_path_applies(image, spec):
+    processed = _process_with_libjpeg(data, image, spec)
+    if processed is not None:
+      return processed
+  return _process_with_pillow(image, data, spec)
+
+
+def _libjpeg_path_applies(image: Image.Image, spec: ImageSpec) -> bool:
+  return (spec.fast and spec.resample == 'bilinear' and spec.resize_shorter_side > 0
+          and image.format == 'JPEG' and image.mode in ('RGB', 'L'))
+
+
+def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
+                          ) -> Optional[ProcessedImage]:
+  """The fast path for an RGB or greyscale JPEG: simplejpeg's DCT-scaled decode, EXIF orientation as
+  an array view, the < 2x step on the crop box, the encode. None when libjpeg warns or fails (corrupt or
+  truncated data, or anything unusual): the Pillow path then decides, so verdicts stay Pillow's."""
+  try:
+    orientation = _orientation(image)
+    width, height = image.size
+    scale = _dct_scale(width, height, spec.resize_shorter_side)
+    pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=-(-height // scale),
+                                    min_width=-(-width // scale), strict=True)
+  except Exception:  # pylint: disable=broad-except  (Pillow's verdict is the one that counts)
+    return None
+  if pixels.shape[:2] != (-(-height // scale), -(-width // scale)):
+    return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
+  pixels = _UPRIGHT_VIEW[orientation](pixels)
+  up_height, up_width = pixels.shape[:2]
+  encoded = _encode(_resize_and_crop_array(
+      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB')), spec.jpeg_quality)
+  stored, sums, squares = stored_pixel_sums(encoded)
+  (left, top, right, bottom), _ = crop_box(up_width, up_height, spec)
+  crop = (left / up_width, top / up_height, right / up_width, bottom / up_height)
+  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, image.format, False,
+                        orientation, crop)
+
+
+def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> ProcessedImage:
+  """Every input through Pillow (with draft() DCT scaling for JPEG on the fast bilinear path)."""
   source_format = image.format
   target = spec.resize_shorter_side
   # DCT scaling is what makes bilinear fast; bicubic and Lanczos are chosen for quality, so they
@@ -201,27 +250,42 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
   use_draft = spec.fast and spec.resample == 'bilinear' and source_format == 'JPEG' and target > 0
   rgb, orientation = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
-    return ProcessedImage(data, rgb.height, rgb.width, tuple(rgb.histogram()), source_format, True,
-                          orientation)
-  encoded = _encode_rgbx(_resize_and_crop_rgbx(rgb, spec), spec.jpeg_quality)
-  stored, histogram = stored_pixels_histogram(encoded)
+    return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(_rgbx_view(rgb)), source_format,
+                          True, orientation)
+  encoded = _encode(_resize_and_crop_rgbx(rgb, spec), spec.jpeg_quality)
+  stored, sums, squares = stored_pixel_sums(encoded)
   (left, top, right, bottom), _ = crop_box(rgb.width, rgb.height, spec)
   crop = (left / rgb.width, top / rgb.height, right / rgb.width, bottom / rgb.height)
-  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], histogram, source_format, False,
+  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, source_format, False,
                         orientation, crop)
 
 
-def stored_pixels_histogram(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, ...]]:
-  """Decodes a stored JPEG as readers do (libjpeg-turbo, accurate integer IDCT, the same pixels as
-  Pillow and OpenCV) and counts its values.
+def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:
+  """Decodes a stored JPEG as readers do (libjpeg-turbo, accurate integer IDCT, fancy upsampling: the
+  same pixels as Pillow, OpenCV and ``tf.io.decode_jpeg(dct_method='INTEGER_ACCURATE')``) and sums them.
 
   Returns:
-    (uint8 [H, W, 3] RGB pixels, 768 counts: 256 per channel, R then G then B).
+    (uint8 [H, W, 3] RGB pixels, per-channel sums, per-channel sums of squares); see `channel_sums`.
   """
   pixels = simplejpeg.decode_jpeg(encoded, colorspace='RGB')
-  counts = np.concatenate([cv2.calcHist([pixels], [c], None, [256], [0, 256]).ravel()
-                           for c in range(3)])  # float32 counts: exact below 2**24 pixels.
-  return pixels, tuple(int(c) for c in counts)
+  return (pixels, *channel_sums(pixels))
+
+
+def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
+  """Exact per-channel sums of uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX; X is ignored).
+
+  Returns:
+    ((sum R, sum G, sum B), (sum R², sum G², sum B²)) as Python integers, in 0-255 units. OpenCV sums
+    integer samples exactly into float64 while a sum stays below 2**53 (255² x 1.4e11 pixels would be
+    needed to lose a unit; the pixel limit is 8.9e7). Squares go through a uint16 look-up table
+    (255² < 2**16); cv2.norm(NORM_L2SQR) is not used: its IPP path rounds through a square root.
+  """
+  sums = cv2.sumElems(pixels)[:3]
+  squares = cv2.sumElems(cv2.LUT(pixels, _SQUARES))[:3]
+  return tuple(int(v) for v in sums), tuple(int(v) for v in squares)
+
+
+_SQUARES = (np.arange(256, dtype=np.uint32) ** 2).astype(np.uint16)
 
 
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
@@ -265,8 +329,11 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
                                 colorsubsampling='420')
 
 
-def _encode_rgbx(rgbx: np.ndarray, quality: int) -> bytes:
-  return simplejpeg.encode_jpeg(rgbx, quality=quality, colorspace='RGBX', colorsubsampling='420')
+def _encode(pixels: np.ndarray, quality: int) -> bytes:
+  """Baseline 4:2:0 JPEG of uint8 [H, W, 3] RGB or [H, W, 4] RGBX pixels (X is padding)."""
+  colorspace = 'RGBX' if pixels.shape[2] == 4 else 'RGB'
+  return simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=quality, colorspace=colorspace,
+                                colorsubsampling='420')
 
 
 def _rgbx_view(image: Image.Image) -> np.ndarray:
@@ -280,17 +347,58 @@ def _rgbx_view(image: Image.Image) -> np.ndarray:
 
 
 def _resize_and_crop_rgbx(image: Image.Image, spec: ImageSpec) -> np.ndarray:
-  """resize_and_crop as a contiguous uint8 [H, W, 4] RGBX array (X is padding), for the encoder."""
-  box, size = crop_box(image.width, image.height, spec)
+  """resize_and_crop as a uint8 [H, W, 4] RGBX array (X is padding), for the encoder."""
+  return _resize_and_crop_array(_rgbx_view(image), spec, lambda: image)
+
+
+def _resize_and_crop_array(pixels: np.ndarray, spec: ImageSpec,
+                           as_image: Callable[[], Image.Image]) -> np.ndarray:
+  """Resize-then-centre-crop of upright uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX).
+
+  The fast bilinear step (< 2x left) is `cv2.resize` of the crop box rounded to whole source pixels;
+  any other case resamples `as_image()` (the same pixels as a PIL image) with Pillow's antialiased
+  filter. Returns uint8 [h, w, C'] (C' = C on the OpenCV step, 4 from Pillow).
+  """
+  height, width = pixels.shape[:2]
+  box, size = crop_box(width, height, spec)
   left, top, right, bottom = box
   factor = max((right - left) / size[0], (bottom - top) / size[1])
-  if size == (image.width, image.height) and factor == 1.0:
-    return _rgbx_view(image)
+  if size == (width, height) and factor == 1.0:
+    return pixels
   if spec.fast and spec.resample == 'bilinear' and factor < 2.0:
     # The crop box rounded to whole source pixels (< 0.5 px), then one bilinear step of < 2x.
     x0, y0, x1, y1 = (int(round(v)) for v in box)
-    return cv2.resize(_rgbx_view(image)[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
-  return _rgbx_view(image.resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
+    return cv2.resize(_opencv_layout(pixels[y0:y1, x0:x1]), size, interpolation=cv2.INTER_LINEAR)
+  return _rgbx_view(as_image().resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
+
+
+def _opencv_layout(pixels: np.ndarray) -> np.ndarray:
+  """`pixels` itself when OpenCV can read it in place (rows may be strided, pixels and channels must be
+  packed, as in a crop of a decoded image), else a contiguous copy (an EXIF-rotated view)."""
+  channels = pixels.shape[2]
+  if pixels.strides[2] == 1 and pixels.strides[1] == channels and pixels.strides[0] > 0:
+    return pixels
+  return np.ascontiguousarray(pixels)
+
+
+def _dct_scale(width: int, height: int, target: int) -> int:
+  """The power-of-two DCT scale Pillow's draft() picks for a square request of `target` pixels: the
+  largest s in (1, 2, 4, 8) with min(width, height) // target >= s (never below the target)."""
+  ratio = min(width, height) // target
+  return next(s for s in (8, 4, 2, 1) if ratio >= s or s == 1)
+
+
+# EXIF orientation -> the view of the stored [H, W, C] array that is upright (as ImageOps.exif_transpose).
+_UPRIGHT_VIEW = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: a.transpose(1, 0, 2)[::-1],
+}
 
 
 def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]

@@ -7,7 +7,7 @@ appends each image to a temporary file in hash order and renames it to the final
 complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
 rewrites its temporary file, and a reader never sees a half-written shard under a final name.
 
-Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel histogram, rejects) is written
+Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects) is written
 before the rename; `--resume` skips a shard whose final file and sidecar both exist.
 """
 
@@ -19,7 +19,6 @@ import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
@@ -52,7 +51,8 @@ def reason_category(reason: str) -> str:
 def new_summary(shard: ShardId) -> dict:
   """What a shard contributes to stats.json and the manifest (JSON-serializable)."""
   return {'shard': shard.name, 'split': shard.split, 'num_examples': 0, 'num_bytes': 0,
-          'num_passthrough': 0, 'class_counts': {}, 'histogram': [0] * 768, 'rejects': []}
+          'num_passthrough': 0, 'class_counts': {}, 'num_pixels': 0, 'channel_sums': [0] * 3,
+          'channel_squares': [0] * 3, 'rejects': []}
 
 
 def _write_json(path: str, value) -> None:
@@ -122,7 +122,7 @@ class WriteShardFn(beam.DoFn):
 
   def _write_records(self, f, shard: ShardId, refs: List[ImageRef]) -> dict:
     summary = new_summary(shard)
-    histogram = np.zeros(768, np.int64)  # Exact: < 2**63 pixel values per shard.
+    sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
     for ref in refs:
       try:
         with FileSystems.open(ref.path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
@@ -145,10 +145,12 @@ class WriteShardFn(beam.DoFn):
       summary['num_bytes'] += len(stored.encoded)
       summary['num_passthrough'] += stored.passthrough
       summary['class_counts'][ref.synset] = summary['class_counts'].get(ref.synset, 0) + 1
-      histogram += np.asarray(stored.histogram, np.int64)
+      summary['num_pixels'] += stored.height * stored.width
+      sums = [a + b for a, b in zip(sums, stored.channel_sums)]
+      squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._written.inc()
       self._progress.add(written=1)
-    summary['histogram'] = histogram.tolist()
+    summary['channel_sums'], summary['channel_squares'] = sums, squares
     return summary
 
   def _boxes(self, ref: ImageRef, stored: image_lib.ProcessedImage):

@@ -1,8 +1,8 @@
 """Exact per-split statistics: a CombineFn over per-shard summaries.
 
-Each shard summary carries a 768-bin histogram (R, G, B) of the stored pixels as a reader decodes them;
-histograms add exactly (Python integers), and mean and standard deviation (population, 0-255 units)
-follow exactly from them, whatever the merge order a runner chooses.
+Each shard summary carries its pixel count and the per-channel (R, G, B) sums and sums of squares of
+the stored pixels as a reader decodes them; these add exactly (Python integers), and mean and standard
+deviation (population, 0-255 units) follow exactly from them, whatever the merge order a runner chooses.
 """
 
 from __future__ import annotations
@@ -13,21 +13,33 @@ from typing import Dict, List, Sequence
 import apache_beam as beam
 
 
-def mean_std(histogram: Sequence[int]) -> (List[float], List[float]):
-  """Per-channel mean and population std in 0-255 units from a 768-bin R, G, B histogram."""
-  means, stds = [], []
-  for channel in range(3):
-    counts = histogram[channel * 256:(channel + 1) * 256]
-    n = sum(counts)
-    if n == 0:
-      means.append(float('nan'))
-      stds.append(float('nan'))
-      continue
-    s1 = sum(value * c for value, c in enumerate(counts))
-    s2 = sum(value * value * c for value, c in enumerate(counts))
-    means.append(s1 / n)
-    stds.append(math.sqrt((n * s2 - s1 * s1) / (n * n)))
+def mean_std(num_pixels: int, sums: Sequence[int], squares: Sequence[int]
+             ) -> (List[float], List[float]):
+  """Per-channel mean and population std in 0-255 units from exact integer sums.
+
+  Args:
+    num_pixels: pixels per channel.
+    sums, squares: per-channel (R, G, B) sums of the values and of their squares.
+  Returns:
+    ([mean R, G, B], [std R, G, B]); NaN when there are no pixels.
+  """
+  if num_pixels == 0:
+    return [float('nan')] * 3, [float('nan')] * 3
+  n = num_pixels
+  means = [s1 / n for s1 in sums]
+  stds = [math.sqrt((n * s2 - s1 * s1) / (n * n)) for s1, s2 in zip(sums, squares)]
   return means, stds
+
+
+def pixel_sums(summary: dict) -> (int, List[int], List[int]):
+  """(num_pixels, sums, squares) of a shard summary; sidecars written before 2026-11-30 hold a 768-bin
+  histogram instead, which gives the same numbers."""
+  if 'histogram' in summary:
+    h = summary['histogram']
+    counts = [h[c * 256:(c + 1) * 256] for c in range(3)]
+    return (sum(counts[0]), [sum(v * k for v, k in enumerate(c)) for c in counts],
+            [sum(v * v * k for v, k in enumerate(c)) for c in counts])
+  return summary['num_pixels'], summary['channel_sums'], summary['channel_squares']
 
 
 class SplitStatsCombineFn(beam.CombineFn):
@@ -35,7 +47,8 @@ class SplitStatsCombineFn(beam.CombineFn):
 
   def create_accumulator(self):
     return {'num_examples': 0, 'num_bytes': 0, 'num_passthrough': 0, 'num_rejected': 0,
-            'class_counts': {}, 'histogram': [0] * 768, 'shards': {}}
+            'class_counts': {}, 'num_pixels': 0, 'channel_sums': [0] * 3, 'channel_squares': [0] * 3,
+            'shards': {}}
 
   def add_input(self, acc, summary):
     acc['num_examples'] += summary['num_examples']
@@ -44,7 +57,8 @@ class SplitStatsCombineFn(beam.CombineFn):
     acc['num_rejected'] += len(summary['rejects'])
     for name, count in summary['class_counts'].items():
       acc['class_counts'][name] = acc['class_counts'].get(name, 0) + count
-    acc['histogram'] = [a + b for a, b in zip(acc['histogram'], summary['histogram'])]
+    num_pixels, sums, squares = pixel_sums(summary)
+    _add_sums(acc, num_pixels, sums, squares)
     acc['shards'][summary['shard']] = summary['num_examples']
     return acc
 
@@ -55,12 +69,12 @@ class SplitStatsCombineFn(beam.CombineFn):
         merged[key] += acc[key]
       for name, count in acc['class_counts'].items():
         merged['class_counts'][name] = merged['class_counts'].get(name, 0) + count
-      merged['histogram'] = [a + b for a, b in zip(merged['histogram'], acc['histogram'])]
+      _add_sums(merged, acc['num_pixels'], acc['channel_sums'], acc['channel_squares'])
       merged['shards'].update(acc['shards'])
     return merged
 
   def extract_output(self, acc) -> Dict:
-    mean, std = mean_std(acc['histogram'])
+    mean, std = mean_std(acc['num_pixels'], acc['channel_sums'], acc['channel_squares'])
     return {'num_examples': acc['num_examples'], 'num_shards': len(acc['shards']),
             'num_rejected': acc['num_rejected'], 'num_bytes': acc['num_bytes'],
             'num_passthrough': acc['num_passthrough'],
@@ -76,3 +90,9 @@ class ChannelStats(beam.PTransform):
     return (summaries
             | 'KeyBySplit' >> beam.Map(lambda summary: (summary['split'], summary))
             | 'CombinePerSplit' >> beam.CombinePerKey(SplitStatsCombineFn()))
+
+
+def _add_sums(acc: dict, num_pixels: int, sums: Sequence[int], squares: Sequence[int]) -> None:
+  acc['num_pixels'] += num_pixels
+  acc['channel_sums'] = [a + b for a, b in zip(acc['channel_sums'], sums)]
+  acc['channel_squares'] = [a + b for a, b in zip(acc['channel_squares'], squares)]
