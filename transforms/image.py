@@ -211,25 +211,29 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
 
 
 def _libjpeg_path_applies(image: Image.Image, spec: ImageSpec) -> bool:
-  return (spec.fast and spec.resample == 'bilinear' and spec.resize_shorter_side > 0
-          and image.format == 'JPEG' and image.mode in ('RGB', 'L'))
+  return (spec.fast and spec.resample == 'bilinear' and image.format == 'JPEG'
+          and image.mode in ('RGB', 'L'))
 
 
 def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
                           ) -> Optional[ProcessedImage]:
-  """The fast path for an RGB or greyscale JPEG: simplejpeg's DCT-scaled decode, EXIF orientation as
-  an array view, the < 2x step on the crop box, the encode. None when libjpeg warns or fails (corrupt or
+  """The fast path for an RGB or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
+  decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box, the
+  encode. None when libjpeg warns or fails (corrupt or
   truncated data, or anything unusual): the Pillow path then decides, so verdicts stay Pillow's."""
   try:
     orientation = _orientation(image)
     width, height = image.size
-    scale = _dct_scale(width, height, spec.resize_shorter_side)
+    target = spec.resize_shorter_side
+    scale = _dct_scale(width, height, target) if target > 0 else 1
     pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=-(-height // scale),
                                     min_width=-(-width // scale), strict=True)
   except Exception:  # pylint: disable=broad-except  (Pillow's verdict is the one that counts)
     return None
   if pixels.shape[:2] != (-(-height // scale), -(-width // scale)):
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
+  if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
+    return ProcessedImage(data, height, width, *channel_sums(pixels), image.format, True, orientation)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
   up_height, up_width = pixels.shape[:2]
   encoded = _encode(_resize_and_crop_array(
