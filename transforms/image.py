@@ -281,15 +281,21 @@ def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, i
   Returns:
     ((sum R, sum G, sum B), (sum R², sum G², sum B²)) as Python integers, in 0-255 units. OpenCV sums
     integer samples exactly into float64 while a sum stays below 2**53 (255² x 1.4e11 pixels would be
-    needed to lose a unit; the pixel limit is 8.9e7). Squares go through a uint16 look-up table
-    (255² < 2**16); cv2.norm(NORM_L2SQR) is not used: its IPP path rounds through a square root.
+    needed to lose a unit; the pixel limit is 8.9e7). Squares are float32 (exact: 255² < 2**24) from
+    cv2.accumulateSquare; cv2.norm(NORM_L2SQR) is not used: its IPP path rounds through a square root.
   """
   sums = cv2.sumElems(pixels)[:3]
-  squares = cv2.sumElems(cv2.LUT(pixels, _SQUARES))[:3]
-  return tuple(int(v) for v in sums), tuple(int(v) for v in squares)
+  squares = [0, 0, 0]
+  rows = max(1, _SQUARES_BLOCK_PIXELS // pixels.shape[1])  # Bounded scratch memory for huge images.
+  for top in range(0, pixels.shape[0], rows):
+    block = pixels[top:top + rows]
+    scratch = np.zeros(block.shape, np.float32)
+    cv2.accumulateSquare(block, scratch)
+    squares = [a + int(b) for a, b in zip(squares, cv2.sumElems(scratch)[:3])]
+  return tuple(int(v) for v in sums), tuple(squares)
 
 
-_SQUARES = (np.arange(256, dtype=np.uint32) ** 2).astype(np.uint16)
+_SQUARES_BLOCK_PIXELS = 1 << 20
 
 
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
