@@ -3,13 +3,13 @@
 For each ``--resample`` method (bilinear, bicubic, lanczos) and each path of ``transforms.image``
 (``ImageSpec(fast=True)``: DCT-scaled decode + OpenCV bilinear where it applies; ``fast=False``: the
 Pillow reference path), on the same images:
-- CPU µs per image of ``process_image`` (decode → resize → crop → JPEG → histogram), median of passes;
+- CPU µs per image of ``process_image`` (decode → resize → crop → JPEG → exact sums), median of passes;
 - PSNR (dB) of the resized crop *before JPEG* against the float64 Lanczos-3 reference of the same
   crop box (``benchmarks.imageops.reference_crop``; box from ``transforms.image.crop_box``).
 
 The pre-JPEG crop is rebuilt from the project's public functions exactly as ``process_image`` does for
-an upright RGB JPEG: ``open_image`` → ``draft('RGB', (side, side))`` on the fast path → RGB →
-``resize_and_crop``.
+an upright RGB JPEG: ``open_image`` → ``draft('RGB', (side, side))`` on the fast bilinear path (the libjpeg decode that
+``process_image`` uses there gives the same pixels; tests/test_image.py) → RGB → ``resize_and_crop``.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def pre_jpeg_crop(data: bytes, spec) -> np.ndarray:
     """uint8 RGB crop that ``process_image`` would JPEG-encode (upright RGB JPEG input)."""
     from transforms import image as image_lib
     image = image_lib.open_image(data, spec.max_image_pixels)
-    if spec.fast and image.format == 'JPEG' and spec.resize_shorter_side > 0:
-        image.draft('RGB', (spec.resize_shorter_side, spec.resize_shorter_side))
+    if spec.fast and spec.resample == 'bilinear' and image.format == 'JPEG' and spec.resize_shorter_side > 0:
+        image.draft('RGB', (spec.resize_shorter_side, spec.resize_shorter_side))  # as process_image does
     return image_lib.resize_and_crop(image.convert('RGB'), spec)
 
 

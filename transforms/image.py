@@ -295,7 +295,7 @@ def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, i
   return tuple(int(v) for v in sums), tuple(squares)
 
 
-_SQUARES_BLOCK_PIXELS = 1 << 20
+_SQUARES_BLOCK_PIXELS = 1 << 18  # 3 MiB of float32 scratch at most
 
 
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
