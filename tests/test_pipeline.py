@@ -248,3 +248,34 @@ def test_empty_missing_and_classless_inputs_fail_with_a_hint(tmp_path, capsys):
     assert convert(source, tmp_path / 'out', '--overwrite') == 2
     assert message in capsys.readouterr().err
   assert not (tmp_path / 'out').exists()
+
+
+def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
+  """Per-split mean/std from integer sums equal numpy's over the same pixels, and a shard sidecar
+  written by an earlier version (768-bin histogram instead of sums) resumes to the same numbers."""
+  from transforms.stats import SplitStatsCombineFn
+  rng = np.random.default_rng(7)
+  shards = [rng.integers(0, 256, (n, 3), dtype=np.int64) for n in (5000, 1, 777)]
+
+  def summary(name, pixels, old_format):
+    s = {'shard': name, 'num_examples': 1, 'num_bytes': 0, 'num_passthrough': 0, 'rejects': [],
+         'class_counts': {'a': 1}}
+    if old_format:
+      s['histogram'] = [int((pixels[:, c] == v).sum()) for c in range(3) for v in range(256)]
+    else:
+      s.update(num_pixels=len(pixels), channel_sums=pixels.sum(0).tolist(),
+               channel_squares=(pixels ** 2).sum(0).tolist())
+    return s
+
+  combine = SplitStatsCombineFn()
+  results = []
+  for old_format in (False, True):
+    accs = [combine.add_input(combine.create_accumulator(), summary(f's{i}', p, old_format and i != 1))
+            for i, p in enumerate(shards)]
+    results.append(combine.extract_output(combine.merge_accumulators(accs)))
+  everything = np.concatenate(shards).astype(np.float64)
+  for result in results:
+    np.testing.assert_allclose(result['mean_rgb'], everything.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(result['std_rgb'], everything.std(0), rtol=1e-12)
+  assert results[0]['mean_rgb'] == results[1]['mean_rgb']
+  assert results[0]['std_rgb'] == results[1]['std_rgb']

@@ -16,13 +16,19 @@ Only the crop box is ever resampled. Two paths compute it:
 
 * the reference path: Pillow's antialiased ``Image.resize(size, filter, box=...)`` on the full decode;
 * the fast path, for JPEG input with the default bilinear filter: DCT-domain down-scaling while decoding
-  (Pillow ``draft()``, power-of-two scales only, stopping at or above the target shorter side), then a
+  (libjpeg-turbo's power-of-two scales only, as Pillow's ``draft()`` picks them: stopping at or above
+  the target shorter side), then a
   single < 2x bilinear step (``cv2.resize``) on the crop box rounded to whole source pixels. A < 2x
   bilinear step after DCT reduction is antialiased enough (PSNR against a float64 Lanczos reference is
   printed by ``benchmarks/``); when 2x or more remains, Pillow's antialiased filter is used.
-Both paths give the same verdicts, because both decode with Pillow. No pixel is copied between stages:
-OpenCV reads Pillow's RGBX memory through its Arrow export, and libjpeg-turbo (simplejpeg) encodes the
-RGBX result directly. Statistics sum the stored JPEG's pixels as an accurate libjpeg decode gives them.
+
+RGB and greyscale JPEGs on the fast bilinear path (and in pass-through mode) are decoded by libjpeg-turbo
+through simplejpeg with `strict=True`; any libjpeg warning sends the file to the Pillow path, whose
+verdict counts. Both are libjpeg-turbo with the same settings and the same power-of-two scale, so both
+paths give the same verdicts and the same stored bytes. No pixel is copied between stages: OpenCV
+reads the decoded array (or Pillow's RGBX memory, through its Arrow export) in place, and libjpeg-turbo
+(simplejpeg) encodes the result directly. Statistics sum the stored JPEG's pixels exactly, as an
+accurate libjpeg decode gives them.
 """
 
 from __future__ import annotations
@@ -219,8 +225,8 @@ def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
                           ) -> Optional[ProcessedImage]:
   """The fast path for an RGB or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
   decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box, the
-  encode. None when libjpeg warns or fails (corrupt or
-  truncated data, or anything unusual): the Pillow path then decides, so verdicts stay Pillow's."""
+  encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the Pillow
+  path then decides, so verdicts stay Pillow's."""
   try:
     orientation = _orientation(image)
     width, height = image.size
@@ -235,14 +241,9 @@ def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
     return ProcessedImage(data, height, width, *channel_sums(pixels), image.format, True, orientation)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
-  up_height, up_width = pixels.shape[:2]
-  encoded = _encode(_resize_and_crop_array(
-      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB')), spec.jpeg_quality)
-  stored, sums, squares = stored_pixel_sums(encoded)
-  (left, top, right, bottom), _ = crop_box(up_width, up_height, spec)
-  crop = (left / up_width, top / up_height, right / up_width, bottom / up_height)
-  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, image.format, False,
-                        orientation, crop)
+  resized = _resize_and_crop_array(
+      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'))
+  return _stored(resized, pixels.shape[1], pixels.shape[0], spec, image.format, orientation)
 
 
 def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> ProcessedImage:
@@ -256,10 +257,18 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
     return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(_rgbx_view(rgb)), source_format,
                           True, orientation)
-  encoded = _encode(_resize_and_crop_rgbx(rgb, spec), spec.jpeg_quality)
+  return _stored(_resize_and_crop_rgbx(rgb, spec), rgb.width, rgb.height, spec, source_format,
+                 orientation)
+
+
+def _stored(resized: np.ndarray, width: int, height: int, spec: ImageSpec, source_format: str,
+            orientation: int) -> ProcessedImage:
+  """Encodes the resized pixels and describes the stored JPEG; `width` x `height` is the upright
+  (possibly DCT-scaled) decode the crop box was taken from."""
+  encoded = _encode(resized, spec.jpeg_quality)
   stored, sums, squares = stored_pixel_sums(encoded)
-  (left, top, right, bottom), _ = crop_box(rgb.width, rgb.height, spec)
-  crop = (left / rgb.width, top / rgb.height, right / rgb.width, bottom / rgb.height)
+  (left, top, right, bottom), _ = crop_box(width, height, spec)
+  crop = (left / width, top / height, right / width, bottom / height)
   return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, source_format, False,
                         orientation, crop)
 
