@@ -104,7 +104,8 @@ class ConvertImageFolder(beam.PTransform):
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards)
         | 'WriteShards' >> WriteShards(opts.output, opts.image_spec, opts.seed, opts.compression,
-                                       opts.resume, plan.class_texts, opts.bbox_dir))
+                                       opts.resume, plan.layout.split_roots, plan.class_texts,
+                                       opts.bbox_dir))
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary['rejects'])
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()

@@ -279,3 +279,21 @@ def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
     np.testing.assert_allclose(result['std_rgb'], everything.std(0), rtol=1e-12)
   assert results[0]['mean_rgb'] == results[1]['mean_rgb']
   assert results[0]['std_rgb'] == results[1]['std_rgb']
+
+
+def test_image_refs_travel_small_and_find_their_files(tmp_path):
+  """What the runner holds per input file between listing and shard writer is ~40 bytes (the memory
+  slope on the DirectRunner scales with it), and the path derived for a ref is the listed one."""
+  import apache_beam as beam
+  from transforms.listing import Layout, image_path, list_class_dir
+  from transforms.sharding import ImageRef
+
+  coder = beam.coders.registry.get_coder(ImageRef)
+  ref = ImageRef('train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG')
+  assert coder.is_deterministic() and coder.decode(coder.encode(ref)) == ref
+  assert len(coder.encode(ref)) <= 50
+  layout = Layout({'': str(SAMPLE_DIR)})
+  listed = list(list_class_dir(('', str(SAMPLE_DIR), 'animal'), {'animal': 0}, 0))
+  assert listed and all(isinstance(r, ImageRef) for r in listed)
+  on_disk = sorted(str(p) for p in (SAMPLE_DIR / 'animal').iterdir())
+  assert sorted(image_path(layout.split_roots, r) for r in listed) == on_disk

@@ -50,6 +50,11 @@ def join(base: str, *parts: str) -> str:
   return FileSystems.join(base.rstrip('/') or base, *parts)
 
 
+def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
+  """The listed file's path: the same string the listing saw (`join(join(root, class), name)`)."""
+  return join(split_roots[ref.split], *ref.key.split('/'))
+
+
 def relative(path: str, base: str) -> str:
   """POSIX path of `path` relative to directory `base` (both local paths or both URLs)."""
   base = base.rstrip('/') + '/'
@@ -179,7 +184,7 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
       yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
           path, split, 'nested folder: only root/<class>/<image> is read'))
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, path, f'{synset}/{name}')
+      yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{name}')
 
 
 def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offset: int,
@@ -193,7 +198,7 @@ def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offse
     elif synset not in label_map:
       reason = f'ground-truth class {synset!r} is not in the label map'
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, path, name)
+      yield ImageRef(split, label_map[synset] + label_offset, synset, name)
       continue
     yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(path, split, reason))
 
@@ -222,5 +227,5 @@ class ListImages(beam.PTransform):
             | 'ClassFolders' >> beam.Create(self._elements)
             | 'SpreadFolders' >> beam.Reshuffle()
             | 'ListClassFolder' >> beam.FlatMap(
-                list_class_dir, self._label_map, self._label_offset, self._ground_truth).with_outputs(
-                    REJECTS_TAG, main='images'))
+                list_class_dir, self._label_map, self._label_offset, self._ground_truth
+            ).with_output_types(ImageRef).with_outputs(REJECTS_TAG, main='images'))

@@ -26,7 +26,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import image as image_lib
 from transforms import imagenet
-from transforms.listing import join, reject
+from transforms.listing import image_path, join, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
 
@@ -69,9 +69,11 @@ class WriteShardFn(beam.DoFn):
   """((split, index, num_shards), [ImageRef]) -> shard summary; writes the shard file."""
 
   def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, class_texts: Optional[Dict[str, str]] = None,
+               resume: bool, split_roots: Dict[str, str], class_texts: Optional[Dict[str, str]] = None,
                bbox_dir: Optional[str] = None):
+    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots)."""
     super().__init__()
+    self._split_roots = split_roots
     self._bbox_dir = bbox_dir
     self._output_dir = output_dir
     self._spec = spec
@@ -124,22 +126,23 @@ class WriteShardFn(beam.DoFn):
     summary = new_summary(shard)
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
     for ref in refs:
+      path = image_path(self._split_roots, ref)
       try:
-        with FileSystems.open(ref.path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
           data = src.read()
         stored = image_lib.process_image(data, self._spec)
       except image_lib.ImageRejected as e:
-        self._add_reject(summary, ref, e.reason)
+        self._add_reject(summary, shard, path, e.reason)
         continue
       except OSError as e:
-        self._add_reject(summary, ref, f'cannot read the file ({type(e).__name__}: {e})')
+        self._add_reject(summary, shard, path, f'cannot read the file ({type(e).__name__}: {e})')
         continue
       except Exception as e:
-        raise RuntimeError(f'while converting {ref.path} into shard {shard.name}: '
+        raise RuntimeError(f'while converting {path} into shard {shard.name}: '
                            f'{type(e).__name__}: {e}') from e
       record = self._build_example(
           stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
-          self._class_texts.get(ref.synset), self._boxes(ref, stored))
+          self._class_texts.get(ref.synset), self._boxes(ref, path, stored))
       _TFRecordUtil.write_record(f, record)
       summary['num_examples'] += 1
       summary['num_bytes'] += len(stored.encoded)
@@ -153,20 +156,20 @@ class WriteShardFn(beam.DoFn):
     summary['channel_sums'], summary['channel_squares'] = sums, squares
     return summary
 
-  def _boxes(self, ref: ImageRef, stored: image_lib.ProcessedImage):
+  def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
     """The file's VOC boxes moved to the stored image; None without --bbox_dir."""
     if not self._bbox_dir:
       return None
     try:
       boxes = imagenet.read_boxes(self._bbox_dir, ref.synset, ref.key) or []
     except imagenet.AnnotationError as e:
-      logging.warning('Ignoring the bounding boxes of %s: %s', ref.path, e)
+      logging.warning('Ignoring the bounding boxes of %s: %s', path, e)
       self._bad_annotations.inc()
       return []
     return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
 
-  def _add_reject(self, summary: dict, ref: ImageRef, reason: str) -> None:
-    summary['rejects'].append(reject(ref.path, ref.split, reason))
+  def _add_reject(self, summary: dict, shard: ShardId, path: str, reason: str) -> None:
+    summary['rejects'].append(reject(path, shard.split, reason))
     self._rejected.inc()
     self._progress.add(rejected=1)
     Metrics.counter(_NAMESPACE, 'rejected: ' + reason_category(reason)).inc()
@@ -184,10 +187,11 @@ class WriteShards(beam.PTransform):
   """(shard key, ImageRef) pairs -> one summary dict per shard, each shard written exactly once."""
 
   def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, class_texts: Optional[Dict[str, str]] = None,
+               resume: bool, split_roots: Dict[str, str], class_texts: Optional[Dict[str, str]] = None,
                bbox_dir: Optional[str] = None):
     super().__init__()
-    self._fn = WriteShardFn(output_dir, spec, seed, compression, resume, class_texts, bbox_dir)
+    self._fn = WriteShardFn(output_dir, spec, seed, compression, resume, split_roots, class_texts,
+                            bbox_dir)
 
   def expand(self, assigned):
     return (assigned
