@@ -344,8 +344,7 @@ def resize_and_crop(image: Image.Image, spec: ImageSpec) -> np.ndarray:
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
   """Encodes uint8 [H, W, 3] RGB as a baseline JPEG (4:2:0 chroma; libjpeg-turbo via simplejpeg)."""
-  return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality, colorspace='RGB',
-                                colorsubsampling='420')
+  return _encode(rgb, quality)
 
 
 def _encode(pixels: np.ndarray, quality: int) -> bytes:
