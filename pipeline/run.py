@@ -26,7 +26,7 @@ from pipeline.output_dir import prepare_output
 from pipeline.progress import Progress, count_files
 from transforms.listing import InputError, join
 from transforms.metadata import REJECTS_FILE, STATS_FILE, read_optional_json, reject_fraction
-from transforms.shard_writer import reason_category, work_dir
+from transforms.shard_writer import INTERNAL_ERROR, reason_category, work_dir
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
@@ -70,7 +70,11 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Coun
   lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
                f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
   for reason, count in reasons.most_common():
-    lines.append(f'  rejected {count:>6}  {reason}')
+    if reason != INTERNAL_ERROR:
+      lines.append(f'  rejected {count:>6}  {reason}')
+  if reasons[INTERNAL_ERROR]:
+    lines.append(f'  rejected {reasons[INTERNAL_ERROR]:>6}  internal error: a bug in folder2tfrecord, '
+                 'not in your data; please report it with those lines of rejects.jsonl')
   return '\n'.join(lines)
 
 

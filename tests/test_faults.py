@@ -1,5 +1,6 @@
 """Faults: a killed run resumes to byte-identical output; a failing bundle leaves no partial shard."""
 
+import json
 import os
 import shutil
 import signal
@@ -78,24 +79,54 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
   assert not list((output / '_work').glob('*.tmp-*'))
 
 
-def test_failing_bundle_leaves_no_partial_shard_and_names_the_file(sample_output, tmp_path,
-                                                                   monkeypatch, capsys):
-  real = shard_writer.image_lib.process_image
+def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_output, tmp_path,
+                                                                         monkeypatch, capsys):
+  """A failure outside one image (here: writing a record of the shard) still fails the run."""
+  real = shard_writer._TFRecordUtil.write_record
+  calls = []
 
-  def flaky(data, spec):
-    if data == (SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').read_bytes():
-      raise MemoryError('injected worker fault')
-    return real(data, spec)
+  def failing_disk(f, record):
+    calls.append(1)
+    if len(calls) == 7:
+      raise OSError(28, 'No space left on device (injected)')
+    return real(f, record)
 
-  monkeypatch.setattr(shard_writer.image_lib, 'process_image', flaky)
+  monkeypatch.setattr(shard_writer._TFRecordUtil, 'write_record', staticmethod(failing_disk))
   output = tmp_path / 'out'
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 1
   message = capsys.readouterr().err
-  assert 'gc_owl.JPEG' in message and 'injected worker fault' in message and '--resume' in message
+  assert 'while writing shard ' in message and 'No space left on device' in message
+  assert '--resume' in message
   assert not (output / '_SUCCESS').exists()
   assert not list((output / '_work').glob('*.tmp-*'))  # The failed shard's temp file is gone.
   for shard in _final_shards(output):
     _assert_complete(shard, output)
-  monkeypatch.setattr(shard_writer.image_lib, 'process_image', real)
+  monkeypatch.setattr(shard_writer._TFRecordUtil, 'write_record', staticmethod(real))
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
   _same_files(output, sample_output)
+
+
+def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_path, monkeypatch,
+                                                                            capsys):
+  """A bug on one file (any exception but ImageRejected) rejects that file; the run finishes."""
+  real = shard_writer.image_lib.process_image
+  owl = (SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').read_bytes()
+
+  def buggy(data, spec):
+    if data == owl:
+      raise ZeroDivisionError('injected bug')
+    return real(data, spec)
+
+  monkeypatch.setattr(shard_writer.image_lib, 'process_image', buggy)
+  output = tmp_path / 'out'
+  assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 0
+  out = capsys.readouterr().out
+  assert 'internal error: a bug in folder2tfrecord' in out and 'please report it' in out
+  rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
+  assert [(r['path'].endswith('gc_owl.JPEG'), r['reason']) for r in rejects] == [
+      (True, 'internal error: ZeroDivisionError: injected bug')]
+  stats = json.loads((output / 'stats.json').read_text())
+  assert stats['num_examples'] == 53 and stats['num_rejected'] == 1
+  assert (output / '_SUCCESS').exists()
+  # --max_reject_fraction still decides the exit code.
+  assert convert(SAMPLE_DIR, tmp_path / 'strict', *SAMPLE_FLAGS, '--max_reject_fraction', '0') == 1

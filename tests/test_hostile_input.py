@@ -198,3 +198,45 @@ def test_labels_file_cannot_reach_outside_the_input(tmp_path, capsys):
   labels.write_text('animal\n../../etc\n')
   assert convert(SAMPLE_DIR, tmp_path / 'out', '--labels_file', labels) == 2
   assert 'not class folder names' in capsys.readouterr().err
+
+
+THIN_POLICIES = {
+    'default crop': ((), (256, 256)),
+    'keep aspect': (('--center_crop', '0'), None),
+    'bicubic': (('--resample', 'bicubic'), (256, 256)),
+    'lanczos': (('--resample', 'lanczos'), (256, 256)),
+    'pass-through': (('--resize_shorter_side', '0', '--center_crop', '0'), None),
+    'crop only': (('--resize_shorter_side', '0', '--center_crop', '200'), None),
+}
+
+
+@pytest.mark.parametrize('policy', THIN_POLICIES)
+def test_thin_images_convert_under_every_policy(policy, tmp_path):
+  """A 1x320 PNG, a 320x1 JPEG and a 2x600 JPEG beside real photos once ended the whole run."""
+  flags, square = THIN_POLICIES[policy]
+  root = tmp_path / 'input'
+  shutil.copytree(SAMPLE_DIR / 'landscape', root / 'strips')
+  strips = {'strip_1x320.png': ((320, 1), 'PNG'), 'strip_320x1.jpg': ((1, 320), 'JPEG'),
+            'strip_2x600.jpg': ((600, 2), 'JPEG')}
+  for name, (shape, fmt) in strips.items():
+    (root / 'strips' / name).write_bytes(_save(Image.fromarray(np.full(shape + (3,), 200, np.uint8)),
+                                               fmt))
+  output = tmp_path / 'out'
+  assert convert(root, output, '--train_shards', '1', *flags) == 0
+  assert (output / 'rejects.jsonl').read_text() == ''
+  sizes = {}
+  for raw in tf.data.TFRecordDataset(str(output / 'train-00000-of-00001')):
+    feature = tf.train.Example.FromString(raw.numpy()).features.feature
+    name = feature['image/filename'].bytes_list.value[0].decode().split('/')[-1]
+    image = tf.io.decode_jpeg(feature['image/encoded'].bytes_list.value[0]).numpy()
+    sizes[name] = (image.shape[1], image.shape[0])
+    assert sizes[name] == (feature['image/width'].int64_list.value[0],
+                           feature['image/height'].int64_list.value[0])
+  expected = {'pass-through': {'strip_1x320.png': (1, 320), 'strip_320x1.jpg': (320, 1),
+                               'strip_2x600.jpg': (2, 600)},
+              'crop only': {'strip_1x320.png': (1, 200), 'strip_320x1.jpg': (200, 1),
+                            'strip_2x600.jpg': (2, 200)},
+              'keep aspect': {'strip_1x320.png': (256, 2048), 'strip_320x1.jpg': (2048, 256),
+                              'strip_2x600.jpg': (256, 2048)}}.get(policy)
+  for name in strips:
+    assert sizes[name] == (square or expected[name]), name

@@ -165,8 +165,8 @@ def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
     raise ImageRejected('not a recognised image format') from None
   except Exception as e:  # Pillow raises many types for bad headers; all mean "not an image".
     if 'truncated' in str(e).lower():
-      raise ImageRejected(f'truncated or corrupt image header ({_describe(e)})') from None
-    raise ImageRejected(f'not a recognised image ({_describe(e)})') from None
+      raise ImageRejected(f'truncated or corrupt image header ({describe_error(e)})') from None
+    raise ImageRejected(f'not a recognised image ({describe_error(e)})') from None
   width, height = image.size
   if width * height > max_image_pixels:
     raise ImageRejected(
@@ -241,9 +241,10 @@ def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
     return ProcessedImage(data, height, width, *channel_sums(pixels), image.format, True, orientation)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
+  source_size = _upright_size(image.size, orientation)
   resized = _resize_and_crop_array(
-      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'))
-  return _stored(resized, pixels.shape[1], pixels.shape[0], spec, image.format, orientation)
+      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size)
+  return _stored(resized, source_size, spec, image.format, orientation)
 
 
 def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> ProcessedImage:
@@ -253,20 +254,28 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   # DCT scaling is what makes bilinear fast; bicubic and Lanczos are chosen for quality, so they
   # resample the full decode (Lanczos: 57 dB vs 43.5 dB with DCT scaling, docs/performance.md).
   use_draft = spec.fast and spec.resample == 'bilinear' and source_format == 'JPEG' and target > 0
+  size = image.size  # Before draft(), which makes it the DCT-scaled size.
   rgb, orientation = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
   if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
     return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(_rgbx_view(rgb)), source_format,
                           True, orientation)
-  return _stored(_resize_and_crop_rgbx(rgb, spec), rgb.width, rgb.height, spec, source_format,
-                 orientation)
+  source_size = _upright_size(size, orientation)
+  resized = _resize_and_crop_array(_rgbx_view(rgb), spec, lambda: rgb, source_size)
+  return _stored(resized, source_size, spec, source_format, orientation)
 
 
-def _stored(resized: np.ndarray, width: int, height: int, spec: ImageSpec, source_format: str,
+def _upright_size(size: Tuple[int, int], orientation: int) -> Tuple[int, int]:
+  """(width, height) of an image stored as `size` once its EXIF `orientation` is applied."""
+  return (size[1], size[0]) if orientation >= 5 else size
+
+
+def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, source_format: str,
             orientation: int) -> ProcessedImage:
-  """Encodes the resized pixels and describes the stored JPEG; `width` x `height` is the upright
-  (possibly DCT-scaled) decode the crop box was taken from."""
+  """Encodes the resized pixels and describes the stored JPEG; `source_size` is the upright input's
+  (width, height) in pixels, before any DCT scaling."""
   encoded = _encode(resized, spec.jpeg_quality)
   stored, sums, squares = stored_pixel_sums(encoded)
+  width, height = source_size
   (left, top, right, bottom), _ = crop_box(width, height, spec)
   crop = (left / width, top / height, right / width, bottom / height)
   return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, source_format, False,
@@ -318,7 +327,7 @@ def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, flo
     becomes the output; `size` = (width, height) of the output in pixels.
   """
   box_w, box_h = float(width), float(height)
-  if spec.center_crop == 0:  # Aspect ratio kept: cap extreme strips at MAX_ASPECT_RATIO : 1.
+  if spec.center_crop == 0 and spec.resize_shorter_side:  # Aspect kept while resizing: cap strips.
     short = min(box_w, box_h)
     box_w, box_h = min(box_w, short * MAX_ASPECT_RATIO), min(box_h, short * MAX_ASPECT_RATIO)
   scale = spec.resize_shorter_side / min(width, height) if spec.resize_shorter_side else 1.0
@@ -339,7 +348,7 @@ def resize_and_crop(image: Image.Image, spec: ImageSpec) -> np.ndarray:
   Returns:
     uint8 [H, W, 3] RGB array of the size `crop_box` gives.
   """
-  return _resize_and_crop_rgbx(image, spec)[..., :3]
+  return _resize_and_crop_array(_rgbx_view(image), spec, lambda: image)[..., :3]
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -364,30 +373,44 @@ def _rgbx_view(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert('RGBX'))
 
 
-def _resize_and_crop_rgbx(image: Image.Image, spec: ImageSpec) -> np.ndarray:
-  """resize_and_crop as a uint8 [H, W, 4] RGBX array (X is padding), for the encoder."""
-  return _resize_and_crop_array(_rgbx_view(image), spec, lambda: image)
-
-
-def _resize_and_crop_array(pixels: np.ndarray, spec: ImageSpec,
-                           as_image: Callable[[], Image.Image]) -> np.ndarray:
+def _resize_and_crop_array(pixels: np.ndarray, spec: ImageSpec, as_image: Callable[[], Image.Image],
+                           source_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
   """Resize-then-centre-crop of upright uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX).
 
-  The fast bilinear step (< 2x left) is `cv2.resize` of the crop box rounded to whole source pixels;
-  any other case resamples `as_image()` (the same pixels as a PIL image) with Pillow's antialiased
-  filter. Returns uint8 [h, w, C'] (C' = C on the OpenCV step, 4 from Pillow).
+  `source_size` is the upright input's (width, height) when `pixels` is a DCT-scaled decode of it:
+  the output size and the crop box come from the input's own geometry (so every decode path stores
+  the same size), and the box is then mapped onto `pixels`. The fast bilinear step (< 2x left) is
+  `cv2.resize` of the crop box rounded to whole source pixels; any other case resamples `as_image()`
+  (the same pixels as a PIL image) with Pillow's antialiased filter. Returns uint8 [h, w, C']
+  (C' = C on the OpenCV step, 4 from Pillow).
   """
   height, width = pixels.shape[:2]
-  box, size = crop_box(width, height, spec)
-  left, top, right, bottom = box
+  source_width, source_height = source_size or (width, height)
+  (left, top, right, bottom), size = crop_box(source_width, source_height, spec)
+  sx, sy = width / source_width, height / source_height
+  left, top, right, bottom = left * sx, top * sy, right * sx, bottom * sy
+  box = (left, top, right, bottom)
   factor = max((right - left) / size[0], (bottom - top) / size[1])
   if size == (width, height) and factor == 1.0:
     return pixels
-  if spec.fast and spec.resample == 'bilinear' and factor < 2.0:
-    # The crop box rounded to whole source pixels (< 0.5 px), then one bilinear step of < 2x.
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+  if spec.fast and spec.resample == 'bilinear' and 1.0 <= factor < 2.0:
+    # The crop box rounded to whole source pixels (< 0.5 px, so < 0.5 output px when downscaling),
+    # then one bilinear step of < 2x. Upscaling takes Pillow's exact box instead: there half a source
+    # pixel would be up to half the output (a 2x3 image blown up to 256x256).
+    (x0, x1), (y0, y1) = _whole_pixels(left, right, width), _whole_pixels(top, bottom, height)
     return cv2.resize(_opencv_layout(pixels[y0:y1, x0:x1]), size, interpolation=cv2.INTER_LINEAR)
   return _rgbx_view(as_image().resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
+
+
+def _whole_pixels(low: float, high: float, limit: int) -> Tuple[int, int]:
+  """[low, high) in source pixels rounded to whole pixels, never empty and inside [0, limit].
+
+  Rounding each edge on its own can empty a box narrower than a pixel: the one-pixel box of a 1x320
+  image's centre is [159.5, 160.5), and Python rounds both edges to 160. Such a box keeps the pixel
+  its rounded start names (the one under its centre, or its lower neighbour at a tie).
+  """
+  start = min(int(round(low)), limit - 1)
+  return start, max(start + 1, int(round(high)))
 
 
 def _opencv_layout(pixels: np.ndarray) -> np.ndarray:
@@ -438,7 +461,7 @@ def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]
   except ImageRejected:
     raise
   except Exception as e:  # Truncated streams, bad CRCs, broken chunks: all mean "do not store".
-    raise ImageRejected(f'truncated or corrupt {image.format} data ({_describe(e)})') from None
+    raise ImageRejected(f'truncated or corrupt {image.format} data ({describe_error(e)})') from None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -473,7 +496,8 @@ def _orientation(image: Image.Image) -> int:
   return value if value in range(1, 9) else 1
 
 
-def _describe(error: Exception) -> str:
-  """'Type: message', without object addresses, so reasons are the same on every run."""
+def describe_error(error: BaseException) -> str:
+  """'Type: message' (message cut at 200 characters), without object addresses, so that reject
+  reasons are the same on every run."""
   text = re.sub(r' (object )?at 0x[0-9a-fA-F]+', '', str(error)).strip() or 'no detail'
   return f'{type(error).__name__}: {text[:200]}'

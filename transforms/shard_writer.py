@@ -31,6 +31,9 @@ from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
 
 WORK_DIR = '_work'
+# Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
+# tool (or a library it calls), reported as a reject so that the run goes on.
+INTERNAL_ERROR = 'internal error'
 COMPRESSION = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 _NAMESPACE = 'folder2tfrecord'
 
@@ -86,6 +89,7 @@ class WriteShardFn(beam.DoFn):
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
     self._skipped = Metrics.counter(_NAMESPACE, 'shards_resumed')
     self._bad_annotations = Metrics.counter(_NAMESPACE, 'bad_bbox_annotations')
+    self._internal_errors = Metrics.counter(_NAMESPACE, 'internal_errors')
     self._build_example = None
 
   def setup(self):
@@ -116,8 +120,10 @@ class WriteShardFn(beam.DoFn):
       _write_json(temp_sidecar, summary)
       FileSystems.rename([temp_sidecar], [sidecar])
       FileSystems.rename([temp], [final])
-    except BaseException:
+    except BaseException as e:
       _delete_quietly(temp)
+      if isinstance(e, Exception):  # Not one image's fault: the shard cannot be written.
+        raise RuntimeError(f'while writing shard {shard.name}: {image_lib.describe_error(e)}') from e
       raise
     self._shards.inc()
     yield summary
@@ -130,19 +136,22 @@ class WriteShardFn(beam.DoFn):
       try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
           data = src.read()
-        stored = image_lib.process_image(data, self._spec)
-      except image_lib.ImageRejected as e:
-        self._add_reject(summary, shard, path, e.reason)
-        continue
       except OSError as e:
         self._add_reject(summary, shard, path, f'cannot read the file ({type(e).__name__}: {e})')
         continue
-      except Exception as e:
-        raise RuntimeError(f'while converting {path} into shard {shard.name}: '
-                           f'{type(e).__name__}: {e}') from e
-      record = self._build_example(
-          stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
-          self._class_texts.get(ref.synset), self._boxes(ref, path, stored))
+      try:
+        stored = image_lib.process_image(data, self._spec)
+        record = self._build_example(
+            stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
+            self._class_texts.get(ref.synset), self._boxes(ref, path, stored))
+      except image_lib.ImageRejected as e:
+        self._add_reject(summary, shard, path, e.reason)
+        continue
+      except Exception as e:  # pylint: disable=broad-except  (a bug must not end an hour of work)
+        logging.exception('Internal error while converting %s (stored as a reject)', path)
+        self._internal_errors.inc()
+        self._add_reject(summary, shard, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
+        continue
       _TFRecordUtil.write_record(f, record)
       summary['num_examples'] += 1
       summary['num_bytes'] += len(stored.encoded)
