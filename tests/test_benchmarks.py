@@ -68,6 +68,47 @@ def test_synth_size_distribution():
 def test_synth_refuses_fewer_images_than_classes(tmp_path):
   with pytest.raises(ValueError, match='num_images >= num_classes'):
     synth.synthesize(3, 4, cache_dir=tmp_path)
+  with pytest.raises(ValueError, match='profile'):
+    synth.synthesize(4, 4, cache_dir=tmp_path, profile='imagenet-2')
+
+
+def test_synth_imagenet_profile_keeps_the_first_versions_files():
+  import hashlib
+  sources = synth.load_sources()
+  assert {i: hashlib.sha256(synth.synth_image(sources, 0, i)).hexdigest()[:16] for i in (0, 7)} == {
+      0: 'bec429819549551d', 7: 'ebb4a05007ed34cc'}  # cached sets and published figures stay valid
+
+
+def test_synth_phone_size_distribution():
+  rng = random.Random(0)
+  sizes = [synth.phone_size(rng) for _ in range(4000)]
+
+  def share(pred):
+    return sum(map(pred, sizes)) / len(sizes)
+  assert 0.3 < share(lambda s: s[0] < s[1]) < 0.4  # portrait photos (upright)
+  assert 0.14 < share(lambda s: s[2] in (6, 8)) < 0.21  # stored sideways with an EXIF orientation
+  assert 0.4 < share(lambda s: max(s[:2]) > 1000) < 0.52
+  assert 0.15 < share(lambda s: abs(max(s[:2]) / min(s[:2]) - 16 / 9) < 0.01) < 0.3  # 16:9
+  assert 0.03 < share(lambda s: min(s[:2]) < 256) < 0.12  # upscaled to the shorter side
+
+
+def test_synth_phone_profile_files(tmp_path):
+  import simplejpeg
+  phone = synth.synthesize(40, 4, seed=1, cache_dir=tmp_path, processes=1, profile='phone')
+  assert phone.profile == 'phone' and 'phone' in phone.root.name
+  assert synth.synthesize(40, 4, seed=1, cache_dir=tmp_path, profile='phone') == phone  # cached
+  assert synth.synthesize(8, 4, seed=1, cache_dir=tmp_path, processes=1).profile == 'imagenet'  # not linked
+  seen = set()
+  for path, _ in synth.list_images(phone.root):
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+      assert im.format == 'JPEG' and im.mode == 'RGB'
+      seen.add(('exif', im.getexif().get(0x0112, 0)))
+      seen.add(('progressive', bool(im.info.get('progressive'))))
+    seen.add(('subsampling', simplejpeg.decode_jpeg_header(data)[3]))
+  assert {('subsampling', '420'), ('subsampling', '422'), ('exif', 0), ('exif', 1),
+          ('progressive', False)} <= seen
+  assert seen & {('exif', 6), ('exif', 8)}
 
 
 def test_measure_sums_the_process_tree(tmp_path):
