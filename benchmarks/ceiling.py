@@ -1,12 +1,21 @@
-"""The per-core ceiling: the project's own per-image work in a tight single-process loop.
+"""Two single-core yardsticks, measured image by image in one tight loop over the same files.
 
-read bytes → ``transforms.image.process_image(data, spec)`` → ``transforms.example.build_example``
-(build + deterministic serialization). No Beam, no shard files: what one core can do at best with the
-converter's own functions, the yardstick for the pipeline's parallel efficiency. Imports and one
-warm-up image (TensorFlow's protos load on first use) are excluded from the timed loop.
+* **floor**: the least work that turns a JPEG into the stored one: libjpeg-turbo decode (simplejpeg) at
+  the power-of-two DCT scale the product picks, one ``cv2.resize`` INTER_LINEAR step of the crop box
+  rounded to whole pixels (the product's bilinear step), a 4:2:0 JPEG encode at the same quality. No
+  header probe, no EXIF orientation (turning a 256x256 crop costs microseconds), no statistics, no
+  validation, no record. Reading the bytes is timed apart (``read_us_per_image``).
+* **ceiling**: the project's own per-image functions: ``transforms.image.process_image(data, spec)`` →
+  ``transforms.example.build_example`` (build + deterministic serialization). No Beam, no shard files:
+  what one core does at best with the converter's functions.
 
-Usage: ``python -m benchmarks.ceiling --input DIR [--resize_shorter_side 256 --center_crop 256]``;
-prints one JSON line: images, cpu_s, wall_s, us_per_image (CPU), images_per_s (wall).
+Each image is read once, then the floor and the ceiling run on the same bytes back to back, so the two
+see the same cache and the same load. CPU time (``time.process_time``) of this process, one thread
+(OpenCV pinned to one), imports and one warm-up image excluded.
+
+Usage: ``python -m benchmarks.ceiling --input DIR [--resize_shorter_side 256 --center_crop 256]
+[--no_ceiling]``; prints one JSON line: images, floor_us_per_image, ceiling_us_per_image (absent with
+--no_ceiling), read_us_per_image, record_bytes, cpu_s, wall_s.
 """
 from __future__ import annotations
 
@@ -15,7 +24,60 @@ import json
 import time
 from pathlib import Path
 
+import cv2
+import simplejpeg
+
 from benchmarks.synth import list_images
+
+
+def floor_image(data: bytes, spec) -> bytes:
+    """Decode at the product's DCT scale, one bilinear step on the rounded crop box, encode (RGB JPEG in).
+
+    ``spec`` is a ``transforms.image.ImageSpec`` with resize_shorter_side > 0 (bilinear).
+    """
+    from transforms.image import crop_box
+    height, width = simplejpeg.decode_jpeg_header(data)[:2]
+    target = spec.resize_shorter_side
+    scale = next(s for s in (8, 4, 2, 1) if min(width, height) // target >= s or s == 1)
+    pixels = simplejpeg.decode_jpeg(data, 'RGB', min_height=-(-height // scale), min_width=-(-width // scale))
+    box, size = crop_box(pixels.shape[1], pixels.shape[0], spec)
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    resized = cv2.resize(pixels[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    return simplejpeg.encode_jpeg(resized, quality=spec.jpeg_quality, colorspace='RGB', colorsubsampling='420')
+
+
+def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = True) -> dict:
+    """CPU µs per image of the floor (and the ceiling) over ``files`` = [(path, label, synset, key)]."""
+    from transforms.example import build_example
+    from transforms.image import process_image
+    cv2.setNumThreads(1)
+    warm = files[0][0].read_bytes()
+    floor_image(warm, spec)
+    stored = process_image(warm, spec)
+    build_example(stored.encoded, stored.height, stored.width, files[0][3], 0, files[0][2])
+
+    read_s = floor_s = ceiling_s = 0.0
+    record_bytes = 0
+    clock = time.process_time
+    cpu0, wall0 = clock(), time.perf_counter()
+    for path, label, synset, key in files:
+        t0 = clock()
+        data = path.read_bytes()
+        t1 = clock()
+        floor_image(data, spec)
+        t2 = clock()
+        read_s += t1 - t0
+        floor_s += t2 - t1
+        if with_ceiling:
+            stored = process_image(data, spec)
+            record_bytes += len(build_example(stored.encoded, stored.height, stored.width, key, label, synset))
+            ceiling_s += clock() - t2
+    n = len(files)
+    result = {'images': n, 'floor_us_per_image': floor_s / n * 1e6, 'read_us_per_image': read_s / n * 1e6,
+              'cpu_s': clock() - cpu0, 'wall_s': time.perf_counter() - wall0}
+    if with_ceiling:
+        result.update(ceiling_us_per_image=ceiling_s / n * 1e6, record_bytes=record_bytes)
+    return result
 
 
 def main(argv=None) -> None:
@@ -24,27 +86,16 @@ def main(argv=None) -> None:
     parser.add_argument('--resize_shorter_side', type=int, default=256)
     parser.add_argument('--center_crop', type=int, default=256)
     parser.add_argument('--jpeg_quality', type=int, default=90)
-    parser.add_argument('--resample', default='bilinear')
+    parser.add_argument('--limit', type=int, default=0, help='only the first N files (0 = all)')
+    parser.add_argument('--no_ceiling', action='store_true', help='time the floor only')
     args = parser.parse_args(argv)
-
-    from transforms.example import build_example
-    from transforms.image import ImageSpec, process_image
+    from transforms.image import ImageSpec
     spec = ImageSpec(resize_shorter_side=args.resize_shorter_side, center_crop=args.center_crop,
-                     jpeg_quality=args.jpeg_quality, resample=args.resample)
+                     jpeg_quality=args.jpeg_quality)
     root = Path(args.input)
     files = [(path, label, path.parent.name, str(path.relative_to(root))) for path, label in list_images(root)]
-    warm = process_image(files[0][0].read_bytes(), spec)
-    build_example(warm.encoded, warm.height, warm.width, files[0][3], 0, files[0][2])
-
-    total_bytes = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for path, label, synset, key in files:
-        stored = process_image(path.read_bytes(), spec)
-        record = build_example(stored.encoded, stored.height, stored.width, key, label, synset)
-        total_bytes += len(record)
-    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    print(json.dumps({'images': len(files), 'cpu_s': cpu_s, 'wall_s': wall_s, 'record_bytes': total_bytes,
-                      'us_per_image': cpu_s / len(files) * 1e6, 'images_per_s': len(files) / wall_s}))
+    files = files[:args.limit or None]
+    print(json.dumps(measure(files, spec, with_ceiling=not args.no_ceiling)))
 
 
 if __name__ == '__main__':

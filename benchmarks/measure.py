@@ -42,6 +42,7 @@ class TreeSampler(threading.Thread):
         self._interval_s = interval_s
         self._stop_event = threading.Event()
         self._cpu_by_pid: dict[int, float] = {}
+        self._names: dict[int, str] = {}  # pid -> "pid command" as first seen (a zombie's command is '?')
         self.peak_rss_bytes = 0
         self.peak_by_process: dict[str, int] = {}
         self.cpu_by_process: dict[str, float] = {}
@@ -57,7 +58,9 @@ class TreeSampler(threading.Thread):
                 with proc.oneshot():
                     proc_rss = proc.memory_info().rss
                     rss += proc_rss
-                    key = f'{proc.pid} {_short_cmd(proc)}'
+                    if proc.pid not in self._names:
+                        self._names[proc.pid] = f'{proc.pid} {_short_cmd(proc)}'
+                    key = self._names[proc.pid]
                     self.peak_by_process[key] = max(self.peak_by_process.get(key, 0), proc_rss)
                     times = proc.cpu_times()
                     self._cpu_by_pid[proc.pid] = self.cpu_by_process[key] = times.user + times.system

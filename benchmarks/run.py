@@ -1,359 +1,360 @@
-"""One command for the whole benchmark: ``python -m benchmarks.run`` (from the repository root).
+"""One command for issue 11's comparison: ``python -m benchmarks.run`` (from the repository root).
 
-On one synthetic ImageNet-like dataset (``benchmarks.synth``), side by side and measured the same way
-(``benchmarks.measure``: wall, CPU of the whole process tree, peak summed RSS, output bytes):
-- the per-core ceiling (``benchmarks.ceiling``: the project's per-image functions in a tight loop);
-- the Beam pipeline (``python -m pipeline.run``) on the DirectRunner, multi_processing, 1 and 2
-  workers, and in pass-through mode (``--resize_shorter_side 0 --center_crop 0``);
-- the classic converters rebuilt in ``benchmarks/``: TF ops on threads (build_imagenet_data.py, with
-  resize, and as the original: bytes kept) and OpenCV + multiprocessing.Pool (the AlexNet article);
-- peak RSS of the 2-worker pipeline at two dataset sizes (flat memory: within 10%);
-- per resample method and path: ``process_image`` speed and PSNR before JPEG (resample_quality);
-- optionally (``--micro``) the per-image decode/resize/encode micro-benchmark (benchmarks.micro).
+For each synthetic set (``benchmarks.synth`` profiles ``imagenet`` and ``phone``), ``--repeats``
+interleaved repeats of
 
-"Steady" throughput excludes start-up: (N - n) / (wall(N) - wall(n)) with a tiny run of n images
-through the same command. The ceiling's rate is per core: 1 / (CPU seconds per image) of its timed
-loop, i.e. what one core does when it is all ours. "x ceiling" = steady rate / ceiling rate; "% of ideal" divides by ``min(workers, cores) x ceiling``;
-"CPU eff." = ceiling CPU per image / the approach's steady CPU per image (overhead, independent of
-how busy the machine is). The 1-minute load average is printed per run: the machine may be shared,
-and on a busy machine every wall-clock rate drops. ``--render results.json`` re-prints a saved run.
+    pipeline N_small, script N_small, pipeline N_large, script N_large, floor (+ ceiling)
 
-Writes ``<results>/results.json``, ``<results>/summary.md`` and the plot (``--plot``, PNG).
+(the pipeline/script order alternates between repeats; the TF-threads script joins the first
+``--tf_repeats`` repeats), where
+
+* pipeline = the product as a user runs it: ``python -m pipeline.run --input I --output O
+  --direct_running_mode=multi_processing --direct_num_workers=2`` (defaults: shorter side 256, crop
+  256, q90);
+* script = the hand-written OpenCV + multiprocessing.Pool converter (``benchmarks.classic_opencv``);
+  TF = the build_imagenet_data.py-style converter on threads (``benchmarks.classic_tf``);
+* floor / ceiling = ``benchmarks.ceiling``: decode at the product's scale + resize + encode, and the
+  product's own per-image functions, one thread, CPU time, over the N_large files.
+
+Each converter runs as a subprocess measured by ``benchmarks.measure`` (CPU of the whole process tree:
+driver and every worker). ``benchmarks.marginal`` turns each (small, large) pair into start-up-free
+CPU ms per image and images/s, takes the ratios within each repeat and their medians, and checks the
+targets. Prints the machine, the load before/after, the commit measured, and writes
+``<results>/run-<time>-<commit>.json`` plus ``results.json`` and ``summary.md`` (the latest run).
+
+``--commit REF`` measures the product code of a commit (exported with ``git archive`` to a temporary
+folder, the benchmark's own code copied over it) instead of the working tree, whose uncommitted edits
+would otherwise be measured and listed. ``--memory`` adds the slow check that the pipeline's peak RSS
+is flat in N; ``--quick`` is a smoke run (tiny sets, 2 repeats: runs, prints, never a real figure).
+A default run takes ~25 min on 2 cores (+~12 min the first time, to synthesize the sets).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.measure import Measurement, output_bytes, run_measured
-from benchmarks.synth import SynthDataset, list_images, synthesize
+from benchmarks import marginal
+from benchmarks.measure import run_measured
+from benchmarks.synth import PROFILES, list_images, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
+PRODUCT_PATHS = ('transforms', 'pipeline', 'setup.py')
+# (small, large) images per profile: the phone set's files cost ~2x as much to convert.
+DEFAULT_SIZES = {'imagenet': (200, 4000), 'phone': (100, 2000)}
+QUICK_SIZES = (8, 24)
+SAMPLE_INTERVAL_S = 0.1  # RSS/CPU sampling of the measured tree (the sampler shares the 2 cores)
 
 
 @dataclass(frozen=True)
-class Approach:
-    """A converter run as a subprocess: ``argv(input, output)``; ``ceiling_key`` picks its yardstick."""
-    name: str
+class Contender:
+    """A converter run as ``python -m <module> --input I --output O <flags>``."""
+    key: str
+    label: str
     module: str
-    workers: int
-    extra: tuple[str, ...] = ()
-    ceiling_key: str = 'resize'  # 'resize' or 'passthrough'
+    flags: tuple[str, ...]
 
     def argv(self, input_dir: Path, output_dir: Path) -> list[str]:
-        cmd = [sys.executable, '-m', self.module, '--input', str(input_dir), '--output', str(output_dir)]
-        if self.module == 'pipeline.run':
-            cmd += ['--runner=DirectRunner', '--direct_running_mode=multi_processing',
-                    f'--direct_num_workers={self.workers}']
-        else:
-            cmd += ['--workers', str(self.workers)]
-        return cmd + list(self.extra)
+        return [sys.executable, '-m', self.module, '--input', str(input_dir), '--output', str(output_dir),
+                *self.flags]
 
 
-PASSTHROUGH = ('--resize_shorter_side', '0', '--center_crop', '0')
-APPROACHES = (
-    Approach('pipeline, DirectRunner multi_processing, 1 worker', 'pipeline.run', 1),
-    Approach('pipeline, DirectRunner multi_processing, 2 workers', 'pipeline.run', 2),
-    Approach('classic TF ops on threads (build_imagenet_data.py + resize), 2 threads', 'benchmarks.classic_tf', 2),
-    Approach('classic OpenCV + multiprocessing.Pool (AlexNet article), 2 processes', 'benchmarks.classic_opencv', 2),
-    Approach('pipeline pass-through, 2 workers', 'pipeline.run', 2, PASSTHROUGH, 'passthrough'),
-    Approach('classic TF original (bytes kept, decode to validate), 2 threads', 'benchmarks.classic_tf', 2,
-             PASSTHROUGH, 'passthrough'),
-)
+def contenders(workers: int) -> dict[str, Contender]:
+    return {c.key: c for c in (
+        Contender('pipeline', f'pipeline (DirectRunner multi_processing, {workers} workers)', 'pipeline.run',
+                  ('--direct_running_mode=multi_processing', f'--direct_num_workers={workers}')),
+        Contender('script', f'OpenCV + multiprocessing.Pool script ({workers} processes)',
+                  'benchmarks.classic_opencv', ('--workers', str(workers))),
+        Contender('tf', f'TF ops on threads (build_imagenet_data.py + resize, {workers} threads)',
+                  'benchmarks.classic_tf', ('--workers', str(workers))))}
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(['git', *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        return ''
+
+
+def code_state(code_root: Path) -> dict:
+    """The commit measured and, for the working tree, its uncommitted product files and their hash."""
+    digest = hashlib.sha256()
+    for path in sorted(p for name in PRODUCT_PATHS for p in
+                       ((code_root / name).rglob('*.py') if (code_root / name).is_dir() else [code_root / name])):
+        digest.update(str(path.relative_to(code_root)).encode() + path.read_bytes())
+    return {'product_sha256': digest.hexdigest()[:16],
+            'uncommitted': git('status', '--porcelain', '--', *PRODUCT_PATHS).splitlines()
+            if code_root == REPO else []}
 
 
 def machine_info() -> dict:
-    """nproc, CPU model, memory, Python and library versions."""
+    """Cores, CPU model, memory, Python and library versions."""
+    import cv2
     import psutil
-    model = 'unknown'
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = os.environ.get('BENCH_COMMIT')
+    import simplejpeg
+    model = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
+                  if line.startswith('model name')), 'unknown') if Path('/proc/cpuinfo').exists() else 'unknown'
+    return {'nproc': os.cpu_count(), 'cpu_model': model, 'memory_gib': round(psutil.virtual_memory().total / 2**30, 1),
+            'python': platform.python_version(), 'platform': platform.platform(), 'opencv': cv2.__version__,
+            'simplejpeg': simplejpeg.__version__}
+
+
+def export_commit(ref: str, dest: Path) -> str:
+    """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it."""
+    commit = git('rev-parse', '--short', ref)
     if not commit:
-        try:
-            commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, capture_output=True,
-                                    text=True, timeout=10).stdout.strip() or 'unknown'
-        except OSError:
-            commit = 'unknown'
-    return {'commit': commit, 'nproc': os.cpu_count(), 'cpu_model': model, 'memory_gib': round(psutil.virtual_memory().total / 2**30, 1),
-            'python': platform.python_version(), 'platform': platform.platform()}
+        raise SystemExit(f'--commit {ref}: not a commit of {REPO}')
+    archive = subprocess.run(['git', 'archive', '--format=tar', commit], cwd=REPO, capture_output=True, check=True)
+    subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
+    shutil.copytree(REPO / 'benchmarks', dest / 'benchmarks', dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns('results', '__pycache__'))
+    return commit
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
-    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    return env
+class Runner:
+    """Runs and records the measured subprocesses of one benchmark run."""
+
+    def __init__(self, code_root: Path, scratch: Path, nice: int):
+        self.code_root, self.scratch, self.nice = code_root, scratch, nice
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(code_root),
+                                                                             os.environ.get('PYTHONPATH')])))
+        self.env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+    def _run(self, cmd: list[str], what: str, interval_s: float = SAMPLE_INTERVAL_S):
+        m = run_measured(cmd, env=self.env, cwd=str(self.code_root), nice=self.nice, interval_s=interval_s)
+        if m.returncode != 0:
+            raise RuntimeError(f'{what} failed with exit code {m.returncode}:\n{m.stderr[-3000:]}')
+        return m
+
+    def converter(self, contender: Contender, input_dir: Path, images: int,
+                  interval_s: float = SAMPLE_INTERVAL_S) -> dict:
+        """One measured conversion: wall, CPU (tree and per process role), peak RSS, load."""
+        out = self.scratch / f'out-{contender.key}-{images}'
+        shutil.rmtree(out, ignore_errors=True)
+        m = self._run(contender.argv(input_dir, out), f'{contender.key} on {images} images', interval_s)
+        shutil.rmtree(out, ignore_errors=True)
+        roles: dict[str, float] = {}
+        for key, cpu in m.cpu_s_by_process.items():
+            role = key.split(' ', 1)[1]
+            roles[role] = roles.get(role, 0.0) + cpu
+        return {'contender': contender.key, 'images': images, 'wall_s': m.wall_s, 'cpu_s': m.cpu_s,
+                'peak_rss_mib': m.peak_rss_bytes / MIB, 'load_before': m.load_before, 'load_after': m.load_after,
+                'cpu_s_by_role': roles, 'peak_rss_mib_by_process': {
+                    k: round(v / MIB) for k, v in sorted(m.peak_rss_by_process.items(), key=lambda kv: -kv[1])[:6]}}
+
+    def floor(self, input_dir: Path, with_ceiling: bool) -> dict:
+        cmd = [sys.executable, '-m', 'benchmarks.ceiling', '--input', str(input_dir)]
+        m = self._run(cmd + ([] if with_ceiling else ['--no_ceiling']), 'floor/ceiling')
+        return {**json.loads(m.stdout.strip().splitlines()[-1]), 'load_before': m.load_before,
+                'load_after': m.load_after}
 
 
-def _check(m: Measurement, what: str) -> Measurement:
-    if m.returncode != 0:
-        raise RuntimeError(f'{what} failed with exit code {m.returncode}:\n{m.stderr[-3000:]}')
-    return m
+def repeat_order(repeat: int, tf_repeats: int) -> list[str]:
+    """Contenders of repeat ``repeat`` (0-based), in running order: pipeline and script alternate who
+    goes first; the TF script joins the first ``tf_repeats`` repeats, last."""
+    keys = ['pipeline', 'script'] if repeat % 2 == 0 else ['script', 'pipeline']
+    return keys + (['tf'] if repeat < tf_repeats else [])
 
 
-def measure_approach(approach: Approach, dataset: SynthDataset, scratch: Path, nice: int) -> dict:
-    """Run ``approach`` on ``dataset``; returns wall, CPU, peak RSS, output bytes (one run)."""
-    out = scratch / f'out-{approach.module}-{approach.workers}-{len(approach.extra)}-{dataset.num_images}'
-    shutil.rmtree(out, ignore_errors=True)
-    m = _check(run_measured(approach.argv(dataset.root, out), env=_env(), cwd=str(REPO), nice=nice),
-               f'{approach.name} on {dataset.num_images} images')
-    result = {'images': dataset.num_images, 'wall_s': m.wall_s, 'cpu_s': m.cpu_s, 'peak_rss_mib': m.peak_rss_bytes / MIB,
-              'output_bytes': output_bytes(str(out)), 'load_before': m.load_before, 'load_after': m.load_after,
-              'peak_rss_mib_by_process': {k: round(v / MIB) for k, v in sorted(
-                  m.peak_rss_by_process.items(), key=lambda kv: -kv[1])[:6]},
-              'cpu_s_by_process': {k: round(v, 1) for k, v in sorted(
-                  m.cpu_s_by_process.items(), key=lambda kv: -kv[1])[:6]}}
-    shutil.rmtree(out, ignore_errors=True)
-    return result
+def dataset_profile(root: Path) -> dict:
+    """Mean Mpixel, share of files with a side > 1000 px, of portrait files (stored size)."""
+    import simplejpeg
+    sizes = [simplejpeg.decode_jpeg_header(p.read_bytes())[:2] for p, _ in list_images(root)]
+    return {'mean_mpixel': statistics.fmean(h * w for h, w in sizes) / 1e6,
+            'share_over_1000px': sum(max(h, w) > 1000 for h, w in sizes) / len(sizes),
+            'share_portrait_stored': sum(h > w for h, w in sizes) / len(sizes)}
 
 
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median wall time (keeps one run's figures together)."""
-    return sorted(runs, key=lambda r: r['wall_s'])[len(runs) // 2]
+def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, everyone: dict) -> dict:
+    """The interleaved repeats on one synthetic set; returns its results dict."""
+    small_n, large_n = sizes
+    large = synthesize(large_n, min(args.num_classes, large_n), args.seed, profile=profile)
+    small = synthesize(small_n, min(args.num_classes, small_n), args.seed, profile=profile)
+    data = {'profile': profile, 'small': small_n, 'large': large_n,
+            'dataset': {**asdict(large), 'root': str(large.root), **dataset_profile(large.root)},
+            'runs': [], 'floors': [], 'repeats': [], 'loads': []}
+    print(f"\n== set '{profile}': {large_n} vs {small_n} images, {large.total_bytes / large_n / 1024:.0f} KiB/file, "
+          f"{data['dataset']['mean_mpixel']:.2f} Mpixel/file, {large.root}", flush=True)
+    if not args.quick:  # Warm the page cache and the imports once; not recorded in the results.
+        for key in repeat_order(0, args.tf_repeats):
+            runner.converter(everyone[key], small.root, small_n)
+    for r in range(args.repeats):
+        keys = repeat_order(r, args.tf_repeats)
+        load_before = os.getloadavg()[0]
+        pair = {}
+        for dataset, n in ((small, small_n), (large, large_n)):
+            for key in keys:
+                run = runner.converter(everyone[key], dataset.root, n)
+                data['runs'].append({**run, 'repeat': r})
+                pair.setdefault(key, []).append(run)
+        floor = runner.floor(large.root, with_ceiling=not args.no_ceiling)
+        data['floors'].append({**floor, 'repeat': r})
+        summary = marginal.repeat_summary(*(marginal.marginal(*pair[k]) for k in ('pipeline', 'script')), floor,
+                                          marginal.marginal(*pair['tf']) if 'tf' in pair else None)
+        data['repeats'].append(summary)
+        data['loads'].append((load_before, os.getloadavg()[0]))
+        print(f"repeat {r + 1}/{args.repeats} (load {load_before:.1f}-{os.getloadavg()[0]:.1f}): pipeline "
+              f"{_ms(summary['pipeline'])} ms/img, script {_ms(summary['script'])} ms/img, floor "
+              f"{summary['floor_ms_per_image']:.2f} ms/img; CPU script/pipeline {_x(summary['cpu_ratio'])}, "
+              f"wall pipeline/script {_x(summary['wall_ratio'])}", flush=True)
+    data['summary'] = marginal.summarize(data['repeats'])
+    return data
 
 
-def measure_ceiling(dataset: SynthDataset, extra: tuple[str, ...], repeats: int, nice: int) -> dict:
-    runs = []
-    for _ in range(repeats):
-        m = _check(run_measured([sys.executable, '-m', 'benchmarks.ceiling', '--input', str(dataset.root), *extra],
-                                env=_env(), cwd=str(REPO), nice=nice), 'ceiling')
-        r = json.loads(m.stdout.strip().splitlines()[-1])
-        r.update(peak_rss_mib=m.peak_rss_bytes / MIB, total_wall_s=m.wall_s, load_before=m.load_before,
-                 load_after=m.load_after, steady_images_per_s=1e6 / r['us_per_image'])
-        runs.append(r)
-    return sorted(runs, key=lambda r: r['us_per_image'])[len(runs) // 2]
+def _ms(m: dict) -> str:
+    return 'n/a' if m['cpu_ms_per_image'] is None else f"{m['cpu_ms_per_image']:.2f}"
 
 
-def steady(full: dict, tiny: dict) -> dict:
-    """Start-up-free rate and CPU per image from a full run and a tiny run of the same command."""
-    images = full['images'] - tiny['images']
-    wall = max(full['wall_s'] - tiny['wall_s'], 1e-9)
-    return {'steady_images_per_s': images / wall,
-            'steady_cpu_ms_per_image': max(full['cpu_s'] - tiny['cpu_s'], 0.0) / images * 1e3,
-            'startup_s': tiny['wall_s'] - tiny['images'] * wall / images}
+def _x(v) -> str:
+    return 'n/a' if v is None else f'{v:.3f}'
 
 
-def format_table(rows: list[dict], ceilings: dict, cores: int) -> str:
-    lines = ['| approach | images | wall s | img/s (wall) | img/s (steady) | CPU ms/img | peak RSS MiB | output MB '
-             '| x ceiling | % of ideal | CPU eff. | load |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|']
-    for key, c in ceilings.items():
-        lines.append(f"| ceiling{' pass-through' if key == 'passthrough' else ''}: process_image + Example loop, "
-                     f"1 process | {c['images']} | {c['total_wall_s']:.1f} | {c['images'] / c['total_wall_s']:.0f} "
-                     f"| {c['steady_images_per_s']:.0f} | {c['us_per_image'] / 1e3:.2f} | {c['peak_rss_mib']:.0f} "
-                     f"| {c['record_bytes'] / 1e6:.1f} | 1.00 | 100% | 100% | {c['load_before']:.1f} |")
-    for r in rows:
-        c = ceilings[r['ceiling_key']]['steady_images_per_s']
-        cpu_eff = ceilings[r['ceiling_key']]['us_per_image'] / 1e3 / max(r['steady_cpu_ms_per_image'], 1e-9)
-        ideal = min(r['workers'], cores) * c
-        lines.append(f"| {r['name']} | {r['images']} | {r['wall_s']:.1f} | {r['images'] / r['wall_s']:.0f} "
-                     f"| {r['steady_images_per_s']:.0f} | {r['steady_cpu_ms_per_image']:.2f} | {r['peak_rss_mib']:.0f} "
-                     f"| {r['output_bytes'] / 1e6:.1f} | {r['steady_images_per_s'] / c:.2f} "
-                     f"| {r['steady_images_per_s'] / ideal:.0%} | {cpu_eff:.0%} | {r['load_before']:.1f} |")
-    return '\n'.join(lines)
+def measure_memory(runner: Runner, pipeline: Contender, sizes: list[int], args) -> dict:
+    """Peak RSS of the pipeline's whole process tree at each size (imagenet profile, 20 ms sampling)."""
+    points = []
+    for n in sorted(sizes, reverse=True):
+        synthesize(n, min(args.num_classes, n), args.seed)
+    for n in sorted(sizes):
+        dataset = synthesize(n, min(args.num_classes, n), args.seed)
+        run = runner.converter(pipeline, dataset.root, n, interval_s=0.02)
+        points.append({'images': n, 'peak_rss_mib': run['peak_rss_mib'],
+                       'by_process': run['peak_rss_mib_by_process'], 'load_before': run['load_before']})
+        print(f"memory: {n} images -> peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
+    growth = points[-1]['peak_rss_mib'] / points[0]['peak_rss_mib'] - 1
+    return {'points': points, 'growth': growth, 'flat': abs(growth) <= 0.10}
 
 
-SHORT_NAMES = {a.name: short for a, short in zip(APPROACHES, (
-    'pipeline, 1 worker', 'pipeline, 2 workers', 'classic TF threads (+ resize)', 'classic OpenCV Pool',
-    'pipeline pass-through, 2 workers', 'classic TF original (bytes kept)'))}
-IMAGENET_IMAGES = 1_281_167 + 50_000  # ILSVRC-2012 train + validation
+def pipeline_split(data: dict) -> str:
+    """Marginal CPU ms per image of the pipeline's driver and SDK workers (sampled per process)."""
+    by_repeat = {}
+    for run in data['runs']:
+        if run['contender'] == 'pipeline':
+            by_repeat.setdefault(run['repeat'], []).append(run)
+    roles: dict[str, list[float]] = {}
+    for small, large in by_repeat.values():
+        for role in large['cpu_s_by_role']:
+            delta = large['cpu_s_by_role'][role] - small['cpu_s_by_role'].get(role, 0.0)
+            roles.setdefault(role, []).append(delta / (large['images'] - small['images']) * 1e3)
+    return ', '.join(f'{role}: {statistics.median(v):.2f} ms/img' for role, v in sorted(roles.items()))
 
 
-def projection(rows: list[dict], ceilings: dict, cores: int, workers_list=(8, 32, 128)) -> str:
-    """ImageNet-1k conversion time from the measured 2-worker pipeline run: as measured (wall clock,
-    on however busy the machine was), and CPU-bound (steady CPU per image, cores fully ours), and on
-    a cluster of W one-core workers at the same CPU per image."""
-    pipe = next((r for r in rows if r['name'].startswith('pipeline, DirectRunner') and r['workers'] == cores), None)
-    if pipe is None:
-        return ''
-    cpu_s = pipe['steady_cpu_ms_per_image'] / 1e3
-    if cpu_s <= 0:  # A run too small (or too noisy) for start-up to be subtracted: nothing to project.
-        return 'ImageNet-1k projection: not computed (no steady CPU per image measurable on this run size)'
-    bytes_per_image = pipe['output_bytes'] / pipe['images']
-    lines = [f"ImageNet-1k ({IMAGENET_IMAGES:,} images) projected from the {cores}-worker pipeline run "
-             f"({pipe['steady_cpu_ms_per_image']:.2f} ms CPU per image steady; ceiling "
-             f"{ceilings['resize']['us_per_image'] / 1e3:.2f} ms): output ~{IMAGENET_IMAGES * bytes_per_image / 1e9:.0f} GB "
-             f"of shards at {bytes_per_image / 1e3:.1f} KB/image",
-             f"- this machine as measured ({pipe['steady_images_per_s']:.0f} img/s steady at load "
-             f"{pipe['load_before']:.1f}): {IMAGENET_IMAGES / pipe['steady_images_per_s'] / 3600:.1f} h",
-             f"- this machine, CPU-bound ({cores} cores all ours, {cores / cpu_s:.0f} img/s): "
-             f"{IMAGENET_IMAGES * cpu_s / cores / 3600:.1f} h"]
-    for w in workers_list:
-        lines.append(f"- {w} workers x 1 core at the same CPU per image ({w / cpu_s:.0f} img/s): "
-                     f"{IMAGENET_IMAGES * cpu_s / w / 60:.0f} min + runner start-up and listing")
-    return '\n'.join(lines)
-
-
-def plot(path: Path, rows: list[dict], ceilings: dict, memory: list[dict], cores: int, base_mib: float) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={'width_ratios': [1.7, 1]})
-    names, values, colors = [], [], []
-    for key in ('resize', 'passthrough'):
-        names.append(f"ceiling x{cores}{' (pass-through)' if key == 'passthrough' else ''}")
-        values.append(ceilings[key]['steady_images_per_s'] * cores)
-        colors.append('0.6')
-        for r in rows:
-            if r['ceiling_key'] == key:
-                names.append(SHORT_NAMES.get(r['name'], r['name'][:40]))
-                values.append(r['steady_images_per_s'])
-                colors.append('tab:blue' if r['module'] == 'pipeline.run' else 'tab:orange')
-    ax1.barh(range(len(values)), values, color=colors)
-    ax1.axvline(0.85 * values[0], color='k', ls='--', lw=1, label=f'85% of {cores} x ceiling (resize)')
-    ax1.set_yticks(range(len(values)), names, fontsize=7)
-    ax1.invert_yaxis()
-    ax1.set_xlabel('images/s, steady state (start-up excluded)')
-    loads = [r['load_before'] for r in rows]
-    ax1.set_title(f"{rows[0]['images']} images, 2 cores; 1-min load average {min(loads):.1f}-{max(loads):.1f} "
-                  'during the runs', fontsize=9)
-    ax1.legend(fontsize=7, loc='lower right')
-    ax2.plot([m['images'] for m in memory], [m['peak_rss_mib'] for m in memory], 'o-', color='tab:blue')
-    ax2.axhspan(base_mib * 0.9, base_mib * 1.1, color='tab:blue', alpha=0.1, label='±10% of the reference size')
-    ax2.set_ylim(0, max(m['peak_rss_mib'] for m in memory) * 1.3)
-    ax2.set_xlabel('dataset size (images)')
-    ax2.set_ylabel('peak RSS, all processes (MiB)')
-    ax2.set_title('pipeline, 2 workers', fontsize=9)
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-
-
-def render(data: dict) -> str:
+def render(results: dict) -> str:
     """The printed/markdown summary of a results dict (as saved in results.json)."""
-    info, ds, rows, ceilings, memory = data['machine'], data['dataset'], data['rows'], data['ceilings'], data['memory']
-    cores, (small_n, big_n) = info['nproc'], data['memory_pair']
-    big, small = (next(m for m in memory if m['images'] == n) for n in (big_n, small_n))
-    ratio = big['peak_rss_mib'] / small['peak_rss_mib']
-    lines = [f"machine: {cores} cores ({info['cpu_model']}), {info['memory_gib']} GiB RAM, Python {info['python']}; "
-             f"project at commit {info.get('commit', 'unknown')}",
-             f"dataset: {ds['num_images']} synthetic ImageNet-like JPEGs, {ds['num_classes']} classes, "
-             f"{ds['total_bytes'] / ds['num_images'] / 1024:.0f} KiB/file (seed {data['seed']}); "
-             f"start-up runs on {data['tiny_images']} images; repeats {data['repeats']} (median)", '',
-             format_table(rows, ceilings, cores), '',
-             'peak RSS of the 2-worker pipeline (all processes): ' + ', '.join(
-                 f"{m['images']} images {m['peak_rss_mib']:.0f} MiB" for m in memory)
-             + f'; {big_n} vs {small_n}: {ratio - 1:+.1%} '
-             + ('(flat: within 10%)' if abs(ratio - 1) <= 0.10 else '(NOT within 10%)'),
-             *(f"  {m['images']} images, largest processes (MiB): " + ', '.join(
-                 f'{k}: {v}' for k, v in m['by_process'].items()) for m in memory if m.get('by_process')),
-             '', projection(rows, ceilings, cores)]
-    if data.get('quality'):
-        from benchmarks.resample_quality import format_quality
-        lines += ['', f"resample methods x paths ({data['quality_images']} images; PSNR on the first 40):", '',
-                  format_quality(data['quality'])]
-    if data.get('micro'):
+    info, code = results['machine'], results['code']
+    lines = [f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['memory_gib']} GiB RAM; Python "
+             f"{info['python']}, OpenCV {info['opencv']}, simplejpeg {info['simplejpeg']}",
+             f"code measured: commit {code['commit']} ({code['source']}); product sha256 {code['start']['product_sha256']}"
+             + (f"; UNCOMMITTED product changes: {', '.join(code['start']['uncommitted'])}"
+                if code['start']['uncommitted'] else '')
+             + ('' if code['start']['product_sha256'] == code['end']['product_sha256']
+                else '; WARNING: the product code CHANGED during the run'),
+             f"1-minute load average: {results['load_start']:.2f} before, {results['load_end']:.2f} after; "
+             f"{results['repeats']} repeats; total {results['total_s'] / 60:.1f} min"]
+    for data in results['sets']:
+        ds = data['dataset']
+        lines += ['', f"### Set '{data['profile']}': {data['large']} - {data['small']} images "
+                  f"({ds['total_bytes'] / ds['num_images'] / 1024:.0f} KiB/file, {ds['mean_mpixel']:.2f} Mpixel/file, "
+                  f"{ds['share_over_1000px']:.0%} with a side > 1000 px)", '',
+                  marginal.format_repeats(data['repeats'], data['loads']), '',
+                  marginal.format_targets(data['summary']), '']
+        s = data['summary']
+        lines.append('start-up (wall s, median): ' + ', '.join(
+            f"{k} {_x(s[k + '_startup_s'] and s[k + '_startup_s']['median'])}" for k in ('pipeline', 'script'))
+            + f"; pipeline marginal CPU by process (sampled): {pipeline_split(data)}")
+    if results.get('memory'):
+        mem = results['memory']
+        lines += ['', 'pipeline peak RSS, all processes: ' + ', '.join(
+            f"{p['images']} images {p['peak_rss_mib']:.0f} MiB" for p in mem['points'])
+            + f"; growth {mem['growth']:+.1%} ({'flat: within 10%' if mem['flat'] else 'NOT within 10%'})"]
+    if results.get('micro'):
         from benchmarks.micro import format_micro
-        lines += ['', format_micro(data['micro'])]
-    lines += ['', f"total benchmark time {data['total_s']:.0f} s; load average at the end {data['load_end']}"]
+        lines += ['', format_micro(results['micro'])]
     return '\n'.join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sets', default=','.join(PROFILES), help=f'comma-separated synth profiles {PROFILES}')
+    parser.add_argument('--small', type=int, default=0, help='images in the small runs (0: per-set default)')
+    parser.add_argument('--large', type=int, default=0, help='images in the large runs (0: per-set default)')
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--tf_repeats', type=int, default=2, help='repeats that include the TF-threads script')
+    parser.add_argument('--workers', type=int, default=2, help='pipeline workers = script processes/threads')
+    parser.add_argument('--num_classes', type=int, default=100)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--no_ceiling', action='store_true', help='time the floor only (saves ~20 s a repeat)')
+    parser.add_argument('--memory', default='', metavar='N,N',
+                        help='also check peak RSS flat in N, e.g. 2000,8000 (slow; imagenet set)')
+    parser.add_argument('--micro', action='store_true', help='also run benchmarks.micro')
+    parser.add_argument('--commit', default='', help='measure the product code of this commit, not the working tree')
+    parser.add_argument('--quick', action='store_true', help='smoke run: tiny sets, 2 repeats, no warm-up')
+    parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
+    parser.add_argument('--results', default=str(REPO / 'benchmarks' / 'results'))
+    parser.add_argument('--render', metavar='RESULTS_JSON', help='only re-print a saved results JSON')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.small, args.large = args.small or QUICK_SIZES[0], args.large or QUICK_SIZES[1]
+        args.repeats, args.tf_repeats, args.num_classes = min(args.repeats, 2), min(args.tf_repeats, 1), 4
+    return args
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--num_images', type=int, default=4000)
-    parser.add_argument('--num_classes', type=int, default=100)
-    parser.add_argument('--tiny_images', type=int, default=100, help='size of the start-up (tiny) runs')
-    parser.add_argument('--memory_sizes', default='2000,8000', help='dataset sizes for the peak RSS check')
-    parser.add_argument('--repeats', type=int, default=1, help='runs per measurement; the median is kept')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--only', default='', help='|-separated substrings of approach names to run')
-    parser.add_argument('--quality_images', type=int, default=200, help='images for the resample table (0 = skip)')
-    parser.add_argument('--micro', action='store_true', help='also run the micro-benchmark (benchmarks.micro)')
-    parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
-    parser.add_argument('--results', default=str(REPO / 'benchmarks' / 'results'))
-    parser.add_argument('--plot', default=None, help='PNG path (default: <results>/performance.png)')
-    parser.add_argument('--render', metavar='RESULTS_JSON', help='only re-render a saved results.json')
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
-    data = json.loads(Path(args.render).read_text()) if args.render else measure_all(args, results_dir)
-    summary = render(data)
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())))
+        return 0
+    with tempfile.TemporaryDirectory(prefix='bench-code-') as snapshot:
+        results = measure_all(args, results_dir, Path(snapshot) if args.commit else REPO)
+    summary = render(results)
     print('\n' + summary)
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(results['started']))
+    text = json.dumps(results, indent=1, default=str)
+    (results_dir / f"run-{stamp}-{results['code']['commit']}.json").write_text(text)
+    (results_dir / 'results.json').write_text(text)
     (results_dir / 'summary.md').write_text(summary + '\n')
-    (results_dir / 'results.json').write_text(json.dumps(data, indent=1, default=str))
-    if data['rows']:
-        small = next(m for m in data['memory'] if m['images'] == data['memory_pair'][0])
-        plot(Path(args.plot or results_dir / 'performance.png'), data['rows'], data['ceilings'], data['memory'],
-             data['machine']['nproc'], small['peak_rss_mib'])
     return 0
 
 
-def measure_all(args, results_dir: Path) -> dict:
-    """Every measurement of ``main``; returns the results dict that ``render`` formats."""
-    t0 = time.perf_counter()
-    scratch = results_dir / 'scratch'
+def measure_all(args, results_dir: Path, code_root: Path) -> dict:
+    started, t0, load_start = time.time(), time.perf_counter(), os.getloadavg()[0]
+    commit = export_commit(args.commit, code_root) if args.commit else git('rev-parse', '--short', 'HEAD') or 'unknown'
+    code = {'commit': commit, 'source': f'git archive of {args.commit}' if args.commit else 'working tree',
+            'start': code_state(code_root)}
     info = machine_info()
-    print(f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['memory_gib']} GiB; "
-          f"load {os.getloadavg()}", flush=True)
-
-    memory_sizes = sorted({int(s) for s in args.memory_sizes.split(',') if s})
-    datasets = {n: synthesize(n, min(args.num_classes, n), args.seed)  # largest first: the others link to it
-                for n in sorted({args.num_images, args.tiny_images, *memory_sizes}, reverse=True)}
-    main_ds = datasets[args.num_images]
-    print(f'dataset: {main_ds.num_images} images in {main_ds.num_classes} classes, '
-          f'{main_ds.total_bytes / main_ds.num_images / 1024:.0f} KiB/file, {main_ds.root}', flush=True)
-
-    ceilings = {'resize': measure_ceiling(main_ds, (), args.repeats, args.nice),
-                'passthrough': measure_ceiling(main_ds, PASSTHROUGH, args.repeats, args.nice)}
-    print(f"ceiling: {ceilings['resize']['us_per_image']:.0f} µs/image CPU, "
-          f"{ceilings['resize']['steady_images_per_s']:.0f} img/s", flush=True)
-
-    rows = []
-    selected = [a for a in APPROACHES if not args.only or any(s in a.name for s in args.only.split('|'))]
-    for approach in selected:
-        full = median_run([measure_approach(approach, main_ds, scratch, args.nice) for _ in range(args.repeats)])
-        tiny = median_run([measure_approach(approach, datasets[args.tiny_images], scratch, args.nice)
-                           for _ in range(args.repeats)])
-        row = {**asdict(approach), **full, **steady(full, tiny), 'tiny': tiny}
-        rows.append(row)
-        print(f"{approach.name}: {row['wall_s']:.1f} s wall, {row['steady_images_per_s']:.0f} img/s steady, "
-              f"{row['peak_rss_mib']:.0f} MiB, load {row['load_before']:.1f}", flush=True)
-
-    two = APPROACHES[1]
-    memory = {}
-    for r in rows:
-        if r['name'] == two.name:
-            memory[r['tiny']['images']] = r['tiny']
-            memory[r['images']] = r
-    for n in memory_sizes:
-        if n not in memory:
-            memory[n] = median_run([measure_approach(two, datasets[n], scratch, args.nice)
-                                    for _ in range(args.repeats)])
-        print(f"memory: {n} images -> peak RSS {memory[n]['peak_rss_mib']:.0f} MiB", flush=True)
-    memory = [{'images': n, 'peak_rss_mib': memory[n]['peak_rss_mib'], 'wall_s': memory[n]['wall_s'],
-               'load_before': memory[n]['load_before'], 'by_process': memory[n].get('peak_rss_mib_by_process')}
-              for n in sorted(memory)]
-
-    quality = []
-    if args.quality_images:
-        from benchmarks.resample_quality import run_quality
-        blobs = [p.read_bytes() for p, _ in list_images(main_ds.root)][:args.quality_images]
-        quality = run_quality(blobs, repeats=3)
+    print(f"machine: {info['nproc']} cores, {info['cpu_model']}; load {os.getloadavg()}; commit {commit} "
+          f"({code['source']}){'; uncommitted: ' + ' '.join(code['start']['uncommitted']) if code['start']['uncommitted'] else ''}",
+          flush=True)
+    runner = Runner(code_root, results_dir / 'scratch', args.nice)
+    everyone = contenders(args.workers)
+    sets = []
+    for profile in [p for p in args.sets.split(',') if p]:
+        default_small, default_large = DEFAULT_SIZES[profile]
+        sets.append(measure_set(runner, profile, (args.small or default_small, args.large or default_large),
+                                args, everyone))
+    memory = measure_memory(runner, everyone['pipeline'], [int(n) for n in args.memory.split(',')], args) \
+        if args.memory else None
     micro = None
     if args.micro:
         from benchmarks.micro import run_micro
-        micro = run_micro(args.num_images, args.num_classes, repeats=3, seed=args.seed)
-    shutil.rmtree(scratch, ignore_errors=True)
-    return {'machine': info, 'dataset': asdict(main_ds) | {'root': str(main_ds.root)}, 'seed': args.seed,
-            'tiny_images': args.tiny_images, 'repeats': args.repeats, 'quality_images': args.quality_images,
-            'ceilings': ceilings, 'rows': rows, 'memory': memory, 'memory_pair': [memory_sizes[0], memory_sizes[-1]],
-            'quality': quality, 'micro': micro, 'total_s': time.perf_counter() - t0, 'load_end': os.getloadavg()}
+        micro = run_micro(DEFAULT_SIZES['imagenet'][1], args.num_classes, repeats=3, seed=args.seed)
+    shutil.rmtree(results_dir / 'scratch', ignore_errors=True)
+    code['end'] = code_state(code_root)
+    return {'machine': info, 'code': code, 'started': started, 'repeats': args.repeats, 'workers': args.workers,
+            'argv': sys.argv[1:], 'sets': sets, 'memory': memory, 'micro': micro,
+            'load_start': load_start, 'load_end': os.getloadavg()[0], 'total_s': time.perf_counter() - t0}
 
 
 if __name__ == '__main__':

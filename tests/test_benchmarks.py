@@ -132,6 +132,21 @@ def test_measure_sums_the_process_tree(tmp_path):
   assert output_bytes(str(tmp_path)) == 7
 
 
+def test_floor_makes_the_products_stored_size(small_dataset):
+  from benchmarks.ceiling import floor_image, measure
+  from transforms.image import ImageSpec, process_image
+  spec = ImageSpec()
+  files = [(p, label, p.parent.name, p.name) for p, label in synth.list_images(small_dataset.root)][:4]
+  for path, _, _, _ in files:
+    data = path.read_bytes()
+    floor = Image.open(io.BytesIO(floor_image(data, spec)))
+    stored = process_image(data, spec)
+    assert floor.format == 'JPEG' and floor.size == (stored.width, stored.height) == (256, 256)
+  result = measure(files, spec)
+  assert result['images'] == 4 and result['floor_us_per_image'] > 0 and result['ceiling_us_per_image'] > 0
+  assert 'ceiling_us_per_image' not in measure(files, spec, with_ceiling=False)
+
+
 @pytest.mark.parametrize('width, height, side, scale', [
     (500, 375, 256, 1), (1024, 768, 256, 2), (2000, 1500, 256, 4), (4000, 3000, 256, 8),
     (9000, 6000, 256, 8), (512, 1024, 256, 2), (511, 700, 256, 1), (240, 320, 256, 1)])
@@ -216,27 +231,73 @@ def test_classic_tf_original_mode_keeps_the_bytes(small_dataset, tmp_path):
     assert f['image/encoded'].bytes_list.value[0] == originals[f['image/filename'].bytes_list.value[0].decode()]
 
 
+def _run(images, wall_s, cpu_s):
+  return {'images': images, 'wall_s': wall_s, 'cpu_s': cpu_s}
+
+
+def test_marginal_cancels_startup():
+  from benchmarks.marginal import marginal
+  m = marginal(_run(200, 10.0 + 200 / 400, 12.0 + 200 * 0.005), _run(4000, 10.0 + 4000 / 400, 12.0 + 4000 * 0.005))
+  assert m['cpu_ms_per_image'] == pytest.approx(5.0) and m['images_per_s'] == pytest.approx(400)
+  assert m['startup_wall_s'] == pytest.approx(10.0) and m['startup_cpu_s'] == pytest.approx(12.0)
+  noisy = marginal(_run(8, 9.0, 9.0), _run(24, 8.5, 9.0))  # too small a difference: no figure, no crash
+  assert noisy['cpu_ms_per_image'] is None and noisy['images_per_s'] is None and noisy['startup_wall_s'] is None
+  with pytest.raises(ValueError, match='more images'):
+    marginal(_run(10, 1, 1), _run(10, 2, 2))
+
+
+def test_ratios_are_taken_within_each_repeat_and_medians_checked_against_the_targets():
+  from benchmarks import marginal as mg
+
+  def repeat(load):  # the load slows both converters of one repeat alike: the ratios do not move
+    pipeline = {'cpu_ms_per_image': 4.0 * load, 'images_per_s': 500 / load, 'startup_wall_s': 9.0}
+    script = {'cpu_ms_per_image': 5.0 * load, 'images_per_s': 400 / load, 'startup_wall_s': 7.0}
+    return mg.repeat_summary(pipeline, script, {'floor_us_per_image': 3600.0 * load, 'ceiling_us_per_image': 1})
+  repeats = [repeat(load) for load in (1.0, 1.3, 0.8)]
+  for r in repeats:
+    assert r['cpu_ratio'] == pytest.approx(1.25) and r['wall_ratio'] == pytest.approx(1.25)
+    assert r['floor_ratio'] == pytest.approx(4.0 / 3.6) and r['tf_cpu_ratio'] is None
+  summary = mg.summarize(repeats)
+  assert summary['pipeline_cpu_ms'] == {'median': 4.0, 'min': 3.2, 'max': pytest.approx(5.2), 'n': 3}
+  assert [t['met'] for t in summary['targets']] == [True, True, True]
+  assert mg.format_targets(summary).count('| MET |') == 3
+  repeats[0]['wall_ratio'] = None
+  summary = mg.summarize(repeats[:1])
+  assert [t['met'] for t in summary['targets']] == [True, None, True]
+  assert 'NOT MEASURABLE' in mg.format_targets(summary)
+  assert 'NOT MET' in mg.format_targets(mg.summarize([repeat(1.0) | {'cpu_ratio': 1.1}]))
+  assert '**median**' in mg.format_repeats(repeats, [(1.0, 1.5)] * 3)
+
+
+def test_repeats_alternate_who_goes_first():
+  from benchmarks.run import repeat_order
+  assert [repeat_order(r, 2) for r in range(4)] == [
+      ['pipeline', 'script', 'tf'], ['script', 'pipeline', 'tf'], ['pipeline', 'script'], ['script', 'pipeline']]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_one_command_benchmark_end_to_end(tmp_path, monkeypatch):
+def test_quick_benchmark_end_to_end(tmp_path, monkeypatch):
+  """The smoke run works and prints every field; its figures (a few images) are never checked."""
   from benchmarks import run as bench
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
   results = tmp_path / 'results'
-  assert bench.main(['--num_images', '40', '--num_classes', '4', '--tiny_images', '8', '--memory_sizes', '40',
-                     '--quality_images', '4', '--only', 'multi_processing, 2 workers|OpenCV',
-                     '--results', str(results)]) == 0
+  assert bench.main(['--quick', '--repeats', '1', '--results', str(results)]) == 0
   data = json.loads((results / 'results.json').read_text())
-  assert [r['name'] for r in data['rows']] == [
-      'pipeline, DirectRunner multi_processing, 2 workers',
-      'classic OpenCV + multiprocessing.Pool (AlexNet article), 2 processes']
-  for row in data['rows']:
-    assert row['images'] == 40 and row['wall_s'] > row['tiny']['wall_s'] * 0 and row['peak_rss_mib'] > 50
-    assert row['output_bytes'] > 40 * 5000  # 40 JPEGs of 256x256
-  assert data['ceilings']['resize']['images'] == 40 and data['ceilings']['resize']['us_per_image'] > 0
-  assert {(q['method'], q['path']) for q in data['quality']} == {
-      (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')}
-  assert [m['images'] for m in data['memory']] == [8, 40]
-  assert 'ImageNet-1k' in (results / 'summary.md').read_text()
+  assert [s['profile'] for s in data['sets']] == ['imagenet', 'phone']
+  assert data['machine']['nproc'] >= 1 and data['machine']['cpu_model'] and data['code']['commit']
+  for s in data['sets']:
+    assert s['small'] == 8 and s['large'] == 24 and len(s['repeats']) == 1
+    assert sorted((r['contender'], r['images']) for r in s['runs']) == [
+        (c, n) for c in ('pipeline', 'script', 'tf') for n in (8, 24)]
+    assert all(r['cpu_s'] > 0 and r['wall_s'] > 0 and r['peak_rss_mib'] > 50 for r in s['runs'])
+    assert s['floors'][0]['images'] == 24 and s['floors'][0]['floor_us_per_image'] > 0
+    assert [t['key'] for t in s['summary']['targets']] == ['cpu_ratio', 'wall_ratio', 'floor_ratio']
+  assert len(list(results.glob('run-*.json'))) == 1
   summary = (results / 'summary.md').read_text()
-  assert 'x ceiling' in summary and 'peak RSS of the 2-worker pipeline' in summary
-  assert (results / 'performance.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  for field in ('cores', 'load average', 'commit', "Set 'imagenet'", "Set 'phone'", 'CPU script÷pipeline',
+                'wall pipeline÷script', 'pipeline÷floor', 'TF CPU ms/img', 'start-up'):
+    assert field in summary, field
+  target_lines = [line for line in summary.splitlines() if line.startswith('| CPU per image, script')]
+  assert len(target_lines) == 2 and all('MET' in line or 'NOT MEASURABLE' in line for line in target_lines)
+  assert bench.main(['--render', str(results / 'results.json'), '--results', str(results)]) == 0
