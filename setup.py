@@ -47,7 +47,7 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=['pipeline', 'transforms'],
+    packages=['pipeline', 'transforms', 'beam_private'],
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={'console_scripts': ['folder2tfrecord=pipeline.cli:main']},

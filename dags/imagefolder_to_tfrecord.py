@@ -39,7 +39,9 @@ from airflow.sdk import DAG, Param, task
 
 DAG_ID = 'imagefolder_to_tfrecord'
 # The DirectRunner's batch engine, named so that Beam does not first try to download its Prism
-# runner binary from GitHub (what --runner=DirectRunner does); the converter's own default too.
+# runner binary from GitHub (what --runner=DirectRunner does); the converter's own default too
+# (beam_private/runners.py: Airflow parses this file where the converter is not installed, so the
+# path is spelled again; tests/test_beam_private.py checks that the two agree).
 DIRECT_RUNNER = 'apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner'
 PYTHON = "{{ var.value.get('folder2tfrecord_python', 'python3') }}"
 

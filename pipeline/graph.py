@@ -103,12 +103,12 @@ class ConvertImageFolder(beam.PTransform):
         listed.images
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards)
-        | 'WriteShards' >> WriteShards(opts.output, opts.image_spec, opts.seed, opts.compression,
-                                       opts.resume, plan.layout.split_roots, plan.class_texts,
-                                       opts.bbox_dir))
+        | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
+                                       opts.compression, opts.resume, plan.layout.split_roots,
+                                       plan.class_texts, opts.bbox_dir))
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
-    shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary['rejects'])
+    shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()
     return (split_stats, rejects) | 'WriteMetadata' >> WriteMetadata(
-        opts.output, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
+        opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
         opts.max_reject_fraction)

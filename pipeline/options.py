@@ -14,7 +14,9 @@ import difflib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from beam_private.option_parser import beam_option_parser
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+from transforms.layout import OutputLayout
 
 COMPRESSIONS = ('none', 'gzip')
 
@@ -75,6 +77,11 @@ class ConverterOptions:
     return ImageSpec(resize_shorter_side=self.resize_shorter_side, center_crop=self.center_crop,
                      jpeg_quality=self.jpeg_quality, resample=self.resample,
                      max_image_pixels=self.max_image_pixels)
+
+  @property
+  def output_layout(self) -> OutputLayout:
+    """The names of every output file (transforms/layout.py)."""
+    return OutputLayout(self.output)
 
   @property
   def requested_shards(self) -> Dict[str, int]:
@@ -160,18 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def _beam_option_parser() -> argparse.ArgumentParser:
-  """A parser that knows every flag of every Beam PipelineOptions class (as Beam builds its own)."""
-  from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
-  parser = pipeline_options._BeamArgumentParser(allow_abbrev=False)  # pylint: disable=protected-access
-  for cls in {str(c): c for c in pipeline_options.PipelineOptions.__subclasses__()}.values():
-    cls._add_argparse_args(parser)  # pylint: disable=protected-access
-  return parser
-
-
 def check_beam_args(beam_args: Sequence[str]) -> None:
   """Raises UsageError for flags that no Beam options class knows (typos of our flags included)."""
-  beam_parser = _beam_option_parser()
+  beam_parser = beam_option_parser()
   _, unknown = beam_parser.parse_known_args(list(beam_args))
   flags = [a for a in unknown if a.startswith('-')]
   if not flags:

@@ -38,8 +38,9 @@ def count_files(split_roots, class_dirs) -> Optional[int]:
 class Progress:
   """Context manager: a thread polls the progress files until the run ends."""
 
-  def __init__(self, work_dir: str, total: Optional[int], stream=None):
-    self._work_dir = work_dir
+  def __init__(self, progress_dir: str, total: Optional[int], stream=None):
+    """`progress_dir`: the folder of the workers' progress files (OutputLayout.work_path(PROGRESS_DIR))."""
+    self._progress_dir = progress_dir
     self._total = total
     self._stream = stream or sys.stderr
     self._stop = threading.Event()
@@ -47,7 +48,7 @@ class Progress:
     self._bar = None
 
   def __enter__(self):
-    if '://' in self._work_dir:
+    if '://' in self._progress_dir:
       return self
     if self._stream.isatty():
       from tqdm import tqdm  # pylint: disable=import-outside-toplevel
@@ -66,7 +67,7 @@ class Progress:
   def _loop(self):
     start = last_log = time.monotonic()
     while not self._stop.wait(POLL_SECONDS):
-      totals = read_totals(self._work_dir)
+      totals = read_totals(self._progress_dir)
       done = totals['written'] + totals['rejected']
       if self._bar is not None:
         self._bar.update(done - self._bar.n)

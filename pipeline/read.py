@@ -17,7 +17,8 @@ Elements: images float32 [B, image_size, image_size, 3] holding 0-255 RGB values
 train split's mean_rgb and divides by its std_rgb from stats.json), labels int32 [B] as stored, i.e.
 including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
 Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
-Paths go through tf.io.gfile, so local and gs:// outputs work.
+File names come from transforms/layout.py; every file is read through tf.io.gfile, so local and gs://
+outputs work.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
-MANIFEST_FILE = 'manifest.json'
-STATS_FILE = 'stats.json'
+from transforms import layout
 CROP_PADDING = 32  # the classic eval crop keeps image_size / (image_size + 32) of the shorter side
 SHUFFLE_BUFFER = 1024  # examples; ~150 MB of 256 px JPEG records
 CYCLE_LENGTH = 16  # shards read at once by the interleave
@@ -39,13 +39,15 @@ FEATURES = {
 
 
 def _read_json(output_dir: str, name: str) -> Dict:
-  with tf.io.gfile.GFile(output_dir.rstrip('/') + '/' + name, 'r') as f:
+  """A metadata file of the output, read through TensorFlow's file systems like the shards (gs://
+  works without Beam's gcp extra)."""
+  with tf.io.gfile.GFile(layout.OutputLayout(output_dir).path(name), 'r') as f:
     return json.loads(f.read())
 
 
 def load_manifest(output_dir: str) -> Dict:
   """manifest.json of an output directory (FileNotFoundError/NotFoundError if absent)."""
-  return _read_json(output_dir, MANIFEST_FILE)
+  return _read_json(output_dir, layout.MANIFEST_FILE)
 
 
 def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) -> List[str]:
@@ -56,9 +58,10 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   """
   manifest = manifest or load_manifest(output_dir)
   if split not in manifest['splits']:
-    raise ValueError(f'split {split!r} is not in {output_dir}/{MANIFEST_FILE}; it has '
+    raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
                      f'{sorted(manifest["splits"])}.')
-  return [output_dir.rstrip('/') + '/' + shard['file'] for shard in manifest['splits'][split]['shards']]
+  output = layout.OutputLayout(output_dir)
+  return [output.path(shard['file']) for shard in manifest['splits'][split]['shards']]
 
 
 def decode_and_random_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Tensor) -> tf.Tensor:
@@ -108,7 +111,7 @@ def parse_example(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
 
 def channel_stats(output_dir: str, split: str = 'train') -> Tuple[List[float], List[float]]:
   """(mean_rgb, std_rgb) of a split from stats.json, 0-255 units."""
-  stats = _read_json(output_dir, STATS_FILE)[split]
+  stats = _read_json(output_dir, layout.STATS_FILE)[split]
   return stats['mean_rgb'], stats['std_rgb']
 
 

@@ -24,7 +24,6 @@ import collections
 import dataclasses
 import html
 import io
-import json
 import math
 import sys
 import textwrap
@@ -36,6 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from pipeline.verify import Example, read_tfrecords
+from transforms import layout
 from transforms.shard_writer import reason_category
 from transforms.tfds_metadata import tfds_label_names
 
@@ -95,15 +95,6 @@ class ReportResult:
   tiles: List[Tile]
 
 
-def _join(base: str, name: str) -> str:
-  return FileSystems.join(base.rstrip('/') or base, name)
-
-
-def _read_text(path: str) -> str:
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return f.read().decode('utf-8')
-
-
 def _feature(example, key: str, kind: str):
   values = getattr(example.features.feature[key], kind).value
   return values[0] if values else None
@@ -143,13 +134,14 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   Raises:
     FileNotFoundError (via Beam): no manifest.json, i.e. not a finished output directory.
   """
-  manifest = json.loads(_read_text(_join(output_dir, 'manifest.json')))
-  stats = json.loads(_read_text(_join(output_dir, 'stats.json')))
+  output = layout.OutputLayout(output_dir)
+  manifest = layout.read_json(output.path(layout.MANIFEST_FILE))
+  stats = layout.read_json(output.path(layout.STATS_FILE))
   # label i -> name; tolerates a labels.txt with or without the "background" line of label_offset 1
-  label_names = tfds_label_names(manifest, _read_text(_join(output_dir, 'labels.txt')).splitlines())
-  rejects_path = _join(output_dir, 'rejects.jsonl')
-  rejects = ([json.loads(line) for line in _read_text(rejects_path).splitlines() if line.strip()]
-             if FileSystems.exists(rejects_path) else [])
+  label_names = tfds_label_names(manifest,
+                                 layout.read_text(output.path(layout.LABELS_FILE)).splitlines())
+  rejects_path = output.path(layout.REJECTS_FILE)
+  rejects = layout.read_jsonl(rejects_path) if FileSystems.exists(rejects_path) else []
   offset = int(manifest['label_offset'])
   wanted = set(range(offset, offset + min(max_classes, int(manifest['num_classes']))))
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
@@ -163,7 +155,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
     quota = _shard_quota(max_records, len(shards))
     sizes[split], num_bytes[split] = [], []
     for shard in shards:
-      with FileSystems.open(_join(output_dir, shard['file']), compression_type=compression) as f:
+      with FileSystems.open(output.path(shard['file']), compression_type=compression) as f:
         for record in read_tfrecords(f):
           if quota is not None and record.index >= quota:
             break
@@ -384,7 +376,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            '(0 = all)')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
-  manifest = _join(args.output_dir, 'manifest.json')
+  manifest = layout.OutputLayout(args.output_dir).path(layout.MANIFEST_FILE)
   if not FileSystems.exists(manifest):
     print(f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
           'not finished (the manifest is written after every shard).', file=sys.stderr)

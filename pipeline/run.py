@@ -7,7 +7,6 @@ error found before any work started.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -24,14 +23,17 @@ from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
 from pipeline.progress import Progress, count_files
-from transforms.listing import InputError, join
-from transforms.metadata import REJECTS_FILE, STATS_FILE, read_optional_json, reject_fraction
-from transforms.shard_writer import INTERNAL_ERROR, reason_category, work_dir
+from beam_private import s3
+from beam_private.runners import FN_API_RUNNER
+from transforms import layout
+from transforms.listing import InputError
+from transforms.metadata import reject_fraction
+from transforms.shard_writer import INTERNAL_ERROR, reason_category
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
 # runner, which downloads a binary).
-DEFAULT_RUNNER = 'apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner'
+DEFAULT_RUNNER = FN_API_RUNNER
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -48,11 +50,10 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
   return options
 
 
-def reject_reasons(output_dir: str) -> Counter:
+def reject_reasons(output: layout.OutputLayout) -> Counter:
   """Rejected files per reason category, from rejects.jsonl."""
-  with FileSystems.open(join(output_dir, REJECTS_FILE)) as f:
-    lines = f.read().decode('utf-8').splitlines()
-  return Counter(reason_category(json.loads(line)['reason']) for line in lines if line)
+  rejects = layout.read_jsonl(output.path(layout.REJECTS_FILE))
+  return Counter(reason_category(r['reason']) for r in rejects)
 
 
 def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Counter) -> str:
@@ -84,6 +85,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     opts, beam_args = parse_args(argv)
     options = pipeline_options(beam_args)
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
+    s3.apply_empty_upload_fix()
     plan = plan_dataset(opts)
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
@@ -96,7 +98,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   start = time.monotonic()
   try:
     total = count_files(plan.layout.split_roots, plan.class_dirs)
-    with Progress(work_dir(opts.output), total), beam.Pipeline(options=options) as p:
+    progress_dir = opts.output_layout.work_path(layout.PROGRESS_DIR)
+    with Progress(progress_dir, total), beam.Pipeline(options=options) as p:
       _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
   except Exception as e:  # pylint: disable=broad-except
     _LOGGER.exception('The pipeline failed.')
@@ -107,8 +110,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   if dry_run:  # DataflowRunner --dry_run=True builds and translates the job, runs nothing.
     print(f'Dry run: the job graph was built in {seconds:.1f} s; nothing was read or written.')
     return 0
-  stats = read_optional_json(join(opts.output, STATS_FILE))
-  print(summarize(opts, stats, seconds, reject_reasons(opts.output)))
+  stats = layout.read_json(opts.output_layout.path(layout.STATS_FILE))
+  print(summarize(opts, stats, seconds, reject_reasons(opts.output_layout)))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

@@ -30,29 +30,22 @@ import argparse
 import dataclasses
 import gzip
 import io
-import json
-import re
 import struct
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
-import google_crc32c
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from beam_private.tfrecord import masked_crc32c
+from transforms import layout
 from transforms.example import example_class
 
-MANIFEST = 'manifest.json'
-STATS = 'stats.json'
-SUCCESS = '_SUCCESS'
-SUPPORTED_FORMAT_VERSION = 1
-# Shard file names as the converter writes them: train-00000-of-00004 (5-digit index and total).
-SHARD_NAME = re.compile(r'^(?P<split>[a-z_]+)-(?P<index>\d{5})-of-(?P<total>\d{5})$')
+SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
 _HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
 _FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
 
@@ -106,11 +99,6 @@ class Record:
   offset: int
   data: bytes
   data_crc_ok: bool
-
-
-def masked_crc32c(data: bytes) -> int:
-  """TFRecord's masked crc32c (rotate right 15, add 0xa282ead8), via Beam's helper."""
-  return _TFRecordUtil._masked_crc32c(data, crc32c_fn=google_crc32c.value)  # pylint: disable=protected-access
 
 
 def _read_exactly(handle: BinaryIO, size: int) -> bytes:
@@ -203,11 +191,6 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 # The output directory
 
 
-def _read_json(path: str) -> Any:
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-    return json.loads(handle.read().decode('utf-8'))
-
-
 def verify_shard(path: str, compression: str, label_range: range | None,
                  problems: list[Problem]) -> int:
   """Check one shard; append its problems; return the number of records it holds intact.
@@ -232,28 +215,28 @@ def verify_shard(path: str, compression: str, label_range: range | None,
   return count
 
 
-def _check_manifest_self(output_dir: str, manifest: dict, problems: list[Problem]) -> None:
+def _check_manifest_self(output: layout.OutputLayout, manifest: dict, problems: list[Problem]) -> None:
   """The manifest's own arithmetic: shard names, num_shards and per-split sums."""
-  where = FileSystems.join(output_dir, MANIFEST)
+  where = output.path(layout.MANIFEST_FILE)
   for split, entry in manifest['splits'].items():
     shards = entry['shards']
     if entry['num_shards'] != len(shards):
       problems.append(Problem(where, f"split {split!r}: num_shards {entry['num_shards']} "
                               f'but {len(shards)} shards listed'))
-    expected = [f'{split}-{i:05d}-of-{len(shards):05d}' for i in range(len(shards))]
+    expected = output.shard_names.names(split, len(shards))
     if [s['file'] for s in shards] != expected:
       problems.append(Problem(where, f'split {split!r}: shard names are not '
-                              f'{split}-00000-of-{len(shards):05d} ... in order'))
+                              f'{expected[0] if expected else "(none)"} ... in order'))
     total = sum(s['num_examples'] for s in shards)
     if total != entry['num_examples']:
       problems.append(Problem(where, f"split {split!r}: num_examples {entry['num_examples']}"
                               f' but its shards add up to {total}'))
 
 
-def _check_stats(output_dir: str, manifest: dict, problems: list[Problem]) -> None:
-  path = FileSystems.join(output_dir, STATS)
+def _check_stats(output: layout.OutputLayout, manifest: dict, problems: list[Problem]) -> None:
+  path = output.path(layout.STATS_FILE)
   try:
-    stats = _read_json(path)
+    stats = layout.read_json(path)
   except Exception as error:  # pylint: disable=broad-except
     problems.append(Problem(path, f'cannot read: {error}'))
     return
@@ -277,14 +260,15 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   if pipeline_options is not None:
     FileSystems.set_options(pipeline_options)
   output_dir = output_dir.rstrip('/')
+  output = layout.OutputLayout(output_dir)
   report = VerifyReport(output_dir)
   problems = report.problems
-  if not FileSystems.exists(FileSystems.join(output_dir, SUCCESS)):
-    problems.append(Problem(FileSystems.join(output_dir, SUCCESS),
+  if not FileSystems.exists(output.path(layout.SUCCESS_FILE)):
+    problems.append(Problem(output.path(layout.SUCCESS_FILE),
                             'missing: the conversion did not finish'))
-  manifest_path = FileSystems.join(output_dir, MANIFEST)
+  manifest_path = output.path(layout.MANIFEST_FILE)
   try:
-    manifest = _read_json(manifest_path)
+    manifest = layout.read_json(manifest_path)
     if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
       raise ValueError(f"format_version {manifest.get('format_version')!r}, "
                        f'expected {SUPPORTED_FORMAT_VERSION}')
@@ -292,18 +276,17 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
                         manifest['label_offset'] + manifest['num_classes'])
     listed = {s['file']: (split, s['num_examples'])
               for split, entry in manifest['splits'].items() for s in entry['shards']}
-    _check_manifest_self(output_dir, manifest, problems)
+    _check_manifest_self(output, manifest, problems)
   except Exception as error:  # pylint: disable=broad-except  (missing, not JSON, wrong keys)
     problems.append(Problem(manifest_path, f'cannot use manifest: {type(error).__name__}: {error}'))
     return report
-  _check_stats(output_dir, manifest, problems)
+  _check_stats(output, manifest, problems)
   found = {FileSystems.split(m.path)[1]
-           for m in FileSystems.match([FileSystems.join(output_dir, '*')])[0].metadata_list}
-  for name in sorted(n for n in found if SHARD_NAME.match(n) and n not in listed):
-    problems.append(Problem(FileSystems.join(output_dir, name),
-                            'extra shard file not listed in manifest.json'))
+           for m in FileSystems.match([output.path('*')])[0].metadata_list}
+  for name in sorted(n for n in found if output.is_shard(n) and n not in listed):
+    problems.append(Problem(output.path(name), 'extra shard file not listed in manifest.json'))
   for name, (split, expected) in sorted(listed.items()):
-    path = FileSystems.join(output_dir, name)
+    path = output.path(name)
     report.records_read.setdefault(split, 0)
     if name not in found:
       problems.append(Problem(path, 'missing: listed in manifest.json'))

@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
-from transforms import shard_writer
-from transforms.shard_writer import read_json
+from beam_private import tfrecord
+from transforms import image as image_lib
+from transforms import layout
 
 CRASH_FLAGS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
 
@@ -35,7 +36,8 @@ def _assert_complete(shard, output):
   """A file under a final shard name parses completely and holds what its sidecar says."""
   count = sum(1 for raw in tf.data.TFRecordDataset(str(shard))
               if tf.train.Example.FromString(raw.numpy()).features.feature['image/encoded'])
-  assert count == read_json(str(output / '_work' / (shard.name + '.json')))['num_examples']
+  sidecar = layout.OutputLayout(str(output)).sidecar_path(shard.name)
+  assert count == layout.read_json(sidecar)['num_examples']
 
 
 def _same_files(a, b):
@@ -82,7 +84,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
 def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_output, tmp_path,
                                                                          monkeypatch, capsys):
   """A failure outside one image (here: writing a record of the shard) still fails the run."""
-  real = shard_writer._TFRecordUtil.write_record
+  real = tfrecord.write_record
   calls = []
 
   def failing_disk(f, record):
@@ -91,7 +93,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
       raise OSError(28, 'No space left on device (injected)')
     return real(f, record)
 
-  monkeypatch.setattr(shard_writer._TFRecordUtil, 'write_record', staticmethod(failing_disk))
+  monkeypatch.setattr(tfrecord, 'write_record', failing_disk)
   output = tmp_path / 'out'
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 1
   message = capsys.readouterr().err
@@ -101,7 +103,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
   assert not list((output / '_work').glob('*.tmp-*'))  # The failed shard's temp file is gone.
   for shard in _final_shards(output):
     _assert_complete(shard, output)
-  monkeypatch.setattr(shard_writer._TFRecordUtil, 'write_record', staticmethod(real))
+  monkeypatch.setattr(tfrecord, 'write_record', real)
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
   _same_files(output, sample_output)
 
@@ -109,7 +111,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
 def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_path, monkeypatch,
                                                                             capsys):
   """A bug on one file (any exception but ImageRejected) rejects that file; the run finishes."""
-  real = shard_writer.image_lib.process_image
+  real = image_lib.process_image
   owl = (SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').read_bytes()
 
   def buggy(data, spec):
@@ -117,7 +119,7 @@ def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_
       raise ZeroDivisionError('injected bug')
     return real(data, spec)
 
-  monkeypatch.setattr(shard_writer.image_lib, 'process_image', buggy)
+  monkeypatch.setattr(image_lib, 'process_image', buggy)
   output = tmp_path / 'out'
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 0
   out = capsys.readouterr().out

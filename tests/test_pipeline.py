@@ -254,18 +254,19 @@ def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
   """Per-split mean/std from integer sums equal numpy's over the same pixels, and a shard sidecar
   written by an earlier version (768-bin histogram instead of sums) resumes to the same numbers."""
   from transforms.stats import SplitStatsCombineFn
+  from transforms.summary import ShardSummary
   rng = np.random.default_rng(7)
   shards = [rng.integers(0, 256, (n, 3), dtype=np.int64) for n in (5000, 1, 777)]
 
   def summary(name, pixels, old_format):
-    s = {'shard': name, 'num_examples': 1, 'num_bytes': 0, 'num_passthrough': 0, 'rejects': [],
+    s = {'shard': name, 'split': 'train', 'num_examples': 1, 'num_bytes': 0, 'num_passthrough': 0, 'rejects': [],
          'class_counts': {'a': 1}}
     if old_format:
       s['histogram'] = [int((pixels[:, c] == v).sum()) for c in range(3) for v in range(256)]
     else:
       s.update(num_pixels=len(pixels), channel_sums=pixels.sum(0).tolist(),
                channel_squares=(pixels ** 2).sum(0).tolist())
-    return s
+    return ShardSummary.from_json(s)
 
   combine = SplitStatsCombineFn()
   results = []
@@ -275,10 +276,9 @@ def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
     results.append(combine.extract_output(combine.merge_accumulators(accs)))
   everything = np.concatenate(shards).astype(np.float64)
   for result in results:
-    np.testing.assert_allclose(result['mean_rgb'], everything.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(result['std_rgb'], everything.std(0), rtol=1e-12)
-  assert results[0]['mean_rgb'] == results[1]['mean_rgb']
-  assert results[0]['std_rgb'] == results[1]['std_rgb']
+    np.testing.assert_allclose(result.mean_std[0], everything.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(result.mean_std[1], everything.std(0), rtol=1e-12)
+  assert results[0] == results[1]
 
 
 def test_image_refs_travel_small_and_find_their_files(tmp_path):

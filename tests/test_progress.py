@@ -34,7 +34,7 @@ def test_log_lines_when_not_on_a_terminal(tmp_path, monkeypatch, caplog):
     assert convert(SAMPLE_DIR, tmp_path / 'out', *SAMPLE_FLAGS) == 0
   lines = [r.getMessage() for r in caplog.records if r.name == 'pipeline.progress']
   assert lines and all('/54 images' in line for line in lines)
-  assert read_totals(str(tmp_path / 'out' / '_work')) == {'written': 54, 'rejected': 0}
+  assert read_totals(str(tmp_path / 'out' / '_work' / 'progress')) == {'written': 54, 'rejected': 0}
 
 
 def test_progress_line():

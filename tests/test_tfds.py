@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from transforms.layout import OutputLayout
 from transforms.tfds_metadata import tfds_label_names, write_tfds_metadata
 
 CLASSES = ['animal', 'flower', 'landscape', 'object', 'space']
@@ -18,7 +19,7 @@ def _with_tfds_metadata(source: pathlib.Path, target: pathlib.Path) -> dict:
   """A copy of a (read-only, shared) output directory with the TFDS metadata written into it."""
   shutil.copytree(source, target)
   manifest = json.loads((target / 'manifest.json').read_text())
-  write_tfds_metadata(str(target), manifest, CLASSES)
+  write_tfds_metadata(OutputLayout(str(target)), manifest, CLASSES)
   return manifest
 
 
@@ -79,7 +80,7 @@ def test_gzip_output_gets_no_metadata_and_a_warning(sample_output, tmp_path, cap
   for name in ('dataset_info.json', 'features.json'):  # Written by the (uncompressed) conversion.
     (output / name).unlink()
   with caplog.at_level(logging.WARNING):
-    write_tfds_metadata(str(output), manifest, CLASSES)
+    write_tfds_metadata(OutputLayout(str(output)), manifest, CLASSES)
   assert not (output / 'dataset_info.json').exists()
   assert 'uncompressed' in caplog.text
 
@@ -107,7 +108,7 @@ def test_shard_names_off_the_template_are_an_error(sample_output, tmp_path):
   (output / first['file']).rename(output / ('x-' + first['file']))
   first['file'] = 'x-' + first['file']
   with pytest.raises(ValueError, match='do not follow'):
-    write_tfds_metadata(str(output), manifest, CLASSES)
+    write_tfds_metadata(OutputLayout(str(output)), manifest, CLASSES)
 
 
 def test_command_line_for_an_existing_output(readers_offset1_output, tmp_path):

@@ -71,10 +71,10 @@ def _rewrite_record(path: Path, index: int, edit) -> None:
   example = verify_lib.Example.FromString(payloads[index])
   edit(example.features.feature)
   payloads[index] = example.SerializeToString(deterministic=True)
-  from apache_beam.io.tfrecordio import _TFRecordUtil  # pylint: disable=import-outside-toplevel
+  from beam_private.tfrecord import write_record  # pylint: disable=import-outside-toplevel
   with _open(path, 'wb') as handle:
     for payload in payloads:
-      _TFRecordUtil.write_record(handle, payload)
+      write_record(handle, payload)
 
 
 @pytest.mark.parametrize('compression', ['none', 'gzip'])

@@ -24,6 +24,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
+from transforms.layout import join
 from transforms.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
@@ -44,10 +45,6 @@ class Layout:
   @property
   def has_split_folders(self) -> bool:
     return UNSPLIT not in self.split_roots
-
-
-def join(base: str, *parts: str) -> str:
-  return FileSystems.join(base.rstrip('/') or base, *parts)
 
 
 def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:

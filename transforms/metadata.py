@@ -8,32 +8,13 @@ sees a half-written or rejected dataset.
 
 from __future__ import annotations
 
-import json
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from transforms.listing import join
+from transforms import layout
+from transforms.stats import SplitTotals
 from transforms.tfds_metadata import write_tfds_metadata
-
-LABELS_FILE = 'labels.txt'
-STATS_FILE = 'stats.json'
-REJECTS_FILE = 'rejects.jsonl'
-MANIFEST_FILE = 'manifest.json'
-SUCCESS_FILE = '_SUCCESS'
-FORMAT_VERSION = 1
-STATS_KEYS = ('num_examples', 'num_shards', 'num_rejected', 'num_bytes', 'num_passthrough',
-              'class_counts', 'mean_rgb', 'std_rgb')
-
-
-def write_text(path: str, text: str) -> None:
-  with FileSystems.create(path, mime_type='text/plain') as f:
-    f.write(text.encode('utf-8'))
-
-
-def to_json(value) -> str:
-  return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + '\n'
 
 
 def reject_fraction(stats: Dict) -> float:
@@ -41,32 +22,41 @@ def reject_fraction(stats: Dict) -> float:
   return stats['num_rejected'] / total if total else 0.0
 
 
-def build_stats(split_stats: Dict[str, Dict], rejects: List[dict]) -> Dict:
-  """stats.json: per split the counts, class counts and mean/std; at the top level the totals."""
+def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dict:
+  """stats.json: per split the counts, class counts and mean/std; at the top level the totals.
+
+  Rejects are counted here and only here: every rejected file of a split, from the listing and from
+  the shard writer alike.
+  """
   stats = {}
-  for split, values in sorted(split_stats.items()):
-    entry = {key: values[key] for key in STATS_KEYS}
-    entry['num_rejected'] = sum(1 for r in rejects if r['split'] == split)
-    stats[split] = entry
-  stats['num_examples'] = sum(v['num_examples'] for v in split_stats.values())
+  for split, totals in sorted(split_stats.items()):
+    mean, std = totals.mean_std
+    stats[split] = {'num_examples': totals.num_examples, 'num_shards': len(totals.shards),
+                    'num_rejected': sum(1 for r in rejects if r['split'] == split),
+                    'num_bytes': totals.num_bytes, 'num_passthrough': totals.num_passthrough,
+                    'class_counts': dict(sorted(totals.class_counts.items())),
+                    'mean_rgb': mean, 'std_rgb': std}
+  stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
   return stats
 
 
-def build_manifest(split_stats: Dict[str, Dict], num_classes: int, label_offset: int,
-                   compression: str, options: Dict) -> Dict:
+def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
+                   num_classes: int, label_offset: int, compression: str, options: Dict) -> Dict:
+  """manifest.json: per split its shards in index order with their record counts, and the flags."""
   splits = {}
-  for split, values in sorted(split_stats.items()):
-    shards = [{'file': name, 'num_examples': n} for name, n in sorted(values['shards'].items())]
-    splits[split] = {'num_examples': values['num_examples'], 'num_shards': len(shards),
+  for split, totals in sorted(split_stats.items()):
+    names = sorted(totals.shards, key=lambda name: output.shard_names.parse(name)[1])
+    shards = [{'file': name, 'num_examples': totals.shards[name]} for name in names]
+    splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
                      'shards': shards}
-  return {'format_version': FORMAT_VERSION, 'num_classes': num_classes,
+  return {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
           'label_offset': label_offset, 'compression': compression, 'splits': splits,
           'options': options}
 
 
-def write_metadata(_, output_dir: str, class_names: List[str], label_offset: int, compression: str,
-                   options: Dict, max_reject_fraction: float, split_stats: Dict[str, Dict],
+def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int, compression: str,
+                   options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
                    rejects: List[dict]) -> Dict:
   """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt) and, when acceptable, _SUCCESS.
@@ -76,25 +66,24 @@ def write_metadata(_, output_dir: str, class_names: List[str], label_offset: int
   """
   rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
   stats = build_stats(split_stats, rejects)
-  write_text(join(output_dir, LABELS_FILE), ''.join(name + '\n' for name in class_names))
-  write_text(join(output_dir, REJECTS_FILE),
-             ''.join(json.dumps(r, sort_keys=True, ensure_ascii=False) + '\n' for r in rejects))
-  write_text(join(output_dir, STATS_FILE), to_json(stats))
-  manifest = build_manifest(split_stats, len(class_names), label_offset, compression, options)
-  write_text(join(output_dir, MANIFEST_FILE), to_json(manifest))
-  write_tfds_metadata(output_dir, manifest, class_names)
+  layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
+  layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
+  layout.write_json(output.path(layout.STATS_FILE), stats)
+  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options)
+  layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
+  write_tfds_metadata(output, manifest, class_names)
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
-    write_text(join(output_dir, SUCCESS_FILE), '')
+    layout.write_text(output.path(layout.SUCCESS_FILE), '')
   return stats
 
 
 class WriteMetadata(beam.PTransform):
   """(split statistics, rejects) -> the metadata files, written once after every shard."""
 
-  def __init__(self, output_dir: str, class_names: List[str], label_offset: int, compression: str,
-               options: Dict, max_reject_fraction: float):
+  def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
+               compression: str, options: Dict, max_reject_fraction: float):
     super().__init__()
-    self._args = dict(output_dir=output_dir, class_names=class_names, label_offset=label_offset,
+    self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
                       max_reject_fraction=max_reject_fraction)
 
@@ -106,9 +95,3 @@ class WriteMetadata(beam.PTransform):
                 write_metadata, split_stats=beam.pvalue.AsDict(split_stats),
                 rejects=beam.pvalue.AsList(rejects), **self._args))
 
-
-def read_optional_json(path: str) -> Optional[Dict]:
-  if not FileSystems.exists(path):
-    return None
-  with FileSystems.open(path) as f:
-    return json.loads(f.read().decode('utf-8'))

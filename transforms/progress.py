@@ -1,7 +1,8 @@
 """Live progress of local runs, shared through small files.
 
 Beam metrics reach the driver only when a bundle ends, and a shard is one bundle; so for a live count on
-one machine each shard-writing worker also rewrites a tiny JSON file (`_work/progress/<id>.json`:
+one machine each shard-writing worker also rewrites a tiny JSON file (`_work/progress/<id>.json`,
+transforms/layout.py:
 images written and rejected so far) at most every `INTERVAL_SECONDS`. The driver sums these files
 (pipeline/progress.py). Only local outputs get progress files; distributed runs report through the Beam
 counters of the shard writer, which the runner's UI shows.
@@ -15,16 +16,16 @@ import time
 import uuid
 from typing import Dict
 
-PROGRESS_DIR = 'progress'
 INTERVAL_SECONDS = 0.5
 
 
 class ProgressFile:
   """A worker's running totals, rewritten atomically (write + rename) at most every INTERVAL_SECONDS."""
 
-  def __init__(self, work_dir: str):
-    self._enabled = '://' not in work_dir
-    self._path = os.path.join(work_dir, PROGRESS_DIR, uuid.uuid4().hex + '.json')
+  def __init__(self, folder: str):
+    """`folder`: the output's progress folder (OutputLayout.work_path(PROGRESS_DIR))."""
+    self._enabled = '://' not in folder
+    self._path = os.path.join(folder, uuid.uuid4().hex + '.json')
     self._counts = {'written': 0, 'rejected': 0}
     self._last = 0.0
 
@@ -41,10 +42,9 @@ class ProgressFile:
       os.replace(temp, self._path)
 
 
-def read_totals(work_dir: str) -> Dict[str, int]:
-  """Sum of every worker's progress file: {'written': n, 'rejected': n}."""
+def read_totals(folder: str) -> Dict[str, int]:
+  """Sum of every worker's progress file in `folder`: {'written': n, 'rejected': n}."""
   totals = {'written': 0, 'rejected': 0}
-  folder = os.path.join(work_dir, PROGRESS_DIR)
   try:
     names = [n for n in os.listdir(folder) if n.endswith('.json')]
   except OSError:

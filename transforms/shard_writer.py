@@ -13,7 +13,7 @@ before the rename; `--resume` skips a shard whose final file and sidecar both ex
 
 from __future__ import annotations
 
-import json
+import collections
 import logging
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -21,16 +21,16 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.metrics import Metrics
 
+from beam_private import s3, tfrecord
 from transforms import image as image_lib
-from transforms import imagenet
-from transforms.listing import image_path, join, reject
+from transforms import imagenet, layout
+from transforms.listing import image_path, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
+from transforms.summary import ShardSummary
 
-WORK_DIR = '_work'
 # Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
 # tool (or a library it calls), reported as a reject so that the run goes on.
 INTERNAL_ERROR = 'internal error'
@@ -38,47 +38,22 @@ COMPRESSION = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.G
 _NAMESPACE = 'folder2tfrecord'
 
 
-def work_dir(output_dir: str) -> str:
-  return join(output_dir, WORK_DIR)
-
-
-def sidecar_path(output_dir: str, shard: ShardId) -> str:
-  return join(work_dir(output_dir), shard.name + '.json')
-
-
 def reason_category(reason: str) -> str:
   """The part of a reject reason before any detail in parentheses or after a colon (metric names)."""
   return reason.split(' (', 1)[0].split(':', 1)[0].strip()[:80]
 
 
-def new_summary(shard: ShardId) -> dict:
-  """What a shard contributes to stats.json and the manifest (JSON-serializable)."""
-  return {'shard': shard.name, 'split': shard.split, 'num_examples': 0, 'num_bytes': 0,
-          'num_passthrough': 0, 'class_counts': {}, 'num_pixels': 0, 'channel_sums': [0] * 3,
-          'channel_squares': [0] * 3, 'rejects': []}
-
-
-def _write_json(path: str, value) -> None:
-  with FileSystems.create(path, mime_type='application/json') as f:
-    f.write(json.dumps(value, sort_keys=True).encode('utf-8'))
-
-
-def read_json(path: str):
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return json.loads(f.read().decode('utf-8'))
-
-
 class WriteShardFn(beam.DoFn):
-  """((split, index, num_shards), [ImageRef]) -> shard summary; writes the shard file."""
+  """((split, index, num_shards), [ImageRef]) -> ShardSummary; writes the shard file."""
 
-  def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, split_roots: Dict[str, str], class_texts: Optional[Dict[str, str]] = None,
-               bbox_dir: Optional[str] = None):
+  def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
+               compression: str, resume: bool, split_roots: Dict[str, str],
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots)."""
     super().__init__()
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
-    self._output_dir = output_dir
+    self._output = output
     self._spec = spec
     self._seed = seed
     self._compression = compression
@@ -93,51 +68,56 @@ class WriteShardFn(beam.DoFn):
     self._build_example = None
 
   def setup(self):
+    s3.apply_empty_upload_fix()
     from transforms.example import build_example  # pylint: disable=import-outside-toplevel
     self._build_example = build_example  # Builds the Example message class once per worker.
-    self._progress = ProgressFile(work_dir(self._output_dir))
+    self._progress = ProgressFile(self._output.work_path(layout.PROGRESS_DIR))
 
   def finish_bundle(self):
     self._progress.add(force=True)
 
-  def process(self, element: Tuple[Tuple[str, int, int], Iterable[ImageRef]]) -> Iterable[dict]:
+  def process(self, element: Tuple[Tuple[str, int, int], Iterable[ImageRef]]
+              ) -> Iterable[ShardSummary]:
     key, refs = element
     shard = ShardId(*key)
-    final = join(self._output_dir, shard.name)
-    sidecar = sidecar_path(self._output_dir, shard)
+    name = self._output.shard_names.name(*shard)
+    final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     if self._resume and FileSystems.exists(final) and FileSystems.exists(sidecar):
       self._skipped.inc()
-      summary = read_json(sidecar)
-      self._progress.add(summary['num_examples'], len(summary['rejects']))
+      summary = ShardSummary.from_json(layout.read_json(sidecar))
+      self._progress.add(summary.num_examples, summary.num_rejected)
       yield summary
       return
     refs = sorted(refs, key=lambda ref: order_key(self._seed, ref))
-    temp = join(work_dir(self._output_dir), f'{shard.name}.tmp-{uuid.uuid4().hex}')
+    temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
       with FileSystems.create(temp, compression_type=COMPRESSION[self._compression]) as f:
-        summary = self._write_records(f, shard, refs)
-      temp_sidecar = f'{sidecar}.tmp-{uuid.uuid4().hex}'
-      _write_json(temp_sidecar, summary)
+        summary = self._write_records(f, name, shard.split, refs)
+      temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
+      layout.write_json(temp_sidecar, summary.to_json(), indent=None)
       FileSystems.rename([temp_sidecar], [sidecar])
       FileSystems.rename([temp], [final])
     except BaseException as e:
       _delete_quietly(temp)
       if isinstance(e, Exception):  # Not one image's fault: the shard cannot be written.
-        raise RuntimeError(f'while writing shard {shard.name}: {image_lib.describe_error(e)}') from e
+        raise RuntimeError(f'while writing shard {name}: {image_lib.describe_error(e)}') from e
       raise
     self._shards.inc()
     yield summary
 
-  def _write_records(self, f, shard: ShardId, refs: List[ImageRef]) -> dict:
-    summary = new_summary(shard)
+  def _write_records(self, f, name: str, split: str, refs: List[ImageRef]) -> ShardSummary:
+    """Converts and appends every file of the shard to `f`; returns what was written and rejected."""
+    num_examples = num_bytes = num_passthrough = num_pixels = 0
+    class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
+    rejects = []
     for ref in refs:
       path = image_path(self._split_roots, ref)
       try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
           data = src.read()
       except OSError as e:
-        self._add_reject(summary, shard, path, f'cannot read the file ({type(e).__name__}: {e})')
+        self._add_reject(rejects, split, path, f'cannot read the file ({type(e).__name__}: {e})')
         continue
       try:
         stored = image_lib.process_image(data, self._spec)
@@ -145,25 +125,25 @@ class WriteShardFn(beam.DoFn):
             stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
             self._class_texts.get(ref.synset), self._boxes(ref, path, stored))
       except image_lib.ImageRejected as e:
-        self._add_reject(summary, shard, path, e.reason)
+        self._add_reject(rejects, split, path, e.reason)
         continue
       except Exception as e:  # pylint: disable=broad-except  (a bug must not end an hour of work)
         logging.exception('Internal error while converting %s (stored as a reject)', path)
         self._internal_errors.inc()
-        self._add_reject(summary, shard, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
+        self._add_reject(rejects, split, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
         continue
-      _TFRecordUtil.write_record(f, record)
-      summary['num_examples'] += 1
-      summary['num_bytes'] += len(stored.encoded)
-      summary['num_passthrough'] += stored.passthrough
-      summary['class_counts'][ref.synset] = summary['class_counts'].get(ref.synset, 0) + 1
-      summary['num_pixels'] += stored.height * stored.width
+      tfrecord.write_record(f, record)
+      num_examples += 1
+      num_bytes += len(stored.encoded)
+      num_passthrough += stored.passthrough
+      class_counts[ref.synset] += 1
+      num_pixels += stored.height * stored.width
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._written.inc()
       self._progress.add(written=1)
-    summary['channel_sums'], summary['channel_squares'] = sums, squares
-    return summary
+    return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
+                        num_pixels, tuple(sums), tuple(squares), tuple(rejects))
 
   def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
     """The file's VOC boxes moved to the stored image; None without --bbox_dir."""
@@ -177,8 +157,8 @@ class WriteShardFn(beam.DoFn):
       return []
     return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
 
-  def _add_reject(self, summary: dict, shard: ShardId, path: str, reason: str) -> None:
-    summary['rejects'].append(reject(path, shard.split, reason))
+  def _add_reject(self, rejects: List[dict], split: str, path: str, reason: str) -> None:
+    rejects.append(reject(path, split, reason))
     self._rejected.inc()
     self._progress.add(rejected=1)
     Metrics.counter(_NAMESPACE, 'rejected: ' + reason_category(reason)).inc()
@@ -193,13 +173,13 @@ def _delete_quietly(path: str) -> None:
 
 
 class WriteShards(beam.PTransform):
-  """(shard key, ImageRef) pairs -> one summary dict per shard, each shard written exactly once."""
+  """(shard key, ImageRef) pairs -> one ShardSummary per shard, each shard written exactly once."""
 
-  def __init__(self, output_dir: str, spec: image_lib.ImageSpec, seed: int, compression: str,
-               resume: bool, split_roots: Dict[str, str], class_texts: Optional[Dict[str, str]] = None,
-               bbox_dir: Optional[str] = None):
+  def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
+               compression: str, resume: bool, split_roots: Dict[str, str],
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
     super().__init__()
-    self._fn = WriteShardFn(output_dir, spec, seed, compression, resume, split_roots, class_texts,
+    self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
                             bbox_dir)
 
   def expand(self, assigned):

@@ -70,24 +70,17 @@ beam.coders.registry.register_coder(ImageRef, ImageRefCoder)
 
 
 class ShardId(NamedTuple):
+  """One shard of a split: index in 0..num_shards-1. Its file name is the output layout's business
+  (transforms/layout.py ShardNameTemplate)."""
   split: str
   index: int
   num_shards: int
-
-  @property
-  def name(self) -> str:
-    return shard_name(self.split, self.index, self.num_shards)
 
 
 def stable_hash(seed: int, *parts: str) -> int:
   """64-bit hash of (seed, parts) that is the same on every machine and Python version."""
   text = '\x00'.join((str(seed),) + parts)
   return int.from_bytes(hashlib.sha256(text.encode('utf-8')).digest()[:8], 'big')
-
-
-def shard_name(split: str, index: int, num_shards: int) -> str:
-  """`train-00003-of-00128`: the naming of build_imagenet_data.py that Model Garden globs."""
-  return f'{split}-{index:05d}-of-{num_shards:05d}'
 
 
 def auto_num_shards(num_examples: int) -> int:

@@ -26,22 +26,19 @@ every declared key as required).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.sharding import shard_name
+from transforms import layout
 
 _LOGGER = logging.getLogger(__name__)
 
 DATASET_NAME = 'folder2tfrecord'
 DATASET_VERSION = '1.0.0'
-# Our shard names: "train-00000-of-00004" (no dataset name, no file-format suffix).
-FILEPATH_TEMPLATE = '{SPLIT}-{SHARD_X_OF_Y}'
 BACKGROUND = 'background'
 
 
@@ -70,7 +67,6 @@ def tfds_label_names(manifest: Dict, class_names: Sequence[str]) -> List[str]:
 
 
 _TFDS = 'tensorflow_datasets.core.features.'
-LABEL_NAMES_FILE = 'image-class-label.labels.txt'  # TFDS's name for ClassLabel 'image/class/label'.
 
 
 def _features_dict(features: Dict) -> Dict:
@@ -104,22 +100,23 @@ def features_json(num_labels: int) -> Dict:
   })})
 
 
-def shard_sizes(output_dir: str, files: Sequence[str]) -> int:
+def shard_sizes(output: layout.OutputLayout, files: Sequence[str]) -> int:
   """Total bytes of the named shard files (matched by exact name: no listing of the folder)."""
-  paths = [FileSystems.join(output_dir, name) for name in files]
+  paths = [output.path(name) for name in files]
   return sum(m.size_in_bytes for result in FileSystems.match(paths) for m in result.metadata_list)
 
 
-def dataset_info_json(output_dir: str, manifest: Dict) -> Dict:
+def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
   """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes."""
   splits = []
+  template = output.shard_names.tfds_filepath_template()
   for split, entry in sorted(manifest['splits'].items()):
     files = [shard['file'] for shard in entry['shards']]
     # TFDS rebuilds each file name from the template; names that differ would be unreadable.
-    if files != [shard_name(split, i, len(files)) for i in range(len(files))]:
-      raise ValueError(f'split {split!r}: shard files {files} do not follow {FILEPATH_TEMPLATE}.')
-    splits.append({'filepathTemplate': FILEPATH_TEMPLATE, 'name': split,
-                   'numBytes': str(shard_sizes(output_dir, files)),
+    if files != output.shard_names.names(split, len(files)):
+      raise ValueError(f'split {split!r}: shard files {files} do not follow {template}.')
+    splits.append({'filepathTemplate': template, 'name': split,
+                   'numBytes': str(shard_sizes(output, files)),
                    'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
   return {'description': 'Image folder converted to TFRecords of tf.train.Example by folder2tfrecord '
                          "(keys as in TensorFlow's build_imagenet_data.py).",
@@ -127,7 +124,7 @@ def dataset_info_json(output_dir: str, manifest: Dict) -> Dict:
           'version': DATASET_VERSION}
 
 
-def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str]) -> None:
+def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str]) -> None:
   """Writes dataset_info.json, features.json and the ClassLabel names file into output_dir.
 
   Written from the schema TFDS serializes (tests/test_tfds.py reads them back with TFDS), without
@@ -135,7 +132,7 @@ def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str])
   manifest.json exist. Every file goes through Beam FileSystems (local, gs:// or s3://).
 
   Args:
-    output_dir: the converter's output directory (holding the shards named in the manifest).
+    output: the converter's output (holding the shards named in the manifest).
     manifest: the manifest.json content (splits with per-shard "file" and "num_examples").
     class_names: class names in label order, see `tfds_label_names`.
 
@@ -148,18 +145,9 @@ def write_tfds_metadata(output_dir: str, manifest: dict, class_names: list[str])
                     manifest['compression'])
     return
   names = tfds_label_names(manifest, class_names)
-  files = {'features.json': json.dumps(features_json(len(names)), indent=4, sort_keys=True),
-           'dataset_info.json': json.dumps(dataset_info_json(output_dir, manifest), indent=2,
-                                           sort_keys=True),
-           LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
-  for name, text in files.items():
-    with FileSystems.create(FileSystems.join(output_dir, name)) as f:
-      f.write(text.encode('utf-8'))
-
-
-def _read_text(path: str) -> str:
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    return f.read().decode('utf-8')
+  layout.write_json(output.path(layout.FEATURES_FILE), features_json(len(names)), indent=4)
+  layout.write_json(output.path(layout.DATASET_INFO_FILE), dataset_info_json(output, manifest))
+  layout.write_text(output.path(layout.TFDS_LABEL_NAMES_FILE), ''.join(name + '\n' for name in names))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -170,9 +158,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('output_dir')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))
-  manifest = json.loads(_read_text(FileSystems.join(args.output_dir, 'manifest.json')))
-  class_names = _read_text(FileSystems.join(args.output_dir, 'labels.txt')).splitlines()
-  write_tfds_metadata(args.output_dir, manifest, class_names)
+  output = layout.OutputLayout(args.output_dir)
+  manifest = layout.read_json(output.path(layout.MANIFEST_FILE))
+  class_names = layout.read_text(output.path(layout.LABELS_FILE)).splitlines()
+  write_tfds_metadata(output, manifest, class_names)
   return 0
 
 

@@ -1,0 +1,78 @@
+"""The record that flows from the shard writer through the statistics into the metadata.
+
+One `ShardSummary` per shard: the shard writer emits it and stores it as the shard's sidecar
+(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats` adds
+them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+Triple = Tuple[int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSummary:
+  """What one shard holds and what its files contribute to the statistics.
+
+  Attributes:
+    shard: the shard's file name (`train-00003-of-00128`).
+    split: 'train', 'validation', ...
+    num_examples: records written.
+    num_bytes: bytes of `image/encoded` (the stored JPEGs), summed over the records.
+    num_passthrough: records whose `image/encoded` is the input file's own bytes.
+    class_counts: {class name (synset): records}.
+    num_pixels: stored pixels, height x width summed over the records (per channel).
+    channel_sums: exact (R, G, B) sums of the stored pixel values, 0-255 units.
+    channel_squares: exact (R, G, B) sums of the squared pixel values.
+    rejects: the shard's files that were not stored, as {'path', 'reason', 'split'} dicts.
+  """
+  shard: str
+  split: str
+  num_examples: int = 0
+  num_bytes: int = 0
+  num_passthrough: int = 0
+  class_counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+  num_pixels: int = 0
+  channel_sums: Triple = (0, 0, 0)
+  channel_squares: Triple = (0, 0, 0)
+  rejects: Tuple[Dict[str, Optional[str]], ...] = ()
+
+  @property
+  def num_rejected(self) -> int:
+    return len(self.rejects)
+
+  def to_json(self) -> Dict[str, Any]:
+    """The sidecar's JSON object."""
+    values = dataclasses.asdict(self)
+    values['class_counts'] = dict(sorted(self.class_counts.items()))
+    values['channel_sums'], values['channel_squares'] = list(self.channel_sums), list(self.channel_squares)
+    values['rejects'] = list(self.rejects)
+    return values
+
+  @classmethod
+  def from_json(cls, value: Mapping[str, Any]) -> 'ShardSummary':
+    """Reads a sidecar, also one written by an earlier version (see `_pixel_sums`); keys this version
+    does not know are ignored.
+
+    Raises:
+      KeyError: a key every version wrote is missing (not a sidecar).
+    """
+    num_pixels, sums, squares = _pixel_sums(value)
+    return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
+               num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
+               class_counts=dict(value['class_counts']), num_pixels=num_pixels,
+               channel_sums=tuple(sums), channel_squares=tuple(squares),
+               rejects=tuple(value['rejects']))
+
+
+def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
+  """(num_pixels, sums, squares) of a sidecar; sidecars written before 2026-11-30 hold a 768-bin
+  histogram (256 counts per channel) instead, which gives the same numbers."""
+  if 'histogram' not in value:
+    return value['num_pixels'], value['channel_sums'], value['channel_squares']
+  counts = [value['histogram'][c * 256:(c + 1) * 256] for c in range(3)]
+  return (sum(counts[0]), [sum(v * k for v, k in enumerate(c)) for c in counts],
+          [sum(v * v * k for v, k in enumerate(c)) for c in counts])
