@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Submits the conversion to Google Cloud Dataflow, packaged the way Beam documents multi-file
-# pipelines (--setup_file ./setup.py: the workers pip-install this project, see setup.py).
+# pipelines (--setup_file ./setup.py: the workers pip-install this project, see setup.py). Installs the
+# project with Beam's [gcp] extra into ./.venv first, as run_local.sh does (nothing to do the next time).
 #
 #   ./run_dataflow.sh PROJECT REGION gs://BUCKET/path [extra converter or Beam flags]
 #
@@ -13,8 +14,10 @@
 #   TRAIN_SHARDS [1024]  VALIDATION_SHARDS [128]  LABEL_OFFSET [1]
 #   MACHINE_TYPE [n2-standard-4]  MAX_NUM_WORKERS [32]  NUM_WORKERS [4]  DISK_SIZE_GB [50]
 #   SDK_CONTAINER_IMAGE         a prebuilt worker image (skips pip-installing on every worker)
-#   JOB_NAME [folder2tfrecord-<date>]   PYTHON [.venv/bin/python, else python3]
-#   DRY_RUN=1                   build the job offline (--dry_run=True) instead of submitting it
+#   JOB_NAME [folder2tfrecord-<date>]
+#   VENV [.venv]  PYTHON [python3]   the virtualenv, and the Python that creates it if it is missing
+#   DRY_RUN=1                   build the job (--dry_run=True) instead of submitting it; offline with
+#                               INPUT=data/sample_images NO_GCE_CHECK=True GCE_METADATA_HOST=127.0.0.1:9
 #
 # Example (ImageNet from its usual gs:// copy; validation already sorted into synset folders):
 #   INPUT=gs://my-bucket/imagenet/raw ./run_dataflow.sh my-project us-central1 gs://my-bucket/imagenet
@@ -24,7 +27,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -46,9 +49,7 @@ case "$REGION" in
 esac
 
 cd "$(dirname "$0")"
-if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
-fi
+source scripts/ensure_venv.sh "[gcp]"
 
 args=(
   --input "${INPUT:-$ROOT/raw}"
@@ -75,5 +76,5 @@ fi
 if [ "${DRY_RUN:-0}" = 1 ]; then
   args+=(--dry_run=True)
 fi
-echo "Submitting to Dataflow: $PYTHON -m pipeline.run ${args[*]} $*" >&2
-exec "$PYTHON" -m pipeline.run "${args[@]}" "$@"
+echo "Submitting to Dataflow: $VENV_PYTHON -m pipeline.run ${args[*]} $*" >&2
+exec "$VENV_PYTHON" -m pipeline.run "${args[@]}" "$@"
