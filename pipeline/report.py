@@ -34,6 +34,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from pipeline import extras
 from pipeline.verify import Example, read_tfrecords
 from transforms import layout
 from transforms.shard_writer import reason_category
@@ -375,6 +376,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       help='records read per split for the histograms, spread over its shards '
                            '(0 = all)')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+  try:
+    extras.require('matplotlib', 'matplotlib', 'pipeline.report needs')
+    extras.require_for_args([args.output_dir, args.output])
+  except extras.MissingDependency as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
   manifest = layout.OutputLayout(args.output_dir).path(layout.MANIFEST_FILE)
   if not FileSystems.exists(manifest):
