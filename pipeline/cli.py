@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
+from pipeline import extras, logs
+
 SUBCOMMANDS = {'run': 'pipeline.run', 'verify': 'pipeline.verify', 'report': 'pipeline.report'}
 
 
@@ -20,7 +22,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   if not argv:
     print(__doc__)
     sys.exit(2)
-  module = importlib.import_module(SUBCOMMANDS[command])
+  try:
+    extras.require_for_args(argv)  # gs:// or s3:// without Beam's extra: one line, not a traceback
+  except extras.MissingDependency as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (logs.py).
+    module = importlib.import_module(SUBCOMMANDS[command])
   sys.argv = [f'folder2tfrecord {command}'] + argv
   sys.exit(module.main())
 

@@ -19,6 +19,7 @@ from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSp
 from transforms.layout import OutputLayout
 
 COMPRESSIONS = ('none', 'gzip')
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 
 
 class UsageError(ValueError):
@@ -49,6 +50,8 @@ class ConverterOptions:
   ground_truth_synsets: Optional[str] = None
   class_text_file: Optional[str] = None
   bbox_dir: Optional[str] = None
+  log_level: str = 'WARNING'
+  verbose: bool = False
 
   def __post_init__(self):
     if self.label_offset not in (0, 1):
@@ -61,6 +64,8 @@ class ConverterOptions:
                        'number of images, ~1 shard per 1,024).')
     if not 0.0 <= self.max_reject_fraction <= 1.0:
       raise UsageError(f'--max_reject_fraction must be in [0, 1], got {self.max_reject_fraction}.')
+    if self.log_level not in LOG_LEVELS:
+      raise UsageError(f'--log_level must be one of {", ".join(LOG_LEVELS)}, got {self.log_level}.')
     if self.overwrite and self.resume:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
@@ -79,6 +84,11 @@ class ConverterOptions:
                      max_image_pixels=self.max_image_pixels)
 
   @property
+  def terminal_log_level(self) -> str:
+    """What the terminal shows: --log_level, or INFO for --verbose unless --log_level says DEBUG."""
+    return 'INFO' if self.verbose and self.log_level != 'DEBUG' else self.log_level
+
+  @property
   def output_layout(self) -> OutputLayout:
     """The names of every output file (transforms/layout.py)."""
     return OutputLayout(self.output)
@@ -90,7 +100,7 @@ class ConverterOptions:
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them)."""
     values = dataclasses.asdict(self)
-    for key in ('input', 'output', 'overwrite', 'resume'):
+    for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose'):
       values.pop(key)
     return values
 
@@ -164,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
   imagenet.add_argument('--bbox_dir',
                         help='Folder of Pascal VOC XML boxes (<synset>/<stem>.xml or <stem>.xml), '
                              'stored as image/object/bbox/* in the stored image\'s coordinates.')
+  logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
+  logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
+                    help='What the terminal shows besides the progress bar, the summary and errors. '
+                         'The rest goes to the run log, <output>/_work/run.log (a temporary folder '
+                         'for gs:// and s3:// outputs; named when the run starts): INFO and up (DEBUG '
+                         'with DEBUG) and the output of the local workers, whose own level is Beam\'s '
+                         '--default_sdk_harness_log_level (WARN unless given).')
+  logs.add_argument('--verbose', action='store_true',
+                    help='Same as --log_level INFO: Beam\'s logs and the local workers\' output on '
+                         'the terminal too.')
   return parser
 
 

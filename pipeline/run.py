@@ -14,7 +14,10 @@ import time
 from collections import Counter
 from typing import Optional, Sequence
 
-import apache_beam as beam
+from pipeline import extras, logs
+
+with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
+  import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
                                                   TestOptions, WorkerOptions)
@@ -23,6 +26,7 @@ from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
 from pipeline.progress import Progress, count_files
+from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import layout
@@ -93,8 +97,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   except (UsageError, InputError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  _LOGGER.info('Converting %d classes from %s into %s', len(plan.class_names), opts.input,
-               opts.output)
+  log_path = logs.open_run_log(opts.output_layout.work_path(layout.LOG_FILE),
+                               opts.terminal_log_level)
+  print(f'Converting {len(plan.class_names)} classes from {_shown(opts.input)} into '
+        f'{_shown(opts.output)}' + (f' (log: {_shown(log_path)})' if log_path else ''),
+        file=sys.stderr)
   start = time.monotonic()
   try:
     total = count_files(plan.layout.split_roots, plan.class_dirs)
@@ -124,11 +131,50 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   return 0
 
 
+def _shown(path: str) -> str:
+  """A local path relative to the current folder when it is inside it (shorter lines)."""
+  if '://' in path or os.path.relpath(path).startswith(os.pardir):
+    return path
+  return os.path.relpath(path)
+
+
 def main() -> None:
+  """The command line: a quiet terminal, everything else in the run log (pipeline/logs.py)."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Workers inherit it; TensorFlow's C++ banner.
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-  logging.getLogger('apache_beam').setLevel(logging.WARNING)
-  sys.exit(run())
+  try:
+    extras.require_for_args(sys.argv[1:])
+  except extras.MissingDependency as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  with logs.CommandLineLogs() as command_line, \
+      DeadWorkerWatch(lambda failure: _end_run(f'the pipeline failed: {failure}.', command_line)):
+    try:
+      code = run()
+    except KeyboardInterrupt:
+      _end_run('interrupted.', command_line, code=130)
+    if code != 0 and command_line.path:
+      print(_run_log_line(command_line.path), file=sys.stderr)
+  sys.exit(code)
+
+
+def _run_log_line(path: str) -> str:
+  return f'The run log (Beam\'s and the workers\' logs): {_shown(path)}'
+
+
+def _end_run(error: str, command_line: logs.CommandLineLogs, code: int = 1) -> None:
+  """Prints the error, the --resume hint and the run log, and ends the process at once.
+
+  At once (os._exit): after a dead worker or Ctrl-C, Beam's threads may wait for workers that never
+  answer. Finished shards are complete files; --resume keeps them.
+  """
+  print(f'\nerror: {error}\nFinished shards are kept; rerun with the same flags and --resume to '
+        'write only the missing ones.', file=sys.stderr)
+  if command_line.path:
+    print(_run_log_line(command_line.path), file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  logging.shutdown()
+  os._exit(code)  # pylint: disable=protected-access
 
 
 if __name__ == '__main__':

@@ -1,0 +1,271 @@
+"""What a command-line run shows on the terminal, and the run log that gets everything else.
+
+On a terminal, `python -m pipeline.run` shows one "Converting ..." line, the progress bar, the summary
+and real warnings and errors (rejects, a failed worker). Everything else goes to the run log,
+`<output>/_work/run.log`: the driver's and Beam's logs (INFO and up; DEBUG with --log_level DEBUG) and
+whatever the local SDK harness workers print. `--log_level` / `--verbose` put more on the terminal too.
+
+Why a file descriptor is redirected: with --direct_running_mode=multi_processing the FnApiRunner starts
+each worker as a subprocess (`python -m apache_beam.runners.worker.sdk_worker_main`, see
+apache_beam/runners/portability/local_job_service.py SubprocessSdkWorker) that inherits the driver's
+stderr and logs its start-up there before --default_sdk_harness_log_level applies; without Beam's gcp
+extra it prints every INFO record after that too (see `held_import_logs`). No Beam option or hook points
+that stream elsewhere, so during a command-line run this process points file descriptor 2, which the
+workers inherit, at the run log, and writes its own terminal output (progress bar, warnings, errors) to
+a duplicate of the terminal's descriptor. No Beam internals are touched. What the workers log through
+Beam's logging service reaches this process's `apache_beam` loggers, so it is filtered like the rest
+(the terminal shows a worker's warning as its message's first line). A failure in a worker reaches the
+driver as the pipeline's exception, which run() prints and main() follows with the run log's path; a
+worker process that dies is pipeline/worker_watch.py's.
+
+Where the log lives: a local output's `_work/` folder (`--overwrite` deletes it with the other work
+files, `--resume` keeps it and the resumed run appends; it is not a `<shard>.json` sidecar). For a gs://
+or s3:// output it stays on this machine in a new temporary folder, named on the terminal: the workers'
+output needs a local file, and a log uploaded at the end would be missing exactly when a run dies.
+Workers of Flink, Spark and Dataflow log into their runner's own logs.
+
+Known-harmless warnings are listed by logger and message in HARMLESS and kept off the terminal only;
+every other warning shows. Library use (run() called from Python, the tests) configures nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import threading
+from typing import Deque, Iterator, Optional, Sequence, Tuple
+
+TERMINAL_FORMAT = '%(asctime)s %(levelname)s %(message)s'
+FILE_FORMAT = '%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s'
+HELD_RECORDS = 10000  # records kept in memory until the run log opens; older ones are dropped
+# The logger through which the FnApiRunner passes on what its workers log ("Worker: <LogEntry>").
+WORKER_LOGGER = 'apache_beam.runners.portability.local_job_service'
+
+# (logger name, text in the message) of Beam warnings that say nothing about this run: terminal only.
+HARMLESS: Sequence[Tuple[str, str]] = (
+    # Beam's BigQuery client stub when the gcp extra is missing (through the root logger, on import).
+    ('root', 'apitools not found, and bigquery client libraries are not available'),
+    # Every local SDK harness worker, forwarded to the driver: workers here have no staging folder and
+    # need none (no pickled main session, save_main_session=False).
+    (WORKER_LOGGER, 'No semi_persistent_directory found'),
+)
+# (logger name, text in the message) of INFO records that the terminal shows at WARNING as well: where
+# a submitted Dataflow job is and how it goes (the run can last hours with nothing else on the screen).
+NOTABLE: Sequence[Tuple[str, str]] = (
+    ('apache_beam.runners.dataflow.internal.apiclient', 'Created job with id'),
+    ('apache_beam.runners.dataflow.internal.apiclient', 'To access the Dataflow monitoring console'),
+    ('apache_beam.runners.dataflow.dataflow_runner', ' is in state JOB_STATE_'),
+)
+
+
+def _matches(record: logging.LogRecord, table: Sequence[Tuple[str, str]]) -> bool:
+  return any(record.name == name and text in record.getMessage() for name, text in table)
+
+
+class TerminalFilter(logging.Filter):
+  """Records at `level` and up that are not HARMLESS, plus the NOTABLE INFO records."""
+
+  def __init__(self, level: int = logging.WARNING):
+    super().__init__()
+    self.level = level
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= self.level:
+      return not _matches(record, HARMLESS)
+    return record.levelno >= logging.INFO and _matches(record, NOTABLE)
+
+
+def worker_message(record: logging.LogRecord) -> Optional[str]:
+  """The first line of a worker's message passed on by the FnApiRunner, or None for other records.
+
+  The runner logs each worker record as 'Worker: ' + the LogEntry proto in text format (newlines
+  replaced by spaces), trace and all; the text format parses back.
+  """
+  if record.name != WORKER_LOGGER or not record.args:
+    return None
+  from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+  from apache_beam.portability.api import beam_fn_api_pb2  # pylint: disable=import-outside-toplevel
+  try:
+    entry = text_format.Parse(str(record.args[0]), beam_fn_api_pb2.LogEntry())
+  except text_format.ParseError:
+    return None
+  return entry.message.strip().splitlines()[0] if entry.message.strip() else None
+
+
+class TerminalFormatter(logging.Formatter):
+  """TERMINAL_FORMAT; once the run log is open, shorter: no tracebacks, and a worker's record as its
+  message's first line (the run log has everything; main() names it)."""
+
+  def __init__(self):
+    super().__init__(TERMINAL_FORMAT)
+    self.short = False
+
+  def format(self, record: logging.LogRecord) -> str:
+    if not self.short:
+      return super().format(record)
+    message = worker_message(record)
+    short = logging.makeLogRecord(dict(record.__dict__, exc_info=None, exc_text=None, stack_info=None))
+    if message is not None:
+      short.msg, short.args = 'worker: %s', (message,)
+    return super().format(short)
+
+
+class _HeldRecords(logging.Handler):
+  """Keeps the last HELD_RECORDS records in memory."""
+
+  def __init__(self):
+    super().__init__()
+    self.records: Deque[logging.LogRecord] = collections.deque(maxlen=HELD_RECORDS)
+
+  def emit(self, record: logging.LogRecord) -> None:
+    self.records.append(record)
+
+
+_held_at_import: list = []  # HARMLESS records held by held_import_logs(), for the run log
+
+
+@contextlib.contextmanager
+def held_import_logs() -> Iterator[None]:
+  """Wrap the first `import apache_beam`: keeps Beam's import-time HARMLESS warning off stderr.
+
+  Without the gcp extra Beam logs a warning through `logging.warning()` while it is imported; with no
+  handler configured yet, that call installs logging's default stderr handler for the whole process
+  (`logging.basicConfig()`), which then also prints every INFO record that follows. Here a holding
+  handler takes the records instead; when the block ends, the ones that are not HARMLESS are passed on
+  as they would have been, and the HARMLESS ones wait for the run log (CommandLineLogs.open).
+  """
+  root = logging.getLogger()
+  if root.handlers:  # Logging is configured already; nothing is installed behind its back.
+    yield
+    return
+  holder = _HeldRecords()
+  root.addHandler(holder)
+  try:
+    yield
+  finally:
+    root.removeHandler(holder)
+    for record in holder.records:
+      if _matches(record, HARMLESS):
+        _held_at_import.append(record)
+      else:
+        logging.getLogger(record.name).handle(record)
+
+
+def local_log_path(path: str) -> str:
+  """`path` (the output's `_work/run.log`, transforms/layout.py) when it is local; for a gs:// or s3://
+  output the same file name in a new local temporary folder."""
+  if '://' in path:
+    return os.path.join(tempfile.mkdtemp(prefix='folder2tfrecord-'), path.rsplit('/', 1)[-1])
+  return path
+
+
+class CommandLineLogs:
+  """The logging of one command-line run (pipeline.run main()); see the module docstring.
+
+  Entered before run(): the terminal shows WARNING and up (not HARMLESS) and every INFO record is held
+  in memory. run() then calls `open_run_log()`, which opens the log file, writes the held records into
+  it, applies --log_level and, below INFO on the terminal, redirects file descriptor 2 to the file.
+  Leaving the block restores descriptor 2 and sys.stderr.
+  """
+
+  def __init__(self):
+    self.path: Optional[str] = None
+    self._root = logging.getLogger()
+    self._stderr = sys.stderr
+    self._terminal = logging.StreamHandler(sys.stderr)
+    self._terminal_format = TerminalFormatter()
+    self._terminal.setFormatter(self._terminal_format)
+    self._terminal_filter = TerminalFilter(logging.WARNING)
+    self._terminal.addFilter(self._terminal_filter)
+    self._held = _HeldRecords()
+    self._file: Optional[logging.FileHandler] = None
+    self._terminal_fd: Optional[int] = None
+    self._excepthook = threading.excepthook
+
+  def __enter__(self) -> 'CommandLineLogs':
+    global _current  # pylint: disable=global-statement
+    for handler in list(self._root.handlers):  # e.g. logging.basicConfig() by an imported library
+      self._root.removeHandler(handler)
+    self._root.addHandler(self._terminal)
+    self._root.addHandler(self._held)
+    self._root.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # Python warnings go to both as well (logger 'py.warnings').
+    threading.excepthook = self._thread_failed
+    _current = self
+    return self
+
+  def open(self, path: str, level: str) -> str:
+    """Starts the run log `local_log_path(path)`; `level`: --log_level, for the terminal."""
+    terminal_level = logging.getLevelName(level)
+    self.path = local_log_path(path)
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    self._file = logging.FileHandler(self.path, mode='a', encoding='utf-8')
+    self._file.setFormatter(logging.Formatter(FILE_FORMAT))
+    self._file.setLevel(min(terminal_level, logging.INFO))
+    for record in _held_at_import + list(self._held.records):
+      self._file.handle(record)
+    self._root.removeHandler(self._held)
+    self._root.addHandler(self._file)
+    self._root.setLevel(min(terminal_level, logging.INFO))
+    logging.getLogger(__name__).info('---- a run starts (pid %d; --resume appends to this log) ----',
+                                     os.getpid())
+    self._terminal_filter.level = terminal_level
+    if terminal_level > logging.INFO:
+      self._terminal_format.short = True
+      self._redirect_stderr_fd(self.path)
+    return self.path
+
+  def _redirect_stderr_fd(self, path: str) -> None:
+    """Descriptor 2 (inherited by the workers) -> the log file; sys.stderr -> the terminal."""
+    sys.stderr.flush()
+    self._terminal_fd = os.dup(2)
+    terminal = os.fdopen(os.dup(self._terminal_fd), 'w', buffering=1,
+                         encoding=getattr(self._stderr, 'encoding', None) or 'utf-8',
+                         errors='backslashreplace')
+    log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.stderr = terminal
+    self._terminal.setStream(terminal)
+
+  @staticmethod
+  def _thread_failed(args) -> None:
+    """threading.excepthook: one line on the terminal, the traceback in the run log."""
+    if args.exc_type is SystemExit:
+      return
+    logging.getLogger(__name__).error(
+        'Exception in thread %s: %s: %s', args.thread.name if args.thread else '?',
+        args.exc_type.__name__, args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+  def __exit__(self, *exc) -> None:
+    global _current  # pylint: disable=global-statement
+    _current = None
+    threading.excepthook = self._excepthook
+    if self._terminal_fd is not None:
+      terminal, sys.stderr = sys.stderr, self._stderr
+      terminal.flush()
+      self._terminal.setStream(self._stderr)
+      os.dup2(self._terminal_fd, 2)
+      os.close(self._terminal_fd)
+      terminal.close()
+      self._terminal_fd = None
+    if self._file is not None:
+      self._root.removeHandler(self._file)
+      self._file.close()
+    self._root.removeHandler(self._held)
+
+
+_current: Optional[CommandLineLogs] = None
+
+
+def open_run_log(path: str, level: str) -> Optional[str]:
+  """In a command-line run, starts the run log (CommandLineLogs.open) and returns its local path.
+
+  Elsewhere (run() called from Python, the tests) it does nothing and returns None.
+  """
+  return _current.open(path, level) if _current is not None else None

@@ -1,0 +1,76 @@
+"""A local Beam worker process that dies ends the run with an error, instead of a run that waits forever.
+
+With --direct_running_mode=multi_processing the FnApiRunner runs each SDK harness worker as a subprocess.
+When one dies (the out-of-memory killer, a crash in a C library), Beam raises in the thread that started
+it and nothing else notices: the runner keeps waiting for that worker's results, and the command hangs
+with a frozen progress bar. Interrupting the main thread does not help either: the runner's clean-up
+(`finally: close_all()`) then waits for the dead worker's connection. So `DeadWorkerWatch`, a
+threading.excepthook, recognises that thread's exception (`beam_worker_died`) and calls `on_death`,
+which for the command line (pipeline/run.py main()) prints the error and ends the process. Finished
+shards are complete files either way; the other workers exit when their connection to this process
+closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from typing import Callable, Optional
+
+_RETURN_CODE = re.compile(r'Worker subprocess exited with return code (-?\d+)')
+_INTERRUPTED = (-signal.SIGINT, 128 + signal.SIGINT)  # Ctrl-C: the driver reports that itself.
+_KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)  # itself, or through the /bin/sh that Beam starts
+
+
+def beam_worker_died(args) -> Optional[int]:
+  """The exit code of a local Beam worker process that a thread's uncaught exception reports, or None.
+
+  Beam internals, in this one place (apache-beam 2.77; tests/test_terminal.py checks Beam's source and
+  kills a real worker): the FnApiRunner's SubprocessSdkWorkerHandler.start_worker runs
+  local_job_service.SubprocessSdkWorker.run in a thread named 'run_worker', which raises
+  RuntimeError('Worker subprocess exited with return code N') when the worker process exits with N != 0.
+  `args`: threading.ExceptHookArgs.
+  """
+  if args.thread is None or args.thread.name != 'run_worker' or args.exc_type is not RuntimeError:
+    return None
+  match = _RETURN_CODE.search(str(args.exc_value))
+  return int(match.group(1)) if match else None
+
+
+def describe(code: int) -> str:
+  """'a Beam worker process died (exit code 137: killed, e.g. by the out-of-memory killer)'."""
+  cause = ': killed, e.g. by the out-of-memory killer' if code in _KILLED else ''
+  return f'a Beam worker process died (exit code {code}{cause})'
+
+
+class DeadWorkerWatch:
+  """Context manager: `on_death(description)` runs (once, in Beam's thread) when a local worker dies.
+
+  A worker stopped by Ctrl-C does not count: the interrupted driver reports that itself.
+  """
+
+  def __init__(self, on_death: Callable[[str], None]):
+    self._on_death = on_death
+    self._called = threading.Lock()
+    self._previous_hook = None
+
+  def __enter__(self) -> 'DeadWorkerWatch':
+    self._previous_hook = threading.excepthook
+    threading.excepthook = self._thread_failed
+    return self
+
+  def __exit__(self, *exc) -> None:
+    threading.excepthook = self._previous_hook
+
+  def _thread_failed(self, args) -> None:
+    code = beam_worker_died(args)
+    if code is None or code in _INTERRUPTED:
+      self._previous_hook(args)
+      return
+    # INFO: into the run log with its traceback; on_death says it on the terminal.
+    logging.getLogger(__name__).info('Beam\'s thread %s ended: %s', args.thread.name, args.exc_value,
+                                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    if self._called.acquire(blocking=False):
+      self._on_death(describe(code))
