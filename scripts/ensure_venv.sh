@@ -11,8 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VENV_PYTHON="$VENV/bin/python"
 if ! "$VENV_PYTHON" scripts/install_is_current.py "${1:-}"; then
-  echo "Installing folder2tfrecord${1:-} and its dependencies into $VENV (a few minutes the first" \
-       "time; pip's log: $VENV/install.log) ..." >&2
+  echo "Installing folder2tfrecord${1:-} into $VENV, a few minutes the first time (pip's log:" \
+       "$VENV/install.log) ..." >&2
   if ! { "$VENV_PYTHON" -m pip install --upgrade pip &&
          "$VENV_PYTHON" -m pip install -e ".${1:-}"; } >"$VENV/install.log" 2>&1; then
     tail -n 60 "$VENV/install.log" >&2
