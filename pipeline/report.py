@@ -30,11 +30,13 @@ import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from pipeline import extras, logs
+
+with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
+  from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
-from pipeline import extras
 from pipeline.verify import Example, read_tfrecords
 from transforms import layout
 from transforms.shard_writer import reason_category

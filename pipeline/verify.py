@@ -36,7 +36,10 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
-from apache_beam.io.filesystem import CompressionTypes
+from pipeline import extras, logs
+
+with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
+  from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
@@ -312,7 +315,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "shard's TFRecord crcs, Example parsing, JPEG decoding and label range.")
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
   args, beam_args = parser.parse_known_args(argv)
-  report = verify(args.output, PipelineOptions(beam_args))
+  try:
+    extras.require_for_args([args.output, *beam_args])
+  except extras.MissingDependency as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  try:
+    report = verify(args.output, PipelineOptions(beam_args))
+  except Exception as e:  # pylint: disable=broad-except  (the store is unreachable, credentials...)
+    print(f'error: cannot read {args.output}: {type(e).__name__}: {str(e)[:300]}', file=sys.stderr)
+    return 2
   for problem in report.problems:
     print(f'PROBLEM {problem}', file=sys.stderr)
   counts = ', '.join(f'{split}: {n}' for split, n in sorted(report.records_read.items()))

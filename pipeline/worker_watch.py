@@ -5,7 +5,8 @@ When one dies (the out-of-memory killer, a crash in a C library), Beam raises in
 it and nothing else notices: the runner keeps waiting for that worker's results, and the command hangs
 with a frozen progress bar. Interrupting the main thread does not help either: the runner's clean-up
 (`finally: close_all()`) then waits for the dead worker's connection. So `DeadWorkerWatch`, a
-threading.excepthook, recognises that thread's exception (`beam_worker_died`) and calls `on_death`,
+threading.excepthook, recognises that thread's exception (beam_private/worker_threads.py) and calls
+`on_death`,
 which for the command line (pipeline/run.py main()) prints the error and ends the process. Finished
 shards are complete files either way; the other workers exit when their connection to this process
 closes.
@@ -14,29 +15,14 @@ closes.
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import threading
-from typing import Callable, Optional
+from typing import Callable
 
-_RETURN_CODE = re.compile(r'Worker subprocess exited with return code (-?\d+)')
+from beam_private.worker_threads import worker_exit_code
+
 _INTERRUPTED = (-signal.SIGINT, 128 + signal.SIGINT)  # Ctrl-C: the driver reports that itself.
 _KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)  # itself, or through the /bin/sh that Beam starts
-
-
-def beam_worker_died(args) -> Optional[int]:
-  """The exit code of a local Beam worker process that a thread's uncaught exception reports, or None.
-
-  Beam internals, in this one place (apache-beam 2.77; tests/test_terminal.py checks Beam's source and
-  kills a real worker): the FnApiRunner's SubprocessSdkWorkerHandler.start_worker runs
-  local_job_service.SubprocessSdkWorker.run in a thread named 'run_worker', which raises
-  RuntimeError('Worker subprocess exited with return code N') when the worker process exits with N != 0.
-  `args`: threading.ExceptHookArgs.
-  """
-  if args.thread is None or args.thread.name != 'run_worker' or args.exc_type is not RuntimeError:
-    return None
-  match = _RETURN_CODE.search(str(args.exc_value))
-  return int(match.group(1)) if match else None
 
 
 def describe(code: int) -> str:
@@ -65,7 +51,7 @@ class DeadWorkerWatch:
     threading.excepthook = self._previous_hook
 
   def _thread_failed(self, args) -> None:
-    code = beam_worker_died(args)
+    code = worker_exit_code(args)
     if code is None or code in _INTERRUPTED:
       self._previous_hook(args)
       return

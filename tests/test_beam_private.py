@@ -3,6 +3,7 @@ Beam. A failure here after a Beam upgrade names the module to fix; nothing else 
 these APIs."""
 
 import argparse
+import inspect
 import io
 import pathlib
 
@@ -10,7 +11,7 @@ import apache_beam as beam
 import google_crc32c
 import pytest
 
-from beam_private import option_parser, runners, s3, tfrecord
+from beam_private import option_parser, runners, s3, tfrecord, worker_threads
 
 
 def _explain(module, error):
@@ -66,3 +67,22 @@ def test_s3_empty_upload_fix_applies_and_is_idempotent():
   for attribute in ('parts', 'buffer', '_write_to_s3'):  # What the fix reads from the uploader.
     assert attribute in s3io.S3Uploader.__init__.__code__.co_names or hasattr(
         s3io.S3Uploader, attribute), _explain(s3, AttributeError(attribute))
+
+
+def test_a_dead_local_worker_is_still_reported_the_way_worker_threads_reads_it():
+  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners.portability import local_job_service
+  from apache_beam.runners.portability.fn_api_runner import worker_handlers
+  start = inspect.getsource(worker_handlers.SubprocessSdkWorkerHandler.start_worker)
+  run = inspect.getsource(local_job_service.SubprocessSdkWorker.run)
+  assert f"name='{worker_threads.WORKER_THREAD_NAME}'" in start, _explain(
+      worker_threads, LookupError('the worker thread name'))
+  assert "'Worker subprocess exited with return code %s'" in run, _explain(
+      worker_threads, LookupError('the worker exit message'))
+
+  class Args:  # threading.ExceptHookArgs
+    exc_type, exc_value = RuntimeError, RuntimeError('Worker subprocess exited with return code 137')
+    thread = type('Thread', (), {'name': worker_threads.WORKER_THREAD_NAME})()
+  assert worker_threads.worker_exit_code(Args) == 137
+  Args.thread = type('Thread', (), {'name': 'other'})()
+  assert worker_threads.worker_exit_code(Args) is None
