@@ -26,13 +26,13 @@ def _entries(directory: str):
 
 def owned_files(output: layout.OutputLayout) -> List[str]:
   """Paths of the shard and metadata files this tool wrote in the output folder, sorted."""
-  names = [name for _, name, is_dir in _entries(output.root) if not is_dir]
+  names = [entry.name for entry in _entries(output.root) if not entry.is_folder]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
   return sorted({output.path(n) for n in names if output.is_shard(n) or n in layout.METADATA_FILES})
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:
-  return [path for path, _, is_dir in _entries(output.work_dir) if not is_dir]
+  return [entry.path for entry in _entries(output.work_dir) if not entry.is_folder]
 
 
 def prepare_output(opts: ConverterOptions) -> None:

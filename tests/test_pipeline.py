@@ -2,6 +2,7 @@
 
 import io
 import json
+import pathlib
 import shutil
 
 import numpy as np
@@ -289,11 +290,16 @@ def test_image_refs_travel_small_and_find_their_files(tmp_path):
   from transforms.sharding import ImageRef
 
   coder = beam.coders.registry.get_coder(ImageRef)
-  ref = ImageRef('train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG')
+  ref = ImageRef('train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG', 110_527,
+                 1_732_970_000_123_456)
   assert coder.is_deterministic() and coder.decode(coder.encode(ref)) == ref
-  assert len(coder.encode(ref)) <= 50
+  assert len(coder.encode(ref)) <= 60
   layout = Layout({'': str(SAMPLE_DIR)})
   listed = list(list_class_dir(('', str(SAMPLE_DIR), 'animal'), {'animal': 0}, 0))
   assert listed and all(isinstance(r, ImageRef) for r in listed)
   on_disk = sorted(str(p) for p in (SAMPLE_DIR / 'animal').iterdir())
   assert sorted(image_path(layout.split_roots, r) for r in listed) == on_disk
+  # The listing's size and modification time of each file, what --resume compares.
+  for r in listed:
+    stat = pathlib.Path(image_path(layout.split_roots, r)).stat()
+    assert (r.size, r.mtime_us) == (stat.st_size, stat.st_mtime_ns // 1000)

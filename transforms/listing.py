@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
@@ -75,34 +75,64 @@ def _is_local(path: str) -> bool:
   return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
 
 
-def list_entries(directory: str) -> List[Tuple[str, str, bool]]:
-  """Entries directly under `directory`: (path, name, is_folder), hidden names excluded, sorted.
+class Entry(NamedTuple):
+  """One entry of a folder listing.
 
-  Local folders are read with os.scandir (Beam's local glob does not return folders); object stores
-  through FileSystems.match of `<dir>/**` (Beam's `*` does not cross '/'; its S3 and GCS listings fetch
-  the whole prefix either way), where a "folder" is the first component of a deeper object name.
+  Attributes:
+    path: its full path or URL; name: its name in the folder.
+    is_folder: a sub-folder (on an object store: the first component of deeper object names).
+    size: bytes of a file (0 for a folder).
+    mtime_us: modification time of a file in integer microseconds since the Unix epoch, as the file
+      system reports it in the listing (local: st_mtime_ns; S3/GCS: the object's last-modified time,
+      S3 to the second); 0 for a folder or when the store gives none.
+  """
+  path: str
+  name: str
+  is_folder: bool
+  size: int = 0
+  mtime_us: int = 0
+
+
+def list_entries(directory: str) -> List[Entry]:
+  """Entries directly under `directory`, hidden names excluded, sorted by name.
+
+  Local folders are read with os.scandir (Beam's local glob does not return folders) and one stat per
+  file (size and mtime); object stores through FileSystems.match of `<dir>/**` (Beam's `*` does not
+  cross '/'; its S3 and GCS listings fetch the whole prefix either way, with each object's size and
+  last-modified time), where a "folder" is the first component of a deeper object name.
+
+  Raises:
+    InputError: the folder cannot be listed.
   """
   entries = {}
   if _is_local(directory):
     try:
       with os.scandir(directory) as it:
         for entry in it:
-          entries[entry.name] = (entry.path, entry.name, entry.is_dir())
+          if entry.is_dir():
+            entries[entry.name] = Entry(entry.path, entry.name, True)
+          else:
+            stat = entry.stat()
+            entries[entry.name] = Entry(entry.path, entry.name, False, stat.st_size,
+                                        stat.st_mtime_ns // 1000)
     except OSError as e:
       raise InputError(f'cannot list {directory}: {e}') from e
   else:
     for metadata in _match(join(directory, '**')):
       rel = relative(metadata.path, directory)
       name = rel.split('/', 1)[0]
-      if name not in entries or '/' in rel:
-        entries[name] = (metadata.path if '/' not in rel else join(directory, name), name, '/' in rel)
+      if '/' in rel:
+        entries[name] = Entry(join(directory, name), name, True)
+      elif name not in entries:
+        entries[name] = Entry(metadata.path, name, False, metadata.size_in_bytes,
+                              round((metadata.last_updated_in_seconds or 0.0) * 1e6))
   return [entries[name] for name in sorted(entries) if name and not is_hidden(name)]
 
 
 def list_children(root: str) -> Tuple[List[str], List[str]]:
   """(sub-folder names, file names) directly under `root`, hidden ones excluded, sorted."""
   entries = list_entries(root)
-  return [n for _, n, d in entries if d], [n for _, n, d in entries if not d]
+  return [e.name for e in entries if e.is_folder], [e.name for e in entries if not e.is_folder]
 
 
 def discover_layout(input_root: str) -> Layout:
@@ -173,31 +203,33 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
   if not synset:
     yield from _list_flat_dir(split, root, label_map, label_offset, ground_truth or {})
     return
-  for path, name, is_folder in list_entries(join(root, synset)):
+  for entry in list_entries(join(root, synset)):
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
-          REJECTS_TAG, reject(path, split, f'class {synset!r} is not in --labels_file'))
-    elif is_folder:
+          REJECTS_TAG, reject(entry.path, split, f'class {synset!r} is not in --labels_file'))
+    elif entry.is_folder:
       yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
-          path, split, 'nested folder: only root/<class>/<image> is read'))
+          entry.path, split, 'nested folder: only root/<class>/<image> is read'))
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{name}')
+      yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{entry.name}',
+                     entry.size, entry.mtime_us)
 
 
 def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offset: int,
                    ground_truth: Dict[str, str]) -> Iterable:
-  for path, name, is_folder in list_entries(root):
-    synset = ground_truth.get(name.rsplit('.', 1)[0])
-    if is_folder:
+  for entry in list_entries(root):
+    synset = ground_truth.get(entry.name.rsplit('.', 1)[0])
+    if entry.is_folder:
       reason = 'folder inside a flat validation folder'
     elif synset is None:
       reason = 'no ground-truth label for this file in --validation_ground_truth'
     elif synset not in label_map:
       reason = f'ground-truth class {synset!r} is not in the label map'
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, name)
+      yield ImageRef(split, label_map[synset] + label_offset, synset, entry.name, entry.size,
+                     entry.mtime_us)
       continue
-    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(path, split, reason))
+    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, reason))
 
 
 def reject(path: str, split: Optional[str], reason: str) -> dict:
