@@ -1,6 +1,7 @@
 """The converter's Beam graph, assembled from the named composite transforms of `transforms/`.
 
   ListImages -> AssignSplitShard -> WriteShards (GroupPathsByShard, WriteShard) -> ChannelStats
+             |                                   \\-> summaries, outcomes -> CollectOutputFacts
              \\-> rejects ----------------------------------------------------------> WriteMetadata
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map, and
@@ -15,10 +16,12 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions
+from transforms.codec_versions import codec_versions
 from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
                                 list_children, read_labels_file)
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.metadata import WriteMetadata
+from transforms.provenance import CollectOutputFacts, RunInfo
 from transforms.shard_writer import WriteShards
 from transforms.sharding import AssignSplitShard
 from transforms.stats import ChannelStats
@@ -90,25 +93,31 @@ def _annotation(reader, *args):
 class ConvertImageFolder(beam.PTransform):
   """PBegin -> stats.json content: the whole conversion, as one composite transform."""
 
-  def __init__(self, opts: ConverterOptions, plan: DatasetPlan):
+  def __init__(self, opts: ConverterOptions, plan: DatasetPlan, run: Optional[RunInfo] = None):
+    """`run`: the driver's RunInfo for provenance.json (None: no provenance.json, as for graphs built
+    only to be inspected)."""
     super().__init__()
     self._opts = opts
     self._plan = plan
+    self._run = run
 
   def expand(self, pbegin):
-    opts, plan = self._opts, self._plan
+    opts, plan, run = self._opts, self._plan, self._run
     listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
                                                  opts.label_offset, plan.ground_truth)
-    summaries = (
+    codecs = codec_versions(opts.compression)  # The driver's: every shard writer must have the same.
+    written = (
         listed.images
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir))
+                                       plan.class_texts, opts.bbox_dir, codecs))
+    summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()
-    return (split_stats, rejects) | 'WriteMetadata' >> WriteMetadata(
+    facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
+    return (split_stats, rejects, facts) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction)
+        opts.max_reject_fraction, run)

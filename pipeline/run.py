@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from collections import Counter
 from typing import Optional, Sequence
 
@@ -31,8 +32,11 @@ from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import layout
+from transforms.codec_versions import package_versions
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
+from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
+from transforms.resume import resume_message
 from transforms.shard_writer import INTERNAL_ERROR, reason_category
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
@@ -84,8 +88,17 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Coun
   return '\n'.join(lines)
 
 
+def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, started: str) -> RunInfo:
+  """What provenance.json records about this run from the driver."""
+  runner = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
+  return RunInfo(run_id=run_id, started=started, runner=str(runner).rsplit('.', 1)[-1],
+                 input_root=opts.input, converter=converter_version(),
+                 packages=package_versions(opts.compression))
+
+
 def run(argv: Optional[Sequence[str]] = None) -> int:
   """Runs the conversion; returns the process exit code (see the module docstring)."""
+  run_id, started = uuid.uuid4().hex[:12], utc_now()
   try:
     opts, beam_args = parse_args(argv)
     options = pipeline_options(beam_args)
@@ -98,6 +111,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   except (UsageError, InputError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  return _convert(opts, options, plan, run_info(opts, options, run_id, started), dry_run)
+
+
+def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInfo,
+             dry_run: bool) -> int:
+  """Runs the pipeline on a prepared --output, then prints what it did."""
   log_path = logs.open_run_log(opts.output_layout.work_path(layout.LOG_FILE),
                                opts.terminal_log_level)
   print(f'Converting {len(plan.class_names)} classes from {_shown(opts.input)} into '
@@ -108,7 +127,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     total = count_files(plan.layout.split_roots, plan.class_dirs)
     progress_dir = opts.output_layout.work_path(layout.PROGRESS_DIR)
     with Progress(progress_dir, total), beam.Pipeline(options=options) as p:
-      _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan)
+      _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan, run)
   except Exception as e:  # pylint: disable=broad-except
     _LOGGER.exception('The pipeline failed.')
     print(f'error: the pipeline failed: {e}\nFinished shards are kept; rerun with the same flags '
@@ -119,6 +138,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     print(f'Dry run: the job graph was built in {seconds:.1f} s; nothing was read or written.')
     return 0
   stats = layout.read_json(opts.output_layout.path(layout.STATS_FILE))
+  if opts.resume:
+    provenance = read_provenance(opts.output_layout) or {}
+    print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
   print(summarize(opts, stats, seconds, reject_reasons(opts.output_layout)))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',

@@ -25,6 +25,16 @@ def sample_output(tmp_path_factory) -> pathlib.Path:
   return output
 
 
+def assert_same_output(actual: pathlib.Path, expected: pathlib.Path) -> None:
+  """The same top-level files with the same bytes, but provenance.json (times, run id, runner)."""
+  from transforms.layout import PROVENANCE_FILE  # pylint: disable=import-outside-toplevel
+  names = sorted(p.name for p in expected.iterdir() if p.is_file() and p.name != PROVENANCE_FILE)
+  assert names == sorted(p.name for p in actual.iterdir()
+                         if p.is_file() and p.name != PROVENANCE_FILE)
+  for name in names:
+    assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
+
+
 def sample_files():
   """(class, path) of every sample photo, sorted."""
   return sorted((p.parent.name, p) for p in SAMPLE_DIR.glob('*/*') if p.is_file())

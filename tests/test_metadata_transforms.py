@@ -1,6 +1,7 @@
 """ChannelStats and WriteMetadata alone, under TestPipeline (Beam's autocomplete_test.py style): no
 images, no shards written, synthetic shard summaries in, exact totals and metadata files out."""
 
+import dataclasses
 import json
 
 import apache_beam as beam
@@ -10,6 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms import layout
 from transforms.metadata import WriteMetadata
+from transforms.provenance import CollectOutputFacts, OutputFacts, RunInfo
 from transforms.stats import ChannelStats, SplitTotals
 from transforms.summary import ShardSummary
 
@@ -54,16 +56,28 @@ def test_channel_stats_adds_shards_per_split_exactly():
     assert_that(result, check)
 
 
+RUN = RunInfo('20261130-120000-abcdef', '2026-11-30T12:00:00+00:00', 'FnApiRunner', '/in',
+              {'version': '0.1.0', 'commit': None, 'modified': None}, {'pillow': '12.3.0'})
+
+
+def _with_checksums(summary):
+  return dataclasses.replace(summary, file_bytes=5, file_sha256=summary.shard[:1] * 64)
+
+
 def test_write_metadata_writes_every_file_and_success_last(tmp_path):
   output = layout.OutputLayout(str(tmp_path))
   for name in PIXELS:  # Shards exist when the step runs; TFDS's metadata records their sizes.
     (tmp_path / name).write_bytes(b'x' * 5)
+  (tmp_path / 'train-00002-of-00003').write_bytes(b'x')  # Of an earlier shard count: deleted.
   listing_reject = {'path': '/in/c/nested', 'reason': 'nested folder', 'split': 'validation'}
   with test_pipeline.TestPipeline() as p:
-    summaries = p | 'Summaries' >> beam.Create(SUMMARIES)
+    summaries = p | 'Summaries' >> beam.Create([_with_checksums(s) for s in SUMMARIES])
     stats = summaries | ChannelStats()
     rejects = p | 'Rejects' >> beam.Create([REJECT, listing_reject])
-    written = (stats, rejects) | WriteMetadata(output, ['a', 'b'], 0, 'none', {'seed': 0}, 0.5)
+    outcomes = p | 'Outcomes' >> beam.Create(['kept', 'written', 'kept'])
+    facts = (summaries, outcomes) | CollectOutputFacts()
+    written = (stats, rejects, facts) | WriteMetadata(output, ['a', 'b'], 0, 'none', {'seed': 0},
+                                                      0.5, RUN)
     assert_that(written | beam.Map(lambda s: (s['num_examples'], s['num_rejected'])),
                 equal_to([(5, 2)]))
   stats = layout.read_json(output.path(layout.STATS_FILE))
@@ -79,6 +93,14 @@ def test_write_metadata_writes_every_file_and_success_last(tmp_path):
   info = json.loads((tmp_path / layout.DATASET_INFO_FILE).read_text())
   assert [s['shardLengths'] for s in info['splits']] == [['3', '1'], ['1']]
   assert (tmp_path / layout.SUCCESS_FILE).exists()
+  assert manifest['splits']['train']['shards'][0] == {
+      'file': 'train-00000-of-00002', 'num_examples': 3, 'bytes': 5, 'sha256': 't' * 64}
+  provenance = layout.read_json(output.path(layout.PROVENANCE_FILE))
+  assert provenance['shards'] == {'kept': 2, 'written': 1}
+  assert provenance['deleted_shards'] == ['train-00002-of-00003']
+  assert not (tmp_path / 'train-00002-of-00003').exists()
+  assert (provenance['run_id'], provenance['runner'], provenance['packages']) == (
+      RUN.run_id, 'FnApiRunner', {'pillow': '12.3.0'})
 
 
 def test_write_metadata_withholds_success_when_too_much_is_rejected(tmp_path):
@@ -88,5 +110,6 @@ def test_write_metadata_withholds_success_when_too_much_is_rejected(tmp_path):
   with test_pipeline.TestPipeline() as p:
     stats = p | 'Summaries' >> beam.Create(SUMMARIES) | ChannelStats()
     rejects = p | 'Rejects' >> beam.Create([REJECT])
-    _ = (stats, rejects) | WriteMetadata(output, ['a', 'b'], 0, 'none', {}, 0.1)
+    facts = p | 'Facts' >> beam.Create([OutputFacts()])
+    _ = (stats, rejects, facts) | WriteMetadata(output, ['a', 'b'], 0, 'none', {}, 0.1)
   assert (tmp_path / layout.REJECTS_FILE).exists() and not (tmp_path / layout.SUCCESS_FILE).exists()

@@ -1,18 +1,22 @@
-"""The last step: label map, statistics, rejects list, manifest and TFDS metadata, then `_SUCCESS`.
+"""The last step: label map, statistics, rejects list, manifest, TFDS metadata and provenance, then
+`_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
-writes through Beam's FileSystems. `_SUCCESS` is written last and only when the run is acceptable
-(at least one example, reject fraction within --max_reject_fraction), so an orchestrator's sensor never
-sees a half-written or rejected dataset.
+writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
+that the current input no longer has (transforms/resume.py). `_SUCCESS` is written last and only when
+the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so an
+orchestrator's sensor never sees a half-written or rejected dataset.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 
 from transforms import layout
+from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
 from transforms.tfds_metadata import write_tfds_metadata
 
@@ -42,12 +46,17 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dic
 
 
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
-                   num_classes: int, label_offset: int, compression: str, options: Dict) -> Dict:
-  """manifest.json: per split its shards in index order with their record counts, and the flags."""
+                   num_classes: int, label_offset: int, compression: str, options: Dict,
+                   checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None) -> Dict:
+  """manifest.json: per split its shards in index order with their record counts, their size in
+  bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), and the
+  flags."""
+  checksums = checksums or {}
   splits = {}
   for split, totals in sorted(split_stats.items()):
     names = sorted(totals.shards, key=lambda name: output.shard_names.parse(name)[1])
-    shards = [{'file': name, 'num_examples': totals.shards[name]} for name in names]
+    shards = [_shard_entry(name, totals.shards[name], *checksums.get(name, (None, None)))
+              for name in names]
     splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
                      'shards': shards}
   return {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
@@ -55,11 +64,20 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
           'options': options}
 
 
+def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256: Optional[str]
+                 ) -> Dict:
+  entry = {'file': name, 'num_examples': num_examples}
+  if num_bytes is not None and sha256 is not None:  # Unknown for a shard kept from an older version.
+    entry.update(bytes=num_bytes, sha256=sha256)
+  return entry
+
+
 def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int, compression: str,
                    options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict]) -> Dict:
+                   rejects: List[dict], facts: OutputFacts, run: Optional[RunInfo] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
-  (dataset_info.json, features.json, image-class-label.labels.txt) and, when acceptable, _SUCCESS.
+  (dataset_info.json, features.json, image-class-label.labels.txt), deletes stale shards, writes
+  provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -69,29 +87,40 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
   layout.write_json(output.path(layout.STATS_FILE), stats)
-  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options)
+  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
+                            facts.checksums)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
+  deleted = delete_stale_shards(output, [s['file'] for e in manifest['splits'].values()
+                                         for s in e['shards']])
+  if run is not None:
+    write_provenance(output, build_provenance(run, facts, deleted, utc_now()))
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
     layout.write_text(output.path(layout.SUCCESS_FILE), '')
   return stats
 
 
 class WriteMetadata(beam.PTransform):
-  """(split statistics, rejects) -> the metadata files, written once after every shard."""
+  """(split statistics, rejects, OutputFacts) -> the metadata files, written once after every shard.
+
+  The third input holds exactly one OutputFacts (transforms/provenance.py CollectOutputFacts).
+  """
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
-               compression: str, options: Dict, max_reject_fraction: float):
+               compression: str, options: Dict, max_reject_fraction: float,
+               run: Optional[RunInfo] = None):
+    """`run`: what the driver knows for provenance.json; None writes no provenance.json."""
     super().__init__()
     self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
-                      max_reject_fraction=max_reject_fraction)
+                      max_reject_fraction=max_reject_fraction, run=run)
 
   def expand(self, inputs):
-    split_stats, rejects = inputs
+    split_stats, rejects, facts = inputs
     return (split_stats.pipeline
             | 'Once' >> beam.Create([None])
             | 'WriteMetadataFiles' >> beam.Map(
                 write_metadata, split_stats=beam.pvalue.AsDict(split_stats),
-                rejects=beam.pvalue.AsList(rejects), **self._args))
+                rejects=beam.pvalue.AsList(rejects), facts=beam.pvalue.AsSingleton(facts),
+                **self._args))
 

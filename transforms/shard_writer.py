@@ -7,25 +7,35 @@ appends each image to a temporary file in hash order and renames it to the final
 complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
 rewrites its temporary file, and a reader never sees a half-written shard under a final name.
 
-Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects) is written
-before the rename; `--resume` skips a shard whose final file and sidecar both exist.
+Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects, the fingerprint
+of the shard's input files, the shard's size and SHA-256 as stored, the codec versions) is written
+before the rename; `--resume` keeps a finished shard only when its inputs and codecs are unchanged
+(transforms/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
+rewritten and why) on the output `outcomes`.
+
+In `setup()` each worker compares its codec builds with the driver's and refuses to write with others
+(transforms/codec_versions.py): one worker with another libjpeg-turbo would make its shards differ.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from beam_private import s3, tfrecord
 from transforms import image as image_lib
-from transforms import imagenet, layout
+from transforms import imagenet, layout, resume
+from transforms.checksum import HashingWriter
+from transforms.codec_versions import check_codecs
+from transforms.fingerprint import ShardInputs, shard_inputs
 from transforms.listing import image_path, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
@@ -36,6 +46,7 @@ from transforms.summary import ShardSummary
 INTERNAL_ERROR = 'internal error'
 COMPRESSION = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 _NAMESPACE = 'folder2tfrecord'
+OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
 
 
 def reason_category(reason: str) -> str:
@@ -44,12 +55,16 @@ def reason_category(reason: str) -> str:
 
 
 class WriteShardFn(beam.DoFn):
-  """((split, index, num_shards), [ImageRef]) -> ShardSummary; writes the shard file."""
+  """((split, index, num_shards), [ImageRef]) -> ShardSummary, and its outcome on OUTCOMES_TAG;
+  writes the shard file unless --resume keeps it."""
 
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
-    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots)."""
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+               codecs: Optional[Dict[str, str]] = None):
+    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
+    `codecs`: the driver's codec_versions(compression); each worker must have the same (None: no
+    check, and --resume does not compare them)."""
     super().__init__()
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
@@ -59,6 +74,7 @@ class WriteShardFn(beam.DoFn):
     self._compression = compression
     self._resume = resume
     self._class_texts = class_texts or {}
+    self._codecs = dict(codecs) if codecs is not None else None
     self._written = Metrics.counter(_NAMESPACE, 'images_written')
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
@@ -68,6 +84,8 @@ class WriteShardFn(beam.DoFn):
     self._build_example = None
 
   def setup(self):
+    if self._codecs is not None:
+      check_codecs(self._codecs, self._compression)  # Raises CodecMismatch: this worker cannot write.
     s3.apply_empty_upload_fix()
     from transforms.example import build_example  # pylint: disable=import-outside-toplevel
     self._build_example = build_example  # Builds the Example message class once per worker.
@@ -76,23 +94,43 @@ class WriteShardFn(beam.DoFn):
   def finish_bundle(self):
     self._progress.add(force=True)
 
-  def process(self, element: Tuple[Tuple[str, int, int], Iterable[ImageRef]]
-              ) -> Iterable[ShardSummary]:
+  def process(self, element: Tuple[Tuple[str, int, int], Iterable[ImageRef]]) -> Iterable:
     key, refs = element
     shard = ShardId(*key)
     name = self._output.shard_names.name(*shard)
-    final, sidecar = self._output.path(name), self._output.sidecar_path(name)
-    if self._resume and FileSystems.exists(final) and FileSystems.exists(sidecar):
-      self._skipped.inc()
-      summary = ShardSummary.from_json(layout.read_json(sidecar))
-      self._progress.add(summary.num_examples, summary.num_rejected)
-      yield summary
-      return
     refs = sorted(refs, key=lambda ref: order_key(self._seed, ref))
+    inputs = shard_inputs(refs)
+    outcome = resume.WRITTEN
+    if self._resume:
+      finished, shard_bytes = resume.read_finished(self._output, name)
+      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs)
+      if outcome == resume.KEPT:
+        self._skipped.inc()
+        self._progress.add(finished.num_examples, finished.num_rejected)
+        yield finished
+        yield beam.pvalue.TaggedOutput(OUTCOMES_TAG, outcome)
+        return
+    yield self._write_shard(name, shard.split, refs, inputs)
+    self._shards.inc()
+    yield beam.pvalue.TaggedOutput(OUTCOMES_TAG, outcome)
+
+  def _write_shard(self, name: str, split: str, refs: List[ImageRef], inputs: ShardInputs
+                   ) -> ShardSummary:
+    """Writes the shard to a temp file, its sidecar, then renames the shard into place."""
+    final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
-      with FileSystems.create(temp, compression_type=COMPRESSION[self._compression]) as f:
-        summary = self._write_records(f, name, shard.split, refs)
+      stored = HashingWriter(FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED))
+      compression = COMPRESSION[self._compression]
+      f = stored if compression == CompressionTypes.UNCOMPRESSED else CompressedFile(stored, compression)
+      try:
+        summary = self._write_records(f, name, split, refs)
+      finally:
+        f.close()
+      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
+                                    file_sha256=stored.hexdigest(), codecs=self._codecs)
+      if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
+        _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
       layout.write_json(temp_sidecar, summary.to_json(), indent=None)
       FileSystems.rename([temp_sidecar], [sidecar])
@@ -102,8 +140,7 @@ class WriteShardFn(beam.DoFn):
       if isinstance(e, Exception):  # Not one image's fault: the shard cannot be written.
         raise RuntimeError(f'while writing shard {name}: {image_lib.describe_error(e)}') from e
       raise
-    self._shards.inc()
-    yield summary
+    return summary
 
   def _write_records(self, f, name: str, split: str, refs: List[ImageRef]) -> ShardSummary:
     """Converts and appends every file of the shard to `f`; returns what was written and rejected."""
@@ -173,16 +210,18 @@ def _delete_quietly(path: str) -> None:
 
 
 class WriteShards(beam.PTransform):
-  """(shard key, ImageRef) pairs -> one ShardSummary per shard, each shard written exactly once."""
+  """(shard key, ImageRef) pairs -> one ShardSummary per shard (output `summaries`), each shard
+  written exactly once (or kept by --resume), and each shard's outcome (output `outcomes`)."""
 
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+               codecs: Optional[Dict[str, str]] = None):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir)
+                            bbox_dir, codecs)
 
   def expand(self, assigned):
     return (assigned
             | 'GroupPathsByShard' >> beam.GroupByKey()
-            | 'WriteShard' >> beam.ParDo(self._fn))
+            | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries'))

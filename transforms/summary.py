@@ -2,13 +2,17 @@
 
 One `ShardSummary` per shard: the shard writer emits it and stores it as the shard's sidecar
 (`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats` adds
-them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json.
+them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its last
+four fields (what the shard was made from and what it holds on disk) are what `--resume` compares
+before it keeps a shard (transforms/resume.py); sidecars written before they existed read as None.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from transforms.fingerprint import ShardInputs
 
 Triple = Tuple[int, int, int]
 
@@ -28,6 +32,10 @@ class ShardSummary:
     channel_sums: exact (R, G, B) sums of the stored pixel values, 0-255 units.
     channel_squares: exact (R, G, B) sums of the squared pixel values.
     rejects: the shard's files that were not stored, as {'path', 'reason', 'split'} dicts.
+    inputs: the fingerprint of the files the shard was written from (transforms/fingerprint.py).
+    file_bytes: size of the shard file in bytes, as stored (after compression).
+    file_sha256: hex SHA-256 of the shard file as stored.
+    codecs: {codec: version} of the builds that wrote it (transforms/codec_versions.py).
   """
   shard: str
   split: str
@@ -39,6 +47,10 @@ class ShardSummary:
   channel_sums: Triple = (0, 0, 0)
   channel_squares: Triple = (0, 0, 0)
   rejects: Tuple[Dict[str, Optional[str]], ...] = ()
+  inputs: Optional[ShardInputs] = None
+  file_bytes: Optional[int] = None
+  file_sha256: Optional[str] = None
+  codecs: Optional[Mapping[str, str]] = None
 
   @property
   def num_rejected(self) -> int:
@@ -50,6 +62,8 @@ class ShardSummary:
     values['class_counts'] = dict(sorted(self.class_counts.items()))
     values['channel_sums'], values['channel_squares'] = list(self.channel_sums), list(self.channel_squares)
     values['rejects'] = list(self.rejects)
+    values['inputs'] = self.inputs.to_json() if self.inputs else None
+    values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     return values
 
   @classmethod
@@ -61,11 +75,15 @@ class ShardSummary:
       KeyError: a key every version wrote is missing (not a sidecar).
     """
     num_pixels, sums, squares = _pixel_sums(value)
+    inputs, codecs = value.get('inputs'), value.get('codecs')
     return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
                channel_sums=tuple(sums), channel_squares=tuple(squares),
-               rejects=tuple(value['rejects']))
+               rejects=tuple(value['rejects']),
+               inputs=ShardInputs.from_json(inputs) if inputs else None,
+               file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
+               codecs=dict(codecs) if codecs is not None else None)
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:

@@ -7,6 +7,8 @@ from typing import Dict, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.layout import PROVENANCE_FILE
+
 from .beam_services import timed_conversion
 
 # What every complete output holds besides its shards.
@@ -17,7 +19,8 @@ SAMPLE_SHARDS = ['train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of
 
 
 def read_dataset(output: str) -> Dict[str, bytes]:
-  """{file name: bytes} of the top-level files of an output (the private _work/ folder excluded).
+  """{file name: bytes} of the top-level files of an output that are byte-identical across runs and
+  runners: all but provenance.json (times, runner) and the private _work/ folder.
 
   Works for local paths and any URL Beam's FileSystems knows (s3:// with the S3 options set).
   """
@@ -25,7 +28,7 @@ def read_dataset(output: str) -> Dict[str, bytes]:
   files = {}
   for metadata in FileSystems.match([prefix + '*'])[0].metadata_list:
     name = metadata.path[len(prefix):]
-    if '/' in name or name.startswith('_work'):
+    if '/' in name or name.startswith('_work') or name == PROVENANCE_FILE:
       continue
     with FileSystems.open(metadata.path, compression_type='uncompressed') as f:
       files[name] = f.read()

@@ -1,0 +1,151 @@
+"""What --resume does with each shard, and the line that tells the user.
+
+The shard writer recomputes its shard's assignment from the current listing (it receives exactly the
+files the stable assignment gives the shard now) and keeps the finished shard only when nothing that
+decides its bytes changed since it was written:
+  * the shard file and its sidecar both exist, and the file has the size the sidecar recorded;
+  * the file list and the fingerprint of the files (names, sizes, modification times;
+    transforms/fingerprint.py) equal the sidecar's;
+  * the codec builds equal the sidecar's (transforms/codec_versions.py).
+Otherwise it writes the shard again, so the output ends byte-identical to a fresh run on the current
+input. The flags were already checked by pipeline/output_dir.py (_work/run.json).
+
+Adding or removing one file changes the position of every later file of its split in the round-robin
+assignment (transforms/sharding.py), so most shards of that split get other files and are rewritten:
+the message says so. With auto shard counts (--train_shards 0) the count itself may change; shards
+of the old count are then deleted by the metadata step (`delete_stale_shards`) before `_SUCCESS`.
+
+The outcome of each shard is one of OUTCOMES; the metadata step counts them into provenance.json, and
+the driver prints `resume_message` after the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, List, Mapping, Optional, Tuple
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms import layout
+from transforms.fingerprint import ShardInputs
+from transforms.summary import ShardSummary
+
+WRITTEN = 'written'  # no finished shard to keep: a fresh run, or a shard the earlier run did not finish
+KEPT = 'kept'
+FILES_MODIFIED = 'rewritten: files modified'  # the same names, another size or modification time
+OTHER_FILES = 'rewritten: other files'  # files added, removed, or moved here by the assignment
+SHARD_CHANGED = 'rewritten: shard file changed'  # the shard's size is not the one its sidecar recorded
+OTHER_CODECS = 'rewritten: other codecs'
+NO_FINGERPRINT = 'rewritten: no fingerprint'  # a sidecar of a version before fingerprints
+OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, SHARD_CHANGED, OTHER_CODECS, NO_FINGERPRINT)
+_LOGGER = logging.getLogger(__name__)
+
+
+def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs: ShardInputs,
+           codecs: Optional[Mapping[str, str]]) -> str:
+  """The outcome (one of OUTCOMES) for a shard whose files now have the fingerprint `inputs`.
+
+  Args:
+    finished: the shard's sidecar, or None when there is none (or it cannot be read).
+    shard_bytes: the size of the shard file in bytes, or None when there is none.
+    codecs: the codec versions this run writes with; None skips that comparison.
+  """
+  if finished is None or shard_bytes is None:
+    return WRITTEN
+  if finished.inputs is None or finished.file_bytes is None:
+    return NO_FINGERPRINT
+  if finished.file_bytes != shard_bytes:
+    return SHARD_CHANGED
+  if finished.inputs.names_sha256 != inputs.names_sha256:
+    return OTHER_FILES
+  if finished.inputs != inputs:
+    return FILES_MODIFIED
+  if codecs is not None and finished.codecs != dict(codecs):
+    return OTHER_CODECS
+  return KEPT
+
+
+def read_finished(output: layout.OutputLayout, name: str) -> Tuple[Optional[ShardSummary],
+                                                                   Optional[int]]:
+  """(sidecar, shard size in bytes) of a finished shard; None for what is missing or unreadable.
+
+  Two file-system calls (a match of the shard, a read of the sidecar), whatever the shard's size.
+  """
+  final = output.path(name)
+  sizes = [m.size_in_bytes for m in _match(final) if m.path == final]
+  if not sizes:
+    return None, None
+  try:
+    summary = ShardSummary.from_json(layout.read_json(output.sidecar_path(name)))
+  except Exception as e:  # pylint: disable=broad-except  (missing, half-written by a killed run, not JSON)
+    _LOGGER.info('No usable sidecar for %s (%s): the shard is written again.', name, e)
+    return None, sizes[0]
+  return summary, sizes[0]
+
+
+def _match(path: str):
+  try:
+    return FileSystems.match([path])[0].metadata_list
+  except Exception:  # pylint: disable=broad-except  (BeamIOError: no such file)
+    return []
+
+
+def delete_stale_shards(output: layout.OutputLayout, current: Iterable[str]) -> List[str]:
+  """Deletes the shard files and sidecars of shards not in `current`: those of an earlier attempt
+  whose shard count the current input no longer gives. Returns the names of the deleted shard files,
+  sorted (a sidecar whose shard was never finished is deleted without being named)."""
+  current = set(current)
+  stale_files = sorted(path for path in _file_paths(output.path('*'))
+                       if _stale(output, _name(path), current))
+  stale_sidecars = [path for path in _file_paths(output.sidecar_path('*'))
+                    if _stale(output, _name(path)[:-len(layout.SIDECAR_SUFFIX)], current)]
+  if stale_files or stale_sidecars:
+    FileSystems.delete(stale_files + stale_sidecars)
+  return [_name(path) for path in stale_files]
+
+
+def _file_paths(pattern: str) -> List[str]:
+  return [m.path for m in _match(pattern)]
+
+
+def _name(path: str) -> str:
+  return path.rstrip('/').rsplit('/', 1)[-1]
+
+
+def _stale(output: layout.OutputLayout, name: str, current: set) -> bool:
+  return output.is_shard(name) and name not in current
+
+
+def resume_message(counts: Mapping[str, int], deleted: int = 0) -> str:
+  """`resumed: 14 shards kept, 2 rewritten because their input changed (...), 3 missing`.
+
+  Args:
+    counts: {outcome: number of shards}, outcomes from OUTCOMES.
+    deleted: shards of an earlier shard count that were deleted.
+  """
+  kept, missing = counts.get(KEPT, 0), counts.get(WRITTEN, 0)
+  modified, moved = counts.get(FILES_MODIFIED, 0), counts.get(OTHER_FILES, 0)
+  parts = [f'{kept} shard{"s" if kept != 1 else ""} kept']
+  if modified or moved:
+    why = []
+    if modified:
+      why.append(f'{modified} with files replaced or modified in place')
+    if moved:
+      why.append(f'{moved} with other files: a file added or removed moves every later file of its '
+                 'split to another shard')
+    parts.append(f'{modified + moved} rewritten because their input changed ({"; ".join(why)})')
+  else:
+    parts.append('0 rewritten because their input changed')
+  for outcome, reason in ((SHARD_CHANGED, 'the shard file no longer had the size its sidecar '
+                                          'recorded'),
+                          (OTHER_CODECS, 'other codec versions wrote them'),
+                          (NO_FINGERPRINT, 'an earlier version wrote them without an input '
+                                           'fingerprint')):
+    if counts.get(outcome):
+      parts.append(f'{counts[outcome]} rewritten because {reason}')
+  parts.append(f'{missing} missing')
+  line = 'resumed: ' + ', '.join(parts)
+  if deleted:
+    line += (f'; {deleted} shard{"s" if deleted != 1 else ""} of an earlier shard count deleted (the '
+             'input changed the automatic shard count)')
+  return line
