@@ -4,6 +4,7 @@
   --resume (keep finished shards) is given.
 * --resume requires the same output-deciding flags as the interrupted run (recorded in _work/run.json).
 * Only files this tool writes are ever deleted; anything else in --output is left alone.
+* The claim of the running run (pipeline/claim.py, made before this module runs) is never deleted.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def owned_files(output: layout.OutputLayout) -> List[str]:
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:
-  return [entry.path for entry in _entries(output.work_dir) if not entry.is_folder]
+  """Files directly in _work/ but the claim (the current run's own)."""
+  return [entry.path for entry in _entries(output.work_dir)
+          if not entry.is_folder and entry.name != layout.CLAIM_FILE]
 
 
 def prepare_output(opts: ConverterOptions) -> None:

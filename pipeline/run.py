@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections import Counter
 from typing import Optional, Sequence
 
@@ -24,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
                                                   TestOptions, WorkerOptions)
 
+from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
@@ -97,8 +97,12 @@ def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, star
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
-  """Runs the conversion; returns the process exit code (see the module docstring)."""
-  run_id, started = uuid.uuid4().hex[:12], utc_now()
+  """Runs the conversion; returns the process exit code (see the module docstring).
+
+  A run claims --output (pipeline/claim.py) before it writes anything and releases it when it ends.
+  """
+  run_id, started = new_run_id(), utc_now()
+  claim = None
   try:
     opts, beam_args = parse_args(argv)
     options = pipeline_options(beam_args)
@@ -107,16 +111,26 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     plan = plan_dataset(opts)
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
+      claim = OutputClaim(opts.output_layout, ClaimRecord.for_this_process(run_id, started))
+      note = claim.acquire(may_take_over=opts.resume or opts.overwrite)
+      if note:
+        print(note, file=sys.stderr)
       prepare_output(opts)
   except (UsageError, InputError) as e:
+    if claim is not None:
+      claim.release()
     print(f'error: {e}', file=sys.stderr)
     return 2
-  return _convert(opts, options, plan, run_info(opts, options, run_id, started), dry_run)
+  try:
+    return _convert(opts, options, plan, run_info(opts, options, run_id, started), dry_run)
+  finally:
+    if claim is not None:
+      claim.release()
 
 
 def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInfo,
              dry_run: bool) -> int:
-  """Runs the pipeline on a prepared --output, then prints what it did."""
+  """Runs the pipeline on a claimed and prepared --output, then prints what it did."""
   log_path = logs.open_run_log(opts.output_layout.work_path(layout.LOG_FILE),
                                opts.terminal_log_level)
   print(f'Converting {len(plan.class_names)} classes from {_shown(opts.input)} into '

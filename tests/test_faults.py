@@ -41,7 +41,7 @@ def _assert_complete(shard, output):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
+def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path, capsys):
   source = _bigger_input(tmp_path / 'input')
   reference = tmp_path / 'reference'
   assert convert(source, reference, *CRASH_FLAGS) == 0
@@ -65,9 +65,14 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
   assert 3 <= len(finished) < 28 and not (output / '_SUCCESS').exists()
   for shard in finished:
     _assert_complete(shard, output)
+  capsys.readouterr()
   assert convert(source, output, *CRASH_FLAGS) == 2  # Never mixed: refused without --resume.
+  killed = json.loads((output / '_work' / 'claim.json').read_text())  # The kernel dropped its lock.
+  assert f'still claimed by run {killed["run_id"]}' in capsys.readouterr().err
   started = time.monotonic()
   assert convert(source, output, *CRASH_FLAGS, '--resume') == 0
+  assert f'note: taking --output over from run {killed["run_id"]}' in capsys.readouterr().err
+  assert not (output / '_work' / 'claim.json').exists()
   print(f'killed after {killed_after:.1f} s with {len(finished)}/28 shards final; '
         f'resume took {time.monotonic() - started:.1f} s')
   assert_same_output(output, reference)

@@ -76,6 +76,7 @@ def test_s3_round_trip_matches_local_run(tmp_path, sample_output):
   assert PROVENANCE_FILE in top_level  # Times and the runner: the one file not compared.
   assert_same_dataset({n: d for n, d in top_level.items() if n != PROVENANCE_FILE}, expected)
   assert all(name.startswith('_work/') for name in set(stored) - set(top_level))
+  assert not [name for name in stored if name.startswith('_work/claims/')], 'the claim is released'
   assert not [name for name in stored if '.tmp-' in name], 'temp files left in the store'
   assert set(METADATA_FILES) <= set(top_level)
   _LOGGER.warning('wall time of the sample conversion from and to S3 (moto): %.1f s', seconds)

@@ -12,7 +12,8 @@ FileSystems, so local folders, ``gs://`` and ``s3://`` behave alike.
       provenance.json               what made the output (versions, runner, times, input fingerprint)
       _SUCCESS                      written last, only when the run is acceptable
       _work/                        <shard>.json sidecars (what --resume reads), run.json (the flags of
-                                    the run), progress/ (live counts), run.log
+                                    the run), progress/ (live counts), run.log, claim.json or
+                                    claims/<run id>.json (the run that holds the output, pipeline/claim.py)
 
 DO NOT rename a file here: users' scripts, TFDS and Model Garden read these names.
 """
@@ -46,6 +47,8 @@ WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
 PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/progress.py)
 LOG_FILE = 'run.log'  # in WORK_DIR: Beam's and the workers' logs (pipeline/logs.py)
+CLAIM_FILE = 'claim.json'  # in WORK_DIR: the claim of the run using a local output (pipeline/claim.py)
+CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an object-store output
 SIDECAR_SUFFIX = '.json'  # WORK_DIR/<shard name>.json
 TEMP_MARKER = '.tmp-'  # <final name>.tmp-<uuid>: a file being written, never read
 FORMAT_VERSION = 1  # manifest.json's "format_version"
@@ -149,8 +152,12 @@ class OutputLayout:
     return join(self.root, WORK_DIR)
 
   def work_path(self, name: str) -> str:
-    """A file of the work folder (RUN_FILE, LOG_FILE, PROGRESS_DIR)."""
+    """A file of the work folder (RUN_FILE, LOG_FILE, PROGRESS_DIR, CLAIM_FILE, CLAIMS_DIR)."""
     return join(self.work_dir, name)
+
+  def claim_path(self, run_id: str) -> str:
+    """The claim of run `run_id` on an object-store output: `_work/claims/<run id>.json`."""
+    return join(self.work_dir, CLAIMS_DIR, run_id + '.json')
 
   def sidecar_path(self, shard_name: str) -> str:
     """The per-shard summary that --resume reads: `_work/<shard name>.json`."""

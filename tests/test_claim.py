@@ -1,0 +1,226 @@
+"""One run per output (pipeline/claim.py): on a local disk (flock) and on S3 (moto's server), the
+claim's rules alone, then two real conversions started on one output."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from clusters.s3 import moto_s3
+from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
+from pipeline import claim as claim_lib
+from pipeline.claim import ClaimRecord, OutputClaim, OutputInUse
+from transforms import layout
+
+BUCKET = 'claims'
+
+
+def _claim(root, run_id):
+  record = ClaimRecord.for_this_process(run_id, '2026-11-30T12:00:00+00:00')
+  return OutputClaim(layout.OutputLayout(str(root)), record)
+
+
+# ------------------------------------------------------------------------------------------------
+# Local disks.
+
+
+def test_a_second_local_claim_fails_naming_the_first_until_it_is_released(tmp_path):
+  first, second = _claim(tmp_path, 'run-a'), _claim(tmp_path, 'run-b')
+  assert first.acquire(may_take_over=False) is None
+  claim_file = tmp_path / '_work' / 'claim.json'
+  assert json.loads(claim_file.read_text())['run_id'] == 'run-a'
+  for may_take_over in (False, True):  # A live claim is never taken over, whatever the flags.
+    with pytest.raises(OutputInUse, match=r'is in use by run run-a \(started 2026-11-30T12:00:00'):
+      second.acquire(may_take_over)
+  first.release()
+  assert not claim_file.exists()
+  assert second.acquire(may_take_over=False) is None
+  second.release()
+
+
+def test_a_local_claim_left_by_a_dead_run_is_taken_over_only_with_resume_or_overwrite(tmp_path):
+  claim_file = tmp_path / '_work' / 'claim.json'
+  claim_file.parent.mkdir()
+  claim_file.write_bytes(ClaimRecord('run-dead', '2026-11-29T08:00:00+00:00', 'elsewhere', 4242,
+                                     'x', 0.0).to_bytes())  # Nobody holds its lock.
+  with pytest.raises(OutputInUse, match='still claimed by run run-dead .* ended without releasing '
+                                        'it .* Pass --resume to finish its work, or --overwrite'):
+    _claim(tmp_path, 'run-b').acquire(may_take_over=False)
+  with _claim(tmp_path, 'run-c') as taker:
+    note = taker.acquire(may_take_over=True)
+    assert note.startswith('note: taking --output over from run run-dead (started '
+                           '2026-11-29T08:00:00+00:00 on elsewhere, pid 4242)'), note
+    assert json.loads(claim_file.read_text())['run_id'] == 'run-c'
+  assert not claim_file.exists()
+
+
+def _bigger_input(root, copies=3):
+  for i in range(copies):
+    for path in SAMPLE_DIR.glob('*/*'):
+      target = root / path.parent.name / f'{i}_{path.name}'
+      target.parent.mkdir(parents=True, exist_ok=True)
+      shutil.copy(path, target)
+  return root
+
+
+def _start(args, log):
+  with open(log, 'wb') as out:
+    return subprocess.Popen([sys.executable, '-m', 'pipeline.run', *args], cwd=REPO,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for(condition, process, what, timeout=300.0):
+  deadline = time.monotonic() + timeout
+  while not condition():
+    assert process.poll() is None, f'the first run ended before {what}'
+    assert time.monotonic() < deadline, f'no {what} after {timeout} s'
+    time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_local_output(tmp_path, capsys):
+  source, output = _bigger_input(tmp_path / 'input'), tmp_path / 'out'
+  claim_file = output / '_work' / 'claim.json'
+  first = _start(['--input', str(source), '--output', str(output), *SAMPLE_FLAGS],
+                 tmp_path / 'first.log')
+  try:
+    _wait_for(lambda: claim_file.exists() and claim_file.stat().st_size, first, 'claim')
+    holder = json.loads(claim_file.read_text())
+    assert holder['pid'] == first.pid
+    for flags in ((), ('--resume',), ('--overwrite',)):  # Whatever the second run's flags.
+      assert convert(source, output, *SAMPLE_FLAGS, *flags) == 2
+      error = capsys.readouterr().err
+      assert f'is in use by run {holder["run_id"]} (started {holder["started"]}' in error, error
+      assert f'pid {first.pid})' in error
+    assert first.wait(timeout=600) == 0, (tmp_path / 'first.log').read_text()[-3000:]
+  finally:
+    if first.poll() is None:
+      os.killpg(first.pid, signal.SIGKILL)
+      first.wait()
+  assert not claim_file.exists()
+  from pipeline.verify import verify  # pylint: disable=import-outside-toplevel
+  assert verify(str(output)).ok  # The second run touched nothing.
+
+
+# ------------------------------------------------------------------------------------------------
+# S3 (moto): write, list, elect.
+
+
+@pytest.fixture(name='s3_output')
+def fixture_s3_output():
+  from apache_beam.io.filesystems import FileSystems  # pylint: disable=import-outside-toplevel
+  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+  with moto_s3() as s3:
+    s3.client().create_bucket(Bucket=BUCKET)
+    FileSystems.set_options(PipelineOptions(s3.beam_args()))
+    yield s3, f's3://{BUCKET}/out'
+
+
+def _stored_claims(s3):
+  listed = s3.client().list_objects_v2(Bucket=BUCKET, Prefix='out/_work/claims/')
+  return sorted(item['Key'].rsplit('/', 1)[-1] for item in listed.get('Contents', []))
+
+
+def test_s3_claims_are_elected_and_refreshed(s3_output, monkeypatch):
+  s3, root = s3_output
+  monkeypatch.setattr(claim_lib, 'HEARTBEAT_SECONDS', 0.2)
+  first = _claim(root, 'run-a')
+  assert first.acquire(may_take_over=False) is None
+  assert _stored_claims(s3) == ['run-a.json']
+  with pytest.raises(OutputInUse, match='is in use by run run-a'):
+    _claim(root, 'run-b').acquire(may_take_over=True)
+  assert _stored_claims(s3) == ['run-a.json']  # The loser left nothing behind.
+  body = lambda: json.loads(s3.client().get_object(
+      Bucket=BUCKET, Key='out/_work/claims/run-a.json')['Body'].read())
+  beat = body()['heartbeat']
+  time.sleep(1.0)
+  assert body()['heartbeat'] > beat  # Refreshed while the run lasts.
+  first.release()
+  assert _stored_claims(s3) == []
+  with _claim(root, 'run-b') as second:
+    assert second.acquire(may_take_over=False) is None
+
+
+def test_two_s3_claims_written_at_the_same_moment_never_both_win(s3_output):
+  """Both find no claim, then both write theirs before either lists again: each sees the other,
+  both back off (the worst case: neither runs; never both)."""
+  _, root = s3_output
+  claims = [_claim(root, 'run-a'), _claim(root, 'run-b')]
+  both_looked, both_written = threading.Barrier(2), threading.Barrier(2)
+  results = {}
+
+  def racing_write(claim, path, write=OutputClaim._write_remote):  # pylint: disable=protected-access
+    both_looked.wait(timeout=30)
+    write(claim, path)
+    both_written.wait(timeout=30)
+
+  def attempt(claim):
+    claim._write_remote = lambda path: racing_write(claim, path)  # pylint: disable=protected-access
+    try:
+      results[claim] = claim.acquire(may_take_over=False)
+    except OutputInUse as e:
+      results[claim] = e
+    finally:
+      claim.release()
+
+  threads = [threading.Thread(target=attempt, args=(c,)) for c in claims]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join(timeout=60)
+  assert all(isinstance(results[c], OutputInUse) for c in claims), results
+  assert all('the two runs started at the same moment' in str(results[c]) for c in claims)
+
+
+def test_a_stale_s3_claim_is_taken_over_after_saying_so(s3_output):
+  s3, root = s3_output
+  stale = ClaimRecord('run-old', '2026-11-29T08:00:00+00:00', 'gone-host', 7, 'gone-machine',
+                      time.time() - claim_lib.STALE_AFTER_SECONDS - 5)
+  s3.client().put_object(Bucket=BUCKET, Key='out/_work/claims/run-old.json', Body=stale.to_bytes())
+  with pytest.raises(OutputInUse, match=r'still claimed by run run-old .*not been refreshed for '
+                                        r'6\d s.*Pass --resume'):
+    _claim(root, 'run-b').acquire(may_take_over=False)
+  with _claim(root, 'run-c') as taker:
+    assert 'taking --output over from run run-old' in taker.acquire(may_take_over=True)
+    assert _stored_claims(s3) == ['run-c.json']
+  # A claim written on this machine by a process that is gone is stale at once.
+  dead = ClaimRecord('run-dead', '2026-11-30T08:00:00+00:00', 'here', 2 ** 22 + 7,
+                     claim_lib.this_machine(), time.time())
+  s3.client().put_object(Bucket=BUCKET, Key='out/_work/claims/run-dead.json', Body=dead.to_bytes())
+  with _claim(root, 'run-d') as taker:
+    assert 'its process no longer exists' in taker.acquire(may_take_over=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_runs_on_one_s3_output(tmp_path, capsys):
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket=BUCKET)
+    s3.upload_tree(BUCKET, 'in/', _bigger_input(tmp_path / 'input', copies=2))
+    args = ['--input', f's3://{BUCKET}/in/', '--output', f's3://{BUCKET}/out/', *SAMPLE_FLAGS,
+            *s3.beam_args()]
+    first = _start(args, tmp_path / 'first.log')
+    try:
+      _wait_for(lambda: _stored_claims(s3), first, 'claim in the store')
+      [name] = _stored_claims(s3)
+      holder = json.loads(client.get_object(Bucket=BUCKET, Key=f'out/_work/claims/{name}')['Body'].read())
+      from pipeline.run import run  # pylint: disable=import-outside-toplevel
+      assert run(args + ['--resume']) == 2
+      error = capsys.readouterr().err
+      assert f'is in use by run {holder["run_id"]}' in error and f'pid {first.pid})' in error, error
+      assert _stored_claims(s3) == [name]
+      assert first.wait(timeout=500) == 0, (tmp_path / 'first.log').read_text()[-3000:]
+    finally:
+      if first.poll() is None:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert _stored_claims(s3) == []  # Released at the end.
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix='out/')
+    assert 'out/_SUCCESS' in {item['Key'] for item in listed['Contents']}
