@@ -35,6 +35,17 @@ def assert_same_output(actual: pathlib.Path, expected: pathlib.Path) -> None:
     assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
 
 
+def copies_of_samples(root: pathlib.Path, copies: int) -> pathlib.Path:
+  """An input of `copies` x the sample photos (`<class>/<i>_<name>`) under root; returns root."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  for i in range(copies):
+    for path in SAMPLE_DIR.glob('*/*'):
+      target = root / path.parent.name / f'{i}_{path.name}'
+      target.parent.mkdir(parents=True, exist_ok=True)
+      shutil.copy(path, target)
+  return root
+
+
 def sample_files():
   """(class, path) of every sample photo, sorted."""
   return sorted((p.parent.name, p) for p in SAMPLE_DIR.glob('*/*') if p.is_file())

@@ -3,7 +3,6 @@ claim's rules alone, then two real conversions started on one output."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,8 +11,8 @@ import time
 
 import pytest
 
-from clusters.s3 import moto_s3
-from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
+from clusters.s3 import moto_bucket
+from conftest import REPO, SAMPLE_FLAGS, convert, copies_of_samples
 from pipeline import claim as claim_lib
 from pipeline.claim import ClaimRecord, OutputClaim, OutputInUse
 from transforms import layout
@@ -60,15 +59,6 @@ def test_a_local_claim_left_by_a_dead_run_is_taken_over_only_with_resume_or_over
   assert not claim_file.exists()
 
 
-def _bigger_input(root, copies=3):
-  for i in range(copies):
-    for path in SAMPLE_DIR.glob('*/*'):
-      target = root / path.parent.name / f'{i}_{path.name}'
-      target.parent.mkdir(parents=True, exist_ok=True)
-      shutil.copy(path, target)
-  return root
-
-
 def _start(args, log):
   with open(log, 'wb') as out:
     return subprocess.Popen([sys.executable, '-m', 'pipeline.run', *args], cwd=REPO,
@@ -85,7 +75,7 @@ def _wait_for(condition, process, what, timeout=300.0):
 
 @pytest.mark.slow
 def test_two_runs_on_one_local_output(tmp_path, capsys):
-  source, output = _bigger_input(tmp_path / 'input'), tmp_path / 'out'
+  source, output = copies_of_samples(tmp_path / 'input', 3), tmp_path / 'out'
   claim_file = output / '_work' / 'claim.json'
   first = _start(['--input', str(source), '--output', str(output), *SAMPLE_FLAGS],
                  tmp_path / 'first.log')
@@ -116,8 +106,7 @@ def test_two_runs_on_one_local_output(tmp_path, capsys):
 def fixture_s3_output():
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=import-outside-toplevel
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
-  with moto_s3() as s3:
-    s3.client().create_bucket(Bucket=BUCKET)
+  with moto_bucket(BUCKET) as (s3, _):
     FileSystems.set_options(PipelineOptions(s3.beam_args()))
     yield s3, f's3://{BUCKET}/out'
 
@@ -200,10 +189,8 @@ def test_a_stale_s3_claim_is_taken_over_after_saying_so(s3_output):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_two_runs_on_one_s3_output(tmp_path, capsys):
-  with moto_s3() as s3:
-    client = s3.client()
-    client.create_bucket(Bucket=BUCKET)
-    s3.upload_tree(BUCKET, 'in/', _bigger_input(tmp_path / 'input', copies=2))
+  with moto_bucket(BUCKET) as (s3, client):
+    s3.upload_tree(BUCKET, 'in/', copies_of_samples(tmp_path / 'input', 2))
     args = ['--input', f's3://{BUCKET}/in/', '--output', f's3://{BUCKET}/out/', *SAMPLE_FLAGS,
             *s3.beam_args()]
     first = _start(args, tmp_path / 'first.log')

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,21 +10,12 @@ import time
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert
+from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert, copies_of_samples
 from beam_private import tfrecord
 from transforms import image as image_lib
 from transforms import layout
 
 CRASH_FLAGS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
-
-
-def _bigger_input(root, copies=4):
-  for i in range(copies):
-    for path in SAMPLE_DIR.glob('*/*'):
-      target = root / path.parent.name / f'{i}_{path.name}'
-      target.parent.mkdir(parents=True, exist_ok=True)
-      shutil.copy(path, target)
-  return root
 
 
 def _final_shards(output):
@@ -42,7 +32,7 @@ def _assert_complete(shard, output):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path, capsys):
-  source = _bigger_input(tmp_path / 'input')
+  source = copies_of_samples(tmp_path / 'input', 4)
   reference = tmp_path / 'reference'
   assert convert(source, reference, *CRASH_FLAGS) == 0
   output = tmp_path / 'crashed'

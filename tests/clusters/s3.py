@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import pathlib
-from typing import Iterator, List
+from typing import Any, Iterator, List, Tuple
 
 from .processes import free_port
 
@@ -48,3 +48,12 @@ def moto_s3() -> Iterator[S3Server]:
     yield S3Server(f'http://127.0.0.1:{port}')
   finally:
     server.stop()
+
+
+@contextlib.contextmanager
+def moto_bucket(bucket: str) -> Iterator[Tuple[S3Server, Any]]:
+  """moto_s3() holding an empty `bucket`: (the server, a boto3 client)."""
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket=bucket)
+    yield s3, client
