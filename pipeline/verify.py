@@ -1,8 +1,9 @@
 """Re-read a converter output directory and list every problem found in it.
 
-``python -m pipeline.verify OUTPUT`` (also ``folder2tfrecord verify OUTPUT``) exits 0 when the output
-is complete and readable, 1 otherwise, printing one line per problem with the file and, for record
-level problems, the record index (0-based) and its byte offset in the (decompressed) shard.
+``python -m pipeline.verify OUTPUT [--against OTHER]`` (also ``folder2tfrecord verify OUTPUT``) exits 0
+when the output is complete and readable (and, with --against, byte-identical to OTHER), 1 otherwise,
+printing one line per problem with the file and, for record level problems, the record index
+(0-based) and its byte offset in the (decompressed) shard.
 
 What is checked, against ``manifest.json`` (see the output layout in README.md):
   * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
@@ -16,7 +17,13 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
   * every payload parses as a ``tf.train.Example`` whose ``image/encoded`` decodes completely as a
     JPEG (Pillow, truncated images are errors) with the ``image/height`` and ``image/width`` it
     claims, and whose ``image/class/label`` lies in ``[label_offset, label_offset + num_classes)``;
-  * records read per shard and per split equal the manifest's counts.
+  * records read per shard and per split equal the manifest's counts;
+  * each shard's size and SHA-256 as stored equal the manifest's ``bytes`` and ``sha256`` (outputs of
+    earlier versions have none: then this check is skipped and the summary line says so). A copy that
+    lost or changed bytes on the way to another bucket is named here even when every record still
+    parses (a flipped bit inside a JPEG's pixels).
+
+``--against OTHER`` then compares the output with another one byte for byte (pipeline/compare.py).
 
 Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
 Beam options such as ``--s3_endpoint_url`` after the output path. TensorFlow is not needed: the
@@ -45,7 +52,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
+from pipeline import compare
 from transforms import layout
+from transforms.checksum import HashingReader
 from transforms.example import example_class
 
 SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
@@ -78,6 +87,8 @@ class VerifyReport:
   problems: list[Problem] = dataclasses.field(default_factory=list)
   records_read: dict[str, int] = dataclasses.field(default_factory=dict)
   shards_read: int = 0
+  checksums: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)  # as read
+  checksums_checked: int = 0  # shards whose manifest entry has a size and SHA-256
 
   @property
   def ok(self) -> bool:
@@ -195,27 +206,50 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem]) -> int:
-  """Check one shard; append its problems; return the number of records it holds intact.
+                 problems: list[Problem]) -> tuple[int, tuple[int, str] | None]:
+  """Check one shard; append its problems; return the number of records it holds intact and the
+  file's (size in bytes, hex SHA-256) as stored (None when it could not be read to the end).
 
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
-  count = 0
+  count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-      handle = gzip.GzipFile(fileobj=raw, mode='rb') if compression == 'gzip' else raw
-      for record in read_tfrecords(handle):
-        count += 1
-        messages = (check_example(record.data, label_range) if record.data_crc_ok
-                    else ['data crc mismatch (corrupt record payload)'])
-        problems.extend(Problem(path, m, record.index, record.offset) for m in messages)
-  except FramingError as error:
-    problems.append(Problem(path, str(error), error.index, error.offset))
-  except (OSError, EOFError, zlib.error) as error:  # unreadable file or corrupt gzip stream
-    problems.append(Problem(path, f'read failed after {count} records: '
-                            f'{type(error).__name__}: {error}', count))
-  return count
+      stored = HashingReader(raw)
+      try:
+        handle = gzip.GzipFile(fileobj=stored, mode='rb') if compression == 'gzip' else stored
+        for record in read_tfrecords(handle):
+          count += 1
+          messages = (check_example(record.data, label_range) if record.data_crc_ok
+                      else ['data crc mismatch (corrupt record payload)'])
+          problems.extend(Problem(path, m, record.index, record.offset) for m in messages)
+      except FramingError as error:
+        problems.append(Problem(path, str(error), error.index, error.offset))
+      except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # corrupt gzip stream
+        problems.append(_read_failed(path, count, error))
+      stored.drain()
+      checksum = stored.bytes, stored.hexdigest()
+  except OSError as error:  # unreadable file
+    problems.append(_read_failed(path, count, error))
+  return count, checksum
+
+
+def _read_failed(path: str, count: int, error: Exception) -> Problem:
+  return Problem(path, f'read failed after {count} records: {type(error).__name__}: {error}', count)
+
+
+def _check_checksum(path: str, entry: dict, checksum: tuple[int, str] | None,
+                    problems: list[Problem]) -> bool:
+  """Compares a shard's size and SHA-256 as read with its manifest entry; False when the entry has
+  none (an output of an earlier version)."""
+  if 'sha256' not in entry or 'bytes' not in entry:
+    return False
+  if checksum is not None and checksum != (entry['bytes'], entry['sha256']):
+    problems.append(Problem(path, f'{checksum[0]} bytes with SHA-256 {checksum[1][:16]}..., but '
+                            f"manifest.json says {entry['bytes']} bytes with SHA-256 "
+                            f"{entry['sha256'][:16]}...: the file changed after it was written"))
+  return True
 
 
 def _check_manifest_self(output: layout.OutputLayout, manifest: dict, problems: list[Problem]) -> None:
@@ -277,8 +311,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
                        f'expected {SUPPORTED_FORMAT_VERSION}')
     label_range = range(manifest['label_offset'],
                         manifest['label_offset'] + manifest['num_classes'])
-    listed = {s['file']: (split, s['num_examples'])
-              for split, entry in manifest['splits'].items() for s in entry['shards']}
+    listed = {s['file']: (split, s) for split, entry in manifest['splits'].items()
+              for s in entry['shards']}
     _check_manifest_self(output, manifest, problems)
   except Exception as error:  # pylint: disable=broad-except  (missing, not JSON, wrong keys)
     problems.append(Problem(manifest_path, f'cannot use manifest: {type(error).__name__}: {error}'))
@@ -288,17 +322,20 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
            for m in FileSystems.match([output.path('*')])[0].metadata_list}
   for name in sorted(n for n in found if output.is_shard(n) and n not in listed):
     problems.append(Problem(output.path(name), 'extra shard file not listed in manifest.json'))
-  for name, (split, expected) in sorted(listed.items()):
+  for name, (split, entry) in sorted(listed.items()):
     path = output.path(name)
     report.records_read.setdefault(split, 0)
     if name not in found:
       problems.append(Problem(path, 'missing: listed in manifest.json'))
       continue
-    count = verify_shard(path, manifest.get('compression', 'none'), label_range, problems)
+    count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems)
     report.shards_read += 1
     report.records_read[split] += count
-    if count != expected:
-      problems.append(Problem(path, f'{count} records, manifest.json says {expected}'))
+    if checksum is not None:
+      report.checksums[name] = checksum
+    report.checksums_checked += _check_checksum(path, entry, checksum, problems)
+    if count != entry['num_examples']:
+      problems.append(Problem(path, f"{count} records, manifest.json says {entry['num_examples']}"))
   for split, entry in manifest['splits'].items():
     if report.records_read.get(split, 0) != entry['num_examples']:
       problems.append(Problem(manifest_path, f'split {split!r}: read '
@@ -308,15 +345,21 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  """CLI: ``python -m pipeline.verify OUTPUT [beam options]``; 0 = valid, 1 = problems found."""
+  """CLI: ``python -m pipeline.verify OUTPUT [--against OTHER] [beam options]``; 0 = valid (and
+  identical to OTHER), 1 = problems found (or OTHER differs), 2 = an unreadable store."""
   parser = argparse.ArgumentParser(
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
-                  "shard's TFRecord crcs, Example parsing, JPEG decoding and label range.")
+                  "shard's size and SHA-256, TFRecord crcs, Example parsing, JPEG decoding and "
+                  'label range.')
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
+  parser.add_argument('--against', metavar='OTHER',
+                      help='another output to compare with byte for byte (shards and metadata but '
+                           'provenance.json); names the files and the recipe entries (versions, '
+                           'flags, input) that differ. Exit 1 when they differ.')
   args, beam_args = parser.parse_known_args(argv)
   try:
-    extras.require_for_args([args.output, *beam_args])
+    extras.require_for_args([args.output, *([args.against] if args.against else []), *beam_args])
   except extras.MissingDependency as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -325,11 +368,29 @@ def main(argv: Sequence[str] | None = None) -> int:
   except Exception as e:  # pylint: disable=broad-except  (the store is unreachable, credentials...)
     print(f'error: cannot read {args.output}: {type(e).__name__}: {str(e)[:300]}', file=sys.stderr)
     return 2
+  code = _print_report(report)
+  if args.against:
+    try:
+      comparison = compare.compare_outputs(report.output_dir, args.against, report.checksums)
+    except Exception as e:  # pylint: disable=broad-except
+      print(f'error: cannot compare with {args.against}: {type(e).__name__}: {str(e)[:300]}',
+            file=sys.stderr)
+      return 2
+    print('\n'.join(comparison.lines()))
+    code = code or (0 if comparison.identical else 1)
+  return code
+
+
+def _print_report(report: VerifyReport) -> int:
+  """Prints the problems and the OK/FAILED line; returns 0 when the output is valid, else 1."""
   for problem in report.problems:
     print(f'PROBLEM {problem}', file=sys.stderr)
   counts = ', '.join(f'{split}: {n}' for split, n in sorted(report.records_read.items()))
   if report.ok:
-    print(f'OK {report.output_dir}: {report.shards_read} shards, records {counts}')
+    checked = (f'SHA-256 of {report.checksums_checked} shards as in manifest.json'
+               if report.checksums_checked else 'no checksums in manifest.json (an earlier version '
+               'made it): bytes not compared')
+    print(f'OK {report.output_dir}: {report.shards_read} shards, records {counts}; {checked}')
     return 0
   print(f'FAILED {report.output_dir}: {len(report.problems)} problem(s); '
         f"records read {counts or 'none'}", file=sys.stderr)

@@ -65,6 +65,17 @@ def _messages(output: Path) -> list[str]:
   return [str(p) for p in report.problems]
 
 
+def _changed(path: Path) -> str:
+  """verify's message for a shard whose bytes are no longer those manifest.json records."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  entry = next(s for e in _manifest(path.parent)['splits'].values() for s in e['shards']
+               if s['file'] == path.name)
+  data = path.read_bytes()
+  return (f'{path}: {len(data)} bytes with SHA-256 {hashlib.sha256(data).hexdigest()[:16]}..., but '
+          f"manifest.json says {entry['bytes']} bytes with SHA-256 {entry['sha256'][:16]}...: the "
+          'file changed after it was written')
+
+
 def _rewrite_record(path: Path, index: int, edit) -> None:
   """Re-frame ``path`` with record ``index`` replaced by ``edit(Example)`` (valid crcs)."""
   payloads = [r.data for r in _records(path)]
@@ -121,7 +132,8 @@ def test_corrupt_payload_byte_names_record(output):
   data[target.offset + 12 + len(target.data) // 2] ^= 0xFF
   shard.write_bytes(bytes(data))
   assert _messages(output) == [
-      f'{shard}: record 1 (byte {target.offset}): data crc mismatch (corrupt record payload)']
+      f'{shard}: record 1 (byte {target.offset}): data crc mismatch (corrupt record payload)',
+      _changed(shard)]
 
 
 def test_corrupt_length_byte_stops_at_record(output):
@@ -165,6 +177,7 @@ def test_truncated_gzip_shard(gzip_output):
   assert messages == [
       f'{shard}: record {read}: read failed after {read} records: EOFError: Compressed file '
       'ended before the end-of-stream marker was reached',
+      _changed(shard),
       f'{shard}: {read} records, manifest.json says {expected}',
       f"{gzip_output / 'manifest.json'}: split 'train': read "
       f"{_manifest(gzip_output)['splits']['train']['num_examples'] - expected + read} records, "
@@ -245,7 +258,7 @@ def test_label_out_of_range(converted, compression, tmp_path):
   _rewrite_record(shard, 3, set_label)
   offset = _records(shard)[3].offset
   assert _messages(output) == [
-      f'{shard}: record 3 (byte {offset}): label {stop} outside [{start}, {stop})']
+      f'{shard}: record 3 (byte {offset}): label {stop} outside [{start}, {stop})', _changed(shard)]
 
 
 def test_png_payload_is_not_jpeg(output):
@@ -260,7 +273,8 @@ def test_png_payload_is_not_jpeg(output):
     feature['image/width'].int64_list.value[0], feature['image/height'].int64_list.value[0] = size
 
   _rewrite_record(shard, 0, put_png)
-  assert _messages(output) == [f'{shard}: record 0 (byte 0): image/encoded is PNG, not JPEG']
+  assert _messages(output) == [f'{shard}: record 0 (byte 0): image/encoded is PNG, not JPEG',
+                               _changed(shard)]
 
 
 def test_truncated_jpeg_payload(output):
@@ -272,7 +286,7 @@ def test_truncated_jpeg_payload(output):
 
   _rewrite_record(shard, 0, truncate)
   messages = _messages(output)
-  assert len(messages) == 1
+  assert len(messages) == 2 and messages[1] == _changed(shard)
   assert messages[0].startswith(f'{shard}: record 0 (byte 0): image/encoded does not decode as '
                                 'JPEG: ')
 
@@ -302,3 +316,15 @@ def test_unusable_manifest(output, edit, expected):
   edit(manifest)
   _write_manifest(output, manifest)
   assert _messages(output) == [f"{output / 'manifest.json'}: cannot use manifest: {expected}"]
+
+
+def test_changed_bytes_that_still_parse_are_named_by_the_checksum(output):
+  """A record rewritten with valid crcs and a valid Example (as a copy tool that changed bytes in
+  place, or a hand edit, would leave it): only the checksum sees it."""
+  shard = _shard(output, 'validation', 1)
+
+  def rename(feature):
+    feature['image/filename'].bytes_list.value[0] = b'flower/renamed.jpg'
+
+  _rewrite_record(shard, 0, rename)
+  assert _messages(output) == [_changed(shard)]

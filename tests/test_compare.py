@@ -1,0 +1,77 @@
+"""verify's checksums on a copy in another bucket, and `verify OUTPUT --against OTHER`
+(pipeline/compare.py): byte-identical or not, which files, which recipe entries."""
+
+import json
+import shutil
+
+from clusters.s3 import moto_bucket
+from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
+from pipeline import verify as verify_lib
+
+BUCKET = 'copies'
+
+
+def _against(output, other, capsys, *beam_args):
+  capsys.readouterr()  # What came before.
+  code = verify_lib.main([str(output), '--against', str(other), *beam_args])
+  captured = capsys.readouterr()
+  return code, captured.out.splitlines(), captured.err
+
+
+def test_a_copy_is_byte_identical(sample_output, tmp_path, capsys):
+  copy = shutil.copytree(sample_output, tmp_path / 'copy')
+  (copy / 'provenance.json').write_text('{"runner": "SomewhereElse", "started": "later"}')
+  code, out, _ = _against(sample_output, copy, capsys)
+  assert code == 0, out
+  assert out[1] == (f'SAME {sample_output} and {copy}: byte-identical (13 files: 5 shards and the '
+                    'metadata; provenance.json not compared)')
+  assert out[2:] and all(line.startswith('RECIPE ') for line in out[2:])  # runner, converter, ...
+  assert f'RECIPE runner: FnApiRunner in {sample_output}, SomewhereElse in {copy}' in out
+
+
+def test_outputs_made_differently_name_the_shards_and_the_recipe(sample_output, tmp_path, capsys):
+  other = tmp_path / 'q95'
+  assert convert(SAMPLE_DIR, other, *SAMPLE_FLAGS, '--jpeg_quality', '95') == 0
+  (other / 'validation-00001-of-00002').unlink()
+  code, out, err = _against(sample_output, other, capsys)
+  assert code == 1 and 'PROBLEM' not in err  # sample_output itself is valid
+  assert out[1] == (
+      f'DIFFERENT {sample_output} and {other}: 4 of 4 shards differ: train-00000-of-00003, '
+      'train-00001-of-00003, train-00002-of-00003, validation-00000-of-00002; files that differ: '
+      'dataset_info.json, manifest.json, stats.json; only in '
+      f'{sample_output}: validation-00001-of-00002'), out[1]
+  assert f'RECIPE options.jpeg_quality: 90 in {sample_output}, 95 in {other}' in out
+  assert not [line for line in out if 'RECIPE packages.' in line or 'RECIPE input.' in line]
+
+
+def test_a_copy_in_another_bucket_that_changed_is_named(sample_output, capsys):
+  with moto_bucket(BUCKET) as (s3, client):
+    damaged = 'train-00001-of-00003'
+    for path in sample_output.iterdir():
+      if path.is_file():
+        data = path.read_bytes()
+        if path.name == damaged:
+          data = data[:-1000]  # An upload that lost its tail.
+        client.put_object(Bucket=BUCKET, Key=f'copy/{path.name}', Body=data)
+    assert verify_lib.main([f's3://{BUCKET}/copy', *s3.beam_args()]) == 1
+    err = capsys.readouterr().err
+    assert f'PROBLEM s3://{BUCKET}/copy/{damaged}: ' in err
+    manifest = json.loads((sample_output / 'manifest.json').read_text())
+    size = next(s['bytes'] for s in manifest['splits']['train']['shards'] if s['file'] == damaged)
+    assert (f'PROBLEM s3://{BUCKET}/copy/{damaged}: {size - 1000} bytes with SHA-256 ' in err
+            and f'but manifest.json says {size} bytes' in err), err
+    code, out, _ = _against(f's3://{BUCKET}/copy', sample_output, capsys, *s3.beam_args())
+    assert code == 1
+    assert out[0].startswith(f'DIFFERENT s3://{BUCKET}/copy and {sample_output}: 1 of 5 shards '
+                             f'differ: {damaged}'), out
+
+
+def test_outputs_of_earlier_versions_verify_without_checksums(sample_output, tmp_path, capsys):
+  output = shutil.copytree(sample_output, tmp_path / 'old')
+  manifest = json.loads((output / 'manifest.json').read_text())
+  for entry in manifest['splits'].values():
+    for shard in entry['shards']:
+      del shard['bytes'], shard['sha256']
+  (output / 'manifest.json').write_text(json.dumps(manifest))
+  assert verify_lib.main([str(output)]) == 0
+  assert 'no checksums in manifest.json (an earlier version made it)' in capsys.readouterr().out
