@@ -2,6 +2,8 @@
 # Submits the conversion to Google Cloud Dataflow, packaged the way Beam documents multi-file
 # pipelines (--setup_file ./setup.py: the workers pip-install this project, see setup.py). Installs the
 # project with Beam's [gcp] extra into ./.venv first, as run_local.sh does (nothing to do the next time).
+# The workers install the codec versions of constraints.txt (--requirements_file, made by
+# scripts/worker_requirements.py), the ones the driver has: shards are byte-identical to a local run.
 #
 #   ./run_dataflow.sh PROJECT REGION gs://BUCKET/path [extra converter or Beam flags]
 #
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -50,6 +52,8 @@ esac
 
 cd "$(dirname "$0")"
 source scripts/ensure_venv.sh "[gcp]"
+WORKER_REQUIREMENTS="$VENV/worker-requirements.txt"
+"$VENV_PYTHON" scripts/worker_requirements.py >"$WORKER_REQUIREMENTS"
 
 args=(
   --input "${INPUT:-$ROOT/raw}"
@@ -64,6 +68,7 @@ args=(
   --temp_location="$ROOT/tmp"
   --staging_location="$ROOT/tmp/staging"
   --setup_file=./setup.py
+  --requirements_file="$WORKER_REQUIREMENTS"
   --machine_type="${MACHINE_TYPE:-n2-standard-4}"
   --num_workers="${NUM_WORKERS:-4}"
   --max_num_workers="${MAX_NUM_WORKERS:-32}"
@@ -74,7 +79,8 @@ if [ -n "${SDK_CONTAINER_IMAGE:-}" ]; then
   args+=(--sdk_container_image="$SDK_CONTAINER_IMAGE")
 fi
 if [ "${DRY_RUN:-0}" = 1 ]; then
-  args+=(--dry_run=True)
+  # Offline: stage the requirements file without downloading its wheels on this machine.
+  args+=(--dry_run=True --requirements_cache=skip)
 fi
 echo "Submitting to Dataflow: $VENV_PYTHON -m pipeline.run ${args[*]} $*" >&2
 exec "$VENV_PYTHON" -m pipeline.run "${args[@]}" "$@"

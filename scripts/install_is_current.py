@@ -7,7 +7,9 @@ pip at all (no network, nothing printed). "Installed" means all of:
 * the `folder2tfrecord` distribution is an editable install of this folder, of setup.py's version;
 * every requirement in setup.py's REQUIRED and in EXTRAS[extra] for each extra asked for is installed at
   a version its specifier allows, and so are the extras those requirements ask for in turn
-  (`apache-beam[gcp]` needs Beam's own `gcp` requirements).
+  (`apache-beam[gcp]` needs Beam's own `gcp` requirements);
+* each of them that constraints.txt pins (`name==version`, what ensure_venv.sh passes to pip's -c) is
+  installed at exactly that version: a virtualenv made before a pin changed is brought up to it.
 The lists are read from setup.py's REQUIRED and EXTRAS literals with `ast` (setup.py is not run). Anything
 this script cannot decide (no `packaging` yet, an unreadable setup.py) counts as not installed: pip then
 runs and decides.
@@ -23,6 +25,7 @@ import sys
 from typing import Dict, Iterable, Set, Tuple
 
 PROJECT = 'folder2tfrecord'
+CONSTRAINTS = 'constraints.txt'
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -47,11 +50,30 @@ def _editable_install_of(root: pathlib.Path, version: str) -> bool:
   return False
 
 
-def requirements_met(requirements: Iterable[str], extra: str = '',
-                     seen: Set[Tuple[str, str]] = None) -> bool:
-  """True when each requirement that applies (its marker, evaluated for `extra`) is installed."""
+def read_pins(constraints: pathlib.Path) -> Dict[str, str]:
+  """{canonical distribution name: version} of the `name==version` lines of a constraints file (none
+  when there is no such file)."""
   from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
+  from packaging.utils import canonicalize_name  # pylint: disable=import-outside-toplevel
+  pins = {}
+  if constraints.exists():
+    for line in constraints.read_text(encoding='utf-8').splitlines():
+      line = line.split('#', 1)[0].strip()
+      if line:
+        requirement = Requirement(line)
+        (spec,) = requirement.specifier
+        pins[canonicalize_name(requirement.name)] = spec.version
+  return pins
+
+
+def requirements_met(requirements: Iterable[str], extra: str = '',
+                     seen: Set[Tuple[str, str]] = None, pins: Dict[str, str] = None) -> bool:
+  """True when each requirement that applies (its marker, evaluated for `extra`) is installed, at the
+  version `pins` ({canonical name: version}) names if it names one."""
+  from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
+  from packaging.utils import canonicalize_name  # pylint: disable=import-outside-toplevel
   seen = set() if seen is None else seen
+  pins = pins or {}
   for text in requirements:
     requirement = Requirement(text)
     if requirement.marker is not None and not requirement.marker.evaluate({'extra': extra}):
@@ -62,10 +84,12 @@ def requirements_met(requirements: Iterable[str], extra: str = '',
       return False
     if not requirement.specifier.contains(dist.version, prereleases=True):
       return False
+    if pins.get(canonicalize_name(requirement.name), dist.version) != dist.version:
+      return False
     for wanted in sorted(requirement.extras):
       if (requirement.name.lower(), wanted) not in seen:
         seen.add((requirement.name.lower(), wanted))
-        if not requirements_met(dist.requires or [], wanted, seen):
+        if not requirements_met(dist.requires or [], wanted, seen, pins):
           return False
   return True
 
@@ -77,7 +101,8 @@ def install_is_current(extras: str, root: pathlib.Path = ROOT) -> bool:
   requirements = list(literals['REQUIRED'])
   for extra in wanted:
     requirements += literals['EXTRAS'][extra]
-  return _editable_install_of(root, literals['version']) and requirements_met(requirements)
+  return (_editable_install_of(root, literals['version'])
+          and requirements_met(requirements, pins=read_pins(root / CONSTRAINTS)))
 
 
 def main(argv) -> int:

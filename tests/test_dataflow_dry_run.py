@@ -9,8 +9,13 @@ reads stats.json after the run, which a dry run never writes.
 
 import pytest
 
+import sys
+
 from clusters.processes import free_port
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
+
+sys.path.insert(0, str(REPO / 'scripts'))
+from worker_requirements import worker_requirements  # pylint: disable=wrong-import-position
 
 DRY_RUN_FLAGS = ('--runner=DataflowRunner', '--dry_run=True', '--project=fake-project',
                  '--region=us-central1', '--temp_location=gs://fake-bucket/tmp')
@@ -49,7 +54,10 @@ def test_dataflow_job_has_the_converter_steps_and_user_code_pickles(tmp_path, of
   from apache_beam.portability import common_urns, python_urns  # pylint: disable=import-outside-toplevel
   from apache_beam.portability.api import beam_runner_api_pb2  # pylint: disable=import-outside-toplevel
 
-  job = _dry_run_job(tmp_path / 'out', f'--setup_file={REPO / "setup.py"}')
+  requirements = tmp_path / 'worker-requirements.txt'
+  requirements.write_text(worker_requirements())
+  job = _dry_run_job(tmp_path / 'out', f'--setup_file={REPO / "setup.py"}',
+                     f'--requirements_file={requirements}', '--requirements_cache=skip')
   assert job.proto.name.startswith('beamapp-')
   transforms = job.proto_pipeline.components.transforms.values()
   names = {t.unique_name for t in transforms}
@@ -68,6 +76,8 @@ def test_dataflow_job_has_the_converter_steps_and_user_code_pickles(tmp_path, of
             for env in job.proto_pipeline.components.environments.values()
             for d in env.dependencies]
   assert 'workflow.tar.gz' in staged, staged
+  # --requirements_file (run_dataflow.sh): the workers install the driver's codec versions.
+  assert 'requirements.txt' in staged, staged
   assert not (tmp_path / 'out').exists(), 'a dry run must not write the output'
 
 
