@@ -4,13 +4,19 @@ Tasks:
   convert        BeamRunPythonPipelineOperator (apache-airflow-providers-apache-beam) runs
                  ``<python> -m pipeline.run --runner=<runner> <beam_options> --input=...
                  --output=... ... --resume --labels=airflow-version=v3-...``; the DirectRunner's engine
-                 (FnApiRunner) unless the ``runner`` Param says otherwise. Retried up to 2 times:
-                 ``--resume`` makes a retry write only the shards the failed attempt did not
-                 finish (finished shards and their sidecars are kept), so a retry is cheap and
-                 gives the same bytes.
+                 (FnApiRunner) unless the ``runner`` Param says otherwise. Retried up to 2 times,
+                 60 s apart: ``--resume`` makes a retry keep each finished shard whose input files
+                 are unchanged and write the others (those the failed attempt did not finish, and
+                 those whose files were added, removed or replaced since), so a retry is cheap and
+                 gives the bytes of a fresh run on the input as it is now; the task log says
+                 ``resumed: N shards kept, M rewritten because their input changed, K missing``.
+                 A run claims the output first: a second run on it fails at once, naming the first;
+                 the 60 s let the claim of an attempt killed on another machine go stale
+                 (pipeline/claim.py).
   verify_output  ``<python> -m pipeline.verify <output>``: _SUCCESS present, per-split and
-                 per-shard counts equal manifest.json, every record's crcs, Example and JPEG valid.
-                 Fails the run otherwise (no retries: a broken output is not transient).
+                 per-shard counts and each shard's SHA-256 equal manifest.json, every record's
+                 crcs, Example and JPEG valid. Fails the run otherwise (no retries: a broken output
+                 is not transient).
 
 Per-run settings are Airflow Params (trigger with a conf dict to override): ``input``, ``output``,
 the converter flags below, ``runner`` and ``beam_options`` (a dict of extra Beam options, e.g.
@@ -84,7 +90,7 @@ with DAG(
     schedule=None,
     start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
     catchup=False,
-    max_active_runs=1,  # two runs writing one output directory would race
+    max_active_runs=1,  # two runs on one output: the second would fail on the first's claim
     render_template_as_native_obj=True,
     doc_md=__doc__,
     tags=['folder2tfrecord', 'beam'],
@@ -112,10 +118,12 @@ with DAG(
           'input': '{{ params.input }}',
           'output': '{{ params.output }}',
           **{name: '{{ params.' + name + ' }}' for name in CONVERTER_PARAMS},
-          'resume': True,  # a retried attempt finishes only the missing shards
+          'resume': True,  # a retry rewrites only the missing shards and those whose input changed
       },
       dataflow_config="{{ var.json.get('folder2tfrecord_dataflow_config', {}) }}",
       retries=2,
-      retry_delay=datetime.timedelta(seconds=30),
+      # Longer than pipeline/claim.py STALE_AFTER_SECONDS: an attempt killed on another machine leaves
+      # an object-store claim that is stale by then (a local output's claim is freed at once).
+      retry_delay=datetime.timedelta(seconds=60),
   )
   convert >> verify_output(PYTHON, '{{ params.output }}', '{{ params.beam_options }}')

@@ -1,10 +1,13 @@
 """The Airflow DAG, run for real: Airflow 3 in its own venv, `airflow dags test`, SQLite metadata.
 
-Run 1 converts the sample photos through BeamRunPythonPipelineOperator and verifies the output.
-Run 2 starts from the state a crashed attempt leaves behind (one shard never renamed into place, no
-_SUCCESS) plus a shard damaged on disk: the convert task (the same command an Airflow retry runs,
-with --resume) must rewrite only the missing shard, byte-identical, and leave the others untouched;
-the verify task must then find the damaged shard and fail the run.
+Run 1 converts (a copy of) the sample photos through BeamRunPythonPipelineOperator and verifies the
+output. Run 2 starts from the state a crashed attempt leaves behind (one shard never renamed into
+place, no _SUCCESS) plus a shard damaged on disk: the convert task (the same command an Airflow retry
+runs, with --resume) must rewrite only the missing shard, byte-identical, and leave the others
+untouched; the verify task must then find the damaged shard and fail the run. Run 3 is a retry after
+the input changed (files replaced, added and removed while the output stood interrupted, and the
+damaged shard deleted): the convert task must say which shards it rewrote and why, and end with the
+bytes of a fresh conversion of the changed input; verify then passes.
 
 The Airflow venv is built on first use (tests/airflow_venv.py; about a minute with uv from PyPI) and
 cached under ~/.cache/folder2tfrecord. The converter runs in this test's own interpreter
@@ -26,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import airflow_venv
+from conftest import assert_same_output, convert
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / 'data' / 'sample_images'
@@ -88,11 +92,15 @@ def _stat(path: Path) -> tuple[int, int]:
   return info.st_ino, info.st_mtime_ns
 
 
+FLAGS = {'resize_shorter_side': 64, 'center_crop': 64, 'train_shards': 3, 'validation_shards': 2,
+         'validation_fraction': 0.2, 'label_offset': 1}
+
+
 def test_dag_converts_verifies_and_resumes(airflow_bin, airflow_env, tmp_path):
-  output = tmp_path / 'tfrecords'
-  conf = json.dumps({'input': str(SAMPLES), 'output': str(output), 'resize_shorter_side': 64,
-                     'center_crop': 64, 'train_shards': 3, 'validation_shards': 2,
-                     'validation_fraction': 0.2, 'label_offset': 1})
+  source, output = tmp_path / 'images', tmp_path / 'tfrecords'
+  shutil.copytree(SAMPLES, source)
+  (source / 'ATTRIBUTION.md').unlink()
+  conf = json.dumps({'input': str(source), 'output': str(output), **FLAGS})
   _airflow(airflow_bin, airflow_env, 'db', 'migrate')
 
   # Run 1: a clean conversion, then verification.
@@ -131,6 +139,30 @@ def test_dag_converts_verifies_and_resumes(airflow_bin, airflow_env, tmp_path):
   assert {s: _stat(output / s) for s in untouched} == untouched  # finished shards kept as they were
   assert (output / '_SUCCESS').exists()
   assert f'PROBLEM {damaged}: record ' in log and 'data crc mismatch' in log
+  assert f'PROBLEM {damaged}: ' in log and 'the file changed after it was written' in log
+  assert 'resumed: 4 shards kept, 0 rewritten because their input changed, 1 missing' in log
+
+  # Run 3: a retry after the input changed. The damaged shard was deleted (after verify named it),
+  # another shard never finished, and meanwhile files were replaced, added and removed.
+  damaged.unlink()
+  (output / shards[0]).unlink()
+  (output / '_SUCCESS').unlink()
+  cat = source / 'animal' / 'gc_cat.JPEG'
+  shutil.copy(source / 'animal' / 'gc_owl.JPEG', cat)  # replaced: same name, other bytes
+  shutil.copy(cat, source / 'space' / 'added.JPEG')
+  (source / 'flower' / sorted(p.name for p in (source / 'flower').iterdir())[0]).unlink()
+  run3 = _airflow(airflow_bin, airflow_env, 'dags', 'test', DAG_ID, '-c', conf, check=False)
+  log = run3.stdout + run3.stderr
+  assert run3.returncode == 0, log[-8000:]
+  assert [(t, s) for _, t, s in _task_states(airflow_env)[4:]] == [
+      ('convert', 'success'), ('verify_output', 'success')], log[-8000:]
+  resumed = next(line for line in log.splitlines() if 'resumed: ' in line)
+  print(resumed)
+  assert 'rewritten because their input changed (' in resumed and 'other files: a file added or ' \
+      'removed moves every later file of its split to another shard' in resumed, resumed
+  fresh = tmp_path / 'fresh'
+  assert convert(source, fresh, *[f'--{k}={v}' for k, v in FLAGS.items()]) == 0
+  assert_same_output(output, fresh)
 
 
 def test_airflow_venv_key_tracks_pins():
