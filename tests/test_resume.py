@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert
 from transforms import layout, resume, sharding
-from transforms.fingerprint import InputFingerprint, shard_inputs
+from transforms.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
 from transforms.sharding import ImageRef
 from transforms.summary import ShardSummary
 
@@ -25,6 +25,16 @@ def test_shard_fingerprint_tells_a_modified_file_from_another_file_list():
   assert resized.names_sha256 == base.names_sha256 and resized.sha256 != base.sha256
   assert shard_inputs(REFS[1:]).names_sha256 != base.names_sha256
   assert (base.files, base.bytes) == (6, sum(r.size for r in REFS))
+
+
+def test_labels_and_class_texts_count_apart_from_the_files():
+  base = shard_inputs(REFS)
+  for other in (shard_inputs([REFS[0]._replace(label=9), *REFS[1:]]),
+                shard_inputs([REFS[0]._replace(synset='b'), *REFS[1:]]),
+                shard_inputs(REFS, class_texts_digest({'a': 'an a'}))):
+    assert (other.names_sha256, other.sha256) == (base.names_sha256, base.sha256)
+    assert other.labels_sha256 != base.labels_sha256
+  assert class_texts_digest({}) == class_texts_digest(None) == ''
 
 
 def test_listing_hash_ignores_grouping_order_and_mtimes():
@@ -49,6 +59,7 @@ def _finished(inputs, codecs=None, file_bytes=100):
     (_finished(shard_inputs(REFS)), 99, REFS, resume.SHARD_CHANGED),
     (_finished(shard_inputs(REFS)), 100, REFS[:-1], resume.OTHER_FILES),
     (_finished(shard_inputs(REFS)), 100, [REFS[0]._replace(size=7), *REFS[1:]], resume.FILES_MODIFIED),
+    (_finished(shard_inputs(REFS)), 100, [REFS[0]._replace(label=3), *REFS[1:]], resume.LABELS_CHANGED),
     (_finished(shard_inputs(REFS), codecs={'pillow': '12.1.1'}), 100, REFS, resume.OTHER_CODECS),
     (ShardSummary('train-00000-of-00001', 'train'), 100, REFS, resume.NO_FINGERPRINT),
 ])
@@ -71,10 +82,12 @@ def test_resume_message_names_every_reason():
       'resumed: 14 shards kept, 2 rewritten because their input changed (2 with files replaced or '
       'modified in place), 3 missing')
   line = resume.resume_message({'kept': 1, resume.OTHER_FILES: 20, resume.NO_FINGERPRINT: 2,
-                                resume.OTHER_CODECS: 3, resume.SHARD_CHANGED: 1}, deleted=2)
+                                resume.OTHER_CODECS: 3, resume.SHARD_CHANGED: 1,
+                                resume.LABELS_CHANGED: 4}, deleted=2)
   assert line.startswith('resumed: 1 shard kept, 20 rewritten because their input changed (20 with '
                          'other files: a file added or removed moves every later file')
-  for part in ('1 rewritten because the shard file no longer had the size',
+  for part in ('4 rewritten because their labels, classes or class texts changed',
+               '1 rewritten because the shard file no longer had the size',
                '3 rewritten because other codec versions wrote them',
                '2 rewritten because an earlier version wrote them', '0 missing',
                '; 2 shards of an earlier shard count deleted'):
@@ -207,3 +220,56 @@ def test_a_worker_with_other_codecs_refuses_to_write(tmp_path, monkeypatch, caps
   assert "this worker's image codecs differ from the driver's" in error, error
   assert 'pillow 12.' in error and '11.0.0 on the driver' in error and 'constraints.txt' in error
   assert not list((tmp_path / 'out').glob('*-of-*'))
+
+
+def test_an_edited_labels_file_or_class_text_file_rewrites_every_shard(tmp_path, capsys):
+  """The same files and flags; what the records store besides the images changed."""
+  source, output = _input(tmp_path), tmp_path / 'out'
+  labels, texts = tmp_path / 'labels.txt', tmp_path / 'texts.txt'
+  classes = sorted(p.name for p in source.iterdir())
+  labels.write_text('\n'.join(classes) + '\n')
+  texts.write_text(''.join(f'{name} a {name}\n' for name in classes))
+  flags = (*SAMPLE_FLAGS, '--labels_file', labels, '--class_text_file', texts)
+  assert convert(source, output, *flags) == 0
+  labels.write_text('\n'.join(reversed(classes)) + '\n')
+  _interrupt(output, 'train-00000-of-00003')
+  assert convert(source, output, *flags, '--resume') == 0
+  # Another label order also moves files to other shards: a split's classes are concatenated by label.
+  line = _resume_line(capsys)
+  assert line.startswith('resumed: 0 shards kept, ') and line.endswith(', 1 missing'), line
+  assert ('rewritten because their labels, classes or class texts changed (a class folder added or '
+          'removed, or --labels_file, --validation_ground_truth or --class_text_file edited)') in line
+  _assert_like_a_fresh_run(source, output, tmp_path, *flags)
+  texts.write_text(''.join(f'{name} the {name}\n' for name in classes))
+  (output / layout.SUCCESS_FILE).unlink()
+  assert convert(source, output, *flags, '--resume') == 0
+  assert _resume_line(capsys).startswith('resumed: 0 shards kept, 0 rewritten because their input '
+                                         'changed, 5 rewritten because their labels')
+  _assert_like_a_fresh_run(source, output, tmp_path, *flags)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_resume_after_the_input_changed_on_s3(tmp_path, capsys):
+  """The same on the S3 test server: sizes and times from the LIST response (seconds)."""
+  from clusters.outputs import read_dataset  # pylint: disable=import-outside-toplevel
+  from clusters.s3 import moto_bucket  # pylint: disable=import-outside-toplevel
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  with moto_bucket('resume') as (s3, client):
+    s3.upload_tree('resume', 'in/', _input(tmp_path))
+    convert_s3 = lambda out, *flags: run(['--input', 's3://resume/in/', '--output', out,
+                                          *SAMPLE_FLAGS, *s3.beam_args(), *flags])
+    assert convert_s3('s3://resume/out/') == 0
+    for key in ('out/train-00002-of-00003', 'out/_SUCCESS'):  # An interrupted run.
+      client.delete_object(Bucket='resume', Key=key)
+    owl = (SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').read_bytes()
+    client.put_object(Bucket='resume', Key='in/animal/gc_cat.JPEG', Body=owl)  # replaced
+    client.put_object(Bucket='resume', Key='in/space/added.JPEG', Body=owl)  # added
+    client.delete_object(Bucket='resume', Key='in/flower/' + sorted(os.listdir(SAMPLE_DIR / 'flower'))[0])
+    capsys.readouterr()
+    assert convert_s3('s3://resume/out/', '--resume') == 0
+    line = _resume_line(capsys)
+    assert 'rewritten because their input changed (' in line and line.endswith(' missing'), line
+    print(line)
+    assert convert_s3('s3://resume/fresh/') == 0
+    assert read_dataset('s3://resume/out/') == read_dataset('s3://resume/fresh/')

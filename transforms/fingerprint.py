@@ -12,8 +12,14 @@ microsecond (the same second on S3) would go unnoticed.
 
 Per shard (ShardInputs), over the shard's files in write order (`sharding.order_key`):
   names_sha256   SHA-256 of the files' names: the file list;
-  sha256         SHA-256 of (name, size, mtime): the fingerprint;
+  sha256         SHA-256 of (name, size, mtime): the fingerprint of the files;
+  labels_sha256  SHA-256 of (name, label, class) after a digest of the class texts: what the records
+                 store besides the image (a class folder added before others, or an edited
+                 --labels_file, --validation_ground_truth or --class_text_file, changes them while the
+                 files stay the same);
   listing_sum    the shard's part of the listing hash below.
+Not covered: the --bbox_dir files (finding them costs a request per image on an object store); after
+editing boxes, convert again with --overwrite.
 Of the whole input (InputFingerprint, in provenance.json): files, total bytes, and `listing_sha256`,
 the sum modulo 2**256 of SHA-256(split NUL name NUL size) over every file: a multiset hash, so it does
 not depend on the order in which a runner adds shards up, nor on the shard flags (two outputs of one
@@ -29,7 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Dict, Iterable, Mapping
+import json
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 from transforms.sharding import ImageRef
 
@@ -54,12 +61,14 @@ class ShardInputs:
     bytes: their total size in bytes.
     names_sha256: hex SHA-256 of their names (`split/key`, one per line) in write order.
     sha256: hex SHA-256 of `name NUL size NUL mtime_us` lines in write order: the fingerprint.
+    labels_sha256: hex SHA-256 of the class texts' digest, then `name NUL label NUL synset` lines.
     listing_sum: hex of the shard's sum of per-file listing hashes (module docstring).
   """
   files: int
   bytes: int
   names_sha256: str
   sha256: str
+  labels_sha256: str
   listing_sum: str
 
   def to_json(self) -> Dict[str, Any]:
@@ -71,18 +80,33 @@ class ShardInputs:
     return cls(**{field.name: value[field.name] for field in dataclasses.fields(cls)})
 
 
-def shard_inputs(refs: Iterable[ImageRef]) -> ShardInputs:
-  """The ShardInputs of a shard's refs, given in write order (sorted by `sharding.order_key`)."""
-  names, stamps = hashlib.sha256(), hashlib.sha256()
+def class_texts_digest(class_texts: Optional[Mapping[str, str]]) -> str:
+  """Hex SHA-256 of {synset: text} (--class_text_file), '' without class texts."""
+  if not class_texts:
+    return ''
+  text = json.dumps(dict(class_texts), sort_keys=True, ensure_ascii=False)
+  return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def shard_inputs(refs: Iterable[ImageRef], class_texts: str = '') -> ShardInputs:
+  """The ShardInputs of a shard's refs, given in write order (sorted by `sharding.order_key`).
+
+  Args:
+    class_texts: `class_texts_digest` of the run's class texts.
+  """
+  names, stamps, labels = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+  labels.update(f'{class_texts}\n'.encode('utf-8'))
   files = total = listing = 0
   for ref in refs:
     name = _name(ref)
     names.update(f'{name}\n'.encode('utf-8'))
     stamps.update(f'{name}\x00{ref.size}\x00{ref.mtime_us}\n'.encode('utf-8'))
+    labels.update(f'{name}\x00{ref.label}\x00{ref.synset}\n'.encode('utf-8'))
     files += 1
     total += ref.size
     listing = (listing + _listing_item(ref)) % _MODULUS
-  return ShardInputs(files, total, names.hexdigest(), stamps.hexdigest(), f'{listing:064x}')
+  return ShardInputs(files, total, names.hexdigest(), stamps.hexdigest(), labels.hexdigest(),
+                     f'{listing:064x}')
 
 
 @dataclasses.dataclass(frozen=True)

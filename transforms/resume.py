@@ -4,8 +4,9 @@ The shard writer recomputes its shard's assignment from the current listing (it 
 files the stable assignment gives the shard now) and keeps the finished shard only when nothing that
 decides its bytes changed since it was written:
   * the shard file and its sidecar both exist, and the file has the size the sidecar recorded;
-  * the file list and the fingerprint of the files (names, sizes, modification times;
-    transforms/fingerprint.py) equal the sidecar's;
+  * the file list, the fingerprint of the files (names, sizes, modification times) and what the
+    records store besides the images (labels, classes, class texts; transforms/fingerprint.py) equal
+    the sidecar's;
   * the codec builds equal the sidecar's (transforms/codec_versions.py).
 Otherwise it writes the shard again, so the output ends byte-identical to a fresh run on the current
 input. The flags were already checked by pipeline/output_dir.py (_work/run.json).
@@ -34,10 +35,12 @@ WRITTEN = 'written'  # no finished shard to keep: a fresh run, or a shard the ea
 KEPT = 'kept'
 FILES_MODIFIED = 'rewritten: files modified'  # the same names, another size or modification time
 OTHER_FILES = 'rewritten: other files'  # files added, removed, or moved here by the assignment
+LABELS_CHANGED = 'rewritten: labels changed'  # the same files with other labels, classes or class texts
 SHARD_CHANGED = 'rewritten: shard file changed'  # the shard's size is not the one its sidecar recorded
 OTHER_CODECS = 'rewritten: other codecs'
 NO_FINGERPRINT = 'rewritten: no fingerprint'  # a sidecar of a version before fingerprints
-OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, SHARD_CHANGED, OTHER_CODECS, NO_FINGERPRINT)
+OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, LABELS_CHANGED, SHARD_CHANGED, OTHER_CODECS,
+            NO_FINGERPRINT)
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -58,8 +61,10 @@ def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs:
     return SHARD_CHANGED
   if finished.inputs.names_sha256 != inputs.names_sha256:
     return OTHER_FILES
-  if finished.inputs != inputs:
+  if finished.inputs.sha256 != inputs.sha256:
     return FILES_MODIFIED
+  if finished.inputs != inputs:
+    return LABELS_CHANGED
   if codecs is not None and finished.codecs != dict(codecs):
     return OTHER_CODECS
   return KEPT
@@ -136,7 +141,10 @@ def resume_message(counts: Mapping[str, int], deleted: int = 0) -> str:
     parts.append(f'{modified + moved} rewritten because their input changed ({"; ".join(why)})')
   else:
     parts.append('0 rewritten because their input changed')
-  for outcome, reason in ((SHARD_CHANGED, 'the shard file no longer had the size its sidecar '
+  for outcome, reason in ((LABELS_CHANGED, 'their labels, classes or class texts changed (a class '
+                                           'folder added or removed, or --labels_file, '
+                                           '--validation_ground_truth or --class_text_file edited)'),
+                          (SHARD_CHANGED, 'the shard file no longer had the size its sidecar '
                                           'recorded'),
                           (OTHER_CODECS, 'other codec versions wrote them'),
                           (NO_FINGERPRINT, 'an earlier version wrote them without an input '

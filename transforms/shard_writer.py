@@ -35,7 +35,7 @@ from transforms import image as image_lib
 from transforms import imagenet, layout, resume
 from transforms.checksum import HashingWriter
 from transforms.codec_versions import check_codecs
-from transforms.fingerprint import ShardInputs, shard_inputs
+from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
 from transforms.listing import image_path, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
@@ -74,6 +74,7 @@ class WriteShardFn(beam.DoFn):
     self._compression = compression
     self._resume = resume
     self._class_texts = class_texts or {}
+    self._class_texts_digest = class_texts_digest(self._class_texts)
     self._codecs = dict(codecs) if codecs is not None else None
     self._written = Metrics.counter(_NAMESPACE, 'images_written')
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
@@ -99,7 +100,7 @@ class WriteShardFn(beam.DoFn):
     shard = ShardId(*key)
     name = self._output.shard_names.name(*shard)
     refs = sorted(refs, key=lambda ref: order_key(self._seed, ref))
-    inputs = shard_inputs(refs)
+    inputs = shard_inputs(refs, self._class_texts_digest)
     outcome = resume.WRITTEN
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
