@@ -2,8 +2,10 @@
 
 Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written, or
 more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
-error, or a missing optional dependency, found before any work started; 130 interrupted (Ctrl-C).
-Finished shards are kept after 1 and 130: --resume writes only the missing ones.
+error, a missing optional dependency, or an --output that another run holds (pipeline/claim.py), found
+before any work started; 130 interrupted (Ctrl-C). Finished shards are kept after 1 and 130: --resume
+keeps those whose input is unchanged and writes the rest, then prints a `resumed: ...` line
+(transforms/resume.py).
 """
 
 from __future__ import annotations
