@@ -1,4 +1,6 @@
-"""What --resume's fingerprint check costs per input file, on a converted output (docs/running_at_scale.md).
+"""What --resume's fingerprint check costs per input file, on a converted output.
+
+Reported in docs/running_at_scale.md ("Resume, claims and provenance").
 
 The check is: list the class folders with each file's size and mtime (`transforms/listing.py`), per
 shard order its files and hash their names, sizes and mtimes (`sharding.order_key`,

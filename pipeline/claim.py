@@ -192,7 +192,8 @@ class OutputClaim:
 
   def _stale(self, holder: Optional[ClaimRecord], reason: str, may_take_over: bool) -> str:
     if may_take_over:
-      return f'note: taking --output over from {_describe(holder)}, which ended without releasing it ({reason}).'
+      return (f'note: taking --output over from {_describe(holder)}, which ended without '
+              f'releasing it ({reason}).')
     raise OutputInUse(
         f'--output {self._output.root} is still claimed by {_describe(holder)}, which ended without '
         f'releasing it ({reason}). Pass --resume to finish its work, or --overwrite to start again.')

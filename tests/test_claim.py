@@ -197,7 +197,8 @@ def test_two_runs_on_one_s3_output(tmp_path, capsys):
     try:
       _wait_for(lambda: _stored_claims(s3), first, 'claim in the store')
       [name] = _stored_claims(s3)
-      holder = json.loads(client.get_object(Bucket=BUCKET, Key=f'out/_work/claims/{name}')['Body'].read())
+      stored = client.get_object(Bucket=BUCKET, Key=f'out/_work/claims/{name}')
+      holder = json.loads(stored['Body'].read())
       from pipeline.run import run  # pylint: disable=import-outside-toplevel
       assert run(args + ['--resume']) == 2
       error = capsys.readouterr().err

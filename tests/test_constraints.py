@@ -36,7 +36,8 @@ def test_the_codec_stack_installed_here_is_the_pinned_one():
 
 
 def test_install_is_current_wants_the_pinned_versions():
-  assert install_is_current.requirements_met(['pillow>=12'], pins={'pillow': importlib.metadata.version('pillow')})
+  installed = importlib.metadata.version('pillow')
+  assert install_is_current.requirements_met(['pillow>=12'], pins={'pillow': installed})
   assert not install_is_current.requirements_met(['pillow>=12'], pins={'pillow': '12.0.0'})
   assert install_is_current.requirements_met(['pillow>=12'], pins={})
 

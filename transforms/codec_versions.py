@@ -43,7 +43,8 @@ def _jpeg_codecs() -> Dict[str, str]:
   opencv_jpeg = _OPENCV_JPEG.search(cv2.getBuildInformation())
   return {
       'pillow': PIL.__version__,
-      'pillow libjpeg-turbo': features.version('libjpeg_turbo') or f'none (libjpeg {features.version("jpg")})',
+      'pillow libjpeg-turbo': (features.version('libjpeg_turbo')
+                               or f'none (libjpeg {features.version("jpg")})'),
       'simplejpeg': simplejpeg.__version__,
       'simplejpeg libjpeg-turbo': _simplejpeg_turbo(simplejpeg) or 'unknown',
       'opencv': cv2.__version__,

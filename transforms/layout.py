@@ -13,7 +13,7 @@ FileSystems, so local folders, ``gs://`` and ``s3://`` behave alike.
       _SUCCESS                      written last, only when the run is acceptable
       _work/                        <shard>.json sidecars (what --resume reads), run.json (the flags of
                                     the run), progress/ (live counts), run.log, claim.json or
-                                    claims/<run id>.json (the run that holds the output, pipeline/claim.py)
+                                    claims/<run id>.json (the run holding the output: pipeline/claim.py)
 
 DO NOT rename a file here: users' scripts, TFDS and Model Garden read these names.
 """

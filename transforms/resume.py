@@ -82,7 +82,7 @@ def read_finished(output: layout.OutputLayout, name: str) -> Tuple[Optional[Shar
     return None, None
   try:
     summary = ShardSummary.from_json(layout.read_json(output.sidecar_path(name)))
-  except Exception as e:  # pylint: disable=broad-except  (missing, half-written by a killed run, not JSON)
+  except Exception as e:  # pylint: disable=broad-except  (missing, half-written when killed, not JSON)
     _LOGGER.info('No usable sidecar for %s (%s): the shard is written again.', name, e)
     return None, sizes[0]
   return summary, sizes[0]
@@ -136,8 +136,8 @@ def resume_message(counts: Mapping[str, int], deleted: int = 0) -> str:
     if modified:
       why.append(f'{modified} with files replaced or modified in place')
     if moved:
-      why.append(f'{moved} with other files: a file added or removed moves every later file of its '
-                 'split to another shard')
+      why.append(f'{moved} with other files: a file added or removed (or another class order) moves '
+                 'every later file of its split to another shard')
     parts.append(f'{modified + moved} rewritten because their input changed ({"; ".join(why)})')
   else:
     parts.append('0 rewritten because their input changed')

@@ -51,8 +51,8 @@ class ImageRef(NamedTuple):
 
 class ImageRefCoder(beam.coders.Coder):
   """ImageRef as its six fields in Beam's standard coders: 59 bytes for an ImageNet file (48 for the
-  names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120. Deterministic. Not
-  RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
+  names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120.
+  Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
   tests/test_flink.py and test_spark.py fail on (Java heap exhausted)."""
 
   _FIELDS = beam.coders.TupleCoder([beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(),
