@@ -50,7 +50,7 @@ from benchmarks.synth import PROFILES, list_images, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-PRODUCT_PATHS = ('transforms', 'pipeline', 'setup.py')
+PRODUCT_PATHS = ('transforms', 'pipeline', 'beam_private', 'setup.py')
 # (small, large) images per profile: the phone set's files cost ~2x as much to convert.
 DEFAULT_SIZES = {'imagenet': (200, 4000), 'phone': (100, 2000)}
 QUICK_SIZES = (8, 24)
@@ -91,7 +91,8 @@ def code_state(code_root: Path) -> dict:
     """The commit measured and, for the working tree, its uncommitted product files and their hash."""
     digest = hashlib.sha256()
     for path in sorted(p for name in PRODUCT_PATHS for p in
-                       ((code_root / name).rglob('*.py') if (code_root / name).is_dir() else [code_root / name])):
+                       ((code_root / name).rglob('*.py') if (code_root / name).is_dir() else [code_root / name])
+                       if p.is_file()):
         digest.update(str(path.relative_to(code_root)).encode() + path.read_bytes())
     return {'product_sha256': digest.hexdigest()[:16],
             'uncommitted': git('status', '--porcelain', '--', *PRODUCT_PATHS).splitlines()
@@ -200,8 +201,9 @@ def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, ever
                 pair.setdefault(key, []).append(run)
         floor = runner.floor(large.root, with_ceiling=not args.no_ceiling)
         data['floors'].append({**floor, 'repeat': r})
-        summary = marginal.repeat_summary(*(marginal.marginal(*pair[k]) for k in ('pipeline', 'script')), floor,
-                                          marginal.marginal(*pair['tf']) if 'tf' in pair else None)
+        cores = os.cpu_count()
+        summary = marginal.repeat_summary(*(marginal.marginal(*pair[k], cores) for k in ('pipeline', 'script')),
+                                          floor, marginal.marginal(*pair['tf'], cores) if 'tf' in pair else None)
         data['repeats'].append(summary)
         data['loads'].append((load_before, os.getloadavg()[0]))
         print(f"repeat {r + 1}/{args.repeats} (load {load_before:.1f}-{os.getloadavg()[0]:.1f}): pipeline "
@@ -254,7 +256,8 @@ def render(results: dict) -> str:
     info, code = results['machine'], results['code']
     lines = [f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['memory_gib']} GiB RAM; Python "
              f"{info['python']}, OpenCV {info['opencv']}, simplejpeg {info['simplejpeg']}",
-             f"code measured: commit {code['commit']} ({code['source']}); product sha256 {code['start']['product_sha256']}"
+             f"code measured: commit {code['commit']} ({code['source']}; last product change "
+             f"{code.get('product_commit', 'unknown')}); product sha256 {code['start']['product_sha256']}"
              + (f"; UNCOMMITTED product changes: {', '.join(code['start']['uncommitted'])}"
                 if code['start']['uncommitted'] else '')
              + ('' if code['start']['product_sha256'] == code['end']['product_sha256']
@@ -332,6 +335,7 @@ def measure_all(args, results_dir: Path, code_root: Path) -> dict:
     started, t0, load_start = time.time(), time.perf_counter(), os.getloadavg()[0]
     commit = export_commit(args.commit, code_root) if args.commit else git('rev-parse', '--short', 'HEAD') or 'unknown'
     code = {'commit': commit, 'source': f'git archive of {args.commit}' if args.commit else 'working tree',
+            'product_commit': git('log', '-1', '--format=%h', commit, '--', *PRODUCT_PATHS) or 'unknown',
             'start': code_state(code_root)}
     info = machine_info()
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}; load {os.getloadavg()}; commit {commit} "

@@ -240,6 +240,10 @@ def test_marginal_cancels_startup():
   m = marginal(_run(200, 10.0 + 200 / 400, 12.0 + 200 * 0.005), _run(4000, 10.0 + 4000 / 400, 12.0 + 4000 * 0.005))
   assert m['cpu_ms_per_image'] == pytest.approx(5.0) and m['images_per_s'] == pytest.approx(400)
   assert m['startup_wall_s'] == pytest.approx(10.0) and m['startup_cpu_s'] == pytest.approx(12.0)
+  assert m['wall_plausible'] is None  # cores not given
+  small, large = _run(200, 10.5, 13.0), _run(4000, 20.0, 32.0)  # 400 img/s at 5 ms: 2 cores busy
+  assert marginal(small, large, cores=2)['wall_plausible'] is True
+  assert marginal(small, large, cores=1)['wall_plausible'] is False  # the start-up's wall moved, not 2 cores
   noisy = marginal(_run(8, 9.0, 9.0), _run(24, 8.5, 9.0))  # too small a difference: no figure, no crash
   assert noisy['cpu_ms_per_image'] is None and noisy['images_per_s'] is None and noisy['startup_wall_s'] is None
   with pytest.raises(ValueError, match='more images'):
