@@ -59,17 +59,24 @@ VARIANTS = {
 PSNR_RULE_DB = 0.2
 
 
-def interleaved(fns: dict[str, Callable], items: list, passes: int) -> dict[str, list[float]]:
-    """CPU µs per item of each fn, per pass; the order of the fns rotates from pass to pass."""
+def interleaved(fns: dict[str, Callable], items, passes: int) -> dict[str, list[float]]:
+    """CPU µs per item of each fn, per pass. Interleaved image by image: every fn runs on an item before
+    the next item, in an order that rotates with the item and the pass, so load changes (and which fn
+    meets the item's bytes first in the cache) weigh on all fns alike."""
     names = list(fns)
+    n, clock = len(names), time.process_time
     per_pass = {name: [] for name in names}
+    items = list(items)
     for p in range(passes):
-        for name in names[p % len(names):] + names[:p % len(names)]:
-            fn = fns[name]
-            start = time.process_time()
-            for item in items:
-                fn(item)
-            per_pass[name].append((time.process_time() - start) / len(items) * 1e6)
+        totals = dict.fromkeys(names, 0.0)
+        for i, item in enumerate(items):
+            k = (p + i) % n
+            for name in names[k:] + names[:k]:
+                start = clock()
+                fns[name](item)
+                totals[name] += clock() - start
+        for name in names:
+            per_pass[name].append(totals[name] / len(items) * 1e6)
     return per_pass
 
 
@@ -81,6 +88,42 @@ def paired(per_pass: dict[str, list[float]], baseline: str) -> dict[str, dict]:
         out[name] = {'us': statistics.median(values), 'saving_us': statistics.median(savings),
                      'saving_min_us': min(savings), 'saving_max_us': max(savings), 'passes': values}
     return out
+
+
+def components(blobs: list[bytes], spec, passes: int) -> dict[str, dict]:
+    """Each lever's own step before/after, timed alone (interleaved per image, per group)."""
+    from transforms import image as image_lib
+    from benchmarks import variants as vs
+    items = []
+    for data in blobs:
+        head = vs.probe(data, spec, vs.BASELINE)
+        crop = vs.crop_variant(data, spec, vs.BASELINE)
+        if head is None or crop is None:
+            continue
+        items.append((data, head, crop[0], image_lib._encode(crop[0], spec.jpeg_quality)))
+
+    def product_probe(it):
+        im = image_lib.open_image(it[0], spec.max_image_pixels)
+        image_lib._libjpeg_path_applies(im, spec)
+        return im.size, image_lib._orientation(im)
+
+    def dec(variant):
+        return lambda it: vs.decode(it[0], it[1][0], it[1][1], spec, variant)
+    groups = {
+        'probe': {'Pillow open_image + fast-path check + EXIF orientation (product)': product_probe,
+                  'simplejpeg header + APP1 scan, Pillow open only with Exif':
+                      lambda it: vs.probe(it[0], spec, vs.Variant(probe='simplejpeg')),
+                  'simplejpeg header + APP1 scan + Exif().load of the segment':
+                      lambda it: vs.probe(it[0], spec, vs.Variant(probe='simplejpeg', exif='segment'))},
+        'statistics': {'decode the stored JPEG + exact sums (product)': lambda it: image_lib.stored_pixel_sums(it[3]),
+                       'exact sums of the pre-encode pixels': lambda it: image_lib.channel_sums(it[2])},
+        'decode': {'accurate IDCT, fancy upsampling, power-of-two scale (product)': dec(vs.BASELINE),
+                   'fastdct': dec(vs.Variant(fastdct=True)), 'fastupsample': dec(vs.Variant(fastupsample=True)),
+                   'fastdct + fastupsample': dec(vs.Variant(fastdct=True, fastupsample=True)),
+                   'M/8 scale': dec(vs.Variant(scale='m8'))},
+    }
+    return {group: paired(interleaved(fns, items, passes), next(iter(fns))) | {'images': len(items)}
+            for group, fns in groups.items()}
 
 
 def reference_geometry(data: bytes, spec) -> ops.Geometry:
@@ -157,9 +200,19 @@ class ShardLoop:
         self.refs, self.out_dir = refs, out_dir
 
     def run(self, refs) -> dict:
+        """One pass of the loop over ``refs`` into a new shard file."""
         from apache_beam.io.filesystems import FileSystems
         with self.state, FileSystems.create(os.path.join(self.out_dir, 'shard.tmp')) as f:
             return self.fn._write_records(f, 'train-00000-of-00001', 'train', refs)
+
+    def one(self, ref) -> None:
+        """The loop over one file, appending to an open shard (a per-call fixed cost comes with it)."""
+        with self.state:
+            self.fn._write_records(self.sink, 'train-00000-of-00001', 'train', [ref])
+
+    def open(self) -> None:
+        from apache_beam.io.filesystems import FileSystems
+        self.sink = FileSystems.create(os.path.join(self.out_dir, 'one.tmp'))
 
 
 def writer_pieces(loop: ShardLoop, refs, split_roots, spec, out_dir: str, repeats: int = 3) -> dict[str, float]:
@@ -241,19 +294,26 @@ def measure_set(profile: str, args) -> dict:
     print(f"[{profile}] {len(blobs)} images, {args.passes} interleaved passes of {len(fns)} variants", flush=True)
     result = {'profile': profile, 'images': len(blobs), 'load_before': os.getloadavg()[0]}
     result['variants'] = paired(interleaved(fns, blobs, args.passes), 'product process_image (baseline)')
+    result['components'] = components(blobs, spec, args.passes)
     result['records'] = compare_records(blobs, spec)
     print(f"[{profile}] PSNR on {args.psnr_images} images", flush=True)
     result['psnr'] = psnr_table(blobs[:args.psnr_images], spec)
     with tempfile.TemporaryDirectory(prefix='levers-') as out_dir:
         refs, split_roots = shard_refs(dataset.root, args.images)
         loop = ShardLoop(refs, split_roots, spec, out_dir)
-        def plain(refs_):
-            for r in refs_:
-                process_image(Path(split_roots[r.split], r.key).read_bytes(), spec)
-        whole = interleaved({'write_records': loop.run, 'process_image': plain}, [refs], args.passes)
-        result['writer'] = {'process_image_us': statistics.median(whole['process_image']) / len(refs),
-                            'write_records_us': statistics.median(whole['write_records']) / len(refs),
+        loop.open()
+        empty = interleaved({'empty': lambda _: loop.fn._write_records(loop.sink, 'x', 'train', [])}, refs, 1)
+        whole = paired(interleaved({
+            'open + read + process_image': lambda r: process_image(Path(split_roots[r.split], r.key).read_bytes(), spec),
+            '_write_records, one file per call': loop.one}, refs, args.passes), 'open + read + process_image')
+        result['writer'] = {'process_image_us': whole['open + read + process_image']['us'],
+                            'write_records_us': whole['_write_records, one file per call']['us'],
+                            'outside_us': -whole['_write_records, one file per call']['saving_us'],
+                            'outside_min_us': -whole['_write_records, one file per call']['saving_max_us'],
+                            'outside_max_us': -whole['_write_records, one file per call']['saving_min_us'],
+                            'per_call_us': statistics.median(empty['empty']),
                             'pieces_us': writer_pieces(loop, refs, split_roots, spec, out_dir)}
+        loop.sink.close()
         if args.profile:
             result['profile_text'] = profile_loop(loop)
         loop.sampler.stop()
@@ -274,10 +334,17 @@ def format_set(r: dict) -> str:
             f"| {q['psnr_db']:.2f} | {delta:+.2f} | {'allowed' if delta >= -PSNR_RULE_DB else 'NOT allowed'} "
             f"| {rec['identical_bytes']}/{rec['images']} | {rec['max_mean_change']:.3f} |" if q else
             f"| {name} | {t['us']:.0f} | (the baseline) | | | | | |")
+    for group, rows in r['components'].items():
+        lines += ['', f"| {group}: the step alone ({rows['images']} images) | µs/image | saving µs (min-max) |",
+                  '|---|--:|--:|']
+        lines += [f"| {name} | {t['us']:.1f} | {t['saving_us']:+.1f} ({t['saving_min_us']:+.1f} to "
+                  f"{t['saving_max_us']:+.1f}) |" for name, t in rows.items() if name != 'images']
     w = r['writer']
-    lines += ['', f"shard writer: `_write_records` {w['write_records_us']:.0f} µs/image vs open + read + "
-              f"process_image {w['process_image_us']:.0f} µs/image: {w['write_records_us'] - w['process_image_us']:+.0f} "
-              'µs/image outside the image', '', '| piece (timed alone) | µs/image |', '|---|--:|']
+    lines += ['', f"shard writer: `_write_records` (one file per call) {w['write_records_us']:.0f} µs/image vs open + "
+              f"read + process_image {w['process_image_us']:.0f} µs/image: {w['outside_us']:+.0f} µs/image outside "
+              f"the image ({w['outside_min_us']:+.0f} to {w['outside_max_us']:+.0f} over passes; of which the "
+              f"per-call fixed cost of _write_records with no file: {w['per_call_us']:.0f} µs)", '',
+              '| piece (timed alone) | µs/image |', '|---|--:|']
     lines += [f'| {name} | {us:.1f} |' for name, us in w['pieces_us'].items()]
     if r.get('profile_text'):
         lines += ['', '```', r['profile_text'].strip(), '```']

@@ -354,10 +354,11 @@ def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant,
 def test_interleaved_passes_rotate_and_pair():
   from benchmarks.levers import interleaved, paired
   calls = []
-  fns = {name: (lambda item, name=name: calls.append(name)) for name in ('a', 'b', 'c')}
-  per_pass = interleaved(fns, [0, 1], 3)
-  assert calls == ['a'] * 2 + ['b'] * 2 + ['c'] * 2 + ['b'] * 2 + ['c'] * 2 + ['a'] * 2 + ['c'] * 2 + ['a'] * 2 + ['b'] * 2
-  assert {len(v) for v in per_pass.values()} == {3}
+  fns = {name: (lambda item, name=name: calls.append((name, item))) for name in ('a', 'b', 'c')}
+  per_pass = interleaved(fns, [0, 1], 2)
+  assert calls == [('a', 0), ('b', 0), ('c', 0), ('b', 1), ('c', 1), ('a', 1),  # pass 1: image by image
+                   ('b', 0), ('c', 0), ('a', 0), ('c', 1), ('a', 1), ('b', 1)]  # pass 2: rotated again
+  assert {len(v) for v in per_pass.values()} == {2}
   result = paired({'base': [10.0, 12.0, 11.0], 'x': [8.0, 11.0, 8.0]}, 'base')
   assert result['x']['us'] == 8.0 and result['x']['saving_us'] == 2.0
   assert (result['x']['saving_min_us'], result['x']['saving_max_us']) == (1.0, 3.0)
@@ -374,5 +375,6 @@ def test_levers_benchmark_runs_and_reports_every_lever(tmp_path, monkeypatch, ca
   assert set(result['variants']) == set(levers.VARIANTS)
   assert result['records']['1. sums of the pre-encode pixels']['identical_bytes'] == 6
   assert result['writer']['write_records_us'] > 0 and 'open + read' in result['writer']['pieces_us']
+  assert set(result['components']) == {'probe', 'statistics', 'decode'}
   out = capsys.readouterr().out
   assert 'ΔPSNR' in out and 'outside the image' in out and '_write_records' in out
