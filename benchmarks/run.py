@@ -24,9 +24,12 @@ targets. Prints the machine, the load before/after, the commit measured, and wri
 
 ``--commit REF`` measures the product code of a commit (exported with ``git archive`` to a temporary
 folder, the benchmark's own code copied over it) instead of the working tree, whose uncommitted edits
-would otherwise be measured and listed. ``--memory`` adds the slow check that the pipeline's peak RSS
-is flat in N; ``--quick`` is a smoke run (tiny sets, 2 repeats: runs, prints, never a real figure).
-A default run takes ~25 min on 2 cores (+~12 min the first time, to synthesize the sets).
+would otherwise be measured and listed; ``--patch benchmarks/patches/X.patch`` then applies a product
+change to that copy only (written as results-patched.json), to measure a change end to end before
+making it. ``--memory`` adds the slow check that the pipeline's peak RSS is flat in N; ``--quick`` is a
+smoke run (tiny sets, 2 repeats: runs, prints, never a real figure).
+A default run took 19 min here (2 cores, 1-minute load 2-9 from other work), plus ~5 min the first
+time to synthesize the two sets; ``--quick`` 1.5-4.5 min.
 """
 from __future__ import annotations
 
@@ -111,8 +114,10 @@ def machine_info() -> dict:
             'simplejpeg': simplejpeg.__version__}
 
 
-def export_commit(ref: str, dest: Path) -> str:
-    """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it."""
+def export_commit(ref: str, dest: Path, patches: tuple[str, ...] = ()) -> str:
+    """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it, and
+    ``patches`` (unified diffs, e.g. benchmarks/patches/*.patch) applied to that copy only: a product
+    change measured without touching the product's files."""
     commit = git('rev-parse', '--short', ref)
     if not commit:
         raise SystemExit(f'--commit {ref}: not a commit of {REPO}')
@@ -120,6 +125,8 @@ def export_commit(ref: str, dest: Path) -> str:
     subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
     shutil.copytree(REPO / 'benchmarks', dest / 'benchmarks', dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns('results', '__pycache__'))
+    for patch in patches:
+        subprocess.run(['git', 'apply', '-p1', str(Path(patch).resolve())], cwd=dest, check=True)
     return commit
 
 
@@ -258,6 +265,7 @@ def render(results: dict) -> str:
              f"{info['python']}, OpenCV {info['opencv']}, simplejpeg {info['simplejpeg']}",
              f"code measured: commit {code['commit']} ({code['source']}; last product change "
              f"{code.get('product_commit', 'unknown')}); product sha256 {code['start']['product_sha256']}"
+             + (f"; PATCHED with {', '.join(code['patches'])}" if code.get('patches') else '')
              + (f"; UNCOMMITTED product changes: {', '.join(code['start']['uncommitted'])}"
                 if code['start']['uncommitted'] else '')
              + ('' if code['start']['product_sha256'] == code['end']['product_sha256']
@@ -301,11 +309,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also check peak RSS flat in N, e.g. 2000,8000 (slow; imagenet set)')
     parser.add_argument('--micro', action='store_true', help='also run benchmarks.micro')
     parser.add_argument('--commit', default='', help='measure the product code of this commit, not the working tree')
+    parser.add_argument('--patch', default='', metavar='FILE[,FILE]',
+                        help='with --commit: apply these diffs to the exported copy (benchmarks/patches/)')
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny sets, 2 repeats, no warm-up')
     parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
     parser.add_argument('--results', default=str(REPO / 'benchmarks' / 'results'))
     parser.add_argument('--render', metavar='RESULTS_JSON', help='only re-print a saved results JSON')
     args = parser.parse_args(argv)
+    if args.patch and not args.commit:
+        parser.error('--patch needs --commit (patches are applied to an exported copy, never to this checkout)')
     if args.quick:
         args.small, args.large = args.small or QUICK_SIZES[0], args.large or QUICK_SIZES[1]
         args.repeats, args.tf_repeats, args.num_classes = min(args.repeats, 2), min(args.tf_repeats, 1), 4
@@ -325,16 +337,20 @@ def main(argv=None) -> int:
     print('\n' + summary)
     stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(results['started']))
     text = json.dumps(results, indent=1, default=str)
-    (results_dir / f"run-{stamp}-{results['code']['commit']}.json").write_text(text)
-    (results_dir / 'results.json').write_text(text)
-    (results_dir / 'summary.md').write_text(summary + '\n')
+    patched = '-patched' if results['code'].get('patches') else ''  # never the latest unpatched results
+    (results_dir / f"run-{stamp}-{results['code']['commit']}{patched}.json").write_text(text)
+    (results_dir / f'results{patched}.json').write_text(text)
+    (results_dir / f'summary{patched}.md').write_text(summary + '\n')
     return 0
 
 
 def measure_all(args, results_dir: Path, code_root: Path) -> dict:
     started, t0, load_start = time.time(), time.perf_counter(), os.getloadavg()[0]
-    commit = export_commit(args.commit, code_root) if args.commit else git('rev-parse', '--short', 'HEAD') or 'unknown'
+    patches = tuple(p for p in args.patch.split(',') if p)
+    commit = export_commit(args.commit, code_root, patches) if args.commit else \
+        git('rev-parse', '--short', 'HEAD') or 'unknown'
     code = {'commit': commit, 'source': f'git archive of {args.commit}' if args.commit else 'working tree',
+            'patches': [Path(p).name for p in patches],
             'product_commit': git('log', '-1', '--format=%h', commit, '--', *PRODUCT_PATHS) or 'unknown',
             'start': code_state(code_root)}
     info = machine_info()
