@@ -8,9 +8,9 @@ process, one thread (OpenCV pinned to one), CPU time:
    pixels, the simplejpeg header probe with EXIF parsed only when an APP1 segment exists, fast IDCT /
    fast upsampling, M/8 DCT scales, and combinations;
 2. the shard writer's per-image work outside the image: ``WriteShardFn._write_records`` (the product's
-   per-shard loop, in a Beam metrics container, writing a real shard) against reading with ``open`` +
-   ``process_image`` alone, and each piece on its own (FileSystems.open vs open, progress bookkeeping,
-   Example building, metrics, TFRecord framing, summary);
+   per-shard loop, in a Beam metrics container, appending to a real shard) against reading with
+   ``open`` + ``process_image`` alone, and with one piece taken away at a time (FileSystems.open ->
+   open, progress bookkeeping, the counter, Example building, TFRecord framing);
 3. PSNR (dB) of each variant's pre-JPEG crop against the float64 Lanczos-3 reference of the same box
    (``benchmarks.imageops.reference_crop``) on the first ``--psnr_images``; the issue's rule: a lever
    that changes pixels is allowed only where PSNR drops by <= 0.2 dB;
@@ -23,7 +23,6 @@ load weighs on both alike. Each variant's records are compared with the product'
 from __future__ import annotations
 
 import argparse
-import collections
 import cProfile
 import io
 import json
@@ -215,58 +214,37 @@ class ShardLoop:
         self.sink = FileSystems.create(os.path.join(self.out_dir, 'one.tmp'))
 
 
-def writer_pieces(loop: ShardLoop, refs, split_roots, spec, out_dir: str, repeats: int = 3) -> dict[str, float]:
-    """CPU µs per image of each piece of per-image work in the shard writer, timed alone."""
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.metrics import Metrics
-    from beam_private import tfrecord
-    from transforms.example import build_example
+def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dict[str, dict]:
+    """The per-shard loop on one file per call, as the product runs it and with one piece of its
+    per-image work outside the image taken away (patched on the live objects for that call only):
+    each piece's cost where it runs, between decodes, with the caches as they are there."""
+    import types
+    from transforms import shard_writer
     from transforms.image import process_image
-    from transforms.listing import image_path
-    from transforms.progress import ProgressFile
-    from transforms.sharding import order_key
-    paths = [image_path(split_roots, r) for r in refs]
-    stored = [process_image(Path(p).read_bytes(), spec) for p in paths]
-    records = [build_example(s.encoded, s.height, s.width, r.key, r.label, r.synset) for s, r in zip(stored, refs)]
-    progress = ProgressFile(out_dir)
-    counter = Metrics.counter('folder2tfrecord', 'images_written')
-    sink = open(os.path.join(out_dir, 'pieces.tfrecord'), 'wb')
 
-    def fs_read(p):
-        with FileSystems.open(p, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-            return src.read()
-
-    def plain_read(p):
-        with open(p, 'rb') as src:
-            return src.read()
-
-    def bookkeeping(s, acc={'counts': [0, 0, 0, 0], 'classes': collections.Counter(), 'sums': [[0] * 3, [0] * 3]}):
-        counts = acc['counts']  # num_examples, num_bytes, num_passthrough, num_pixels, as _write_records
-        counts[0] += 1
-        counts[1] += len(s.encoded)
-        counts[2] += s.passthrough
-        acc['classes']['x'] += 1
-        counts[3] += s.height * s.width
-        acc['sums'][0] = [a + b for a, b in zip(acc['sums'][0], s.channel_sums)]
-        acc['sums'][1] = [a + b for a, b in zip(acc['sums'][1], s.channel_squares)]
-
-    pieces = {
-        'FileSystems.open + read': lambda i: fs_read(paths[i]),
-        'open + read': lambda i: plain_read(paths[i]),
-        'listing.image_path': lambda i: image_path(split_roots, refs[i]),
-        'order_key (sort key, per file)': lambda i: order_key(0, refs[i]),
-        'build_example (build + serialize)': lambda i: build_example(
-            stored[i].encoded, stored[i].height, stored[i].width, refs[i].key, refs[i].label, refs[i].synset),
-        'TFRecord framing + write (beam_private.tfrecord.write_record)': lambda i: tfrecord.write_record(sink, records[i]),
-        'progress bookkeeping (ProgressFile.add)': lambda i: progress.add(written=1),
-        'metrics counter inc': lambda i: counter.inc(),
-        'summary and sums bookkeeping': lambda i: bookkeeping(stored[i]),
+    def without(target, attr, value):
+        def run(ref):
+            old = getattr(target, attr)
+            setattr(target, attr, value)
+            try:
+                loop.one(ref)
+            finally:
+                setattr(target, attr, old)
+        return run
+    fixed = loop.fn._build_example(b'x' * 20000, 256, 256, 'n0/x.JPEG', 0, 'n0')
+    fns = {
+        '_write_records (product)': loop.one,
+        'open + read + process_image only': lambda r: process_image(
+            Path(split_roots[r.split], r.key).read_bytes(), spec),
+        'with open() instead of FileSystems.open': without(shard_writer, 'FileSystems', types.SimpleNamespace(
+            open=lambda path, compression_type=None: open(path, 'rb'))),
+        'without progress bookkeeping': without(loop.fn, '_progress', types.SimpleNamespace(add=lambda **kw: None)),
+        'without the images_written counter': without(loop.fn, '_written', types.SimpleNamespace(inc=lambda: None)),
+        'without building the Example (fixed bytes)': without(loop.fn, '_build_example', lambda *a: fixed),
+        'without TFRecord framing + write': without(shard_writer, 'tfrecord', types.SimpleNamespace(
+            write_record=lambda f, record: None)),
     }
-    with loop.state:
-        result = {name: statistics.median(v) for name, v in interleaved(pieces, range(len(refs)), repeats).items()}
-    sink.close()
-    return result
+    return paired(interleaved(fns, refs, passes), '_write_records (product)')
 
 
 def profile_loop(loop: ShardLoop, top: int = 25) -> str:
@@ -303,16 +281,8 @@ def measure_set(profile: str, args) -> dict:
         loop = ShardLoop(refs, split_roots, spec, out_dir)
         loop.open()
         empty = interleaved({'empty': lambda _: loop.fn._write_records(loop.sink, 'x', 'train', [])}, refs, 1)
-        whole = paired(interleaved({
-            'open + read + process_image': lambda r: process_image(Path(split_roots[r.split], r.key).read_bytes(), spec),
-            '_write_records, one file per call': loop.one}, refs, args.passes), 'open + read + process_image')
-        result['writer'] = {'process_image_us': whole['open + read + process_image']['us'],
-                            'write_records_us': whole['_write_records, one file per call']['us'],
-                            'outside_us': -whole['_write_records, one file per call']['saving_us'],
-                            'outside_min_us': -whole['_write_records, one file per call']['saving_max_us'],
-                            'outside_max_us': -whole['_write_records, one file per call']['saving_min_us'],
-                            'per_call_us': statistics.median(empty['empty']),
-                            'pieces_us': writer_pieces(loop, refs, split_roots, spec, out_dir)}
+        result['writer'] = {'variants': writer_in_situ(loop, refs, split_roots, spec, args.passes),
+                            'per_call_us': statistics.median(empty['empty'])}
         loop.sink.close()
         if args.profile:
             result['profile_text'] = profile_loop(loop)
@@ -340,12 +310,14 @@ def format_set(r: dict) -> str:
         lines += [f"| {name} | {t['us']:.1f} | {t['saving_us']:+.1f} ({t['saving_min_us']:+.1f} to "
                   f"{t['saving_max_us']:+.1f}) |" for name, t in rows.items() if name != 'images']
     w = r['writer']
-    lines += ['', f"shard writer: `_write_records` (one file per call) {w['write_records_us']:.0f} µs/image vs open + "
-              f"read + process_image {w['process_image_us']:.0f} µs/image: {w['outside_us']:+.0f} µs/image outside "
-              f"the image ({w['outside_min_us']:+.0f} to {w['outside_max_us']:+.0f} over passes; of which the "
-              f"per-call fixed cost of _write_records with no file: {w['per_call_us']:.0f} µs)", '',
-              '| piece (timed alone) | µs/image |', '|---|--:|']
-    lines += [f'| {name} | {us:.1f} |' for name, us in w['pieces_us'].items()]
+    product = w['variants']['_write_records (product)']['us']
+    alone = w['variants']['open + read + process_image only']['us']
+    lines += ['', f"shard writer, `_write_records` one file per call ({w['per_call_us']:.0f} µs of it is the "
+              f"per-call cost with no file): {product - alone:+.0f} µs/image over open + read + process_image",
+              '', '| per-shard loop (in situ, interleaved per file) | µs/image | saving µs (median, min-max) |',
+              '|---|--:|--:|']
+    lines += [f"| {name} | {t['us']:.0f} | {t['saving_us']:+.0f} ({t['saving_min_us']:+.0f} to "
+              f"{t['saving_max_us']:+.0f}) |" for name, t in w['variants'].items()]
     if r.get('profile_text'):
         lines += ['', '```', r['profile_text'].strip(), '```']
     return '\n'.join(lines)
