@@ -16,6 +16,8 @@ from beam_private import tfrecord
 from transforms import image as image_lib
 from transforms import layout
 
+pytestmark = pytest.mark.slow  # Killed, crashing and failing runs, each a conversion of its own.
+
 CRASH_FLAGS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
 
 

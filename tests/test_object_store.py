@@ -17,6 +17,7 @@ from clusters.processes import tail
 from clusters.s3 import moto_s3
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
 
+pytestmark = pytest.mark.slow  # Starts moto's S3 server.
 _LOGGER = logging.getLogger(__name__)
 BUCKET = 'photos'
 
