@@ -13,7 +13,7 @@ from typing import List
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConverterOptions, UsageError
-from transforms import layout
+from transforms import file_format, layout
 from transforms.listing import InputError, list_entries
 
 
@@ -25,10 +25,13 @@ def _entries(directory: str):
 
 
 def owned_files(output: layout.OutputLayout) -> List[str]:
-  """Paths of the shard and metadata files this tool wrote in the output folder, sorted."""
+  """Paths of the shard and metadata files this tool wrote in the output folder, sorted (shards of
+either --file_format: --overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord
+ones, or the reverse)."""
   names = [name for _, name, is_dir in _entries(output.root) if not is_dir]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
-  return sorted({output.path(n) for n in names if output.is_shard(n) or n in layout.METADATA_FILES})
+  return sorted({output.path(n) for n in names
+                 if output.is_shard(n) or file_format.is_any_shard(n) or n in layout.METADATA_FILES})
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:
