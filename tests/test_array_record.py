@@ -277,3 +277,11 @@ def test_s3_output_matches_the_local_run_and_reads_back(array_record_output, sam
       [e['filename'] for e in expected]
   records = grain.sources.ArrayRecordDataSource(_shard_paths(copy, 'train'))
   assert [records[i] for i in range(len(records))] == _records(sample_output, 'train')
+
+
+def test_read_throughput_benchmark_measures_every_reader(sample_output, array_record_output):
+  from benchmarks import read_throughput  # pylint: disable=import-outside-toplevel
+  rows = read_throughput.measure(sample_output, array_record_output, repeats=1)
+  assert len(rows) == 6 and all(row['records'] == 43 for row in rows), rows
+  assert all(row['records_per_s'] > 0 and row['cpu_us_per_record'] > 0 for row in rows)
+  assert 'records/s' in read_throughput.format_rows(rows)
