@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import List
+import dataclasses
+from typing import Dict, List
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -54,7 +55,7 @@ def prepare_output(opts: ConverterOptions) -> None:
         f'{existing[0].rsplit("/", 1)[-1]}). Pass --overwrite to replace it, --resume to finish an '
         'interrupted run with the same flags, or choose another --output.')
   if opts.resume and FileSystems.exists(run_file):
-    previous = layout.read_json(run_file)
+    previous = _with_new_defaults(layout.read_json(run_file), opts.to_dict())
     if previous != opts.to_dict():
       changed = sorted(k for k in set(previous) | set(opts.to_dict())
                        if previous.get(k) != opts.to_dict().get(k))
@@ -69,6 +70,13 @@ def prepare_output(opts: ConverterOptions) -> None:
   if FileSystems.exists(progress_dir):
     FileSystems.delete([progress_dir])  # Counts of an earlier run would inflate this run's progress.
   layout.write_json(run_file, opts.to_dict(), indent=None)
+
+
+def _with_new_defaults(previous: Dict, current: Dict) -> Dict:
+  """The flags of an interrupted run, with flags added since (absent from its run.json, such as
+  --file_format) at their defaults: what that run did."""
+  defaults = {field.name: field.default for field in dataclasses.fields(ConverterOptions)}
+  return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
 
 
 def _delete(paths: List[str]) -> None:

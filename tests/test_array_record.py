@@ -285,3 +285,17 @@ def test_read_throughput_benchmark_measures_every_reader(sample_output, array_re
   assert len(rows) == 6 and all(row['records'] == 43 for row in rows), rows
   assert all(row['records_per_s'] > 0 and row['cpu_us_per_record'] > 0 for row in rows)
   assert 'records/s' in read_throughput.format_rows(rows)
+
+
+def test_resume_of_a_run_from_before_file_format(sample_output, tmp_path):
+  """An interrupted run's _work/run.json written before --file_format existed resumes as TFRecord."""
+  output = pathlib.Path(shutil.copytree(sample_output, tmp_path / 'out'))
+  run_json = output / '_work' / 'run.json'
+  flags = json.loads(run_json.read_text())
+  del flags['file_format']
+  run_json.write_text(json.dumps(flags))
+  (output / 'validation-00001-of-00002').unlink()
+  (output / '_SUCCESS').unlink()
+  assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
+  assert (output / 'validation-00001-of-00002').read_bytes() == \
+      (sample_output / 'validation-00001-of-00002').read_bytes()
