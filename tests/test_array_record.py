@@ -22,6 +22,8 @@ from transforms import file_format
 
 pytestmark = pytest.mark.timeout(600)
 ARRAY_RECORD = ('--file_format', 'array_record')
+# moto's server keeps every bucket for the life of the test process: not test_object_store.py's name.
+BUCKET = 'array-record-photos'
 
 
 @pytest.fixture(scope='module')
@@ -251,18 +253,18 @@ def test_s3_output_matches_the_local_run_and_reads_back(array_record_output, sam
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   with moto_s3() as s3:
     client = s3.client()
-    client.create_bucket(Bucket='photos')
-    s3.upload_tree('photos', 'in/', SAMPLE_DIR)
-    code = run_converter(REPO, ['--input', 's3://photos/in/', '--output', 's3://photos/out/',
+    client.create_bucket(Bucket=BUCKET)
+    s3.upload_tree(BUCKET, 'in/', SAMPLE_DIR)
+    code = run_converter(REPO, ['--input', f's3://{BUCKET}/in/', '--output', f's3://{BUCKET}/out/',
                                 *SAMPLE_FLAGS, *ARRAY_RECORD, *s3.beam_args()], tmp_path / 's3.log')
     assert code == 0, tail(tmp_path / 's3.log', 60)
     options = PipelineOptions(s3.beam_args())
-    keys = [o['Key'] for o in client.list_objects_v2(Bucket='photos', Prefix='out/')['Contents']]
+    keys = [o['Key'] for o in client.list_objects_v2(Bucket=BUCKET, Prefix='out/')['Contents']]
     assert not [key for key in keys if '.tmp-' in key], 'temp files left in the store'
-    assert verify_lib.verify('s3://photos/out', options).ok
-    stored = read_dataset('s3://photos/out')
+    assert verify_lib.verify(f's3://{BUCKET}/out', options).ok
+    stored = read_dataset(f's3://{BUCKET}/out')
     assert_same_dataset(stored, read_dataset(str(array_record_output)))
-    from_s3 = ExampleSource('s3://photos/out', 'train', cache_dir=str(tmp_path / 'cache'),
+    from_s3 = ExampleSource(f's3://{BUCKET}/out', 'train', cache_dir=str(tmp_path / 'cache'),
                             pipeline_options=options)
     expected = list(ExampleSource(str(sample_output), 'train'))
     assert len(from_s3) == len(expected)
