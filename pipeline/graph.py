@@ -105,10 +105,10 @@ class ConvertImageFolder(beam.PTransform):
                                                  opts.requested_shards)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir))
+                                       plan.class_texts, opts.bbox_dir, opts.file_format))
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()
     return (split_stats, rejects) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction)
+        opts.max_reject_fraction, opts.file_format)

@@ -15,10 +15,11 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from beam_private.option_parser import beam_option_parser
+from transforms import file_format as file_formats
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import OutputLayout
 
-COMPRESSIONS = ('none', 'gzip')
+COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 
 
@@ -43,6 +44,7 @@ class ConverterOptions:
   label_offset: int = 0
   labels_file: Optional[str] = None
   compression: str = 'none'
+  file_format: str = file_formats.TFRECORD
   overwrite: bool = False
   resume: bool = False
   max_reject_fraction: float = 1.0
@@ -72,6 +74,10 @@ class ConverterOptions:
     if os.path.normpath(self.input) == os.path.normpath(self.output):
       raise UsageError('--output must differ from --input: inputs are never modified.')
     try:
+      file_formats.get(self.file_format).check_compression(self.compression)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
+    try:
       self.image_spec
     except ValueError as e:
       raise UsageError(str(e).replace('center_crop', '--center_crop').replace(
@@ -90,8 +96,8 @@ class ConverterOptions:
 
   @property
   def output_layout(self) -> OutputLayout:
-    """The names of every output file (transforms/layout.py)."""
-    return OutputLayout(self.output)
+    """The names of every output file (transforms/layout.py); shard names follow --file_format."""
+    return OutputLayout(self.output, file_formats.get(self.file_format).shard_names)
 
   @property
   def requested_shards(self) -> Dict[str, int]:
@@ -156,7 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--validation_shards', type=int, default=0,
                       help='Number of validation shards; 0 = one per ~1,024 images.')
   splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
-                      help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")).')
+                      help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")); '
+                           'TFRecord only.')
+  splits.add_argument('--file_format', choices=sorted(file_formats.FORMATS),
+                      default=file_formats.TFRECORD,
+                      help='Shard container: tfrecord (read front to back: tf.data, TFDS '
+                           'as_dataset) or array_record (random access: Grain, TFDS '
+                           'as_data_source, pipeline.read.ExampleSource; named '
+                           'train.array_record-00000-of-00004). Same records, shards and order.')
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,
                       help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
                            'of the files is rejected. The rejects list is written anyway.')

@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from typing import List
+import dataclasses
+from typing import Dict, List
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConverterOptions, UsageError
-from transforms import layout
+from transforms import file_format, layout
 from transforms.listing import InputError, list_entries
 
 
@@ -25,10 +26,13 @@ def _entries(directory: str):
 
 
 def owned_files(output: layout.OutputLayout) -> List[str]:
-  """Paths of the shard and metadata files this tool wrote in the output folder, sorted."""
+  """Paths of the shard and metadata files this tool wrote in the output folder, sorted (shards of
+either --file_format: --overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord
+ones, or the reverse)."""
   names = [name for _, name, is_dir in _entries(output.root) if not is_dir]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
-  return sorted({output.path(n) for n in names if output.is_shard(n) or n in layout.METADATA_FILES})
+  return sorted({output.path(n) for n in names
+                 if output.is_shard(n) or file_format.is_any_shard(n) or n in layout.METADATA_FILES})
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:
@@ -51,7 +55,7 @@ def prepare_output(opts: ConverterOptions) -> None:
         f'{existing[0].rsplit("/", 1)[-1]}). Pass --overwrite to replace it, --resume to finish an '
         'interrupted run with the same flags, or choose another --output.')
   if opts.resume and FileSystems.exists(run_file):
-    previous = layout.read_json(run_file)
+    previous = _with_new_defaults(layout.read_json(run_file), opts.to_dict())
     if previous != opts.to_dict():
       changed = sorted(k for k in set(previous) | set(opts.to_dict())
                        if previous.get(k) != opts.to_dict().get(k))
@@ -66,6 +70,13 @@ def prepare_output(opts: ConverterOptions) -> None:
   if FileSystems.exists(progress_dir):
     FileSystems.delete([progress_dir])  # Counts of an earlier run would inflate this run's progress.
   layout.write_json(run_file, opts.to_dict(), indent=None)
+
+
+def _with_new_defaults(previous: Dict, current: Dict) -> Dict:
+  """The flags of an interrupted run, with flags added since (absent from its run.json, such as
+  --file_format) at their defaults: what that run did."""
+  defaults = {field.name: field.default for field in dataclasses.fields(ConverterOptions)}
+  return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
 
 
 def _delete(paths: List[str]) -> None:

@@ -11,8 +11,8 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
   `--max_records` records per split taken evenly from every shard;
 - mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl.
 
-Shards are read through Beam FileSystems with TFRecord framing (so gs:// and s3:// outputs work, and
-gzip shards too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
+Shards are read through Beam FileSystems with their format's reader (transforms/file_format.py:
+TFRecord, gzip TFRecord or ArrayRecord; gs:// and s3:// outputs work too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
 (`Figure.figimage`), so each tile's pixels in the PNG are exactly `tile_image()` of a record.
 """
 
@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import dataclasses
 import html
 import io
+import itertools
 import math
 import sys
 import textwrap
@@ -33,11 +35,12 @@ import numpy as np
 from pipeline import extras, logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
-  from apache_beam.io.filesystems import CompressionTypes, FileSystems
+  from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
-from pipeline.verify import Example, read_tfrecords
+from pipeline.verify import Example
+from transforms import file_format as file_formats
 from transforms import layout
 from transforms.shard_writer import reason_category
 from transforms.tfds_metadata import tfds_label_names
@@ -150,19 +153,17 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
   sizes: Dict[str, List[Tuple[int, int]]] = {}
   num_bytes: Dict[str, List[int]] = {}
-  compression = (CompressionTypes.GZIP if manifest.get('compression') == 'gzip'
-                 else CompressionTypes.UNCOMPRESSED)
+  shard_format = file_formats.of_manifest(manifest)
   splits = sorted(manifest['splits'], key=lambda s: (s != 'train', s))
   for split in splits:
     shards = manifest['splits'][split]['shards']
     quota = _shard_quota(max_records, len(shards))
     sizes[split], num_bytes[split] = [], []
     for shard in shards:
-      with FileSystems.open(output.path(shard['file']), compression_type=compression) as f:
-        for record in read_tfrecords(f):
-          if quota is not None and record.index >= quota:
-            break
-          example = Example.FromString(record.data)
+      with contextlib.closing(shard_format.read(output.path(shard['file']),
+                                                manifest.get('compression', 'none'))) as records:
+        for index, data in enumerate(itertools.islice(records, quota)):
+          example = Example.FromString(data)
           encoded = _feature(example, 'image/encoded', 'bytes_list')
           sizes[split].append((_feature(example, 'image/height', 'int64_list'),
                                _feature(example, 'image/width', 'int64_list')))
@@ -171,7 +172,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
           if label in wanted and len(samples[label]) < per_class:
             filename = _feature(example, 'image/filename', 'bytes_list') or b''
             samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
-                                         record.index, decode_image(encoded)))
+                                         index, decode_image(encoded)))
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes)
 
 

@@ -30,7 +30,7 @@ from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
-from transforms import layout
+from transforms import file_format, layout
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.shard_writer import INTERNAL_ERROR, reason_category
@@ -88,6 +88,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   """Runs the conversion; returns the process exit code (see the module docstring)."""
   try:
     opts, beam_args = parse_args(argv)
+    if opts.file_format == file_format.ARRAY_RECORD:
+      extras.require('array_record', file_format.ARRAY_RECORD_REQUIREMENT,
+                     '--file_format array_record needs')
     options = pipeline_options(beam_args)
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
@@ -95,7 +98,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
       prepare_output(opts)
-  except (UsageError, InputError) as e:
+  except (UsageError, InputError, extras.MissingDependency) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   log_path = logs.open_run_log(opts.output_layout.work_path(layout.LOG_FILE),

@@ -13,6 +13,9 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
     crc32c of those 8 bytes), the payload and its masked crc32c (TensorFlow's
     ``core/lib/io/record_writer.cc``; masking via Beam's ``tfrecordio`` helper, crc32c via
     google-crc32c). Shards are gunzipped first when the manifest says ``"compression": "gzip"``;
+    ArrayRecord shards (``"file_format": "array_record"``) are read record by record with the
+    ``array_record`` package's reader, which checks every chunk's hash (a local copy is made of
+    gs:// and s3:// shards first); an unreadable record ends the shard's check;
   * every payload parses as a ``tf.train.Example`` whose ``image/encoded`` decodes completely as a
     JPEG (Pillow, truncated images are errors) with the ``image/height`` and ``image/width`` it
     claims, and whose ``image/class/label`` lies in ``[label_offset, label_offset + num_classes)``;
@@ -45,6 +48,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
+from transforms import file_format as file_formats
 from transforms import layout
 from transforms.example import example_class
 
@@ -195,12 +199,14 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem]) -> int:
+                 problems: list[Problem], file_format: str = file_formats.TFRECORD) -> int:
   """Check one shard; append its problems; return the number of records it holds intact.
 
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
+  if file_format != file_formats.TFRECORD:
+    return _verify_records(path, file_formats.get(file_format), compression, label_range, problems)
   count = 0
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -213,6 +219,23 @@ def verify_shard(path: str, compression: str, label_range: range | None,
   except FramingError as error:
     problems.append(Problem(path, str(error), error.index, error.offset))
   except (OSError, EOFError, zlib.error) as error:  # unreadable file or corrupt gzip stream
+    problems.append(Problem(path, f'read failed after {count} records: '
+                            f'{type(error).__name__}: {error}', count))
+  return count
+
+
+def _verify_records(path: str, shard_format: file_formats.ShardFormat, compression: str,
+                    label_range: range | None, problems: list[Problem]) -> int:
+  """verify_shard through the format's own reader (ArrayRecord: chunk hashes checked); reading
+  stops at the first unreadable record."""
+  count = 0
+  try:
+    for data in shard_format.read(path, compression):
+      problems.extend(Problem(path, m, count) for m in check_example(data, label_range))
+      count += 1
+  except file_formats.ShardReadError as error:
+    problems.append(Problem(path, f'unreadable: {error.reason}', error.index))
+  except (OSError, RuntimeError, ValueError) as error:  # not an ArrayRecord file, unreadable file
     problems.append(Problem(path, f'read failed after {count} records: '
                             f'{type(error).__name__}: {error}', count))
   return count
@@ -277,6 +300,7 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
                        f'expected {SUPPORTED_FORMAT_VERSION}')
     label_range = range(manifest['label_offset'],
                         manifest['label_offset'] + manifest['num_classes'])
+    output = file_formats.output_layout(output_dir, manifest)
     listed = {s['file']: (split, s['num_examples'])
               for split, entry in manifest['splits'].items() for s in entry['shards']}
     _check_manifest_self(output, manifest, problems)
@@ -294,7 +318,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
     if name not in found:
       problems.append(Problem(path, 'missing: listed in manifest.json'))
       continue
-    count = verify_shard(path, manifest.get('compression', 'none'), label_range, problems)
+    count = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
+                         file_formats.of_manifest(manifest).name)
     report.shards_read += 1
     report.records_read[split] += count
     if count != expected:
@@ -312,7 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
-                  "shard's TFRecord crcs, Example parsing, JPEG decoding and label range.")
+                  "shard's TFRecord crcs or ArrayRecord chunk hashes, Example parsing, JPEG "
+                  'decoding and label range.')
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
   args, beam_args = parser.parse_known_args(argv)
   try:

@@ -22,6 +22,17 @@ def test_shard_names_format_and_parse_with_one_template(template, name, tfds):
   assert names.tfds_filepath_template() == tfds
 
 
+def test_array_record_shards_are_named_as_tfds_names_them():
+  """TFDS's `{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}` less the dataset name."""
+  names = layout.ARRAY_RECORD_SHARD_NAMES
+  assert names.name('train', 3, 128) == 'train.array_record-00003-of-00128'
+  assert names.parse('validation.array_record-00000-of-00002') == ('validation', 0, 2)
+  assert names.parse('train-00000-of-00002') is None
+  assert layout.DEFAULT_SHARD_NAMES.parse('train.array_record-00000-of-00002') is None
+  assert names.tfds_filepath_template('array_record') == '{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}'
+  assert layout.DEFAULT_SHARD_NAMES.tfds_filepath_template('tfrecord') == '{SPLIT}-{SHARD_X_OF_Y}'
+
+
 def test_parse_refuses_what_the_template_does_not_write():
   names = layout.DEFAULT_SHARD_NAMES
   for other in ('train-00003-of-00128.tmp-ab12', 'train-3-of-128', 'train-00128-of-00128',

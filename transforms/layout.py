@@ -6,7 +6,8 @@ module, as TFDS's ``naming.ShardedFileTemplate`` owns TFDS's shard names. All I/
 FileSystems, so local folders, ``gs://`` and ``s3://`` behave alike.
 
     OUTPUT/
-      train-00000-of-00004 ...      shards, named by ShardNameTemplate (one template formats and parses)
+      train-00000-of-00004 ...      shards, named by ShardNameTemplate (one template formats and parses);
+                                    train.array_record-00000-of-00004 ... with --file_format array_record
       labels.txt  stats.json  rejects.jsonl  manifest.json          the converter's metadata
       dataset_info.json  features.json  image-class-label.labels.txt   TFDS's metadata
       _SUCCESS                      written last, only when the run is acceptable
@@ -91,15 +92,19 @@ class ShardNameTemplate:
       return None
     return split, index, num_shards
 
-  def tfds_filepath_template(self) -> str:
+  def tfds_filepath_template(self, file_suffix: Optional[str] = None) -> str:
     """The same names in TFDS's `filepathTemplate` language (dataset_info.json).
 
+    Args:
+      file_suffix: a file format's suffix (TFDS's `FileFormat` value, e.g. 'array_record'): its
+        literal `.<suffix>` in the template becomes TFDS's `.{FILEFORMAT}`, as TFDS writes it.
     Raises:
       ValueError: the template formats index or count other than as TFDS does (5 digits).
     """
     parts = []
     for literal, field, spec, _ in string.Formatter().parse(self.template):
-      parts.append(literal.replace('{', '{{').replace('}', '}}'))
+      literal = literal.replace('{', '{{').replace('}', '}}')
+      parts.append(literal.replace(f'.{file_suffix}', '.{FILEFORMAT}') if file_suffix else literal)
       if field == 'split':
         parts.append('{SPLIT}')
       elif field in ('index', 'num_shards'):
@@ -119,6 +124,10 @@ class ShardNameTemplate:
 
 
 DEFAULT_SHARD_NAMES = ShardNameTemplate()
+# --file_format array_record: TFDS's names for ArrayRecord shards, the format before the shard spec
+# (`mnist-train.array_record-00000-of-00001`, tensorflow_datasets/core/naming.py), without the
+# dataset name: `train.array_record-00003-of-00128` (Model Garden's `train*` globs still match).
+ARRAY_RECORD_SHARD_NAMES = ShardNameTemplate('{split}.array_record-{index:05d}-of-{num_shards:05d}')
 
 
 @dataclasses.dataclass(frozen=True)

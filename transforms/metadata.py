@@ -12,6 +12,7 @@ from typing import Dict, List
 
 import apache_beam as beam
 
+from transforms import file_format as file_formats
 from transforms import layout
 from transforms.stats import SplitTotals
 from transforms.tfds_metadata import write_tfds_metadata
@@ -42,8 +43,10 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dic
 
 
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
-                   num_classes: int, label_offset: int, compression: str, options: Dict) -> Dict:
-  """manifest.json: per split its shards in index order with their record counts, and the flags."""
+                   num_classes: int, label_offset: int, compression: str, options: Dict,
+                   file_format: str = file_formats.TFRECORD) -> Dict:
+  """manifest.json: per split its shards in index order with their record counts, the shards' file
+  format and compression, and the flags."""
   splits = {}
   for split, totals in sorted(split_stats.items()):
     names = sorted(totals.shards, key=lambda name: output.shard_names.parse(name)[1])
@@ -51,13 +54,13 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
     splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
                      'shards': shards}
   return {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
-          'label_offset': label_offset, 'compression': compression, 'splits': splits,
-          'options': options}
+          'label_offset': label_offset, 'compression': compression, 'file_format': file_format,
+          'splits': splits, 'options': options}
 
 
 def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int, compression: str,
                    options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict]) -> Dict:
+                   rejects: List[dict], file_format: str = file_formats.TFRECORD) -> Dict:
   """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt) and, when acceptable, _SUCCESS.
 
@@ -69,7 +72,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
   layout.write_json(output.path(layout.STATS_FILE), stats)
-  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options)
+  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
+                            file_format)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
@@ -81,11 +85,12 @@ class WriteMetadata(beam.PTransform):
   """(split statistics, rejects) -> the metadata files, written once after every shard."""
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
-               compression: str, options: Dict, max_reject_fraction: float):
+               compression: str, options: Dict, max_reject_fraction: float,
+               file_format: str = file_formats.TFRECORD):
     super().__init__()
     self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
-                      max_reject_fraction=max_reject_fraction)
+                      max_reject_fraction=max_reject_fraction, file_format=file_format)
 
   def expand(self, inputs):
     split_stats, rejects = inputs

@@ -5,7 +5,8 @@ DirectRunner holds in memory (10.7 GiB RSS for 1.9 GiB of records, see the desig
 at a random shard each run. Here only file paths are grouped by shard; the DoFn reads, converts and
 appends each image to a temporary file in hash order and renames it to the final shard name when it is
 complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
-rewrites its temporary file, and a reader never sees a half-written shard under a final name.
+rewrites its temporary file, and a reader never sees a half-written shard under a final name. The
+container (TFRecord or ArrayRecord, --file_format) is transforms/file_format.py's.
 
 Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects) is written
 before the rename; `--resume` skips a shard whose final file and sidecar both exist.
@@ -23,7 +24,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from beam_private import s3, tfrecord
+from beam_private import s3
+from transforms import file_format as file_formats
 from transforms import image as image_lib
 from transforms import imagenet, layout
 from transforms.listing import image_path, reject
@@ -34,7 +36,6 @@ from transforms.summary import ShardSummary
 # Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
 # tool (or a library it calls), reported as a reject so that the run goes on.
 INTERNAL_ERROR = 'internal error'
-COMPRESSION = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 _NAMESPACE = 'folder2tfrecord'
 
 
@@ -48,9 +49,12 @@ class WriteShardFn(beam.DoFn):
 
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
-    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots)."""
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+               file_format: str = file_formats.TFRECORD):
+    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots);
+    `file_format`: the shards' container, a name of transforms/file_format.py."""
     super().__init__()
+    self._format = file_formats.get(file_format)
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
     self._output = output
@@ -91,8 +95,8 @@ class WriteShardFn(beam.DoFn):
     refs = sorted(refs, key=lambda ref: order_key(self._seed, ref))
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
-      with FileSystems.create(temp, compression_type=COMPRESSION[self._compression]) as f:
-        summary = self._write_records(f, name, shard.split, refs)
+      with self._format.create(temp, self._compression) as write_record:
+        summary = self._write_records(write_record, name, shard.split, refs)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
       layout.write_json(temp_sidecar, summary.to_json(), indent=None)
       FileSystems.rename([temp_sidecar], [sidecar])
@@ -105,8 +109,10 @@ class WriteShardFn(beam.DoFn):
     self._shards.inc()
     yield summary
 
-  def _write_records(self, f, name: str, split: str, refs: List[ImageRef]) -> ShardSummary:
-    """Converts and appends every file of the shard to `f`; returns what was written and rejected."""
+  def _write_records(self, write_record: file_formats.RecordWriter, name: str, split: str,
+                     refs: List[ImageRef]) -> ShardSummary:
+    """Converts and appends every file of the shard with `write_record`; returns what was written
+    and rejected."""
     num_examples = num_bytes = num_passthrough = num_pixels = 0
     class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
@@ -132,7 +138,7 @@ class WriteShardFn(beam.DoFn):
         self._internal_errors.inc()
         self._add_reject(rejects, split, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
         continue
-      tfrecord.write_record(f, record)
+      write_record(record)
       num_examples += 1
       num_bytes += len(stored.encoded)
       num_passthrough += stored.passthrough
@@ -177,10 +183,11 @@ class WriteShards(beam.PTransform):
 
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None):
+               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+               file_format: str = file_formats.TFRECORD):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir)
+                            bbox_dir, file_format)
 
   def expand(self, assigned):
     return (assigned
