@@ -54,6 +54,9 @@ VARIANTS = {
     '4d. M/8 DCT scales': Variant(scale='m8'),
     '1+2b': Variant(sums='array', probe='simplejpeg', exif='segment'),
     '1+2b+4a': Variant(sums='array', probe='simplejpeg', exif='segment', fastdct=True),
+    '5a. EXIF-rotated files: resize as stored, turn the result': Variant(rotate_late=True),
+    '5b. decode into a reused buffer': Variant(reuse_buffer=True),
+    '1+2b+5a+5b': Variant(sums='array', probe='simplejpeg', exif='segment', rotate_late=True, reuse_buffer=True),
 }
 PSNR_RULE_DB = 0.2
 

@@ -12,7 +12,12 @@ variant's output is comparable with the product's image by image:
 * ``sums='array'``: exact channel sums of the pre-encode pixels instead of decoding the stored JPEG;
 * ``fastdct`` / ``fastupsample``: libjpeg-turbo's fast integer IDCT / plain chroma upsampling;
 * ``scale='m8'``: the smallest of libjpeg-turbo's M/8 DCT scales that keeps the shorter side at or
-  above the target, instead of the power-of-two scales only.
+  above the target, instead of the power-of-two scales only;
+* ``rotate_late``: for an EXIF-rotated file, the (centred, hence symmetric) crop box resized in the
+  file's own orientation and the small result turned upright, instead of copying the turned region
+  of the decode (a strided copy) before resizing;
+* ``reuse_buffer``: the decode written into one buffer per thread that grows as needed, instead of a
+  new array (fresh pages from the kernel for every image above malloc's mmap threshold).
 
 ``BASELINE`` (no lever) re-implements the product's path and must give byte-identical records (checked
 by ``benchmarks.levers``). These functions reach into ``transforms.image``'s private helpers on
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -43,6 +49,8 @@ class Variant:
     fastdct: bool = False
     fastupsample: bool = False
     scale: str = 'pow2'  # 'pow2' | 'm8'
+    rotate_late: bool = False  # EXIF-rotated files: resize as stored, then turn the small result
+    reuse_buffer: bool = False  # decode into one reused buffer per thread (no fresh pages per image)
 
 
 BASELINE = Variant()
@@ -109,14 +117,29 @@ def decode(data: bytes, width: int, height: int, spec, variant: Variant) -> Opti
     else:
         factor = min(1.0, target / min(width, height))  # shorter side exactly the target, at the least
         need = (math.ceil(height * factor - 1e-6), math.ceil(width * factor - 1e-6))
+    options = {'fastdct': variant.fastdct, 'fastupsample': variant.fastupsample}
     try:
+        if variant.reuse_buffer:
+            out_h, out_w = simplejpeg.decode_jpeg_header(data, min_height=need[0], min_width=need[1])[:2]
+            options['buffer'] = _buffer(out_h * out_w * 3)
         pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=need[0], min_width=need[1], strict=True,
-                                        fastdct=variant.fastdct, fastupsample=variant.fastupsample)
+                                        **options)
     except Exception:  # pylint: disable=broad-except
         return None
     if variant.scale == 'pow2' and pixels.shape[:2] != need:
         return None
     return pixels
+
+
+_THREAD = threading.local()
+
+
+def _buffer(size: int) -> memoryview:
+    """This thread's decode buffer, grown to at least ``size`` bytes; a view of exactly ``size``."""
+    buf = getattr(_THREAD, 'buffer', None)
+    if buf is None or len(buf) < size:
+        buf = _THREAD.buffer = bytearray(size)
+    return memoryview(buf)[:size]
 
 
 def crop_variant(data: bytes, spec, variant: Variant):
@@ -128,8 +151,12 @@ def crop_variant(data: bytes, spec, variant: Variant):
     pixels = decode(data, width, height, spec, variant)
     if pixels is None:
         return None
-    pixels = image_lib._UPRIGHT_VIEW[orientation](pixels)
     source_size = image_lib._upright_size((width, height), orientation)
+    if variant.rotate_late and orientation != 1:
+        stored = image_lib._resize_and_crop_array(
+            pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), (width, height))
+        return np.ascontiguousarray(image_lib._UPRIGHT_VIEW[orientation](stored)), source_size, orientation
+    pixels = image_lib._UPRIGHT_VIEW[orientation](pixels)
     resized = image_lib._resize_and_crop_array(
         pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size)
     return resized, source_size, orientation

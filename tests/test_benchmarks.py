@@ -329,13 +329,14 @@ def test_app1_exif_probe_agrees_with_pillow(phone_dataset):
 
 @pytest.mark.parametrize('variant, same_pixels', [
     ('BASELINE', True), ('sums', True), ('probe', True), ('probe_segment', True), ('fastdct', False),
-    ('m8', False)])
+    ('m8', False), ('rotate_late', False), ('reuse_buffer', True)])
 def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant, same_pixels):
   from benchmarks import variants
   from transforms.image import ImageSpec, process_image
   v = {'BASELINE': variants.BASELINE, 'sums': variants.Variant(sums='array'),
        'probe': variants.Variant(probe='simplejpeg'), 'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
-       'fastdct': variants.Variant(fastdct=True), 'm8': variants.Variant(scale='m8')}[variant]
+       'fastdct': variants.Variant(fastdct=True), 'm8': variants.Variant(scale='m8'),
+       'rotate_late': variants.Variant(rotate_late=True), 'reuse_buffer': variants.Variant(reuse_buffer=True)}[variant]
   spec = ImageSpec()
   for dataset in (small_dataset, phone_dataset):
     for path, _ in synth.list_images(dataset.root)[:12]:
@@ -345,7 +346,7 @@ def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant,
       assert got.crop == pytest.approx(want.crop)
       if same_pixels:
         assert got.encoded == want.encoded, path.name
-      if variant in ('BASELINE', 'probe', 'probe_segment'):
+      if variant in ('BASELINE', 'probe', 'probe_segment', 'reuse_buffer'):
         assert (got.channel_sums, got.channel_squares) == (want.channel_sums, want.channel_squares)
       else:  # other pixels, or the same pixels before JPEG: the means move by a fraction of a level
         n = got.height * got.width
