@@ -49,7 +49,8 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   """Lists the split roots and class folders and fixes the label map.
 
   Raises:
-    InputError: unreadable input, no class folders, no files, or a labels file that matches nothing.
+    InputError: unreadable input, no class folders, no files, a labels file that matches nothing, or
+      split fractions given for an input that has split folders.
   """
   layout = discover_layout(opts.input)
   class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
@@ -74,9 +75,10 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   else:
     class_names = sorted(found)  # Default label map: the sorted union of every split's class folders.
   check_has_images(layout)
-  if layout.has_split_folders and opts.validation_fraction:
-    raise InputError('--validation_fraction cannot be used when --input already has train/ and '
-                     'validation/ folders; drop the flag or point --input at one folder of classes.')
+  if layout.has_split_folders and (opts.validation_fraction or opts.test_fraction):
+    raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
+                     f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
+                     '--input at one folder of classes.')
   return DatasetPlan(layout, class_names, class_dirs, ground_truth, class_texts)
 
 
@@ -102,7 +104,7 @@ class ConvertImageFolder(beam.PTransform):
     summaries = (
         listed.images
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
-                                                 opts.requested_shards)
+                                                 opts.requested_shards, opts.test_fraction)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
                                        plan.class_texts, opts.bbox_dir))

@@ -17,8 +17,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from beam_private.option_parser import beam_option_parser
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import OutputLayout
+from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = ('none', 'gzip')
+# Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
+# at their default, so outputs of earlier versions and of this one with these flags at their defaults
+# have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards')
 
 
 class UsageError(ValueError):
@@ -37,7 +42,9 @@ class ConverterOptions:
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
   train_shards: int = 0
   validation_shards: int = 0
+  test_shards: int = 0
   validation_fraction: float = 0.0
+  test_fraction: float = 0.0
   seed: int = 0
   label_offset: int = 0
   labels_file: Optional[str] = None
@@ -54,11 +61,16 @@ class ConverterOptions:
     if self.label_offset not in (0, 1):
       raise UsageError(f'--label_offset must be 0 or 1 (1 reserves label 0 for "background", as '
                        f'TF Model Garden\'s ImageNet configs with num_classes 1001), got {self.label_offset}.')
-    if not 0.0 <= self.validation_fraction < 1.0:
-      raise UsageError(f'--validation_fraction must be in [0, 1), got {self.validation_fraction}.')
-    if self.train_shards < 0 or self.validation_shards < 0:
-      raise UsageError('--train_shards and --validation_shards must be >= 0 (0 picks a count from the '
-                       'number of images, ~1 shard per 1,024).')
+    for flag, fraction in (('validation_fraction', self.validation_fraction),
+                           ('test_fraction', self.test_fraction)):
+      if not 0.0 <= fraction < 1.0:
+        raise UsageError(f'--{flag} must be in [0, 1), got {fraction}.')
+    if self.validation_fraction + self.test_fraction >= 1.0:
+      raise UsageError(f'--validation_fraction {self.validation_fraction} + --test_fraction '
+                       f'{self.test_fraction} must be < 1: train keeps the rest.')
+    if min(self.requested_shards.values()) < 0:
+      raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
+                       'count from the number of images, ~1 shard per 1,024).')
     if not 0.0 <= self.max_reject_fraction <= 1.0:
       raise UsageError(f'--max_reject_fraction must be in [0, 1], got {self.max_reject_fraction}.')
     if self.overwrite and self.resume:
@@ -85,13 +97,18 @@ class ConverterOptions:
 
   @property
   def requested_shards(self) -> Dict[str, int]:
-    return {'train': self.train_shards, 'validation': self.validation_shards}
+    return {TRAIN: self.train_shards, VALIDATION: self.validation_shards, TEST: self.test_shards}
 
   def to_dict(self) -> Dict:
-    """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them)."""
+    """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
+    RECORDED_WHEN_SET flags only when they are not at their default."""
     values = dataclasses.asdict(self)
     for key in ('input', 'output', 'overwrite', 'resume'):
       values.pop(key)
+    defaults = {field.name: field.default for field in dataclasses.fields(self)}
+    for key in RECORDED_WHEN_SET:
+      if values[key] == defaults[key]:
+        values.pop(key)
     return values
 
 
@@ -110,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
   io_group = parser.add_argument_group('input and output')
   io_group.add_argument('--input', required=True,
                         help='Folder of class folders: a local path, gs://... or s3://... . With '
-                             'train/ and validation/ (or val/) sub-folders those are the splits.')
+                             'train/ plus validation/ (or val/) and/or test/ sub-folders, those are '
+                             'the splits.')
   io_group.add_argument('--output', required=True,
                         help='Folder for the shards and metadata (local, gs:// or s3://).')
   io_group.add_argument('--overwrite', action='store_true',
@@ -137,14 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help='Added to every label. 1 for TF Model Garden / build_imagenet_data.py '
                            '(labels 1..N, 0 = background); 0 for Keras and TFDS.')
   splits.add_argument('--validation_fraction', type=float, default=0.0,
-                      help='Without train/ + validation/ folders, put this fraction of each class in '
-                           'the validation split (deterministic given --seed).')
+                      help='Without split folders, put this fraction of each class in the '
+                           'validation split (deterministic given --seed).')
+  splits.add_argument('--test_fraction', type=float, default=0.0,
+                      help='Without split folders, put this fraction of each class in the test split '
+                           '(the files after the validation ones in hash order; stratified, '
+                           'deterministic given --seed).')
   splits.add_argument('--seed', type=int, default=0,
                       help='Seed of the stable hash that orders, splits and shards the files.')
   splits.add_argument('--train_shards', type=int, default=0,
                       help='Number of train shards; 0 = one per ~1,024 images.')
   splits.add_argument('--validation_shards', type=int, default=0,
                       help='Number of validation shards; 0 = one per ~1,024 images.')
+  splits.add_argument('--test_shards', type=int, default=0,
+                      help='Number of test shards; 0 = one per ~1,024 images.')
   splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
                       help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")).')
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,

@@ -123,7 +123,7 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
 
   Args:
     output_dir: the converter's output (local path or gs://), holding manifest.json.
-    split: 'train', 'validation', ... (a key of the manifest's "splits").
+    split: 'train', 'validation', 'test' (a key of the manifest's "splits").
     batch_size: examples per batch; the last batch is smaller unless drop_remainder.
     training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
     image_size: side in pixels of the square images produced.

@@ -37,6 +37,7 @@ from PIL import Image
 from pipeline.verify import Example, read_tfrecords
 from transforms import layout
 from transforms.shard_writer import reason_category
+from transforms.sharding import ordered_splits
 from transforms.tfds_metadata import tfds_label_names
 
 TILE_PIXELS = 112  # side of one contact-sheet tile
@@ -129,7 +130,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   """Reads manifest, stats, labels, rejects and (a bounded number of) records of every split.
 
   Samples for the contact sheet are the first `per_class` records of each of the first `max_classes`
-  labels, in split order (train first) then shard and record order.
+  labels, in split order (train, validation, test) then shard and record order.
 
   Raises:
     FileNotFoundError (via Beam): no manifest.json, i.e. not a finished output directory.
@@ -149,7 +150,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   num_bytes: Dict[str, List[int]] = {}
   compression = (CompressionTypes.GZIP if manifest.get('compression') == 'gzip'
                  else CompressionTypes.UNCOMPRESSED)
-  splits = sorted(manifest['splits'], key=lambda s: (s != 'train', s))
+  splits = ordered_splits(manifest['splits'])
   for split in splits:
     shards = manifest['splits'][split]['shards']
     quota = _shard_quota(max_records, len(shards))
@@ -204,7 +205,7 @@ def _fmt(values) -> str:
 def summary_lines(data: ReportData) -> List[str]:
   """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units."""
   lines = []
-  for split in sorted(data.manifest['splits'], key=lambda s: (s != 'train', s)):
+  for split in ordered_splits(data.manifest['splits']):
     s = data.stats.get(split, {})
     lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
                  f'{data.manifest["splits"][split]["num_shards"]} shard(s), '
@@ -249,7 +250,7 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
   """Four charts in two rows between figure fractions bottom..top."""
   from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
   row_h = (top - bottom) / 2
-  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  splits = ordered_splits(data.manifest['splits'])
   # the right column starts further in: its y labels (reject reasons) are words, not numbers
   axes = [fig.add_axes([(0.06, 0.62)[col], bottom + row_h * (1 - row) + 0.12 * row_h,
                         (0.40, 0.36)[col], 0.68 * row_h]) for row in range(2) for col in range(2)]
@@ -335,7 +336,7 @@ def build_html(data: ReportData, png: bytes) -> str:
   esc = html.escape
   rows = ''.join(f'<li>{esc(line)}</li>' for line in summary_lines(data))
   offset = int(data.manifest['label_offset'])
-  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  splits = ordered_splits(data.manifest['splits'])
   head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
   class_rows = ''.join(
       f'<tr><td>{i + offset}</td><td>{esc(name)}</td>' + ''.join(
