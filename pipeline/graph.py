@@ -15,9 +15,10 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions
-from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
-                                list_children, read_labels_file)
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
+from transforms.label_map import label_map_of, label_names, read_labels_file
+from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
+                                list_children)
 from transforms.metadata import WriteMetadata
 from transforms.shard_writer import WriteShards
 from transforms.sharding import AssignSplitShard
@@ -30,19 +31,20 @@ class DatasetPlan:
 
   Attributes:
     layout: split roots.
-    class_names: label order (label = index + label_offset).
+    label_map: {class name: id} (label = id + label_offset; transforms/label_map.py).
     class_dirs: {split: class folder names found under that split's root} (may include classes that
-      are not in class_names; their files become rejects).
+      are not in the label map; their files become rejects).
   """
   layout: Layout
-  class_names: List[str]
+  label_map: Dict[str, int]
   class_dirs: Dict[str, List[str]]
   ground_truth: Optional[Dict[str, str]] = None
   class_texts: Optional[Dict[str, str]] = None
 
   @property
-  def label_map(self) -> Dict[str, int]:
-    return {name: i for i, name in enumerate(self.class_names)}
+  def class_names(self) -> List[str]:
+    """Names of ids 0..N-1 (labels.txt's lines), placeholders for ids a JSON label map leaves out."""
+    return label_names(self.label_map)
 
 
 def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
@@ -68,18 +70,18 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not found:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
   if opts.labels_file:
-    class_names = read_labels_file(opts.labels_file)
-    if not found.intersection(class_names):
-      raise InputError(f'none of the {len(class_names)} classes of --labels_file {opts.labels_file} '
+    label_map = read_labels_file(opts.labels_file)
+    if not found.intersection(label_map):
+      raise InputError(f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
   else:
-    class_names = sorted(found)  # Default label map: the sorted union of every split's class folders.
+    label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
   check_has_images(layout)
   if layout.has_split_folders and (opts.validation_fraction or opts.test_fraction):
     raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
                      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
                      '--input at one folder of classes.')
-  return DatasetPlan(layout, class_names, class_dirs, ground_truth, class_texts)
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts)
 
 
 def _annotation(reader, *args):

@@ -156,27 +156,6 @@ def check_has_images(layout: Layout) -> None:
                    ' are all empty: there are no images to convert. Check --input.')
 
 
-def read_labels_file(path: str) -> List[str]:
-  """Class names, one per line (blank lines and lines starting with '#' ignored), in label order."""
-  try:
-    with FileSystems.open(path) as f:
-      text = f.read().decode('utf-8')
-  except Exception as e:
-    raise InputError(f'cannot read --labels_file {path}: {e}') from e
-  names = [line.strip() for line in text.splitlines()]
-  names = [n for n in names if n and not n.startswith('#')]
-  if not names:
-    raise InputError(f'--labels_file {path} lists no classes.')
-  unsafe = [n for n in names if '/' in n or '\\' in n or n in ('.', '..') or is_hidden(n)]
-  if unsafe:
-    raise InputError(f'--labels_file {path} has names that are not class folder names: {unsafe[:5]} '
-                     '(no slashes, no leading dot).')
-  duplicates = sorted({n for n in names if names.count(n) > 1})
-  if duplicates:
-    raise InputError(f'--labels_file {path} lists these classes twice: {duplicates}')
-  return names
-
-
 def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,
                    ground_truth: Optional[Dict[str, str]] = None) -> Iterable:
   """Lists one class folder: yields ImageRef for files, tagged rejects for everything else.
