@@ -14,14 +14,14 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 
-from pipeline.options import ConverterOptions
+from pipeline.options import ConverterOptions, UsageError
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.label_map import label_map_of, label_names, read_labels_file
 from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
                                 list_children)
 from transforms.metadata import WriteMetadata
 from transforms.shard_writer import WriteShards
-from transforms.sharding import AssignSplitShard
+from transforms.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
 from transforms.stats import ChannelStats
 
 
@@ -53,6 +53,7 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   Raises:
     InputError: unreadable input, no class folders, no files, a labels file that matches nothing, or
       split fractions given for an input that has split folders.
+    UsageError: a --shard_name_template that names two of the run's splits alike.
   """
   layout = discover_layout(opts.input)
   class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
@@ -81,7 +82,18 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
     raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
                      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
                      '--input at one folder of classes.')
+  try:
+    opts.output_layout.shard_names.check_splits(_planned_splits(opts, layout))
+  except ValueError as e:
+    raise UsageError(f'--shard_name_template: {e}') from None
   return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts)
+
+
+def _planned_splits(opts: ConverterOptions, layout: Layout) -> List[str]:
+  """The splits a run can write: its split folders, or train plus the fractions' splits."""
+  if layout.has_split_folders:
+    return list(layout.split_roots)
+  return [TRAIN] + [VALIDATION] * bool(opts.validation_fraction) + [TEST] * bool(opts.test_fraction)
 
 
 def _annotation(reader, *args):

@@ -16,14 +16,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from beam_private.option_parser import beam_option_parser
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
-from transforms.layout import OutputLayout
+from transforms.layout import DEFAULT_SHARD_NAMES, OutputLayout, ShardNameTemplate
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = ('none', 'gzip')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
-RECORDED_WHEN_SET = ('test_fraction', 'test_shards')
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template')
 
 
 class UsageError(ValueError):
@@ -45,6 +45,7 @@ class ConverterOptions:
   test_shards: int = 0
   validation_fraction: float = 0.0
   test_fraction: float = 0.0
+  shard_name_template: str = DEFAULT_SHARD_NAMES.template
   seed: int = 0
   label_offset: int = 0
   labels_file: Optional[str] = None
@@ -71,6 +72,10 @@ class ConverterOptions:
     if min(self.requested_shards.values()) < 0:
       raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
                        'count from the number of images, ~1 shard per 1,024).')
+    try:
+      self.output_layout
+    except ValueError as e:
+      raise UsageError(f'--shard_name_template: {e}') from None
     if not 0.0 <= self.max_reject_fraction <= 1.0:
       raise UsageError(f'--max_reject_fraction must be in [0, 1], got {self.max_reject_fraction}.')
     if self.overwrite and self.resume:
@@ -93,7 +98,7 @@ class ConverterOptions:
   @property
   def output_layout(self) -> OutputLayout:
     """The names of every output file (transforms/layout.py)."""
-    return OutputLayout(self.output)
+    return OutputLayout(self.output, ShardNameTemplate(self.shard_name_template))
 
   @property
   def requested_shards(self) -> Dict[str, int]:
@@ -171,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help='Number of validation shards; 0 = one per ~1,024 images.')
   splits.add_argument('--test_shards', type=int, default=0,
                       help='Number of test shards; 0 = one per ~1,024 images.')
+  splits.add_argument('--shard_name_template', default=DEFAULT_SHARD_NAMES.template,
+                      help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
+                           'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Needs {index} '
+                           'and {num_shards}, and {split} when there are several splits; no "/", no '
+                           'leading "_" or ".". TFDS metadata only with {index:05d} and '
+                           '{num_shards:05d}.')
   splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
                       help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")).')
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,

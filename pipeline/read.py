@@ -41,7 +41,7 @@ FEATURES = {
 def _read_json(output_dir: str, name: str) -> Dict:
   """A metadata file of the output, read through TensorFlow's file systems like the shards (gs://
   works without Beam's gcp extra)."""
-  with tf.io.gfile.GFile(layout.OutputLayout(output_dir).path(name), 'r') as f:
+  with tf.io.gfile.GFile(layout.join(output_dir, name), 'r') as f:
     return json.loads(f.read())
 
 
@@ -60,7 +60,7 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   if split not in manifest['splits']:
     raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
                      f'{sorted(manifest["splits"])}.')
-  output = layout.OutputLayout(output_dir)
+  output = layout.OutputLayout.of_manifest(output_dir, manifest)
   return [output.path(shard['file']) for shard in manifest['splits'][split]['shards']]
 
 

@@ -135,8 +135,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   Raises:
     FileNotFoundError (via Beam): no manifest.json, i.e. not a finished output directory.
   """
-  output = layout.OutputLayout(output_dir)
-  manifest = layout.read_json(output.path(layout.MANIFEST_FILE))
+  output, manifest = layout.read_output(output_dir)
   stats = layout.read_json(output.path(layout.STATS_FILE))
   # label i -> name; tolerates a labels.txt with or without the "background" line of label_offset 1
   label_names = tfds_label_names(manifest,
@@ -377,7 +376,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            '(0 = all)')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
-  manifest = layout.OutputLayout(args.output_dir).path(layout.MANIFEST_FILE)
+  manifest = layout.join(args.output_dir, layout.MANIFEST_FILE)
   if not FileSystems.exists(manifest):
     print(f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
           'not finished (the manifest is written after every shard).', file=sys.stderr)

@@ -57,11 +57,12 @@ def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Splits (tests/test_splits.py).
+# Splits and shard names (tests/test_splits.py, test_shard_names.py).
 
-# The sample photos split by fractions into train/validation/test: SAMPLE_FLAGS plus a test fraction,
-# so its validation shards are sample_output's, byte for byte.
-FRACTIONS_FLAGS = (*SAMPLE_FLAGS, '--test_fraction', '0.1')
+# The sample photos split by fractions into train/validation/test, with TFDS's own shard names: the
+# same flags as SAMPLE_FLAGS otherwise, so its validation shards are sample_output's, byte for byte.
+TFDS_TEMPLATE = 'name-{split}.tfrecord-{index:05d}-of-{num_shards:05d}'
+FRACTIONS_FLAGS = (*SAMPLE_FLAGS, '--test_fraction', '0.1', '--shard_name_template', TFDS_TEMPLATE)
 SPLIT_FOLDERS_FLAGS = ('--label_offset', '1', '--train_shards', '2')
 
 
@@ -97,8 +98,8 @@ def split_folders_output(tmp_path_factory) -> pathlib.Path:
 
 @pytest.fixture(scope='session')
 def fractions_output(tmp_path_factory) -> pathlib.Path:
-  """The sample photos split by --validation_fraction 0.2 and --test_fraction 0.1 (FRACTIONS_FLAGS);
-  read-only for tests."""
+  """The sample photos split by --validation_fraction 0.2 and --test_fraction 0.1 into shards named
+  by TFDS_TEMPLATE (FRACTIONS_FLAGS); read-only for tests."""
   output = tmp_path_factory.mktemp('fractions') / 'output'
   assert convert(SAMPLE_DIR, output, *FRACTIONS_FLAGS) == 0
   return output

@@ -9,8 +9,8 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from conftest import (SAMPLE_DIR, SAMPLE_FLAGS, arrange_split_folders, convert, files_by_class,
-                      sample_files)
+from conftest import (SAMPLE_DIR, SAMPLE_FLAGS, TFDS_TEMPLATE, arrange_split_folders, convert,
+                      files_by_class, sample_files)
 from pipeline import read, report, verify
 from transforms.sharding import ImageRef, split_class
 
@@ -61,11 +61,11 @@ def test_split_folders_make_three_splits(split_folders_output):
 
 
 def test_test_fraction_keeps_the_validation_split_and_carves_test(fractions_output, sample_output):
-  """FRACTIONS_FLAGS are SAMPLE_FLAGS plus --test_fraction 0.1: validation is the same files in the
-  same shards, byte for byte; test is round(n * 0.1) more files per class."""
+  """FRACTIONS_FLAGS are SAMPLE_FLAGS plus --test_fraction 0.1 (and TFDS's shard names): validation
+  is the same files in the same shards, byte for byte; test is round(n * 0.1) more files per class."""
   for index in range(2):
-    name = f'validation-{index:05d}-of-00002'
-    assert (fractions_output / name).read_bytes() == (sample_output / name).read_bytes()
+    ours = fractions_output / TFDS_TEMPLATE.format(split='validation', index=index, num_shards=2)
+    assert ours.read_bytes() == (sample_output / f'validation-{index:05d}-of-00002').read_bytes()
   sizes = {klass: len(files) for klass, files in files_by_class().items()}
   assert _counts(fractions_output, 'test') == {k: math.floor(n * 0.1 + 0.5) for k, n in sizes.items()}
   names = {split: _filenames(fractions_output, split) for split in ('train', 'validation', 'test')}
@@ -74,11 +74,12 @@ def test_test_fraction_keeps_the_validation_split_and_carves_test(fractions_outp
   assert set(names['train']) < set(_filenames(sample_output, 'train'))
 
 
-def test_readers_on_the_test_split(fractions_output, tmp_path):
+def test_readers_on_the_test_split_and_tfds_names(fractions_output, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   manifest = read.load_manifest(str(fractions_output))
+  assert manifest['options']['shard_name_template'] == TFDS_TEMPLATE
   assert [p.rsplit('/', 1)[-1] for p in read.shard_files(str(fractions_output), 'test')] == [
-      'test-00000-of-00001']
+      'name-test.tfrecord-00000-of-00001']
   checked = verify.verify(str(fractions_output))
   assert checked.ok, checked.problems
   assert set(checked.records_read) == {'train', 'validation', 'test'}
@@ -150,11 +151,11 @@ def test_bad_test_split_flags_fail_before_any_work(tmp_path, capsys, flags, mess
 
 
 def test_with_test_fraction_zero_every_file_is_as_before(sample_output, tmp_path):
-  """--test_fraction 0 changes no byte of the files: manifest.json records a new flag only when it is
-  set."""
+  """--test_fraction 0 (and the other new flags at their defaults) change no byte of the files:
+  manifest.json records a new flag only when it is set."""
   assert convert(SAMPLE_DIR, tmp_path / 'out', *SAMPLE_FLAGS, '--test_fraction', '0') == 0
   for reference in sample_output.iterdir():
     if reference.is_file():
       assert (tmp_path / 'out' / reference.name).read_bytes() == reference.read_bytes(), reference.name
   options = json.loads((sample_output / 'manifest.json').read_text())['options']
-  assert not {'test_fraction', 'test_shards'} & set(options)
+  assert not {'test_fraction', 'test_shards', 'shard_name_template'} & set(options)
