@@ -127,4 +127,4 @@ class ConvertImageFolder(beam.PTransform):
     rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()
     return (split_stats, rejects) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction)
+        opts.max_reject_fraction, opts.model_garden_batch_size)

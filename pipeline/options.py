@@ -17,13 +17,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from beam_private.option_parser import beam_option_parser
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import DEFAULT_SHARD_NAMES, OutputLayout, ShardNameTemplate
+from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = ('none', 'gzip')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
-RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template')
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size')
 
 
 class UsageError(ValueError):
@@ -46,6 +47,7 @@ class ConverterOptions:
   validation_fraction: float = 0.0
   test_fraction: float = 0.0
   shard_name_template: str = DEFAULT_SHARD_NAMES.template
+  model_garden_batch_size: int = DEFAULT_BATCH_SIZE
   seed: int = 0
   label_offset: int = 0
   labels_file: Optional[str] = None
@@ -72,6 +74,8 @@ class ConverterOptions:
     if min(self.requested_shards.values()) < 0:
       raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
                        'count from the number of images, ~1 shard per 1,024).')
+    if self.model_garden_batch_size < 1:
+      raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
       self.output_layout
     except ValueError as e:
@@ -187,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,
                       help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
                            'of the files is rejected. The rejects list is written anyway.')
+  readers = parser.add_argument_group('readers')
+  readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
+                       help='Global batch size of model_garden.yaml, from which its steps per epoch, '
+                            'train and validation steps and learning rate follow.')
   imagenet = parser.add_argument_group('ImageNet files (transforms/imagenet.py)')
   imagenet.add_argument('--validation_ground_truth',
                         help='Labels of a flat validation folder (input/validation/<image>): '

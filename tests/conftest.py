@@ -57,7 +57,8 @@ def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Splits and shard names (tests/test_splits.py, test_shard_names.py).
+# Splits and shard names (tests/test_splits.py, test_shard_names.py, test_model_garden.py,
+# test_model_garden_yaml.py).
 
 # The sample photos split by fractions into train/validation/test, with TFDS's own shard names: the
 # same flags as SAMPLE_FLAGS otherwise, so its validation shards are sample_output's, byte for byte.
@@ -89,7 +90,7 @@ def files_by_class():
 @pytest.fixture(scope='session')
 def split_folders_output(tmp_path_factory) -> pathlib.Path:
   """The sample photos arranged in train/ val/ test/ folders, converted once with
-  SPLIT_FOLDERS_FLAGS (--label_offset 1); read-only for tests."""
+  SPLIT_FOLDERS_FLAGS (--label_offset 1, as for Model Garden); read-only for tests."""
   work = tmp_path_factory.mktemp('split_folders')
   output = work / 'output'
   assert convert(arrange_split_folders(work / 'photos'), output, *SPLIT_FOLDERS_FLAGS) == 0

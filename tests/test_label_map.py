@@ -41,6 +41,8 @@ def test_json_label_map_keeps_its_ids_and_names_the_gaps(tmp_path, offset):
   assert verify.verify(str(output)).ok  # labels within [offset, offset + 6)
   builder = tfds.builder_from_directory(str(output))
   assert builder.info.features['image']['class']['label'].names == ['background'] * offset + names
+  model_garden = (output / 'model_garden.yaml').read_text()
+  assert f'num_classes: {6 + offset}\n' in model_garden
 
 
 def test_labels_txt_of_a_gapped_map_fed_back_keeps_the_ids(tmp_path):

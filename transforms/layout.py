@@ -9,6 +9,7 @@ FileSystems, so local folders, ``gs://`` and ``s3://`` behave alike.
       train-00000-of-00004 ...      shards, named by ShardNameTemplate (one template formats and parses)
       labels.txt  stats.json  rejects.jsonl  manifest.json          the converter's metadata
       dataset_info.json  features.json  image-class-label.labels.txt   TFDS's metadata
+      model_garden.yaml             TF Model Garden experiment config (transforms/model_garden.py)
       _SUCCESS                      written last, only when the run is acceptable
       _work/                        <shard>.json sidecars (what --resume reads), run.json (the flags of
                                     the run), progress/ (live counts), run.log
@@ -39,10 +40,11 @@ SUCCESS_FILE = '_SUCCESS'
 DATASET_INFO_FILE = 'dataset_info.json'  # TFDS
 FEATURES_FILE = 'features.json'  # TFDS
 TFDS_LABEL_NAMES_FILE = 'image-class-label.labels.txt'  # TFDS's name for ClassLabel 'image/class/label'
+MODEL_GARDEN_FILE = 'model_garden.yaml'
 # Every file the converter writes at the top of the output besides the shards (what --overwrite may
 # delete; nothing else in --output is ever touched).
 METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, MANIFEST_FILE, DATASET_INFO_FILE,
-                  FEATURES_FILE, TFDS_LABEL_NAMES_FILE, SUCCESS_FILE)
+                  FEATURES_FILE, TFDS_LABEL_NAMES_FILE, MODEL_GARDEN_FILE, SUCCESS_FILE)
 WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
 PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/progress.py)
