@@ -3,7 +3,8 @@
 ``parse_args`` splits the command line in two: the converter's flags (this module) and everything else,
 which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
 ``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
-a suggestion, not a silently ignored typo.
+a suggestion, not a silently ignored typo. ``--config FILE`` puts a file's flags before the command
+line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits.
 """
 
 from __future__ import annotations
@@ -12,15 +13,22 @@ import argparse
 import dataclasses
 import difflib
 import os
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from apache_beam.options.pipeline_options import PipelineOptions
+
 from beam_private.option_parser import beam_option_parser
+from pipeline import config
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import DEFAULT_SHARD_NAMES, OutputLayout, ShardNameTemplate
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = ('none', 'gzip')
+# The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
+PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
+              'class_text_file', 'bbox_dir')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
@@ -145,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--resume', action='store_true',
                         help='Keep the finished shards of an interrupted run with the same flags and '
                              'write only the missing ones.')
+  io_group.add_argument('--config',
+                        help='YAML or JSON file of flags (keys are flag names, train_shards or '
+                             'train-shards; Beam options too; relative paths are relative to the '
+                             'file\'s folder). A manifest.json works too. Command-line flags win.')
+  io_group.add_argument('--print_config', action='store_true',
+                        help='Print the effective configuration as YAML (a --config file) and exit '
+                             'without converting.')
   image = parser.add_argument_group('images')
   image.add_argument('--resize_shorter_side', type=int, default=256,
                      help='Resize so the shorter side has this many pixels; 0 keeps the size.')
@@ -232,17 +247,40 @@ def check_beam_args(beam_args: Sequence[str]) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, List[str]]:
   """Splits argv into validated converter options and the remaining Beam pipeline arguments.
 
+  With --config FILE, the file's flags go before argv's (so argv's win); with --print_config, the
+  effective configuration is printed (YAML, a --config file) and SystemExit(0) raised, like --help.
+
   Raises:
-    SystemExit: --help, or a converter flag with a wrong type (argparse prints the usage).
-    UsageError: a value out of range or an unknown flag.
+    SystemExit: --help, --print_config, or a converter flag with a wrong type (argparse prints the
+      usage).
+    UsageError: a value out of range, an unknown flag, or a config file that cannot be used.
   """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  config_file = _config_flags().parse_known_args(argv)[0].config
+  if config_file:
+    try:
+      values = config.read_config(_url_or_abspath(config_file), PATH_FLAGS)
+      argv = config.config_argv(values, [build_parser(), beam_option_parser()], config_file) + argv
+    except ValueError as e:
+      raise UsageError(str(e)) from None
   known, beam_args = build_parser().parse_known_args(argv)
   check_beam_args(beam_args)
   values = vars(known)
-  values['input'] = _url_or_abspath(values['input'])
-  values['output'] = _url_or_abspath(values['output'])
-  for key in ('labels_file', 'validation_ground_truth', 'ground_truth_synsets', 'class_text_file',
-              'bbox_dir'):
+  values.pop('config')
+  print_config = values.pop('print_config')
+  for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
-  return ConverterOptions(**values), beam_args
+  opts = ConverterOptions(**values)
+  if print_config:
+    beam_values = PipelineOptions(beam_args).get_all_options(drop_default=True)
+    print(config.dump_config({**dataclasses.asdict(opts), **beam_values}), end='')
+    raise SystemExit(0)
+  return opts, beam_args
+
+
+def _config_flags() -> argparse.ArgumentParser:
+  """Finds --config before the full parse (its flags must come first)."""
+  parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  parser.add_argument('--config')
+  return parser

@@ -57,8 +57,8 @@ def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Splits and shard names (tests/test_splits.py, test_shard_names.py, test_model_garden.py,
-# test_model_garden_yaml.py).
+# Splits and shard names (tests/test_splits.py, test_shard_names.py, test_config.py,
+# test_model_garden.py, test_model_garden_yaml.py).
 
 # The sample photos split by fractions into train/validation/test, with TFDS's own shard names: the
 # same flags as SAMPLE_FLAGS otherwise, so its validation shards are sample_output's, byte for byte.
