@@ -44,7 +44,8 @@ TILE_PIXELS = 112  # side of one contact-sheet tile
 TILE_GAP = 4  # pixels between tiles
 TILE_BACKGROUND = 255  # white around tiles and around images that are not square
 LABEL_WIDTH = 170  # pixels left of the sheet for the class names
-HEADER_HEIGHT = 110  # pixels above the sheet: title and mean/std lines
+HEADER_HEIGHT = 110  # pixels above the sheet: title and two splits' mean/std lines
+SUMMARY_LINE_HEIGHT = 20  # pixels per further split's line
 CHART_HEIGHT = 420  # pixels per row of charts
 MIN_WIDTH = 1400  # pixels
 DPI = 100
@@ -297,19 +298,21 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
 
   names, rows = _sample_rows(data)
   sheet, tiles = contact_sheet(rows, per_class)
+  lines = summary_lines(data)
+  header = HEADER_HEIGHT + SUMMARY_LINE_HEIGHT * max(0, len(lines) - 2)  # a test split adds a line
   width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
-  height = HEADER_HEIGHT + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
+  height = header + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
   fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
   fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
            va='top')
-  for i, line in enumerate(summary_lines(data)):
-    fig.text(10 / width, 1 - (44 + 20 * i) / height, line, fontsize=10, va='top')
+  for i, line in enumerate(lines):
+    fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, line, fontsize=10, va='top')
   shown = len(rows)
-  fig.text(10 / width, 1 - (HEADER_HEIGHT - 16) / height,
+  fig.text(10 / width, 1 - (header - 16) / height,
            f'Contact sheet: first {per_class} records of {shown} of '
            f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
            va='top', style='italic')
-  sheet_x, sheet_y = LABEL_WIDTH, HEADER_HEIGHT
+  sheet_x, sheet_y = LABEL_WIDTH, header
   fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
   for r, name in enumerate(names):
     centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2

@@ -6,8 +6,10 @@ import logging
 import math
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from conftest import (SAMPLE_DIR, SAMPLE_FLAGS, TFDS_TEMPLATE, arrange_split_folders, convert,
                       files_by_class, sample_files)
@@ -102,7 +104,13 @@ def test_readers_on_the_test_split_and_tfds_names(fractions_output, tmp_path):
   assert [line.split(':')[0] for line in report.summary_lines(data)] == ['train', 'validation', 'test']
   assert len(data.sizes['test']) == manifest['splits']['test']['num_examples']
   result = report.report(str(fractions_output), str(tmp_path / 'report.png'))
-  assert '<th>test</th>' in (tmp_path / 'report.html').read_text() and result.tiles
+  assert '<th>test</th>' in (tmp_path / 'report.html').read_text()
+  # The test split's line makes the header one line taller; the sheet moves down with it.
+  png = np.asarray(Image.open(tmp_path / 'report.png').convert('RGB'))
+  assert result.tiles[0].png_y == report.HEADER_HEIGHT + report.SUMMARY_LINE_HEIGHT + report.TILE_GAP
+  for tile in result.tiles:
+    shown = png[tile.png_y:tile.png_y + report.TILE_PIXELS, tile.png_x:tile.png_x + report.TILE_PIXELS]
+    assert np.array_equal(shown, report.tile_image(tile.sample.image))
 
 
 def test_an_unlabelled_flat_test_folder_is_skipped_with_a_warning(tmp_path, caplog):
