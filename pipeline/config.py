@@ -25,7 +25,8 @@ relative to the working directory, as always. Beam options are passed on untouch
 `manifest.json` of an output works as a config file too: its `options` are the flags that decided the
 output's bytes, so `folder2tfrecord run --config OLD/manifest.json --input DIR --output NEW` repeats a
 run (a manifest records no input or output path: the same data converted anywhere gives the same
-manifest). `--print_config` prints a run's whole effective configuration in this format and exits.
+manifest). `--print_config` prints a run's effective configuration in this format and exits: every
+converter flag, and the Beam options that differ from Beam's defaults.
 """
 
 from __future__ import annotations
