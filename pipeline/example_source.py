@@ -93,11 +93,10 @@ class ExampleSource:
     """
     if pipeline_options is not None:
       FileSystems.set_options(pipeline_options)
-    manifest = layout.read_json(layout.OutputLayout(output_dir).path(layout.MANIFEST_FILE))
+    output, manifest = layout.read_output(output_dir)
     if split not in manifest['splits']:
       raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
                        f'{sorted(manifest["splits"])}.')
-    output = file_formats.output_layout(output_dir, manifest)
     shards = manifest['splits'][split]['shards']
     self.file_format = file_formats.of_manifest(manifest).name
     self.paths = [output.path(shard['file']) for shard in shards]

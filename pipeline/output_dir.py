@@ -3,7 +3,10 @@
 * A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
   --resume (keep finished shards) is given.
 * --resume requires the same output-deciding flags as the interrupted run (recorded in _work/run.json).
-* Only files this tool writes are ever deleted; anything else in --output is left alone.
+* Only files this tool writes are ever deleted; anything else in --output is left alone. Shards are
+  recognised by this run's --shard_name_template and by the one the earlier run recorded (its
+  manifest.json, or _work/run.json of an interrupted run), so --overwrite with new names leaves no old
+  shard behind.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Dict, List
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConverterOptions, UsageError
-from transforms import file_format, layout
+from transforms import layout
 from transforms.listing import InputError, list_entries
 
 
@@ -25,14 +28,31 @@ def _entries(directory: str):
     return []  # Does not exist yet.
 
 
+def _earlier_shard_names(output: layout.OutputLayout) -> List[layout.ShardNameTemplate]:
+  """The shard names an earlier run in this folder recorded: in its manifest.json's "options" and in
+  _work/run.json (the same flags, written before any shard); the default names where none is
+  recorded. Unreadable or invalid records name nothing."""
+  templates = []
+  for path, in_manifest in ((output.path(layout.MANIFEST_FILE), True),
+                            (output.work_path(layout.RUN_FILE), False)):
+    try:
+      recorded = layout.read_optional_json(path) or {}
+      templates.append(layout.recorded_shard_names(recorded.get('options') if in_manifest else recorded))
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
+      continue
+  return templates
+
+
 def owned_files(output: layout.OutputLayout) -> List[str]:
-  """Paths of the shard and metadata files this tool wrote in the output folder, sorted (shards of
-either --file_format: --overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord
-ones, or the reverse)."""
+  """Paths of the shard and metadata files this tool wrote in the output folder, sorted: shards named
+  by this layout, by the template an earlier run recorded, or by either --file_format's default names
+  (--overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord ones, or the reverse)."""
   names = [name for _, name, is_dir in _entries(output.root) if not is_dir]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
+  templates = ([output.shard_names] + _earlier_shard_names(output) +
+               list(layout.FORMAT_SHARD_NAMES.values()))
   return sorted({output.path(n) for n in names
-                 if output.is_shard(n) or file_format.is_any_shard(n) or n in layout.METADATA_FILES})
+                 if n in layout.METADATA_FILES or any(t.parse(n) for t in templates)})
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:

@@ -69,7 +69,7 @@ def __getattr__(name: str) -> Any:  # PEP 562: `read.FEATURES` without importing
 def _read_json(output_dir: str, name: str) -> Dict:
   """A metadata file of the output, read through TensorFlow's file systems like the shards (gs://
   works without Beam's gcp extra)."""
-  with tf.io.gfile.GFile(layout.OutputLayout(output_dir).path(name), 'r') as f:
+  with tf.io.gfile.GFile(layout.join(output_dir, name), 'r') as f:
     return json.loads(f.read())
 
 
@@ -88,7 +88,7 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   if split not in manifest['splits']:
     raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
                      f'{sorted(manifest["splits"])}.')
-  output = layout.OutputLayout(output_dir)
+  output = layout.OutputLayout.of_manifest(output_dir, manifest)
   return [output.path(shard['file']) for shard in manifest['splits'][split]['shards']]
 
 
@@ -151,7 +151,7 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
 
   Args:
     output_dir: the converter's output (local path or gs://), holding manifest.json.
-    split: 'train', 'validation', ... (a key of the manifest's "splits").
+    split: 'train', 'validation', 'test' (a key of the manifest's "splits").
     batch_size: examples per batch; the last batch is smaller unless drop_remainder.
     training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
     image_size: side in pixels of the square images produced.

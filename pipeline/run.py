@@ -34,6 +34,7 @@ from transforms import file_format, layout
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.shard_writer import INTERNAL_ERROR, reason_category
+from transforms.sharding import SPLITS
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
@@ -65,7 +66,7 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Coun
   """A plain-text table of what the run wrote, and why files were rejected."""
   lines = [f'Output: {opts.output}',
            f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
-  for split in ('train', 'validation'):
+  for split in SPLITS:
     if split in stats:
       s = stats[split]
       mean = ' '.join(f'{v:6.2f}' for v in s['mean_rgb'])

@@ -6,7 +6,8 @@ level problems, the record index (0-based) and its byte offset in the (decompres
 
 What is checked, against ``manifest.json`` (see the output layout in README.md):
   * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
-  * every shard the manifest lists exists, and no other ``<split>-NNNNN-of-NNNNN`` file does;
+  * every shard the manifest lists exists, and no other file with a shard name does (names as the
+    manifest's ``--shard_name_template`` makes them, ``<split>-NNNNN-of-NNNNN`` by default);
   * the manifest agrees with itself (shard names, ``num_shards``, per-split sums) and with
     ``stats.json``;
   * every record's TFRecord framing: the 12-byte header (uint64 little-endian length + masked
@@ -286,21 +287,19 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   if pipeline_options is not None:
     FileSystems.set_options(pipeline_options)
   output_dir = output_dir.rstrip('/')
-  output = layout.OutputLayout(output_dir)
   report = VerifyReport(output_dir)
   problems = report.problems
-  if not FileSystems.exists(output.path(layout.SUCCESS_FILE)):
-    problems.append(Problem(output.path(layout.SUCCESS_FILE),
-                            'missing: the conversion did not finish'))
-  manifest_path = output.path(layout.MANIFEST_FILE)
+  success_path = layout.join(output_dir, layout.SUCCESS_FILE)
+  if not FileSystems.exists(success_path):
+    problems.append(Problem(success_path, 'missing: the conversion did not finish'))
+  manifest_path = layout.join(output_dir, layout.MANIFEST_FILE)
   try:
-    manifest = layout.read_json(manifest_path)
+    output, manifest = layout.read_output(output_dir)
     if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
       raise ValueError(f"format_version {manifest.get('format_version')!r}, "
                        f'expected {SUPPORTED_FORMAT_VERSION}')
     label_range = range(manifest['label_offset'],
                         manifest['label_offset'] + manifest['num_classes'])
-    output = file_formats.output_layout(output_dir, manifest)
     listed = {s['file']: (split, s['num_examples'])
               for split, entry in manifest['splits'].items() for s in entry['shards']}
     _check_manifest_self(output, manifest, problems)

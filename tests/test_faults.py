@@ -11,6 +11,7 @@ import time
 import pytest
 import tensorflow as tf
 
+from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
 from beam_private import tfrecord
 from transforms import image as image_lib
@@ -40,13 +41,6 @@ def _assert_complete(shard, output):
               if tf.train.Example.FromString(raw.numpy()).features.feature['image/encoded'])
   sidecar = layout.OutputLayout(str(output)).sidecar_path(shard.name)
   assert count == layout.read_json(sidecar)['num_examples']
-
-
-def _same_files(a, b):
-  names = sorted(p.name for p in a.iterdir() if p.is_file())
-  assert names == sorted(p.name for p in b.iterdir() if p.is_file())
-  for name in names:
-    assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 @pytest.mark.slow
@@ -79,7 +73,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
   assert convert(source, output, *CRASH_FLAGS, '--resume') == 0
   print(f'killed after {killed_after:.1f} s with {len(finished)}/28 shards final; '
         f'resume took {time.monotonic() - started:.1f} s')
-  _same_files(output, reference)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(reference)))
   assert not list((output / '_work').glob('*.tmp-*'))
 
 
@@ -107,7 +101,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
     _assert_complete(shard, output)
   monkeypatch.setattr(tfrecord, 'write_record', real)
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
-  _same_files(output, sample_output)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(sample_output)))
 
 
 def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_path, monkeypatch,

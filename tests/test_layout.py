@@ -1,5 +1,8 @@
 """The output layout (transforms/layout.py) and the shard summary record (transforms/summary.py)."""
 
+import fnmatch
+import re
+
 import pytest
 
 from transforms import layout
@@ -48,6 +51,61 @@ def test_templates_must_number_the_shards():
     ShardNameTemplate('{split}-{index}-of-{num_shards}-{date}')
   with pytest.raises(ValueError, match='5 digits'):
     ShardNameTemplate('{split}-{index}-of-{num_shards}').tfds_filepath_template()
+
+
+@pytest.mark.parametrize('template, message', [
+    ('../{split}-{index}-of-{num_shards}', "'/'"),  # leaves --output
+    ('{split}/{index}-of-{num_shards}', "'/'"),
+    ('{split}\\{index}-of-{num_shards}', 'makes names with'),
+    ('_{split}-{index}-of-{num_shards}', 'starting with "_" or "."'),
+    ('.{split}-{index}-of-{num_shards}', 'starting with "_" or "."'),
+    ('{split}-{index}-of-{num_shards}*', "'*'"),  # a glob character (Model Garden's input_path)
+    ('{split},{index}-of-{num_shards}', "','"),
+    ('{split}{index}{num_shards}', 'ambiguous'),  # train712: shard 7 of 12, or 71 of 2?
+    ('{split:.1}-{index}-of-{num_shards}', 'ambiguous'),  # train and test both 't'
+    ('{split}-{index:c}-of-{num_shards}', 'ambiguous'),
+    ('{split}-{index:s}-of-{num_shards}', 'does not format'),
+])
+def test_unsafe_or_ambiguous_templates_are_refused(template, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    ShardNameTemplate(template)
+
+
+def test_splits_must_get_different_names():
+  one_split = ShardNameTemplate('data-{index:05d}-of-{num_shards:05d}.tfrecord')
+  one_split.check_splits(['train'])
+  assert one_split.parse('data-00001-of-00002.tfrecord') == ('', 1, 2)
+  with pytest.raises(ValueError, match="splits 'train' and 'validation' the same file names"):
+    one_split.check_splits(['train', 'validation'])
+  layout.DEFAULT_SHARD_NAMES.check_splits(['train', 'validation', 'test'])
+  # Splits differing only by case would share a file on macOS and Windows disks.
+  with pytest.raises(ValueError, match='the same file names'):
+    layout.DEFAULT_SHARD_NAMES.check_splits(['test', 'Test'])
+
+
+@pytest.mark.parametrize('template, split, glob', [
+    (ShardNameTemplate.template, 'validation', 'validation-*-of-*'),
+    ('flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord', 'train', 'flowers_train_*-of-*.tfrecord'),
+    ('{index:03d}-{split}-{num_shards}', 'test', '*-test-*'),
+    ('data-{index:05d}-of-{num_shards:05d}', 'train', 'data-*-of-*'),
+])
+def test_glob_matches_the_split_and_only_it(template, split, glob):
+  names = ShardNameTemplate(template)
+  assert names.glob(split) == glob
+  for other in ('train', 'validation', 'test'):
+    matched = all(fnmatch.fnmatchcase(n, glob) for n in names.names(other, 12))
+    assert matched == (other == split or '{split}' not in template)
+    assert not any(fnmatch.fnmatchcase(n, glob) for n in layout.METADATA_FILES)
+
+
+def test_readers_take_the_shard_names_from_the_manifest(tmp_path):
+  template = 'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord'
+  layout.write_json(str(tmp_path / layout.MANIFEST_FILE),
+                    {'options': {'shard_name_template': template}, 'splits': {}})
+  output, manifest = layout.read_output(str(tmp_path))
+  assert output.shard_names == ShardNameTemplate(template) and manifest['splits'] == {}
+  assert OutputLayout.of_manifest('/x', {'options': {'seed': 0}}).shard_names == layout.DEFAULT_SHARD_NAMES
+  assert OutputLayout.of_manifest('/x', {}).shard_names == layout.DEFAULT_SHARD_NAMES
 
 
 @pytest.mark.parametrize('root', ['/data/out', '/data/out/', 's3://bucket/out', 'gs://bucket/out/'])

@@ -97,7 +97,7 @@ class ShardFormat(abc.ABC):
 class TFRecordFormat(ShardFormat):
   """TensorFlow's TFRecord framing (12-byte header, payload, 4-byte crc), optionally gzip-compressed."""
   name = TFRECORD
-  shard_names = layout.DEFAULT_SHARD_NAMES
+  shard_names = layout.FORMAT_SHARD_NAMES[TFRECORD]
   _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 
   @contextlib.contextmanager
@@ -124,7 +124,7 @@ class TFRecordFormat(ShardFormat):
 class ArrayRecordFormat(ShardFormat):
   """ArrayRecord files with one record per chunk (`ARRAY_RECORD_WRITER_OPTIONS`)."""
   name = ARRAY_RECORD
-  shard_names = layout.ARRAY_RECORD_SHARD_NAMES
+  shard_names = layout.FORMAT_SHARD_NAMES[ARRAY_RECORD]
 
   def check_compression(self, compression: str) -> None:
     if compression != 'none':
@@ -186,16 +186,6 @@ def of_manifest(manifest: Mapping) -> ShardFormat:
   """The format of an output from its manifest.json content (outputs made before --file_format
   existed have no "file_format": TFRecord)."""
   return get(manifest.get('file_format', TFRECORD))
-
-
-def output_layout(root: str, manifest: Mapping) -> layout.OutputLayout:
-  """The layout of an existing output: its shard names follow its manifest's file format."""
-  return layout.OutputLayout(root, of_manifest(manifest).shard_names)
-
-
-def is_any_shard(name: str) -> bool:
-  """Whether `name` is a shard name of any format's default template (what --overwrite may delete)."""
-  return any(f.shard_names.parse(name) is not None for f in FORMATS.values())
 
 
 def array_record_module():

@@ -1,4 +1,5 @@
-"""The last step: label map, statistics, rejects list, manifest and TFDS metadata, then `_SUCCESS`.
+"""The last step: label map, statistics, rejects list, manifest, TFDS metadata and the Model Garden
+config, then `_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
 writes through Beam's FileSystems. `_SUCCESS` is written last and only when the run is acceptable
@@ -14,6 +15,7 @@ import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.stats import SplitTotals
 from transforms.tfds_metadata import write_tfds_metadata
 
@@ -58,11 +60,13 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
           'splits': splits, 'options': options}
 
 
-def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int, compression: str,
-                   options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict], file_format: str = file_formats.TFRECORD) -> Dict:
+def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
+                   compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
+                   rejects: List[dict], file_format: str = file_formats.TFRECORD,
+                   model_garden_batch_size: int = DEFAULT_BATCH_SIZE) -> Dict:
   """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
-  (dataset_info.json, features.json, image-class-label.labels.txt) and, when acceptable, _SUCCESS.
+  (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml and, when
+  acceptable, _SUCCESS.
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -76,6 +80,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                             file_format)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
+  write_model_garden_config(output, manifest, model_garden_batch_size)
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
     layout.write_text(output.path(layout.SUCCESS_FILE), '')
   return stats
@@ -86,11 +91,13 @@ class WriteMetadata(beam.PTransform):
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                compression: str, options: Dict, max_reject_fraction: float,
-               file_format: str = file_formats.TFRECORD):
+               file_format: str = file_formats.TFRECORD,
+               model_garden_batch_size: int = DEFAULT_BATCH_SIZE):
     super().__init__()
     self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
-                      max_reject_fraction=max_reject_fraction, file_format=file_format)
+                      max_reject_fraction=max_reject_fraction, file_format=file_format,
+                      model_garden_batch_size=model_garden_batch_size)
 
   def expand(self, inputs):
     split_stats, rejects = inputs

@@ -22,7 +22,8 @@ Feature keys: TFDS flattens nested `FeaturesDict`s with '/', so the nested dict
 [H, W, 3] tensor and `example['image']['class']['label']` an int64 scalar.
 
 Limits: TFDS reads TFRecords without compression only, so for `--compression gzip` nothing is written
-(a warning says why). `image/class/text` is optional in our records and so is not declared (TFDS parses
+(a warning says why); nor for a --shard_name_template that TFDS's `filepathTemplate` cannot express
+(shard numbers other than `{index:05d}` / `{num_shards:05d}`, a formatted split). `image/class/text` is optional in our records and so is not declared (TFDS parses
 every declared key as required).
 """
 
@@ -150,6 +151,12 @@ def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names
                     'shards are %s-compressed (convert with --compression none to read with TFDS).',
                     manifest['compression'])
     return
+  try:
+    output.shard_names.tfds_filepath_template()
+  except ValueError as e:
+    _LOGGER.warning('Not writing TFDS metadata: TFDS cannot name these shards (%s); use a '
+                    '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
+    return
   names = tfds_label_names(manifest, class_names)
   layout.write_json(output.path(layout.FEATURES_FILE), features_json(len(names)), indent=4)
   layout.write_json(output.path(layout.DATASET_INFO_FILE), dataset_info_json(output, manifest))
@@ -164,8 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('output_dir')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))
-  manifest = layout.read_json(layout.OutputLayout(args.output_dir).path(layout.MANIFEST_FILE))
-  output = file_formats.output_layout(args.output_dir, manifest)
+  output, manifest = layout.read_output(args.output_dir)
   class_names = layout.read_text(output.path(layout.LABELS_FILE)).splitlines()
   write_tfds_metadata(output, manifest, class_names)
   return 0
