@@ -55,7 +55,7 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
       split fractions given for an input that has split folders.
     UsageError: a --shard_name_template that names two of the run's splits alike.
   """
-  layout = discover_layout(opts.input)
+  layout = discover_layout(opts.input, labelled_validation=bool(opts.validation_ground_truth))
   class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
   ground_truth = None
   if layout.flat_validation:

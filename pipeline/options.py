@@ -207,11 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--seed', type=int, default=0,
                       help='Seed of the stable hash that orders, splits and shards the files.')
   splits.add_argument('--train_shards', type=int, default=0,
-                      help='Number of train shards; 0 = one per ~1,024 images.')
+                      help='Number of train shards (at most one per image); 0 = one per ~1,024 images.')
   splits.add_argument('--validation_shards', type=int, default=0,
-                      help='Number of validation shards; 0 = one per ~1,024 images.')
+                      help='Number of validation shards (at most one per image); 0 = one per ~1,024 images.')
   splits.add_argument('--test_shards', type=int, default=0,
-                      help='Number of test shards; 0 = one per ~1,024 images.')
+                      help='Number of test shards (at most one per image); 0 = one per ~1,024 images.')
   splits.add_argument('--shard_name_template',
                       help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
                            'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Default: '

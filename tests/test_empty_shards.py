@@ -10,12 +10,6 @@ from conftest import SAMPLE_DIR, convert
 from pipeline import verify as verify_lib
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    'with --train_shards 4 and 2 images, WriteShards writes only train-00000-of-00004 and '
-    'train-00001-of-00004 (AssignSplitShard emits nothing for shards 2-3, nothing writes an empty '
-    'shard), then WriteMetadata fails: "shard files [...] do not follow {SPLIT}-{SHARD_X_OF_Y}" '
-    '(tfds_metadata.dataset_info_json); exit 1 after the work, no _SUCCESS, and verify reports "shard '
-    'names are not train-00000-of-00002". No flag check refuses it up front either'))
 def test_more_shards_than_files_gives_a_valid_output_or_an_early_usage_error(tmp_path, capsys):
   source = tmp_path / 'input' / 'animal'
   source.mkdir(parents=True)

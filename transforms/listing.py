@@ -110,9 +110,13 @@ def list_children(root: str) -> Tuple[List[str], List[str]]:
   return [n for _, n, d in entries if d], [n for _, n, d in entries if not d]
 
 
-def discover_layout(input_root: str) -> Layout:
+def discover_layout(input_root: str, labelled_validation: bool = False) -> Layout:
   """Decides between the one-pool and the explicit-split layouts.
 
+  Args:
+    labelled_validation: --validation_ground_truth was given: a validation folder that holds images is
+      the flat ImageNet layout even when it also holds folders (those become rejects); without it, a
+      validation folder is flat only when it holds images and no folder.
   Raises:
     InputError: the input cannot be listed or has no class folders.
   """
@@ -128,7 +132,7 @@ def discover_layout(input_root: str) -> Layout:
     if validation:
       roots[VALIDATION] = join(input_root, validation)
       validation_dirs, validation_files = list_children(roots[VALIDATION])
-      flat_validation = bool(validation_files and not validation_dirs)
+      flat_validation = bool(validation_files and (labelled_validation or not validation_dirs))
     if TEST in dirs:
       test_dirs, test_files = list_children(join(input_root, TEST))
       if test_dirs or not test_files:

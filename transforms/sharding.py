@@ -131,11 +131,13 @@ def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Di
 
   Args:
     class_counts: {(split, label): number of files} for every class of every split (a side input).
-    requested_shards: {split: shard count}, 0 for auto.
+    requested_shards: {split: shard count}, 0 for auto; a count above the split's number of files is
+      capped at it (a shard holds at least one file: nothing writes a shard that no file reaches, and
+      TFDS, verify and Model Garden expect every shard of the count to exist).
   """
   offset = sum(n for (s, other), n in class_counts.items() if s == split and other < label)
   total = sum(n for (s, _), n in class_counts.items() if s == split)
-  num_shards = requested_shards.get(split) or auto_num_shards(total)
+  num_shards = min(requested_shards.get(split) or auto_num_shards(total), total)
   for position, ref in enumerate(refs, start=offset):
     # A plain tuple key: Beam encodes it deterministically on every runner.
     yield (split, position % num_shards, num_shards), ref
