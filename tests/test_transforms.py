@@ -19,8 +19,9 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from conftest import SAMPLE_DIR
 from transforms.listing import Layout, ListImages, discover_layout, image_path, list_children
-from transforms.sharding import (RECORDS_PER_SHARD_TARGET, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard,
-                                 ImageRef, assign_shards, order_key, split_class, stable_hash)
+from transforms.sharding import (RECORDS_PER_SHARD_TARGET, TEST, TRAIN, UNSPLIT, VALIDATION,
+                                 AssignSplitShard, ImageRef, assign_shards, order_key, split_class,
+                                 stable_hash)
 
 # ---------------------------------------------------------------------------------------------
 # AssignSplitShard on synthetic references.
@@ -39,12 +40,13 @@ def synthetic_refs(class_sizes=None, split=UNSPLIT):
   return refs
 
 
-def documented_assignment(refs, seed, fraction, requested):
-  """The assignment that sharding.py's docstring describes, written from the docstring alone.
+def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0):
+  """The assignment that sharding.py's docstrings describe, written from them alone.
 
   Per class, files in stable_hash(seed, 'order', key) order; for an unsplit input the first
-  floor(n * fraction + 0.5) go to validation; per split, classes concatenated in label order and file i
-  of that sequence in shard i % num_shards (requested, or one per RECORDS_PER_SHARD_TARGET files).
+  floor(n * fraction + 0.5) go to validation, the next floor(n * test_fraction + 0.5) to test, the rest
+  to train; per split, classes concatenated in label order and file i of that sequence in shard
+  i % num_shards (requested but at most one a file, or one per RECORDS_PER_SHARD_TARGET files).
   """
   classes = collections.defaultdict(list)
   for ref in refs:
@@ -54,13 +56,16 @@ def documented_assignment(refs, seed, fraction, requested):
     members = sorted(members, key=lambda ref: (stable_hash(seed, 'order', ref.key), ref.key))
     if split == UNSPLIT:
       num_validation = math.floor(len(members) * fraction + 0.5)
+      num_test = math.floor(len(members) * test_fraction + 0.5)
       per_split[VALIDATION] += members[:num_validation]
-      per_split[TRAIN] += members[num_validation:]
+      per_split[TEST] += members[num_validation:num_validation + num_test]
+      per_split[TRAIN] += members[num_validation + num_test:]
     else:
       per_split[split] += members
   assignment = []
   for split, sequence in per_split.items():
-    num_shards = requested.get(split) or max(1, math.ceil(len(sequence) / RECORDS_PER_SHARD_TARGET))
+    auto = max(1, math.ceil(len(sequence) / RECORDS_PER_SHARD_TARGET))
+    num_shards = min(requested.get(split) or auto, len(sequence))
     assignment += [((split, i % num_shards, num_shards), ref) for i, ref in enumerate(sequence)]
   return assignment
 
@@ -74,6 +79,7 @@ class Case(NamedTuple):
   fraction: float = 0.0
   requested: dict = {}
   matcher: Optional[Callable] = None
+  test_fraction: float = 0.0
 
 
 def check_assignments(*cases, options=None):
@@ -82,9 +88,10 @@ def check_assignments(*cases, options=None):
   with test_pipeline.TestPipeline(options=options) as p:
     for case in cases:
       assigned = (p | f'Create{case.name}' >> beam.Create(case.refs)
-                  | f'Assign{case.name}' >> AssignSplitShard(case.seed, case.fraction, case.requested))
-      matcher = case.matcher or equal_to(
-          documented_assignment(case.refs, case.seed, case.fraction, case.requested))
+                  | f'Assign{case.name}' >> AssignSplitShard(case.seed, case.fraction, case.requested,
+                                                             case.test_fraction))
+      matcher = case.matcher or equal_to(documented_assignment(
+          case.refs, case.seed, case.fraction, case.requested, case.test_fraction))
       assert_that(assigned, matcher, label=f'Check{case.name}')
 
 
@@ -137,28 +144,26 @@ def classes_in_proportion(seed):
   return check
 
 
-def stratified_split(refs, seed, fraction):
-  """Matcher: per class, exactly floor(n * fraction + 0.5) files in validation, the first ones in hash
-  order (split_class's), the rest in train; no file lost or duplicated."""
+def stratified_split(refs, seed, fraction, test_fraction=0.0):
+  """Matcher: per class of n files in hash order (order_key), the first floor(n * fraction + 0.5) in
+  validation, the next floor(n * test_fraction + 0.5) in test, the rest in train; each file once."""
   def check(assigned):
-    got = collections.defaultdict(set)
+    split_of = {}
     for (split, _, _), ref in assigned:
-      if (split, ref) in got[ref.label]:
+      if ref in split_of:
         raise BeamAssertException(f'{ref} assigned twice')
-      got[ref.label].add((split, ref))
+      split_of[ref] = split
     by_class = collections.defaultdict(list)
     for ref in refs:
       by_class[ref.label].append(ref)
     for label, members in by_class.items():
-      validation = {ref for split, ref in got[label] if split == VALIDATION}
-      train = {ref for split, ref in got[label] if split == TRAIN}
-      expected = math.floor(len(members) * fraction + 0.5)
-      if len(validation) != expected or validation | train != set(members) or validation & train:
-        raise BeamAssertException(f'class {label} ({len(members)} files): {len(validation)} in '
-                                  f'validation, {len(train)} in train; expected {expected} in '
-                                  'validation')
-      if validation != set(split_class(members, seed, fraction).get(VALIDATION, [])):
-        raise BeamAssertException(f'class {label}: validation files are not the first in hash order')
+      num_validation = math.floor(len(members) * fraction + 0.5)
+      num_test = math.floor(len(members) * test_fraction + 0.5)
+      expected = ([VALIDATION] * num_validation + [TEST] * num_test +
+                  [TRAIN] * (len(members) - num_validation - num_test))
+      got = [split_of.get(ref) for ref in sorted(members, key=lambda ref: order_key(seed, ref))]
+      if got != expected:
+        raise BeamAssertException(f'class {label}, splits in hash order: {got}, expected {expected}')
   return check
 
 
@@ -188,14 +193,16 @@ def differs_from(other_assignment, min_moved_fraction):
 
 def test_assignment_is_the_documented_one_and_what_the_pure_helpers_give():
   refs = synthetic_refs()
-  requested = {TRAIN: 5, VALIDATION: 2}
-  check_assignments(Case('Split', refs, 0, 0.25, requested), Case('Pool', refs, 5, 0.0, {}))
+  requested = {TRAIN: 5, VALIDATION: 2, TEST: 2}
+  check_assignments(Case('Split', refs, 0, 0.25, requested, test_fraction=0.1),
+                    Case('Pool', refs, 5, 0.0, {}))
   # The pure helpers the transform wires together give the same, class by class.
-  split = {label: split_class([r for r in refs if r.label == label], 0, 0.25) for label in CLASS_SIZES}
+  split = {label: split_class([r for r in refs if r.label == label], 0, 0.25, 0.1)
+           for label in CLASS_SIZES}
   counts = {(s, label): len(members) for label, parts in split.items() for s, members in parts.items()}
   composed = [pair for label, parts in split.items() for s, members in parts.items()
               for pair in assign_shards(s, label, members, counts, requested)]
-  assert sorted(composed) == sorted(documented_assignment(refs, 0, 0.25, requested))
+  assert sorted(composed) == sorted(documented_assignment(refs, 0, 0.25, requested, 0.1))
 
 
 def test_shard_sizes_differ_by_at_most_one():
@@ -203,10 +210,10 @@ def test_shard_sizes_differ_by_at_most_one():
   check_assignments(
       Case('Uneven', refs, 0, 0.2, {TRAIN: 7, VALIDATION: 3},
            balanced_shards({TRAIN: 97, VALIDATION: 24})),
-      # More shards than files: the transform leaves shards empty (it emits nothing for them); see
-      # tests/test_empty_shards.py for what a run makes of that.
-      Case('MoreShardsThanFiles', refs, 0, 0.5, {TRAIN: 60, VALIDATION: 200},
-           balanced_shards({TRAIN: 59, VALIDATION: 62})))
+      # More shards requested than files: one file a shard, no empty shard (tests/test_empty_shards.py
+      # runs it end to end).
+      Case('MoreShardsThanFiles', refs, 0, 0.5, {TRAIN: 60, VALIDATION: 200}, all_of(
+          balanced_shards({TRAIN: 59, VALIDATION: 62}), shard_counts({TRAIN: 59, VALIDATION: 62}))))
 
 
 def test_every_shard_holds_every_class_in_proportion_interleaved():
@@ -219,11 +226,14 @@ def test_every_shard_holds_every_class_in_proportion_interleaved():
 def test_stratified_split_is_exact_per_class():
   # floor(n * f + 0.5) per class, halves rounded up (Python's round() would put 18 of the 37-file
   # class in validation at 0.5, not 19): the one-file class goes to validation at 0.5 and stays in
-  # train at 0.25; the two-file class puts one file in validation at 0.25.
+  # train at 0.25; the two-file class puts one file in validation at 0.25. With a test fraction the
+  # validation files stay the same and test takes the next ones.
   refs = synthetic_refs()
-  check_assignments(*(Case(f'Fraction{i}', refs, 3, fraction, {TRAIN: 4, VALIDATION: 2},
-                           stratified_split(refs, 3, fraction))
-                      for i, fraction in enumerate((0.25, 0.5))))
+  requested = {TRAIN: 4, VALIDATION: 2, TEST: 2}
+  check_assignments(
+      Case('Quarter', refs, 3, 0.25, requested, stratified_split(refs, 3, 0.25)),
+      Case('Half', refs, 3, 0.5, requested, stratified_split(refs, 3, 0.5)),
+      Case('QuarterAndTest', refs, 3, 0.25, requested, stratified_split(refs, 3, 0.25, 0.3), 0.3))
 
 
 @pytest.mark.parametrize('options', [
