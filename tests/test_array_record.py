@@ -281,6 +281,7 @@ def test_s3_output_matches_the_local_run_and_reads_back(array_record_output, sam
   assert [records[i] for i in range(len(records))] == _records(sample_output, 'train')
 
 
+@pytest.mark.slow  # A benchmark.
 def test_read_throughput_benchmark_measures_every_reader(sample_output, array_record_output):
   from benchmarks import read_throughput  # pylint: disable=import-outside-toplevel
   rows = read_throughput.measure(sample_output, array_record_output, repeats=1)
