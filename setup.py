@@ -24,6 +24,11 @@ REQUIRED = [
 EXTRAS = {
     'gcp': ['apache-beam[gcp]==2.77.0'],
     'aws': ['apache-beam[aws]==2.77.0'],
+    # --file_format array_record and pipeline.read.ExampleSource's random access (ArrayRecordWriter,
+    # ArrayRecordReader; transforms/file_format.py).
+    'array_record': ['array-record>=0.8.1'],
+    # Reading ArrayRecord output with Grain (grain.MapDataset.source(ExampleSource(...))).
+    'grain': ['array-record>=0.8.1', 'grain>=0.2.18'],
     'test': [
         'pytest>=8',
         'pytest-timeout>=2.3',
@@ -33,6 +38,8 @@ EXTRAS = {
         'moto[server]>=5.0',
         'matplotlib>=3.8',
         'tensorflow-datasets>=4.9.6',
+        'array-record>=0.8.1',
+        'grain>=0.2.18',
     ],
     'bench': ['psutil>=5.9', 'matplotlib>=3.8'],
     'report': ['matplotlib>=3.8'],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import Image
+from PIL import Image, ImageOps
 
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -157,8 +157,9 @@ def _lanczos_matrix(in_size: int, start: float, length: float, out_size: int, a:
 
 
 def reference_crop(data: bytes, g: Geometry) -> np.ndarray:
-    """float64 (out, out, 3) Lanczos-3 resample of the exact crop box from the full Pillow decode."""
-    img = np.asarray(Image.open(io.BytesIO(data)).convert('RGB'), np.float64)
+    """float64 (out, out, 3) Lanczos-3 resample of the exact crop box from the full Pillow decode, upright
+    (EXIF orientation applied: ``g`` is in upright pixels)."""
+    img = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert('RGB'), np.float64)
     left, top, right, bottom = g.box
     wy = _lanczos_matrix(g.height, top, bottom - top, g.out)
     wx = _lanczos_matrix(g.width, left, right - left, g.out)

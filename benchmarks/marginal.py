@@ -40,10 +40,12 @@ TARGETS = (
 )
 
 
-def marginal(small: dict, large: dict) -> dict:
+def marginal(small: dict, large: dict, cores: int = 0) -> dict:
     """Start-up-free cost from two runs of one command: {'cpu_ms_per_image', 'images_per_s',
-    'startup_wall_s', 'startup_cpu_s'}; a figure is None when the difference is not positive (a run
-    too small or too noisy to separate start-up from work)."""
+    'startup_wall_s', 'startup_cpu_s', 'wall_plausible'}; a figure is None when the difference is not
+    positive (a run too small or too noisy to separate start-up from work). ``wall_plausible`` is False
+    when the rate would need more than ``cores`` busy cores at the marginal CPU per image (+5%): the
+    start-up's wall time differed between the two runs (load), so that repeat's rate is not reliable."""
     images = large['images'] - small['images']
     if images <= 0:
         raise ValueError(f"the large run must have more images than the small one: {large['images']} "
@@ -51,9 +53,11 @@ def marginal(small: dict, large: dict) -> dict:
     d_cpu, d_wall = large['cpu_s'] - small['cpu_s'], large['wall_s'] - small['wall_s']
     cpu_per_image = d_cpu / images if d_cpu > 0 else None
     rate = images / d_wall if d_wall > 0 else None
+    plausible = None if not (rate and cpu_per_image and cores) else rate * cpu_per_image <= cores * 1.05
     return {'cpu_ms_per_image': cpu_per_image * 1e3 if cpu_per_image else None, 'images_per_s': rate,
             'startup_wall_s': small['wall_s'] - small['images'] / rate if rate else None,
-            'startup_cpu_s': small['cpu_s'] - small['images'] * cpu_per_image if cpu_per_image else None}
+            'startup_cpu_s': small['cpu_s'] - small['images'] * cpu_per_image if cpu_per_image else None,
+            'wall_plausible': plausible}
 
 
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -94,6 +98,9 @@ SUMMARY_KEYS = {
     'pipeline_startup_s': lambda r: r['pipeline']['startup_wall_s'],
     'script_startup_s': lambda r: r['script']['startup_wall_s'],
     'floor_ms': lambda r: r['floor_ms_per_image'], 'ceiling_ms': lambda r: r['ceiling_ms_per_image'],
+    # The product's per-image functions over the floor, timed image by image in one process: the
+    # precise part of pipeline ÷ floor (= ceiling ÷ floor x pipeline ÷ ceiling).
+    'ceiling_ratio': lambda r: _ratio(r['ceiling_ms_per_image'], r['floor_ms_per_image']),
 }
 
 
@@ -110,20 +117,26 @@ def _f(value: Optional[float], fmt: str) -> str:
     return 'n/a' if value is None else format(value, fmt)
 
 
+def _rate(m: dict) -> str:
+    """images/s, marked * when implausible (more busy cores than the machine has)."""
+    return _f(m.get('images_per_s'), '.0f') + ('*' if m.get('wall_plausible') is False else '')
+
+
 def format_repeats(repeats: list[dict], loads: list[tuple[float, float]]) -> str:
-    """Markdown table: one row per repeat, then the medians."""
+    """Markdown table: one row per repeat, then the medians (rates marked * need more cores than exist:
+    the start-up's wall time moved between the small and the large run)."""
     lines = ['| repeat | load 1-min | pipeline CPU ms/img | script CPU ms/img | TF CPU ms/img | floor ms/img '
              '| ceiling ms/img | pipeline img/s | script img/s | TF img/s | CPU script÷pipeline '
-             '| wall pipeline÷script | pipeline÷floor |', '|--:|--:|' + '--:|' * 11]
+             '| wall pipeline÷script | pipeline÷floor | ceiling÷floor |', '|--:|--:|' + '--:|' * 12]
     for i, (r, (before, after)) in enumerate(zip(repeats, loads)):
         tf = r['tf'] or {}
         lines.append(
             f"| {i + 1} | {before:.1f}-{after:.1f} | {_f(r['pipeline']['cpu_ms_per_image'], '.2f')} "
             f"| {_f(r['script']['cpu_ms_per_image'], '.2f')} | {_f(tf.get('cpu_ms_per_image'), '.2f')} "
             f"| {_f(r['floor_ms_per_image'], '.2f')} | {_f(r['ceiling_ms_per_image'], '.2f')} "
-            f"| {_f(r['pipeline']['images_per_s'], '.0f')} | {_f(r['script']['images_per_s'], '.0f')} "
-            f"| {_f(tf.get('images_per_s'), '.0f')} | {_f(r['cpu_ratio'], '.3f')} | {_f(r['wall_ratio'], '.3f')} "
-            f"| {_f(r['floor_ratio'], '.3f')} |")
+            f"| {_rate(r['pipeline'])} | {_rate(r['script'])} "
+            f"| {_rate(tf)} | {_f(r['cpu_ratio'], '.3f')} | {_f(r['wall_ratio'], '.3f')} "
+            f"| {_f(r['floor_ratio'], '.3f')} | {_f(SUMMARY_KEYS['ceiling_ratio'](r), '.3f')} |")
     s = summarize(repeats)
 
     def med(key, fmt):
@@ -132,7 +145,7 @@ def format_repeats(repeats: list[dict], loads: list[tuple[float, float]]) -> str
                  f"| {med('tf_cpu_ms', '.2f')} | {med('floor_ms', '.2f')} | {med('ceiling_ms', '.2f')} "
                  f"| {med('pipeline_images_per_s', '.0f')} | {med('script_images_per_s', '.0f')} "
                  f"| {med('tf_images_per_s', '.0f')} | **{med('cpu_ratio', '.3f')}** | **{med('wall_ratio', '.3f')}** "
-                 f"| **{med('floor_ratio', '.3f')}** |")
+                 f"| **{med('floor_ratio', '.3f')}** | {med('ceiling_ratio', '.3f')} |")
     return '\n'.join(lines)
 
 

@@ -24,9 +24,12 @@ targets. Prints the machine, the load before/after, the commit measured, and wri
 
 ``--commit REF`` measures the product code of a commit (exported with ``git archive`` to a temporary
 folder, the benchmark's own code copied over it) instead of the working tree, whose uncommitted edits
-would otherwise be measured and listed. ``--memory`` adds the slow check that the pipeline's peak RSS
-is flat in N; ``--quick`` is a smoke run (tiny sets, 2 repeats: runs, prints, never a real figure).
-A default run takes ~25 min on 2 cores (+~12 min the first time, to synthesize the sets).
+would otherwise be measured and listed; ``--patch benchmarks/patches/X.patch`` then applies a product
+change to that copy only (written as results-patched.json), to measure a change end to end before
+making it. ``--memory`` adds the slow check that the pipeline's peak RSS is flat in N; ``--quick`` is a
+smoke run (tiny sets, 2 repeats: runs, prints, never a real figure).
+A default run took 19 min here (2 cores, 1-minute load 2-9 from other work), plus ~5 min the first
+time to synthesize the two sets; ``--quick`` 1.5-4.5 min.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ from benchmarks.synth import PROFILES, list_images, synthesize
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-PRODUCT_PATHS = ('transforms', 'pipeline', 'setup.py')
+PRODUCT_PATHS = ('transforms', 'pipeline', 'beam_private', 'setup.py')
 # (small, large) images per profile: the phone set's files cost ~2x as much to convert.
 DEFAULT_SIZES = {'imagenet': (200, 4000), 'phone': (100, 2000)}
 QUICK_SIZES = (8, 24)
@@ -91,7 +94,8 @@ def code_state(code_root: Path) -> dict:
     """The commit measured and, for the working tree, its uncommitted product files and their hash."""
     digest = hashlib.sha256()
     for path in sorted(p for name in PRODUCT_PATHS for p in
-                       ((code_root / name).rglob('*.py') if (code_root / name).is_dir() else [code_root / name])):
+                       ((code_root / name).rglob('*.py') if (code_root / name).is_dir() else [code_root / name])
+                       if p.is_file()):
         digest.update(str(path.relative_to(code_root)).encode() + path.read_bytes())
     return {'product_sha256': digest.hexdigest()[:16],
             'uncommitted': git('status', '--porcelain', '--', *PRODUCT_PATHS).splitlines()
@@ -110,8 +114,10 @@ def machine_info() -> dict:
             'simplejpeg': simplejpeg.__version__}
 
 
-def export_commit(ref: str, dest: Path) -> str:
-    """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it."""
+def export_commit(ref: str, dest: Path, patches: tuple[str, ...] = ()) -> str:
+    """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it, and
+    ``patches`` (unified diffs, e.g. benchmarks/patches/*.patch) applied to that copy only: a product
+    change measured without touching the product's files."""
     commit = git('rev-parse', '--short', ref)
     if not commit:
         raise SystemExit(f'--commit {ref}: not a commit of {REPO}')
@@ -119,6 +125,8 @@ def export_commit(ref: str, dest: Path) -> str:
     subprocess.run(['tar', '-x', '-C', str(dest)], input=archive.stdout, check=True)
     shutil.copytree(REPO / 'benchmarks', dest / 'benchmarks', dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns('results', '__pycache__'))
+    for patch in patches:
+        subprocess.run(['git', 'apply', '-p1', str(Path(patch).resolve())], cwd=dest, check=True)
     return commit
 
 
@@ -200,8 +208,9 @@ def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, ever
                 pair.setdefault(key, []).append(run)
         floor = runner.floor(large.root, with_ceiling=not args.no_ceiling)
         data['floors'].append({**floor, 'repeat': r})
-        summary = marginal.repeat_summary(*(marginal.marginal(*pair[k]) for k in ('pipeline', 'script')), floor,
-                                          marginal.marginal(*pair['tf']) if 'tf' in pair else None)
+        cores = os.cpu_count()
+        summary = marginal.repeat_summary(*(marginal.marginal(*pair[k], cores) for k in ('pipeline', 'script')),
+                                          floor, marginal.marginal(*pair['tf'], cores) if 'tf' in pair else None)
         data['repeats'].append(summary)
         data['loads'].append((load_before, os.getloadavg()[0]))
         print(f"repeat {r + 1}/{args.repeats} (load {load_before:.1f}-{os.getloadavg()[0]:.1f}): pipeline "
@@ -254,7 +263,9 @@ def render(results: dict) -> str:
     info, code = results['machine'], results['code']
     lines = [f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['memory_gib']} GiB RAM; Python "
              f"{info['python']}, OpenCV {info['opencv']}, simplejpeg {info['simplejpeg']}",
-             f"code measured: commit {code['commit']} ({code['source']}); product sha256 {code['start']['product_sha256']}"
+             f"code measured: commit {code['commit']} ({code['source']}; last product change "
+             f"{code.get('product_commit', 'unknown')}); product sha256 {code['start']['product_sha256']}"
+             + (f"; PATCHED with {', '.join(code['patches'])}" if code.get('patches') else '')
              + (f"; UNCOMMITTED product changes: {', '.join(code['start']['uncommitted'])}"
                 if code['start']['uncommitted'] else '')
              + ('' if code['start']['product_sha256'] == code['end']['product_sha256']
@@ -298,11 +309,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also check peak RSS flat in N, e.g. 2000,8000 (slow; imagenet set)')
     parser.add_argument('--micro', action='store_true', help='also run benchmarks.micro')
     parser.add_argument('--commit', default='', help='measure the product code of this commit, not the working tree')
+    parser.add_argument('--patch', default='', metavar='FILE[,FILE]',
+                        help='with --commit: apply these diffs to the exported copy (benchmarks/patches/)')
     parser.add_argument('--quick', action='store_true', help='smoke run: tiny sets, 2 repeats, no warm-up')
     parser.add_argument('--nice', type=int, default=0, help='niceness of the measured subprocesses')
     parser.add_argument('--results', default=str(REPO / 'benchmarks' / 'results'))
     parser.add_argument('--render', metavar='RESULTS_JSON', help='only re-print a saved results JSON')
     args = parser.parse_args(argv)
+    if args.patch and not args.commit:
+        parser.error('--patch needs --commit (patches are applied to an exported copy, never to this checkout)')
     if args.quick:
         args.small, args.large = args.small or QUICK_SIZES[0], args.large or QUICK_SIZES[1]
         args.repeats, args.tf_repeats, args.num_classes = min(args.repeats, 2), min(args.tf_repeats, 1), 4
@@ -322,16 +337,21 @@ def main(argv=None) -> int:
     print('\n' + summary)
     stamp = time.strftime('%Y%m%d-%H%M%S', time.gmtime(results['started']))
     text = json.dumps(results, indent=1, default=str)
-    (results_dir / f"run-{stamp}-{results['code']['commit']}.json").write_text(text)
-    (results_dir / 'results.json').write_text(text)
-    (results_dir / 'summary.md').write_text(summary + '\n')
+    patched = '-patched' if results['code'].get('patches') else ''  # never the latest unpatched results
+    (results_dir / f"run-{stamp}-{results['code']['commit']}{patched}.json").write_text(text)
+    (results_dir / f'results{patched}.json').write_text(text)
+    (results_dir / f'summary{patched}.md').write_text(summary + '\n')
     return 0
 
 
 def measure_all(args, results_dir: Path, code_root: Path) -> dict:
     started, t0, load_start = time.time(), time.perf_counter(), os.getloadavg()[0]
-    commit = export_commit(args.commit, code_root) if args.commit else git('rev-parse', '--short', 'HEAD') or 'unknown'
+    patches = tuple(p for p in args.patch.split(',') if p)
+    commit = export_commit(args.commit, code_root, patches) if args.commit else \
+        git('rev-parse', '--short', 'HEAD') or 'unknown'
     code = {'commit': commit, 'source': f'git archive of {args.commit}' if args.commit else 'working tree',
+            'patches': [Path(p).name for p in patches],
+            'product_commit': git('log', '-1', '--format=%h', commit, '--', *PRODUCT_PATHS) or 'unknown',
             'start': code_state(code_root)}
     info = machine_info()
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}; load {os.getloadavg()}; commit {commit} "

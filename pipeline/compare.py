@@ -5,6 +5,10 @@ provenance.json, which holds times, a run id and the runner by design. Each file
 through Beam's FileSystems, so either output may be local, gs:// or s3://; OUTPUT's shards are not
 read twice when verify already hashed them.
 
+model_garden.yaml names the output's own folder (its input paths), so two runs into two folders differ
+there by design: when that is its only difference (the file read with each output's root replaced),
+it is reported apart and does not count against byte identity.
+
 When they differ, what made them is compared too (the "recipe": provenance.json without its per-run
 entries, and the flags in manifest.json; transforms/provenance.py `recipe_entries`), so the report
 says e.g. that OTHER was made with another Pillow or another --jpeg_quality. Recipe entries that
@@ -24,6 +28,8 @@ from transforms.checksum import file_sha256
 from transforms.provenance import read_provenance, recipe_entries
 
 Checksum = Tuple[int, str]
+# Files that name the output's own folder (transforms/model_garden.py): compared with it replaced.
+PATH_NAMING_FILES = (layout.MODEL_GARDEN_FILE,)
 
 
 @dataclasses.dataclass
@@ -36,6 +42,7 @@ class Comparison:
     shards: those of them that are shards.
     differing: names of the files in both whose bytes differ, shards first.
     only_in_output, only_in_other: files that one output has and the other does not.
+    path_only: files that differ only by the output folder they name (model_garden.yaml).
     recipe: (entry, value in output, value in other) of every recipe entry that differs.
   """
   output: str
@@ -45,6 +52,7 @@ class Comparison:
   differing: List[str] = dataclasses.field(default_factory=list)
   only_in_output: List[str] = dataclasses.field(default_factory=list)
   only_in_other: List[str] = dataclasses.field(default_factory=list)
+  path_only: List[str] = dataclasses.field(default_factory=list)
   recipe: List[Tuple[str, Any, Any]] = dataclasses.field(default_factory=list)
 
   @property
@@ -55,7 +63,9 @@ class Comparison:
     """The report: a SAME or DIFFERENT line, then one RECIPE line per differing recipe entry."""
     if self.identical:
       head = (f'SAME {self.output} and {self.other}: byte-identical ({len(self.files)} files: '
-              f'{len(self.shards)} shards and the metadata; provenance.json not compared)')
+              f'{len(self.shards)} shards and the metadata; provenance.json not compared'
+              + ''.join(f'; {name} differs only by the output folder it names'
+                        for name in self.path_only) + ')')
     else:
       shards = [f for f in self.differing if f in self.shards]
       parts = []
@@ -90,9 +100,18 @@ def _checksums(output: layout.OutputLayout, names: List[str],
   return {name: known[name] if name in known else file_sha256(output.path(name)) for name in names}
 
 
-def _recipe(output: layout.OutputLayout) -> Dict[str, Any]:
-  return recipe_entries(read_provenance(output),
-                        layout.read_optional_json(output.path(layout.MANIFEST_FILE)))
+def _without_root(output: layout.OutputLayout, name: str) -> bytes:
+  return layout.read_text(output.path(name)).replace(output.root, 'OUTPUT').encode('utf-8')
+
+
+def _layout(root: str) -> Tuple[layout.OutputLayout, Optional[Dict[str, Any]]]:
+  """The output's layout (its shard names as its manifest.json records them) and manifest, or the
+  default names and None without a readable manifest."""
+  root = root.rstrip('/')
+  try:
+    return layout.read_output(root)
+  except (OSError, ValueError):
+    return layout.OutputLayout(root), None
 
 
 def compare_outputs(output: str, other: str,
@@ -105,16 +124,20 @@ def compare_outputs(output: str, other: str,
   Raises:
     IOError (BeamIOError): a file cannot be listed or read.
   """
-  here, there = layout.OutputLayout(output.rstrip('/')), layout.OutputLayout(other.rstrip('/'))
+  (here, my_manifest), (there, their_manifest) = _layout(output), _layout(other)
   mine, theirs = _files(here), _files(there)
   common = sorted(set(mine) & set(theirs), key=lambda name: (not here.is_shard(name), name))
   mine_sums = _checksums(here, common, known or {})
   theirs_sums = _checksums(there, common, {})
-  mine_recipe, theirs_recipe = _recipe(here), _recipe(there)
+  mine_recipe = recipe_entries(read_provenance(here), my_manifest)
+  theirs_recipe = recipe_entries(read_provenance(there), their_manifest)
   recipe = [(name, mine_recipe.get(name), theirs_recipe.get(name))
             for name in sorted(set(mine_recipe) | set(theirs_recipe))
             if mine_recipe.get(name) != theirs_recipe.get(name)]
+  differing = [n for n in common if mine_sums[n] != theirs_sums[n]]
+  path_only = [n for n in differing
+               if n in PATH_NAMING_FILES and _without_root(here, n) == _without_root(there, n)]
   return Comparison(output, other, files=common, shards=[n for n in common if here.is_shard(n)],
-                    differing=[n for n in common if mine_sums[n] != theirs_sums[n]],
+                    differing=[n for n in differing if n not in path_only], path_only=path_only,
                     only_in_output=sorted(set(mine) - set(theirs)),
                     only_in_other=sorted(set(theirs) - set(mine)), recipe=recipe)

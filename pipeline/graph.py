@@ -15,15 +15,16 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 
-from pipeline.options import ConverterOptions
+from pipeline.options import ConverterOptions, UsageError
 from transforms.codec_versions import codec_versions
-from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
-                                list_children, read_labels_file)
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
+from transforms.label_map import label_map_of, label_names, read_labels_file
+from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
+                                list_children)
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo
 from transforms.shard_writer import WriteShards
-from transforms.sharding import AssignSplitShard
+from transforms.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
 from transforms.stats import ChannelStats
 
 
@@ -33,28 +34,31 @@ class DatasetPlan:
 
   Attributes:
     layout: split roots.
-    class_names: label order (label = index + label_offset).
+    label_map: {class name: id} (label = id + label_offset; transforms/label_map.py).
     class_dirs: {split: class folder names found under that split's root} (may include classes that
-      are not in class_names; their files become rejects).
+      are not in the label map; their files become rejects).
   """
   layout: Layout
-  class_names: List[str]
+  label_map: Dict[str, int]
   class_dirs: Dict[str, List[str]]
   ground_truth: Optional[Dict[str, str]] = None
   class_texts: Optional[Dict[str, str]] = None
 
   @property
-  def label_map(self) -> Dict[str, int]:
-    return {name: i for i, name in enumerate(self.class_names)}
+  def class_names(self) -> List[str]:
+    """Names of ids 0..N-1 (labels.txt's lines), placeholders for ids a JSON label map leaves out."""
+    return label_names(self.label_map)
 
 
 def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   """Lists the split roots and class folders and fixes the label map.
 
   Raises:
-    InputError: unreadable input, no class folders, no files, or a labels file that matches nothing.
+    InputError: unreadable input, no class folders, no files, a labels file that matches nothing, or
+      split fractions given for an input that has split folders.
+    UsageError: a --shard_name_template that names two of the run's splits alike.
   """
-  layout = discover_layout(opts.input)
+  layout = discover_layout(opts.input, labelled_validation=bool(opts.validation_ground_truth))
   class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
   ground_truth = None
   if layout.flat_validation:
@@ -70,17 +74,29 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not found:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
   if opts.labels_file:
-    class_names = read_labels_file(opts.labels_file)
-    if not found.intersection(class_names):
-      raise InputError(f'none of the {len(class_names)} classes of --labels_file {opts.labels_file} '
+    label_map = read_labels_file(opts.labels_file)
+    if not found.intersection(label_map):
+      raise InputError(f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
   else:
-    class_names = sorted(found)  # Default label map: the sorted union of every split's class folders.
+    label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
   check_has_images(layout)
-  if layout.has_split_folders and opts.validation_fraction:
-    raise InputError('--validation_fraction cannot be used when --input already has train/ and '
-                     'validation/ folders; drop the flag or point --input at one folder of classes.')
-  return DatasetPlan(layout, class_names, class_dirs, ground_truth, class_texts)
+  if layout.has_split_folders and (opts.validation_fraction or opts.test_fraction):
+    raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
+                     f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
+                     '--input at one folder of classes.')
+  try:
+    opts.output_layout.shard_names.check_splits(_planned_splits(opts, layout))
+  except ValueError as e:
+    raise UsageError(f'--shard_name_template: {e}') from None
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts)
+
+
+def _planned_splits(opts: ConverterOptions, layout: Layout) -> List[str]:
+  """The splits a run can write: its split folders, or train plus the fractions' splits."""
+  if layout.has_split_folders:
+    return list(layout.split_roots)
+  return [TRAIN] + [VALIDATION] * bool(opts.validation_fraction) + [TEST] * bool(opts.test_fraction)
 
 
 def _annotation(reader, *args):
@@ -105,14 +121,15 @@ class ConvertImageFolder(beam.PTransform):
     opts, plan, run = self._opts, self._plan, self._run
     listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
                                                  opts.label_offset, plan.ground_truth)
-    codecs = codec_versions(opts.compression)  # The driver's: every shard writer must have the same.
+    # The driver's codec versions: every shard writer must have the same.
+    codecs = codec_versions(opts.compression, opts.file_format)
     written = (
         listed.images
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
-                                                 opts.requested_shards)
+                                                 opts.requested_shards, opts.test_fraction)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir, codecs))
+                                       plan.class_texts, opts.bbox_dir, codecs, opts.file_format))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
@@ -120,4 +137,4 @@ class ConvertImageFolder(beam.PTransform):
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
     return (split_stats, rejects, facts) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction, run)
+        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run)

@@ -3,7 +3,8 @@
 ``parse_args`` splits the command line in two: the converter's flags (this module) and everything else,
 which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
 ``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
-a suggestion, not a silently ignored typo.
+a suggestion, not a silently ignored typo. ``--config FILE`` puts a file's flags before the command
+line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits.
 """
 
 from __future__ import annotations
@@ -12,14 +13,28 @@ import argparse
 import dataclasses
 import difflib
 import os
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from beam_private.option_parser import beam_option_parser
-from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
-from transforms.layout import OutputLayout
+from apache_beam.options.pipeline_options import PipelineOptions
 
-COMPRESSIONS = ('none', 'gzip')
+from beam_private.option_parser import beam_option_parser
+from pipeline import config
+from transforms import file_format as file_formats
+from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
+from transforms.model_garden import DEFAULT_BATCH_SIZE
+from transforms.sharding import TEST, TRAIN, VALIDATION
+
+COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
+# The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
+PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
+              'class_text_file', 'bbox_dir')
+# Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
+# at their default, so outputs of earlier versions and of this one with these flags at their defaults
+# have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size')
 
 
 class UsageError(ValueError):
@@ -38,11 +53,16 @@ class ConverterOptions:
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
   train_shards: int = 0
   validation_shards: int = 0
+  test_shards: int = 0
   validation_fraction: float = 0.0
+  test_fraction: float = 0.0
+  shard_name_template: Optional[str] = None  # None: --file_format's default names
+  model_garden_batch_size: int = DEFAULT_BATCH_SIZE
   seed: int = 0
   label_offset: int = 0
   labels_file: Optional[str] = None
   compression: str = 'none'
+  file_format: str = file_formats.TFRECORD
   overwrite: bool = False
   resume: bool = False
   max_reject_fraction: float = 1.0
@@ -57,11 +77,22 @@ class ConverterOptions:
     if self.label_offset not in (0, 1):
       raise UsageError(f'--label_offset must be 0 or 1 (1 reserves label 0 for "background", as '
                        f'TF Model Garden\'s ImageNet configs with num_classes 1001), got {self.label_offset}.')
-    if not 0.0 <= self.validation_fraction < 1.0:
-      raise UsageError(f'--validation_fraction must be in [0, 1), got {self.validation_fraction}.')
-    if self.train_shards < 0 or self.validation_shards < 0:
-      raise UsageError('--train_shards and --validation_shards must be >= 0 (0 picks a count from the '
-                       'number of images, ~1 shard per 1,024).')
+    for flag, fraction in (('validation_fraction', self.validation_fraction),
+                           ('test_fraction', self.test_fraction)):
+      if not 0.0 <= fraction < 1.0:
+        raise UsageError(f'--{flag} must be in [0, 1), got {fraction}.')
+    if self.validation_fraction + self.test_fraction >= 1.0:
+      raise UsageError(f'--validation_fraction {self.validation_fraction} + --test_fraction '
+                       f'{self.test_fraction} must be < 1: train keeps the rest.')
+    if min(self.requested_shards.values()) < 0:
+      raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
+                       'count from the number of images, ~1 shard per 1,024).')
+    if self.model_garden_batch_size < 1:
+      raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
+    try:
+      self.output_layout
+    except ValueError as e:
+      raise UsageError(f'--shard_name_template: {e}') from None
     if not 0.0 <= self.max_reject_fraction <= 1.0:
       raise UsageError(f'--max_reject_fraction must be in [0, 1], got {self.max_reject_fraction}.')
     if self.log_level not in LOG_LEVELS:
@@ -71,6 +102,10 @@ class ConverterOptions:
                        '--overwrite deletes them.')
     if os.path.normpath(self.input) == os.path.normpath(self.output):
       raise UsageError('--output must differ from --input: inputs are never modified.')
+    try:
+      file_formats.get(self.file_format).check_compression(self.compression)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     try:
       self.image_spec
     except ValueError as e:
@@ -90,18 +125,24 @@ class ConverterOptions:
 
   @property
   def output_layout(self) -> OutputLayout:
-    """The names of every output file (transforms/layout.py)."""
-    return OutputLayout(self.output)
+    """The names of every output file (transforms/layout.py); shard names follow --shard_name_template,
+    else --file_format's default."""
+    return OutputLayout(self.output, shard_names_for(self.shard_name_template, self.file_format))
 
   @property
   def requested_shards(self) -> Dict[str, int]:
-    return {'train': self.train_shards, 'validation': self.validation_shards}
+    return {TRAIN: self.train_shards, VALIDATION: self.validation_shards, TEST: self.test_shards}
 
   def to_dict(self) -> Dict:
-    """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them)."""
+    """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
+    RECORDED_WHEN_SET flags only when they are not at their default."""
     values = dataclasses.asdict(self)
     for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose'):
       values.pop(key)
+    defaults = {field.name: field.default for field in dataclasses.fields(self)}
+    for key in RECORDED_WHEN_SET:
+      if values[key] == defaults[key]:
+        values.pop(key)
     return values
 
 
@@ -120,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
   io_group = parser.add_argument_group('input and output')
   io_group.add_argument('--input', required=True,
                         help='Folder of class folders: a local path, gs://... or s3://... . With '
-                             'train/ and validation/ (or val/) sub-folders those are the splits.')
+                             'train/ plus validation/ (or val/) and/or test/ sub-folders, those are '
+                             'the splits.')
   io_group.add_argument('--output', required=True,
                         help='Folder for the shards and metadata (local, gs:// or s3://).')
   io_group.add_argument('--overwrite', action='store_true',
@@ -128,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--resume', action='store_true',
                         help='Keep the finished shards of an interrupted run with the same flags and '
                              'write only the missing ones.')
+  io_group.add_argument('--config',
+                        help='YAML or JSON file of flags (keys are flag names, train_shards or '
+                             'train-shards; Beam options too; relative paths are relative to the '
+                             'file\'s folder). A manifest.json works too. Command-line flags win.')
+  io_group.add_argument('--print_config', action='store_true',
+                        help='Print the effective configuration as YAML (a --config file) and exit '
+                             'without converting.')
   image = parser.add_argument_group('images')
   image.add_argument('--resize_shorter_side', type=int, default=256,
                      help='Resize so the shorter side has this many pixels; 0 keeps the size.')
@@ -141,25 +190,52 @@ def build_parser() -> argparse.ArgumentParser:
                      help='Reject images whose header declares more pixels (decompression bombs).')
   splits = parser.add_argument_group('labels, splits and shards')
   splits.add_argument('--labels_file',
-                      help='Text file with one class folder name per line: fixes label order; images '
-                           'of classes it does not list are rejected. Default: sorted class folders.')
+                      help='Label map: a text file with one class folder name per line (label order), '
+                           'or a JSON object {"class": id, ...} of distinct ids >= 0 (ids it leaves '
+                           'out are named __unused_<id>__ in labels.txt). Images of classes it does '
+                           'not list are rejected. Default: sorted class folders.')
   splits.add_argument('--label_offset', type=int, choices=(0, 1), default=0,
                       help='Added to every label. 1 for TF Model Garden / build_imagenet_data.py '
                            '(labels 1..N, 0 = background); 0 for Keras and TFDS.')
   splits.add_argument('--validation_fraction', type=float, default=0.0,
-                      help='Without train/ + validation/ folders, put this fraction of each class in '
-                           'the validation split (deterministic given --seed).')
+                      help='Without split folders, put this fraction of each class in the '
+                           'validation split (deterministic given --seed).')
+  splits.add_argument('--test_fraction', type=float, default=0.0,
+                      help='Without split folders, put this fraction of each class in the test split '
+                           '(the files after the validation ones in hash order; stratified, '
+                           'deterministic given --seed).')
   splits.add_argument('--seed', type=int, default=0,
                       help='Seed of the stable hash that orders, splits and shards the files.')
   splits.add_argument('--train_shards', type=int, default=0,
-                      help='Number of train shards; 0 = one per ~1,024 images.')
+                      help='Number of train shards (at most one per image); 0 = one per ~1,024 images.')
   splits.add_argument('--validation_shards', type=int, default=0,
-                      help='Number of validation shards; 0 = one per ~1,024 images.')
+                      help='Number of validation shards (at most one per image); 0 = one per ~1,024 images.')
+  splits.add_argument('--test_shards', type=int, default=0,
+                      help='Number of test shards (at most one per image); 0 = one per ~1,024 images.')
+  splits.add_argument('--shard_name_template',
+                      help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
+                           'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Default: '
+                           + ' or '.join(f'{t.template} ({f})' for f, t in FORMAT_SHARD_NAMES.items())
+                           + ' by --file_format. Needs {index} '
+                           'and {num_shards}, and {split} when there are several splits; no "/", no '
+                           'leading "_" or ".". TFDS metadata only with {index:05d} and '
+                           '{num_shards:05d}.')
   splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
-                      help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")).')
+                      help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")); '
+                           'TFRecord only.')
+  splits.add_argument('--file_format', choices=sorted(file_formats.FORMATS),
+                      default=file_formats.TFRECORD,
+                      help='Shard container: tfrecord (read front to back: tf.data, TFDS '
+                           'as_dataset) or array_record (random access: Grain, TFDS '
+                           'as_data_source, pipeline.read.ExampleSource; named '
+                           'train.array_record-00000-of-00004). Same records, shards and order.')
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,
                       help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
                            'of the files is rejected. The rejects list is written anyway.')
+  readers = parser.add_argument_group('readers')
+  readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
+                       help='Global batch size of model_garden.yaml, from which its steps per epoch, '
+                            'train and validation steps and learning rate follow.')
   imagenet = parser.add_argument_group('ImageNet files (transforms/imagenet.py)')
   imagenet.add_argument('--validation_ground_truth',
                         help='Labels of a flat validation folder (input/validation/<image>): '
@@ -207,17 +283,40 @@ def check_beam_args(beam_args: Sequence[str]) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, List[str]]:
   """Splits argv into validated converter options and the remaining Beam pipeline arguments.
 
+  With --config FILE, the file's flags go before argv's (so argv's win); with --print_config, the
+  effective configuration is printed (YAML, a --config file) and SystemExit(0) raised, like --help.
+
   Raises:
-    SystemExit: --help, or a converter flag with a wrong type (argparse prints the usage).
-    UsageError: a value out of range or an unknown flag.
+    SystemExit: --help, --print_config, or a converter flag with a wrong type (argparse prints the
+      usage).
+    UsageError: a value out of range, an unknown flag, or a config file that cannot be used.
   """
+  argv = list(sys.argv[1:] if argv is None else argv)
+  config_file = _config_flags().parse_known_args(argv)[0].config
+  if config_file:
+    try:
+      values = config.read_config(_url_or_abspath(config_file), PATH_FLAGS)
+      argv = config.config_argv(values, [build_parser(), beam_option_parser()], config_file) + argv
+    except ValueError as e:
+      raise UsageError(str(e)) from None
   known, beam_args = build_parser().parse_known_args(argv)
   check_beam_args(beam_args)
   values = vars(known)
-  values['input'] = _url_or_abspath(values['input'])
-  values['output'] = _url_or_abspath(values['output'])
-  for key in ('labels_file', 'validation_ground_truth', 'ground_truth_synsets', 'class_text_file',
-              'bbox_dir'):
+  values.pop('config')
+  print_config = values.pop('print_config')
+  for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
-  return ConverterOptions(**values), beam_args
+  opts = ConverterOptions(**values)
+  if print_config:
+    beam_values = PipelineOptions(beam_args).get_all_options(drop_default=True)
+    print(config.dump_config({**dataclasses.asdict(opts), **beam_values}), end='')
+    raise SystemExit(0)
+  return opts, beam_args
+
+
+def _config_flags() -> argparse.ArgumentParser:
+  """Finds --config before the full parse (its flags must come first)."""
+  parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  parser.add_argument('--config')
+  return parser

@@ -3,13 +3,17 @@
 * A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
   --resume (keep finished shards) is given.
 * --resume requires the same output-deciding flags as the interrupted run (recorded in _work/run.json).
-* Only files this tool writes are ever deleted; anything else in --output is left alone.
+* Only files this tool writes are ever deleted; anything else in --output is left alone. Shards are
+  recognised by this run's --shard_name_template and by the one the earlier run recorded (its
+  manifest.json, or _work/run.json of an interrupted run), so --overwrite with new names leaves no old
+  shard behind.
 * The claim of the running run (pipeline/claim.py, made before this module runs) is never deleted.
 """
 
 from __future__ import annotations
 
-from typing import List
+import dataclasses
+from typing import Dict, List
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -25,11 +29,31 @@ def _entries(directory: str):
     return []  # Does not exist yet.
 
 
+def _earlier_shard_names(output: layout.OutputLayout) -> List[layout.ShardNameTemplate]:
+  """The shard names an earlier run in this folder recorded: in its manifest.json's "options" and in
+  _work/run.json (the same flags, written before any shard); the default names where none is
+  recorded. Unreadable or invalid records name nothing."""
+  templates = []
+  for path, in_manifest in ((output.path(layout.MANIFEST_FILE), True),
+                            (output.work_path(layout.RUN_FILE), False)):
+    try:
+      recorded = layout.read_optional_json(path) or {}
+      templates.append(layout.recorded_shard_names(recorded.get('options') if in_manifest else recorded))
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
+      continue
+  return templates
+
+
 def owned_files(output: layout.OutputLayout) -> List[str]:
-  """Paths of the shard and metadata files this tool wrote in the output folder, sorted."""
+  """Paths of the shard and metadata files this tool wrote in the output folder, sorted: shards named
+  by this layout, by the template an earlier run recorded, or by either --file_format's default names
+  (--overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord ones, or the reverse)."""
   names = [entry.name for entry in _entries(output.root) if not entry.is_folder]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
-  return sorted({output.path(n) for n in names if output.is_shard(n) or n in layout.METADATA_FILES})
+  templates = ([output.shard_names] + _earlier_shard_names(output) +
+               list(layout.FORMAT_SHARD_NAMES.values()))
+  return sorted({output.path(n) for n in names
+                 if n in layout.METADATA_FILES or any(t.parse(n) for t in templates)})
 
 
 def _work_files(output: layout.OutputLayout) -> List[str]:
@@ -54,7 +78,7 @@ def prepare_output(opts: ConverterOptions) -> None:
         f'{existing[0].rsplit("/", 1)[-1]}). Pass --overwrite to replace it, --resume to finish an '
         'interrupted run with the same flags, or choose another --output.')
   if opts.resume and FileSystems.exists(run_file):
-    previous = layout.read_json(run_file)
+    previous = _with_new_defaults(layout.read_json(run_file), opts.to_dict())
     if previous != opts.to_dict():
       changed = sorted(k for k in set(previous) | set(opts.to_dict())
                        if previous.get(k) != opts.to_dict().get(k))
@@ -69,6 +93,13 @@ def prepare_output(opts: ConverterOptions) -> None:
   if FileSystems.exists(progress_dir):
     FileSystems.delete([progress_dir])  # Counts of an earlier run would inflate this run's progress.
   layout.write_json(run_file, opts.to_dict(), indent=None)
+
+
+def _with_new_defaults(previous: Dict, current: Dict) -> Dict:
+  """The flags of an interrupted run, with flags added since (absent from its run.json, such as
+  --file_format) at their defaults: what that run did."""
+  defaults = {field.name: field.default for field in dataclasses.fields(ConverterOptions)}
+  return {**{k: defaults[k] for k in current if k not in previous and k in defaults}, **previous}
 
 
 def _delete(paths: List[str]) -> None:

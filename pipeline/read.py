@@ -1,4 +1,4 @@
-"""Reading the output with tf.data, for Keras or any TensorFlow training loop.
+"""Reading the output: with tf.data (Keras, any TensorFlow loop), or without TensorFlow.
 
     from pipeline.read import dataset
     train = dataset('OUTPUT', 'train', batch_size=64, training=True)      # (images, labels) batches
@@ -18,30 +18,58 @@ train split's mean_rgb and divides by its std_rgb from stats.json), labels int32
 including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
 Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
 File names come from transforms/layout.py; every file is read through tf.io.gfile, so local and gs://
-outputs work.
+outputs work. tf.data reads TFRecord output only; for `--file_format array_record` output use
+`ExampleSource`, Grain or TFDS's `as_data_source()` (docs/readers.md).
+
+Without TensorFlow: `ExampleSource` (pipeline/example_source.py, re-exported here) reads either format
+into numpy for Grain or PyTorch. TensorFlow is imported on the first use of a tf.data function, not by
+`import pipeline.read`, so `from pipeline.read import ExampleSource` works where TensorFlow is not
+installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-import tensorflow as tf
-
+from pipeline.example_source import ExampleSource, decode_example  # pylint: disable=unused-import
+from transforms import file_format as file_formats
 from transforms import layout
+
+
+class _LazyModule:
+  """A module imported on first attribute access (TensorFlow costs ~3 s and ~600 MB to import)."""
+
+  def __init__(self, name: str):
+    self._name = name
+
+  def __getattr__(self, attribute: str) -> Any:
+    return getattr(importlib.import_module(self._name), attribute)
+
+
+tf = _LazyModule('tensorflow')
 CROP_PADDING = 32  # the classic eval crop keeps image_size / (image_size + 32) of the shorter side
 SHUFFLE_BUFFER = 1024  # examples; ~150 MB of 256 px JPEG records
 CYCLE_LENGTH = 16  # shards read at once by the interleave
-FEATURES = {
-    'image/encoded': tf.io.FixedLenFeature([], tf.string),
-    'image/class/label': tf.io.FixedLenFeature([], tf.int64),
-}
+
+
+def features() -> Dict[str, Any]:
+  """The parsing spec of the two keys training reads (`tf.io.parse_single_example`)."""
+  return {'image/encoded': tf.io.FixedLenFeature([], tf.string),
+          'image/class/label': tf.io.FixedLenFeature([], tf.int64)}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: `read.FEATURES` without importing TensorFlow early.
+  if name == 'FEATURES':
+    return features()
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def _read_json(output_dir: str, name: str) -> Dict:
   """A metadata file of the output, read through TensorFlow's file systems like the shards (gs://
   works without Beam's gcp extra)."""
-  with tf.io.gfile.GFile(layout.OutputLayout(output_dir).path(name), 'r') as f:
+  with tf.io.gfile.GFile(layout.join(output_dir, name), 'r') as f:
     return json.loads(f.read())
 
 
@@ -60,7 +88,7 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   if split not in manifest['splits']:
     raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
                      f'{sorted(manifest["splits"])}.')
-  output = layout.OutputLayout(output_dir)
+  output = layout.OutputLayout.of_manifest(output_dir, manifest)
   return [output.path(shard['file']) for shard in manifest['splits'][split]['shards']]
 
 
@@ -105,7 +133,7 @@ def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
 
 def parse_example(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
   """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar)."""
-  parsed = tf.io.parse_single_example(serialized, FEATURES)
+  parsed = tf.io.parse_single_example(serialized, features())
   return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
 
 
@@ -123,7 +151,7 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
 
   Args:
     output_dir: the converter's output (local path or gs://), holding manifest.json.
-    split: 'train', 'validation', ... (a key of the manifest's "splits").
+    split: 'train', 'validation', 'test' (a key of the manifest's "splits").
     batch_size: examples per batch; the last batch is smaller unless drop_remainder.
     training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
     image_size: side in pixels of the square images produced.
@@ -138,6 +166,9 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels).
   """
   manifest = load_manifest(output_dir)
+  if file_formats.of_manifest(manifest).name != file_formats.TFRECORD:
+    raise ValueError(f'{output_dir} holds {manifest["file_format"]} shards, which tf.data cannot read; '
+                     "use ExampleSource(output_dir, split), Grain or TFDS's as_data_source().")
   files = shard_files(output_dir, split, manifest)
   compression = 'GZIP' if manifest.get('compression') == 'gzip' else ''
   autotune = tf.data.AUTOTUNE

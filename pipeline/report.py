@@ -11,8 +11,8 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
   `--max_records` records per split taken evenly from every shard;
 - mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl.
 
-Shards are read through Beam FileSystems with TFRecord framing (so gs:// and s3:// outputs work, and
-gzip shards too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
+Shards are read through Beam FileSystems with their format's reader (transforms/file_format.py:
+TFRecord, gzip TFRecord or ArrayRecord; gs:// and s3:// outputs work too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
 (`Figure.figimage`), so each tile's pixels in the PNG are exactly `tile_image()` of a record.
 """
 
@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import contextlib
 import dataclasses
 import html
 import io
+import itertools
 import math
 import sys
 import textwrap
@@ -33,20 +35,23 @@ import numpy as np
 from pipeline import extras, logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
-  from apache_beam.io.filesystems import CompressionTypes, FileSystems
+  from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
-from pipeline.verify import Example, read_tfrecords
+from pipeline.verify import Example
+from transforms import file_format as file_formats
 from transforms import layout
 from transforms.shard_writer import reason_category
+from transforms.sharding import ordered_splits
 from transforms.tfds_metadata import tfds_label_names
 
 TILE_PIXELS = 112  # side of one contact-sheet tile
 TILE_GAP = 4  # pixels between tiles
 TILE_BACKGROUND = 255  # white around tiles and around images that are not square
 LABEL_WIDTH = 170  # pixels left of the sheet for the class names
-HEADER_HEIGHT = 110  # pixels above the sheet: title and mean/std lines
+HEADER_HEIGHT = 110  # pixels above the sheet: title and two splits' mean/std lines
+SUMMARY_LINE_HEIGHT = 20  # pixels per further split's line
 CHART_HEIGHT = 420  # pixels per row of charts
 MIN_WIDTH = 1400  # pixels
 DPI = 100
@@ -132,13 +137,12 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   """Reads manifest, stats, labels, rejects and (a bounded number of) records of every split.
 
   Samples for the contact sheet are the first `per_class` records of each of the first `max_classes`
-  labels, in split order (train first) then shard and record order.
+  labels, in split order (train, validation, test) then shard and record order.
 
   Raises:
     FileNotFoundError (via Beam): no manifest.json, i.e. not a finished output directory.
   """
-  output = layout.OutputLayout(output_dir)
-  manifest = layout.read_json(output.path(layout.MANIFEST_FILE))
+  output, manifest = layout.read_output(output_dir)
   stats = layout.read_json(output.path(layout.STATS_FILE))
   # label i -> name; tolerates a labels.txt with or without the "background" line of label_offset 1
   label_names = tfds_label_names(manifest,
@@ -150,19 +154,17 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
   sizes: Dict[str, List[Tuple[int, int]]] = {}
   num_bytes: Dict[str, List[int]] = {}
-  compression = (CompressionTypes.GZIP if manifest.get('compression') == 'gzip'
-                 else CompressionTypes.UNCOMPRESSED)
-  splits = sorted(manifest['splits'], key=lambda s: (s != 'train', s))
+  shard_format = file_formats.of_manifest(manifest)
+  splits = ordered_splits(manifest['splits'])
   for split in splits:
     shards = manifest['splits'][split]['shards']
     quota = _shard_quota(max_records, len(shards))
     sizes[split], num_bytes[split] = [], []
     for shard in shards:
-      with FileSystems.open(output.path(shard['file']), compression_type=compression) as f:
-        for record in read_tfrecords(f):
-          if quota is not None and record.index >= quota:
-            break
-          example = Example.FromString(record.data)
+      with contextlib.closing(shard_format.read(output.path(shard['file']),
+                                                manifest.get('compression', 'none'))) as records:
+        for index, data in enumerate(itertools.islice(records, quota)):
+          example = Example.FromString(data)
           encoded = _feature(example, 'image/encoded', 'bytes_list')
           sizes[split].append((_feature(example, 'image/height', 'int64_list'),
                                _feature(example, 'image/width', 'int64_list')))
@@ -171,7 +173,7 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
           if label in wanted and len(samples[label]) < per_class:
             filename = _feature(example, 'image/filename', 'bytes_list') or b''
             samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
-                                         record.index, decode_image(encoded)))
+                                         index, decode_image(encoded)))
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes)
 
 
@@ -207,7 +209,7 @@ def _fmt(values) -> str:
 def summary_lines(data: ReportData) -> List[str]:
   """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units."""
   lines = []
-  for split in sorted(data.manifest['splits'], key=lambda s: (s != 'train', s)):
+  for split in ordered_splits(data.manifest['splits']):
     s = data.stats.get(split, {})
     lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
                  f'{data.manifest["splits"][split]["num_shards"]} shard(s), '
@@ -252,7 +254,7 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
   """Four charts in two rows between figure fractions bottom..top."""
   from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
   row_h = (top - bottom) / 2
-  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  splits = ordered_splits(data.manifest['splits'])
   # the right column starts further in: its y labels (reject reasons) are words, not numbers
   axes = [fig.add_axes([(0.06, 0.62)[col], bottom + row_h * (1 - row) + 0.12 * row_h,
                         (0.40, 0.36)[col], 0.68 * row_h]) for row in range(2) for col in range(2)]
@@ -300,19 +302,21 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
 
   names, rows = _sample_rows(data)
   sheet, tiles = contact_sheet(rows, per_class)
+  lines = summary_lines(data)
+  header = HEADER_HEIGHT + SUMMARY_LINE_HEIGHT * max(0, len(lines) - 2)  # a test split adds a line
   width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
-  height = HEADER_HEIGHT + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
+  height = header + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
   fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
   fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
            va='top')
-  for i, line in enumerate(summary_lines(data)):
-    fig.text(10 / width, 1 - (44 + 20 * i) / height, line, fontsize=10, va='top')
+  for i, line in enumerate(lines):
+    fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, line, fontsize=10, va='top')
   shown = len(rows)
-  fig.text(10 / width, 1 - (HEADER_HEIGHT - 16) / height,
+  fig.text(10 / width, 1 - (header - 16) / height,
            f'Contact sheet: first {per_class} records of {shown} of '
            f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
            va='top', style='italic')
-  sheet_x, sheet_y = LABEL_WIDTH, HEADER_HEIGHT
+  sheet_x, sheet_y = LABEL_WIDTH, header
   fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
   for r, name in enumerate(names):
     centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
@@ -338,7 +342,7 @@ def build_html(data: ReportData, png: bytes) -> str:
   esc = html.escape
   rows = ''.join(f'<li>{esc(line)}</li>' for line in summary_lines(data))
   offset = int(data.manifest['label_offset'])
-  splits = sorted(data.manifest['splits'], key=lambda s: (s != 'train', s))
+  splits = ordered_splits(data.manifest['splits'])
   head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
   class_rows = ''.join(
       f'<tr><td>{i + offset}</td><td>{esc(name)}</td>' + ''.join(
@@ -385,7 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
-  manifest = layout.OutputLayout(args.output_dir).path(layout.MANIFEST_FILE)
+  manifest = layout.join(args.output_dir, layout.MANIFEST_FILE)
   if not FileSystems.exists(manifest):
     print(f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
           'not finished (the manifest is written after every shard).', file=sys.stderr)

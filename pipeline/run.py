@@ -33,13 +33,14 @@ from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
-from transforms import layout
+from transforms import file_format, layout
 from transforms.codec_versions import package_versions
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.resume import resume_message
 from transforms.shard_writer import INTERNAL_ERROR, reason_category
+from transforms.sharding import SPLITS
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
@@ -71,7 +72,7 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Coun
   """A plain-text table of what the run wrote, and why files were rejected."""
   lines = [f'Output: {opts.output}',
            f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
-  for split in ('train', 'validation'):
+  for split in SPLITS:
     if split in stats:
       s = stats[split]
       mean = ' '.join(f'{v:6.2f}' for v in s['mean_rgb'])
@@ -95,7 +96,7 @@ def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, star
   runner = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
   return RunInfo(run_id=run_id, started=started, runner=str(runner).rsplit('.', 1)[-1],
                  input_root=opts.input, converter=converter_version(),
-                 packages=package_versions(opts.compression))
+                 packages=package_versions(opts.compression, opts.file_format))
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
@@ -107,6 +108,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   claim = None
   try:
     opts, beam_args = parse_args(argv)
+    if opts.file_format == file_format.ARRAY_RECORD:
+      extras.require('array_record', file_format.ARRAY_RECORD_REQUIREMENT,
+                     '--file_format array_record needs')
     options = pipeline_options(beam_args)
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
@@ -118,7 +122,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
       if note:
         print(note, file=sys.stderr)
       prepare_output(opts)
-  except (UsageError, InputError) as e:
+  except (UsageError, InputError, extras.MissingDependency) as e:
     if claim is not None:
       claim.release()
     print(f'error: {e}', file=sys.stderr)

@@ -7,13 +7,17 @@ printing one line per problem with the file and, for record level problems, the 
 
 What is checked, against ``manifest.json`` (see the output layout in README.md):
   * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
-  * every shard the manifest lists exists, and no other ``<split>-NNNNN-of-NNNNN`` file does;
+  * every shard the manifest lists exists, and no other file with a shard name does (names as the
+    manifest's ``--shard_name_template`` makes them, ``<split>-NNNNN-of-NNNNN`` by default);
   * the manifest agrees with itself (shard names, ``num_shards``, per-split sums) and with
     ``stats.json``;
   * every record's TFRecord framing: the 12-byte header (uint64 little-endian length + masked
     crc32c of those 8 bytes), the payload and its masked crc32c (TensorFlow's
     ``core/lib/io/record_writer.cc``; masking via Beam's ``tfrecordio`` helper, crc32c via
     google-crc32c). Shards are gunzipped first when the manifest says ``"compression": "gzip"``;
+    ArrayRecord shards (``"file_format": "array_record"``) are read record by record with the
+    ``array_record`` package's reader, which checks every chunk's hash (a local copy is made of
+    gs:// and s3:// shards first); an unreadable record ends the shard's check;
   * every payload parses as a ``tf.train.Example`` whose ``image/encoded`` decodes completely as a
     JPEG (Pillow, truncated images are errors) with the ``image/height`` and ``image/width`` it
     claims, and whose ``image/class/label`` lies in ``[label_offset, label_offset + num_classes)``;
@@ -53,8 +57,9 @@ from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
 from pipeline import compare
+from transforms import file_format as file_formats
 from transforms import layout
-from transforms.checksum import HashingReader
+from transforms.checksum import HashingReader, file_sha256
 from transforms.example import example_class
 
 SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
@@ -206,13 +211,16 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem]) -> tuple[int, tuple[int, str] | None]:
+                 problems: list[Problem], file_format: str = file_formats.TFRECORD
+                 ) -> tuple[int, tuple[int, str] | None]:
   """Check one shard; append its problems; return the number of records it holds intact and the
   file's (size in bytes, hex SHA-256) as stored (None when it could not be read to the end).
 
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
+  if file_format != file_formats.TFRECORD:
+    return _verify_records(path, file_formats.get(file_format), compression, label_range, problems)
   count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -250,6 +258,28 @@ def _check_checksum(path: str, entry: dict, checksum: tuple[int, str] | None,
                             f"manifest.json says {entry['bytes']} bytes with SHA-256 "
                             f"{entry['sha256'][:16]}...: the file changed after it was written"))
   return True
+
+
+def _verify_records(path: str, shard_format: file_formats.ShardFormat, compression: str,
+                    label_range: range | None, problems: list[Problem]
+                    ) -> tuple[int, tuple[int, str] | None]:
+  """verify_shard through the format's own reader (ArrayRecord: chunk hashes checked); reading
+  stops at the first unreadable record. The file is hashed in a read of its own (the format's C++
+  reader reads it by itself)."""
+  count = 0
+  try:
+    for data in shard_format.read(path, compression):
+      problems.extend(Problem(path, m, count) for m in check_example(data, label_range))
+      count += 1
+  except file_formats.ShardReadError as error:
+    problems.append(Problem(path, f'unreadable: {error.reason}', error.index))
+  except (OSError, RuntimeError, ValueError) as error:  # not an ArrayRecord file, unreadable file
+    problems.append(Problem(path, f'read failed after {count} records: '
+                            f'{type(error).__name__}: {error}', count))
+  try:
+    return count, file_sha256(path)
+  except OSError:
+    return count, None
 
 
 def _check_manifest_self(output: layout.OutputLayout, manifest: dict, problems: list[Problem]) -> None:
@@ -297,15 +327,14 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   if pipeline_options is not None:
     FileSystems.set_options(pipeline_options)
   output_dir = output_dir.rstrip('/')
-  output = layout.OutputLayout(output_dir)
   report = VerifyReport(output_dir)
   problems = report.problems
-  if not FileSystems.exists(output.path(layout.SUCCESS_FILE)):
-    problems.append(Problem(output.path(layout.SUCCESS_FILE),
-                            'missing: the conversion did not finish'))
-  manifest_path = output.path(layout.MANIFEST_FILE)
+  success_path = layout.join(output_dir, layout.SUCCESS_FILE)
+  if not FileSystems.exists(success_path):
+    problems.append(Problem(success_path, 'missing: the conversion did not finish'))
+  manifest_path = layout.join(output_dir, layout.MANIFEST_FILE)
   try:
-    manifest = layout.read_json(manifest_path)
+    output, manifest = layout.read_output(output_dir)
     if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
       raise ValueError(f"format_version {manifest.get('format_version')!r}, "
                        f'expected {SUPPORTED_FORMAT_VERSION}')
@@ -328,7 +357,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
     if name not in found:
       problems.append(Problem(path, 'missing: listed in manifest.json'))
       continue
-    count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems)
+    count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
+                                   file_formats.of_manifest(manifest).name)
     report.shards_read += 1
     report.records_read[split] += count
     if checksum is not None:
@@ -350,8 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
-                  "shard's size and SHA-256, TFRecord crcs, Example parsing, JPEG decoding and "
-                  'label range.')
+                  "shard's size and SHA-256, TFRecord crcs or ArrayRecord chunk hashes, Example "
+                  'parsing, JPEG decoding and label range.')
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
   parser.add_argument('--against', metavar='OTHER',
                       help='another output to compare with byte for byte (shards and metadata but '

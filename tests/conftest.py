@@ -25,16 +25,6 @@ def sample_output(tmp_path_factory) -> pathlib.Path:
   return output
 
 
-def assert_same_output(actual: pathlib.Path, expected: pathlib.Path) -> None:
-  """The same top-level files with the same bytes, but provenance.json (times, run id, runner)."""
-  from transforms.layout import PROVENANCE_FILE  # pylint: disable=import-outside-toplevel
-  names = sorted(p.name for p in expected.iterdir() if p.is_file() and p.name != PROVENANCE_FILE)
-  assert names == sorted(p.name for p in actual.iterdir()
-                         if p.is_file() and p.name != PROVENANCE_FILE)
-  for name in names:
-    assert (actual / name).read_bytes() == (expected / name).read_bytes(), name
-
-
 def copies_of_samples(root: pathlib.Path, copies: int) -> pathlib.Path:
   """An input of `copies` x the sample photos (`<class>/<i>_<name>`) under root; returns root."""
   import shutil  # pylint: disable=import-outside-toplevel
@@ -74,4 +64,54 @@ def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
   (photos / 'flower' / 'zz_notes.jpg').write_text('not an image\n')
   output = work / 'output'
   assert convert(photos, output, *READERS_FLAGS) == 0
+  return output
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits and shard names (tests/test_splits.py, test_shard_names.py, test_config.py,
+# test_model_garden.py, test_model_garden_yaml.py).
+
+# The sample photos split by fractions into train/validation/test, with TFDS's own shard names: the
+# same flags as SAMPLE_FLAGS otherwise, so its validation shards are sample_output's, byte for byte.
+TFDS_TEMPLATE = 'name-{split}.tfrecord-{index:05d}-of-{num_shards:05d}'
+FRACTIONS_FLAGS = (*SAMPLE_FLAGS, '--test_fraction', '0.1', '--shard_name_template', TFDS_TEMPLATE)
+SPLIT_FOLDERS_FLAGS = ('--label_offset', '1', '--train_shards', '2')
+
+
+def arrange_split_folders(root: pathlib.Path) -> pathlib.Path:
+  """The sample photos as root/train/, root/val/ and root/test/ (<class>/<image> in each): per class,
+  in file name order, the last two files in val/, the one before them in test/, the rest in train/."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  for klass, files in files_by_class().items():
+    for i, path in enumerate(files):
+      split = 'val' if i >= len(files) - 2 else 'test' if i == len(files) - 3 else 'train'
+      (root / split / klass).mkdir(parents=True, exist_ok=True)
+      shutil.copy(path, root / split / klass / path.name)
+  return root
+
+
+def files_by_class():
+  """{class: paths of its sample photos, sorted}."""
+  by_class = {}
+  for klass, path in sample_files():
+    by_class.setdefault(klass, []).append(path)
+  return by_class
+
+
+@pytest.fixture(scope='session')
+def split_folders_output(tmp_path_factory) -> pathlib.Path:
+  """The sample photos arranged in train/ val/ test/ folders, converted once with
+  SPLIT_FOLDERS_FLAGS (--label_offset 1, as for Model Garden); read-only for tests."""
+  work = tmp_path_factory.mktemp('split_folders')
+  output = work / 'output'
+  assert convert(arrange_split_folders(work / 'photos'), output, *SPLIT_FOLDERS_FLAGS) == 0
+  return output
+
+
+@pytest.fixture(scope='session')
+def fractions_output(tmp_path_factory) -> pathlib.Path:
+  """The sample photos split by --validation_fraction 0.2 and --test_fraction 0.1 into shards named
+  by TFDS_TEMPLATE (FRACTIONS_FLAGS); read-only for tests."""
+  output = tmp_path_factory.mktemp('fractions') / 'output'
+  assert convert(SAMPLE_DIR, output, *FRACTIONS_FLAGS) == 0
   return output

@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 
 import airflow_venv
-from conftest import assert_same_output, convert
+from clusters.outputs import assert_same_dataset, read_dataset
+from conftest import convert
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / 'data' / 'sample_images'
@@ -163,7 +164,7 @@ def test_dag_converts_verifies_and_resumes(airflow_bin, airflow_env, tmp_path):
       resumed, resumed
   fresh = tmp_path / 'fresh'
   assert convert(source, fresh, *[f'--{k}={v}' for k, v in FLAGS.items()]) == 0
-  assert_same_output(output, fresh)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(fresh)))
 
 
 def test_airflow_venv_key_tracks_pins():

@@ -19,6 +19,7 @@ from benchmarks import synth
 from benchmarks.measure import output_bytes, run_measured
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # Benchmarks: synthetic datasets, subprocess converters.
 
 
 @pytest.fixture(scope='module')
@@ -240,6 +241,10 @@ def test_marginal_cancels_startup():
   m = marginal(_run(200, 10.0 + 200 / 400, 12.0 + 200 * 0.005), _run(4000, 10.0 + 4000 / 400, 12.0 + 4000 * 0.005))
   assert m['cpu_ms_per_image'] == pytest.approx(5.0) and m['images_per_s'] == pytest.approx(400)
   assert m['startup_wall_s'] == pytest.approx(10.0) and m['startup_cpu_s'] == pytest.approx(12.0)
+  assert m['wall_plausible'] is None  # cores not given
+  small, large = _run(200, 10.5, 13.0), _run(4000, 20.0, 32.0)  # 400 img/s at 5 ms: 2 cores busy
+  assert marginal(small, large, cores=2)['wall_plausible'] is True
+  assert marginal(small, large, cores=1)['wall_plausible'] is False  # the start-up's wall moved, not 2 cores
   noisy = marginal(_run(8, 9.0, 9.0), _run(24, 8.5, 9.0))  # too small a difference: no figure, no crash
   assert noisy['cpu_ms_per_image'] is None and noisy['images_per_s'] is None and noisy['startup_wall_s'] is None
   with pytest.raises(ValueError, match='more images'):
@@ -301,3 +306,78 @@ def test_quick_benchmark_end_to_end(tmp_path, monkeypatch):
   target_lines = [line for line in summary.splitlines() if line.startswith('| CPU per image, script')]
   assert len(target_lines) == 2 and all('MET' in line or 'NOT MEASURABLE' in line for line in target_lines)
   assert bench.main(['--render', str(results / 'results.json'), '--results', str(results)]) == 0
+
+
+@pytest.fixture(scope='module')
+def phone_dataset(tmp_path_factory):
+  return synth.synthesize(24, 4, seed=5, cache_dir=tmp_path_factory.mktemp('phone'), processes=1, profile='phone')
+
+
+def test_app1_exif_probe_agrees_with_pillow(phone_dataset):
+  from benchmarks import variants
+  seen = set()
+  for path, _ in synth.list_images(phone_dataset.root):
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+      pillow = im.getexif().get(0x0112, 1)
+      assert (variants.app1_exif(data) is not None) == ('exif' in im.info)
+    for how in ('open', 'segment'):
+      assert variants.exif_orientation(data, how) == pillow
+    seen.add(pillow)
+  assert seen >= {1} and seen & {6, 8}
+
+
+@pytest.mark.parametrize('variant, same_pixels', [
+    ('BASELINE', True), ('sums', True), ('probe', True), ('probe_segment', True), ('fastdct', False),
+    ('m8', False), ('rotate_late', False), ('reuse_buffer', True)])
+def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant, same_pixels):
+  from benchmarks import variants
+  from transforms.image import ImageSpec, process_image
+  v = {'BASELINE': variants.BASELINE, 'sums': variants.Variant(sums='array'),
+       'probe': variants.Variant(probe='simplejpeg'), 'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
+       'fastdct': variants.Variant(fastdct=True), 'm8': variants.Variant(scale='m8'),
+       'rotate_late': variants.Variant(rotate_late=True), 'reuse_buffer': variants.Variant(reuse_buffer=True)}[variant]
+  spec = ImageSpec()
+  for dataset in (small_dataset, phone_dataset):
+    for path, _ in synth.list_images(dataset.root)[:12]:
+      data = path.read_bytes()
+      want, got = process_image(data, spec), variants.process_variant(data, spec, v)
+      assert (got.height, got.width, got.orientation) == (want.height, want.width, want.orientation)
+      assert got.crop == pytest.approx(want.crop)
+      if same_pixels:
+        assert got.encoded == want.encoded, path.name
+      if variant in ('BASELINE', 'probe', 'probe_segment', 'reuse_buffer'):
+        assert (got.channel_sums, got.channel_squares) == (want.channel_sums, want.channel_squares)
+      else:  # other pixels, or the same pixels before JPEG: the means move by a fraction of a level
+        n = got.height * got.width
+        assert np.allclose(np.array(got.channel_sums) / n, np.array(want.channel_sums) / n, atol=2.0)
+
+
+def test_interleaved_passes_rotate_and_pair():
+  from benchmarks.levers import interleaved, paired
+  calls = []
+  fns = {name: (lambda item, name=name: calls.append((name, item))) for name in ('a', 'b', 'c')}
+  per_pass = interleaved(fns, [0, 1], 2)
+  assert calls == [('a', 0), ('b', 0), ('c', 0), ('b', 1), ('c', 1), ('a', 1),  # pass 1: image by image
+                   ('b', 0), ('c', 0), ('a', 0), ('c', 1), ('a', 1), ('b', 1)]  # pass 2: rotated again
+  assert {len(v) for v in per_pass.values()} == {2}
+  result = paired({'base': [10.0, 12.0, 11.0], 'x': [8.0, 11.0, 8.0]}, 'base')
+  assert result['x']['us'] == 8.0 and result['x']['saving_us'] == 2.0
+  assert (result['x']['saving_min_us'], result['x']['saving_max_us']) == (1.0, 3.0)
+
+
+@pytest.mark.timeout(300)
+def test_levers_benchmark_runs_and_reports_every_lever(tmp_path, monkeypatch, capsys):
+  """A tiny run: every lever gets a row with its time, PSNR and record check; figures not checked."""
+  from benchmarks import levers
+  monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
+  assert levers.main(['--sets', 'imagenet', '--num_images', '8', '--images', '6', '--passes', '1',
+                      '--psnr_images', '2', '--profile', '--results', str(tmp_path)]) == 0
+  result = json.loads(next(tmp_path.glob('levers-*.json')).read_text())['sets'][0]
+  assert set(result['variants']) == set(levers.VARIANTS)
+  assert result['records']['1. sums of the pre-encode pixels']['identical_bytes'] == 6
+  assert result['writer']['variants']['_write_records (product)']['us'] > 0
+  assert 'with open() instead of FileSystems.open' in result['writer']['variants']
+  assert set(result['components']) == {'probe', 'statistics', 'decode'}
+  out = capsys.readouterr().out
+  assert 'ΔPSNR' in out and 'over open + read + process_image' in out and 'without building the Example' in out

@@ -23,10 +23,21 @@ def test_a_copy_is_byte_identical(sample_output, tmp_path, capsys):
   (copy / 'provenance.json').write_text('{"runner": "SomewhereElse", "started": "later"}')
   code, out, _ = _against(sample_output, copy, capsys)
   assert code == 0, out
-  assert out[1] == (f'SAME {sample_output} and {copy}: byte-identical (13 files: 5 shards and the '
+  assert out[1] == (f'SAME {sample_output} and {copy}: byte-identical (14 files: 5 shards and the '
                     'metadata; provenance.json not compared)')
   assert out[2:] and all(line.startswith('RECIPE ') for line in out[2:])  # runner, converter, ...
   assert f'RECIPE runner: FnApiRunner in {sample_output}, SomewhereElse in {copy}' in out
+
+
+def test_two_runs_into_two_folders_are_the_same_but_for_the_folder_they_name(sample_output,
+                                                                            tmp_path, capsys):
+  again = tmp_path / 'again'
+  assert convert(SAMPLE_DIR, again, *SAMPLE_FLAGS) == 0
+  code, out, _ = _against(sample_output, again, capsys)
+  assert code == 0, out
+  assert out[1] == (f'SAME {sample_output} and {again}: byte-identical (14 files: 5 shards and the '
+                    'metadata; provenance.json not compared; model_garden.yaml differs only by the '
+                    'output folder it names)')
 
 
 def test_outputs_made_differently_name_the_shards_and_the_recipe(sample_output, tmp_path, capsys):

@@ -48,6 +48,7 @@ def _dry_run_job(output, *extra):
   return pipeline.run().job
 
 
+@pytest.mark.slow  # Builds the whole Dataflow job offline: ~3 s, the slowest of the quick set.
 @pytest.mark.timeout(300)
 def test_dataflow_job_has_the_converter_steps_and_user_code_pickles(tmp_path, offline_gcp):
   from apache_beam.internal import pickler  # pylint: disable=import-outside-toplevel

@@ -10,10 +10,13 @@ import time
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert, copies_of_samples
+from clusters.outputs import assert_same_dataset, read_dataset
+from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert, copies_of_samples
 from beam_private import tfrecord
 from transforms import image as image_lib
 from transforms import layout
+
+pytestmark = pytest.mark.slow  # Killed, crashing and failing runs, each a conversion of its own.
 
 CRASH_FLAGS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
 
@@ -65,7 +68,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path, capsys):
   assert not (output / '_work' / 'claim.json').exists()
   print(f'killed after {killed_after:.1f} s with {len(finished)}/28 shards final; '
         f'resume took {time.monotonic() - started:.1f} s')
-  assert_same_output(output, reference)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(reference)))
   assert not list((output / '_work').glob('*.tmp-*'))
 
 
@@ -93,7 +96,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
     _assert_complete(shard, output)
   monkeypatch.setattr(tfrecord, 'write_record', real)
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
-  assert_same_output(output, sample_output)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(sample_output)))
 
 
 def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_path, monkeypatch,

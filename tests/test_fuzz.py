@@ -23,6 +23,8 @@ from conftest import SAMPLE_DIR
 from transforms import image as image_lib
 from transforms.image import ImageRejected, ImageSpec, process_image
 
+pytestmark = pytest.mark.slow  # FUZZ_EXAMPLES examples per seed file: ~1-2 minutes here.
+
 SEEDS = {
     'jpeg': (SAMPLE_DIR / 'object' / 'gc_cup.JPEG').read_bytes(),
     'png': (SAMPLE_DIR / 'animal' / 'sk_chelsea.png').read_bytes(),

@@ -210,6 +210,7 @@ THIN_POLICIES = {
 }
 
 
+@pytest.mark.slow  # One conversion per policy; tests/test_image_sizes.py checks thin images quickly.
 @pytest.mark.parametrize('policy', THIN_POLICIES)
 def test_thin_images_convert_under_every_policy(policy, tmp_path):
   """A 1x320 PNG, a 320x1 JPEG and a 2x600 JPEG beside real photos once ended the whole run."""

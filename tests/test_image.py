@@ -331,6 +331,7 @@ def test_spec_validation_messages():
     ImageSpec(resample='nearest')
 
 
+@pytest.mark.slow  # The 9000x10000 case allocates ~1 GB and takes ~20 s.
 @pytest.mark.parametrize('shape', [(1, 1, 3), (256, 256, 3), (301, 517, 4), (9000, 10000, 3)])
 def test_channel_sums_are_exact_integers(shape):
   rng = np.random.default_rng(sum(shape))

@@ -104,6 +104,7 @@ def check_policy(data: bytes, width: int, height: int, spec: ImageSpec) -> None:
 
 
 
+@pytest.mark.slow  # ~30 s of generated sizes; the thin-image cases below stay in the quick check.
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(width=SIDES, height=SIDES, mode=MODES)

@@ -77,7 +77,7 @@ def test_write_metadata_writes_every_file_and_success_last(tmp_path):
     outcomes = p | 'Outcomes' >> beam.Create(['kept', 'written', 'kept'])
     facts = (summaries, outcomes) | CollectOutputFacts()
     written = (stats, rejects, facts) | WriteMetadata(output, ['a', 'b'], 0, 'none', {'seed': 0},
-                                                      0.5, RUN)
+                                                      0.5, run=RUN)
     assert_that(written | beam.Map(lambda s: (s['num_examples'], s['num_rejected'])),
                 equal_to([(5, 2)]))
   stats = layout.read_json(output.path(layout.STATS_FILE))

@@ -7,7 +7,9 @@ missing), and runs Model Garden in a subprocess with that folder on PYTHONPATH, 
 TensorFlow. The subprocess is this file run as a script (`main` below): it builds the same
 `InputReader(decoder_fn=classification_input.Decoder().decode, parser_fn=Parser(...).parse_fn(...))`
 that `official.vision.tasks.image_classification.ImageClassificationTask.build_inputs` builds, from an
-`ImageClassificationTask` DataConfig whose input_path is our shard glob, and reports what it yields.
+`ImageClassificationTask` DataConfig whose input_path is the shard glob of the output's
+model_garden.yaml, and reports what it yields. The trainer test runs `official.vision.train` from
+model_garden.yaml itself (transforms/model_garden.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 # tf-keras follows the TensorFlow version (2.21 here); gin-config, scipy and pycocotools are what
 # `official.vision` imports; tensorboard (+ its data server) is what the trainer's summaries need.
@@ -95,15 +98,17 @@ def test_model_garden_classification_input(readers_offset1_output, is_training):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_model_garden_trainer_trains_and_evaluates(readers_offset1_output, tmp_path):
-  """Model Garden's own entry point (`official.vision.train`, experiment resnet_imagenet) runs two
-  training steps and two evaluation steps on our shards, as docs/readers.md tells users to."""
-  manifest = json.loads((readers_offset1_output / 'manifest.json').read_text())
+def test_model_garden_trainer_trains_from_model_garden_yaml(split_folders_output, tmp_path):
+  """Model Garden's own entry point (`official.vision.train`, experiment resnet_imagenet) trains from
+  the converter's model_garden.yaml (classes, shard globs, batch, steps), on the sample photos
+  arranged in train/ val/ test/, as README tells users to; the overrides only shrink the run to a
+  ResNet-18, batches of 4, two training and two evaluation steps on CPU."""
+  config_file = split_folders_output / 'model_garden.yaml'
+  config = yaml.safe_load(config_file.read_text())
+  assert config['task']['model']['num_classes'] == 6  # 5 classes + label offset 1
   model_dir = tmp_path / 'model'
   overrides = {
-      'task.model.num_classes': manifest['num_classes'] + 1,
-      'task.train_data.input_path': f'{readers_offset1_output}/train*',
-      'task.validation_data.input_path': f'{readers_offset1_output}/valid*',
+      'task.model.backbone.resnet.model_id': 18,
       'task.train_data.global_batch_size': 4, 'task.validation_data.global_batch_size': 4,
       'task.train_data.shuffle_buffer_size': 16, 'task.train_data.cycle_length': 2,
       'task.validation_data.cycle_length': 1,
@@ -114,7 +119,7 @@ def test_model_garden_trainer_trains_and_evaluates(readers_offset1_output, tmp_p
   }
   result = subprocess.run(
       [sys.executable, '-m', 'official.vision.train', '--experiment=resnet_imagenet',
-       '--mode=train_and_eval', f'--model_dir={model_dir}',
+       '--mode=train_and_eval', f'--model_dir={model_dir}', f'--config_file={config_file}',
        '--params_override=' + ','.join(f'{k}={v}' for k, v in overrides.items())],
       env=_model_garden_env(), capture_output=True, text=True, timeout=1100, check=False)
   log = result.stdout + result.stderr
@@ -122,6 +127,10 @@ def test_model_garden_trainer_trains_and_evaluates(readers_offset1_output, tmp_p
   assert 'train | step:      2' in log and 'eval | step:      2' in log
   assert "'accuracy'" in log and "'validation_loss'" in log
   assert (model_dir / 'ckpt-2.index').exists()
+  params = yaml.full_load((model_dir / 'params.yaml').read_text())  # what the trainer ran with (tuples)
+  assert params['task']['model']['num_classes'] == 6
+  assert params['task']['train_data']['input_path'] == config['task']['train_data']['input_path']
+  assert params['task']['validation_data']['drop_remainder'] is False
 
 
 def main(argv) -> None:
@@ -132,8 +141,9 @@ def main(argv) -> None:
   from official.vision.dataloaders import classification_input  # pylint: disable=import-outside-toplevel
 
   output_dir, is_training, num_classes = argv[1], bool(int(argv[2])), int(argv[3])
-  pattern = 'train*' if is_training else 'valid*'  # as Model Garden's ImageNet configs glob
-  params = config.DataConfig(input_path=os.path.join(output_dir, pattern), is_training=is_training,
+  with open(os.path.join(output_dir, 'model_garden.yaml'), encoding='utf-8') as f:
+    data = yaml.safe_load(f)['task']['train_data' if is_training else 'validation_data']
+  params = config.DataConfig(input_path=data['input_path'], is_training=is_training,
                              global_batch_size=BATCH, shuffle_buffer_size=64, cycle_length=2,
                              drop_remainder=is_training)
   decoder = classification_input.Decoder(image_field_key=params.image_field_key,

@@ -18,6 +18,7 @@ from clusters.s3 import moto_s3
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
 from transforms.layout import PROVENANCE_FILE
 
+pytestmark = pytest.mark.slow  # Starts moto's S3 server.
 _LOGGER = logging.getLogger(__name__)
 BUCKET = 'photos'
 

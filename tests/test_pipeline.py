@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert
+from clusters.outputs import assert_same_dataset, read_dataset
+from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from transforms.image import ImageSpec, process_image
 
 FEATURES = {
@@ -39,7 +40,8 @@ def read_split(output, split, compression=None):
 def test_shards_metadata_and_counts(sample_output):
   names = sorted(p.name for p in sample_output.iterdir())
   assert names == ['_SUCCESS', '_work', 'dataset_info.json', 'features.json',
-                   'image-class-label.labels.txt', 'labels.txt', 'manifest.json', 'provenance.json',
+                   'image-class-label.labels.txt', 'labels.txt', 'manifest.json', 'model_garden.yaml',
+                   'provenance.json',
                    'rejects.jsonl', 'stats.json',
                    'train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
                    'validation-00000-of-00002', 'validation-00001-of-00002']
@@ -131,7 +133,7 @@ def test_stats_equal_numpy_over_the_decoded_stored_images(sample_output):
 def test_in_memory_and_multi_processing_give_identical_bytes(sample_output, tmp_path):
   assert convert(SAMPLE_DIR, tmp_path, *SAMPLE_FLAGS, '--direct_running_mode=multi_processing',
                  '--direct_num_workers=2') == 0
-  assert_same_output(tmp_path, sample_output)
+  assert_same_dataset(read_dataset(str(tmp_path)), read_dataset(str(sample_output)))
 
 
 def _copy_sample(tmp_path):
@@ -211,7 +213,7 @@ def test_existing_output_is_refused_then_overwritten_or_resumed(sample_output, t
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume', '--train_shards', '4') == 2
   assert 'differ' in capsys.readouterr().err
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS, '--resume') == 0
-  assert_same_output(output, sample_output)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(sample_output)))
   assert not list((output / '_work').glob('*.tmp-*'))
   # --overwrite with other flags replaces every shard of the old run.
   assert convert(SAMPLE_DIR, output, '--overwrite', '--train_shards', '2') == 0

@@ -110,6 +110,7 @@ def test_gzip_output_reads_the_same_examples(sample_output, tmp_path):
   np.testing.assert_array_equal(plain[0], gzip[0])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_keras_model_trains_one_epoch_end_to_end(sample_output):
   manifest = read.load_manifest(str(sample_output))

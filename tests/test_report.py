@@ -74,6 +74,7 @@ def test_png_size_and_html_page(rendered):
     assert f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s)' in page
 
 
+@pytest.mark.slow
 def test_every_tile_is_its_shard_record_downscaled(rendered):
   output, png_path = rendered
   png = _png(png_path)
@@ -89,6 +90,7 @@ def test_every_tile_is_its_shard_record_downscaled(rendered):
     assert np.array_equal(_tile_in_png(png, tile), report.tile_image(decoded)), tile.sample.filename
 
 
+@pytest.mark.slow
 def test_tiles_show_the_stored_pixels_not_the_input_files(rendered):
   """The input photos (upright, full size, uncropped) make different tiles than the records do."""
   output, png_path = rendered
@@ -111,6 +113,7 @@ def _rewrite_first_record(shard: pathlib.Path, jpeg: bytes) -> None:
       writer.write(example.SerializeToString(deterministic=True))
 
 
+@pytest.mark.slow
 def test_an_altered_shard_shows_up_in_the_contact_sheet(sample_output, tmp_path):
   output = tmp_path / 'output'
   shutil.copytree(sample_output, output)

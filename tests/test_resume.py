@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from conftest import SAMPLE_DIR, SAMPLE_FLAGS, assert_same_output, convert
+from clusters.outputs import assert_same_dataset, read_dataset
+from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from transforms import layout, resume, sharding
 from transforms.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
 from transforms.sharding import ImageRef
@@ -133,7 +134,7 @@ def _resume_line(capsys):
 def _assert_like_a_fresh_run(source, output, tmp_path, *flags):
   fresh = tmp_path / f'fresh-{len(list(tmp_path.iterdir()))}'
   assert convert(source, fresh, *flags) == 0
-  assert_same_output(output, fresh)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(fresh)))
 
 
 def test_resume_after_files_were_replaced_added_and_removed(tmp_path, capsys):
@@ -208,7 +209,7 @@ def test_shards_of_an_earlier_version_or_other_codecs_are_rewritten(sample_outpu
   assert line == ('resumed: 3 shards kept, 0 rewritten because their input changed, 1 rewritten '
                   'because other codec versions wrote them, 1 rewritten because an earlier version '
                   'wrote them without an input fingerprint, 0 missing'), line
-  assert_same_output(output, sample_output)
+  assert_same_dataset(read_dataset(str(output)), read_dataset(str(sample_output)))
 
 
 def test_a_worker_with_other_codecs_refuses_to_write(tmp_path, monkeypatch, capsys):
@@ -217,7 +218,7 @@ def test_a_worker_with_other_codecs_refuses_to_write(tmp_path, monkeypatch, caps
   from pipeline import graph  # pylint: disable=import-outside-toplevel
   real = graph.codec_versions
   monkeypatch.setattr(graph, 'codec_versions',
-                      lambda compression: {**real(compression), 'pillow': '11.0.0'})
+                      lambda *args: {**real(*args), 'pillow': '11.0.0'})
   assert convert(SAMPLE_DIR, tmp_path / 'out', *SAMPLE_FLAGS) == 1
   error = capsys.readouterr().err
   assert "this worker's image codecs differ from the driver's" in error, error
@@ -255,7 +256,6 @@ def test_an_edited_labels_file_or_class_text_file_rewrites_every_shard(tmp_path,
 @pytest.mark.timeout(900)
 def test_resume_after_the_input_changed_on_s3(tmp_path, capsys):
   """The same on the S3 test server: sizes and times from the LIST response (seconds)."""
-  from clusters.outputs import read_dataset  # pylint: disable=import-outside-toplevel
   from clusters.s3 import moto_bucket  # pylint: disable=import-outside-toplevel
   from pipeline.run import run  # pylint: disable=import-outside-toplevel
   with moto_bucket('resume') as (s3, client):
@@ -276,4 +276,4 @@ def test_resume_after_the_input_changed_on_s3(tmp_path, capsys):
     assert 'rewritten because their input changed (' in line and line.endswith(' missing'), line
     print(line)
     assert convert_s3('s3://resume/fresh/') == 0
-    assert read_dataset('s3://resume/out/') == read_dataset('s3://resume/fresh/')
+    assert_same_dataset(read_dataset('s3://resume/out/'), read_dataset('s3://resume/fresh/'))

@@ -251,6 +251,7 @@ def test_a_killed_worker_fails_the_run_and_names_the_log(tmp_path, without_extra
   assert not alive
 
 
+@pytest.mark.slow
 def test_dry_run_of_run_dataflow_sh_works_offline(tmp_path, without_extras):
   """Offline as docs/running_at_scale.md says; the gcp extra is there (run_tests.sh installs it)."""
   env = dict(os.environ, VENV=without_extras['VENV'], DRY_RUN='1', INPUT=str(SAMPLE_DIR),

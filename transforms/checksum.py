@@ -1,18 +1,27 @@
 """SHA-256 and byte counts of files as stored: computed while a shard is written, checked by verify.
 
-The shard writer hashes the bytes on their way to the file system (after gzip, if any), so recording
-a shard's checksum costs no second read of the shard; `verify` hashes each file while it reads it.
+The shard formats (transforms/file_format.py) hash the bytes on their way to the file system (after
+gzip, if any), so recording a shard's checksum costs no second read of the shard; `verify` hashes each
+file while it reads it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from typing import BinaryIO, Tuple
+from typing import BinaryIO, Optional, Tuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 READ_CHUNK_BYTES = 1 << 20
+
+
+@dataclasses.dataclass
+class Stored:
+  """Size in bytes and hex SHA-256 of a file as stored; None until it is complete."""
+  bytes: Optional[int] = None
+  sha256: Optional[str] = None
 
 
 class HashingWriter:

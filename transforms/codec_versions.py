@@ -10,7 +10,8 @@ Dataflow workers install with it), and the shard writer refuses to write when it
 differ from the driver's: `check_codecs` in `WriteShardFn.setup()`.
 
 zlib counts only for --compression gzip (Beam's gzip writer calls it; another zlib may compress the
-same records to other bytes). numpy and protobuf are recorded in provenance.json (`package_versions`)
+same records to other bytes), array-record only for --file_format array_record (its writer lays out
+the container). numpy and protobuf are recorded in provenance.json (`package_versions`)
 but not checked: the bytes do not depend on them (exact integer sums, deterministic serialization).
 """
 
@@ -63,27 +64,33 @@ def _simplejpeg_turbo(module) -> Optional[str]:
   return match.group(1).decode('ascii') if match else None
 
 
-def codec_versions(compression: str = 'none') -> Dict[str, str]:
+def codec_versions(compression: str = 'none', file_format: str = 'tfrecord') -> Dict[str, str]:
   """{codec: version} of the builds this process encodes and decodes with (the module docstring says
-  which count); 'zlib' too for --compression gzip."""
+  which count); 'zlib' too for --compression gzip, 'array-record' for --file_format array_record."""
   versions = dict(_jpeg_codecs())
   if compression == 'gzip':
     versions['zlib'] = zlib.ZLIB_RUNTIME_VERSION
+  if file_format == 'array_record':
+    versions['array-record'] = _distribution_version('array-record')
   return versions
 
 
-def package_versions(compression: str = 'none') -> Dict[str, str]:
+def _distribution_version(name: str) -> str:
+  try:
+    return importlib.metadata.version(name)
+  except importlib.metadata.PackageNotFoundError:
+    return 'not installed'
+
+
+def package_versions(compression: str = 'none', file_format: str = 'tfrecord') -> Dict[str, str]:
   """What provenance.json records: Python, Beam, numpy, protobuf, google-crc32c and the codecs."""
   import apache_beam  # pylint: disable=import-outside-toplevel
   import numpy  # pylint: disable=import-outside-toplevel
   versions = {'python': platform.python_version(), 'apache-beam': apache_beam.__version__,
               'numpy': numpy.__version__}
   for distribution in ('protobuf', 'google-crc32c'):
-    try:
-      versions[distribution] = importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-      versions[distribution] = 'not installed'
-  versions.update(codec_versions(compression))
+    versions[distribution] = _distribution_version(distribution)
+  versions.update(codec_versions(compression, file_format))
   return dict(sorted(versions.items()))
 
 
@@ -93,13 +100,16 @@ def mismatches(expected: Mapping[str, str], actual: Mapping[str, str]) -> List[s
           for name in sorted(expected) if actual.get(name) != expected[name]]
 
 
-def check_codecs(expected: Mapping[str, str], compression: str = 'none') -> None:
-  """Raises CodecMismatch unless this process has the codec versions `expected` (the driver's).
+def check_codecs(expected: Mapping[str, str]) -> None:
+  """Raises CodecMismatch unless this process has the codec versions `expected` (the driver's
+  codec_versions(), whose keys say which codecs count).
 
   Raises:
     CodecMismatch: naming each codec whose version differs, and how to fix it.
   """
-  different = mismatches(expected, codec_versions(compression))
+  different = mismatches(expected, codec_versions(
+      'gzip' if 'zlib' in expected else 'none',
+      'array_record' if 'array-record' in expected else 'tfrecord'))
   if different:
     raise CodecMismatch(
         'this worker\'s image codecs differ from the driver\'s, so its shards would not be '

@@ -289,8 +289,18 @@ def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int],
   Returns:
     (uint8 [H, W, 3] RGB pixels, per-channel sums, per-channel sums of squares); see `channel_sums`.
   """
-  pixels = simplejpeg.decode_jpeg(encoded, colorspace='RGB')
+  pixels = decode_stored_jpeg(encoded)
   return (pixels, *channel_sums(pixels))
+
+
+def decode_stored_jpeg(encoded: bytes) -> np.ndarray:
+  """A stored record's `image/encoded` -> uint8 [H, W, 3] RGB, decoded as `stored_pixel_sums` decodes
+  it (libjpeg-turbo through simplejpeg; the pixels the statistics were computed from).
+
+  Raises:
+    ValueError: the bytes are not a JPEG libjpeg-turbo can decode.
+  """
+  return simplejpeg.decode_jpeg(encoded, colorspace='RGB')
 
 
 def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:

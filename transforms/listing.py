@@ -1,10 +1,13 @@
 """Finding the classes and images of an image folder, through Beam's FileSystems.
 
 Layouts (the same on a local disk, gs:// and s3://):
-  root/<class>/<image>                        one pool; --validation_fraction splits it
-  root/train/<class>/<image> + root/validation/<class>/<image> (or root/val/...)   explicit splits
+  root/<class>/<image>                        one pool; --validation_fraction / --test_fraction split it
+  root/train/<class>/<image> + root/validation/<class>/<image> (or root/val/...)
+    [+ root/test/<class>/<image>]             explicit splits (train/ + test/ alone also works)
   root/train/<class>/<image> + root/validation/<image>     ImageNet's flat validation folder, labelled
                                               by --validation_ground_truth (transforms/imagenet.py)
+A test/ folder of images without class folders (ImageNet's unlabelled test set) is skipped with a
+warning: there is no label to store.
 
 Classes are found on the driver (one listing of the split roots) so the label map is fixed before the
 graph runs; the files of each class are listed inside the graph, one class directory per element, so a
@@ -16,6 +19,7 @@ anything deeper than root/<class>/<file> is reported as a reject, never silently
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -25,9 +29,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 
 from transforms.layout import join
-from transforms.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef
+from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
+_LOGGER = logging.getLogger(__name__)
 REJECTS_TAG = 'rejects'
 
 
@@ -135,9 +140,13 @@ def list_children(root: str) -> Tuple[List[str], List[str]]:
   return [e.name for e in entries if e.is_folder], [e.name for e in entries if not e.is_folder]
 
 
-def discover_layout(input_root: str) -> Layout:
+def discover_layout(input_root: str, labelled_validation: bool = False) -> Layout:
   """Decides between the one-pool and the explicit-split layouts.
 
+  Args:
+    labelled_validation: --validation_ground_truth was given: a validation folder that holds images is
+      the flat ImageNet layout even when it also holds folders (those become rejects); without it, a
+      validation folder is flat only when it holds images and no folder.
   Raises:
     InputError: the input cannot be listed or has no class folders.
   """
@@ -147,14 +156,26 @@ def discover_layout(input_root: str) -> Layout:
     raise InputError(f'--input {input_root} cannot be read ({e}). Point --input at a folder of class '
                      'folders (root/<class>/<image>).') from None
   validation = next((d for d in VALIDATION_DIR_NAMES if d in dirs), None)
-  if TRAIN in dirs and validation:
-    roots = {TRAIN: join(input_root, TRAIN), VALIDATION: join(input_root, validation)}
-    validation_dirs, validation_files = list_children(roots[VALIDATION])
-    return Layout(roots, flat_validation=bool(validation_files and not validation_dirs))
+  if TRAIN in dirs and (validation or TEST in dirs):
+    roots = {TRAIN: join(input_root, TRAIN)}
+    flat_validation = False
+    if validation:
+      roots[VALIDATION] = join(input_root, validation)
+      validation_dirs, validation_files = list_children(roots[VALIDATION])
+      flat_validation = bool(validation_files and (labelled_validation or not validation_dirs))
+    if TEST in dirs:
+      test_dirs, test_files = list_children(join(input_root, TEST))
+      if test_dirs or not test_files:
+        roots[TEST] = join(input_root, TEST)
+      else:
+        _LOGGER.warning('Skipping %s: it holds %d files but no class folders (an unlabelled test '
+                        'set, as ImageNet\'s); only root/test/<class>/<image> is converted.',
+                        join(input_root, TEST), len(test_files))
+    return Layout(roots, flat_validation=flat_validation)
   if not dirs:
     raise InputError(
         f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
-        'root/train/<class>/... with root/validation/<class>/...).')
+        'root/train/<class>/... with root/validation/<class>/... and/or root/test/<class>/...).')
   return Layout({UNSPLIT: input_root})
 
 
@@ -167,27 +188,6 @@ def check_has_images(layout: Layout) -> None:
       return
   raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
                    ' are all empty: there are no images to convert. Check --input.')
-
-
-def read_labels_file(path: str) -> List[str]:
-  """Class names, one per line (blank lines and lines starting with '#' ignored), in label order."""
-  try:
-    with FileSystems.open(path) as f:
-      text = f.read().decode('utf-8')
-  except Exception as e:
-    raise InputError(f'cannot read --labels_file {path}: {e}') from e
-  names = [line.strip() for line in text.splitlines()]
-  names = [n for n in names if n and not n.startswith('#')]
-  if not names:
-    raise InputError(f'--labels_file {path} lists no classes.')
-  unsafe = [n for n in names if '/' in n or '\\' in n or n in ('.', '..') or is_hidden(n)]
-  if unsafe:
-    raise InputError(f'--labels_file {path} has names that are not class folder names: {unsafe[:5]} '
-                     '(no slashes, no leading dot).')
-  duplicates = sorted({n for n in names if names.count(n) > 1})
-  if duplicates:
-    raise InputError(f'--labels_file {path} lists these classes twice: {duplicates}')
-  return names
 
 
 def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,

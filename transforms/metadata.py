@@ -1,5 +1,5 @@
-"""The last step: label map, statistics, rejects list, manifest, TFDS metadata and provenance, then
-`_SUCCESS`.
+"""The last step: label map, statistics, rejects list, manifest, TFDS metadata, the Model Garden
+config and provenance, then `_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
 writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
@@ -14,7 +14,9 @@ from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 
+from transforms import file_format as file_formats
 from transforms import layout
+from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
 from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
@@ -47,10 +49,11 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dic
 
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
                    num_classes: int, label_offset: int, compression: str, options: Dict,
+                   file_format: str = file_formats.TFRECORD,
                    checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None) -> Dict:
-  """manifest.json: per split its shards in index order with their record counts, their size in
-  bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), and the
-  flags."""
+  """manifest.json: per split its shards in index order with their record counts and their size in
+  bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), the
+  shards' file format and compression, and the flags."""
   checksums = checksums or {}
   splits = {}
   for split, totals in sorted(split_stats.items()):
@@ -60,8 +63,8 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
     splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
                      'shards': shards}
   return {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
-          'label_offset': label_offset, 'compression': compression, 'splits': splits,
-          'options': options}
+          'label_offset': label_offset, 'compression': compression, 'file_format': file_format,
+          'splits': splits, 'options': options}
 
 
 def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256: Optional[str]
@@ -72,12 +75,14 @@ def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256:
   return entry
 
 
-def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int, compression: str,
-                   options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict], facts: OutputFacts, run: Optional[RunInfo] = None) -> Dict:
+def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
+                   compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
+                   rejects: List[dict], facts: OutputFacts, file_format: str = file_formats.TFRECORD,
+                   model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
+                   run: Optional[RunInfo] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
-  (dataset_info.json, features.json, image-class-label.labels.txt), deletes stale shards, writes
-  provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
+  (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
+  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -88,9 +93,10 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
-                            facts.checksums)
+                            file_format, facts.checksums)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
+  write_model_garden_config(output, manifest, model_garden_batch_size)
   deleted = delete_stale_shards(output, [s['file'] for e in manifest['splits'].values()
                                          for s in e['shards']])
   if run is not None:
@@ -108,12 +114,14 @@ class WriteMetadata(beam.PTransform):
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                compression: str, options: Dict, max_reject_fraction: float,
-               run: Optional[RunInfo] = None):
+               file_format: str = file_formats.TFRECORD,
+               model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None):
     """`run`: what the driver knows for provenance.json; None writes no provenance.json."""
     super().__init__()
     self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
-                      max_reject_fraction=max_reject_fraction, run=run)
+                      max_reject_fraction=max_reject_fraction, file_format=file_format,
+                      model_garden_batch_size=model_garden_batch_size, run=run)
 
   def expand(self, inputs):
     split_stats, rejects, facts = inputs

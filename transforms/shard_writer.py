@@ -5,7 +5,8 @@ DirectRunner holds in memory (10.7 GiB RSS for 1.9 GiB of records, see the desig
 at a random shard each run. Here only file paths are grouped by shard; the DoFn reads, converts and
 appends each image to a temporary file in hash order and renames it to the final shard name when it is
 complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
-rewrites its temporary file, and a reader never sees a half-written shard under a final name.
+rewrites its temporary file, and a reader never sees a half-written shard under a final name. The
+container (TFRecord or ArrayRecord, --file_format) is transforms/file_format.py's.
 
 Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects, the fingerprint
 of the shard's input files, the shard's size and SHA-256 as stored, the codec versions) is written
@@ -26,14 +27,15 @@ import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressedFile, CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from beam_private import s3, tfrecord
+from beam_private import s3
+from transforms import file_format as file_formats
 from transforms import image as image_lib
 from transforms import imagenet, layout, resume
-from transforms.checksum import HashingWriter
+from transforms.checksum import Stored
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
 from transforms.listing import image_path, reject
@@ -44,7 +46,6 @@ from transforms.summary import ShardSummary
 # Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
 # tool (or a library it calls), reported as a reject so that the run goes on.
 INTERNAL_ERROR = 'internal error'
-COMPRESSION = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 _NAMESPACE = 'folder2tfrecord'
 OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
 
@@ -61,11 +62,14 @@ class WriteShardFn(beam.DoFn):
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
-               codecs: Optional[Dict[str, str]] = None):
+               codecs: Optional[Dict[str, str]] = None,
+               file_format: str = file_formats.TFRECORD):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
-    `codecs`: the driver's codec_versions(compression); each worker must have the same (None: no
-    check, and --resume does not compare them)."""
+    `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
+    (None: no check, and --resume does not compare them). `file_format`: the shards' container, a name
+    of transforms/file_format.py."""
     super().__init__()
+    self._format = file_formats.get(file_format)
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
     self._output = output
@@ -86,7 +90,7 @@ class WriteShardFn(beam.DoFn):
 
   def setup(self):
     if self._codecs is not None:
-      check_codecs(self._codecs, self._compression)  # Raises CodecMismatch: this worker cannot write.
+      check_codecs(self._codecs)  # Raises CodecMismatch: this worker cannot write.
     s3.apply_empty_upload_fix()
     from transforms.example import build_example  # pylint: disable=import-outside-toplevel
     self._build_example = build_example  # Builds the Example message class once per worker.
@@ -121,15 +125,11 @@ class WriteShardFn(beam.DoFn):
     final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
-      stored = HashingWriter(FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED))
-      compression = COMPRESSION[self._compression]
-      f = stored if compression == CompressionTypes.UNCOMPRESSED else CompressedFile(stored, compression)
-      try:
-        summary = self._write_records(f, name, split, refs)
-      finally:
-        f.close()
+      stored = Stored()
+      with self._format.create(temp, self._compression, stored) as write_record:
+        summary = self._write_records(write_record, name, split, refs)
       summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
-                                    file_sha256=stored.hexdigest(), codecs=self._codecs)
+                                    file_sha256=stored.sha256, codecs=self._codecs)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
@@ -143,8 +143,10 @@ class WriteShardFn(beam.DoFn):
       raise
     return summary
 
-  def _write_records(self, f, name: str, split: str, refs: List[ImageRef]) -> ShardSummary:
-    """Converts and appends every file of the shard to `f`; returns what was written and rejected."""
+  def _write_records(self, write_record: file_formats.RecordWriter, name: str, split: str,
+                     refs: List[ImageRef]) -> ShardSummary:
+    """Converts and appends every file of the shard with `write_record`; returns what was written
+    and rejected."""
     num_examples = num_bytes = num_passthrough = num_pixels = 0
     class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
@@ -170,7 +172,7 @@ class WriteShardFn(beam.DoFn):
         self._internal_errors.inc()
         self._add_reject(rejects, split, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
         continue
-      tfrecord.write_record(f, record)
+      write_record(record)
       num_examples += 1
       num_bytes += len(stored.encoded)
       num_passthrough += stored.passthrough
@@ -217,10 +219,11 @@ class WriteShards(beam.PTransform):
   def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
-               codecs: Optional[Dict[str, str]] = None):
+               codecs: Optional[Dict[str, str]] = None,
+               file_format: str = file_formats.TFRECORD):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir, codecs)
+                            bbox_dir, codecs, file_format)
 
   def expand(self, assigned):
     return (assigned

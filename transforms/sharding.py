@@ -6,7 +6,10 @@ the same order (the approach of TFDS's writer). DO NOT change `stable_hash` or t
 would reorder every dataset users have already converted.
 
 Per class, files are ordered by ``stable_hash(seed, 'order', key)``. With ``--validation_fraction`` the
-first ``round(n * fraction)`` files of each class go to validation (a stratified, exact split). Within a
+first ``round(n * fraction)`` files of each class go to validation (a stratified, exact split); with
+``--test_fraction`` the next ``round(n * test_fraction)`` go to test, so adding a test split never moves a
+validation file, and ``--test_fraction 0`` gives the splits of earlier versions (round half up, each
+fraction of the class's own n; the two counts never exceed n because both fractions add up to < 1). Within a
 split, classes are concatenated in label order and file ``i`` of that sequence goes to shard
 ``i % num_shards``: shard sizes differ by at most one and every shard holds every class in proportion.
 Inside a shard, records are written in hash order, so classes are interleaved.
@@ -20,7 +23,8 @@ from typing import Dict, Iterable, List, NamedTuple, Tuple
 
 import apache_beam as beam
 
-TRAIN, VALIDATION = 'train', 'validation'
+TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
+SPLITS = (TRAIN, VALIDATION, TEST)  # The splits the converter writes, in the order people list them.
 UNSPLIT = ''  # Files of an input without split folders, before --validation_fraction splits them.
 # Auto shard count aims at this many records a shard (~25 MB at 256 px, q90): ImageNet-1k train gives
 # 1,252 shards, its validation 49, the sample dataset 1.
@@ -97,9 +101,21 @@ def order_key(seed: int, ref: ImageRef) -> Tuple[int, str]:
   return stable_hash(seed, 'order', ref.key), ref.key
 
 
-def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float
-                ) -> Dict[str, List[ImageRef]]:
+def ordered_splits(names: Iterable[str]) -> List[str]:
+  """Split names in SPLITS order (train, validation, test), any other name after them, sorted."""
+  return sorted(names, key=lambda name: (SPLITS.index(name) if name in SPLITS else len(SPLITS), name))
+
+
+def _round_half_up(value: float) -> int:
+  return math.floor(value + 0.5)
+
+
+def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float,
+                test_fraction: float = 0.0) -> Dict[str, List[ImageRef]]:
   """Orders one class's files by hash and, for an unsplit input, splits them exactly.
+
+  Of n files in hash order, the first round(n * validation_fraction) go to validation, the next
+  round(n * test_fraction) to test and the rest to train (round half up; see the module docstring).
 
   Returns:
     {split: refs in hash order}; refs of an input with split folders keep their split. A ref's own
@@ -108,8 +124,10 @@ def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float
   ordered = sorted(refs, key=lambda ref: order_key(seed, ref))
   if not ordered or ordered[0].split != UNSPLIT:
     return {ordered[0].split: ordered} if ordered else {}
-  num_validation = math.floor(len(ordered) * validation_fraction + 0.5)
-  result = {TRAIN: ordered[num_validation:], VALIDATION: ordered[:num_validation]}
+  num_validation = _round_half_up(len(ordered) * validation_fraction)
+  end_test = min(len(ordered), num_validation + _round_half_up(len(ordered) * test_fraction))
+  result = {TRAIN: ordered[end_test:], VALIDATION: ordered[:num_validation],
+            TEST: ordered[num_validation:end_test]}
   return {split: refs for split, refs in result.items() if refs}
 
 
@@ -119,11 +137,13 @@ def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Di
 
   Args:
     class_counts: {(split, label): number of files} for every class of every split (a side input).
-    requested_shards: {split: shard count}, 0 for auto.
+    requested_shards: {split: shard count}, 0 for auto; a count above the split's number of files is
+      capped at it (a shard holds at least one file: nothing writes a shard that no file reaches, and
+      TFDS, verify and Model Garden expect every shard of the count to exist).
   """
   offset = sum(n for (s, other), n in class_counts.items() if s == split and other < label)
   total = sum(n for (s, _), n in class_counts.items() if s == split)
-  num_shards = requested_shards.get(split) or auto_num_shards(total)
+  num_shards = min(requested_shards.get(split) or auto_num_shards(total), total)
   for position, ref in enumerate(refs, start=offset):
     # A plain tuple key: Beam encodes it deterministically on every runner.
     yield (split, position % num_shards, num_shards), ref
@@ -132,21 +152,22 @@ def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Di
 class AssignSplitShard(beam.PTransform):
   """ImageRef -> ((split, shard index, num_shards), ImageRef): stable split, balanced shards."""
 
-  def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int]):
+  def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
+               test_fraction: float = 0.0):
     super().__init__()
     self._seed = seed
-    self._validation_fraction = validation_fraction
+    self._fractions = (validation_fraction, test_fraction)
     self._requested_shards = requested_shards
 
   def expand(self, refs):
-    seed, fraction = self._seed, self._validation_fraction
+    seed, fractions = self._seed, self._fractions
     per_class = (
         refs
         | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
             Tuple[Tuple[str, int], ImageRef])
         | 'GroupByClass' >> beam.GroupByKey()
         | 'SplitClass' >> beam.FlatMap(
-            lambda kv: split_class(kv[1], seed, fraction).items()).with_output_types(
+            lambda kv: split_class(kv[1], seed, *fractions).items()).with_output_types(
                 Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))

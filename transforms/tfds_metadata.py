@@ -1,7 +1,10 @@
 """TFDS metadata next to the shards: `dataset_info.json`, `features.json` and the label names file.
 
 With these three files `tfds.builder_from_directory(OUTPUT).as_dataset(split='train')` reads our shards
-as they are (TFDS's "external TFRecord" support, https://www.tensorflow.org/datasets/external_tfrecord).
+as they are (TFDS's "external TFRecord" support, https://www.tensorflow.org/datasets/external_tfrecord),
+and for `--file_format array_record` outputs `.as_data_source('train')` does (TFDS reads ArrayRecord
+through data sources only): `fileFormat` is then `array_record` and the template
+`{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}`, TFDS's own naming less the dataset name.
 
 Why not `tfds.folder_dataset.write_metadata`: it lists the directory to find the shards and expects
 file names `{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}` with a `.tfrecord` suffix. Ours are
@@ -19,7 +22,8 @@ Feature keys: TFDS flattens nested `FeaturesDict`s with '/', so the nested dict
 [H, W, 3] tensor and `example['image']['class']['label']` an int64 scalar.
 
 Limits: TFDS reads TFRecords without compression only, so for `--compression gzip` nothing is written
-(a warning says why). `image/class/text` is optional in our records and so is not declared (TFDS parses
+(a warning says why); nor for a --shard_name_template that TFDS's `filepathTemplate` cannot express
+(shard numbers other than `{index:05d}` / `{num_shards:05d}`, a formatted split). `image/class/text` is optional in our records and so is not declared (TFDS parses
 every declared key as required).
 """
 
@@ -33,6 +37,7 @@ from typing import Dict, List, Optional, Sequence
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms import file_format as file_formats
 from transforms import layout
 
 _LOGGER = logging.getLogger(__name__)
@@ -109,7 +114,8 @@ def shard_sizes(output: layout.OutputLayout, files: Sequence[str]) -> int:
 def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
   """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes."""
   splits = []
-  template = output.shard_names.tfds_filepath_template()
+  shard_format = file_formats.of_manifest(manifest)
+  template = shard_format.tfds_filepath_template(output.shard_names)
   for split, entry in sorted(manifest['splits'].items()):
     files = [shard['file'] for shard in entry['shards']]
     # TFDS rebuilds each file name from the template; names that differ would be unreadable.
@@ -118,9 +124,10 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
     splits.append({'filepathTemplate': template, 'name': split,
                    'numBytes': str(shard_sizes(output, files)),
                    'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
-  return {'description': 'Image folder converted to TFRecords of tf.train.Example by folder2tfrecord '
+  files = 'TFRecords' if shard_format.name == file_formats.TFRECORD else 'ArrayRecord files'
+  return {'description': f'Image folder converted to {files} of tf.train.Example by folder2tfrecord '
                          "(keys as in TensorFlow's build_imagenet_data.py).",
-          'fileFormat': 'tfrecord', 'name': DATASET_NAME, 'splits': splits,
+          'fileFormat': shard_format.name, 'name': DATASET_NAME, 'splits': splits,
           'version': DATASET_VERSION}
 
 
@@ -144,6 +151,12 @@ def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names
                     'shards are %s-compressed (convert with --compression none to read with TFDS).',
                     manifest['compression'])
     return
+  try:
+    output.shard_names.tfds_filepath_template()
+  except ValueError as e:
+    _LOGGER.warning('Not writing TFDS metadata: TFDS cannot name these shards (%s); use a '
+                    '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
+    return
   names = tfds_label_names(manifest, class_names)
   layout.write_json(output.path(layout.FEATURES_FILE), features_json(len(names)), indent=4)
   layout.write_json(output.path(layout.DATASET_INFO_FILE), dataset_info_json(output, manifest))
@@ -158,8 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('output_dir')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))
-  output = layout.OutputLayout(args.output_dir)
-  manifest = layout.read_json(output.path(layout.MANIFEST_FILE))
+  output, manifest = layout.read_output(args.output_dir)
   class_names = layout.read_text(output.path(layout.LABELS_FILE)).splitlines()
   write_tfds_metadata(output, manifest, class_names)
   return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Dict, Sequence
 
 from apache_beam.io.filesystems import FileSystems
@@ -12,7 +13,8 @@ from transforms.layout import PROVENANCE_FILE
 from .beam_services import timed_conversion
 
 # What every complete output holds besides its shards.
-METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', '_SUCCESS')
+METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', 'model_garden.yaml',
+                  '_SUCCESS')
 # The shards of the sample photos converted with conftest.SAMPLE_FLAGS.
 SAMPLE_SHARDS = ['train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
                  'validation-00000-of-00002', 'validation-00001-of-00002']
@@ -51,9 +53,21 @@ def assert_matches_direct_runner(repo: pathlib.Path, common: Sequence[str], actu
   return direct_seconds
 
 
+def without_root(name: str, data: bytes) -> bytes:
+  """A file's bytes with its output's own root written as OUTPUT: model_garden.yaml names the output
+  it lies in (its input paths), so two outputs of the same data differ there and only there."""
+  if name != 'model_garden.yaml':
+    return data
+  match = re.search(rb'--config_file=(\S+)/model_garden\.yaml', data)
+  assert match, 'model_garden.yaml names no --config_file'
+  return data.replace(match.group(1), b'OUTPUT')
+
+
 def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) -> None:
-  """Same file names and same bytes; names the first differing files on failure."""
+  """Same file names and same bytes (model_garden.yaml: but for the output's root); names the first
+  differing files on failure."""
   assert sorted(actual) == sorted(expected)
   assert all(name in expected for name in METADATA_FILES)
-  differing = [name for name in expected if actual[name] != expected[name]]
+  differing = [name for name in expected
+               if without_root(name, actual[name]) != without_root(name, expected[name])]
   assert not differing, f'files differ from the reference run: {differing}'

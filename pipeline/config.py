@@ -1,0 +1,142 @@
+"""`--config FILE` and `--print_config`: the flags of a run kept in a YAML or JSON file.
+
+A config file is one mapping whose keys are flag names, written with `_` or `-` (`train_shards` or
+`train-shards`): the converter's flags and Apache Beam's pipeline options alike.
+
+    input: photos                  # the converter's paths are relative to this file's folder
+    output: /data/photos-tfrecord
+    validation_fraction: 0.1
+    test_fraction: 0.1
+    train_shards: 8
+    runner: FnApiRunner            # Beam options become Beam arguments, passed as written
+    direct_num_workers: 2
+
+Values: one scalar per flag; `true` / `false` for switches (`overwrite`, `s3_disable_ssl`); a list for
+a Beam flag that repeats (`experiments`); `null` for the default. The file's flags are placed before the
+command line's, and argparse and Beam both keep a flag's last value, so the command line wins. A key
+that is no flag is an error before any work, with the closest flag name as a suggestion (as for a
+mistyped flag on the command line).
+
+The converter's own path flags in a config file (`input`, `output`, `labels_file`, ...) are relative to
+the config file's folder (so a config can travel with its data); on the command line they are
+relative to the working directory, as always. Beam options are passed on untouched (Beam reads
+`setup_file` and the like relative to the working directory).
+
+`manifest.json` of an output works as a config file too: its `options` are the flags that decided the
+output's bytes, so `folder2tfrecord run --config OLD/manifest.json --input DIR --output NEW` repeats a
+run (a manifest records no input or output path: the same data converted anywhere gives the same
+manifest). `--print_config` prints a run's effective configuration in this format and exits: every
+converter flag, and the Beam options that differ from Beam's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+from typing import Any, Dict, Iterable, List, Sequence
+
+import yaml
+
+from transforms import layout
+
+NOT_IN_FILES = ('config', 'print_config', 'help')  # flags that make no sense inside a config file
+
+
+def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
+  """The flags of a config file (or of a manifest.json), keys with `-` written as `_`, the converter's
+  relative paths (`path_keys`) resolved against the file's folder.
+
+  Raises:
+    ValueError: unreadable file, not YAML/JSON, not a mapping, or a key given twice.
+  """
+  try:
+    text = layout.read_text(path)
+    document = json.loads(text) if path.lower().endswith('.json') else yaml.safe_load(text)
+  except (OSError, ValueError, yaml.YAMLError) as e:
+    raise ValueError(f'cannot read --config {path}: {e}') from None
+  if isinstance(document, dict) and 'format_version' in document and 'options' in document:
+    document = document['options']  # a converter manifest: the flags it records
+  if not isinstance(document, dict):
+    raise ValueError(f'--config {path} must hold one mapping of flag names to values, e.g. '
+                     '"train_shards: 8".')
+  values = {}
+  for key, value in document.items():
+    name = str(key).replace('-', '_')
+    if name in values:
+      raise ValueError(f'--config {path} gives {name!r} twice (as {key!r} and with "_").')
+    values[name] = value
+  base = os.path.dirname(os.path.abspath(path)) if '://' not in path else path.rsplit('/', 1)[0]
+  for key in path_keys:
+    value = values.get(key)
+    if isinstance(value, str) and '://' not in value and not os.path.isabs(os.path.expanduser(value)):
+      values[key] = layout.join(base, value)
+  return values
+
+
+def config_argv(values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParser], path: str
+                ) -> List[str]:
+  """Command-line arguments that give the flags of a config file, for the converter's and Beam's
+  parsers (`parsers`); `path` names the file in errors.
+
+  Raises:
+    ValueError: a key that no parser knows (with a suggestion), a flag that has no place in a file,
+      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch).
+  """
+  actions = _actions_by_name(parsers)
+  argv = []
+  for key, value in values.items():
+    if key in NOT_IN_FILES:
+      raise ValueError(f'--config {path}: {key!r} cannot be set in a config file.')
+    if key not in actions:
+      close = difflib.get_close_matches(key, list(actions), n=1)
+      raise ValueError(f'--config {path}: unknown key {key!r}' +
+                       (f' (did you mean {close[0]!r}?)' if close else '') +
+                       '. Keys are the converter\'s flags (see --help) or Beam pipeline options.')
+    argv += _flag_args(key, value, actions[key], path)
+  return argv
+
+
+def _actions_by_name(parsers: Iterable[argparse.ArgumentParser]) -> Dict[str, List[argparse.Action]]:
+  """{flag name with `_` (its long option, or its dest): the parsers' actions of that name}."""
+  by_name = {}
+  for parser in parsers:
+    for action in parser._actions:  # pylint: disable=protected-access
+      names = {o[2:].replace('-', '_') for o in action.option_strings if o.startswith('--')}
+      for name in names | ({action.dest} if action.option_strings else set()):
+        by_name.setdefault(name, []).append(action)
+  return by_name
+
+
+def _flag_args(key: str, value: Any, actions: List[argparse.Action], path: str) -> List[str]:
+  """The arguments that set flag `key` to `value` (a config file's value)."""
+  if value is None:
+    return []  # the default
+  if isinstance(value, dict):
+    raise ValueError(f'--config {path}: {key!r} takes a value, not a mapping.')
+  switches = [a for a in actions if a.nargs == 0]
+  if switches:
+    if not isinstance(value, bool):
+      raise ValueError(f'--config {path}: {key!r} is a switch; give true or false, not {value!r}.')
+    chosen = [a for a in switches if a.const is value]
+    return [_option(key, chosen[0])] if chosen else []  # false for a store_true flag: its default
+  action = actions[0]
+  if not isinstance(value, list):
+    return [f'{_option(key, action)}={value}']
+  if not any(kind in type(action).__name__ for kind in ('Append', 'List')):
+    raise ValueError(f'--config {path}: {key!r} takes one value, not a list.')
+  return [f'{_option(key, action)}={item}' for item in value]  # a flag that repeats (experiments)
+
+
+def _option(key: str, action: argparse.Action) -> str:
+  """The action's long option named like `key` (or its first long option)."""
+  options = [o for o in action.option_strings if o.startswith('--')]
+  return next((o for o in options if o[2:].replace('-', '_') == key), options[0])
+
+
+def dump_config(values: Dict[str, Any]) -> str:
+  """A config file (YAML) holding `values` in the given order, with a header saying how to use it."""
+  return ('# folder2tfrecord configuration: folder2tfrecord run --config THIS_FILE '
+          '(flags given on the command line win)\n' +
+          yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=True))
