@@ -195,17 +195,17 @@ class ShardLoop:
         # As in an SDK worker: a state sampler (its thread samples every 200 ms) whose 'process' state
         # carries the step's metrics container, so that the counters really count.
         self.sampler = statesampler.StateSampler('levers', CounterFactory())
-        self.state = self.sampler.scoped_state('WriteShard', 'process', metrics_container=MetricsContainer('WriteShard'))
+        self.state = self.sampler.scoped_state('WriteShard', 'process',
+                                               metrics_container=MetricsContainer('WriteShard'))
         self.sampler.start()
         self.fn = WriteShardFn(OutputLayout(out_dir), spec, 0, 'none', False, split_roots)
         self.fn.setup()
         self.refs, self.out_dir = refs, out_dir
 
-    def run(self, refs) -> dict:
+    def run(self, refs) -> None:
         """One pass of the loop over ``refs`` into a new shard file."""
-        from apache_beam.io.filesystems import FileSystems
-        with self.state, FileSystems.create(os.path.join(self.out_dir, 'shard.tmp')) as f:
-            return self.fn._write_records(f, 'train-00000-of-00001', 'train', refs)
+        with self.state, self.fn._format.create(os.path.join(self.out_dir, 'shard.tmp'), 'none') as write:
+            self.fn._write_records(write, 'train-00000-of-00001', 'train', refs)
 
     def one(self, ref) -> None:
         """The loop over one file, appending to an open shard (a per-call fixed cost comes with it)."""
@@ -213,8 +213,11 @@ class ShardLoop:
             self.fn._write_records(self.sink, 'train-00000-of-00001', 'train', [ref])
 
     def open(self) -> None:
-        from apache_beam.io.filesystems import FileSystems
-        self.sink = FileSystems.create(os.path.join(self.out_dir, 'one.tmp'))
+        self._shard = self.fn._format.create(os.path.join(self.out_dir, 'one.tmp'), 'none')
+        self.sink = self._shard.__enter__()
+
+    def close(self) -> None:
+        self._shard.__exit__(None, None, None)
 
 
 def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dict[str, dict]:
@@ -244,8 +247,7 @@ def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dic
         'without progress bookkeeping': without(loop.fn, '_progress', types.SimpleNamespace(add=lambda **kw: None)),
         'without the images_written counter': without(loop.fn, '_written', types.SimpleNamespace(inc=lambda: None)),
         'without building the Example (fixed bytes)': without(loop.fn, '_build_example', lambda *a: fixed),
-        'without TFRecord framing + write': without(shard_writer, 'tfrecord', types.SimpleNamespace(
-            write_record=lambda f, record: None)),
+        'without TFRecord framing + write': without(loop, 'sink', lambda record: None),
     }
     return paired(interleaved(fns, refs, passes), '_write_records (product)')
 
@@ -286,7 +288,7 @@ def measure_set(profile: str, args) -> dict:
         empty = interleaved({'empty': lambda _: loop.fn._write_records(loop.sink, 'x', 'train', [])}, refs, 1)
         result['writer'] = {'variants': writer_in_situ(loop, refs, split_roots, spec, args.passes),
                             'per_call_us': statistics.median(empty['empty'])}
-        loop.sink.close()
+        loop.close()
         if args.profile:
             result['profile_text'] = profile_loop(loop)
         loop.sampler.stop()
@@ -303,7 +305,8 @@ def format_set(r: dict) -> str:
         q, rec = r['psnr'].get(name), r['records'].get(name)
         delta = q['psnr_db'] - base_psnr if q else None
         lines.append(
-            f"| {name} | {t['us']:.0f} | {t['saving_us']:+.0f} ({t['saving_min_us']:+.0f} to {t['saving_max_us']:+.0f}) "
+            f"| {name} | {t['us']:.0f} | {t['saving_us']:+.0f} ({t['saving_min_us']:+.0f} to "
+            f"{t['saving_max_us']:+.0f}) "
             f"| {q['psnr_db']:.2f} | {delta:+.2f} | {'allowed' if delta >= -PSNR_RULE_DB else 'NOT allowed'} "
             f"| {rec['identical_bytes']}/{rec['images']} | {rec['max_mean_change']:.3f} |" if q else
             f"| {name} | {t['us']:.0f} | (the baseline) | | | | | |")

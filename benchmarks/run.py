@@ -288,6 +288,10 @@ def render(results: dict) -> str:
         lines += ['', 'pipeline peak RSS, all processes: ' + ', '.join(
             f"{p['images']} images {p['peak_rss_mib']:.0f} MiB" for p in mem['points'])
             + f"; growth {mem['growth']:+.1%} ({'flat: within 10%' if mem['flat'] else 'NOT within 10%'})"]
+    if results.get('quality'):
+        from benchmarks.resample_quality import format_quality
+        lines += ['', 'resample methods x paths of process_image (PSNR before JPEG vs float64 Lanczos):', '',
+                  format_quality(results['quality'])]
     if results.get('micro'):
         from benchmarks.micro import format_micro
         lines += ['', format_micro(results['micro'])]
@@ -308,6 +312,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--memory', default='', metavar='N,N',
                         help='also check peak RSS flat in N, e.g. 2000,8000 (slow; imagenet set)')
     parser.add_argument('--micro', action='store_true', help='also run benchmarks.micro')
+    parser.add_argument('--quality_images', type=int, default=0,
+                        help='also the resample method x path table (benchmarks.resample_quality) on N images')
     parser.add_argument('--commit', default='', help='measure the product code of this commit, not the working tree')
     parser.add_argument('--patch', default='', metavar='FILE[,FILE]',
                         help='with --commit: apply these diffs to the exported copy (benchmarks/patches/)')
@@ -354,9 +360,9 @@ def measure_all(args, results_dir: Path, code_root: Path) -> dict:
             'product_commit': git('log', '-1', '--format=%h', commit, '--', *PRODUCT_PATHS) or 'unknown',
             'start': code_state(code_root)}
     info = machine_info()
+    uncommitted = ' '.join(code['start']['uncommitted'])
     print(f"machine: {info['nproc']} cores, {info['cpu_model']}; load {os.getloadavg()}; commit {commit} "
-          f"({code['source']}){'; uncommitted: ' + ' '.join(code['start']['uncommitted']) if code['start']['uncommitted'] else ''}",
-          flush=True)
+          f"({code['source']}){'; uncommitted: ' + uncommitted if uncommitted else ''}", flush=True)
     runner = Runner(code_root, results_dir / 'scratch', args.nice)
     everyone = contenders(args.workers)
     sets = []
@@ -366,6 +372,11 @@ def measure_all(args, results_dir: Path, code_root: Path) -> dict:
                                 args, everyone))
     memory = measure_memory(runner, everyone['pipeline'], [int(n) for n in args.memory.split(',')], args) \
         if args.memory else None
+    quality = None
+    if args.quality_images:
+        from benchmarks.resample_quality import run_quality
+        dataset = synthesize(DEFAULT_SIZES['imagenet'][1], args.num_classes, args.seed)
+        quality = run_quality([p.read_bytes() for p, _ in list_images(dataset.root)[:args.quality_images]])
     micro = None
     if args.micro:
         from benchmarks.micro import run_micro
@@ -373,7 +384,7 @@ def measure_all(args, results_dir: Path, code_root: Path) -> dict:
     shutil.rmtree(results_dir / 'scratch', ignore_errors=True)
     code['end'] = code_state(code_root)
     return {'machine': info, 'code': code, 'started': started, 'repeats': args.repeats, 'workers': args.workers,
-            'argv': sys.argv[1:], 'sets': sets, 'memory': memory, 'micro': micro,
+            'argv': sys.argv[1:], 'sets': sets, 'memory': memory, 'micro': micro, 'quality': quality,
             'load_start': load_start, 'load_end': os.getloadavg()[0], 'total_s': time.perf_counter() - t0}
 
 

@@ -287,7 +287,8 @@ def test_quick_benchmark_end_to_end(tmp_path, monkeypatch):
   from benchmarks import run as bench
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
   results = tmp_path / 'results'
-  assert bench.main(['--quick', '--repeats', '1', '--results', str(results)]) == 0
+  assert bench.main(['--quick', '--repeats', '1', '--memory', '8,24', '--quality_images', '2',
+                     '--results', str(results)]) == 0
   data = json.loads((results / 'results.json').read_text())
   assert [s['profile'] for s in data['sets']] == ['imagenet', 'phone']
   assert data['machine']['nproc'] >= 1 and data['machine']['cpu_model'] and data['code']['commit']
@@ -299,9 +300,13 @@ def test_quick_benchmark_end_to_end(tmp_path, monkeypatch):
     assert s['floors'][0]['images'] == 24 and s['floors'][0]['floor_us_per_image'] > 0
     assert [t['key'] for t in s['summary']['targets']] == ['cpu_ratio', 'wall_ratio', 'floor_ratio']
   assert len(list(results.glob('run-*.json'))) == 1
+  assert [p['images'] for p in data['memory']['points']] == [8, 24] and 'flat' in data['memory']
+  assert {(q['method'], q['path']) for q in data['quality']} == {
+      (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')}
   summary = (results / 'summary.md').read_text()
   for field in ('cores', 'load average', 'commit', "Set 'imagenet'", "Set 'phone'", 'CPU script÷pipeline',
-                'wall pipeline÷script', 'pipeline÷floor', 'TF CPU ms/img', 'start-up'):
+                'wall pipeline÷script', 'pipeline÷floor', 'ceiling÷floor', 'TF CPU ms/img', 'start-up',
+                'pipeline peak RSS', 'resample methods'):
     assert field in summary, field
   target_lines = [line for line in summary.splitlines() if line.startswith('| CPU per image, script')]
   assert len(target_lines) == 2 and all('MET' in line or 'NOT MEASURABLE' in line for line in target_lines)
@@ -334,7 +339,8 @@ def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant,
   from benchmarks import variants
   from transforms.image import ImageSpec, process_image
   v = {'BASELINE': variants.BASELINE, 'sums': variants.Variant(sums='array'),
-       'probe': variants.Variant(probe='simplejpeg'), 'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
+       'probe': variants.Variant(probe='simplejpeg'),
+       'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
        'fastdct': variants.Variant(fastdct=True), 'm8': variants.Variant(scale='m8'),
        'rotate_late': variants.Variant(rotate_late=True), 'reuse_buffer': variants.Variant(reuse_buffer=True)}[variant]
   spec = ImageSpec()

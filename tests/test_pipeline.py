@@ -116,17 +116,21 @@ def _png_bytes(image):
   return buffer.getvalue()
 
 
-def test_stats_equal_numpy_over_the_decoded_stored_images(sample_output):
-  # Exact libjpeg decoding (ISLOW). tf.io.decode_jpeg's default INTEGER_FAST IDCT differs by up to
-  # ~5 levels a pixel and shifts channel means by up to ~1.2 (measured on these photos).
+def test_stats_are_within_a_quarter_level_of_the_decoded_stored_images(sample_output):
+  """stats.json sums the pixels handed to the JPEG encoder (exact: tests/test_image.py); what a reader
+  decodes from the records differs by JPEG's rounding only. Exact libjpeg decoding (ISLOW):
+  tf.io.decode_jpeg's default INTEGER_FAST IDCT differs by up to ~5 levels a pixel and shifts channel
+  means by up to ~1.2 (measured on these photos)."""
   stats = json.loads((sample_output / 'stats.json').read_text())
   for split in ('train', 'validation'):
     pixels = np.concatenate([
         tf.io.decode_jpeg(example['image/encoded'], dct_method='INTEGER_ACCURATE'
                           ).numpy().reshape(-1, 3).astype(np.float64)
         for _, example in read_split(sample_output, split)])
-    np.testing.assert_allclose(stats[split]['mean_rgb'], pixels.mean(axis=0), rtol=1e-9)
-    np.testing.assert_allclose(stats[split]['std_rgb'], pixels.std(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(stats[split]['mean_rgb'], pixels.mean(axis=0), atol=0.25)
+    np.testing.assert_allclose(stats[split]['std_rgb'], pixels.std(axis=0), atol=0.25)
+    print(split, 'mean difference', np.round(np.array(stats[split]['mean_rgb']) - pixels.mean(axis=0), 3),
+          'std difference', np.round(np.array(stats[split]['std_rgb']) - pixels.std(axis=0), 3))
 
 
 @pytest.mark.slow

@@ -27,8 +27,14 @@ through simplejpeg with `strict=True`; any libjpeg warning sends the file to the
 verdict counts. Both are libjpeg-turbo with the same settings and the same power-of-two scale, so both
 paths give the same verdicts and the same stored bytes. No pixel is copied between stages: OpenCV
 reads the decoded array (or Pillow's RGBX memory, through its Arrow export) in place, and libjpeg-turbo
-(simplejpeg) encodes the result directly. Statistics sum the stored JPEG's pixels exactly, as an
-accurate libjpeg decode gives them.
+(simplejpeg) encodes the result directly. Statistics sum the pixels handed to the encoder exactly (a
+reader's decode of the stored JPEG differs by JPEG's rounding: a split's means by < 0.25 levels, tested);
+pass-through images, whose own bytes are stored, are summed as libjpeg decodes them.
+
+The libjpeg path reads the JPEG's header itself (`jpeg_header`: libjpeg's header read and the marker
+segments before the first scan, EXIF orientation through Pillow's `Image.Exif`), so Pillow's open() and
+getexif() (0.2-0.7 ms a file) are skipped for the files that path stores; anything the probe cannot
+answer exactly as Pillow would goes to Pillow.
 """
 
 from __future__ import annotations
@@ -122,8 +128,9 @@ class ProcessedImage:
   Attributes:
     encoded: JPEG bytes as stored in ``image/encoded``.
     height, width: size of the stored image in pixels.
-    channel_sums: per-channel (R, G, B) sums of the stored image's pixel values (0-255) as a reader
-      decodes it; with `channel_squares` and height * width, the exact mean and std follow.
+    channel_sums: per-channel (R, G, B) sums of the pixel values (0-255) handed to the JPEG encoder
+      (the input's decoded pixels in pass-through); with `channel_squares` and height * width, the
+      exact mean and std follow.
     channel_squares: per-channel (R, G, B) sums of the squared pixel values.
     source_format: the format sniffed from the input bytes ('JPEG', 'PNG', ...).
     passthrough: True when `encoded` is the input file's own bytes.
@@ -208,43 +215,118 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
   Raises:
     ImageRejected: the file is not stored (reason in the exception).
   """
-  image = open_image(data, spec.max_image_pixels)
-  if _libjpeg_path_applies(image, spec):
-    processed = _process_with_libjpeg(data, image, spec)
+  header = jpeg_header(data, spec.max_image_pixels) if _libjpeg_path_applies(spec) else None
+  if header is not None:
+    processed = _process_with_libjpeg(data, header, spec)
     if processed is not None:
       return processed
-  return _process_with_pillow(image, data, spec)
+  return _process_with_pillow(open_image(data, spec.max_image_pixels), data, spec)
 
 
-def _libjpeg_path_applies(image: Image.Image, spec: ImageSpec) -> bool:
-  return (spec.fast and spec.resample == 'bilinear' and image.format == 'JPEG'
-          and image.mode in ('RGB', 'L'))
+def _libjpeg_path_applies(spec: ImageSpec) -> bool:
+  return spec.fast and spec.resample == 'bilinear'
 
 
-def _process_with_libjpeg(data: bytes, image: Image.Image, spec: ImageSpec
+@dataclasses.dataclass(frozen=True)
+class JpegHeader:
+  """What the libjpeg path needs to know of a JPEG before decoding it (`jpeg_header`).
+
+  Attributes:
+    width, height: as stored, in pixels (before EXIF orientation).
+    orientation: EXIF orientation 1-8 (1 when absent or invalid), as Pillow's getexif() reads it.
+    baseline: sequential (not progressive) coding.
+    colorspace: libjpeg's 'YCbCr' or 'Gray' (other colour spaces never get a header).
+  """
+  width: int
+  height: int
+  orientation: int
+  baseline: bool
+  colorspace: str
+
+
+# SOFn markers: the frame header; 0xC2, 0xC6, 0xCA and 0xCE code progressively (as Pillow reads them).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PROGRESSIVE_SOF_MARKERS = frozenset((0xC2, 0xC6, 0xCA, 0xCE))
+_EXIF_PREFIX = b'Exif\x00\x00'
+_XMP_PREFIX = b'http://ns.adobe.com/xap/1.0/\x00'
+
+
+def jpeg_header(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Optional[JpegHeader]:
+  """The header of a YCbCr or greyscale JPEG from libjpeg-turbo's header read (simplejpeg) and the
+  markers before the first scan, without Pillow (whose open() and getexif() cost ~0.2-0.7 ms a file).
+
+  EXIF orientation comes from the first APP1 Exif segment, read with Pillow's `Image.Exif`, as Pillow's
+  own getexif() does. Returns None for anything this cannot answer exactly as Pillow would (not a JPEG,
+  CMYK/YCCK/RGB-coded components, more pixels than `max_image_pixels`, an Exif segment Pillow's parser
+  rejects, an XMP orientation Pillow would honour without an Exif one, a broken marker structure):
+  the caller then asks Pillow, whose verdict counts.
+  """
+  try:
+    height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+  except Exception:  # pylint: disable=broad-except  (not a JPEG libjpeg can read: Pillow decides)
+    return None
+  if colorspace not in ('YCbCr', 'Gray') or not 0 < width * height <= max_image_pixels:
+    return None
+  exif, xmp, sof, at = None, False, None, 2
+  while True:  # Every marker segment before the first scan, as Pillow's JPEG plugin reads them.
+    if at + 4 > len(data) or data[at] != 0xFF:
+      return None
+    marker = data[at + 1]
+    if marker == 0xFF:  # Fill byte.
+      at += 1
+      continue
+    if marker == 0xDA:  # Start of scan.
+      break
+    if marker == 0xD9:  # End of image before any scan.
+      return None
+    length = int.from_bytes(data[at + 2:at + 4], 'big')
+    segment = data[at + 4:at + 2 + length]
+    if marker == 0xE1 and segment.startswith(_EXIF_PREFIX):
+      if exif is not None:
+        return None  # Pillow joins several Exif segments into one: let it.
+      exif = segment
+    elif marker == 0xE1 and segment.startswith(_XMP_PREFIX):
+      xmp = True
+    elif marker in _SOF_MARKERS:
+      sof = marker
+    at += 2 + length
+  orientation = None
+  if exif is not None:
+    try:
+      parsed = Image.Exif()
+      parsed.load(exif)
+      orientation = parsed.get(_EXIF_ORIENTATION)
+    except Exception:  # pylint: disable=broad-except
+      return None
+  if sof is None or (xmp and orientation is None):
+    return None  # No frame header, or an XMP packet whose orientation Pillow would honour.
+  orientation = orientation if orientation in range(1, 9) else 1
+  return JpegHeader(width, height, orientation, sof not in _PROGRESSIVE_SOF_MARKERS, colorspace)
+
+
+def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
                           ) -> Optional[ProcessedImage]:
-  """The fast path for an RGB or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
+  """The fast path for a YCbCr or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
   decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box, the
   encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the Pillow
   path then decides, so verdicts stay Pillow's."""
+  width, height, orientation = header.width, header.height, header.orientation
+  target = spec.resize_shorter_side
+  scale = _dct_scale(width, height, target) if target > 0 else 1
   try:
-    orientation = _orientation(image)
-    width, height = image.size
-    target = spec.resize_shorter_side
-    scale = _dct_scale(width, height, target) if target > 0 else 1
     pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=-(-height // scale),
                                     min_width=-(-width // scale), strict=True)
   except Exception:  # pylint: disable=broad-except  (Pillow's verdict is the one that counts)
     return None
   if pixels.shape[:2] != (-(-height // scale), -(-width // scale)):
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
-  if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
-    return ProcessedImage(data, height, width, *channel_sums(pixels), image.format, True, orientation)
+  if (spec.passthrough and header.colorspace == 'YCbCr' and header.baseline and orientation == 1):
+    return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
-  source_size = _upright_size(image.size, orientation)
+  source_size = _upright_size((width, height), orientation)
   resized = _resize_and_crop_array(
       pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size)
-  return _stored(resized, source_size, spec, image.format, orientation)
+  return _stored(resized, source_size, spec, 'JPEG', orientation)
 
 
 def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> ProcessedImage:
@@ -274,12 +356,12 @@ def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, 
   """Encodes the resized pixels and describes the stored JPEG; `source_size` is the upright input's
   (width, height) in pixels, before any DCT scaling."""
   encoded = _encode(resized, spec.jpeg_quality)
-  stored, sums, squares = stored_pixel_sums(encoded)
+  sums, squares = channel_sums(resized)  # The pixels handed to the encoder (module docstring).
   width, height = source_size
   (left, top, right, bottom), _ = crop_box(width, height, spec)
   crop = (left / width, top / height, right / width, bottom / height)
-  return ProcessedImage(encoded, stored.shape[0], stored.shape[1], sums, squares, source_format, False,
-                        orientation, crop)
+  return ProcessedImage(encoded, resized.shape[0], resized.shape[1], sums, squares, source_format,
+                        False, orientation, crop)
 
 
 def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:
