@@ -34,7 +34,9 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
-RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size')
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
+                     'resize_longer_side', 'no_upscale')
+DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 
 
 class UsageError(ValueError):
@@ -48,6 +50,8 @@ class ConverterOptions:
   output: str
   resize_shorter_side: int = 256
   center_crop: int = 256
+  resize_longer_side: int = 0
+  no_upscale: bool = False
   jpeg_quality: int = 90
   resample: str = 'bilinear'
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
@@ -109,14 +113,17 @@ class ConverterOptions:
     try:
       self.image_spec
     except ValueError as e:
-      raise UsageError(str(e).replace('center_crop', '--center_crop').replace(
-          'resize_shorter_side', '--resize_shorter_side')) from None
+      message = str(e)
+      for flag in ('center_crop', 'resize_shorter_side', 'resize_longer_side'):
+        message = message.replace(flag, '--' + flag)
+      raise UsageError(message) from None
 
   @property
   def image_spec(self) -> ImageSpec:
     return ImageSpec(resize_shorter_side=self.resize_shorter_side, center_crop=self.center_crop,
                      jpeg_quality=self.jpeg_quality, resample=self.resample,
-                     max_image_pixels=self.max_image_pixels)
+                     max_image_pixels=self.max_image_pixels,
+                     resize_longer_side=self.resize_longer_side, upscale=not self.no_upscale)
 
   @property
   def terminal_log_level(self) -> str:
@@ -178,11 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help='Print the effective configuration as YAML (a --config file) and exit '
                              'without converting.')
   image = parser.add_argument_group('images')
-  image.add_argument('--resize_shorter_side', type=int, default=256,
-                     help='Resize so the shorter side has this many pixels; 0 keeps the size.')
-  image.add_argument('--center_crop', type=int, default=256,
-                     help='Then keep the centred square of this side in pixels; 0 keeps the aspect '
-                          'ratio. Shorter side 256 + crop 256 as AlexNet (Krizhevsky et al. 2012).')
+  image.add_argument('--resize_shorter_side', type=int, default=None,
+                     help=f'Resize so the shorter side has this many pixels; 0 keeps the size. '
+                          f'Default {DEFAULT_SIDE} (0 with --resize_longer_side).')
+  image.add_argument('--center_crop', type=int, default=None,
+                     help=f'Then keep the centred square of this side in pixels; 0 keeps the aspect '
+                          f'ratio. Default {DEFAULT_SIDE} (0 with --resize_longer_side). Shorter side '
+                          f'256 + crop 256 as AlexNet (Krizhevsky et al. 2012).')
+  image.add_argument('--resize_longer_side', type=int, default=0,
+                     help='Instead: scale the longer side down to this many pixels, aspect ratio '
+                          'kept, nothing cropped, smaller images kept as they are (ffcv\'s '
+                          'max_resolution): what train-time RandomResizedCrop wants. 0 = off.')
+  image.add_argument('--no_upscale', action='store_true',
+                     help='An image smaller than --resize_shorter_side keeps its size (the crop then '
+                          'takes the largest centred square that fits) instead of being blown up.')
   image.add_argument('--jpeg_quality', type=int, default=90, help='Quality of the stored JPEGs, 1-100.')
   image.add_argument('--resample', choices=sorted(RESAMPLE_FILTERS), default='bilinear',
                      help='Resampling filter (all antialiased when downscaling).')
@@ -307,12 +323,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
+  _resolve_resize_policy(values)
   opts = ConverterOptions(**values)
   if print_config:
     beam_values = PipelineOptions(beam_args).get_all_options(drop_default=True)
     print(config.dump_config({**dataclasses.asdict(opts), **beam_values}), end='')
     raise SystemExit(0)
   return opts, beam_args
+
+
+def _resolve_resize_policy(values: Dict) -> None:
+  """--resize_shorter_side and --center_crop default to DEFAULT_SIDE, or to 0 with --resize_longer_side,
+  which excludes any other value of theirs.
+
+  Raises:
+    UsageError: --resize_longer_side with a non-zero --resize_shorter_side or --center_crop.
+  """
+  given = {key: values[key] for key in ('resize_shorter_side', 'center_crop') if values[key]}
+  if values['resize_longer_side'] and given:
+    raise UsageError(f'--resize_longer_side {values["resize_longer_side"]} scales the longer side and '
+                     'crops nothing, so it excludes ' + ' and '.join(
+                         f'--{key} {value}' for key, value in given.items()) + '; drop one of them.')
+  for key in ('resize_shorter_side', 'center_crop'):
+    if values[key] is None:
+      values[key] = 0 if values['resize_longer_side'] else DEFAULT_SIDE
 
 
 def _config_flags() -> argparse.ArgumentParser:
