@@ -24,6 +24,8 @@ from transforms import file_format as file_formats
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
+from transforms.sample import RUN_SAMPLE_SIZE
+from transforms.shard_count import DEFAULT_TARGET_SHARD_MB, MB
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
@@ -34,7 +36,8 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
-RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size')
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
+                     'target_shard_mb')
 
 
 class UsageError(ValueError):
@@ -54,6 +57,7 @@ class ConverterOptions:
   train_shards: int = 0
   validation_shards: int = 0
   test_shards: int = 0
+  target_shard_mb: float = DEFAULT_TARGET_SHARD_MB
   validation_fraction: float = 0.0
   test_fraction: float = 0.0
   shard_name_template: Optional[str] = None  # None: --file_format's default names
@@ -86,7 +90,10 @@ class ConverterOptions:
                        f'{self.test_fraction} must be < 1: train keeps the rest.')
     if min(self.requested_shards.values()) < 0:
       raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
-                       'count from the number of images, ~1 shard per 1,024).')
+                       'count from the planned bytes, see --target_shard_mb).')
+    if not self.target_shard_mb > 0 or self.target_shard_bytes < 1:
+      raise UsageError(f'--target_shard_mb must be > 0 (megabytes, 10^6 bytes), got '
+                       f'{self.target_shard_mb}.')
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
@@ -132,6 +139,11 @@ class ConverterOptions:
   @property
   def requested_shards(self) -> Dict[str, int]:
     return {TRAIN: self.train_shards, VALIDATION: self.validation_shards, TEST: self.test_shards}
+
+  @property
+  def target_shard_bytes(self) -> int:
+    """--target_shard_mb in bytes (MB = 10^6 bytes)."""
+    return round(self.target_shard_mb * MB)
 
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
@@ -206,12 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
                            'deterministic given --seed).')
   splits.add_argument('--seed', type=int, default=0,
                       help='Seed of the stable hash that orders, splits and shards the files.')
-  splits.add_argument('--train_shards', type=int, default=0,
-                      help='Number of train shards (at most one per image); 0 = one per ~1,024 images.')
-  splits.add_argument('--validation_shards', type=int, default=0,
-                      help='Number of validation shards (at most one per image); 0 = one per ~1,024 images.')
-  splits.add_argument('--test_shards', type=int, default=0,
-                      help='Number of test shards (at most one per image); 0 = one per ~1,024 images.')
+  for split in (TRAIN, VALIDATION, TEST):
+    splits.add_argument(f'--{split}_shards', type=int, default=0,
+                        help=f'Number of {split} shards (at most one per image); 0 = from the split\'s '
+                             'planned bytes, see --target_shard_mb.')
+  splits.add_argument('--target_shard_mb', type=float, default=DEFAULT_TARGET_SHARD_MB,
+                      help='Shard size that automatic shard counts aim at, in MB (10^6 bytes): a split '
+                           'of B planned bytes gets the power of two nearest to B / target shards '
+                           '(a multiple of 1024 from 1,536 on), at most one per image. The bytes per '
+                           f'image come from {RUN_SAMPLE_SIZE} images the driver converts before the '
+                           'run. The default gives a large split shards of 91-181 MB (TF\'s TFRecord '
+                           'guide: 10 MB+, ideally 100 MB+; TFDS: 64 MiB to 1 GiB).')
   splits.add_argument('--shard_name_template',
                       help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
                            'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Default: '
