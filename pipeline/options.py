@@ -4,7 +4,8 @@
 which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
 ``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
 a suggestion, not a silently ignored typo. ``--config FILE`` puts a file's flags before the command
-line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits.
+line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits; ``--plan``
+prints what a run with these flags would write, and writes nothing (pipeline/plan.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSp
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sample import RUN_SAMPLE_SIZE
-from transforms.shard_count import DEFAULT_TARGET_SHARD_MB, MB
+from transforms.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
@@ -38,6 +39,9 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'target_shard_mb')
+# Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
+PLAN_FLAGS = ('plan', 'plan_sample', 'num_readers', 'num_workers')
+DEFAULT_PLAN_SAMPLE = 256
 
 
 class UsageError(ValueError):
@@ -76,6 +80,10 @@ class ConverterOptions:
   bbox_dir: Optional[str] = None
   log_level: str = 'WARNING'
   verbose: bool = False
+  plan: bool = False
+  plan_sample: int = DEFAULT_PLAN_SAMPLE
+  num_readers: int = DEFAULT_NUM_READERS
+  num_workers: int = 0
 
   def __post_init__(self):
     if self.label_offset not in (0, 1):
@@ -94,6 +102,10 @@ class ConverterOptions:
     if not self.target_shard_mb > 0 or self.target_shard_bytes < 1:
       raise UsageError(f'--target_shard_mb must be > 0 (megabytes, 10^6 bytes), got '
                        f'{self.target_shard_mb}.')
+    for flag, value, least in (('plan_sample', self.plan_sample, 1), ('num_readers', self.num_readers, 1),
+                               ('num_workers', self.num_workers, 0)):
+      if value < least:
+        raise UsageError(f'--{flag} must be >= {least}, got {value}.')
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
@@ -149,7 +161,7 @@ class ConverterOptions:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
     RECORDED_WHEN_SET flags only when they are not at their default."""
     values = dataclasses.asdict(self)
-    for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose'):
+    for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose') + PLAN_FLAGS:
       values.pop(key)
     defaults = {field.name: field.default for field in dataclasses.fields(self)}
     for key in RECORDED_WHEN_SET:
@@ -267,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
   imagenet.add_argument('--bbox_dir',
                         help='Folder of Pascal VOC XML boxes (<synset>/<stem>.xml or <stem>.xml), '
                              'stored as image/object/bbox/* in the stored image\'s coordinates.')
+  plan = parser.add_argument_group('plan (pipeline/plan.py): what a run would write; nothing is written')
+  plan.add_argument('--plan', action='store_true',
+                    help='List the input, convert a sample with these flags and print the examples per '
+                         'split and class, the rejects, the predicted bytes per split (95%% interval), '
+                         'the shard counts and sizes and the CPU time; write nothing. Same as '
+                         'folder2tfrecord plan.')
+  plan.add_argument('--plan_sample', type=int, default=DEFAULT_PLAN_SAMPLE,
+                    help='Images the plan converts: stratified by class folder (at least one from '
+                         'each), chosen by a stable hash (the same every time).')
+  plan.add_argument('--num_readers', type=int, default=DEFAULT_NUM_READERS,
+                    help='Hosts that will read the output: the plan warns about a split with fewer '
+                         'than 10 shards per host (TF\'s TFRecord guide).')
+  plan.add_argument('--num_workers', type=int, default=0,
+                    help='The plan also projects the conversion time on this many one-core workers '
+                         '(besides this machine\'s cores); 0: only this machine.')
   logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
   logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
                     help='What the terminal shows besides the progress bar, the summary and errors. '

@@ -1,0 +1,241 @@
+"""The plan (`folder2tfrecord plan`, `--plan`) against real runs on the sample photos, the driver's
+sample, and shards sized in bytes (--target_shard_mb and the automatic default)."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import READERS_FLAGS, SAMPLE_DIR, SAMPLE_FLAGS, convert, files_by_class
+from pipeline import verify as verify_lib
+from pipeline.graph import plan_dataset
+from pipeline.options import parse_args
+from pipeline.plan import conversion_seconds, make_plan, predict
+from transforms import layout
+from transforms.sample import allocate, draw, list_folders, folders_of
+from transforms.shard_count import MB, shards_for_bytes
+from transforms.sharding import TRAIN, VALIDATION, num_shards_of, split_class
+
+
+def output_bytes(output) -> dict:
+  """{'shards': {split: bytes}, 'metadata': bytes, 'total': bytes} of a finished output (`_work/`,
+  the scratch folder of the run, left out)."""
+  manifest = json.loads((output / layout.MANIFEST_FILE).read_text())
+  shards = {split: sum((output / s['file']).stat().st_size for s in entry['shards'])
+            for split, entry in manifest['splits'].items()}
+  metadata = sum(p.stat().st_size for p in output.iterdir() if p.name in layout.METADATA_FILES)
+  return {'shards': shards, 'metadata': metadata, 'total': sum(shards.values()) + metadata}
+
+
+def plan_of(output, *flags):
+  opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(output), *map(str, flags)])
+  return make_plan(opts, plan_dataset(opts))
+
+
+# ---------------------------------------------------------------------------------------------
+# The printout and what the plan writes (nothing).
+
+def test_plan_prints_every_field_and_writes_nothing(tmp_path, capsys):
+  empty = tmp_path / 'empty_output'
+  empty.mkdir()
+  for output in (tmp_path / 'new_output', empty):
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob('*'))
+    assert convert(SAMPLE_DIR, output, '--validation_fraction', '0.2', '--plan', '--plan_sample', '16',
+                   '--num_workers', '32') == 0
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob('*')) == before  # not even _work/
+  printed = capsys.readouterr().out
+  for field in ('nothing was written', 'Listing: 5 classes, 5 folders, 54 files',
+                'Sample: 16 files (--plan_sample 16) from 5 of 5 class folders', '0 rejected (0.0%)',
+                'examples', 'rejected', '95% interval', 'bytes/example', 'shards', 'MB/shard',
+                'metadata', 'total', 'automatic: 43 files x', "the run's own 32-file sample",
+                'warning: train: 1 shard, fewer than 10 x --num_readers 8 = 80',
+                'below 10 MB', 'ms of CPU an image measured here', 'W = 32', '--num_workers',
+                "this machine's cores"):
+    assert field in printed, field
+  for klass, files in files_by_class().items():  # files per class and split, from the full listing
+    assert any(line.split()[0] == klass and sum(map(int, line.split()[1:])) == len(files)
+               for line in printed.splitlines() if line.split()), klass
+
+
+def test_plan_subcommand_and_config_file(tmp_path, capsys):
+  from pipeline import cli  # pylint: disable=import-outside-toplevel
+  config = tmp_path / 'plan.yaml'
+  config.write_text(f'input: {SAMPLE_DIR}\noutput: out\nplan_sample: 8\nnum_readers: 2\n'
+                    'num_workers: 4\ntarget_shard_mb: 0.3\nvalidation_fraction: 0.2\n')
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(['plan', '--config', str(config)])
+  assert exit_info.value.code == 0
+  printed = capsys.readouterr().out
+  assert 'Sample: 8 files (--plan_sample 8)' in printed and 'x --num_readers 2 = 20' in printed
+  assert 'W = 4' in printed and 'at --target_shard_mb 0.3' in printed
+  assert not (tmp_path / 'out').exists()
+
+
+def test_plan_is_deterministic_and_its_sample_covers_every_class(tmp_path):
+  first, second = (plan_of(tmp_path / 'out', '--validation_fraction', '0.2', '--plan_sample', '7')
+                   for _ in range(2))
+  assert [(f.ref, f.record_bytes, f.reason) for f in first.sample.files] == \
+         [(f.ref, f.record_bytes, f.reason) for f in second.sample.files]
+  assert first.splits == second.splits and first.total_bytes == second.total_bytes
+  assert first.metadata_bytes == second.metadata_bytes
+  assert first.run_sample.file_bytes() == second.run_sample.file_bytes()
+  # 7 files over 5 classes of 13, 10, 12, 10, 9: one each, then the largest remainders.
+  assert sorted({f.ref.synset for f in first.sample.files}) == sorted(files_by_class())
+  assert len(first.sample.files) == 7
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictions against real runs.
+
+@pytest.mark.parametrize('plan_sample', [16, 32, 256])
+def test_plan_predicts_the_real_runs_bytes_within_10_percent(sample_output, tmp_path, plan_sample):
+  """The session's sample conversion (SAMPLE_FLAGS) against its plan; 256 samples every photo."""
+  plan = plan_of(tmp_path / 'out', *SAMPLE_FLAGS, '--plan_sample', plan_sample)
+  actual = output_bytes(sample_output)
+  total = plan.total_bytes
+  print(f'\nplan_sample {plan_sample}: predicted {total.value:,.0f} bytes '
+        f'(95% {total.low:,.0f}-{total.high:,.0f}), actual {actual["total"]:,} '
+        f'({total.value / actual["total"] - 1:+.1%}); metadata {plan.metadata_bytes:,} vs '
+        f'{actual["metadata"]:,}')
+  assert abs(total.value / actual['total'] - 1) < 0.10
+  shards = actual['total'] - actual['metadata']  # the part the 95% interval is about (true here, not a law)
+  assert total.low - plan.metadata_bytes <= shards <= total.high - plan.metadata_bytes
+  assert [s.num_shards for s in plan.splits] == [3, 2]
+  assert abs(plan.metadata_bytes / actual['metadata'] - 1) < 0.05
+  if plan_sample >= 54:  # Every file sampled: the shards' bytes are known exactly.
+    assert [round(s.num_bytes.value) for s in plan.splits] == [actual['shards'][TRAIN],
+                                                              actual['shards'][VALIDATION]]
+
+
+def test_target_shard_mb_sizes_the_shards_of_real_photos(tmp_path, capsys):
+  """0.2 MB shards of the sample photos: the plan's counts are the run's, the shards near the target,
+  balanced, and the output verifies; an explicit count still wins."""
+  flags = ('--validation_fraction', '0.2', '--target_shard_mb', '0.2')
+  output = tmp_path / 'out'
+  plan = plan_of(output, *flags)
+  file_bytes = plan.run_sample.file_bytes()
+  assert convert(SAMPLE_DIR, output, *flags) == 0
+  manifest = json.loads((output / layout.MANIFEST_FILE).read_text())
+  assert manifest['options']['target_shard_mb'] == 0.2  # recorded: it decides the output
+  actual = output_bytes(output)
+  for split in plan.splits:
+    entry = manifest['splits'][split.split]
+    assert entry['num_shards'] == split.num_shards == shards_for_bytes(
+        split.files * file_bytes, 200_000)
+    counts = [s['num_examples'] for s in entry['shards']]
+    assert max(counts) - min(counts) <= 1
+    mean_shard = actual['shards'][split.split] / entry['num_shards']
+    print(f'{split.split}: {entry["num_shards"]} shards, {mean_shard / MB:.3f} MB each on average '
+          f'(predicted {split.shard_bytes / MB:.3f})')
+    if entry['num_shards'] > 1:  # a split smaller than a shard is one shard
+      assert 0.2 * MB / 2 ** 0.5 <= mean_shard <= 0.2 * MB * 2 ** 0.5
+  assert manifest['splits'][TRAIN]['num_shards'] == 4  # 43 files of ~18 KB: 3.8 ideal shards
+  assert verify_lib.verify(str(output)).ok
+  assert convert(SAMPLE_DIR, tmp_path / 'explicit', *flags, '--train_shards', '3') == 0
+  manifest = json.loads((tmp_path / 'explicit' / layout.MANIFEST_FILE).read_text())
+  assert (manifest['splits'][TRAIN]['num_shards'], manifest['splits'][VALIDATION]['num_shards']) == (3, 1)
+
+
+def test_plan_counts_the_rejects_of_the_sample_and_of_the_listing(readers_offset1_output, tmp_path,
+                                                                   capsys):
+  """The sample photos plus a truncated JPEG and a text file (conftest's readers output), planned with
+  every file sampled: the rejects and examples are the run's; then a nested folder, which the listing
+  rejects."""
+  photos = readers_offset1_output.parent / 'photos'
+  opts, _ = parse_args(['--input', str(photos), '--output', str(tmp_path / 'out'), *READERS_FLAGS])
+  plan = make_plan(opts, plan_dataset(opts))
+  stats = json.loads((readers_offset1_output / layout.STATS_FILE).read_text())
+  assert plan.sample_rejects == {'truncated or corrupt JPEG data': 1,
+                                 'not a recognised image format': 1}, plan.sample_rejects
+  for split in plan.splits:
+    assert round(split.examples) == stats[split.split]['num_examples']
+    assert split.files - round(split.examples) == stats[split.split]['num_rejected']
+  actual = output_bytes(readers_offset1_output)
+  assert abs(plan.total_bytes.value / actual['total'] - 1) < 0.001
+  assert abs(plan.metadata_bytes / actual['metadata'] - 1) < 0.05
+  nested = tmp_path / 'nested'
+  for klass in ('animal', 'flower'):
+    (nested / klass / 'deeper').mkdir(parents=True)
+    shutil.copy(files_by_class()[klass][0], nested / klass)
+  assert convert(nested, tmp_path / 'out', '--plan') == 0
+  printed = capsys.readouterr().out
+  assert 'Listing: 2 classes, 2 folders, 2 files to convert, 2 rejected by the listing' in printed
+  assert 'rejected        2  nested folder' in printed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('flags', [('--file_format', 'array_record'), ('--compression', 'gzip')])
+def test_plan_predicts_array_record_and_gzip_outputs(tmp_path, flags):
+  flags = ('--validation_fraction', '0.2', '--target_shard_mb', '0.2', '--plan_sample', '24', *flags)
+  plan = plan_of(tmp_path / 'out', *flags)
+  assert convert(SAMPLE_DIR, tmp_path / 'out', *flags) == 0
+  actual = output_bytes(tmp_path / 'out')
+  print(f'{flags[-1]}: predicted {plan.total_bytes.value:,.0f}, actual {actual["total"]:,}')
+  assert abs(plan.total_bytes.value / actual['total'] - 1) < 0.10
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces: the sample, the estimator, the counts, the time.
+
+def test_allocation_is_proportional_with_one_per_stratum():
+  assert allocate([3, 0, 2], 10) == [3, 0, 2]  # all of a population no larger than the sample
+  assert allocate([100, 50, 50], 8) == [4, 2, 2]
+  assert allocate([1000, 1, 1], 10) == [8, 1, 1]  # at least one from every folder
+  assert allocate([5, 5, 5, 5], 2) == [1, 1, 1, 1]  # more folders than the sample size
+  assert allocate([10, 10, 10], 4) == [2, 1, 1]  # remainders tie: the earlier folder
+
+
+def test_the_sample_is_not_the_validation_files():
+  opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', '/tmp/unused', '--validation_fraction',
+                        '0.5', '--train_shards', '1', '--validation_shards', '1'])
+  dataset = plan_dataset(opts)
+  listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs), dataset.label_map,
+                          0)
+  drawn = [ref for _, ref in draw(listings, 10, seed=0)]
+  validation = {ref for listing in listings
+                for ref in split_class(listing.refs, 0, 0.5)[VALIDATION]}
+  assert 0 < sum(ref in validation for ref in drawn) < len(drawn)
+
+
+def test_prediction_interval_is_exact_for_a_census_and_widens_with_fewer_samples():
+  assert predict({0: [1.0, 3.0]}, known=4.0, unsampled={0: 0}, variance=2.0).low == 4.0
+  narrow = predict({0: [10.0] * 50}, known=500.0, unsampled={0: 50}, variance=4.0)
+  wide = predict({0: [10.0] * 5}, known=50.0, unsampled={0: 95}, variance=4.0)
+  assert narrow.value == wide.value == 1000.0
+  assert wide.high - wide.low > narrow.high - narrow.low > 0
+
+
+@pytest.mark.parametrize('ideal, count', [
+    (0, 1), (1.41, 1), (1.42, 2), (2.83, 4), (100, 128), (181, 128), (182, 256), (723, 512),
+    (725, 1024), (1535, 1024), (1536, 2048), (2559, 2048), (2560, 3072), (10_000, 10_240)])
+def test_shards_for_bytes_rounds_to_the_nearest_power_of_two_then_multiples_of_1024(ideal, count):
+  target = 128 * MB
+  assert shards_for_bytes(round(ideal * target), target) == count
+
+
+def test_default_count_for_imagenet_sized_splits():
+  """The default target (128 MB) on ImageNet-1k's split sizes at ~21.9 KB a record (256 px, q90:
+  README): 256 train and 8 validation shards, 109 and 137 MB each."""
+  opts, _ = parse_args(['--input', 'in', '--output', 'out'])
+  from transforms.shard_count import ShardSizing  # pylint: disable=import-outside-toplevel
+  sizing = ShardSizing(opts.target_shard_bytes, 21_900)
+  assert num_shards_of(TRAIN, 1_281_167, {}, sizing) == 256
+  assert num_shards_of(VALIDATION, 50_000, {}, sizing) == 8
+  assert num_shards_of(TRAIN, 1_281_167, {TRAIN: 1024}, sizing) == 1024  # explicit counts win
+  assert num_shards_of(TRAIN, 3, {}, ShardSizing(1, 10 ** 9)) == 3  # capped at the file count
+
+
+def test_projected_time_spreads_shards_over_workers_longest_first():
+  assert conversion_seconds([10, 10, 10], 1.0, workers=2) == 20.0  # a shard is one worker's
+  assert conversion_seconds([10, 10, 10, 10], 1.0, workers=2) == 20.0
+  assert conversion_seconds([30, 1, 1, 1], 1.0, workers=8) == 30.0
+  assert conversion_seconds([4] * 64, 0.5, workers=os.cpu_count() or 1) > 0
+
+
+def test_plan_flags_are_never_recorded_and_target_only_when_set():
+  opts, _ = parse_args(['--input', 'in', '--output', 'out', '--plan', '--plan_sample', '9',
+                        '--num_readers', '3', '--num_workers', '5'])
+  assert not {'plan', 'plan_sample', 'num_readers', 'num_workers', 'target_shard_mb'} & set(opts.to_dict())
+  opts, _ = parse_args(['--input', 'in', '--output', 'out', '--target_shard_mb', '64'])
+  assert opts.to_dict()['target_shard_mb'] == 64 and opts.target_shard_bytes == 64 * MB
