@@ -239,3 +239,24 @@ def test_plan_flags_are_never_recorded_and_target_only_when_set():
   assert not {'plan', 'plan_sample', 'num_readers', 'num_workers', 'target_shard_mb'} & set(opts.to_dict())
   opts, _ = parse_args(['--input', 'in', '--output', 'out', '--target_shard_mb', '64'])
   assert opts.to_dict()['target_shard_mb'] == 64 and opts.target_shard_bytes == 64 * MB
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_plan_accuracy_benchmark_compares_plan_and_run(tmp_path, monkeypatch, capsys):
+  """benchmarks/plan_accuracy.py on a small ImageNet-like set (a quarter of it sampled): it prints the
+  figures, and the predicted total is within 10% of the run's (the 4,000-image figures are in the
+  README)."""
+  from benchmarks import plan_accuracy  # pylint: disable=import-outside-toplevel
+  monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
+  flags = '--validation_fraction 0.1 --plan_sample 16 --target_shard_mb 0.3'
+  assert plan_accuracy.main(['--images', '64', '--classes', '4', '--flags', flags,
+                             '--json', str(tmp_path / 'figures.json')]) == 0
+  printed = capsys.readouterr().out
+  for field in ("set 'imagenet': 64 images, 4 classes", 'plan of 16 sampled images', 'predicted MB',
+                '95% interval', 'actual MB', 'train', 'validation', 'total', 'time on 2 workers'):
+    assert field in printed, field
+  (result,) = json.loads((tmp_path / 'figures.json').read_text())
+  assert abs(result['total']['error']) < 0.10
+  assert [(r['predicted_shards'], r['predicted_examples']) for r in result['splits']] == [
+      (r['actual_shards'], r['actual_examples']) for r in result['splits']]
