@@ -115,7 +115,7 @@ def shard_sizing(opts: ConverterOptions, plan: DatasetPlan) -> Optional[ShardSiz
   """What AssignSplitShard computes automatic shard counts from; None when every count is given."""
   if plan.run_sample is None:
     return None
-  return ShardSizing(opts.target_shard_bytes, plan.run_sample.file_bytes())
+  return ShardSizing(opts.target_shard_bytes, plan.run_sample.file_bytes(), opts.num_readers)
 
 
 def _planned_splits(opts: ConverterOptions, layout: Layout) -> List[str]:

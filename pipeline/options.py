@@ -38,9 +38,9 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
-                     'target_shard_mb')
+                     'target_shard_mb', 'num_readers')
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
-PLAN_FLAGS = ('plan', 'plan_sample', 'num_readers', 'num_workers')
+PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
 DEFAULT_PLAN_SAMPLE = 256
 
 
@@ -62,6 +62,7 @@ class ConverterOptions:
   validation_shards: int = 0
   test_shards: int = 0
   target_shard_mb: float = DEFAULT_TARGET_SHARD_MB
+  num_readers: int = DEFAULT_NUM_READERS
   validation_fraction: float = 0.0
   test_fraction: float = 0.0
   shard_name_template: Optional[str] = None  # None: --file_format's default names
@@ -82,7 +83,6 @@ class ConverterOptions:
   verbose: bool = False
   plan: bool = False
   plan_sample: int = DEFAULT_PLAN_SAMPLE
-  num_readers: int = DEFAULT_NUM_READERS
   num_workers: int = 0
 
   def __post_init__(self):
@@ -237,10 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--target_shard_mb', type=float, default=DEFAULT_TARGET_SHARD_MB,
                       help='Shard size that automatic shard counts aim at, in MB (10^6 bytes): a split '
                            'of B planned bytes gets the power of two nearest to B / target shards '
-                           '(a multiple of 1024 from 1,536 on), at most one per image. The bytes per '
-                           f'image come from {RUN_SAMPLE_SIZE} images the driver converts before the '
-                           'run. The default gives a large split shards of 91-181 MB (TF\'s TFRecord '
-                           'guide: 10 MB+, ideally 100 MB+; TFDS: 64 MiB to 1 GiB).')
+                           '(a multiple of 1024 from 1,536 on), or more for --num_readers, at most one '
+                           f'per image. The bytes per image come from {RUN_SAMPLE_SIZE} images the '
+                           'driver converts before the run. The default gives a large split shards of '
+                           '91-181 MB (TF\'s TFRecord guide: 10 MB+, ideally 100 MB+; TFDS: 64 MiB to '
+                           '1 GiB).')
+  splits.add_argument('--num_readers', type=int, default=DEFAULT_NUM_READERS,
+                      help='Hosts that will read the output. Automatic shard counts give each at least '
+                           '10 files (TF\'s TFRecord guide) as long as shards keep 10 MB; the plan warns '
+                           'about a split with fewer.')
   splits.add_argument('--shard_name_template',
                       help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
                            'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Default: '
@@ -288,9 +293,6 @@ def build_parser() -> argparse.ArgumentParser:
   plan.add_argument('--plan_sample', type=int, default=DEFAULT_PLAN_SAMPLE,
                     help='Images the plan converts: stratified by class folder (at least one from '
                          'each), chosen by a stable hash (the same every time).')
-  plan.add_argument('--num_readers', type=int, default=DEFAULT_NUM_READERS,
-                    help='Hosts that will read the output: the plan warns about a split with fewer '
-                         'than 10 shards per host (TF\'s TFRecord guide).')
   plan.add_argument('--num_workers', type=int, default=0,
                     help='The plan also projects the conversion time on this many one-core workers '
                          '(besides this machine\'s cores); 0: only this machine.')

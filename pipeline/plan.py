@@ -383,7 +383,8 @@ def _count_reason(split: SplitPlan, plan: Plan, opts: ConverterOptions) -> str:
             split.split] else '')
   run = plan.run_sample
   return (f'automatic: {split.files} files x {run.file_bytes():,} bytes (the run\'s own '
-          f'{len(run.files)}-file sample) at --target_shard_mb {opts.target_shard_mb:g}')
+          f'{len(run.files)}-file sample) at --target_shard_mb {opts.target_shard_mb:g}, '
+          f'--num_readers {opts.num_readers}')
 
 
 def _time_lines(plan: Plan, opts: ConverterOptions) -> List[str]:

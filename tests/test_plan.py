@@ -209,19 +209,29 @@ def test_prediction_interval_is_exact_for_a_census_and_widens_with_fewer_samples
 @pytest.mark.parametrize('ideal, count', [
     (0, 1), (1.41, 1), (1.42, 2), (2.83, 4), (100, 128), (181, 128), (182, 256), (723, 512),
     (725, 1024), (1535, 1024), (1536, 2048), (2559, 2048), (2560, 3072), (10_000, 10_240)])
-def test_shards_for_bytes_rounds_to_the_nearest_power_of_two_then_multiples_of_1024(ideal, count):
-  target = 128 * MB
-  assert shards_for_bytes(round(ideal * target), target) == count
+def test_shards_by_size_round_to_the_nearest_power_of_two_then_multiples_of_1024(ideal, count):
+  """A 1 MB target: the size rule decides (8 readers want no more than 128 shards of 10 MB)."""
+  assert shards_for_bytes(round(ideal * MB), MB, num_readers=8) == count
+
+
+@pytest.mark.parametrize('total_mb, readers, count', [
+    (19, 8, 1), (20, 8, 2), (75, 8, 4), (1_060, 8, 64), (1_280, 8, 128), (640, 1, 16),
+    (27_200, 8, 256), (27_200, 256, 2048), (27_200, 100, 1024)])
+def test_readers_get_10_files_each_while_shards_keep_10_mb(total_mb, readers, count):
+  """The default 128 MB target: below 1.28 GB, 8 readers ask for more shards than the size does."""
+  assert shards_for_bytes(total_mb * MB, 128 * MB, readers) == count
 
 
 def test_default_count_for_imagenet_sized_splits():
-  """The default target (128 MB) on ImageNet-1k's split sizes at ~21.9 KB a record (256 px, q90:
-  README): 256 train and 8 validation shards, 109 and 137 MB each."""
+  """The defaults (128 MB, 8 readers) on ImageNet-1k's split sizes at ~21.2 KB a record (256 px, q90,
+  the ImageNet-like benchmark set's): 256 train shards of ~106 MB (by size) and 64 validation shards of
+  ~17 MB (by readers; 8 by size)."""
   opts, _ = parse_args(['--input', 'in', '--output', 'out'])
   from transforms.shard_count import ShardSizing  # pylint: disable=import-outside-toplevel
-  sizing = ShardSizing(opts.target_shard_bytes, 21_900)
+  sizing = ShardSizing(opts.target_shard_bytes, 21_200, opts.num_readers)
   assert num_shards_of(TRAIN, 1_281_167, {}, sizing) == 256
-  assert num_shards_of(VALIDATION, 50_000, {}, sizing) == 8
+  assert num_shards_of(VALIDATION, 50_000, {}, sizing) == 64
+  assert num_shards_of(VALIDATION, 50_000, {}, ShardSizing(opts.target_shard_bytes, 21_200, 1)) == 16
   assert num_shards_of(TRAIN, 1_281_167, {TRAIN: 1024}, sizing) == 1024  # explicit counts win
   assert num_shards_of(TRAIN, 3, {}, ShardSizing(1, 10 ** 9)) == 3  # capped at the file count
 
@@ -233,12 +243,13 @@ def test_projected_time_spreads_shards_over_workers_longest_first():
   assert conversion_seconds([4] * 64, 0.5, workers=os.cpu_count() or 1) > 0
 
 
-def test_plan_flags_are_never_recorded_and_target_only_when_set():
+def test_plan_flags_are_never_recorded_and_sizing_flags_only_when_set():
   opts, _ = parse_args(['--input', 'in', '--output', 'out', '--plan', '--plan_sample', '9',
-                        '--num_readers', '3', '--num_workers', '5'])
+                        '--num_workers', '5'])
   assert not {'plan', 'plan_sample', 'num_readers', 'num_workers', 'target_shard_mb'} & set(opts.to_dict())
-  opts, _ = parse_args(['--input', 'in', '--output', 'out', '--target_shard_mb', '64'])
+  opts, _ = parse_args(['--input', 'in', '--output', 'out', '--target_shard_mb', '64', '--num_readers', '3'])
   assert opts.to_dict()['target_shard_mb'] == 64 and opts.target_shard_bytes == 64 * MB
+  assert opts.to_dict()['num_readers'] == 3  # they decide automatic counts: recorded, --resume compares
 
 
 @pytest.mark.slow

@@ -45,14 +45,21 @@ def synthetic_refs(class_sizes=None, split=UNSPLIT):
 
 def documented_count(num_files, sizing):
   """shard_count.py's documented automatic count, in floating point: the power of two nearest to
-  files x bytes / target in ratio, the nearest multiple of 1024 from 1536 on."""
-  ideal = num_files * sizing.file_bytes / sizing.target_shard_bytes
+  files x bytes / target in ratio (the nearest multiple of 1024 from 1536 on), or, when larger, the
+  smallest of those counts >= 10 x readers, halved (or 1024 less) until shards hold 10 MB."""
+  total = num_files * sizing.file_bytes
+  ideal = total / sizing.target_shard_bytes
   if ideal >= 1536:
-    return 1024 * math.floor(ideal / 1024 + 0.5)
-  count = 1
-  while count < 1024 and ideal >= count * math.sqrt(2):
-    count *= 2
-  return count
+    by_size = 1024 * math.floor(ideal / 1024 + 0.5)
+  else:
+    by_size = 1
+    while by_size < 1024 and ideal >= by_size * math.sqrt(2):
+      by_size *= 2
+  wanted = 10 * sizing.num_readers
+  by_readers = 1024 * math.ceil(wanted / 1024) if wanted > 1024 else 2 ** math.ceil(math.log2(wanted))
+  while by_readers > 1 and total / by_readers < 10 ** 7:
+    by_readers = by_readers - 1024 if by_readers > 1024 else by_readers // 2
+  return max(by_size, by_readers)
 
 
 def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0, sizing=SIZING):
