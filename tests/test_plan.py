@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import READERS_FLAGS, SAMPLE_DIR, SAMPLE_FLAGS, convert, files_by_class
 from pipeline import verify as verify_lib
 from pipeline.graph import plan_dataset
@@ -108,17 +109,26 @@ def test_plan_predicts_the_real_runs_bytes_within_10_percent(sample_output, tmp_
                                                               actual['shards'][VALIDATION]]
 
 
-def test_target_shard_mb_sizes_the_shards_of_real_photos(tmp_path, capsys):
-  """0.2 MB shards of the sample photos: the plan's counts are the run's, the shards near the target,
-  balanced, and the output verifies; an explicit count still wins."""
-  flags = ('--validation_fraction', '0.2', '--target_shard_mb', '0.2')
-  output = tmp_path / 'out'
-  plan = plan_of(output, *flags)
+# 0.2 MB shards of the sample photos: 43 train files of ~18 KB make 3.8 ideal shards.
+AUTO_FLAGS = ('--validation_fraction', '0.2', '--target_shard_mb', '0.2')
+
+
+@pytest.fixture(scope='module')
+def auto_output(tmp_path_factory):
+  """The sample photos converted with AUTO_FLAGS (automatic counts; read-only for tests)."""
+  output = tmp_path_factory.mktemp('auto') / 'out'
+  assert convert(SAMPLE_DIR, output, *AUTO_FLAGS) == 0
+  return output
+
+
+def test_target_shard_mb_sizes_the_shards_of_real_photos(auto_output, tmp_path):
+  """The plan's counts are the run's, the shards near the target and balanced, the output verifies,
+  --resume keeps the count, and an explicit count still wins."""
+  plan = plan_of(tmp_path / 'unused', *AUTO_FLAGS)
   file_bytes = plan.run_sample.file_bytes()
-  assert convert(SAMPLE_DIR, output, *flags) == 0
-  manifest = json.loads((output / layout.MANIFEST_FILE).read_text())
+  manifest = json.loads((auto_output / layout.MANIFEST_FILE).read_text())
   assert manifest['options']['target_shard_mb'] == 0.2  # recorded: it decides the output
-  actual = output_bytes(output)
+  actual = output_bytes(auto_output)
   for split in plan.splits:
     entry = manifest['splits'][split.split]
     assert entry['num_shards'] == split.num_shards == shards_for_bytes(
@@ -130,38 +140,50 @@ def test_target_shard_mb_sizes_the_shards_of_real_photos(tmp_path, capsys):
           f'(predicted {split.shard_bytes / MB:.3f})')
     if entry['num_shards'] > 1:  # a split smaller than a shard is one shard
       assert 0.2 * MB / 2 ** 0.5 <= mean_shard <= 0.2 * MB * 2 ** 0.5
-  assert manifest['splits'][TRAIN]['num_shards'] == 4  # 43 files of ~18 KB: 3.8 ideal shards
-  assert verify_lib.verify(str(output)).ok
-  assert convert(SAMPLE_DIR, tmp_path / 'explicit', *flags, '--train_shards', '3') == 0
+  assert manifest['splits'][TRAIN]['num_shards'] == 4
+  assert verify_lib.verify(str(auto_output)).ok
+  # An interrupted run (a shard missing, no _SUCCESS) resumed: the same count, the same bytes.
+  resumed = tmp_path / 'resumed'
+  shutil.copytree(auto_output, resumed)
+  (resumed / 'train-00002-of-00004').unlink()
+  (resumed / layout.SUCCESS_FILE).unlink()
+  assert convert(SAMPLE_DIR, resumed, *AUTO_FLAGS, '--resume') == 0
+  assert_same_dataset(read_dataset(str(resumed)), read_dataset(str(auto_output)))
+  assert convert(SAMPLE_DIR, tmp_path / 'explicit', *AUTO_FLAGS, '--train_shards', '3') == 0
   manifest = json.loads((tmp_path / 'explicit' / layout.MANIFEST_FILE).read_text())
   assert (manifest['splits'][TRAIN]['num_shards'], manifest['splits'][VALIDATION]['num_shards']) == (3, 1)
 
 
-def test_plan_counts_the_rejects_of_the_sample_and_of_the_listing(readers_offset1_output, tmp_path,
-                                                                   capsys):
-  """The sample photos plus a truncated JPEG and a text file (conftest's readers output), planned with
-  every file sampled: the rejects and examples are the run's; then a nested folder, which the listing
-  rejects."""
-  photos = readers_offset1_output.parent / 'photos'
-  opts, _ = parse_args(['--input', str(photos), '--output', str(tmp_path / 'out'), *READERS_FLAGS])
-  plan = make_plan(opts, plan_dataset(opts))
-  stats = json.loads((readers_offset1_output / layout.STATS_FILE).read_text())
-  assert plan.sample_rejects == {'truncated or corrupt JPEG data': 1,
-                                 'not a recognised image format': 1}, plan.sample_rejects
-  for split in plan.splits:
-    assert round(split.examples) == stats[split.split]['num_examples']
-    assert split.files - round(split.examples) == stats[split.split]['num_rejected']
-  actual = output_bytes(readers_offset1_output)
-  assert abs(plan.total_bytes.value / actual['total'] - 1) < 0.001
-  assert abs(plan.metadata_bytes / actual['metadata'] - 1) < 0.05
-  nested = tmp_path / 'nested'
-  for klass in ('animal', 'flower'):
-    (nested / klass / 'deeper').mkdir(parents=True)
-    shutil.copy(files_by_class()[klass][0], nested / klass)
-  assert convert(nested, tmp_path / 'out', '--plan') == 0
-  printed = capsys.readouterr().out
-  assert 'Listing: 2 classes, 2 folders, 2 files to convert, 2 rejected by the listing' in printed
-  assert 'rejected        2  nested folder' in printed
+@pytest.mark.slow
+def test_automatic_counts_are_the_same_with_multi_processing_workers(auto_output, tmp_path):
+  assert convert(SAMPLE_DIR, tmp_path / 'out', *AUTO_FLAGS, '--direct_running_mode=multi_processing',
+                 '--direct_num_workers=2') == 0
+  assert_same_dataset(read_dataset(str(tmp_path / 'out')), read_dataset(str(auto_output)))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_plan_and_automatic_counts_from_and_to_s3(auto_output, tmp_path):
+  """On moto's S3 server: the plan reads its sample from s3:// and writes no object; the run's
+  automatic counts and bytes are the local run's."""
+  from clusters.beam_services import run_converter  # pylint: disable=import-outside-toplevel
+  from clusters.s3 import moto_s3  # pylint: disable=import-outside-toplevel
+  from conftest import REPO  # pylint: disable=import-outside-toplevel
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket='photos')
+    s3.upload_tree('photos', 'in/', SAMPLE_DIR)
+    args = ['--input', 's3://photos/in/', '--output', 's3://photos/out/', *AUTO_FLAGS, *s3.beam_args()]
+    assert run_converter(REPO, [*args, '--plan'], tmp_path / 'plan.log') == 0
+    printed = (tmp_path / 'plan.log').read_text()
+    assert 'Plan of a run from s3://photos/in/' in printed and '  train            4  automatic' in printed
+    assert client.list_objects_v2(Bucket='photos', Prefix='out/')['KeyCount'] == 0
+    assert run_converter(REPO, args, tmp_path / 'run.log') == 0, (tmp_path / 'run.log').read_text()
+    stored = {
+        item['Key'][len('out/'):]: client.get_object(Bucket='photos', Key=item['Key'])['Body'].read()
+        for item in client.list_objects_v2(Bucket='photos', Prefix='out/')['Contents']
+        if '/' not in item['Key'][len('out/'):]}
+  assert_same_dataset(stored, read_dataset(str(auto_output)))
 
 
 @pytest.mark.slow
