@@ -293,3 +293,18 @@ def test_plan_accuracy_benchmark_compares_plan_and_run(tmp_path, monkeypatch, ca
   assert abs(result['total']['error']) < 0.10
   assert [(r['predicted_shards'], r['predicted_examples']) for r in result['splits']] == [
       (r['actual_shards'], r['actual_examples']) for r in result['splits']]
+
+
+def test_the_runs_sample_skips_folders_of_classes_outside_the_label_map(tmp_path):
+  """40 class folders, 38 of them not in --labels_file: the run's sample (32 of the 40 folders when it
+  picks among all) lists the two listed classes and takes all 4 of their files."""
+  photos = [path for paths in files_by_class().values() for path in paths]
+  for i in range(40):
+    (tmp_path / 'in' / f'c{i:02d}').mkdir(parents=True)
+    for photo in photos[i:i + 2]:
+      shutil.copy(photo, tmp_path / 'in' / f'c{i:02d}')
+  (tmp_path / 'labels.txt').write_text('c07\nc31\n')
+  opts, _ = parse_args(['--input', str(tmp_path / 'in'), '--output', str(tmp_path / 'out'),
+                        '--labels_file', str(tmp_path / 'labels.txt')])
+  sample = plan_dataset(opts).run_sample
+  assert sorted({f.ref.synset for f in sample.files}) == ['c07', 'c31'] and len(sample.files) == 4

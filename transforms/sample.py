@@ -225,13 +225,15 @@ def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageR
 def run_sample(folders: Sequence[Folder], label_map: Dict[str, int], label_offset: int,
                ground_truth: Optional[Dict[str, str]], recipe: RecordRecipe, seed: int,
                size: int = RUN_SAMPLE_SIZE) -> Sample:
-  """A run's sample: at most `size` folders listed (`pick_folders`), `size` files converted.
+  """A run's sample: at most `size` folders listed (`pick_folders`, among the folders of classes in
+  the label map and flat folders: the others hold only rejects), `size` files converted.
 
   Raises:
     InputError: a picked folder cannot be listed.
   """
   start = time.monotonic()
-  listings = list_folders(pick_folders(folders, size, seed), label_map, label_offset, ground_truth)
+  labelled = [folder for folder in folders if not folder[2] or folder[2] in label_map]
+  listings = list_folders(pick_folders(labelled, size, seed), label_map, label_offset, ground_truth)
   sample = convert(listings, draw(listings, size, seed), recipe)
   logging.getLogger(__name__).info(
       'Sampled %d files of %d folders in %.2f s: %d bytes a file planned for the shard counts.',
