@@ -12,10 +12,10 @@ Two users:
 Selection. The strata are the listing's folders, (split, split root, class folder) as ListImages lists
 them (a flat validation folder is one stratum). With at most `size` folders every folder is listed and
 gives one file, the rest of the `size` files in proportion to the folders' file counts (`allocate`); with
-more, the `size` folders of smallest stable_hash(seed, 'sample', split, folder) are listed and give one
-file each (`pick_folders`). In a folder, the files of smallest stable_hash(seed, 'sample', key) are
-taken: a hash of their own, so the sample is not the validation files (those come first in the 'order'
-hash of transforms/sharding.py).
+more, the `size` folders of smallest stable_hash(seed, 'sample', split, folder), among the folders of
+classes in the label map, are listed and give one file each (`pick_folders`). In a folder, the files of
+smallest stable_hash(seed, 'sample', key) are taken: a hash of their own, so the sample is not the
+validation files (those come first in the 'order' hash of transforms/sharding.py).
 
 Estimate. A sampled file's planned bytes are its record's as written: the serialized Example plus the
 container's framing (`ShardFormat.record_overhead_bytes`; with --compression gzip, times the sample's
