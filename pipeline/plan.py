@@ -29,9 +29,12 @@ predicted counts (transforms/metadata.py, tfds_metadata.py, model_garden.py).
 
 Time, an estimate: the CPU per image measured on the sample (process_image and the Example, one thread,
 rejects included) times the files of each shard, the shards spread over W one-core workers (longest
-first; a shard is written by one worker), plus LOCAL_STARTUP_SECONDS. It leaves out the runner's own
-overhead (measured runs here reach ~86% of ideal scaling on 2 workers, README "Performance") and, on a
-cluster, its start-up (Dataflow starts its workers in minutes).
+first; a shard is written by one worker), plus LOCAL_STARTUP_SECONDS. It assumes the cores are the
+run's own and leaves out the runner's per-image overhead and, on a cluster, its start-up (Dataflow
+starts its workers in minutes). Measured here (benchmarks/plan_accuracy.py, 2 cores): the runs took
+1.3x the projected wall time at a 1-minute load of 1-2 from other work, 2.5-2.8x at 3-5; their CPU was
+the images' projected CPU plus ~7 s of start-up within 7% on the ImageNet-like set, 34% more on the
+phone-photo set (larger files).
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ class Plan:
     projections: ((what, workers, projected seconds of conversion, start-up excluded), ...): this
       machine's cores, then --num_workers when given.
     seconds: wall seconds the plan took (listing, sample, prediction).
+    load: this machine's 1-minute load average when the plan ended (other work slows a run down).
   """
   splits: Tuple[SplitPlan, ...]
   num_classes: int
@@ -136,6 +140,7 @@ class Plan:
   cpu_ms: float
   projections: Tuple[Tuple[str, int, float], ...]
   seconds: float
+  load: float = 0.0
 
   def conversion_seconds(self, workers: int) -> float:
     """Projected wall seconds of converting on `workers` one-core workers, start-up excluded."""
@@ -242,7 +247,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   workers += [('--num_workers', opts.num_workers)] if opts.num_workers else []
   return dataclasses.replace(
       plan, projections=tuple((what, w, plan.conversion_seconds(w)) for what, w in workers),
-      seconds=time.monotonic() - start)
+      seconds=time.monotonic() - start, load=os.getloadavg()[0])
 
 
 def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
@@ -394,6 +399,8 @@ def _time_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
   for what, workers, seconds in plan.projections:
     lines.append(f'  W = {workers:<5} {_duration(LOCAL_STARTUP_SECONDS + seconds):>8}  '
                  f'({_duration(seconds)} converting; {what})')
+  lines.append(f'  The projection assumes the cores are the run\'s own: the 1-minute load is {plan.load:.1f} on '
+               f'{os.cpu_count()} cores now (runs here took 1.3x it at load 1-2, 2.5-2.8x at load 3-5).')
   if opts.num_workers:
     lines.append('  A cluster adds its own start-up (Dataflow starts its workers in minutes).')
   return lines
