@@ -4,6 +4,9 @@ Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks 
 more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
 error, or a missing optional dependency, found before any work started; 130 interrupted (Ctrl-C).
 Finished shards are kept after 1 and 130: --resume writes only the missing ones.
+
+With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is printed
+(pipeline/plan.py) and the exit code is 0, or 2 as above.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions,
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
+from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
@@ -96,6 +100,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
     plan = plan_dataset(opts)
+    if opts.plan:
+      print(format_plan(make_plan(opts, plan), opts))
+      return 0
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
       prepare_output(opts)
