@@ -1,6 +1,7 @@
 """The `folder2tfrecord` console script: `run` (default), `verify` and `report` subcommands.
 
   folder2tfrecord [run] --input DIR --output DIR [flags]   same as python -m pipeline.run
+  folder2tfrecord plan --input DIR --output DIR [flags]    same as python -m pipeline.run --plan
   folder2tfrecord verify OUTPUT                             same as python -m pipeline.verify
   folder2tfrecord report OUTPUT --output report.png         same as python -m pipeline.report
 """
@@ -13,7 +14,9 @@ from typing import Optional, Sequence
 
 from pipeline import extras, logs
 
-SUBCOMMANDS = {'run': 'pipeline.run', 'verify': 'pipeline.verify', 'report': 'pipeline.report'}
+SUBCOMMANDS = {'run': 'pipeline.run', 'plan': 'pipeline.run', 'verify': 'pipeline.verify',
+               'report': 'pipeline.report'}
+EXTRA_ARGS = {'plan': ['--plan']}  # what a subcommand adds to its module's command line
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -29,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.exit(2)
   with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (logs.py).
     module = importlib.import_module(SUBCOMMANDS[command])
-  sys.argv = [f'folder2tfrecord {command}'] + argv
+  sys.argv = [f'folder2tfrecord {command}'] + argv + EXTRA_ARGS.get(command, [])
   sys.exit(module.main())
 
 

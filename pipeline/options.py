@@ -4,7 +4,8 @@
 which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
 ``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
 a suggestion, not a silently ignored typo. ``--config FILE`` puts a file's flags before the command
-line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits.
+line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits; ``--plan``
+prints what a run with these flags would write, and writes nothing (pipeline/plan.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from transforms import file_format as file_formats
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
+from transforms.sample import RUN_SAMPLE_SIZE
+from transforms.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
@@ -34,7 +37,12 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
-RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size')
+RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
+                     'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers')
+DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
+# Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
+PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
+DEFAULT_PLAN_SAMPLE = 256
 
 
 class UsageError(ValueError):
@@ -48,12 +56,16 @@ class ConverterOptions:
   output: str
   resize_shorter_side: int = 256
   center_crop: int = 256
+  resize_longer_side: int = 0
+  no_upscale: bool = False
   jpeg_quality: int = 90
   resample: str = 'bilinear'
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
   train_shards: int = 0
   validation_shards: int = 0
   test_shards: int = 0
+  target_shard_mb: float = DEFAULT_TARGET_SHARD_MB
+  num_readers: int = DEFAULT_NUM_READERS
   validation_fraction: float = 0.0
   test_fraction: float = 0.0
   shard_name_template: Optional[str] = None  # None: --file_format's default names
@@ -72,6 +84,9 @@ class ConverterOptions:
   bbox_dir: Optional[str] = None
   log_level: str = 'WARNING'
   verbose: bool = False
+  plan: bool = False
+  plan_sample: int = DEFAULT_PLAN_SAMPLE
+  num_workers: int = 0
 
   def __post_init__(self):
     if self.label_offset not in (0, 1):
@@ -86,7 +101,14 @@ class ConverterOptions:
                        f'{self.test_fraction} must be < 1: train keeps the rest.')
     if min(self.requested_shards.values()) < 0:
       raise UsageError('--train_shards, --validation_shards and --test_shards must be >= 0 (0 picks a '
-                       'count from the number of images, ~1 shard per 1,024).')
+                       'count from the planned bytes, see --target_shard_mb).')
+    if not self.target_shard_mb > 0 or self.target_shard_bytes < 1:
+      raise UsageError(f'--target_shard_mb must be > 0 (megabytes, 10^6 bytes), got '
+                       f'{self.target_shard_mb}.')
+    for flag, value, least in (('plan_sample', self.plan_sample, 1), ('num_readers', self.num_readers, 1),
+                               ('num_workers', self.num_workers, 0)):
+      if value < least:
+        raise UsageError(f'--{flag} must be >= {least}, got {value}.')
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
@@ -109,14 +131,17 @@ class ConverterOptions:
     try:
       self.image_spec
     except ValueError as e:
-      raise UsageError(str(e).replace('center_crop', '--center_crop').replace(
-          'resize_shorter_side', '--resize_shorter_side')) from None
+      message = str(e)
+      for flag in ('center_crop', 'resize_shorter_side', 'resize_longer_side'):
+        message = message.replace(flag, '--' + flag)
+      raise UsageError(message) from None
 
   @property
   def image_spec(self) -> ImageSpec:
     return ImageSpec(resize_shorter_side=self.resize_shorter_side, center_crop=self.center_crop,
                      jpeg_quality=self.jpeg_quality, resample=self.resample,
-                     max_image_pixels=self.max_image_pixels)
+                     max_image_pixels=self.max_image_pixels,
+                     resize_longer_side=self.resize_longer_side, upscale=not self.no_upscale)
 
   @property
   def terminal_log_level(self) -> str:
@@ -133,11 +158,16 @@ class ConverterOptions:
   def requested_shards(self) -> Dict[str, int]:
     return {TRAIN: self.train_shards, VALIDATION: self.validation_shards, TEST: self.test_shards}
 
+  @property
+  def target_shard_bytes(self) -> int:
+    """--target_shard_mb in bytes (MB = 10^6 bytes)."""
+    return round(self.target_shard_mb * MB)
+
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
     RECORDED_WHEN_SET flags only when they are not at their default."""
     values = dataclasses.asdict(self)
-    for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose'):
+    for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose') + PLAN_FLAGS:
       values.pop(key)
     defaults = {field.name: field.default for field in dataclasses.fields(self)}
     for key in RECORDED_WHEN_SET:
@@ -178,11 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help='Print the effective configuration as YAML (a --config file) and exit '
                              'without converting.')
   image = parser.add_argument_group('images')
-  image.add_argument('--resize_shorter_side', type=int, default=256,
-                     help='Resize so the shorter side has this many pixels; 0 keeps the size.')
-  image.add_argument('--center_crop', type=int, default=256,
-                     help='Then keep the centred square of this side in pixels; 0 keeps the aspect '
-                          'ratio. Shorter side 256 + crop 256 as AlexNet (Krizhevsky et al. 2012).')
+  image.add_argument('--resize_shorter_side', type=int, default=None,
+                     help=f'Resize so the shorter side has this many pixels; 0 keeps the size. '
+                          f'Default {DEFAULT_SIDE} (0 with --resize_longer_side).')
+  image.add_argument('--center_crop', type=int, default=None,
+                     help=f'Then keep the centred square of this side in pixels; 0 keeps the aspect '
+                          f'ratio. Default {DEFAULT_SIDE} (0 with --resize_longer_side). Shorter side '
+                          f'256 + crop 256 as AlexNet (Krizhevsky et al. 2012).')
+  image.add_argument('--resize_longer_side', type=int, default=0,
+                     help='Instead: scale the longer side down to this many pixels, aspect ratio '
+                          'kept, nothing cropped, smaller images kept as they are (ffcv\'s '
+                          'max_resolution): what train-time RandomResizedCrop wants. 0 = off.')
+  image.add_argument('--no_upscale', action='store_true',
+                     help='An image smaller than --resize_shorter_side keeps its size (the crop then '
+                          'takes the largest centred square that fits) instead of being blown up.')
   image.add_argument('--jpeg_quality', type=int, default=90, help='Quality of the stored JPEGs, 1-100.')
   image.add_argument('--resample', choices=sorted(RESAMPLE_FILTERS), default='bilinear',
                      help='Resampling filter (all antialiased when downscaling).')
@@ -206,12 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
                            'deterministic given --seed).')
   splits.add_argument('--seed', type=int, default=0,
                       help='Seed of the stable hash that orders, splits and shards the files.')
-  splits.add_argument('--train_shards', type=int, default=0,
-                      help='Number of train shards (at most one per image); 0 = one per ~1,024 images.')
-  splits.add_argument('--validation_shards', type=int, default=0,
-                      help='Number of validation shards (at most one per image); 0 = one per ~1,024 images.')
-  splits.add_argument('--test_shards', type=int, default=0,
-                      help='Number of test shards (at most one per image); 0 = one per ~1,024 images.')
+  for split in (TRAIN, VALIDATION, TEST):
+    splits.add_argument(f'--{split}_shards', type=int, default=0,
+                        help=f'Number of {split} shards (at most one per image); 0 = from the split\'s '
+                             'planned bytes, see --target_shard_mb.')
+  splits.add_argument('--target_shard_mb', type=float, default=DEFAULT_TARGET_SHARD_MB,
+                      help='Shard size that automatic shard counts aim at, in MB (10^6 bytes): a split '
+                           'of B planned bytes gets the power of two nearest to B / target shards '
+                           '(a multiple of 1024 from 1,536 on), or more for --num_readers, at most one '
+                           f'per image. The bytes per image come from {RUN_SAMPLE_SIZE} images the '
+                           'driver converts before the run. The default gives a large split shards of '
+                           '91-181 MB (TF\'s TFRecord guide: 10 MB+, ideally 100 MB+; TFDS: 64 MiB to '
+                           '1 GiB).')
+  splits.add_argument('--num_readers', type=int, default=DEFAULT_NUM_READERS,
+                      help='Hosts that will read the output. Automatic shard counts give each at least '
+                           '10 files (TF\'s TFRecord guide) as long as shards keep 10 MB; the plan warns '
+                           'about a split with fewer.')
   splits.add_argument('--shard_name_template',
                       help='Shard file names: {split}, {index}, {num_shards} with format specs, e.g. '
                            'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord. Default: '
@@ -250,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
   imagenet.add_argument('--bbox_dir',
                         help='Folder of Pascal VOC XML boxes (<synset>/<stem>.xml or <stem>.xml), '
                              'stored as image/object/bbox/* in the stored image\'s coordinates.')
+  plan = parser.add_argument_group('plan (pipeline/plan.py): what a run would write; nothing is written')
+  plan.add_argument('--plan', action='store_true',
+                    help='List the input, convert a sample with these flags and print the examples per '
+                         'split and class, the rejects, the predicted bytes per split (95%% interval), '
+                         'the shard counts and sizes and the CPU time; write nothing. Same as '
+                         'folder2tfrecord plan.')
+  plan.add_argument('--plan_sample', type=int, default=DEFAULT_PLAN_SAMPLE,
+                    help='Images the plan converts: stratified by class folder (at least one from '
+                         'each), chosen by a stable hash (the same every time).')
+  plan.add_argument('--num_workers', type=int, default=0,
+                    help='The plan also projects the conversion time on this many one-core workers '
+                         '(besides this machine\'s cores); 0: only this machine.')
   logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
   logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
                     help='What the terminal shows besides the progress bar, the summary and errors. '
@@ -307,12 +368,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
+  _resolve_resize_policy(values)
   opts = ConverterOptions(**values)
   if print_config:
     beam_values = PipelineOptions(beam_args).get_all_options(drop_default=True)
     print(config.dump_config({**dataclasses.asdict(opts), **beam_values}), end='')
     raise SystemExit(0)
   return opts, beam_args
+
+
+def _resolve_resize_policy(values: Dict) -> None:
+  """--resize_shorter_side and --center_crop default to DEFAULT_SIDE, or to 0 with --resize_longer_side,
+  which excludes any other value of theirs.
+
+  Raises:
+    UsageError: --resize_longer_side with a non-zero --resize_shorter_side or --center_crop.
+  """
+  given = {key: values[key] for key in ('resize_shorter_side', 'center_crop') if values[key]}
+  if values['resize_longer_side'] and given:
+    raise UsageError(f'--resize_longer_side {values["resize_longer_side"]} scales the longer side and '
+                     'crops nothing, so it excludes ' + ' and '.join(
+                         f'--{key} {value}' for key, value in given.items()) + '; drop one of them.')
+  for key in ('resize_shorter_side', 'center_crop'):
+    if values[key] is None:
+      values[key] = 0 if values['resize_longer_side'] else DEFAULT_SIDE
 
 
 def _config_flags() -> argparse.ArgumentParser:

@@ -6,6 +6,9 @@ error, a missing optional dependency, or an --output that another run holds (pip
 before any work started; 130 interrupted (Ctrl-C). Finished shards are kept after 1 and 130: --resume
 keeps those whose input is unchanged and writes the rest, then prints a `resumed: ...` line
 (transforms/resume.py).
+
+With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is printed
+(pipeline/plan.py) and the exit code is 0, or 2 as above.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
+from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch
 from beam_private import s3
@@ -115,6 +119,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
     plan = plan_dataset(opts)
+    if opts.plan:
+      print(format_plan(make_plan(opts, plan), opts))
+      return 0
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
       claim = OutputClaim(opts.output_layout, ClaimRecord.for_this_process(run_id, started))

@@ -10,7 +10,7 @@ import pytest
 
 from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
-from transforms import layout, resume, sharding
+from transforms import layout, resume
 from transforms.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
 from transforms.sharding import ImageRef
 from transforms.summary import ShardSummary
@@ -176,21 +176,22 @@ def test_resume_after_files_were_replaced_added_and_removed(tmp_path, capsys):
   assert stats['num_examples'] + stats['num_rejected'] == 54
 
 
-def test_an_automatic_shard_count_that_changes_deletes_the_old_shards(tmp_path, capsys, monkeypatch):
-  monkeypatch.setattr(sharding, 'RECORDS_PER_SHARD_TARGET', 10)  # 54 files: 6 train shards (in-process)
+def test_an_automatic_shard_count_that_changes_deletes_the_old_shards(tmp_path, capsys):
+  """Twice the files give twice the planned bytes: 8 automatic shards of ~0.25 MB instead of 4."""
   source, output = _input(tmp_path), tmp_path / 'out'
-  assert convert(source, output) == 0
-  assert len(list(output.glob('train-*-of-00006'))) == 6
-  _interrupt(output, 'train-00002-of-00006')
-  for i in range(7):  # 61 files: 7 shards.
-    shutil.copy(source / 'animal' / 'gc_cat.JPEG', source / 'animal' / f'copy{i}.jpg')
-  assert convert(source, output, '--resume') == 0
+  flags = ('--target_shard_mb', '0.25')
+  assert convert(source, output, *flags) == 0
+  assert len(list(output.glob('train-*-of-00004'))) == 4
+  _interrupt(output, 'train-00002-of-00004')
+  for path in sorted(source.glob('*/*')):
+    shutil.copy(path, path.parent / f'copy_{path.name}')
+  assert convert(source, output, *flags, '--resume') == 0
   line = _resume_line(capsys)
-  assert line.startswith('resumed: 0 shards kept, 0 rewritten because their input changed, 7 missing; '
-                         '5 shards of an earlier shard count deleted'), line
-  assert sorted(p.name for p in output.glob('train-*')) == [f'train-{i:05d}-of-00007' for i in range(7)]
-  assert not list((output / '_work').glob('*-of-00006.json'))
-  _assert_like_a_fresh_run(source, output, tmp_path)
+  assert line.startswith('resumed: 0 shards kept, 0 rewritten because their input changed, 8 missing; '
+                         '3 shards of an earlier shard count deleted'), line  # 1 never finished
+  assert sorted(p.name for p in output.glob('train-*')) == [f'train-{i:05d}-of-00008' for i in range(8)]
+  assert not list((output / '_work').glob('*-of-00004.json'))
+  _assert_like_a_fresh_run(source, output, tmp_path, *flags)
 
 
 def test_shards_of_an_earlier_version_or_other_codecs_are_rewritten(sample_output, tmp_path, capsys):

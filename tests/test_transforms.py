@@ -20,9 +20,9 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from conftest import SAMPLE_DIR
 from transforms.listing import Layout, ListImages, discover_layout, image_path, list_children
-from transforms.sharding import (RECORDS_PER_SHARD_TARGET, TEST, TRAIN, UNSPLIT, VALIDATION,
-                                 AssignSplitShard, ImageRef, assign_shards, order_key, split_class,
-                                 stable_hash)
+from transforms.shard_count import ShardSizing
+from transforms.sharding import (TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard, ImageRef,
+                                 assign_shards, order_key, split_class, stable_hash)
 
 # ---------------------------------------------------------------------------------------------
 # AssignSplitShard on synthetic references.
@@ -30,6 +30,9 @@ from transforms.sharding import (RECORDS_PER_SHARD_TARGET, TEST, TRAIN, UNSPLIT,
 # {label: number of files}: uneven classes, one class of a single file, classes smaller than the shard
 # count, labels that do not start at 0 (as with --label_offset 1).
 CLASS_SIZES = {1: 37, 2: 1, 3: 20, 4: 8, 5: 53, 6: 2}
+# Automatic counts from 30 bytes a file at 1,000 bytes a shard: the 121 files above make 3.63 ideal
+# shards, so 4.
+SIZING = ShardSizing(target_shard_bytes=1000, file_bytes=30)
 
 
 def synthetic_refs(class_sizes=None, split=UNSPLIT):
@@ -41,13 +44,32 @@ def synthetic_refs(class_sizes=None, split=UNSPLIT):
   return refs
 
 
-def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0):
+def documented_count(num_files, sizing):
+  """shard_count.py's documented automatic count, in floating point: the power of two nearest to
+  files x bytes / target in ratio (the nearest multiple of 1024 from 1536 on), or, when larger, the
+  smallest of those counts >= 10 x readers, halved (or 1024 less) until shards hold 10 MB."""
+  total = num_files * sizing.file_bytes
+  ideal = total / sizing.target_shard_bytes
+  if ideal >= 1536:
+    by_size = 1024 * math.floor(ideal / 1024 + 0.5)
+  else:
+    by_size = 1
+    while by_size < 1024 and ideal >= by_size * math.sqrt(2):
+      by_size *= 2
+  wanted = 10 * sizing.num_readers
+  by_readers = 1024 * math.ceil(wanted / 1024) if wanted > 1024 else 2 ** math.ceil(math.log2(wanted))
+  while by_readers > 1 and total / by_readers < 10 ** 7:
+    by_readers = by_readers - 1024 if by_readers > 1024 else by_readers // 2
+  return max(by_size, by_readers)
+
+
+def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0, sizing=SIZING):
   """The assignment that sharding.py's docstrings describe, written from them alone.
 
   Per class, files in stable_hash(seed, 'order', key) order; for an unsplit input the first
   floor(n * fraction + 0.5) go to validation, the next floor(n * test_fraction + 0.5) to test, the rest
   to train; per split, classes concatenated in label order and file i of that sequence in shard
-  i % num_shards (requested but at most one a file, or one per RECORDS_PER_SHARD_TARGET files).
+  i % num_shards (requested, or automatic from the split's planned bytes, at most one a file).
   """
   classes = collections.defaultdict(list)
   for ref in refs:
@@ -65,8 +87,7 @@ def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0):
       per_split[split] += members
   assignment = []
   for split, sequence in per_split.items():
-    auto = max(1, math.ceil(len(sequence) / RECORDS_PER_SHARD_TARGET))
-    num_shards = min(requested.get(split) or auto, len(sequence))
+    num_shards = min(requested.get(split) or documented_count(len(sequence), sizing), len(sequence))
     assignment += [((split, i % num_shards, num_shards), ref) for i, ref in enumerate(sequence)]
   return assignment
 
@@ -81,6 +102,7 @@ class Case(NamedTuple):
   requested: dict = {}
   matcher: Optional[Callable] = None
   test_fraction: float = 0.0
+  sizing: Optional[ShardSizing] = SIZING
 
 
 def check_assignments(*cases, options=None):
@@ -90,9 +112,9 @@ def check_assignments(*cases, options=None):
     for case in cases:
       assigned = (p | f'Create{case.name}' >> beam.Create(case.refs)
                   | f'Assign{case.name}' >> AssignSplitShard(case.seed, case.fraction, case.requested,
-                                                             case.test_fraction))
+                                                             case.test_fraction, case.sizing))
       matcher = case.matcher or equal_to(documented_assignment(
-          case.refs, case.seed, case.fraction, case.requested, case.test_fraction))
+          case.refs, case.seed, case.fraction, case.requested, case.test_fraction, case.sizing))
       assert_that(assigned, matcher, label=f'Check{case.name}')
 
 
@@ -274,13 +296,24 @@ def shard_counts(expected):
 
 
 def test_requested_and_automatic_shard_counts():
-  target = RECORDS_PER_SHARD_TARGET
-  refs = (synthetic_refs({1: target - 7, 2: 8}, split=TRAIN) +  # auto: target + 1 files -> 2 shards
-          synthetic_refs({1: target - 10, 2: 10}, split=VALIDATION))  # target files -> 1 shard
+  # 100 bytes a file at 10,000 bytes a shard: 100 files a target shard. Train's 142 files are 1.42
+  # ideal shards, just above sqrt(2): 2 shards; validation's 141 just below: 1; test's 600: 8 (6 is
+  # nearer to 8 than to 4 in ratio). The counts are computed in integers (shard_count.py).
+  sizing = ShardSizing(target_shard_bytes=10_000, file_bytes=100)
+  refs = (synthetic_refs({1: 134, 2: 8}, split=TRAIN) + synthetic_refs({1: 131, 2: 10}, split=VALIDATION)
+          + synthetic_refs({1: 300, 2: 300}, split=TEST))
   check_assignments(
-      Case('Auto', refs, 0, 0.0, {}, shard_counts({TRAIN: 2, VALIDATION: 1})),
-      Case('RequestedAndZero', refs, 0, 0.0, {TRAIN: 4, VALIDATION: 0},  # 0 means auto
-           shard_counts({TRAIN: 4, VALIDATION: 1})))
+      Case('Auto', refs, 0, 0.0, {}, shard_counts({TRAIN: 2, VALIDATION: 1, TEST: 8}), sizing=sizing),
+      Case('RequestedAndZero', refs, 0, 0.0, {TRAIN: 4, VALIDATION: 0},  # 0 means automatic
+           shard_counts({TRAIN: 4, VALIDATION: 1, TEST: 8}), sizing=sizing),
+      Case('AutoIsTheDocumentedAssignment', refs, 0, 0.0, {TRAIN: 3}, sizing=sizing),
+      Case('AllRequestedNeedNoSizing', refs, 0, 0.0, {TRAIN: 3, VALIDATION: 1, TEST: 2},
+           shard_counts({TRAIN: 3, VALIDATION: 1, TEST: 2}), sizing=None))
+
+
+def test_an_automatic_count_without_a_size_estimate_is_an_error():
+  with pytest.raises(ValueError, match="split 'train' has no shard count and no size estimate"):
+    list(assign_shards(TRAIN, 1, synthetic_refs({1: 3}, split=TRAIN), {(TRAIN, 1): 3}, {TRAIN: 0}))
 
 
 def test_refs_that_carry_a_split_keep_it():

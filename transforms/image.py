@@ -88,6 +88,10 @@ class ImageSpec:
   Attributes:
     resize_shorter_side: target length of the shorter side in pixels; 0 keeps the decoded size.
     center_crop: side of the centred square crop in pixels (after resizing); 0 keeps the aspect ratio.
+    resize_longer_side: instead of the two above (which must then be 0), scale the longer side down
+      to this many pixels, aspect ratio kept, no crop, never up (ffcv's `max_resolution`); 0 = off.
+    upscale: False keeps an image smaller than the target at its size (the crop then takes the
+      largest centred square that fits); True (the AlexNet recipe) blows it up to the target.
     jpeg_quality: libjpeg quality of the stored JPEG, 1-100 (TF's build_imagenet_data.py uses 100,
       most ImageNet pipelines 90-95).
     resample: 'bilinear' (default, antialiased), 'bicubic' or 'lanczos'.
@@ -100,10 +104,17 @@ class ImageSpec:
   resample: str = 'bilinear'
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
   fast: bool = True
+  resize_longer_side: int = 0
+  upscale: bool = True
 
   def __post_init__(self):
-    if self.resize_shorter_side < 0 or self.center_crop < 0:
-      raise ValueError('resize_shorter_side and center_crop must be >= 0 (0 disables the step).')
+    if min(self.resize_shorter_side, self.center_crop, self.resize_longer_side) < 0:
+      raise ValueError('resize_shorter_side, center_crop and resize_longer_side must be >= 0 (0 '
+                       'disables the step).')
+    if self.resize_longer_side and (self.resize_shorter_side or self.center_crop):
+      raise ValueError(
+          f'resize_longer_side ({self.resize_longer_side}) excludes resize_shorter_side and '
+          'center_crop: the longer side is scaled and nothing is cropped. Drop one of them.')
     if 0 < self.resize_shorter_side < self.center_crop:
       raise ValueError(
           f'center_crop ({self.center_crop}) is larger than resize_shorter_side '
@@ -115,10 +126,10 @@ class ImageSpec:
     if self.max_image_pixels <= 0:
       raise ValueError(f'max_image_pixels must be > 0, got {self.max_image_pixels}.')
 
-  @property
-  def passthrough(self) -> bool:
-    """True when neither resizing nor cropping is asked for: upright RGB baseline JPEGs keep their bytes."""
-    return self.resize_shorter_side == 0 and self.center_crop == 0
+  def keeps_geometry(self, width: int, height: int) -> bool:
+    """True when an image of `width` x `height` needs neither resizing nor cropping: an upright RGB
+    baseline JPEG then keeps its own bytes (no generation loss), as in pass-through mode."""
+    return crop_box(width, height, self) == ((0.0, 0.0, float(width), float(height)), (width, height))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,8 +322,7 @@ def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
   encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the Pillow
   path then decides, so verdicts stay Pillow's."""
   width, height, orientation = header.width, header.height, header.orientation
-  target = spec.resize_shorter_side
-  scale = _dct_scale(width, height, target) if target > 0 else 1
+  scale = _dct_scale(width, height, spec)
   try:
     pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=-(-height // scale),
                                     min_width=-(-width // scale), strict=True)
@@ -320,7 +330,8 @@ def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
     return None
   if pixels.shape[:2] != (-(-height // scale), -(-width // scale)):
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
-  if (spec.passthrough and header.colorspace == 'YCbCr' and header.baseline and orientation == 1):
+  if (header.colorspace == 'YCbCr' and header.baseline and orientation == 1
+      and spec.keeps_geometry(width, height)):
     return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
   source_size = _upright_size((width, height), orientation)
@@ -332,13 +343,14 @@ def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
 def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> ProcessedImage:
   """Every input through Pillow (with draft() DCT scaling for JPEG on the fast bilinear path)."""
   source_format = image.format
-  target = spec.resize_shorter_side
+  size = image.size  # Before draft(), which makes it the DCT-scaled size.
   # DCT scaling is what makes bilinear fast; bicubic and Lanczos are chosen for quality, so they
   # resample the full decode (Lanczos: 57 dB vs 43.5 dB with DCT scaling, docs/performance.md).
-  use_draft = spec.fast and spec.resample == 'bilinear' and source_format == 'JPEG' and target > 0
-  size = image.size  # Before draft(), which makes it the DCT-scaled size.
-  rgb, orientation = _to_upright_rgb(image, draft_size=(target, target) if use_draft else None)
-  if spec.passthrough and _is_upright_rgb_baseline_jpeg(image):
+  # draft() is asked for size // scale, which makes it pick exactly `scale` (PIL's JpegImagePlugin).
+  scale = _dct_scale(*size, spec) if source_format == 'JPEG' else 1
+  draft_size = (max(1, size[0] // scale), max(1, size[1] // scale)) if scale > 1 else None
+  rgb, orientation = _to_upright_rgb(image, draft_size=draft_size)
+  if _is_upright_rgb_baseline_jpeg(image) and spec.keeps_geometry(*size):
     return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(_rgbx_view(rgb)), source_format,
                           True, orientation)
   source_size = _upright_size(size, orientation)
@@ -419,13 +431,21 @@ def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, flo
     becomes the output; `size` = (width, height) of the output in pixels.
   """
   box_w, box_h = float(width), float(height)
+  if spec.resize_longer_side:  # Never up, never cropped (ffcv's max_resolution).
+    scale = min(1.0, spec.resize_longer_side / max(width, height))
+    return (0.0, 0.0, box_w, box_h), (max(1, round(width * scale)), max(1, round(height * scale)))
   if spec.center_crop == 0 and spec.resize_shorter_side:  # Aspect kept while resizing: cap strips.
     short = min(box_w, box_h)
     box_w, box_h = min(box_w, short * MAX_ASPECT_RATIO), min(box_h, short * MAX_ASPECT_RATIO)
   scale = spec.resize_shorter_side / min(width, height) if spec.resize_shorter_side else 1.0
+  if not spec.upscale:
+    scale = min(scale, 1.0)
   out_w, out_h = max(1, round(box_w * scale)), max(1, round(box_h * scale))
   if spec.center_crop:
-    out_w, out_h = min(spec.center_crop, out_w), min(spec.center_crop, out_h)
+    if spec.upscale:
+      out_w, out_h = min(spec.center_crop, out_w), min(spec.center_crop, out_h)
+    else:  # The largest centred square that fits (the target's own square for images big enough).
+      out_w = out_h = min(spec.center_crop, out_w, out_h)
     box_w, box_h = out_w / scale, out_h / scale
   box_w, box_h = min(box_w, width), min(box_h, height)  # Rounding must not leave the image.
   left, top = (width - box_w) / 2, (height - box_h) / 2
@@ -514,10 +534,24 @@ def _opencv_layout(pixels: np.ndarray) -> np.ndarray:
   return np.ascontiguousarray(pixels)
 
 
-def _dct_scale(width: int, height: int, target: int) -> int:
-  """The power-of-two DCT scale Pillow's draft() picks for a square request of `target` pixels: the
-  largest s in (1, 2, 4, 8) with min(width, height) // target >= s (never below the target)."""
-  ratio = min(width, height) // target
+def _dct_scale(width: int, height: int, spec: ImageSpec) -> int:
+  """The power-of-two DCT scale (libjpeg-turbo's 1/s decode) for a `width` x `height` JPEG on the fast
+  bilinear path: the largest s in (1, 2, 4, 8) that keeps the decode at or above the target on the
+  side the policy fixes (min(width, height) // resize_shorter_side >= s, or max(width, height) //
+  resize_longer_side >= s); 1 for every other filter and policy. The shorter side also keeps at
+  least 8 pixels per scale step (min(width, height) // 8 >= s): libjpeg scales whole 8x8 blocks, so in
+  a narrower image the edge padding of its one partial block would become part of the picture (a 5 px
+  wide strip at 1/4 came out 40% darker).
+  """
+  if not (spec.fast and spec.resample == 'bilinear'):
+    return 1
+  if spec.resize_longer_side:
+    ratio = max(width, height) // spec.resize_longer_side
+  elif spec.resize_shorter_side:
+    ratio = min(width, height) // spec.resize_shorter_side
+  else:
+    return 1
+  ratio = min(ratio, min(width, height) // 8)
   return next(s for s in (8, 4, 2, 1) if ratio >= s or s == 1)
 
 

@@ -105,17 +105,23 @@ def _header(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> str
   return ''.join(f'# {line}\n' for line in lines)
 
 
-def write_model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> None:
-  """Writes model_garden.yaml into the output (through Beam FileSystems); without a train split, or for
-  ArrayRecord shards (Model Garden's readers take TFRecord), nothing (a warning says why)."""
+def model_garden_text(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> Optional[str]:
+  """model_garden.yaml's content; None (and a warning that says why) without a train split, or for
+  ArrayRecord shards (Model Garden's readers take TFRecord)."""
   if manifest.get('file_format', 'tfrecord') != 'tfrecord':
     _LOGGER.warning('Not writing %s: Model Garden reads TFRecord shards, these are %s (convert with '
                     '--file_format tfrecord for Model Garden).', layout.MODEL_GARDEN_FILE,
                     manifest['file_format'])
-    return
+    return None
   values = model_garden_config(output, manifest, batch_size)
   if values is None:
     _LOGGER.warning('Not writing %s: the output has no train split.', layout.MODEL_GARDEN_FILE)
-    return
-  layout.write_text(output.path(layout.MODEL_GARDEN_FILE),
-                    _header(output, manifest, batch_size) + yaml.safe_dump(values, sort_keys=False))
+    return None
+  return _header(output, manifest, batch_size) + yaml.safe_dump(values, sort_keys=False)
+
+
+def write_model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> None:
+  """Writes `model_garden_text` into the output (through Beam FileSystems), when there is one."""
+  text = model_garden_text(output, manifest, batch_size)
+  if text is not None:
+    layout.write_text(output.path(layout.MODEL_GARDEN_FILE), text)

@@ -12,23 +12,24 @@ validation file, and ``--test_fraction 0`` gives the splits of earlier versions 
 fraction of the class's own n; the two counts never exceed n because both fractions add up to < 1). Within a
 split, classes are concatenated in label order and file ``i`` of that sequence goes to shard
 ``i % num_shards``: shard sizes differ by at most one and every shard holds every class in proportion.
-Inside a shard, records are written in hash order, so classes are interleaved.
+Inside a shard, records are written in hash order, so classes are interleaved. ``num_shards`` is the
+requested count, or, when none is given, the count for the split's planned bytes
+(transforms/shard_count.py), capped at the split's file count either way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from typing import Dict, Iterable, List, NamedTuple, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
+
+from transforms.shard_count import ShardSizing
 
 TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
 SPLITS = (TRAIN, VALIDATION, TEST)  # The splits the converter writes, in the order people list them.
 UNSPLIT = ''  # Files of an input without split folders, before --validation_fraction splits them.
-# Auto shard count aims at this many records a shard (~25 MB at 256 px, q90): ImageNet-1k train gives
-# 1,252 shards, its validation 49, the sample dataset 1.
-RECORDS_PER_SHARD_TARGET = 1024
 
 
 class ImageRef(NamedTuple):
@@ -93,10 +94,6 @@ def stable_hash(seed: int, *parts: str) -> int:
   return int.from_bytes(hashlib.sha256(text.encode('utf-8')).digest()[:8], 'big')
 
 
-def auto_num_shards(num_examples: int) -> int:
-  return max(1, math.ceil(num_examples / RECORDS_PER_SHARD_TARGET))
-
-
 def order_key(seed: int, ref: ImageRef) -> Tuple[int, str]:
   return stable_hash(seed, 'order', ref.key), ref.key
 
@@ -131,33 +128,60 @@ def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float,
   return {split: refs for split, refs in result.items() if refs}
 
 
+def num_shards_of(split: str, num_files: int, requested_shards: Dict[str, int],
+                  sizing: Optional[ShardSizing]) -> int:
+  """The shard count of a split of `num_files` listed files.
+
+  Args:
+    requested_shards: {split: shard count}, 0 (or absent) for the automatic count.
+    sizing: what the automatic count is computed from (transforms/shard_count.py).
+  Returns:
+    The requested count, else `sizing`'s, capped at `num_files` (a shard holds at least one file:
+    nothing writes a shard that no file reaches, and TFDS, verify and Model Garden expect every shard
+    of the count to exist).
+  Raises:
+    ValueError: the split has no requested count and `sizing` is None.
+  """
+  requested = requested_shards.get(split)
+  if not requested:
+    if sizing is None:
+      raise ValueError(f'split {split!r} has no shard count and no size estimate to compute one '
+                       'from; pass its --<split>_shards or a ShardSizing.')
+    requested = sizing.num_shards(num_files)
+  return min(requested, num_files)
+
+
 def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Dict[Tuple[str, int], int],
-                  requested_shards: Dict[str, int]) -> Iterable[Tuple[ShardId, ImageRef]]:
+                  requested_shards: Dict[str, int], sizing: Optional[ShardSizing] = None
+                  ) -> Iterable[Tuple[ShardId, ImageRef]]:
   """Round-robin shard assignment over the split's class-major, hash-ordered sequence.
 
   Args:
     class_counts: {(split, label): number of files} for every class of every split (a side input).
-    requested_shards: {split: shard count}, 0 for auto; a count above the split's number of files is
-      capped at it (a shard holds at least one file: nothing writes a shard that no file reaches, and
-      TFDS, verify and Model Garden expect every shard of the count to exist).
+    requested_shards, sizing: the shard count, see `num_shards_of`.
   """
   offset = sum(n for (s, other), n in class_counts.items() if s == split and other < label)
   total = sum(n for (s, _), n in class_counts.items() if s == split)
-  num_shards = min(requested_shards.get(split) or auto_num_shards(total), total)
+  num_shards = num_shards_of(split, total, requested_shards, sizing)
   for position, ref in enumerate(refs, start=offset):
     # A plain tuple key: Beam encodes it deterministically on every runner.
     yield (split, position % num_shards, num_shards), ref
 
 
 class AssignSplitShard(beam.PTransform):
-  """ImageRef -> ((split, shard index, num_shards), ImageRef): stable split, balanced shards."""
+  """ImageRef -> ((split, shard index, num_shards), ImageRef): stable split, balanced shards.
+
+  `sizing` computes the count of a split whose `requested_shards` is 0 from its file count (the split's
+  planned bytes: transforms/shard_count.py); it may be None when every split's count is requested.
+  """
 
   def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
-               test_fraction: float = 0.0):
+               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None):
     super().__init__()
     self._seed = seed
     self._fractions = (validation_fraction, test_fraction)
     self._requested_shards = requested_shards
+    self._sizing = sizing
 
   def expand(self, refs):
     seed, fractions = self._seed, self._fractions
@@ -173,7 +197,7 @@ class AssignSplitShard(beam.PTransform):
             Tuple[Tuple[str, int], List[ImageRef]]))
     counts = per_class | 'CountPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     return per_class | 'AssignShards' >> beam.FlatMap(
-        lambda kv, class_counts, requested: assign_shards(kv[0][0], kv[0][1], kv[1], class_counts,
-                                                          requested),
-        class_counts=beam.pvalue.AsDict(counts),
-        requested=self._requested_shards).with_output_types(Tuple[Tuple[str, int, int], ImageRef])
+        lambda kv, class_counts, requested, sizing: assign_shards(kv[0][0], kv[0][1], kv[1],
+                                                                  class_counts, requested, sizing),
+        class_counts=beam.pvalue.AsDict(counts), requested=self._requested_shards,
+        sizing=self._sizing).with_output_types(Tuple[Tuple[str, int, int], ImageRef])

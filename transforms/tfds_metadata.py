@@ -111,8 +111,10 @@ def shard_sizes(output: layout.OutputLayout, files: Sequence[str]) -> int:
   return sum(m.size_in_bytes for result in FileSystems.match(paths) for m in result.metadata_list)
 
 
-def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
-  """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes."""
+def dataset_info_json(output: layout.OutputLayout, manifest: Dict,
+                      num_bytes: Optional[Dict[str, int]] = None) -> Dict:
+  """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes
+  (`num_bytes`, {split: bytes of its shards}, when given, e.g. planned; else the files' sizes)."""
   splits = []
   shard_format = file_formats.of_manifest(manifest)
   template = shard_format.tfds_filepath_template(output.shard_names)
@@ -122,7 +124,7 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
     if files != output.shard_names.names(split, len(files)):
       raise ValueError(f'split {split!r}: shard files {files} do not follow {template}.')
     splits.append({'filepathTemplate': template, 'name': split,
-                   'numBytes': str(shard_sizes(output, files)),
+                   'numBytes': str(num_bytes[split] if num_bytes else shard_sizes(output, files)),
                    'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
   files = 'TFRecords' if shard_format.name == file_formats.TFRECORD else 'ArrayRecord files'
   return {'description': f'Image folder converted to {files} of tf.train.Example by folder2tfrecord '
@@ -131,17 +133,19 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict) -> Dict:
           'version': DATASET_VERSION}
 
 
-def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str]) -> None:
-  """Writes dataset_info.json, features.json and the ClassLabel names file into output_dir.
+def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names: list[str],
+                        num_bytes: Optional[Dict[str, int]] = None) -> Dict[str, str]:
+  """{file name: content} of dataset_info.json, features.json and the ClassLabel names file; {} (and
+  a warning that says why) when TFDS cannot read the shards.
 
   Written from the schema TFDS serializes (tests/test_tfds.py reads them back with TFDS), without
-  importing TFDS or TensorFlow, so the converter's last step stays light. Call it after the shards and
-  manifest.json exist. Every file goes through Beam FileSystems (local, gs:// or s3://).
+  importing TFDS or TensorFlow, so the converter's last step stays light.
 
   Args:
     output: the converter's output (holding the shards named in the manifest).
     manifest: the manifest.json content (splits with per-shard "file" and "num_examples").
     class_names: class names in label order, see `tfds_label_names`.
+    num_bytes: {split: bytes of its shards}; None reads the shard files' sizes (they must exist).
 
   Raises:
     ValueError: class names inconsistent with the manifest.
@@ -150,17 +154,28 @@ def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names
     _LOGGER.warning('Not writing TFDS metadata: TFDS reads uncompressed TFRecords only and these '
                     'shards are %s-compressed (convert with --compression none to read with TFDS).',
                     manifest['compression'])
-    return
+    return {}
   try:
     output.shard_names.tfds_filepath_template()
   except ValueError as e:
     _LOGGER.warning('Not writing TFDS metadata: TFDS cannot name these shards (%s); use a '
                     '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
-    return
+    return {}
   names = tfds_label_names(manifest, class_names)
-  layout.write_json(output.path(layout.FEATURES_FILE), features_json(len(names)), indent=4)
-  layout.write_json(output.path(layout.DATASET_INFO_FILE), dataset_info_json(output, manifest))
-  layout.write_text(output.path(layout.TFDS_LABEL_NAMES_FILE), ''.join(name + '\n' for name in names))
+  return {layout.FEATURES_FILE: layout.to_json(features_json(len(names)), indent=4),
+          layout.DATASET_INFO_FILE: layout.to_json(dataset_info_json(output, manifest, num_bytes)),
+          layout.TFDS_LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
+
+
+def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str]) -> None:
+  """Writes `tfds_metadata_files` into the output (after the shards and manifest.json exist), through
+  Beam FileSystems (local, gs:// or s3://).
+
+  Raises:
+    ValueError: class names inconsistent with the manifest.
+  """
+  for name, text in tfds_metadata_files(output, manifest, class_names).items():
+    layout.write_text(output.path(name), text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,435 @@
+"""`folder2tfrecord plan` (= `python -m pipeline.run ... --plan`): what a run with the same flags would
+write, predicted from the full listing and a converted sample. Nothing is written, not even `_work/`.
+
+The plan lists every class folder on the driver with the graph's own listing function (so the counts
+are a run's), splits the files as AssignSplitShard does (`split_class`), converts --plan_sample files
+with the shard writer's steps (transforms/sample.py: stratified by class folder, at least one each,
+chosen by a stable hash, the same every time) and prints:
+
+* files per split and class (exact), the listing's rejects (exact), the sample's reject share and its
+  reasons;
+* predicted bytes per split and in total with a 95% interval, bytes per example, the shard count the
+  flags give (the run's own count: from the run's sample, transforms/shard_count.py) and MB per shard,
+  with the warnings of TF's and TFDS's guidance;
+* the CPU ms per image measured here and the projected time on W workers.
+
+The estimator. A sampled file's bytes are known (its framed record as written, 0 for a reject); the
+files not sampled are predicted class folder by class folder (stratum h):
+
+    T = sum(y of the sampled files) + sum_h m_h * mean_h
+
+where m_h are the files of h not sampled (in the split) and mean_h the mean y of h's sampled files. The
+95% prediction interval is T +- 1.96 * s * sqrt(sum_h (m_h^2 / n_h + m_h)) (normal approximation): the
+error of each mean_h, variance s^2 / n_h, shared by h's m_h files, plus the spread of the m_h files
+themselves; s^2 is the sample variance of y over the whole sample, pooled over the strata, so it also
+holds the differences between classes (conservative). A fully sampled input gives a zero-width
+interval. The same expansion of a 0/1 "gave a record" value predicts the examples, so the sample's
+reject share lowers both. The metadata files are predicted by the builders that write them, fed the
+predicted counts (transforms/metadata.py, tfds_metadata.py, model_garden.py).
+
+Time, an estimate: the CPU per image measured on the sample (process_image and the Example, one thread,
+rejects included) times the files of each shard, the shards spread over W one-core workers (longest
+first; a shard is written by one worker), plus LOCAL_STARTUP_SECONDS. It assumes the cores are the
+run's own and leaves out the runner's per-image overhead and, on a cluster, its start-up (Dataflow
+starts its workers in minutes). Measured here (benchmarks/plan_accuracy.py, 2 cores): the runs took
+1.3x the projected wall time at a 1-minute load of 1-2 from other work, 2.5-2.8x at 3-5; their CPU was
+the images' projected CPU plus ~7 s of start-up within 7% on the ImageNet-like set, 34% more on the
+phone-photo set (larger files).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import os
+import statistics
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from beam_private.runners import FN_API_RUNNER
+from pipeline.claim import new_run_id
+from pipeline.graph import DatasetPlan, record_recipe, shard_sizing
+from pipeline.options import ConverterOptions
+from transforms import file_format as file_formats
+from transforms import layout
+from transforms.codec_versions import package_versions
+from transforms.fingerprint import InputFingerprint
+from transforms.listing import reject
+from transforms.metadata import build_manifest, build_stats
+from transforms.model_garden import model_garden_text
+from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
+from transforms.sample import Sample, convert, draw, folders_of, list_folders
+from transforms.shard_count import MB, shard_warnings
+from transforms.shard_writer import reason_category
+from transforms.sharding import num_shards_of, ordered_splits, split_class
+from transforms.stats import SplitTotals
+from transforms.tfds_metadata import tfds_metadata_files
+
+Z_95 = 1.959964  # two-sided 95% quantile of the normal distribution
+# Wall seconds of a 1-image run on this machine kind (python -m pipeline.run, DirectRunner
+# multi_processing, 2 workers: 6.6-6.9 s, 1-minute load 1.1-1.6): Python and Beam start-up, the
+# workers' imports, the metadata step.
+LOCAL_STARTUP_SECONDS = 7.0
+CLASS_TABLE_LIMIT = 40  # classes listed one per line; more are summarised (smallest first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+  """A prediction and its 95% interval (same unit)."""
+  value: float
+  low: float
+  high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPlan:
+  """One split as a run would write it.
+
+  Attributes:
+    split: its name.
+    files: listed files that go to it (exact).
+    class_files: {class name: files} (exact).
+    examples: predicted records.
+    num_bytes: predicted bytes of its shard files (records, framing, the container's per-shard bytes).
+    num_shards: the shard count the flags give (requested, or automatic: the run's own computation).
+    automatic: the count is automatic (--<split>_shards 0).
+    warnings: what TF's and TFDS's guidance says about these shards (transforms/shard_count.py).
+  """
+  split: str
+  files: int
+  class_files: Dict[str, int]
+  examples: float
+  num_bytes: Interval
+  num_shards: int
+  automatic: bool
+  warnings: Tuple[str, ...]
+
+  @property
+  def shard_bytes(self) -> float:
+    return self.num_bytes.value / self.num_shards
+
+  @property
+  def example_bytes(self) -> float:
+    return self.num_bytes.value / self.examples if self.examples else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What `make_plan` predicts. Everything but the CPU times (`cpu_ms`, `projections`, the sampled
+  files' `cpu_seconds`) and `seconds` is the same on every call with the same input and flags.
+
+  Attributes:
+    splits: the splits in SPLITS order.
+    num_classes: classes of the label map.
+    listing_rejects: {reason: files} the listing rejects (exact).
+    folders: class folders listed.
+    sample: the plan's converted sample.
+    metadata_bytes: predicted bytes of the metadata files.
+    total_bytes: predicted bytes of the output (shards and metadata; `_work/` not included).
+    run_sample: the run's own sample (sizes the automatic shard counts), or None.
+    cpu_ms: measured CPU milliseconds per sampled image (one thread).
+    projections: ((what, workers, projected seconds of conversion, start-up excluded), ...): this
+      machine's cores, then --num_workers when given.
+    seconds: wall seconds the plan took (listing, sample, prediction).
+    load: this machine's 1-minute load average when the plan ended (other work slows a run down).
+  """
+  splits: Tuple[SplitPlan, ...]
+  num_classes: int
+  listing_rejects: Dict[str, int]
+  folders: int
+  sample: Sample
+  metadata_bytes: int
+  total_bytes: Interval
+  run_sample: Optional[Sample]
+  cpu_ms: float
+  projections: Tuple[Tuple[str, int, float], ...]
+  seconds: float
+  load: float = 0.0
+
+  def conversion_seconds(self, workers: int) -> float:
+    """Projected wall seconds of converting on `workers` one-core workers, start-up excluded."""
+    shard_files = [n for s in self.splits for n in _balanced(s.files, s.num_shards)]
+    return conversion_seconds(shard_files, self.cpu_ms / 1e3, workers)
+
+  @property
+  def sample_rejects(self) -> Dict[str, int]:
+    """{reason category: sampled files rejected}."""
+    return dict(collections.Counter(reason_category(f.reason) for f in self.sample.files if f.reason))
+
+
+def predict(values: Dict[int, List[float]], known: float, unsampled: Dict[int, int],
+            variance: float) -> Interval:
+  """The stratified expansion of the module docstring.
+
+  Args:
+    values: {stratum: y of its sampled files} (at least one for every stratum in `unsampled`).
+    known: the sum of y over the sampled files of the predicted part.
+    unsampled: {stratum: its files in the predicted part that were not sampled}.
+    variance: s^2, the pooled sample variance of y.
+  Returns:
+    The predicted sum and its 95% interval (never below `known`).
+  """
+  point, spread = known, 0.0
+  for stratum, missing in unsampled.items():
+    if missing:
+      sampled = values[stratum]
+      point += missing * sum(sampled) / len(sampled)
+      spread += missing * missing / len(sampled) + missing
+  half = Z_95 * math.sqrt(variance * spread)
+  return Interval(point, max(known, point - half), point + half)
+
+
+@dataclasses.dataclass(frozen=True)
+class Census:
+  """The full listing counted by the split each file goes to.
+
+  Attributes:
+    files: {(stratum, split): listed files of that class folder that go to that split}.
+    class_files: {(split, class name): files}.
+    sampled_splits: the split of each of the sample's files, in `Sample.files` order.
+  """
+  files: Dict[Tuple[int, str], int]
+  class_files: Dict[Tuple[str, str], int]
+  sampled_splits: Tuple[str, ...]
+
+
+def census(sample: Sample, opts: ConverterOptions) -> Census:
+  """Splits every listed file as AssignSplitShard does (per class, `split_class`) and counts them. A
+  class is one folder of the listing wherever fractions split it (an input without split folders);
+  folders of split folders, a flat validation folder too, keep their split."""
+  files, class_files, split_of = collections.Counter(), collections.Counter(), {}
+  sampled = {(f.ref.split, f.ref.key) for f in sample.files}
+  for stratum, listing in enumerate(sample.listings):
+    by_class = collections.defaultdict(list)
+    for ref in listing.refs:
+      by_class[ref.label].append(ref)
+    for refs in by_class.values():
+      for split, members in split_class(refs, opts.seed, opts.validation_fraction,
+                                        opts.test_fraction).items():
+        files[stratum, split] += len(members)
+        class_files[split, members[0].synset] += len(members)  # a class folder's files: one synset
+        split_of.update({(r.split, r.key): split for r in members if (r.split, r.key) in sampled})
+  return Census(dict(files), dict(class_files),
+                tuple(split_of[f.ref.split, f.ref.key] for f in sample.files))
+
+
+def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
+  """Lists the input, converts the plan's sample and predicts the run (module docstring).
+
+  Raises:
+    InputError: a class folder cannot be listed.
+  """
+  start = time.monotonic()
+  listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
+                          dataset.label_map, opts.label_offset, dataset.ground_truth)
+  sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
+                   record_recipe(opts, dataset.layout, dataset.class_texts))
+  counted = census(sample, opts)
+  overhead = file_formats.get(opts.file_format).shard_overhead_bytes
+  y = [sample.planned_bytes(f) for f in sample.files]
+  records = [float(f.reason is None) for f in sample.files]
+  variance = statistics.variance(y) if len(y) > 1 else 0.0
+  splits = []
+  for split in ordered_splits({split for _, split in counted.files}):
+    files = sum(n for (_, s), n in counted.files.items() if s == split)
+    num_shards = num_shards_of(split, files, opts.requested_shards, shard_sizing(opts, dataset))
+    num_bytes = _shifted(_expand(sample, counted, split, y, variance), num_shards * overhead)
+    splits.append(SplitPlan(
+        split, files, {name: n for (s, name), n in sorted(counted.class_files.items()) if s == split},
+        _expand(sample, counted, split, records, 0.0).value, num_bytes, num_shards,
+        not opts.requested_shards.get(split),
+        tuple(shard_warnings(num_shards, num_bytes.value / num_shards, opts.num_readers))))
+  metadata = metadata_bytes(opts, dataset, splits, sample)
+  total = _shifted(_expand(sample, counted, None, y, variance),
+                   metadata + sum(s.num_shards for s in splits) * overhead)
+  cpu_ms = statistics.fmean(f.cpu_seconds for f in sample.files) * 1e3 if sample.files else 0.0
+  plan = Plan(tuple(splits), len(dataset.class_names),
+              dict(collections.Counter(reason_category(r['reason']) for listing in listings
+                                       for r in listing.rejects)),
+              len(listings), sample, metadata, total, dataset.run_sample, cpu_ms, (), 0.0)
+  workers = [('this machine\'s cores, DirectRunner multi_processing', os.cpu_count() or 1)]
+  workers += [('--num_workers', opts.num_workers)] if opts.num_workers else []
+  return dataclasses.replace(
+      plan, projections=tuple((what, w, plan.conversion_seconds(w)) for what, w in workers),
+      seconds=time.monotonic() - start, load=os.getloadavg()[0])
+
+
+def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
+            variance: float) -> Interval:
+  """`predict` for the files of `split` (None: every file), `y` the sampled files' values."""
+  values = collections.defaultdict(list)
+  for f, value in zip(sample.files, y):
+    values[f.stratum].append(value)
+  part = [split is None or s == split for s in counted.sampled_splits]
+  sampled = collections.Counter(f.stratum for f, inside in zip(sample.files, part) if inside)
+  unsampled = collections.Counter()
+  for (stratum, s), n in counted.files.items():
+    if split is None or s == split:
+      unsampled[stratum] += n
+  unsampled.subtract(sampled)
+  known = sum(value for value, inside in zip(y, part) if inside)
+  return predict(values, known, dict(unsampled), variance)
+
+
+def _shifted(interval: Interval, extra: float) -> Interval:
+  return Interval(interval.value + extra, interval.low + extra, interval.high + extra)
+
+
+def _balanced(files: int, shards: int) -> List[int]:
+  """Files per shard of a split (round robin: sizes differ by at most one)."""
+  quotient, remainder = divmod(files, shards)
+  return [quotient + 1] * remainder + [quotient] * (shards - remainder)
+
+
+def conversion_seconds(shard_files: Sequence[int], cpu_seconds_per_file: float, workers: int) -> float:
+  """Wall seconds to convert shards of `shard_files` files on `workers` one-core workers, each shard
+  written by one worker, the longest shards first to the least-loaded worker (start-up excluded)."""
+  loads = [0.0] * max(1, workers)
+  for files in sorted(shard_files, reverse=True):
+    loads[loads.index(min(loads))] += files * cpu_seconds_per_file
+  return max(loads)
+
+
+def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequence[SplitPlan],
+                   sample: Sample) -> int:
+  """Predicted bytes of the metadata files, made by the builders that write them from the predicted
+  counts (labels.txt, rejects.jsonl, stats.json, manifest.json with each shard's bytes and SHA-256,
+  the TFDS files, model_garden.yaml, provenance.json)."""
+  output = opts.output_layout
+  rejects = [r for listing in sample.listings for r in listing.rejects]
+  sampled_rejects = [f for f in sample.files if f.reason]
+  totals, checksums = {}, {}
+  for split in splits:
+    predicted_rejects = round(split.files - split.examples)
+    rejects += [reject(layout.join(dataset.layout.split_roots[f.ref.split], f.ref.key), split.split,
+                       f.reason) for f in (sampled_rejects * predicted_rejects)[:predicted_rejects]]
+    counts = _balanced(round(split.examples), split.num_shards)
+    totals[split.split] = SplitTotals(
+        round(split.examples), round(split.num_bytes.value), 0, split.class_files,
+        *_PLACEHOLDER_PIXELS, shards={output.shard_names.name(split.split, i, split.num_shards): n
+                                      for i, n in enumerate(counts)})
+    checksums.update({name: (round(split.shard_bytes), '0' * 64) for name in totals[split.split].shards})
+  manifest = build_manifest(output, totals, len(dataset.class_names), opts.label_offset,
+                            opts.compression, opts.to_dict(), opts.file_format, checksums)
+  files = {layout.LABELS_FILE: ''.join(name + '\n' for name in dataset.class_names),
+           layout.REJECTS_FILE: ''.join(layout.to_json(r, indent=None) + '\n' for r in rejects),
+           layout.STATS_FILE: layout.to_json(build_stats(totals, rejects)),
+           layout.MANIFEST_FILE: layout.to_json(manifest),
+           layout.MODEL_GARDEN_FILE: model_garden_text(output, manifest,
+                                                       opts.model_garden_batch_size) or '',
+           layout.PROVENANCE_FILE: layout.to_json(_provenance(opts, sample, checksums)),
+           **tfds_metadata_files(output, manifest, dataset.class_names,
+                                 {s.split: round(s.num_bytes.value) for s in splits})}
+  return sum(len(text.encode('utf-8')) for text in files.values())
+
+
+def _provenance(opts: ConverterOptions, sample: Sample,
+                checksums: Dict[str, Tuple[int, str]]) -> Dict:
+  """provenance.json as a run of these flags would write it (transforms/provenance.py), its times,
+  run id and listing hash placeholders of their length, the runner the default one."""
+  started = utc_now()
+  run = RunInfo(new_run_id(), started, FN_API_RUNNER.rsplit('.', 1)[-1], opts.input,
+                converter_version(), package_versions(opts.compression, opts.file_format))
+  refs = [ref for listing in sample.listings for ref in listing.refs]
+  fingerprint = InputFingerprint(len(refs), sum(ref.size for ref in refs), '0' * 64)
+  facts = OutputFacts(checksums, fingerprint, {'written': len(checksums)})
+  return build_provenance(run, facts, [], started)
+
+
+# Pixel count, sums and sums of squares whose mean and std print with as many digits as real ones.
+_PLACEHOLDER_PIXELS = (7, [850, 810, 700], [137_500, 128_000, 104_000])
+
+
+def format_plan(plan: Plan, opts: ConverterOptions) -> str:
+  """The printout: the listing, the sample, the predicted output and shards, the time."""
+  lines = [f'Plan of a run from {opts.input} into {opts.output} (nothing was written; '
+           f'{plan.seconds:.1f} s)', '']
+  lines += _listing_lines(plan)
+  lines += ['', *_sample_lines(plan, opts), '', *_output_lines(plan, opts), '', *_time_lines(plan, opts)]
+  return '\n'.join(lines)
+
+
+def _listing_lines(plan: Plan) -> List[str]:
+  files = sum(s.files for s in plan.splits)
+  lines = [f'Listing: {plan.num_classes} classes, {plan.folders} folders, {files} files to convert'
+           + (f', {sum(plan.listing_rejects.values())} rejected by the listing' if plan.listing_rejects
+              else '')]
+  lines += [f'  rejected {count:>8}  {reason}' for reason, count in sorted(plan.listing_rejects.items())]
+  names = sorted({name for s in plan.splits for name in s.class_files})
+  header = f'  {"files":<28}' + ''.join(f'{s.split:>12}' for s in plan.splits)
+  lines += [header, f'  {"(all classes)":<28}' + ''.join(f'{s.files:>12}' for s in plan.splits)]
+  if len(names) > CLASS_TABLE_LIMIT:
+    smallest = sorted(names, key=lambda n: (sum(s.class_files.get(n, 0) for s in plan.splits), n))
+    lines.append(f'  ({len(names)} classes; the {CLASS_TABLE_LIMIT} smallest:)')
+    names = smallest[:CLASS_TABLE_LIMIT]
+  lines += [f'  {name[:28]:<28}' + ''.join(f'{s.class_files.get(name, 0):>12}' for s in plan.splits)
+            for name in names]
+  return lines
+
+
+def _sample_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
+  sample = plan.sample
+  covered = len({f.stratum for f in sample.files})
+  rejected = sum(plan.sample_rejects.values())
+  lines = [f'Sample: {len(sample.files)} files (--plan_sample {opts.plan_sample}) from {covered} of '
+           f'{plan.folders} class folders, converted with these flags: {rejected} rejected '
+           f'({rejected / max(1, len(sample.files)):.1%})']
+  lines += [f'  rejected {count:>8}  {reason}' for reason, count in sorted(plan.sample_rejects.items())]
+  return lines
+
+
+def _output_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
+  shard_format = file_formats.get(opts.file_format)
+  lines = [f'Predicted output ({opts.file_format}, {shard_format.record_overhead_bytes} bytes of framing '
+           f'a record' + (f', gzip x {plan.sample.compressed_fraction:.3f}' if opts.compression == 'gzip'
+                          else '') + '; MB = 10^6 bytes; 95% intervals):',
+           f'  {"split":<12}{"examples":>10}{"rejected":>10}{"MB":>10}{"95% interval":>20}'
+           f'{"bytes/example":>15}{"shards":>8}{"MB/shard":>10}']
+  for s in plan.splits:
+    interval = f'{s.num_bytes.low / MB:.2f}-{s.num_bytes.high / MB:.2f}'
+    lines.append(f'  {s.split:<12}{s.examples:>10.0f}{s.files - s.examples:>10.0f}'
+                 f'{s.num_bytes.value / MB:>10.2f}{interval:>20}{s.example_bytes:>15,.0f}'
+                 f'{s.num_shards:>8}{s.shard_bytes / MB:>10.2f}')
+  total = plan.total_bytes
+  lines += [f'  {"metadata":<12}{"":>20}{plan.metadata_bytes / MB:>10.3f}',
+            f'  {"total":<12}{"":>20}{total.value / MB:>10.2f}'
+            f'{f"{total.low / MB:.2f}-{total.high / MB:.2f}":>20}',
+            'Shard counts (what a run with these flags writes):']
+  lines += [f'  {s.split:<12}{s.num_shards:>6}  {_count_reason(s, plan, opts)}' for s in plan.splits]
+  for s in plan.splits:
+    lines += [f'  warning: {s.split}: {warning}' for warning in s.warnings]
+  return lines
+
+
+def _count_reason(split: SplitPlan, plan: Plan, opts: ConverterOptions) -> str:
+  if not split.automatic:
+    return f'--{split.split}_shards {opts.requested_shards[split.split]}' + (
+        f', capped at the split\'s {split.files} files' if split.num_shards < opts.requested_shards[
+            split.split] else '')
+  run = plan.run_sample
+  return (f'automatic: {split.files} files x {run.file_bytes():,} bytes (the run\'s own '
+          f'{len(run.files)}-file sample) at --target_shard_mb {opts.target_shard_mb:g}, '
+          f'--num_readers {opts.num_readers}')
+
+
+def _time_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
+  lines = [f'Time, an estimate: {plan.cpu_ms:.2f} ms of CPU an image measured here (process_image and '
+           f'the Example, 1 thread, mean of {len(plan.sample.files)} images), shards spread over W '
+           f'workers, plus {LOCAL_STARTUP_SECONDS:.0f} s of start-up (a local run\'s, measured here):']
+  for what, workers, seconds in plan.projections:
+    lines.append(f'  W = {workers:<5} {_duration(LOCAL_STARTUP_SECONDS + seconds):>8}  '
+                 f'({_duration(seconds)} converting; {what})')
+  lines.append(f'  The projection assumes the cores are the run\'s own: the 1-minute load is {plan.load:.1f} on '
+               f'{os.cpu_count()} cores now (runs here took 1.3x it at load 1-2, 2.5-2.8x at load 3-5).')
+  if opts.num_workers:
+    lines.append('  A cluster adds its own start-up (Dataflow starts its workers in minutes).')
+  return lines
+
+
+def _duration(seconds: float) -> str:
+  if seconds < 10:
+    return f'{seconds:.1f} s'
+  if seconds < 120:
+    return f'{seconds:.0f} s'
+  return f'{seconds / 60:.0f} min' if seconds < 7200 else f'{seconds / 3600:.1f} h'
