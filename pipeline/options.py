@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                           'takes the largest centred square that fits) instead of being blown up.')
   image.add_argument('--jpeg_quality', type=int, default=90, help='Quality of the stored JPEGs, 1-100.')
   image.add_argument('--resample', choices=sorted(RESAMPLE_FILTERS), default='bilinear',
-                     help='Resampling filter (all antialiased when downscaling).')
+                     help='Resampling filter. bicubic and lanczos: Pillow\'s antialiased filters on the full '
+                          'decode. bilinear: DCT-domain power-of-two scaling and Pillow\'s antialiased '
+                          'steps, then one plain bilinear step (OpenCV) for the last < 2x of a '
+                          'downscale, which samples 2x2 source pixels at most (docs/decoding.md).')
   image.add_argument('--max_image_pixels', type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                      help='Reject images whose header declares more pixels (decompression bombs).')
   splits = parser.add_argument_group('labels, splits and shards')

@@ -1,4 +1,4 @@
-"""Hostile input: every class of dirty file the design note lists, through both decode paths and
+"""Hostile input: every class of dirty file docs/decoding.md lists, through both decode paths and
 through a whole run on a dirty copy of the sample photos."""
 
 import hashlib

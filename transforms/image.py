@@ -3,7 +3,7 @@
 Nothing here knows about Beam; the shard writer calls `process_image` once per file, and the tests call
 every function directly.
 
-Decoding policy (``docs/decoding.md`` and the design note): the format is sniffed from the bytes, never
+Decoding policy (``docs/decoding.md``): the format is sniffed from the bytes, never
 from the file name; anything that does not decode completely is rejected with `ImageRejected` (truncated
 files are never patched up: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False); a header that declares more
 pixels than the limit is refused before any pixel is allocated; animations give their first frame; EXIF

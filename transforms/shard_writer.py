@@ -1,7 +1,8 @@
 """The sink: one DoFn call writes one complete shard.
 
 Why not ``WriteToTFRecord(num_shards=N)``: it groups every serialized record by shard, which the
-DirectRunner holds in memory (10.7 GiB RSS for 1.9 GiB of records, see the design note), and it starts
+DirectRunner holds in memory (10.7 GiB RSS for 1.9 GiB of records, measured on this project's 2-core
+machine in 2026-11; 188 MiB this way), and it starts
 at a random shard each run. Here only file paths are grouped by shard; the DoFn reads, converts and
 appends each image to a temporary file in hash order and renames it to the final shard name when it is
 complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
