@@ -40,6 +40,7 @@ answer exactly as Pillow would goes to Pillow.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import re
 import warnings
@@ -420,6 +421,7 @@ def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, i
 _SQUARES_BLOCK_PIXELS = 1 << 18  # 3 MiB of float32 scratch at most
 
 
+@functools.lru_cache(maxsize=4096)  # Pure; called up to 3 times an image, and sizes repeat.
 def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
                                                                 Tuple[int, int]]:
   """Geometry of resize-then-centre-crop, expressed on the source image.
