@@ -38,12 +38,20 @@ class S3Server:
 
 @contextlib.contextmanager
 def moto_s3() -> Iterator[S3Server]:
-  """moto's server mode in a thread of this process, on a free loopback port; stopped on exit."""
+  """moto's server mode in a thread of this process, on a free loopback port, empty; stopped on exit.
+
+  moto keeps its buckets in module-level backends that every server of one process shares, so a
+  bucket an earlier test filled would still be there (and `create_bucket` in us-east-1 succeeds on
+  it): the server is reset through moto's own /moto-api/reset endpoint before it is handed out.
+  """
+  import urllib.request  # pylint: disable=import-outside-toplevel
   from moto.server import ThreadedMotoServer  # pylint: disable=import-outside-toplevel
   logging.getLogger('werkzeug').setLevel(logging.WARNING)  # One line per request otherwise.
   port = free_port()
   server = ThreadedMotoServer(ip_address='127.0.0.1', port=port)
   server.start()
+  urllib.request.urlopen(urllib.request.Request(  # pylint: disable=consider-using-with
+      f'http://127.0.0.1:{port}/moto-api/reset', method='POST'), timeout=30).close()
   try:
     yield S3Server(f'http://127.0.0.1:{port}')
   finally:
