@@ -20,6 +20,7 @@ REQUIRED = [
     'simplejpeg>=1.8',
     'pyarrow>=14',
     'tqdm>=4.60',  # The progress bar of local runs.
+    'psutil>=5.9',  # A failed local run stops its own Beam worker processes (pipeline/worker_watch.py).
 ]
 EXTRAS = {
     'gcp': ['apache-beam[gcp]==2.77.0'],

@@ -34,7 +34,7 @@ from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
 from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
-from pipeline.worker_watch import DeadWorkerWatch
+from pipeline.worker_watch import DeadWorkerWatch, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
@@ -215,8 +215,10 @@ def _end_run(error: str, command_line: logs.CommandLineLogs, code: int = 1) -> N
   """Prints the error, the --resume hint and the run log, and ends the process at once.
 
   At once (os._exit): after a dead worker or Ctrl-C, Beam's threads may wait for workers that never
-  answer. Finished shards are complete files; --resume keeps them.
+  answer; the run's other worker processes are stopped first (worker_watch.stop_local_workers), so
+  none outlives the command. Finished shards are complete files; --resume keeps them.
   """
+  stop_local_workers()  # First: the progress bar may redraw while they stop.
   print(f'\nerror: {error}\nFinished shards are kept; rerun with the same flags and --resume to '
         'write only the missing ones.', file=sys.stderr)
   if command_line.path:

@@ -7,9 +7,11 @@ with a frozen progress bar. Interrupting the main thread does not help either: t
 (`finally: close_all()`) then waits for the dead worker's connection. So `DeadWorkerWatch`, a
 threading.excepthook, recognises that thread's exception (beam_private/worker_threads.py) and calls
 `on_death`,
-which for the command line (pipeline/run.py main()) prints the error and ends the process. Finished
-shards are complete files either way; the other workers exit when their connection to this process
-closes.
+which for the command line (pipeline/run.py main()) prints the error, stops the run's other worker
+processes (`stop_local_workers`) and ends the process. Finished shards are complete files either way.
+Left alone, a surviving worker exits only when it notices its connection to the driver is gone, which
+on a busy machine took over two minutes, holding the terminal (and a caller waiting for its output)
+that long.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import logging
 import signal
 import threading
 from typing import Callable
+
+import psutil
 
 from beam_private.worker_threads import worker_exit_code
 
@@ -29,6 +33,26 @@ def describe(code: int) -> str:
   """'a Beam worker process died (exit code 137: killed, e.g. by the out-of-memory killer)'."""
   cause = ': killed, e.g. by the out-of-memory killer' if code in _KILLED else ''
   return f'a Beam worker process died (exit code {code}{cause})'
+
+
+def stop_local_workers(timeout_s: float = 5.0) -> int:
+  """Kills every process this one started, directly or not (the local Beam SDK workers and the
+  /bin/sh Beam starts them through), and waits up to `timeout_s` for them; returns how many there were.
+
+  Only for a run that is ending anyway: a worker holds nothing that --resume needs (a shard is renamed
+  into place only when complete).
+  """
+  try:
+    children = psutil.Process().children(recursive=True)
+  except psutil.Error:
+    return 0
+  for child in children:
+    try:
+      child.kill()
+    except psutil.Error:
+      pass  # Already gone.
+  psutil.wait_procs(children, timeout=timeout_s)
+  return len(children)
 
 
 class DeadWorkerWatch:
