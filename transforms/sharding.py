@@ -94,6 +94,11 @@ def stable_hash(seed: int, *parts: str) -> int:
   return int.from_bytes(hashlib.sha256(text.encode('utf-8')).digest()[:8], 'big')
 
 
+def ref_id(ref: ImageRef) -> Tuple[str, str]:
+  """What names a listed file across the graph: (listing split, key)."""
+  return ref.split, ref.key
+
+
 def order_key(seed: int, ref: ImageRef) -> Tuple[int, str]:
   return stable_hash(seed, 'order', ref.key), ref.key
 
@@ -176,8 +181,12 @@ class AssignSplitShard(beam.PTransform):
   """
 
   def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
-               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None):
+               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None, followers=None):
+    """`followers`: a PCollection of (ImageRef, ImageRef): each first file is placed in the split of
+    the second, its leader (transforms/duplicates.py), and takes no part in `split_class`; None:
+    no followers."""
     super().__init__()
+    self._followers = followers
     self._seed = seed
     self._fractions = (validation_fraction, test_fraction)
     self._requested_shards = requested_shards
@@ -185,8 +194,15 @@ class AssignSplitShard(beam.PTransform):
 
   def expand(self, refs):
     seed, fractions = self._seed, self._fractions
+    followers = self._followers
+    if followers is None:
+      followers = refs.pipeline | 'NoFollowers' >> beam.Create([]).with_output_types(
+          Tuple[ImageRef, ImageRef])
+    follower_ids = followers | 'FollowerIds' >> beam.Map(lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
     per_class = (
         refs
+        | 'LeadersOnly' >> beam.Filter(lambda ref, follows: ref_id(ref) not in follows,
+                                       beam.pvalue.AsDict(follower_ids))
         | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
             Tuple[Tuple[str, int], ImageRef])
         | 'GroupByClass' >> beam.GroupByKey()
@@ -195,9 +211,48 @@ class AssignSplitShard(beam.PTransform):
                 Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))
+    per_class = (per_class, followers) | 'AddFollowers' >> AddFollowers(seed)
     counts = per_class | 'CountPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     return per_class | 'AssignShards' >> beam.FlatMap(
         lambda kv, class_counts, requested, sizing: assign_shards(kv[0][0], kv[0][1], kv[1],
                                                                   class_counts, requested, sizing),
         class_counts=beam.pvalue.AsDict(counts), requested=self._requested_shards,
         sizing=self._sizing).with_output_types(Tuple[Tuple[str, int, int], ImageRef])
+
+
+class AddFollowers(beam.PTransform):
+  """(((split, label), [ImageRef in order]) per class, (follower, leader) pairs) -> the per-class lists
+  with each follower added to its leader's split, in its own class, in `order_key` order.
+
+  Followers are the copies of a file (transforms/duplicates.py) whose leader, the first copy, was
+  split by `split_class`; a copy follows it so that copies never straddle splits. Without followers
+  every list passes unchanged.
+  """
+
+  def __init__(self, seed: int):
+    super().__init__()
+    self._seed = seed
+
+  def expand(self, inputs):
+    per_class, followers = inputs
+    seed = self._seed
+    leader_ids = followers | 'LeaderIds' >> beam.Map(lambda fa: (ref_id(fa[1]), True))
+    leader_splits = per_class | 'LeaderSplits' >> beam.FlatMap(
+        lambda kv, leaders: [(ref_id(ref), kv[0][0]) for ref in kv[1] if ref_id(ref) in leaders],
+        beam.pvalue.AsDict(leader_ids))
+    by_leader = followers | 'ByLeader' >> beam.Map(lambda fa: (ref_id(fa[1]), fa[0]))
+    placed = ({'split': leader_splits, 'followers': by_leader}
+              | 'JoinLeaders' >> beam.CoGroupByKey()
+              | 'PlaceFollowers' >> beam.FlatMap(
+                  lambda kv: [((split, ref.label), ref) for split in kv[1]['split']
+                              for ref in kv[1]['followers']]).with_output_types(
+                                  Tuple[Tuple[str, int], ImageRef]))
+    return ({'listed': per_class, 'placed': placed}
+            | 'JoinClasses' >> beam.CoGroupByKey()
+            | 'MergeClass' >> beam.Map(lambda kv: (kv[0], _merged(kv[1], seed))).with_output_types(
+                Tuple[Tuple[str, int], List[ImageRef]]))
+
+
+def _merged(joined: Dict[str, Iterable], seed: int) -> List[ImageRef]:
+  refs = [ref for refs in joined['listed'] for ref in refs] + list(joined['placed'])
+  return sorted(refs, key=lambda ref: order_key(seed, ref))
