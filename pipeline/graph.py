@@ -1,7 +1,8 @@
 """The converter's Beam graph, assembled from the named composite transforms of `transforms/`.
 
   ListImages -> ExcludeFiles -> DropDuplicates -> AssignSplitShard -> WriteShards -> ChannelStats
-             |              \\-> FindExactDuplicates -^ (copies follow the first copy's split)
+             |              \\-> FindExactDuplicates -> Followers -^ (copies and --group_regex
+             |                                      groups follow their first file's split)
              |                                             summaries, outcomes -> CollectOutputFacts
              |                                             summaries + exact groups -> FindDuplicates
              \\-> rejects (listing, excluded, dropped, shard writer) ----------------> WriteMetadata
@@ -24,6 +25,7 @@ from transforms.codec_versions import codec_versions
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplicates
+from transforms.groups import Followers
 from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
                                 input_path, list_children)
 from transforms.near_duplicates import FindDuplicates
@@ -158,8 +160,8 @@ class ConvertImageFolder(beam.PTransform):
     included = listed.images | 'ExcludeFiles' >> ExcludeFiles(opts.excluded_files, split_roots)
     groups = included.kept | 'FindExactDuplicates' >> FindExactDuplicates(split_roots)
     kept = included.kept | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
-    followers = groups | 'CopiesFollowFirst' >> beam.FlatMap(
-        lambda group: [] if drop else group.followers())
+    followers = None if plan.layout.has_split_folders else (
+        (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
     written = (

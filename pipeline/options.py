@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import difflib
 import os
+import re
 import sys
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
@@ -41,7 +42,7 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
-                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance')
+                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex')
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -88,6 +89,7 @@ class ConverterOptions:
   drop_duplicates: bool = False
   exclude_file: Optional[str] = None
   near_duplicate_distance: int = DEFAULT_NEAR_DISTANCE
+  group_regex: Optional[str] = None
   log_level: str = 'WARNING'
   verbose: bool = False
   plan: bool = False
@@ -148,6 +150,18 @@ class ConverterOptions:
       raise UsageError(f'--near_duplicate_distance must be in 0..{MAX_NEAR_DISTANCE} bits, got '
                        f'{self.near_duplicate_distance} (the search time grows steeply with it, and '
                        'beyond ~12 bits distinct photos start to pair up: docs/duplicates.md).')
+    if self.group_regex is not None:
+      try:
+        groups = re.compile(self.group_regex).groups
+      except re.error as e:
+        raise UsageError(f'--group_regex {self.group_regex!r} is not a regular expression: {e}.') from None
+      if groups < 1:
+        raise UsageError(f'--group_regex {self.group_regex!r} has no capture group: put the part of '
+                         'the path that names a group in parentheses, e.g. "^(.+)_frame\\d+\\.jpg$".')
+      if not (self.validation_fraction or self.test_fraction):
+        raise UsageError('--group_regex keeps groups in one split when --validation_fraction or '
+                         '--test_fraction splits the input; pass one of them, or drop --group_regex '
+                         '(split folders given in --input are never moved).')
     if self.exclude_file:
       try:
         self.excluded_files
@@ -320,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
   dups.add_argument('--near_duplicate_distance', type=int, default=DEFAULT_NEAR_DISTANCE,
                     help='Pairs of stored images whose image/phash differ in at most this many '
                          'bits are near duplicates (duplicates.jsonl); 0-%d.' % MAX_NEAR_DISTANCE)
+  dups.add_argument('--group_regex',
+                    help='Keep files in one split when the first capture group of this regex, '
+                         'searched in the path relative to the class folder, is the same (frames '
+                         'of a video, photos of one patient); fractions only.')
   readers = parser.add_argument_group('readers')
   readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
                        help='Global batch size of model_garden.yaml, from which its steps per epoch, '

@@ -3,16 +3,19 @@ near copies, converted by the real pipeline (DirectRunner), and the pure helpers
 
 import json
 import pathlib
+import re
 import shutil
 
 import pytest
 
 from benchmarks.duplicates import near_copies
 from conftest import convert, sample_files
+from pipeline import options
 from pipeline import verify as verify_lib
 from pipeline.duplicates_check import record_phash
 from transforms import layout
 from transforms.duplicates import DuplicateGroup, read_exclusions
+from transforms.groups import group_value, merged_followers
 from transforms.near_duplicates import count_lines, find_duplicates
 from transforms.sharding import ImageRef
 
@@ -307,3 +310,52 @@ def test_find_duplicates_lists_near_pairs_once_and_counts_them():
                    ('near', 1, ['a/2.jpg', 'a/1.jpg']), ('near', 1, ['a/2.jpg', 'a/3.jpg'])]
   assert found.counts == {'exact_within_split': 1, 'exact_across_splits': 0,
                           'near_within_split': 0, 'near_across_splits': 2}
+
+
+@pytest.mark.slow
+def test_group_regex_keeps_each_group_and_its_copies_in_one_split(tmp_path):
+  """9 clips of 6 frames (distinct sample photos) over 3 classes, clip 0 spanning two classes, and a
+  copy of one of clip 1's frames outside any clip: every clip, and the copy, in one split."""
+  root = tmp_path / 'photos'
+  files = sample_files()
+  for i, (_, path) in enumerate(files):
+    clip, frame = i // 6, i % 6
+    synset = f'class{(i // 2) % 3}' if clip == 0 else f'class{clip % 3}'
+    (root / synset).mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, root / synset / f'clip{clip}_frame{frame}{path.suffix}')
+  copied = next(root.glob('class1/clip1_frame0.*'))
+  shutil.copy(copied, root / 'class2' / f'loose{copied.suffix}')
+  output = tmp_path / 'out'
+  assert convert(root, output, '--validation_fraction', '0.3', '--test_fraction', '0.2',
+                 '--group_regex', r'^(clip\d+)_', *SHARDS) == 0
+  split_of = {name: split for split, name in _records(output)}
+  clips = {}
+  for name, split in split_of.items():
+    clip = name.split('/')[1].split('_')[0]
+    clips.setdefault('clip1' if clip.startswith('loose') else clip, set()).add(split)
+  assert len(clips) == 9 and all(len(splits) == 1 for splits in clips.values()), clips
+  assert len({splits.pop() for splits in clips.values()}) > 1  # and yet the input is split
+  assert verify_lib.verify(str(output)).ok
+
+
+def test_group_value_and_merged_groups():
+  pattern = re.compile(r'^(clip\d+)_')
+  assert group_value(pattern, 'cat/clip7_frame3.jpg') == 'clip7'
+  assert group_value(pattern, 'cat/other.jpg') is None
+  a, b, c, d, e = (_ref('', f'x/{n}.jpg') for n in 'abcde')
+  followers = merged_followers([[c, b], [b, d], [e]])
+  assert followers == [(c, b), (d, b)]  # b leads the merged {b, c, d}; e alone follows nobody
+  assert merged_followers([[d, a], [b, c]]) == [(c, b), (d, a)]
+  assert merged_followers([]) == []
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--group_regex', '(', '--validation_fraction', '0.1'], 'not a regular expression'),
+    (['--group_regex', 'clip', '--validation_fraction', '0.1'], 'no capture group'),
+    (['--group_regex', '(clip)'], '--validation_fraction or'),
+    (['--near_duplicate_distance', '17'], '0..16 bits'),
+    (['--exclude_file', '/nonexistent/list.txt'], 'cannot read --exclude_file'),
+])
+def test_duplicate_flags_fail_before_any_work(flags, message):
+  with pytest.raises(options.UsageError, match=re.escape(message)):
+    options.parse_args(['--input', 'in', '--output', 'out', *flags])

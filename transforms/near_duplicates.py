@@ -14,7 +14,7 @@ hashes takes ~27 s at 8 bits and over 2 minutes at 10, and uniformly random hash
 within 8 bits among 1.33 M, ~8,800 within 10 and ~200,000 within 12.
 
 duplicates.jsonl, one JSON object per line, sorted (exact groups first, then near pairs by distance):
-  {"kind": "exact", "distance": 0, "blake2b": <hex>, "files": [<file>, ...]}
+  {"kind": "exact", "distance": 0, "sha256": <hex of the bytes>, "files": [<file>, ...]}
   {"kind": "near", "distance": <bits>, "files": [<file>, <file>]}
   <file> = {"path": <relative to --input>, "split": <split it is stored in, or listed in>,
             "stored": <false when it was dropped, excluded or rejected>}
@@ -67,7 +67,7 @@ def _line(kind: str, distance: int, files: List[Dict], digest: Optional[str] = N
   files = sorted(files, key=lambda f: keep_order(f['path'], f['split']))
   line = {'kind': kind, 'distance': distance}
   if digest is not None:
-    line['blake2b'] = digest
+    line['sha256'] = digest
   line['files'] = files
   return line
 
