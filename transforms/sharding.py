@@ -15,6 +15,11 @@ split, classes are concatenated in label order and file ``i`` of that sequence g
 Inside a shard, records are written in hash order, so classes are interleaved. ``num_shards`` is the
 requested count, or, when none is given, the count for the split's planned bytes
 (transforms/shard_count.py), capped at the split's file count either way.
+
+Files that must share a split (copies of one file, --group_regex groups: transforms/groups.py) take
+no part in the per-class split: they follow their leader's split (`AddFollowers`), in their own
+class, so a class's validation and test counts grow by the followers of validation and test files.
+An input without such files gets exactly the splits above.
 """
 
 from __future__ import annotations
@@ -183,7 +188,7 @@ class AssignSplitShard(beam.PTransform):
   def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
                test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None, followers=None):
     """`followers`: a PCollection of (ImageRef, ImageRef): each first file is placed in the split of
-    the second, its leader (transforms/duplicates.py), and takes no part in `split_class`; None:
+    the second, its leader (transforms/groups.py), and takes no part in `split_class`; None:
     no followers."""
     super().__init__()
     self._followers = followers
@@ -224,9 +229,9 @@ class AddFollowers(beam.PTransform):
   """(((split, label), [ImageRef in order]) per class, (follower, leader) pairs) -> the per-class lists
   with each follower added to its leader's split, in its own class, in `order_key` order.
 
-  Followers are the copies of a file (transforms/duplicates.py) whose leader, the first copy, was
-  split by `split_class`; a copy follows it so that copies never straddle splits. Without followers
-  every list passes unchanged.
+  Followers are the copies of a file and the files of a --group_regex group (transforms/groups.py)
+  whose leader, the first of them, was split by `split_class`; they follow it so that a group never
+  straddles splits. Without followers every list passes unchanged.
   """
 
   def __init__(self, seed: int):
