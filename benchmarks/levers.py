@@ -46,6 +46,7 @@ VARIANTS = {
     'product process_image (baseline)': None,
     'product path rebuilt in benchmarks (no lever)': BASELINE,
     '1. sums of the pre-encode pixels': Variant(sums='array'),
+    '2-. Pillow open + getexif probe (the product before 33246bf)': Variant(probe='pillow'),
     '2. simplejpeg header + Pillow open only with APP1 Exif': Variant(probe='simplejpeg'),
     '2b. simplejpeg header + Exif().load of the APP1 segment': Variant(probe='simplejpeg', exif='segment'),
     '4a. fastdct': Variant(fastdct=True),
@@ -104,15 +105,13 @@ def components(blobs: list[bytes], spec, passes: int) -> dict[str, dict]:
             continue
         items.append((data, head, crop[0], image_lib._encode(crop[0], spec.jpeg_quality)))
 
-    def product_probe(it):
-        im = image_lib.open_image(it[0], spec.max_image_pixels)
-        image_lib._libjpeg_path_applies(im, spec)
-        return im.size, image_lib._orientation(im)
 
     def dec(variant):
         return lambda it: vs.decode(it[0], it[1][0], it[1][1], spec, variant)
     groups = {
-        'probe': {'Pillow open_image + fast-path check + EXIF orientation (product)': product_probe,
+        'probe': {'transforms.image.jpeg_header (product)': lambda it: vs.probe(it[0], spec, vs.BASELINE),
+                  'Pillow open_image + EXIF orientation (the product before 33246bf)':
+                      lambda it: vs.probe(it[0], spec, vs.Variant(probe='pillow')),
                   'simplejpeg header + APP1 scan, Pillow open only with Exif':
                       lambda it: vs.probe(it[0], spec, vs.Variant(probe='simplejpeg')),
                   'simplejpeg header + APP1 scan + Exif().load of the segment':
@@ -207,10 +206,10 @@ class ShardLoop:
         with self.state, self.fn._format.create(os.path.join(self.out_dir, 'shard.tmp'), 'none') as write:
             self.fn._write_records(write, 'train-00000-of-00001', 'train', refs)
 
-    def one(self, ref) -> None:
-        """The loop over one file, appending to an open shard (a per-call fixed cost comes with it)."""
+    def some(self, refs) -> None:
+        """The loop over a few files, appending to an open shard (a per-call fixed cost comes with it)."""
         with self.state:
-            self.fn._write_records(self.sink, 'train-00000-of-00001', 'train', [ref])
+            self.fn._write_records(self.sink, 'train-00000-of-00001', 'train', refs)
 
     def open(self) -> None:
         self._shard = self.fn._format.create(os.path.join(self.out_dir, 'one.tmp'), 'none')
@@ -220,36 +219,48 @@ class ShardLoop:
         self._shard.__exit__(None, None, None)
 
 
+WRITER_CHUNK = 10  # files per call of the loop: per-shard costs amortised, load drift still cancels
+
+
 def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dict[str, dict]:
-    """The per-shard loop on one file per call, as the product runs it and with one piece of its
-    per-image work outside the image taken away (patched on the live objects for that call only):
-    each piece's cost where it runs, between decodes, with the caches as they are there."""
+    """The per-shard loop on WRITER_CHUNK files per call, as the product runs it and with one piece of
+    its per-image work outside the image taken away (patched on the live objects for that call only):
+    each piece's cost where it runs, between decodes, with the caches as they are there. µs per file."""
     import types
     from transforms import shard_writer
     from transforms.image import process_image
 
     def without(target, attr, value):
-        def run(ref):
+        def run(chunk):
             old = getattr(target, attr)
             setattr(target, attr, value)
             try:
-                loop.one(ref)
+                loop.some(chunk)
             finally:
                 setattr(target, attr, old)
         return run
+
+    def plain_open(path, compression_type=None):
+        return open(path, 'rb')
+    plain_fs = types.SimpleNamespace(open=plain_open)  # the local filesystem, as builtin open()
     fixed = loop.fn._build_example(b'x' * 20000, 256, 256, 'n0/x.JPEG', 0, 'n0')
     fns = {
-        '_write_records (product)': loop.one,
-        'open + read + process_image only': lambda r: process_image(
-            Path(split_roots[r.split], r.key).read_bytes(), spec),
-        'with open() instead of FileSystems.open': without(shard_writer, 'FileSystems', types.SimpleNamespace(
-            open=lambda path, compression_type=None: open(path, 'rb'))),
+        '_write_records (product)': loop.some,
+        'open + read + process_image only': lambda chunk: [process_image(
+            Path(split_roots[r.split], r.key).read_bytes(), spec) for r in chunk],
+        'with open() instead of FileSystems': without(shard_writer, 'FileSystems', types.SimpleNamespace(
+            open=plain_open, get_filesystem=lambda path: plain_fs)),
         'without progress bookkeeping': without(loop.fn, '_progress', types.SimpleNamespace(add=lambda **kw: None)),
-        'without the images_written counter': without(loop.fn, '_written', types.SimpleNamespace(inc=lambda: None)),
+        'without the images_written counter': without(loop.fn, '_written', types.SimpleNamespace(inc=lambda n=1: None)),
         'without building the Example (fixed bytes)': without(loop.fn, '_build_example', lambda *a: fixed),
         'without TFRecord framing + write': without(loop, 'sink', lambda record: None),
     }
-    return paired(interleaved(fns, refs, passes), '_write_records (product)')
+    chunks = [refs[i:i + WRITER_CHUNK] for i in range(0, len(refs), WRITER_CHUNK)]
+    result = paired(interleaved(fns, chunks, passes), '_write_records (product)')
+    for r in result.values():  # µs per chunk -> per file
+        for key in ('us', 'saving_us', 'saving_min_us', 'saving_max_us'):
+            r[key] /= len(refs) / len(chunks)
+    return result
 
 
 def profile_loop(loop: ShardLoop, top: int = 25) -> str:
@@ -318,8 +329,8 @@ def format_set(r: dict) -> str:
     w = r['writer']
     product = w['variants']['_write_records (product)']['us']
     alone = w['variants']['open + read + process_image only']['us']
-    lines += ['', f"shard writer, `_write_records` one file per call ({w['per_call_us']:.0f} µs of it is the "
-              f"per-call cost with no file): {product - alone:+.0f} µs/image over open + read + process_image",
+    lines += ['', f"shard writer, `_write_records` on {WRITER_CHUNK} files a call ({w['per_call_us']:.0f} µs a call "
+              f"with no file): {product - alone:+.0f} µs/image over open + read + process_image",
               '', '| per-shard loop (in situ, interleaved per file) | µs/image | saving µs (median, min-max) |',
               '|---|--:|--:|']
     lines += [f"| {name} | {t['us']:.0f} | {t['saving_us']:+.0f} ({t['saving_min_us']:+.0f} to "

@@ -5,10 +5,12 @@ RGB/greyscale JPEG (``transforms.image`` functions: DCT scale, upright view, res
 with those levers swapped in, and falls back to ``process_image`` itself for every other input, so a
 variant's output is comparable with the product's image by image:
 
-* ``probe='simplejpeg'``: the header from ``simplejpeg.decode_jpeg_header`` (size, colourspace) instead
-  of Pillow's ``Image.open``; EXIF orientation parsed only when an APP1 ``Exif`` segment exists, by
-  Pillow's ``Image.open(...).getexif()`` (``exif='open'``) or by ``Image.Exif().load`` of that segment
-  alone (``exif='segment'``);
+* ``probe``: how the header (size, colourspace, EXIF orientation) is read. ``'product'`` (the default)
+  is ``transforms.image.jpeg_header`` (libjpeg's header, Exif segment read alone: lever 2, in the product
+  since 33246bf); ``'pillow'`` is the probe before it, Pillow's ``Image.open`` + ``getexif()``;
+  ``'simplejpeg'`` is this module's own version of lever 2, with EXIF orientation parsed only when an
+  APP1 ``Exif`` segment exists, by ``Image.open(...).getexif()`` (``exif='open'``) or by
+  ``Image.Exif().load`` of that segment alone (``exif='segment'``);
 * ``sums='array'``: exact channel sums of the pre-encode pixels instead of decoding the stored JPEG;
 * ``fastdct`` / ``fastupsample``: libjpeg-turbo's fast integer IDCT / plain chroma upsampling;
 * ``scale='m8'``: the smallest of libjpeg-turbo's M/8 DCT scales that keeps the shorter side at or
@@ -20,8 +22,9 @@ variant's output is comparable with the product's image by image:
   new array (fresh pages from the kernel for every image above malloc's mmap threshold).
 
 ``BASELINE`` (no lever) re-implements the product's path and must give byte-identical records (checked
-by ``benchmarks.levers``). These functions reach into ``transforms.image``'s private helpers on
-purpose: they measure what a change there would give, against the commit being measured.
+by ``benchmarks.levers`` and tests/test_benchmarks.py). These functions reach into ``transforms.image``'s
+private helpers on purpose (they measure what a change there would give, against the commit being
+measured), so they follow those helpers: written against the product at 257b2d1.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ EXIF_HEADER = b'Exif\x00\x00'
 @dataclass(frozen=True)
 class Variant:
     """The levers pulled (see the module docstring); the defaults are the product's choices."""
-    probe: str = 'pillow'  # 'pillow' | 'simplejpeg'
+    probe: str = 'product'  # 'product' | 'pillow' | 'simplejpeg'
     exif: str = 'open'  # with probe='simplejpeg': 'open' | 'segment'
     sums: str = 'stored'  # 'stored' | 'array'
     fastdct: bool = False
@@ -92,9 +95,14 @@ def exif_orientation(data: bytes, how: str) -> int:
 
 def probe(data: bytes, spec, variant: Variant) -> Optional[tuple[int, int, int]]:
     """(width, height, orientation) of a JPEG the fast path takes, or None (the product decides)."""
+    if not (spec.fast and spec.resample == 'bilinear' and spec.resize_shorter_side > 0):
+        return None
+    if variant.probe == 'product':
+        header = image_lib.jpeg_header(data, spec.max_image_pixels)
+        return None if header is None else (header.width, header.height, header.orientation)
     if variant.probe == 'pillow':
         image = image_lib.open_image(data, spec.max_image_pixels)
-        if not image_lib._libjpeg_path_applies(image, spec):
+        if image.format != 'JPEG' or image.mode not in ('RGB', 'L'):
             return None
         return (*image.size, image_lib._orientation(image))
     try:
@@ -103,8 +111,6 @@ def probe(data: bytes, spec, variant: Variant) -> Optional[tuple[int, int, int]]
         return None
     if colorspace not in ('YCbCr', 'Gray') or width * height > spec.max_image_pixels:
         return None
-    if not (spec.fast and spec.resample == 'bilinear' and spec.resize_shorter_side > 0):
-        return None
     return width, height, exif_orientation(data, variant.exif)
 
 
@@ -112,7 +118,7 @@ def decode(data: bytes, width: int, height: int, spec, variant: Variant) -> Opti
     """The DCT-scaled RGB decode of the fast path; None where the product's Pillow path would decide."""
     target = spec.resize_shorter_side
     if variant.scale == 'pow2':
-        scale = image_lib._dct_scale(width, height, target)
+        scale = image_lib._dct_scale(width, height, spec)
         need = (-(-height // scale), -(-width // scale))
     else:
         factor = min(1.0, target / min(width, height))  # shorter side exactly the target, at the least
@@ -148,6 +154,8 @@ def crop_variant(data: bytes, spec, variant: Variant):
     if head is None:
         return None
     width, height, orientation = head
+    if spec.keeps_geometry(width, height):
+        return None  # The product may keep the file's own bytes: its path decides.
     pixels = decode(data, width, height, spec, variant)
     if pixels is None:
         return None
