@@ -359,3 +359,23 @@ def test_group_value_and_merged_groups():
 def test_duplicate_flags_fail_before_any_work(flags, message):
   with pytest.raises(options.UsageError, match=re.escape(message)):
     options.parse_args(['--input', 'in', '--output', 'out', *flags])
+
+
+@pytest.mark.slow
+def test_report_shows_the_closest_cross_split_pairs_decoded_from_the_shards(splits, splits_output,
+                                                                           tmp_path):
+  from pipeline import report  # pylint: disable=import-outside-toplevel
+  _, planted = splits
+  data = report.read_report_data(str(splits_output))
+  shown = [{path for _, path in pair.files} for pair in data.duplicate_pairs]
+  for pair in planted['leaks'] + planted['near_leaks']:
+    assert set(pair) in shown, (pair, shown)
+  assert [pair.kind for pair in data.duplicate_pairs][:2] == ['exact', 'exact']  # closest first
+  for pair in data.duplicate_pairs:
+    assert all(image is not None and image.shape[2] == 3 for image in pair.images)
+    if pair.kind == 'exact':
+      assert (pair.images[0] == pair.images[1]).all()  # identical files, identical records
+  result = report.render(data, str(tmp_path / 'report.png'))
+  page = pathlib.Path(result.html).read_text()
+  assert 'Closest duplicates across splits' in page
+  assert all(path in page for pair in planted['leaks'] for path in pair)
