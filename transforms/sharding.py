@@ -189,7 +189,7 @@ class AssignSplitShard(beam.PTransform):
                test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None, followers=None):
     """`followers`: a PCollection of (ImageRef, ImageRef): each first file is placed in the split of
     the second, its leader (transforms/groups.py), and takes no part in `split_class`; None:
-    no followers."""
+    no followers (the graph of an input with split folders, whose files never move)."""
     super().__init__()
     self._followers = followers
     self._seed = seed
@@ -200,14 +200,13 @@ class AssignSplitShard(beam.PTransform):
   def expand(self, refs):
     seed, fractions = self._seed, self._fractions
     followers = self._followers
-    if followers is None:
-      followers = refs.pipeline | 'NoFollowers' >> beam.Create([]).with_output_types(
-          Tuple[ImageRef, ImageRef])
-    follower_ids = followers | 'FollowerIds' >> beam.Map(lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
+    if followers is not None:
+      follower_ids = followers | 'FollowerIds' >> beam.Map(
+          lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
+      refs = refs | 'LeadersOnly' >> beam.Filter(lambda ref, follows: ref_id(ref) not in follows,
+                                                 beam.pvalue.AsDict(follower_ids))
     per_class = (
         refs
-        | 'LeadersOnly' >> beam.Filter(lambda ref, follows: ref_id(ref) not in follows,
-                                       beam.pvalue.AsDict(follower_ids))
         | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
             Tuple[Tuple[str, int], ImageRef])
         | 'GroupByClass' >> beam.GroupByKey()
@@ -216,7 +215,8 @@ class AssignSplitShard(beam.PTransform):
                 Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))
-    per_class = (per_class, followers) | 'AddFollowers' >> AddFollowers(seed)
+    if followers is not None:
+      per_class = (per_class, followers) | 'AddFollowers' >> AddFollowers(seed)
     counts = per_class | 'CountPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     return per_class | 'AssignShards' >> beam.FlatMap(
         lambda kv, class_counts, requested, sizing: assign_shards(kv[0][0], kv[0][1], kv[1],
