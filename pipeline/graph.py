@@ -1,8 +1,11 @@
 """The converter's Beam graph, assembled from the named composite transforms of `transforms/`.
 
-  ListImages -> AssignSplitShard -> WriteShards (GroupPathsByShard, WriteShard) -> ChannelStats
-             |                                   \\-> summaries, outcomes -> CollectOutputFacts
-             \\-> rejects ----------------------------------------------------------> WriteMetadata
+  ListImages -> ExcludeFiles -> DropDuplicates -> AssignSplitShard -> WriteShards -> ChannelStats
+             |              \\-> FindExactDuplicates -> Followers -^ (copies and --group_regex
+             |                                      groups follow their first file's split)
+             |                                             summaries, outcomes -> CollectOutputFacts
+             |                                             summaries + exact groups -> FindDuplicates
+             \\-> rejects (listing, excluded, dropped, shard writer) ----------------> WriteMetadata
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map,
 fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count is
@@ -21,8 +24,11 @@ from pipeline.options import ConverterOptions, UsageError
 from transforms.codec_versions import codec_versions
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.label_map import label_map_of, label_names, read_labels_file
+from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplicates
+from transforms.groups import Followers
 from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
-                                list_children)
+                                input_path, list_children)
+from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo
 from transforms.sample import RecordRecipe, Sample, folders_of, run_sample
@@ -150,21 +156,33 @@ class ConvertImageFolder(beam.PTransform):
     opts, plan, run = self._opts, self._plan, self._run
     listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
                                                  opts.label_offset, plan.ground_truth)
+    split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
+    included = listed.images | 'ExcludeFiles' >> ExcludeFiles(opts.excluded_files, split_roots)
+    groups = included.kept | 'FindExactDuplicates' >> FindExactDuplicates(split_roots)
+    kept = included.kept | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
+    followers = None if plan.layout.has_split_folders else (
+        (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
     written = (
-        listed.images
+        kept.kept
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards, opts.test_fraction,
-                                                 shard_sizing(opts, plan))
+                                                 shard_sizing(opts, plan), followers)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
                                        plan.class_texts, opts.bbox_dir, codecs, opts.file_format))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
-    rejects = (listed.rejects, shard_rejects) | 'AllRejects' >> beam.Flatten()
+    rejects = ((listed.rejects, included.dropped, kept.dropped, shard_rejects)
+               | 'AllRejects' >> beam.Flatten())
+    exact = groups | 'ExactGroupPaths' >> beam.Map(
+        lambda group: (group.digest, [(input_path(split_roots, ref), ref.split or None)
+                                      for ref in group.members]))
+    duplicates = (summaries, exact) | 'FindDuplicates' >> FindDuplicates(
+        opts.near_duplicate_distance)
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
-    return (split_stats, rejects, facts) | 'WriteMetadata' >> WriteMetadata(
+    return (split_stats, rejects, facts, duplicates) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
         opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run)

@@ -14,31 +14,35 @@ import argparse
 import dataclasses
 import difflib
 import os
+import re
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_private.option_parser import beam_option_parser
 from pipeline import config
 from transforms import file_format as file_formats
+from transforms.duplicates import read_exclusions
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sample import RUN_SAMPLE_SIZE
 from transforms.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
+from transforms.near_duplicates import DEFAULT_NEAR_DISTANCE, MAX_NEAR_DISTANCE
 from transforms.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
 PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
-              'class_text_file', 'bbox_dir')
+              'class_text_file', 'bbox_dir', 'exclude_file')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
-                     'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers')
+                     'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
+                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex')
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -82,6 +86,10 @@ class ConverterOptions:
   ground_truth_synsets: Optional[str] = None
   class_text_file: Optional[str] = None
   bbox_dir: Optional[str] = None
+  drop_duplicates: bool = False
+  exclude_file: Optional[str] = None
+  near_duplicate_distance: int = DEFAULT_NEAR_DISTANCE
+  group_regex: Optional[str] = None
   log_level: str = 'WARNING'
   verbose: bool = False
   plan: bool = False
@@ -122,6 +130,7 @@ class ConverterOptions:
     if self.overwrite and self.resume:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
+    self._check_duplicate_flags()
     if os.path.normpath(self.input) == os.path.normpath(self.output):
       raise UsageError('--output must differ from --input: inputs are never modified.')
     try:
@@ -135,6 +144,35 @@ class ConverterOptions:
       for flag in ('center_crop', 'resize_shorter_side', 'resize_longer_side'):
         message = message.replace(flag, '--' + flag)
       raise UsageError(message) from None
+
+  def _check_duplicate_flags(self) -> None:
+    if not 0 <= self.near_duplicate_distance <= MAX_NEAR_DISTANCE:
+      raise UsageError(f'--near_duplicate_distance must be in 0..{MAX_NEAR_DISTANCE} bits, got '
+                       f'{self.near_duplicate_distance} (the search time grows steeply with it, and '
+                       'beyond ~12 bits distinct photos start to pair up: docs/duplicates.md).')
+    if self.group_regex is not None:
+      try:
+        groups = re.compile(self.group_regex).groups
+      except re.error as e:
+        raise UsageError(f'--group_regex {self.group_regex!r} is not a regular expression: {e}.') from None
+      if groups < 1:
+        raise UsageError(f'--group_regex {self.group_regex!r} has no capture group: put the part of '
+                         'the path that names a group in parentheses, e.g. "^(.+)_frame\\d+\\.jpg$".')
+      if not (self.validation_fraction or self.test_fraction):
+        raise UsageError('--group_regex keeps groups in one split when --validation_fraction or '
+                         '--test_fraction splits the input; pass one of them, or drop --group_regex '
+                         '(split folders given in --input are never moved).')
+    if self.exclude_file:
+      try:
+        self.excluded_files
+      except ValueError as e:
+        raise UsageError(f'{e}. Pass a file with one path relative to --input per line, or a '
+                         'duplicates.jsonl.') from None
+
+  @property
+  def excluded_files(self) -> FrozenSet[str]:
+    """The input-relative paths --exclude_file names (transforms/duplicates.py read_exclusions)."""
+    return read_exclusions(self.exclude_file) if self.exclude_file else frozenset()
 
   @property
   def image_spec(self) -> ImageSpec:
@@ -284,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--max_reject_fraction', type=float, default=1.0,
                       help='Fail the run (non-zero exit, no _SUCCESS) when more than this fraction '
                            'of the files is rejected. The rejects list is written anyway.')
+  dups = parser.add_argument_group('duplicates (docs/duplicates.md)')
+  dups.add_argument('--drop_duplicates', action='store_true',
+                    help='Drop the extra copies of identical files (reject reason "duplicate of '
+                         '<path>"): with split folders only train copies, so validation and test '
+                         'stay as given; with fractions every copy but the first.')
+  dups.add_argument('--exclude_file',
+                    help='Skip the files it names (reject reason "excluded"): one path relative to '
+                         '--input per line, or a duplicates.jsonl (every file of a line but the '
+                         'first).')
+  dups.add_argument('--near_duplicate_distance', type=int, default=DEFAULT_NEAR_DISTANCE,
+                    help='Pairs of stored images whose image/phash differ in at most this many '
+                         'bits are near duplicates (duplicates.jsonl); 0-%d.' % MAX_NEAR_DISTANCE)
+  dups.add_argument('--group_regex',
+                    help='Keep files in one split when the first capture group of this regex, '
+                         'searched in the path relative to the class folder, is the same (frames '
+                         'of a video, photos of one patient); fractions only.')
   readers = parser.add_argument_group('readers')
   readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
                        help='Global batch size of model_garden.yaml, from which its steps per epoch, '

@@ -9,7 +9,9 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
 - examples per class per split (stats.json, exact);
 - histograms of stored width/height (pixels) and of the encoded JPEG size (KiB), from up to
   `--max_records` records per split taken evenly from every shard;
-- mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl.
+- mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl;
+- the closest duplicates across splits (duplicates.jsonl), each pair's two stored images side by
+  side, decoded from the shards (pipeline/report_duplicates.py).
 
 Shards are read through Beam FileSystems with their format's reader (transforms/file_format.py:
 TFRecord, gzip TFRecord or ArrayRecord; gs:// and s3:// outputs work too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
@@ -39,6 +41,7 @@ with logs.held_import_logs():  # Beam may log a harmless warning while it is imp
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from pipeline.report_duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
 from pipeline.verify import Example
 from transforms import file_format as file_formats
 from transforms import layout
@@ -58,6 +61,7 @@ DPI = 100
 PER_CLASS = 8
 MAX_CLASSES = 16
 MAX_RECORDS = 20000  # per split, for the histograms; 0 = every record
+PAIRS_TITLE_HEIGHT = 24  # pixels above the duplicates section's tiles
 
 
 @dataclasses.dataclass
@@ -92,6 +96,8 @@ class ReportData:
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
   num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
+  # the closest pairs across splits of duplicates.jsonl, with their images (pipeline/report_duplicates.py)
+  duplicate_pairs: List[DuplicatePair] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -174,7 +180,8 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
             filename = _feature(example, 'image/filename', 'bytes_list') or b''
             samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
                                          index, decode_image(encoded)))
-  return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes)
+  pairs = read_duplicate_pairs(output, manifest, decode_image)
+  return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 
 
 def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
@@ -305,7 +312,9 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   lines = summary_lines(data)
   header = HEADER_HEIGHT + SUMMARY_LINE_HEIGHT * max(0, len(lines) - 2)  # a test split adds a line
   width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
-  height = header + sheet.shape[0] + 30 + 2 * CHART_HEIGHT
+  pairs = pairs_sheet(data.duplicate_pairs, tile_image, TILE_PIXELS, TILE_GAP, TILE_BACKGROUND)
+  pairs_height = PAIRS_TITLE_HEIGHT + pairs.shape[0] if data.duplicate_pairs else 0
+  height = header + sheet.shape[0] + 30 + pairs_height + 2 * CHART_HEIGHT
   fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
   fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
            va='top')
@@ -324,6 +333,8 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
              fontsize=11)
   for t in tiles:
     t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
+  if data.duplicate_pairs:
+    _draw_pairs(fig, data.duplicate_pairs, pairs, width, height, top=sheet_y + sheet.shape[0] + 30)
   _draw_charts(fig, data, top=(2 * CHART_HEIGHT) / height, bottom=0.0)
 
   buffer = io.BytesIO()
@@ -335,6 +346,19 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   with FileSystems.create(html_path, mime_type='text/html') as f:
     f.write(build_html(data, png).encode('utf-8'))
   return ReportResult(png_path, html_path, width, height, tiles)
+
+
+def _draw_pairs(fig, pairs: Sequence[DuplicatePair], sheet: np.ndarray, width: int, height: int,
+                top: int) -> None:
+  """The duplicates section at `top` pixels from the top of the figure."""
+  fig.text(10 / width, 1 - top / height, f'Closest duplicates across splits (duplicates.jsonl, '
+           f'{len(pairs)} shown), decoded from the shards', fontsize=10, va='top', style='italic')
+  sheet_y = top + PAIRS_TITLE_HEIGHT
+  fig.figimage(sheet, xo=LABEL_WIDTH, yo=height - sheet_y - sheet.shape[0], origin='upper')
+  for r, pair in enumerate(pairs):
+    centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
+    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height, pair.caption(),
+             va='center', fontsize=10)
 
 
 def build_html(data: ReportData, png: bytes) -> str:
@@ -350,6 +374,9 @@ def build_html(data: ReportData, png: bytes) -> str:
       + '</tr>' for i, name in enumerate(data.label_names[offset:]))
   reject_rows = ''.join(f'<tr><td>{esc(reason)}</td><td>{n}</td></tr>'
                         for reason, n in reject_counts(data.rejects))
+  pair_rows = ''.join(f'<tr><td>{esc(p.kind)}</td><td>{p.distance}</td>' + ''.join(
+      f'<td>{esc(split)}</td><td style="text-align:left">{esc(path)}</td>' for split, path in p.files)
+                      + '</tr>' for p in data.duplicate_pairs)
   return (
       '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>folder2tfrecord report</title>'
       '<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>'
@@ -359,6 +386,8 @@ def build_html(data: ReportData, png: bytes) -> str:
       f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
       f'{class_rows}</table>\n'
       f'<h2>Reject reasons</h2><table><tr><th>reason</th><th>files</th></tr>{reject_rows}</table>\n'
+      '<h2>Closest duplicates across splits</h2><table><tr><th>kind</th><th>bits</th>'
+      f'<th>split</th><th>file</th><th>split</th><th>file</th></tr>{pair_rows}</table>\n'
       '</body></html>\n')
 
 

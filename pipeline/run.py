@@ -72,6 +72,16 @@ def reject_reasons(output: layout.OutputLayout) -> Counter:
   return Counter(reason_category(r['reason']) for r in rejects)
 
 
+def duplicates_line(counts: dict, max_distance: int) -> str:
+  """`duplicates: 2 exact groups (1 across splits), 5 near pairs within 8 bits (2 across splits)`."""
+  exact = counts['exact_within_split'] + counts['exact_across_splits']
+  near = counts['near_within_split'] + counts['near_across_splits']
+  return (f'duplicates: {exact} exact group{"s" * (exact != 1)} '
+          f'({counts["exact_across_splits"]} across splits), {near} near pair{"s" * (near != 1)} '
+          f'within {max_distance} bits ({counts["near_across_splits"]} across splits) (see '
+          f'{layout.DUPLICATES_FILE})')
+
+
 def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Counter) -> str:
   """A plain-text table of what the run wrote, and why files were rejected."""
   lines = [f'Output: {opts.output}',
@@ -86,6 +96,8 @@ def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Coun
   total = stats['num_examples'] + stats['num_rejected']
   lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
                f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
+  if 'duplicates' in stats:
+    lines.append(duplicates_line(stats['duplicates'], opts.near_duplicate_distance))
   for reason, count in reasons.most_common():
     if reason != INTERNAL_ERROR:
       lines.append(f'  rejected {count:>6}  {reason}')

@@ -25,7 +25,11 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
   * each shard's size and SHA-256 as stored equal the manifest's ``bytes`` and ``sha256`` (outputs of
     earlier versions have none: then this check is skipped and the summary line says so). A copy that
     lost or changed bytes on the way to another bucket is named here even when every record still
-    parses (a flipped bit inside a JPEG's pixels).
+    parses (a flipped bit inside a JPEG's pixels);
+  * ``duplicates.jsonl`` agrees with the records' ``image/phash`` (pipeline/duplicates_check.py):
+    every stored file it names is a record, every near pair's distance is the records', exact
+    copies have one hash, and no pair of records within the run's --near_duplicate_distance is
+    missing from it; stats.json's ``duplicates`` counts its lines.
 
 ``--against OTHER`` then compares the output with another one byte for byte (pipeline/compare.py).
 
@@ -57,6 +61,7 @@ from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
 from pipeline import compare
+from pipeline import duplicates_check
 from transforms import file_format as file_formats
 from transforms import layout
 from transforms.checksum import HashingReader, file_sha256
@@ -211,16 +216,18 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem], file_format: str = file_formats.TFRECORD
-                 ) -> tuple[int, tuple[int, str] | None]:
+                 problems: list[Problem], file_format: str = file_formats.TFRECORD,
+                 phashes: list | None = None) -> tuple[int, tuple[int, str] | None]:
   """Check one shard; append its problems; return the number of records it holds intact and the
   file's (size in bytes, hex SHA-256) as stored (None when it could not be read to the end).
+  `phashes`, when given, gets (image/filename, image/phash or None) of each readable record.
 
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
   if file_format != file_formats.TFRECORD:
-    return _verify_records(path, file_formats.get(file_format), compression, label_range, problems)
+    return _verify_records(path, file_formats.get(file_format), compression, label_range, problems,
+                           phashes)
   count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -231,6 +238,8 @@ def verify_shard(path: str, compression: str, label_range: range | None,
           count += 1
           messages = (check_example(record.data, label_range) if record.data_crc_ok
                       else ['data crc mismatch (corrupt record payload)'])
+          if phashes is not None and record.data_crc_ok:
+            phashes.append(duplicates_check.record_phash(record.data))
           problems.extend(Problem(path, m, record.index, record.offset) for m in messages)
       except FramingError as error:
         problems.append(Problem(path, str(error), error.index, error.offset))
@@ -261,7 +270,7 @@ def _check_checksum(path: str, entry: dict, checksum: tuple[int, str] | None,
 
 
 def _verify_records(path: str, shard_format: file_formats.ShardFormat, compression: str,
-                    label_range: range | None, problems: list[Problem]
+                    label_range: range | None, problems: list[Problem], phashes: list | None = None
                     ) -> tuple[int, tuple[int, str] | None]:
   """verify_shard through the format's own reader (ArrayRecord: chunk hashes checked); reading
   stops at the first unreadable record. The file is hashed in a read of its own (the format's C++
@@ -270,6 +279,8 @@ def _verify_records(path: str, shard_format: file_formats.ShardFormat, compressi
   try:
     for data in shard_format.read(path, compression):
       problems.extend(Problem(path, m, count) for m in check_example(data, label_range))
+      if phashes is not None:
+        phashes.append(duplicates_check.record_phash(data))
       count += 1
   except file_formats.ShardReadError as error:
     problems.append(Problem(path, f'unreadable: {error.reason}', error.index))
@@ -351,14 +362,17 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
            for m in FileSystems.match([output.path('*')])[0].metadata_list}
   for name in sorted(n for n in found if output.is_shard(n) and n not in listed):
     problems.append(Problem(output.path(name), 'extra shard file not listed in manifest.json'))
+  record_phashes = []  # (split, image/filename, image/phash) of every record read
   for name, (split, entry) in sorted(listed.items()):
     path = output.path(name)
     report.records_read.setdefault(split, 0)
     if name not in found:
       problems.append(Problem(path, 'missing: listed in manifest.json'))
       continue
+    shard_phashes = []
     count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
-                                   file_formats.of_manifest(manifest).name)
+                                   file_formats.of_manifest(manifest).name, shard_phashes)
+    record_phashes.extend((split, name, value) for name, value in shard_phashes)
     report.shards_read += 1
     report.records_read[split] += count
     if checksum is not None:
@@ -371,6 +385,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
       problems.append(Problem(manifest_path, f'split {split!r}: read '
                               f'{report.records_read.get(split, 0)} records, manifest '
                               f"says {entry['num_examples']}"))
+  problems.extend(Problem(path, message) for path, message in duplicates_check.check_duplicates(
+      output, manifest, record_phashes))
   return report
 
 

@@ -23,7 +23,7 @@ def test_a_copy_is_byte_identical(sample_output, tmp_path, capsys):
   (copy / 'provenance.json').write_text('{"runner": "SomewhereElse", "started": "later"}')
   code, out, _ = _against(sample_output, copy, capsys)
   assert code == 0, out
-  assert out[1] == (f'SAME {sample_output} and {copy}: byte-identical (14 files: 5 shards and the '
+  assert out[1] == (f'SAME {sample_output} and {copy}: byte-identical (15 files: 5 shards and the '
                     'metadata; provenance.json not compared)')
   assert out[2:] and all(line.startswith('RECIPE ') for line in out[2:])  # runner, converter, ...
   assert f'RECIPE runner: FnApiRunner in {sample_output}, SomewhereElse in {copy}' in out
@@ -35,7 +35,7 @@ def test_two_runs_into_two_folders_are_the_same_but_for_the_folder_they_name(sam
   assert convert(SAMPLE_DIR, again, *SAMPLE_FLAGS) == 0
   code, out, _ = _against(sample_output, again, capsys)
   assert code == 0, out
-  assert out[1] == (f'SAME {sample_output} and {again}: byte-identical (14 files: 5 shards and the '
+  assert out[1] == (f'SAME {sample_output} and {again}: byte-identical (15 files: 5 shards and the '
                     'metadata; provenance.json not compared; model_garden.yaml differs only by the '
                     'output folder it names)')
 

@@ -39,7 +39,7 @@ def read_split(output, split, compression=None):
 
 def test_shards_metadata_and_counts(sample_output):
   names = sorted(p.name for p in sample_output.iterdir())
-  assert names == ['_SUCCESS', '_work', 'dataset_info.json', 'features.json',
+  assert names == ['_SUCCESS', '_work', 'dataset_info.json', 'duplicates.jsonl', 'features.json',
                    'image-class-label.labels.txt', 'labels.txt', 'manifest.json', 'model_garden.yaml',
                    'provenance.json',
                    'rejects.jsonl', 'stats.json',

@@ -48,9 +48,9 @@ def test_listing_hash_ignores_grouping_order_and_mtimes():
   assert InputFingerprint().add(shard_inputs(REFS[:5])).listing_sha256 != whole.listing_sha256
 
 
-def _finished(inputs, codecs=None, file_bytes=100):
+def _finished(inputs, codecs=None, file_bytes=100, phashes=()):
   return ShardSummary('train-00000-of-00001', 'train', inputs=inputs, file_bytes=file_bytes,
-                      file_sha256='0' * 64, codecs=codecs)
+                      file_sha256='0' * 64, codecs=codecs, phashes=phashes)
 
 
 @pytest.mark.parametrize('finished, shard_bytes, now, outcome', [
@@ -63,6 +63,7 @@ def _finished(inputs, codecs=None, file_bytes=100):
     (_finished(shard_inputs(REFS)), 100, [REFS[0]._replace(label=3), *REFS[1:]], resume.LABELS_CHANGED),
     (_finished(shard_inputs(REFS), codecs={'pillow': '12.1.1'}), 100, REFS, resume.OTHER_CODECS),
     (ShardSummary('train-00000-of-00001', 'train'), 100, REFS, resume.NO_FINGERPRINT),
+    (_finished(shard_inputs(REFS), phashes=None), 100, REFS, resume.NO_PHASHES),
 ])
 def test_resume_decisions(finished, shard_bytes, now, outcome):
   codecs = {'pillow': '12.3.0'} if finished and finished.codecs else None

@@ -54,6 +54,7 @@ def test_builder_from_directory_reads_every_record(request, tmp_path, fixture, n
       image, klass = example['image'], example['image']['class']
       assert image['encoded'].shape == (image['height'], image['width'], 3)
       assert image['encoded'].dtype.name == 'uint8'
+      assert image['phash'].dtype.name == 'int64'  # image/phash, declared in features.json
       name = label.int2str(klass['label'])
       assert name == klass['synset'].decode()  # the label's name is the class folder of the record
       assert image['filename'].decode().startswith(name + '/')

@@ -22,7 +22,7 @@ FEATURE_KEYS = (
     'image/encoded', 'image/format', 'image/height', 'image/width', 'image/channels',
     'image/colorspace', 'image/filename', 'image/class/label', 'image/class/synset',
     'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
-    'image/object/bbox/ymax', 'image/object/bbox/label')
+    'image/object/bbox/ymax', 'image/object/bbox/label', 'image/phash')
 _F = descriptor_pb2.FieldDescriptorProto
 
 
@@ -69,7 +69,8 @@ def example_class():
 
 def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
                   text: Optional[str] = None,
-                  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None) -> bytes:
+                  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
+                  phash: Optional[int] = None) -> bytes:
   """Serializes one image as a tf.train.Example.
 
   Args:
@@ -81,6 +82,8 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
       as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
+    phash: the stored pixels' perceptual hash (transforms/perceptual_hash.py), a signed int64 written
+      as ``image/phash``; the converter always gives it (None writes no such feature).
   Returns:
     The deterministic serialization of the Example.
   """
@@ -101,4 +104,6 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     for i, key in enumerate(('xmin', 'ymin', 'xmax', 'ymax')):
       feature[f'image/object/bbox/{key}'].float_list.value.extend(box[i] for box in boxes)
     feature['image/object/bbox/label'].int64_list.value.extend([label] * len(boxes))
+  if phash is not None:
+    feature['image/phash'].int64_list.value.append(phash)
   return example.SerializeToString(deterministic=True)

@@ -6,9 +6,10 @@ per 1,000 objects on S3 and GCS, which return both), and carries them in the Ima
 per file). The shard writer receives exactly its shard's ImageRefs, so it can compute the fingerprint
 of its shard's current files without reading a single input file or sending a request per file, and
 compare it with the one in the shard's sidecar before deciding to keep the shard. Hashing the file
-contents would read the whole input again on every resume; no content hash is computed anywhere else
-in the converter yet, so none is used: a file rewritten with the same size within the same
-microsecond (the same second on S3) would go unnoticed.
+contents would read the whole input again on every resume; the only content hashes the converter
+computes (transforms/duplicates.py) cover the files whose size another file shares, not every file,
+so none is used here: a file rewritten with the same size within the same microsecond (the same
+second on S3) would go unnoticed.
 
 Per shard (ShardInputs), over the shard's files in write order (`sharding.order_key`):
   names_sha256   SHA-256 of the files' names: the file list;

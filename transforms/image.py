@@ -53,6 +53,8 @@ import cv2
 import pyarrow
 import simplejpeg
 
+from transforms.perceptual_hash import perceptual_hash
+
 cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism.
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -149,6 +151,8 @@ class ProcessedImage:
     orientation: the input's EXIF orientation (1-8) that was applied.
     crop: the region of the upright input that became the output, as normalised
       (left, top, right, bottom) in [0, 1]; used to move bounding boxes.
+    phash: the perceptual hash (transforms/perceptual_hash.py) of the same pixels the channel sums
+      are taken of, as the signed int64 stored in ``image/phash``.
   """
   encoded: bytes
   height: int
@@ -159,6 +163,7 @@ class ProcessedImage:
   passthrough: bool
   orientation: int = 1
   crop: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+  phash: int = 0
 
 
 def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
@@ -333,7 +338,8 @@ def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
   if (header.colorspace == 'YCbCr' and header.baseline and orientation == 1
       and spec.keeps_geometry(width, height)):
-    return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation)
+    return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation,
+                          phash=perceptual_hash(pixels))
   pixels = _UPRIGHT_VIEW[orientation](pixels)
   source_size = _upright_size((width, height), orientation)
   resized = _resize_and_crop_array(
@@ -352,8 +358,9 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   draft_size = (max(1, size[0] // scale), max(1, size[1] // scale)) if scale > 1 else None
   rgb, orientation = _to_upright_rgb(image, draft_size=draft_size)
   if _is_upright_rgb_baseline_jpeg(image) and spec.keeps_geometry(*size):
-    return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(_rgbx_view(rgb)), source_format,
-                          True, orientation)
+    pixels = _rgbx_view(rgb)
+    return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(pixels), source_format, True,
+                          orientation, phash=perceptual_hash(pixels))
   source_size = _upright_size(size, orientation)
   resized = _resize_and_crop_array(_rgbx_view(rgb), spec, lambda: rgb, source_size)
   return _stored(resized, source_size, spec, source_format, orientation)
@@ -374,7 +381,7 @@ def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, 
   (left, top, right, bottom), _ = crop_box(width, height, spec)
   crop = (left / width, top / height, right / width, bottom / height)
   return ProcessedImage(encoded, resized.shape[0], resized.shape[1], sums, squares, source_format,
-                        False, orientation, crop)
+                        False, orientation, crop, perceptual_hash(resized))
 
 
 def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:

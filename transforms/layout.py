@@ -38,6 +38,7 @@ from transforms.sharding import SPLITS
 LABELS_FILE = 'labels.txt'
 STATS_FILE = 'stats.json'
 REJECTS_FILE = 'rejects.jsonl'
+DUPLICATES_FILE = 'duplicates.jsonl'  # transforms/near_duplicates.py
 MANIFEST_FILE = 'manifest.json'
 SUCCESS_FILE = '_SUCCESS'
 DATASET_INFO_FILE = 'dataset_info.json'  # TFDS
@@ -47,7 +48,7 @@ MODEL_GARDEN_FILE = 'model_garden.yaml'
 PROVENANCE_FILE = 'provenance.json'  # differs run to run (times, runner): never compared byte for byte
 # Every file the converter writes at the top of the output besides the shards (what --overwrite may
 # delete; nothing else in --output is ever touched).
-METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, MANIFEST_FILE, DATASET_INFO_FILE,
+METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, DUPLICATES_FILE, MANIFEST_FILE, DATASET_INFO_FILE,
                   FEATURES_FILE, TFDS_LABEL_NAMES_FILE, MODEL_GARDEN_FILE, PROVENANCE_FILE,
                   SUCCESS_FILE)
 WORK_DIR = '_work'

@@ -57,6 +57,14 @@ def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
   return join(split_roots[ref.split], *ref.key.split('/'))
 
 
+def input_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
+  """The listed file's POSIX path relative to --input (`class/file`, or `train/class/file` with split
+  folders): how duplicates.jsonl and --exclude_file name a file."""
+  if ref.split == UNSPLIT:
+    return ref.key
+  return split_roots[ref.split].rstrip('/').rsplit('/', 1)[-1] + '/' + ref.key
+
+
 def relative(path: str, base: str) -> str:
   """POSIX path of `path` relative to directory `base` (both local paths or both URLs)."""
   base = base.rstrip('/') + '/'

@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
 from transforms.resume import delete_stale_shards
@@ -28,8 +29,10 @@ def reject_fraction(stats: Dict) -> float:
   return stats['num_rejected'] / total if total else 0.0
 
 
-def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dict:
-  """stats.json: per split the counts, class counts and mean/std; at the top level the totals.
+def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
+                duplicates: Optional[Duplicates] = None) -> Dict:
+  """stats.json: per split the counts, class counts and mean/std; at the top level the totals and
+  `duplicates`, the counts of duplicates.jsonl's lines (transforms/near_duplicates.py).
 
   Rejects are counted here and only here: every rejected file of a split, from the listing and from
   the shard writer alike.
@@ -44,6 +47,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict]) -> Dic
                     'mean_rgb': mean, 'std_rgb': std}
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
+  stats['duplicates'] = dict((duplicates or Duplicates()).counts)
   return stats
 
 
@@ -79,8 +83,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                    compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
                    rejects: List[dict], facts: OutputFacts, file_format: str = file_formats.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
-                   run: Optional[RunInfo] = None) -> Dict:
-  """Writes labels.txt, rejects.jsonl, stats.json, manifest.json, the TFDS metadata
+                   run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
+  """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
   shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
 
@@ -88,9 +92,11 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
     The stats.json content (also the step's output, for tests and the command-line summary).
   """
   rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
-  stats = build_stats(split_stats, rejects)
+  duplicates = duplicates or Duplicates()
+  stats = build_stats(split_stats, rejects, duplicates)
   layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
+  layout.write_jsonl(output.path(layout.DUPLICATES_FILE), duplicates.lines)
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
                             file_format, facts.checksums)
@@ -109,7 +115,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
 class WriteMetadata(beam.PTransform):
   """(split statistics, rejects, OutputFacts) -> the metadata files, written once after every shard.
 
-  The third input holds exactly one OutputFacts (transforms/provenance.py CollectOutputFacts).
+  The third input holds exactly one OutputFacts (transforms/provenance.py CollectOutputFacts), the
+  fourth exactly one Duplicates (transforms/near_duplicates.py FindDuplicates).
   """
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
@@ -124,11 +131,14 @@ class WriteMetadata(beam.PTransform):
                       model_garden_batch_size=model_garden_batch_size, run=run)
 
   def expand(self, inputs):
-    split_stats, rejects, facts = inputs
+    split_stats, rejects, facts, *duplicates = inputs  # Duplicates: optional (none found)
+    duplicates = duplicates[0] if duplicates else split_stats.pipeline | 'NoDuplicates' >> beam.Create(
+        [Duplicates()])
     return (split_stats.pipeline
             | 'Once' >> beam.Create([None])
             | 'WriteMetadataFiles' >> beam.Map(
                 write_metadata, split_stats=beam.pvalue.AsDict(split_stats),
                 rejects=beam.pvalue.AsList(rejects), facts=beam.pvalue.AsSingleton(facts),
+                duplicates=beam.pvalue.AsSingleton(duplicates),
                 **self._args))
 

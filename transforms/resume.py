@@ -39,8 +39,9 @@ LABELS_CHANGED = 'rewritten: labels changed'  # the same files with other labels
 SHARD_CHANGED = 'rewritten: shard file changed'  # the shard's size is not the one its sidecar recorded
 OTHER_CODECS = 'rewritten: other codecs'
 NO_FINGERPRINT = 'rewritten: no fingerprint'  # a sidecar of a version before fingerprints
+NO_PHASHES = 'rewritten: no perceptual hashes'  # records of a version before image/phash
 OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, LABELS_CHANGED, SHARD_CHANGED, OTHER_CODECS,
-            NO_FINGERPRINT)
+            NO_FINGERPRINT, NO_PHASHES)
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -67,6 +68,8 @@ def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs:
     return LABELS_CHANGED
   if codecs is not None and finished.codecs != dict(codecs):
     return OTHER_CODECS
+  if finished.phashes is None:
+    return NO_PHASHES
   return KEPT
 
 
@@ -148,7 +151,8 @@ def resume_message(counts: Mapping[str, int], deleted: int = 0) -> str:
                                           'recorded'),
                           (OTHER_CODECS, 'other codec versions wrote them'),
                           (NO_FINGERPRINT, 'an earlier version wrote them without an input '
-                                           'fingerprint')):
+                                           'fingerprint'),
+                          (NO_PHASHES, 'an earlier version wrote them without image/phash')):
     if counts.get(outcome):
       parts.append(f'{counts[outcome]} rewritten because {reason}')
   parts.append(f'{missing} missing')

@@ -260,7 +260,8 @@ def _record(ref: ImageRef, path: str, data: Union[bytes, OSError], recipe: Recor
     stored = image.process_image(data, recipe.spec)
     texts = recipe.class_texts or {}
     record = example.build_example(stored.encoded, stored.height, stored.width, ref.key, ref.label,
-                                   ref.synset, texts.get(ref.synset), _boxes(ref, stored, recipe))
+                                   ref.synset, texts.get(ref.synset), _boxes(ref, stored, recipe),
+                                   stored.phash)
     return record, None, time.thread_time() - start
   except image.ImageRejected as e:
     return None, e.reason, time.thread_time() - start

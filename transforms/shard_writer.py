@@ -39,7 +39,8 @@ from transforms import imagenet, layout, resume
 from transforms.checksum import Stored
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
-from transforms.listing import image_path, reject
+from transforms.duplicates import DUPLICATE_OF
+from transforms.listing import image_path, input_path, reject
 from transforms.progress import ProgressFile
 from transforms.sharding import ImageRef, ShardId, order_key
 from transforms.summary import ShardSummary
@@ -52,7 +53,10 @@ OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
 
 
 def reason_category(reason: str) -> str:
-  """The part of a reject reason before any detail in parentheses or after a colon (metric names)."""
+  """The part of a reject reason before any detail in parentheses or after a colon (metric names);
+  `duplicate of` without the kept file's path."""
+  if reason.startswith(DUPLICATE_OF):
+    return DUPLICATE_OF.strip()
   return reason.split(' (', 1)[0].split(':', 1)[0].strip()[:80]
 
 
@@ -151,7 +155,7 @@ class WriteShardFn(beam.DoFn):
     num_examples = num_bytes = num_passthrough = num_pixels = 0
     class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
-    rejects = []
+    rejects, phashes = [], []
     filesystems = {}  # One FileSystems lookup per split root, not per file (~25 us an image).
     for ref in refs:
       path = image_path(self._split_roots, ref)
@@ -167,7 +171,7 @@ class WriteShardFn(beam.DoFn):
         stored = image_lib.process_image(data, self._spec)
         record = self._build_example(
             stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
-            self._class_texts.get(ref.synset), self._boxes(ref, path, stored))
+            self._class_texts.get(ref.synset), self._boxes(ref, path, stored), stored.phash)
       except image_lib.ImageRejected as e:
         self._add_reject(rejects, split, path, e.reason)
         continue
@@ -182,12 +186,14 @@ class WriteShardFn(beam.DoFn):
       num_passthrough += stored.passthrough
       class_counts[ref.synset] += 1
       num_pixels += stored.height * stored.width
+      phashes.append((input_path(self._split_roots, ref), stored.phash))
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._progress.add(written=1)
     self._written.inc(num_examples)  # Once a shard: a shard is one bundle, counters report per bundle.
     return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
-                        num_pixels, tuple(sums), tuple(squares), tuple(rejects))
+                        num_pixels, tuple(sums), tuple(squares), tuple(rejects),
+                        phashes=tuple(phashes))
 
   def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
     """The file's VOC boxes moved to the stored image; None without --bbox_dir."""

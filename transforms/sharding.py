@@ -15,6 +15,11 @@ split, classes are concatenated in label order and file ``i`` of that sequence g
 Inside a shard, records are written in hash order, so classes are interleaved. ``num_shards`` is the
 requested count, or, when none is given, the count for the split's planned bytes
 (transforms/shard_count.py), capped at the split's file count either way.
+
+Files that must share a split (copies of one file, --group_regex groups: transforms/groups.py) take
+no part in the per-class split: they follow their leader's split (`AddFollowers`), in their own
+class, so a class's validation and test counts grow by the followers of validation and test files.
+An input without such files gets exactly the splits above.
 """
 
 from __future__ import annotations
@@ -92,6 +97,11 @@ def stable_hash(seed: int, *parts: str) -> int:
   """64-bit hash of (seed, parts) that is the same on every machine and Python version."""
   text = '\x00'.join((str(seed),) + parts)
   return int.from_bytes(hashlib.sha256(text.encode('utf-8')).digest()[:8], 'big')
+
+
+def ref_id(ref: ImageRef) -> Tuple[str, str]:
+  """What names a listed file across the graph: (listing split, key)."""
+  return ref.split, ref.key
 
 
 def order_key(seed: int, ref: ImageRef) -> Tuple[int, str]:
@@ -176,8 +186,12 @@ class AssignSplitShard(beam.PTransform):
   """
 
   def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
-               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None):
+               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None, followers=None):
+    """`followers`: a PCollection of (ImageRef, ImageRef): each first file is placed in the split of
+    the second, its leader (transforms/groups.py), and takes no part in `split_class`; None:
+    no followers (the graph of an input with split folders, whose files never move)."""
     super().__init__()
+    self._followers = followers
     self._seed = seed
     self._fractions = (validation_fraction, test_fraction)
     self._requested_shards = requested_shards
@@ -185,6 +199,12 @@ class AssignSplitShard(beam.PTransform):
 
   def expand(self, refs):
     seed, fractions = self._seed, self._fractions
+    followers = self._followers
+    if followers is not None:
+      follower_ids = followers | 'FollowerIds' >> beam.Map(
+          lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
+      refs = refs | 'LeadersOnly' >> beam.Filter(lambda ref, follows: ref_id(ref) not in follows,
+                                                 beam.pvalue.AsDict(follower_ids))
     per_class = (
         refs
         | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
@@ -195,9 +215,49 @@ class AssignSplitShard(beam.PTransform):
                 Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))
+    if followers is not None:
+      per_class = (per_class, followers) | 'AddFollowers' >> AddFollowers(seed)
     counts = per_class | 'CountPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     return per_class | 'AssignShards' >> beam.FlatMap(
         lambda kv, class_counts, requested, sizing: assign_shards(kv[0][0], kv[0][1], kv[1],
                                                                   class_counts, requested, sizing),
         class_counts=beam.pvalue.AsDict(counts), requested=self._requested_shards,
         sizing=self._sizing).with_output_types(Tuple[Tuple[str, int, int], ImageRef])
+
+
+class AddFollowers(beam.PTransform):
+  """(((split, label), [ImageRef in order]) per class, (follower, leader) pairs) -> the per-class lists
+  with each follower added to its leader's split, in its own class, in `order_key` order.
+
+  Followers are the copies of a file and the files of a --group_regex group (transforms/groups.py)
+  whose leader, the first of them, was split by `split_class`; they follow it so that a group never
+  straddles splits. Without followers every list passes unchanged.
+  """
+
+  def __init__(self, seed: int):
+    super().__init__()
+    self._seed = seed
+
+  def expand(self, inputs):
+    per_class, followers = inputs
+    seed = self._seed
+    leader_ids = followers | 'LeaderIds' >> beam.Map(lambda fa: (ref_id(fa[1]), True))
+    leader_splits = per_class | 'LeaderSplits' >> beam.FlatMap(
+        lambda kv, leaders: [(ref_id(ref), kv[0][0]) for ref in kv[1] if ref_id(ref) in leaders],
+        beam.pvalue.AsDict(leader_ids))
+    by_leader = followers | 'ByLeader' >> beam.Map(lambda fa: (ref_id(fa[1]), fa[0]))
+    placed = ({'split': leader_splits, 'followers': by_leader}
+              | 'JoinLeaders' >> beam.CoGroupByKey()
+              | 'PlaceFollowers' >> beam.FlatMap(
+                  lambda kv: [((split, ref.label), ref) for split in kv[1]['split']
+                              for ref in kv[1]['followers']]).with_output_types(
+                                  Tuple[Tuple[str, int], ImageRef]))
+    return ({'listed': per_class, 'placed': placed}
+            | 'JoinClasses' >> beam.CoGroupByKey()
+            | 'MergeClass' >> beam.Map(lambda kv: (kv[0], _merged(kv[1], seed))).with_output_types(
+                Tuple[Tuple[str, int], List[ImageRef]]))
+
+
+def _merged(joined: Dict[str, Iterable], seed: int) -> List[ImageRef]:
+  refs = [ref for refs in joined['listed'] for ref in refs] + list(joined['placed'])
+  return sorted(refs, key=lambda ref: order_key(seed, ref))

@@ -36,6 +36,9 @@ class ShardSummary:
     file_bytes: size of the shard file in bytes, as stored (after compression).
     file_sha256: hex SHA-256 of the shard file as stored.
     codecs: {codec: version} of the builds that wrote it (transforms/codec_versions.py).
+    phashes: (path relative to --input, image/phash) of each record in write order, what the
+      near-duplicate search reads (transforms/near_duplicates.py); None in a sidecar written before
+      records had image/phash.
   """
   shard: str
   split: str
@@ -51,6 +54,7 @@ class ShardSummary:
   file_bytes: Optional[int] = None
   file_sha256: Optional[str] = None
   codecs: Optional[Mapping[str, str]] = None
+  phashes: Optional[Tuple[Tuple[str, int], ...]] = None
 
   @property
   def num_rejected(self) -> int:
@@ -64,6 +68,7 @@ class ShardSummary:
     values['rejects'] = list(self.rejects)
     values['inputs'] = self.inputs.to_json() if self.inputs else None
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
+    values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
     return values
 
   @classmethod
@@ -75,7 +80,7 @@ class ShardSummary:
       KeyError: a key every version wrote is missing (not a sidecar).
     """
     num_pixels, sums, squares = _pixel_sums(value)
-    inputs, codecs = value.get('inputs'), value.get('codecs')
+    inputs, codecs, phashes = value.get('inputs'), value.get('codecs'), value.get('phashes')
     return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
@@ -83,7 +88,8 @@ class ShardSummary:
                rejects=tuple(value['rejects']),
                inputs=ShardInputs.from_json(inputs) if inputs else None,
                file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
-               codecs=dict(codecs) if codecs is not None else None)
+               codecs=dict(codecs) if codecs is not None else None,
+               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None)
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:

@@ -88,21 +88,26 @@ def _text() -> Dict:
   return {'pythonClassName': _TFDS + 'text_feature.Text', 'text': {}}
 
 
-def features_json(num_labels: int) -> Dict:
+def features_json(num_labels: int, phash: bool = True) -> Dict:
   """features.json of the FeaturesDict whose flattened keys are our record's keys (module doc), as
   TFDS serializes {'image': {'encoded': Image(jpeg, [None, None, 3]), 'format': Text, 'height':
-  Scalar(int64), ..., 'class': {'label': ClassLabel(num_labels), 'synset': Text}}}."""
-  return _features_dict({'image': _features_dict({
+  Scalar(int64), ..., 'phash': Scalar(int64), 'class': {'label': ClassLabel(num_labels), 'synset':
+  Text}}} (`image/phash`, transforms/perceptual_hash.py, is in every record this version writes;
+  `phash` False leaves it out, for outputs of earlier versions)."""
+  image = {
       'encoded': {'pythonClassName': _TFDS + 'image_feature.Image',
                   'image': {'dtype': 'uint8', 'encodingFormat': 'jpeg',
                             'shape': {'dimensions': ['-1', '-1', '3']}}},
       'format': _text(), 'height': _int64(), 'width': _int64(), 'channels': _int64(),
-      'colorspace': _text(), 'filename': _text(),
+      'colorspace': _text(), 'filename': _text(), 'phash': _int64(),
       'class': _features_dict({
           'label': {'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
                     'classLabel': {'numClasses': str(num_labels)}},
           'synset': _text()}),
-  })})
+  }
+  if not phash:
+    del image['phash']
+  return _features_dict({'image': _features_dict(image)})
 
 
 def shard_sizes(output: layout.OutputLayout, files: Sequence[str]) -> int:
@@ -134,7 +139,8 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict,
 
 
 def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names: list[str],
-                        num_bytes: Optional[Dict[str, int]] = None) -> Dict[str, str]:
+                        num_bytes: Optional[Dict[str, int]] = None, phash: bool = True
+                        ) -> Dict[str, str]:
   """{file name: content} of dataset_info.json, features.json and the ClassLabel names file; {} (and
   a warning that says why) when TFDS cannot read the shards.
 
@@ -146,6 +152,7 @@ def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names
     manifest: the manifest.json content (splits with per-shard "file" and "num_examples").
     class_names: class names in label order, see `tfds_label_names`.
     num_bytes: {split: bytes of its shards}; None reads the shard files' sizes (they must exist).
+    phash: the records have `image/phash` (False for outputs of versions before duplicates.jsonl).
 
   Raises:
     ValueError: class names inconsistent with the manifest.
@@ -162,19 +169,20 @@ def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names
                     '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
     return {}
   names = tfds_label_names(manifest, class_names)
-  return {layout.FEATURES_FILE: layout.to_json(features_json(len(names)), indent=4),
+  return {layout.FEATURES_FILE: layout.to_json(features_json(len(names), phash), indent=4),
           layout.DATASET_INFO_FILE: layout.to_json(dataset_info_json(output, manifest, num_bytes)),
           layout.TFDS_LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
 
 
-def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str]) -> None:
+def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str],
+                        phash: bool = True) -> None:
   """Writes `tfds_metadata_files` into the output (after the shards and manifest.json exist), through
   Beam FileSystems (local, gs:// or s3://).
 
   Raises:
     ValueError: class names inconsistent with the manifest.
   """
-  for name, text in tfds_metadata_files(output, manifest, class_names).items():
+  for name, text in tfds_metadata_files(output, manifest, class_names, phash=phash).items():
     layout.write_text(output.path(name), text)
 
 
@@ -188,7 +196,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   FileSystems.set_options(PipelineOptions(beam_args))
   output, manifest = layout.read_output(args.output_dir)
   class_names = layout.read_text(output.path(layout.LABELS_FILE)).splitlines()
-  write_tfds_metadata(output, manifest, class_names)
+  # Records have image/phash since outputs have duplicates.jsonl (transforms/near_duplicates.py).
+  phash = FileSystems.exists(output.path(layout.DUPLICATES_FILE))
+  write_tfds_metadata(output, manifest, class_names, phash)
   return 0
 
 

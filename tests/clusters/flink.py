@@ -67,7 +67,10 @@ taskmanager:
   bind-host: 127.0.0.1
   host: 127.0.0.1
   numberOfTaskSlots: {TASK_SLOTS}
-  memory: {{process: {{size: 2048m}}}}
+  # Network buffers: 20% of the TaskManager's memory instead of Flink's 10%; the converter's graph
+  # (listing, duplicates, split, shards, metadata) runs ~20 shuffles and side inputs at once, and
+  # 10% of 2 GB (5,079 buffers) left a task 110 buffers short.
+  memory: {{process: {{size: 2048m}}, network: {{fraction: 0.2, max: 512m}}}}
 parallelism: {{default: {TASK_SLOTS}}}
 rest: {{address: 127.0.0.1, bind-address: 127.0.0.1, port: {rest_port}}}
 """)
