@@ -41,6 +41,7 @@ EXTRAS = {
         'tensorflow-datasets>=4.9.6',
         'array-record>=0.8.1',
         'grain>=0.2.18',
+        'imagehash>=4.3',  # tests/test_perceptual_hash.py: image/phash against the reference pHash
     ],
     'bench': ['psutil>=5.9', 'matplotlib>=3.8'],
     'report': ['matplotlib>=3.8'],
