@@ -116,6 +116,7 @@ def _stored_claims(s3):
   return sorted(item['Key'].rsplit('/', 1)[-1] for item in listed.get('Contents', []))
 
 
+@pytest.mark.slow
 def test_s3_claims_are_elected_and_refreshed(s3_output, monkeypatch):
   s3, root = s3_output
   monkeypatch.setattr(claim_lib, 'HEARTBEAT_SECONDS', 0.2)
@@ -136,6 +137,7 @@ def test_s3_claims_are_elected_and_refreshed(s3_output, monkeypatch):
     assert second.acquire(may_take_over=False) is None
 
 
+@pytest.mark.slow
 def test_two_s3_claims_written_at_the_same_moment_never_both_win(s3_output):
   """Both find no claim, then both write theirs before either lists again: each sees the other,
   both back off (the worst case: neither runs; never both)."""
@@ -167,6 +169,7 @@ def test_two_s3_claims_written_at_the_same_moment_never_both_win(s3_output):
   assert all('the two runs started at the same moment' in str(results[c]) for c in claims)
 
 
+@pytest.mark.slow
 def test_a_stale_s3_claim_is_taken_over_after_saying_so(s3_output):
   s3, root = s3_output
   stale = ClaimRecord('run-old', '2026-11-29T08:00:00+00:00', 'gone-host', 7, 'gone-machine',

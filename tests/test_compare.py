@@ -4,6 +4,8 @@
 import json
 import shutil
 
+import pytest
+
 from clusters.s3 import moto_bucket
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
@@ -55,6 +57,7 @@ def test_outputs_made_differently_name_the_shards_and_the_recipe(sample_output, 
   assert not [line for line in out if 'RECIPE packages.' in line or 'RECIPE input.' in line]
 
 
+@pytest.mark.slow
 def test_a_copy_in_another_bucket_that_changed_is_named(sample_output, capsys):
   with moto_bucket(BUCKET) as (s3, client):
     damaged = 'train-00001-of-00003'

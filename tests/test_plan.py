@@ -121,6 +121,7 @@ def auto_output(tmp_path_factory):
   return output
 
 
+@pytest.mark.slow
 def test_target_shard_mb_sizes_the_shards_of_real_photos(auto_output, tmp_path):
   """The plan's counts are the run's, the shards near the target and balanced, the output verifies,
   --resume keeps the count, and an explicit count still wins."""

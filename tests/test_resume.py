@@ -138,6 +138,7 @@ def _assert_like_a_fresh_run(source, output, tmp_path, *flags):
   assert_same_dataset(read_dataset(str(output)), read_dataset(str(fresh)))
 
 
+@pytest.mark.slow
 def test_resume_after_files_were_replaced_added_and_removed(tmp_path, capsys):
   source, output = _input(tmp_path), tmp_path / 'out'
   assert convert(source, output, *SAMPLE_FLAGS) == 0
@@ -177,6 +178,7 @@ def test_resume_after_files_were_replaced_added_and_removed(tmp_path, capsys):
   assert stats['num_examples'] + stats['num_rejected'] == 54
 
 
+@pytest.mark.slow
 def test_an_automatic_shard_count_that_changes_deletes_the_old_shards(tmp_path, capsys):
   """Twice the files give twice the planned bytes: 8 automatic shards of ~0.25 MB instead of 4."""
   source, output = _input(tmp_path), tmp_path / 'out'
@@ -228,6 +230,7 @@ def test_a_worker_with_other_codecs_refuses_to_write(tmp_path, monkeypatch, caps
   assert not list((tmp_path / 'out').glob('*-of-*'))
 
 
+@pytest.mark.slow
 def test_an_edited_labels_file_or_class_text_file_rewrites_every_shard(tmp_path, capsys):
   """The same files and flags; what the records store besides the images changed."""
   source, output = _input(tmp_path), tmp_path / 'out'

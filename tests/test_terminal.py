@@ -265,6 +265,7 @@ def test_dry_run_of_run_dataflow_sh_works_offline(tmp_path, without_extras):
   assert 'Traceback' not in '\n'.join(lines)
 
 
+@pytest.mark.slow
 def test_a_run_log_is_kept_by_resume_and_replaced_by_overwrite(sample_output, tmp_path):
   """It lives among the shard sidecars of _work/ and is not mistaken for one."""
   output = tmp_path / 'out'
