@@ -1,11 +1,12 @@
 """The converter's Beam graph, assembled from the named composite transforms of `transforms/`.
 
-  ListImages -> ExcludeFiles -> DropDuplicates -> AssignSplitShard -> WriteShards -> ChannelStats
+  ListImages -> ExcludeFiles* -> DropDuplicates -> AssignSplitShard -> WriteShards -> ChannelStats
              |              \\-> FindExactDuplicates -> Followers -^ (copies and --group_regex
              |                                      groups follow their first file's split)
              |                                             summaries, outcomes -> CollectOutputFacts
              |                                             summaries + exact groups -> FindDuplicates
              \\-> rejects (listing, excluded, dropped, shard writer) ----------------> WriteMetadata
+  (* only with --exclude_file)
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map,
 fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count is
@@ -157,9 +158,12 @@ class ConvertImageFolder(beam.PTransform):
     listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
                                                  opts.label_offset, plan.ground_truth)
     split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
-    included = listed.images | 'ExcludeFiles' >> ExcludeFiles(opts.excluded_files, split_roots)
-    groups = included.kept | 'FindExactDuplicates' >> FindExactDuplicates(split_roots)
-    kept = included.kept | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
+    images, excluded, excluded_files = listed.images, [], opts.excluded_files
+    if excluded_files:  # Not a step of every run: each per-file step costs CPU per file.
+      included = images | 'ExcludeFiles' >> ExcludeFiles(excluded_files, split_roots)
+      images, excluded = included.kept, [included.dropped]
+    groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots)
+    kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
     followers = None if plan.layout.has_split_folders else (
         (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
     # The driver's codec versions: every shard writer must have the same.
@@ -175,7 +179,7 @@ class ConvertImageFolder(beam.PTransform):
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
-    rejects = ((listed.rejects, included.dropped, kept.dropped, shard_rejects)
+    rejects = ((listed.rejects, *excluded, kept.dropped, shard_rejects)
                | 'AllRejects' >> beam.Flatten())
     exact = groups | 'ExactGroupPaths' >> beam.Map(
         lambda group: (group.digest, [(input_path(split_roots, ref), ref.split or None)

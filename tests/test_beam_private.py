@@ -11,7 +11,7 @@ import apache_beam as beam
 import google_crc32c
 import pytest
 
-from beam_private import option_parser, runners, s3, tfrecord, worker_threads
+from beam_private import coders, option_parser, runners, s3, tfrecord, worker_threads
 
 
 def _explain(module, error):
@@ -39,6 +39,24 @@ def test_tfrecord_framing_is_tensorflows():
   except Exception as e:  # pylint: disable=broad-except
     pytest.fail(_explain(tfrecord, e))
   assert read_back == [b'payload', None]
+
+
+def test_named_tuple_coder_encodes_as_tuple_coder_and_decodes_the_type():
+  from transforms.sharding import ImageRef  # pylint: disable=import-outside-toplevel
+  fields = [beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
+            beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder()]
+  ref = ImageRef('train', 7, 'n01440764', 'n01440764/é x.JPEG', 123_456, -1)
+  try:
+    impl = coders.named_tuple_coder_impl(ImageRef, fields)
+    encoded = impl.encode(ref)
+    decoded = impl.decode(encoded)
+    nested = impl.decode_nested(impl.encode_nested(ref) + b'next')  # As inside a KV or a list.
+    size = impl.estimate_size(ref)
+  except Exception as e:  # pylint: disable=broad-except
+    pytest.fail(_explain(coders, e))
+  assert encoded == beam.coders.TupleCoder(fields).encode(tuple(ref)) and size == len(encoded)
+  assert type(decoded) is ImageRef and decoded == ref  # pylint: disable=unidiomatic-typecheck
+  assert nested == ref
 
 
 def test_option_parser_knows_beams_flags():

@@ -29,7 +29,9 @@ import math
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
+from apache_beam.coders import coders
 
+from beam_private.coders import named_tuple_coder_impl
 from transforms.shard_count import ShardSizing
 
 TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
@@ -59,21 +61,19 @@ class ImageRef(NamedTuple):
   mtime_us: int = 0
 
 
-class ImageRefCoder(beam.coders.Coder):
+class ImageRefCoder(coders.FastCoder):
   """ImageRef as its six fields in Beam's standard coders: 59 bytes for an ImageNet file (48 for the
   names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120.
   Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
-  tests/test_flink.py and test_spark.py fail on (Java heap exhausted)."""
+  tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded by Beam's compiled
+  tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries between the listing
+  and the shard writer, and a coder with Python `encode`/`decode` cost ~50-80 us a file there."""
 
-  _FIELDS = beam.coders.TupleCoder([beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(),
-                                    beam.coders.StrUtf8Coder(), beam.coders.StrUtf8Coder(),
-                                    beam.coders.VarIntCoder(), beam.coders.VarIntCoder()])
+  _FIELDS = (beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
+             beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder())
 
-  def encode(self, value: ImageRef) -> bytes:
-    return self._FIELDS.encode(tuple(value))
-
-  def decode(self, encoded: bytes) -> ImageRef:
-    return ImageRef(*self._FIELDS.decode(encoded))
+  def _create_impl(self):
+    return named_tuple_coder_impl(ImageRef, self._FIELDS)
 
   def is_deterministic(self) -> bool:
     return True
@@ -200,19 +200,19 @@ class AssignSplitShard(beam.PTransform):
   def expand(self, refs):
     seed, fractions = self._seed, self._fractions
     followers = self._followers
-    if followers is not None:
-      follower_ids = followers | 'FollowerIds' >> beam.Map(
-          lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
-      refs = refs | 'LeadersOnly' >> beam.Filter(lambda ref, follows: ref_id(ref) not in follows,
-                                                 beam.pvalue.AsDict(follower_ids))
+    # Followers leave their class's list after the grouping, on one element per class: as a side
+    # input of a per-file filter they made the runner hold every file's ref once more (issue 11).
+    follower_ids = {} if followers is None else beam.pvalue.AsDict(
+        followers | 'FollowerIds' >> beam.Map(lambda fa: (ref_id(fa[0]), ref_id(fa[1]))))
     per_class = (
         refs
         | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
             Tuple[Tuple[str, int], ImageRef])
         | 'GroupByClass' >> beam.GroupByKey()
         | 'SplitClass' >> beam.FlatMap(
-            lambda kv: split_class(kv[1], seed, *fractions).items()).with_output_types(
-                Tuple[str, List[ImageRef]])
+            lambda kv, follows: split_class([ref for ref in kv[1] if ref_id(ref) not in follows],
+                                            seed, *fractions).items(),
+            follower_ids).with_output_types(Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))
     if followers is not None:
