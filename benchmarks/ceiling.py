@@ -8,14 +8,19 @@
 * **ceiling**: the project's own per-image functions: ``transforms.image.process_image(data, spec)`` →
   ``transforms.example.build_example`` (build + deterministic serialization). No Beam, no shard files:
   what one core does at best with the converter's functions.
+* **extras**: with the ceiling, what the product must do per image beyond the floor, each timed alone
+  on the floor's own bytes and pixels: the JPEG header and EXIF probe (``jpeg_header``), the exact
+  channel statistics (``channel_sums``), the perceptual hash (``perceptual_hash``) and the record
+  (``build_example``). Their sum is most of ceiling - floor; the rest is glue.
 
 Each image is read once, then the floor and the ceiling run on the same bytes back to back, so the two
 see the same cache and the same load. CPU time (``time.process_time``) of this process, one thread
 (OpenCV pinned to one), imports and one warm-up image excluded.
 
 Usage: ``python -m benchmarks.ceiling --input DIR [--resize_shorter_side 256 --center_crop 256]
-[--no_ceiling]``; prints one JSON line: images, floor_us_per_image, ceiling_us_per_image (absent with
---no_ceiling), read_us_per_image, record_bytes, cpu_s, wall_s.
+[--no_ceiling]``; prints one JSON line: images, floor_us_per_image, ceiling_us_per_image and
+extras_us_per_image ({header, statistics, phash, record}; both absent with --no_ceiling),
+read_us_per_image, record_bytes, cpu_s, wall_s.
 """
 from __future__ import annotations
 
@@ -35,6 +40,11 @@ def floor_image(data: bytes, spec) -> bytes:
 
     ``spec`` is a ``transforms.image.ImageSpec`` with resize_shorter_side > 0 (bilinear).
     """
+    return floor_image_and_pixels(data, spec)[0]
+
+
+def floor_image_and_pixels(data: bytes, spec):
+    """``floor_image``'s JPEG and the uint8 [H, W, 3] RGB pixels it encoded."""
     from transforms.image import crop_box
     height, width = simplejpeg.decode_jpeg_header(data)[:2]
     target = spec.resize_shorter_side
@@ -43,7 +53,8 @@ def floor_image(data: bytes, spec) -> bytes:
     box, size = crop_box(pixels.shape[1], pixels.shape[0], spec)
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     resized = cv2.resize(pixels[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
-    return simplejpeg.encode_jpeg(resized, quality=spec.jpeg_quality, colorspace='RGB', colorsubsampling='420')
+    encoded = simplejpeg.encode_jpeg(resized, quality=spec.jpeg_quality, colorspace='RGB', colorsubsampling='420')
+    return encoded, resized
 
 
 def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = True) -> dict:
@@ -57,6 +68,7 @@ def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = 
     build_example(stored.encoded, stored.height, stored.width, files[0][3], 0, files[0][2])
 
     read_s = floor_s = ceiling_s = 0.0
+    extras_s = dict.fromkeys(EXTRAS, 0.0)
     record_bytes = 0
     clock = time.process_time
     cpu0, wall0 = clock(), time.perf_counter()
@@ -64,7 +76,7 @@ def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = 
         t0 = clock()
         data = path.read_bytes()
         t1 = clock()
-        floor_image(data, spec)
+        encoded, pixels = floor_image_and_pixels(data, spec)
         t2 = clock()
         read_s += t1 - t0
         floor_s += t2 - t1
@@ -72,12 +84,31 @@ def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = 
             stored = process_image(data, spec)
             record_bytes += len(build_example(stored.encoded, stored.height, stored.width, key, label, synset))
             ceiling_s += clock() - t2
+            for name, step in _extras(data, encoded, pixels, key, label, synset):
+                t3 = clock()
+                step()
+                extras_s[name] += clock() - t3
     n = len(files)
     result = {'images': n, 'floor_us_per_image': floor_s / n * 1e6, 'read_us_per_image': read_s / n * 1e6,
               'cpu_s': clock() - cpu0, 'wall_s': time.perf_counter() - wall0}
     if with_ceiling:
-        result.update(ceiling_us_per_image=ceiling_s / n * 1e6, record_bytes=record_bytes)
+        result.update(ceiling_us_per_image=ceiling_s / n * 1e6, record_bytes=record_bytes,
+                      extras_us_per_image={name: s / n * 1e6 for name, s in extras_s.items()})
     return result
+
+
+EXTRAS = ('header', 'statistics', 'phash', 'record')
+
+
+def _extras(data, encoded, pixels, key, label, synset):
+    """(name, call) of each per-image step the product adds to the floor (module docstring)."""
+    from transforms.example import build_example
+    from transforms.image import channel_sums, jpeg_header
+    from transforms.perceptual_hash import perceptual_hash
+    height, width = pixels.shape[:2]
+    return (('header', lambda: jpeg_header(data)), ('statistics', lambda: channel_sums(pixels)),
+            ('phash', lambda: perceptual_hash(pixels)),
+            ('record', lambda: build_example(encoded, height, width, key, label, synset, phash=0)))
 
 
 def main(argv=None) -> None:

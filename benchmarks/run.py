@@ -221,6 +221,21 @@ def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, ever
     return data
 
 
+def extras_line(floors: list[dict]) -> str:
+    """What the product adds to the floor per image, one thread (benchmarks.ceiling extras), medians
+    over the repeats; '' when the ceiling was not measured."""
+    floors = [f for f in floors if f.get('extras_us_per_image')]
+    if not floors:
+        return ''
+    floor_us = statistics.median(f['floor_us_per_image'] for f in floors)
+    medians = {name: statistics.median(f['extras_us_per_image'][name] for f in floors)
+               for name in floors[0]['extras_us_per_image']}
+    total = sum(medians.values())
+    return ('per-image work beyond the floor (one thread, µs, median): '
+            + ', '.join(f'{name} {us:.0f}' for name, us in medians.items())
+            + f'; together {total:.0f} µs = {total / floor_us:.1%} of the floor ({floor_us:.0f} µs)')
+
+
 def _ms(m: dict) -> str:
     return 'n/a' if m['cpu_ms_per_image'] is None else f"{m['cpu_ms_per_image']:.2f}"
 
@@ -283,6 +298,9 @@ def render(results: dict) -> str:
         lines.append('start-up (wall s, median): ' + ', '.join(
             f"{k} {_x(s[k + '_startup_s'] and s[k + '_startup_s']['median'])}" for k in ('pipeline', 'script'))
             + f"; pipeline marginal CPU by process (sampled): {pipeline_split(data)}")
+        extras = extras_line(data['floors'])
+        if extras:
+            lines.append(extras)
     if results.get('memory'):
         mem = results['memory']
         lines += ['', 'pipeline peak RSS, all processes: ' + ', '.join(

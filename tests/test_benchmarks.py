@@ -145,7 +145,13 @@ def test_floor_makes_the_products_stored_size(small_dataset):
     assert floor.format == 'JPEG' and floor.size == (stored.width, stored.height) == (256, 256)
   result = measure(files, spec)
   assert result['images'] == 4 and result['floor_us_per_image'] > 0 and result['ceiling_us_per_image'] > 0
+  assert set(result['extras_us_per_image']) == {'header', 'statistics', 'phash', 'record'}
+  assert all(us > 0 for us in result['extras_us_per_image'].values())
   assert 'ceiling_us_per_image' not in measure(files, spec, with_ceiling=False)
+  from benchmarks.run import extras_line  # pylint: disable=import-outside-toplevel
+  line = extras_line([result, result])
+  assert line.startswith('per-image work beyond the floor') and 'phash' in line and '% of the floor' in line
+  assert extras_line([measure(files, spec, with_ceiling=False)]) == ''
 
 
 @pytest.mark.parametrize('width, height, side, scale', [
