@@ -58,6 +58,17 @@ def test_named_tuple_coder_encodes_as_tuple_coder_and_decodes_the_type():
   assert type(decoded) is ImageRef and decoded == ref  # pylint: disable=unidiomatic-typecheck
   assert nested == ref
 
+  class RefCoder(coders.NamedTupleCoder):
+    TUPLE_TYPE, FIELDS = ImageRef, tuple(fields)
+
+  try:
+    coder = RefCoder()
+    round_trip = coder.decode(coder.encode(ref))
+  except Exception as e:  # pylint: disable=broad-except
+    pytest.fail(_explain(coders, e))
+  assert round_trip == ref and coder.is_deterministic() and coder.to_type_hint() is ImageRef
+  assert coder.encode(ref) == encoded
+
 
 def test_option_parser_knows_beams_flags():
   try:

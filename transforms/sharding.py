@@ -29,9 +29,8 @@ import math
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.coders import coders
 
-from beam_private.coders import named_tuple_coder_impl
+from beam_private.coders import NamedTupleCoder
 from transforms.shard_count import ShardSizing
 
 TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
@@ -61,25 +60,17 @@ class ImageRef(NamedTuple):
   mtime_us: int = 0
 
 
-class ImageRefCoder(coders.FastCoder):
+class ImageRefCoder(NamedTupleCoder):
   """ImageRef as its six fields in Beam's standard coders: 59 bytes for an ImageNet file (48 for the
   names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120.
   Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
   tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded by Beam's compiled
   tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries between the listing
-  and the shard writer, and a coder with Python `encode`/`decode` cost ~50-80 us a file there."""
+  and the shard writer."""
 
-  _FIELDS = (beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
-             beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder())
-
-  def _create_impl(self):
-    return named_tuple_coder_impl(ImageRef, self._FIELDS)
-
-  def is_deterministic(self) -> bool:
-    return True
-
-  def to_type_hint(self):
-    return ImageRef
+  TUPLE_TYPE = ImageRef
+  FIELDS = (beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
+            beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder())
 
 
 beam.coders.registry.register_coder(ImageRef, ImageRefCoder)
