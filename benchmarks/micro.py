@@ -115,7 +115,7 @@ def stats_options() -> dict[str, Callable]:
     from transforms.image import channel_sums, stored_pixel_sums
     return {
         'stored JPEG: simplejpeg decode + exact channel sums (the project)': lambda it: stored_pixel_sums(it[1]),
-        'pre-encode array: exact channel sums (cv2.sumElems + accumulateSquare)': lambda it: channel_sums(it[0]),
+        'pre-encode array: exact channel sums (transforms.image.channel_sums)': lambda it: channel_sums(it[0]),
         'stored JPEG: Pillow decode + histogram()': lambda it: Image.open(io.BytesIO(it[1])).histogram(),
         'stored JPEG: simplejpeg decode + np.bincount': lambda it: _bincount(simplejpeg.decode_jpeg(it[1])),
         'pre-encode array: Image.fromarray + histogram()': lambda it: _pil_hist(it[0]),
