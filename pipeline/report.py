@@ -41,6 +41,7 @@ with logs.held_import_logs():  # Beam may log a harmless warning while it is imp
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from pipeline.command_line import parse_command_line
 from pipeline.report_duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
 from pipeline.verify import Example
 from transforms import file_format as file_formats
@@ -410,7 +411,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--max_records', type=int, default=MAX_RECORDS,
                       help='records read per split for the histograms, spread over its shards '
                            '(0 = all)')
-  args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+  args, beam_args = parse_command_line(parser, argv)
   try:
     extras.require('matplotlib', 'matplotlib', 'pipeline.report needs')
     extras.require_for_args([args.output_dir, args.output])

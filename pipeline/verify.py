@@ -62,6 +62,7 @@ from PIL import Image
 from beam_private.tfrecord import masked_crc32c
 from pipeline import compare
 from pipeline import duplicates_check
+from pipeline.command_line import parse_command_line
 from transforms import file_format as file_formats
 from transforms import layout
 from transforms.checksum import HashingReader, file_sha256
@@ -403,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help='another output to compare with byte for byte (shards and metadata but '
                            'provenance.json); names the files and the recipe entries (versions, '
                            'flags, input) that differ. Exit 1 when they differ.')
-  args, beam_args = parser.parse_known_args(argv)
+  args, beam_args = parse_command_line(parser, argv)
   try:
     extras.require_for_args([args.output, *([args.against] if args.against else []), *beam_args])
   except extras.MissingDependency as e:
