@@ -82,7 +82,8 @@ def config_argv(values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParse
 
   Raises:
     ValueError: a key that no parser knows (with a suggestion), a flag that has no place in a file,
-      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch).
+      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch) or
+      type (see _check_value); the message names the file and the key.
   """
   actions = _actions_by_name(parsers)
   argv = []
@@ -123,10 +124,39 @@ def _flag_args(key: str, value: Any, actions: List[argparse.Action], path: str) 
     return [_option(key, chosen[0])] if chosen else []  # false for a store_true flag: its default
   action = actions[0]
   if not isinstance(value, list):
+    _check_value(key, value, action, path)
     return [f'{_option(key, action)}={value}']
   if not any(kind in type(action).__name__ for kind in ('Append', 'List')):
     raise ValueError(f'--config {path}: {key!r} takes one value, not a list.')
+  for item in value:
+    _check_value(key, item, action, path)
   return [f'{_option(key, action)}={item}' for item in value]  # a flag that repeats (experiments)
+
+
+def _check_value(key: str, value: Any, action: argparse.Action, path: str) -> None:
+  """Refuses a config file's value that the flag's parser would refuse, naming the file and the key
+  (argparse's own error would name only the flag).
+
+  Raises:
+    ValueError: a value of the wrong type (`train_shards: many`, `seed: true`) or not among the
+      flag's choices.
+  """
+  if isinstance(value, bool) and action.type in (int, float):
+    raise ValueError(f'--config {path}: {key!r} takes a number, not {json.dumps(value)}.')
+  parsed = str(value)
+  if callable(action.type):
+    try:
+      parsed = action.type(parsed)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+      kind = getattr(action.type, '__name__', 'value')
+      raise ValueError(f'--config {path}: {key!r} takes {_A_TYPE.get(kind, kind)}, not '
+                       f'{value!r}.') from None
+  if action.choices is not None and parsed not in action.choices:
+    raise ValueError(f'--config {path}: {key!r} must be one of '
+                     f'{", ".join(str(c) for c in action.choices)}, not {value!r}.')
+
+
+_A_TYPE = {'int': 'an integer', 'float': 'a number', 'str': 'text'}
 
 
 def _option(key: str, action: argparse.Action) -> str:

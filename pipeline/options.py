@@ -129,8 +129,6 @@ class ConverterOptions:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
     self._check_duplicate_flags()
-    if os.path.normpath(self.input) == os.path.normpath(self.output):
-      raise UsageError('--output must differ from --input: inputs are never modified.')
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:

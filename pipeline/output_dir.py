@@ -1,5 +1,10 @@
 """Guarding --output: an existing dataset is never silently overwritten, mixed or left half-written.
 
+* --output and --input must not be the same folder nor one inside the other (a later run would list
+  the output as a class folder, or --overwrite would delete files of the input): compared as real
+  paths for local folders (symlinks and `..` resolved), as normalised prefixes for gs:// and s3://.
+* A local --output must be a folder (new or existing) in which a file can be created: found before
+  any work by creating and deleting a temporary file there (file modes alone do not stop root).
 * A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
   --resume (keep finished shards) is given.
 * --resume requires the same output-deciding flags as the interrupted run (recorded in _work/run.json).
@@ -13,13 +18,84 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
+import os
+import posixpath
+import tempfile
+from typing import Dict, List, Optional
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConverterOptions, UsageError
 from transforms import layout
 from transforms.listing import InputError, list_entries
+
+
+def _comparable(path: str) -> str:
+  """A path as compared for nesting: the real path of a local one, a normalised gs:// or s3:// URL."""
+  if '://' in path:
+    scheme, rest = path.split('://', 1)
+    return f'{scheme.lower()}://' + posixpath.normpath('/' + rest).lstrip('/')
+  return os.path.realpath(os.path.expanduser(path))
+
+
+def _inside(child: str, parent: str) -> bool:
+  """Whether comparable path `child` is `parent` or below it."""
+  sep = '/' if '://' in parent else os.sep
+  return child == parent or child.startswith(parent.rstrip(sep) + sep)
+
+
+def nesting_problem(input_path: str, output_path: str) -> Optional[str]:
+  """What is wrong when --input and --output are the same folder or one is inside the other, or None."""
+  source, target = _comparable(input_path), _comparable(output_path)
+  real = ('' if (source, target) == (input_path, output_path)
+          else f' (compared as {source} and {target})')
+  if source == target:
+    return (f'--output {output_path} and --input {input_path} are the same folder{real}; inputs are '
+            'never modified: choose an --output outside --input.')
+  if _inside(target, source):
+    return (f'--output {output_path} is inside --input {input_path}{real}: the next run would list '
+            'it as a class folder. Choose an --output outside --input.')
+  if _inside(source, target):
+    return (f'--input {input_path} is inside --output {output_path}{real}: --overwrite would delete '
+            'in a folder that holds the input. Choose an --output outside --input.')
+  return None
+
+
+def _existing_ancestor(path: str) -> str:
+  """`path` if it exists, else its closest existing parent (local paths)."""
+  while not os.path.lexists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  return path
+
+
+def check_output_location(opts: ConverterOptions, writable: bool = True) -> None:
+  """Checks where --output is, before any work; see the module docstring.
+
+  Args:
+    opts: the run's flags.
+    writable: also check that a file can be created in a local --output (or in the closest existing
+      folder above it); off for --plan, which writes nothing.
+  Raises:
+    UsageError: --output and --input nested or equal; a local --output that is (or lies under) a
+      file; with `writable`, a local --output folder in which no file can be created.
+  """
+  problem = nesting_problem(opts.input, opts.output)
+  if problem:
+    raise UsageError(problem)
+  if '://' in opts.output:
+    return
+  existing = _existing_ancestor(opts.output)
+  if not os.path.isdir(existing):
+    where = 'is a file' if existing == opts.output else f'lies under {existing}, which is a file'
+    raise UsageError(f'--output {opts.output} {where}, not a folder: choose a folder (a new one, or '
+                     'one holding an earlier output).')
+  if writable:
+    try:
+      with tempfile.NamedTemporaryFile(dir=existing, prefix='.folder2tfrecord-write-check-'):
+        pass
+    except OSError as e:
+      raise UsageError(f'--output {opts.output}: cannot create a file in {existing} '
+                       f'({e.strerror or e}); choose a folder you can write to.') from None
 
 
 def _entries(directory: str):

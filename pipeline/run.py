@@ -31,7 +31,7 @@ from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions,
 from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
-from pipeline.output_dir import prepare_output
+from pipeline.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch, stop_local_workers
@@ -124,6 +124,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   claim = None
   try:
     opts, beam_args = parse_args(argv)
+    check_output_location(opts, writable=not opts.plan)
     if opts.file_format == file_format.ARRAY_RECORD:
       extras.require('array_record', file_format.ARRAY_RECORD_REQUIREMENT,
                      '--file_format array_record needs')

@@ -56,8 +56,7 @@ def read_labels_file(path: str) -> Dict[str, int]:
   if text.lstrip().startswith('{'):
     pairs = _json_pairs(path, text)
   else:
-    names = [line.strip() for line in text.splitlines()]
-    pairs = list(label_map_of([n for n in names if n and not n.startswith('#')]).items())
+    pairs = list(label_map_of(_text_names(path, text)).items())
   if not pairs:
     raise InputError(f'--labels_file {path} lists no classes.')
   names = [name for name, _ in pairs]
@@ -73,6 +72,25 @@ def read_labels_file(path: str) -> Dict[str, int]:
     raise InputError(f'--labels_file {path}: {clashes[:3]} is the placeholder name of an id the map '
                      'leaves out; rename the class or give every id.')
   return label_map
+
+
+def _text_names(path: str, text: str) -> List[str]:
+  """The class names of a text label map in line order (blank and '#' lines skipped).
+
+  Raises:
+    InputError: a class on two lines (its ids would be ambiguous), naming both line numbers.
+  """
+  first_line = {}
+  for number, line in enumerate(text.splitlines(), start=1):
+    name = line.strip()
+    if not name or name.startswith('#'):
+      continue
+    if name in first_line:
+      raise InputError(f'--labels_file {path} names class {name!r} twice, on lines '
+                       f'{first_line[name]} and {number}; each class must have one line (its label '
+                       'id is its position among the classes).')
+    first_line[name] = number
+  return list(first_line)
 
 
 def _json_pairs(path: str, text: str) -> List[Tuple[str, int]]:

@@ -91,11 +91,18 @@ class ShardNameTemplate:
   _FORBIDDEN = '/\\*?[],'  # path separators; glob and list characters (Model Garden's input_path)
 
   def __post_init__(self):
-    fields = self._fields()
+    try:
+      fields = self._fields()
+    except ValueError as e:  # unbalanced braces
+      raise ValueError(f'shard name template {self.template!r} is not a format string: {e} (write '
+                       'a literal brace as {{ or }})') from None
+    problems = [f'has no {{{name}}}' for name in ('index', 'num_shards') if name not in fields]
     unknown = sorted(set(fields) - set(self._PATTERNS))
-    if unknown or not {'index', 'num_shards'} <= set(fields):
-      raise ValueError(f'shard name template {self.template!r} must use {{index}} and {{num_shards}} '
-                       f'(and may use {{split}}); unknown fields: {unknown}')
+    if unknown:
+      problems.append('has ' + ', '.join('{' + name + '}' for name in unknown) + ', which is no field')
+    if problems:
+      raise ValueError(f'shard name template {self.template!r} ' + ' and '.join(problems) + ': it '
+                       'must use {index} and {num_shards}, and may use {split}.')
     try:
       names = {sample: self.name(*sample) for sample in _SAMPLE_SHARDS}
     except (ValueError, TypeError) as e:  # a format spec the field's type does not take
