@@ -283,10 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='Reject images whose header declares more pixels (decompression bombs).')
   splits = parser.add_argument_group('labels, splits and shards')
   splits.add_argument('--labels_file',
-                      help='Label map: a text file with one class folder name per line (label order), '
-                           'or a JSON object {"class": id, ...} of distinct ids >= 0 (ids it leaves '
-                           'out are named __unused_<id>__ in labels.txt). Images of classes it does '
-                           'not list are rejected. Default: sorted class folders.')
+                      help='Label map: a text file with one class folder name per line (label order, '
+                           'each class once), or a JSON object {"class": id, ...} of distinct ids >= 0 '
+                           '(ids it leaves out are named __unused_<id>__ in labels.txt). Images of '
+                           'classes it does not list are rejected. Default: sorted class folders.')
   splits.add_argument('--label_offset', type=int, choices=(0, 1), default=0,
                       help='Added to every label. 1 for TF Model Garden / build_imagenet_data.py '
                            '(labels 1..N, 0 = background); 0 for Keras and TFDS.')

@@ -19,7 +19,8 @@ from pipeline.options import UsageError, parse_args
 from transforms.label_map import read_labels_file
 from transforms.listing import InputError
 
-SWITCH_HINT = '{flag} is a switch and takes no value (got {value!r}): write {flag} to turn it on, leave it out to keep it off.'
+SWITCH_HINT = ('{flag} is a switch and takes no value (got {value!r}): write {flag} to turn it on, '
+               'leave it out to keep it off.')
 
 
 def _switch_hint(flag, value):
