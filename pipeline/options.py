@@ -380,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                          'each), chosen by a stable hash (the same every time).')
   plan.add_argument('--num_workers', type=int, default=0,
                     help='The plan also projects the conversion time on this many one-core workers '
-                         '(besides this machine\'s cores); 0: only this machine.')
+                         '(besides this machine\'s cores); 0: only this machine. Also Beam\'s '
+                         '--num_workers (Dataflow\'s initial worker count), which it is passed on as.')
   logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
   logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
                     help='What the terminal shows besides the progress bar, the summary and errors. '
@@ -421,6 +422,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
     from_file = [key for key in values if not _given(key, argv)]
     argv = file_argv + argv
   known, beam_args = command_line.split_args(parser, argv)
+  if known.num_workers:  # The converter's flag shadows Beam's WorkerOptions flag of the same name.
+    beam_args.append(f'--num_workers={known.num_workers}')
   values = vars(known)
   values.pop('config')
   print_config = values.pop('print_config')

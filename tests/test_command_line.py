@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from conftest import REPO, SAMPLE_DIR, convert
 from pipeline import cli, output_dir, report, verify
@@ -335,3 +336,31 @@ def test_run_local_sh_default_command_line_is_valid(tmp_path):
   opts, beam_args = parse_args([*fixed, *defaults])
   assert opts.overwrite and opts.train_shards == 4
   assert beam_args == ['--direct_running_mode=multi_processing', '--direct_num_workers=0']
+
+
+def test_num_workers_reaches_beam_too(tmp_path):
+  """run_dataflow.sh's --num_workers is Dataflow's worker count; the plan's flag of that name must not
+  swallow it."""
+  opts, beam_args = parse_args(['--input', str(SAMPLE_DIR), '--output', 'gs://bucket/out',
+                                '--num_workers=4', '--max_num_workers=32', '--runner=DataflowRunner'])
+  assert opts.num_workers == 4
+  assert PipelineOptions(beam_args).view_as(WorkerOptions).num_workers == 4
+  _, beam_args = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'out')])
+  assert PipelineOptions(beam_args).view_as(WorkerOptions).num_workers is None
+
+
+def test_print_config_output_is_a_valid_config_and_checks_the_words_first(tmp_path, capsys):
+  argv = ['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'out'), '--no_upscale', '--seed', '3',
+          '--direct_num_workers=2', '--s3_disable_ssl', '--print_config']
+  with pytest.raises(UsageError, match='--no_upscale is a switch'):
+    parse_args([*argv[:5], 'false', *argv[5:]])
+  assert capsys.readouterr().out == ''
+  with pytest.raises(SystemExit) as exit_info:
+    parse_args(argv)
+  assert exit_info.value.code == 0
+  config = tmp_path / 'printed.yaml'
+  config.write_text(capsys.readouterr().out)
+  assert 'overwrite: false' in config.read_text()
+  opts, beam_args = parse_args(['--config', str(config)])
+  assert opts == parse_args(argv[:-1])[0]
+  assert sorted(beam_args) == ['--direct_num_workers=2', '--s3_disable_ssl']
