@@ -103,16 +103,21 @@ def split_args(parser: argparse.ArgumentParser, argv: Sequence[str]
   """The command's own arguments (`parser`) and the Beam pipeline arguments, every word accounted for.
 
   Raises:
-    UsageError: see check_switch_values and check_leftovers.
+    UsageError: see check_switch_values and check_leftovers; a wrong value of a Beam option.
     SystemExit: --help, or a wrong value of the command's own flags (argparse prints the usage).
   """
   beam_parser = beam_option_parser()
+  beam_parser.error = _beam_error  # one line, not Beam's usage of several hundred flags
   parsers = [parser, beam_parser]
   check_switch_values(argv, parsers)
   known, beam_args = parser.parse_known_args(list(argv))
   _, leftover = beam_parser.parse_known_args(beam_args)
   check_leftovers(leftover, argv, parsers, parser.prog)
   return known, [word for word in beam_args if word != END_OF_FLAGS]
+
+
+def _beam_error(message: str) -> None:
+  raise UsageError(f'{message} (an Apache Beam pipeline option).')
 
 
 def parse_command_line(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None

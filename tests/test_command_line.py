@@ -63,6 +63,8 @@ def _python(*args, cwd=REPO):
     (['--runner', 'FnApiRunner', 'stray'], "unexpected word(s) 'stray'"),  # after a Beam flag's value
     (['--seed', '3', 'four'], "unexpected word(s) 'four'"),
     (['--train_shard', '3'], 'unknown flag(s): --train_shard (did you mean --train_shards?)'),
+    (['--direct_num_workers', 'abc'], "argument --direct_num_workers: invalid int value: 'abc' (an "
+                                      'Apache Beam pipeline option).'),  # not Beam's whole usage
 ])
 def test_switch_values_and_stray_words_are_usage_errors(tmp_path, words, message):
   for argv in (['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'out'), *words],
@@ -116,6 +118,7 @@ def test_every_run_command_refuses_them(tmp_path, monkeypatch, capsys, command, 
     (verify.main, ['OUT', '--s3_disable_ssl', 'false'], _switch_hint('--s3_disable_ssl', 'false')),
     (verify.main, ['--s3_disable_ssl', 'no', 'OUT'], _switch_hint('--s3_disable_ssl', 'no')),
     (verify.main, ['OUT', '--againts', 'x'], 'unknown flag(s): --againts (did you mean --against?)'),
+    (verify.main, ['OUT', '--direct_num_workers=x'], 'argument --direct_num_workers: invalid int'),
     (report.main, ['OUT', '--output', 'r.png', 'stray'], "unexpected word(s) 'stray' on the command "
                                                          'line of folder2tfrecord report'),
     (report.main, ['OUT', '--s3_disable_ssl=0'], _switch_hint('--s3_disable_ssl', '0')),
