@@ -1,8 +1,9 @@
 """Guarding --output: an existing dataset is never silently overwritten, mixed or left half-written.
 
 * --output and --input must not be the same folder nor one inside the other (a later run would list
-  the output as a class folder, or --overwrite would delete files of the input): compared as real
-  paths for local folders (symlinks and `..` resolved), as normalised prefixes for gs:// and s3://.
+  the output as a class folder, or the output would be written among the input's folders): compared
+  as real paths for local folders (symlinks and `..` resolved), as normalised prefixes for gs:// and
+  s3://.
 * A local --output must be a folder (new or existing) in which a file can be created: found before
   any work by creating and deleting a temporary file there (file modes alone do not stop root).
 * A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
@@ -56,8 +57,8 @@ def nesting_problem(input_path: str, output_path: str) -> Optional[str]:
     return (f'--output {output_path} is inside --input {input_path}{real}: the next run would list '
             'it as a class folder. Choose an --output outside --input.')
   if _inside(source, target):
-    return (f'--input {input_path} is inside --output {output_path}{real}: --overwrite would delete '
-            'in a folder that holds the input. Choose an --output outside --input.')
+    return (f'--input {input_path} is inside --output {output_path}{real}: the shards and metadata '
+            'would be written into a folder that holds the input. Choose an --output outside --input.')
   return None
 
 
