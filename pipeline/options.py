@@ -410,7 +410,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   """
   argv = list(sys.argv[1:] if argv is None else argv)
   parser = build_parser()
-  command_line.check_switch_values(argv, [parser, beam_option_parser()])
   config_file = _config_flags().parse_known_args(argv)[0].config
   from_file = []
   if config_file:
