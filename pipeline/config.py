@@ -42,6 +42,7 @@ import yaml
 from transforms import layout
 
 NOT_IN_FILES = ('config', 'print_config', 'help')  # flags that make no sense inside a config file
+TYPE_NAMES = {'int': 'an integer', 'float': 'a number', 'str': 'text'}  # argparse types, in errors
 
 
 def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
@@ -149,14 +150,11 @@ def _check_value(key: str, value: Any, action: argparse.Action, path: str) -> No
       parsed = action.type(parsed)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
       kind = getattr(action.type, '__name__', 'value')
-      raise ValueError(f'--config {path}: {key!r} takes {_A_TYPE.get(kind, kind)}, not '
+      raise ValueError(f'--config {path}: {key!r} takes {TYPE_NAMES.get(kind, kind)}, not '
                        f'{value!r}.') from None
   if action.choices is not None and parsed not in action.choices:
     raise ValueError(f'--config {path}: {key!r} must be one of '
                      f'{", ".join(str(c) for c in action.choices)}, not {value!r}.')
-
-
-_A_TYPE = {'int': 'an integer', 'float': 'a number', 'str': 'text'}
 
 
 def _option(key: str, action: argparse.Action) -> str:
