@@ -15,7 +15,8 @@ Values: one scalar per flag; `true` / `false` for switches (`overwrite`, `s3_dis
 a Beam flag that repeats (`experiments`); `null` for the default. The file's flags are placed before the
 command line's, and argparse and Beam both keep a flag's last value, so the command line wins. A key
 that is no flag is an error before any work, with the closest flag name as a suggestion (as for a
-mistyped flag on the command line).
+mistyped flag on the command line); so is a value the flag does not take (`overwrite: "no"`,
+`train_shards: many`), and the message names the file and the key.
 
 The converter's own path flags in a config file (`input`, `output`, `labels_file`, ...) are relative to
 the config file's folder (so a config can travel with its data); on the command line they are
