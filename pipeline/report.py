@@ -406,7 +406,7 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   with matplotlib.rc_context({'font.family': glyphs.families}):
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
     fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
-             va='top')
+             va='top', fontfamily=glyphs.families[0])  # A fallback font may have no bold.
     for i, line in enumerate(lines):
       fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, glyphs(line), fontsize=10,
                va='top')

@@ -6,13 +6,27 @@ characters of every text are looked up in the default font's character map; for 
 other fonts matplotlib found on this machine (its font list: system fonts such as Debian's
 fonts-noto-cjk or fonts-wqy-microhei, and its own) are searched, and those that hold some of them
 become fallbacks (matplotlib >= 3.6 falls back along `font.family` glyph by glyph). A character no
-font holds is drawn as its Python escape (`\\u4e2d`), never as a box. Colour emoji fonts are skipped:
-their glyphs are bitmaps that Agg does not draw.
+font holds is drawn as its Python escape (`\\u4e2d`), never as a box. Skipped: colour emoji fonts
+(bitmaps that Agg does not draw) and Last Resort (a box with the code point for every character).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, List, Set
+
+
+# Fonts whose glyphs are no text: Last Resort draws every character as a box holding its code point
+# (matplotlib ships it), colour emoji are bitmaps Agg does not draw.
+_SKIPPED = re.compile(r'last ?resort|emoji', re.IGNORECASE)
+
+
+def _candidate_fonts() -> List[str]:
+  """Paths of the fonts on this machine (the system's font folders, as scanned now, and matplotlib's
+  font list), sorted, without those _SKIPPED names by file name."""
+  from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
+  paths = set(font_manager.findSystemFonts()) | {e.fname for e in font_manager.fontManager.ttflist}
+  return sorted(p for p in paths if not _SKIPPED.search(p.rsplit('/', 1)[-1]))
 
 
 def _charmap(path: str) -> Set[int]:
@@ -34,18 +48,20 @@ class Glyphs:
     self.families: List[str] = [font_manager.get_font(default).family_name]
     wanted = {char for text in texts for char in text if not char.isspace()}
     missing = {char for char in wanted if ord(char) not in _charmap(default)}
-    for entry in sorted(font_manager.fontManager.ttflist, key=lambda e: (e.name, e.fname)):
+    for path in (_candidate_fonts() if missing else []):
+      try:
+        found = {char for char in missing if ord(char) in _charmap(path)}
+        if not found:
+          continue
+        font_manager.fontManager.addfont(path)  # A font installed after matplotlib's font cache.
+        family = font_manager.get_font(path).family_name
+      except (OSError, RuntimeError, ValueError):  # A font file FreeType cannot open.
+        continue
+      if family not in self.families and not _SKIPPED.search(family):
+        self.families.append(family)
+        missing -= found
       if not missing:
         break
-      if entry.name in self.families or 'emoji' in entry.name.lower():
-        continue
-      try:
-        found = {char for char in missing if ord(char) in _charmap(entry.fname)}
-      except (OSError, RuntimeError):  # A font file FreeType cannot open.
-        continue
-      if found:
-        self.families.append(entry.name)
-        missing -= found
     self.missing: Set[str] = missing
 
   def __call__(self, text: str) -> str:
