@@ -270,12 +270,14 @@ def _fmt(values) -> str:
 
 
 def summary_lines(data: ReportData) -> List[str]:
-  """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units."""
+  """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units; a split that has
+  only rejects (in stats.json, not in manifest.json) too, and the rejects without a split."""
   lines = []
-  for split in ordered_splits(data.manifest['splits']):
+  stats_splits = {k for k, v in data.stats.items() if isinstance(v, dict) and 'num_rejected' in v}
+  for split in ordered_splits(set(data.manifest['splits']) | stats_splits):
     s = data.stats.get(split, {})
-    lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
-                 f'{data.manifest["splits"][split]["num_shards"]} shard(s), '
+    entry = data.manifest['splits'].get(split, {'num_examples': 0, 'num_shards': 0})
+    lines.append(f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s), '
                  f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
                  f'std RGB {_fmt(s.get("std_rgb", []))}')
   if data.stats.get('num_rejected_without_split'):

@@ -170,3 +170,8 @@ def test_a_split_with_rejects_only_still_has_its_row():
   assert _table(summary) == {'train': (3, 1, 1), 'test': (0, 1, 0), NO_SPLIT: (None, 1, None)}
   assert 'internal error: a bug in folder2tfrecord' in summary
   assert all(len(line) <= SUMMARY_COLUMNS for line in summary.splitlines())
+  data = report.ReportData({'splits': {'train': {'num_examples': 3, 'num_shards': 1}}}, stats, [],
+                           rejects, {}, {}, {})
+  lines = report.summary_lines(data)
+  assert [line.split(' rejected')[0] for line in lines] == [
+      'train: 3 examples in 1 shard(s), 1', 'test: 0 examples in 0 shard(s), 1', 'no split: 1']
