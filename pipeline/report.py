@@ -9,7 +9,8 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
 - examples per class per split (stats.json, exact);
 - histograms of stored width/height (pixels) and of the encoded JPEG size (KiB), from up to
   `--max_records` records per split taken evenly from every shard;
-- mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl;
+- mean/std per channel and the reject reasons by category, as stats.json counts them (the run's
+  summary prints the same numbers), or "no file was rejected";
 - the closest duplicates across splits (duplicates.jsonl), each pair's two stored images side by
   side, decoded from the shards (pipeline/report_duplicates.py).
 
@@ -25,9 +26,9 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import functools
 import html
 import io
-import functools
 import itertools
 import math
 import os
@@ -36,10 +37,7 @@ import tempfile
 import textwrap
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-# Before anything imports TensorFlow: no Python-side and C++ INFO/WARNING lines on the terminal.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-import numpy as np  # pylint: disable=wrong-import-position
+import numpy as np
 from pipeline import extras, logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
@@ -155,7 +153,12 @@ def _native_stderr_held():
 
 @functools.lru_cache(maxsize=None)
 def _tensorflow():
-  """TensorFlow, imported and its JPEG kernel run once with descriptor 2 held (_native_stderr_held)."""
+  """TensorFlow, imported and its JPEG kernel run once with descriptor 2 held (_native_stderr_held).
+
+  Nothing else in this module imports TensorFlow: TF_CPP_MIN_LOG_LEVEL is set before it is, so its
+  later C++ INFO and WARNING lines stay off the terminal too.
+  """
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   with _native_stderr_held():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     tiny = io.BytesIO()
@@ -282,7 +285,7 @@ def summary_lines(data: ReportData) -> List[str]:
                  f'std RGB {_fmt(s.get("std_rgb", []))}')
   if data.stats.get('num_rejected_without_split'):
     lines.append(f'no split: {data.stats["num_rejected_without_split"]} rejected before a split was '
-                 'chosen (listing)')
+                 'chosen')
   return lines
 
 

@@ -12,8 +12,9 @@ font holds is drawn as its Python escape (`\\u4e2d`), never as a box. Skipped: c
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Iterable, List, Set
+from typing import FrozenSet, Iterable, List, Set
 
 
 # Fonts whose glyphs are no text: Last Resort draws every character as a box holding its code point
@@ -29,9 +30,11 @@ def _candidate_fonts() -> List[str]:
   return sorted(p for p in paths if not _SKIPPED.search(p.rsplit('/', 1)[-1]))
 
 
-def _charmap(path: str) -> Set[int]:
+@functools.lru_cache(maxsize=4)  # the default font and a few fallbacks; not every font scanned
+def _charmap(path: str) -> FrozenSet[int]:
+  """The code points the font file at `path` has glyphs for (its first face)."""
   from matplotlib.ft2font import FT2Font  # pylint: disable=import-outside-toplevel
-  return set(FT2Font(path).get_charmap())
+  return frozenset(FT2Font(path).get_charmap())
 
 
 class Glyphs:
