@@ -480,7 +480,8 @@ def build_html(data: ReportData, png: bytes) -> str:
       f'<img alt="report" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">\n'
       f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
       f'{class_rows}</table>\n'
-      f'<h2>Reject reasons</h2><table><tr><th>reason</th><th>files</th></tr>{reject_rows}</table>\n'
+      '<h2>Reject reasons</h2>' + (f'<table><tr><th>reason</th><th>files</th></tr>{reject_rows}'
+                                   f'</table>\n' if reject_rows else f'<p>{NO_REJECTS}</p>\n') +
       '<h2>Closest duplicates across splits</h2><table><tr><th>kind</th><th>bits</th>'
       f'<th>split</th><th>file</th><th>split</th><th>file</th></tr>{pair_rows}</table>\n'
       '</body></html>\n')

@@ -278,6 +278,7 @@ def test_without_rejects_the_chart_says_so(script_names_output):
   rejects_axes = fig.axes[3]
   assert [t.get_text() for t in rejects_axes.texts] == [report.NO_REJECTS]
   assert not rejects_axes.patches and not rejects_axes.axison
+  assert f'<p>{report.NO_REJECTS}</p>' in report.build_html(data, b'')
 
 
 def test_legends_never_cover_a_bar(readers_offset1_output):
