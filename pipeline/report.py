@@ -67,10 +67,10 @@ PER_CLASS = 8
 MAX_CLASSES = 16
 MAX_RECORDS = 20000  # per split, for the histograms; 0 = every record
 PAIRS_TITLE_HEIGHT = 24  # pixels above the duplicates section's tiles
-# Axes fraction a legend takes per entry and for its frame: 8-point lines in a chart ~285 pixels high.
+# Axes fraction a legend takes per entry and for its frame (8-point lines, charts ~285 pixels high).
 LEGEND_ENTRY_FRACTION = 0.07
 LEGEND_MARGIN_FRACTION = 0.06
-NAME_CHARS = 22  # characters a line of a class name left of the contact sheet (LABEL_WIDTH, 11 points)
+NAME_CHARS = 22  # characters a line of a class name left of the contact sheet (11 points)
 TICK_LABEL_CHARS = 24  # characters of a class name under the examples-per-class chart
 REASON_LABEL_CHARS = 26  # characters a line of a reject reason left of its bar (3 lines at most)
 NO_REJECTS = 'no file was rejected'
@@ -361,7 +361,8 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float,
     counts = data.stats.get(split, {}).get('class_counts', {})
     axes[0].bar(positions + i * width, [counts.get(c, 0) for c in classes], width, label=split)
   axes[0].set_xticks(positions + width * (len(splits) - 1) / 2)
-  axes[0].set_xticklabels([_fitted(glyphs(c), TICK_LABEL_CHARS) for c in classes], rotation=45 if len(classes) <= 40 else 90, ha='right',
+  axes[0].set_xticklabels([_fitted(glyphs(c), TICK_LABEL_CHARS) for c in classes],
+                          rotation=45 if len(classes) <= 40 else 90, ha='right',
                           fontsize=8 if len(classes) <= 40 else 4)
   axes[0].set_ylabel('examples')
   axes[0].set_title('Examples per class per split (stats.json)')
@@ -424,8 +425,9 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
     fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
     for r, name in enumerate(names):
       centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-      fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height, _fitted(glyphs(name), NAME_CHARS, 3),
-               ha='right', va='center', fontsize=11, multialignment='right')
+      fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height,
+               _fitted(glyphs(name), NAME_CHARS, 3), ha='right', va='center', fontsize=11,
+               multialignment='right')
     for t in tiles:
       t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
     if data.duplicate_pairs:
@@ -452,8 +454,8 @@ def _draw_pairs(fig, pairs: Sequence[DuplicatePair], sheet: np.ndarray, width: i
   fig.figimage(sheet, xo=LABEL_WIDTH, yo=height - sheet_y - sheet.shape[0], origin='upper')
   for r, pair in enumerate(pairs):
     centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height, glyphs(pair.caption()),
-             va='center', fontsize=10)
+    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height,
+             glyphs(pair.caption()), va='center', fontsize=10)
 
 
 def build_html(data: ReportData, png: bytes) -> str:
