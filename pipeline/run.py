@@ -82,9 +82,9 @@ def duplicates_line(counts: dict, max_distance: int) -> str:
 def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
   """A plain-text table of what the run wrote and why files were rejected, every line at most
   SUMMARY_COLUMNS wide; every count is stats.json's (transforms/metadata.py build_stats)."""
-  output = f'Output: {opts.output}'
+  output = f'Output: {_shown(opts.output)}'
   lines = [output] if len(output) <= SUMMARY_COLUMNS else ['Output:', '  ' + _shortened(
-      opts.output, SUMMARY_COLUMNS - 2)]
+      _shown(opts.output), SUMMARY_COLUMNS - 2)]
   lines.append(f'{"split":<12}{"examples":>9}{"rejected":>9}{"shards":>7}  '
                f'{"mean RGB (0-255)":<17}  std RGB (0-255)')
   for split in SPLITS:
