@@ -14,11 +14,12 @@ With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
+import textwrap
 import time
-from collections import Counter
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from pipeline import extras, logs
 
@@ -43,13 +44,15 @@ from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.resume import resume_message
-from transforms.shard_writer import INTERNAL_ERROR, reason_category
+from transforms.reject_reasons import INTERNAL_ERROR
 from transforms.sharding import SPLITS
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
 # runner, which downloads a binary).
 DEFAULT_RUNNER = FN_API_RUNNER
+SUMMARY_COLUMNS = 80  # the summary's widest line: a terminal's default width
+NO_SPLIT = '(no split)'  # the summary's row of rejects listed before any split was chosen
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -66,12 +69,6 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
   return options
 
 
-def reject_reasons(output: layout.OutputLayout) -> Counter:
-  """Rejected files per reason category, from rejects.jsonl."""
-  rejects = layout.read_jsonl(output.path(layout.REJECTS_FILE))
-  return Counter(reason_category(r['reason']) for r in rejects)
-
-
 def duplicates_line(counts: dict, max_distance: int) -> str:
   """`duplicates: 2 exact groups (1 across splits), 5 near pairs within 8 bits (2 across splits)`."""
   exact = counts['exact_within_split'] + counts['exact_across_splits']
@@ -82,29 +79,55 @@ def duplicates_line(counts: dict, max_distance: int) -> str:
           f'{layout.DUPLICATES_FILE})')
 
 
-def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Counter) -> str:
-  """A plain-text table of what the run wrote, and why files were rejected."""
-  lines = [f'Output: {opts.output}',
-           f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
+def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
+  """A plain-text table of what the run wrote and why files were rejected, every line at most
+  SUMMARY_COLUMNS wide; every count is stats.json's (transforms/metadata.py build_stats)."""
+  output = f'Output: {_shown(opts.output)}'
+  lines = [output] if len(output) <= SUMMARY_COLUMNS else ['Output:', '  ' + _shortened(
+      _shown(opts.output), SUMMARY_COLUMNS - 2)]
+  lines.append(f'{"split":<12}{"examples":>9}{"rejected":>9}{"shards":>7}  '
+               f'{"mean RGB (0-255)":<17}  std RGB (0-255)')
   for split in SPLITS:
     if split in stats:
       s = stats[split]
-      mean = ' '.join(f'{v:6.2f}' for v in s['mean_rgb'])
-      std = ' '.join(f'{v:6.2f}' for v in s['std_rgb'])
-      lines.append(f'{split:<12}{s["num_examples"]:>10}{s["num_rejected"]:>10}{s["num_shards"]:>8}'
-                   f'  {mean} / {std}')
+      lines.append(f'{split:<12}{s["num_examples"]:>9}{s["num_rejected"]:>9}{s["num_shards"]:>7}  '
+                   f'{_rgb(s["mean_rgb"])}  {_rgb(s["std_rgb"])}')
+  if stats.get('num_rejected_without_split'):
+    lines.append(f'{NO_SPLIT:<12}{"-":>9}{stats["num_rejected_without_split"]:>9}{"-":>7}')
   total = stats['num_examples'] + stats['num_rejected']
-  lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
-               f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
+  lines += _wrapped(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
+                    f'(see {layout.REJECTS_FILE}), {seconds:.1f} s wall, '
+                    f'{total / max(seconds, 1e-3):.1f} files/s', '  ')
   if 'duplicates' in stats:
-    lines.append(duplicates_line(stats['duplicates'], opts.near_duplicate_distance))
-  for reason, count in reasons.most_common():
+    lines += _wrapped(duplicates_line(stats['duplicates'], opts.near_duplicate_distance), '  ')
+  reasons = stats.get('reject_reasons', {})
+  for reason, count in reasons.items():
     if reason != INTERNAL_ERROR:
-      lines.append(f'  rejected {count:>6}  {reason}')
-  if reasons[INTERNAL_ERROR]:
-    lines.append(f'  rejected {reasons[INTERNAL_ERROR]:>6}  internal error: a bug in folder2tfrecord, '
-                 'not in your data; please report it with those lines of rejects.jsonl')
+      lines += _wrapped(f'  rejected {count:>6}  {reason}', ' ' * 19)
+  if reasons.get(INTERNAL_ERROR):
+    lines += _wrapped(f'  rejected {reasons[INTERNAL_ERROR]:>6}  internal error: a bug in '
+                      'folder2tfrecord, not in your data; please report it with those lines of '
+                      f'{layout.REJECTS_FILE}', ' ' * 19)
   return '\n'.join(lines)
+
+
+def _rgb(values: Sequence[float]) -> str:
+  """Three channel values in 17 columns; '-' for NaN (a split without examples)."""
+  return ' '.join('  -  ' if math.isnan(v) else f'{v:5.1f}' for v in values)
+
+
+def _wrapped(text: str, indent: str) -> List[str]:
+  """`text` as lines of at most SUMMARY_COLUMNS, continued with `indent`."""
+  return textwrap.wrap(text, SUMMARY_COLUMNS, subsequent_indent=indent, break_on_hyphens=False,
+                       drop_whitespace=True) or ['']
+
+
+def _shortened(path: str, width: int) -> str:
+  """`path`, its middle replaced by '...' when it is longer than `width` characters."""
+  if len(path) <= width:
+    return path
+  head = (width - 3) // 2
+  return path[:head] + '...' + path[len(path) - (width - 3 - head):]
 
 
 def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, started: str) -> RunInfo:
@@ -181,7 +204,7 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
   if opts.resume:
     provenance = read_provenance(opts.output_layout) or {}
     print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
-  print(summarize(opts, stats, seconds, reject_reasons(opts.output_layout)))
+  print(summarize(opts, stats, seconds))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

@@ -10,6 +10,7 @@ orchestrator's sensor never sees a half-written or rejected dataset.
 
 from __future__ import annotations
 
+import collections
 from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -19,6 +20,7 @@ from transforms import layout
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.reject_reasons import count_reasons
 from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
 from transforms.tfds_metadata import write_tfds_metadata
@@ -31,22 +33,29 @@ def reject_fraction(stats: Dict) -> float:
 
 def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
                 duplicates: Optional[Duplicates] = None) -> Dict:
-  """stats.json: per split the counts, class counts and mean/std; at the top level the totals and
-  `duplicates`, the counts of duplicates.jsonl's lines (transforms/near_duplicates.py).
+  """stats.json: per split the counts, class counts and mean/std; at the top level the totals,
+  `num_rejected_without_split` (rejects whose `split` is null: listed before any split was chosen),
+  `reject_reasons` ({reason category: files}, transforms/reject_reasons.py) and `duplicates`, the
+  counts of duplicates.jsonl's lines (transforms/near_duplicates.py).
 
-  Rejects are counted here and only here: every rejected file of a split, from the listing and from
-  the shard writer alike.
+  Rejects are counted here and only here, every one once: in its split (a split with rejects only
+  has an entry with 0 examples and NaN mean/std) or in `num_rejected_without_split`. The run's
+  summary and `report` print these counts.
   """
+  rejected = collections.Counter(r['split'] or None for r in rejects)
   stats = {}
-  for split, totals in sorted(split_stats.items()):
+  for split in sorted(set(split_stats) | {s for s in rejected if s is not None}):
+    totals = split_stats.get(split, SplitTotals())
     mean, std = totals.mean_std
     stats[split] = {'num_examples': totals.num_examples, 'num_shards': len(totals.shards),
-                    'num_rejected': sum(1 for r in rejects if r['split'] == split),
+                    'num_rejected': rejected[split],
                     'num_bytes': totals.num_bytes, 'num_passthrough': totals.num_passthrough,
                     'class_counts': dict(sorted(totals.class_counts.items())),
                     'mean_rgb': mean, 'std_rgb': std}
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
+  stats['num_rejected_without_split'] = rejected[None]
+  stats['reject_reasons'] = count_reasons(rejects)
   stats['duplicates'] = dict((duplicates or Duplicates()).counts)
   return stats
 

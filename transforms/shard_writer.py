@@ -39,25 +39,14 @@ from transforms import imagenet, layout, resume
 from transforms.checksum import Stored
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
-from transforms.duplicates import DUPLICATE_OF
 from transforms.listing import image_path, input_path, reject
 from transforms.progress import ProgressFile
+from transforms.reject_reasons import INTERNAL_ERROR, reason_category
 from transforms.sharding import ImageRef, ShardId, order_key
 from transforms.summary import ShardSummary
 
-# Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
-# tool (or a library it calls), reported as a reject so that the run goes on.
-INTERNAL_ERROR = 'internal error'
 _NAMESPACE = 'folder2tfrecord'
 OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
-
-
-def reason_category(reason: str) -> str:
-  """The part of a reject reason before any detail in parentheses or after a colon (metric names);
-  `duplicate of` without the kept file's path."""
-  if reason.startswith(DUPLICATE_OF):
-    return DUPLICATE_OF.strip()
-  return reason.split(' (', 1)[0].split(':', 1)[0].strip()[:80]
 
 
 class WriteShardFn(beam.DoFn):
