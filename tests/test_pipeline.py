@@ -49,8 +49,9 @@ def test_shards_metadata_and_counts(sample_output):
   assert labels == sorted(p.name for p in SAMPLE_DIR.iterdir() if p.is_dir())
   stats = json.loads((sample_output / 'stats.json').read_text())
   manifest = json.loads((sample_output / 'manifest.json').read_text())
-  assert stats['num_examples'] == 54 and stats['num_rejected'] == 0
-  assert (sample_output / 'rejects.jsonl').read_text() == ''
+  assert stats['num_examples'] == 54 and stats['num_rejected'] == 1
+  assert json.loads((sample_output / 'rejects.jsonl').read_text()) == {  # beside the class folders
+      'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder', 'split': None}
   seen = {}
   for split in ('train', 'validation'):
     records = read_split(sample_output, split)

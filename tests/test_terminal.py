@@ -162,9 +162,11 @@ def test_run_local_sh_shows_converting_bar_and_summary_only(tmp_path, without_ex
   log = output / layout.WORK_DIR / layout.LOG_FILE
   assert shown[0] == f'Converting 5 classes from data/sample_images into {output} (log: {log})'
   assert any(line.startswith('converting: 100%') and '54/54' in line for line in shown), lines
-  assert shown[-2].startswith('total: 54 examples, 0 rejected')
-  assert shown[-1].startswith('duplicates: 0 exact groups (0 across splits), 0 near pairs')
-  assert [line.split()[0] for line in shown[-5:-2]] == ['split', 'train', 'validation']
+  # data/sample_images/ATTRIBUTION.md lies beside the class folders: a reject.
+  assert shown[-3].startswith('total: 54 examples, 1 rejected')
+  assert shown[-2].startswith('duplicates: 0 exact groups (0 across splits), 0 near pairs')
+  assert shown[-1] == '  rejected      1  not in a class folder'
+  assert [line.split()[0] for line in shown[-6:-3]] == ['split', 'train', 'validation']
   # What the terminal did not show is in the run log: the workers' own stderr and Beam's INFO logs.
   text = log.read_text()
   assert 'INFO:apache_beam.runners.worker.sdk_worker:Creating insecure control channel' in text
