@@ -225,3 +225,15 @@ def test_escaped_paths_and_names():
   assert input_file.escaped(os.fsdecode(b'/in/caf\xe9.jpg')) == '/in/caf\\xe9.jpg'
   assert input_file.escaped('/in/überclass ✓/x.jpg') == '/in/überclass ✓/x.jpg'
   assert not input_file.is_utf8(os.fsdecode(b'caf\xe9')) and input_file.is_utf8('café')
+
+
+def test_max_file_bytes_is_recorded_only_when_set_and_must_be_positive(tmp_path, capsys):
+  from pipeline import options  # pylint: disable=import-outside-toplevel
+  default, _ = options.parse_args(['--input', 'in', '--output', 'out'])
+  assert default.max_file_bytes == 268435456 and 'max_file_bytes' not in default.to_dict()
+  small, _ = options.parse_args(['--input', 'in', '--output', 'out', '--max_file_bytes', '1000'])
+  assert small.to_dict()['max_file_bytes'] == 1000
+  photos(tmp_path / 'in')
+  assert convert(tmp_path / 'in', tmp_path / 'out', '--max_file_bytes', 0) == 2
+  assert capsys.readouterr().err == 'error: --max_file_bytes must be >= 1 (bytes), got 0.\n'
+  assert not (tmp_path / 'out').exists()
