@@ -89,7 +89,6 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                        'ILSVRC2012_validation_ground_truth.txt with --ground_truth_synsets).')
     ground_truth = _annotation(read_ground_truth, opts.validation_ground_truth,
                                opts.ground_truth_synsets)
-    class_dirs['validation'] = ['']  # The folder itself, labelled by the ground truth.
   class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
   found = set().union(*class_dirs.values()) - {''}
   if not found:

@@ -314,7 +314,8 @@ class InputSurvey:
   """What the driver's listing of --input and of the split roots found, besides the layout.
 
   Attributes:
-    class_dirs: {split: class folder names under its root, sorted}.
+    class_dirs: {split: class folder names under its root, sorted; [''] for a flat validation
+      folder}.
     loose_files: reject dicts (NOT_IN_CLASS_FOLDER, split None) of the files directly in --input or in
       a split root beside its class folders.
     left_behind: {left_behind_kind: entries} skipped in --input and the split roots (the class
@@ -337,22 +338,22 @@ def survey_input(input_root: str, layout: Layout) -> InputSurvey:
   left_behind, loose, class_dirs = collections.Counter(), [], {}
   top_entries, top_left_behind = list_input_folder(input_root)
   left_behind.update(left_behind_kind(name) for name in top_left_behind)
-  split_root_paths = set(layout.split_roots.values())
-  loose += [entry.path for entry in top_entries
-            if not entry.is_folder and entry.path not in split_root_paths]
+  loose += [entry.path for entry in top_entries if not entry.is_folder]
   for split, root in layout.split_roots.items():
     if split == UNSPLIT:
       entries = top_entries
     else:
       entries, names = list_input_folder(root)
       left_behind.update(left_behind_kind(name) for name in names)
-      if not (split == VALIDATION and layout.flat_validation):
-        loose += [entry.path for entry in entries if not entry.is_folder]
+      if split == VALIDATION and layout.flat_validation:
+        class_dirs[split] = ['']  # The folder itself (ListImages rejects the folders in it).
+        continue
+      loose += [entry.path for entry in entries if not entry.is_folder]
     class_dirs[split] = [entry.name for entry in entries if entry.is_folder]
     for name in class_dirs[split]:
       check_class_name(root, name)
   folders = [join(layout.split_roots[split], name) for split, names in class_dirs.items()
-             for name in names]
+             for name in names if name]
   with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
     empty = [path for path, full in zip(folders, pool.map(_holds_entries, folders)) if not full]
   return InputSurvey(class_dirs, tuple(reject(path, None, NOT_IN_CLASS_FOLDER) for path in loose),
@@ -387,8 +388,7 @@ def check_has_images(layout: Layout, survey: InputSurvey) -> None:
   Raises:
     InputError: every class folder is empty (or holds only left-behind entries).
   """
-  folders = sum(len(names) for split, names in survey.class_dirs.items()
-                if not (split == VALIDATION and layout.flat_validation))
+  folders = sum(1 for names in survey.class_dirs.values() for name in names if name)
   if layout.flat_validation or len(survey.empty_classes) < folders:
     return
   raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +

@@ -166,13 +166,14 @@ def list_folders(folders: Sequence[Folder], label_map: Dict[str, int], label_off
     InputError: a folder cannot be listed.
   """
   def list_one(folder: Folder) -> FolderListing:
-    outputs = {None: [], REJECTS_TAG: [], LEFT_BEHIND_TAG: []}
+    refs, tagged = [], {REJECTS_TAG: [], LEFT_BEHIND_TAG: []}
     for item in list_class_dir(folder, label_map, label_offset, ground_truth):
       if isinstance(item, beam.pvalue.TaggedOutput):
-        outputs[item.tag].append(item.value)
+        tagged[item.tag].append(item.value)
       else:
-        outputs[None].append(item)
-    return FolderListing(folder, *(tuple(outputs[tag]) for tag in outputs))
+        refs.append(item)
+    return FolderListing(folder, tuple(refs), tuple(tagged[REJECTS_TAG]),
+                         tuple(tagged[LEFT_BEHIND_TAG]))
   with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
     return list(pool.map(list_one, folders))
 
