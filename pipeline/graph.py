@@ -27,8 +27,8 @@ from transforms.imagenet import AnnotationError, read_class_texts, read_ground_t
 from transforms.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplicates
 from transforms.groups import Followers
-from transforms.listing import (InputError, InputSurvey, Layout, ListImages, check_has_images,
-                                discover_layout, input_path, survey_input)
+from transforms.input_survey import InputSurvey, check_has_images, survey_input
+from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
 from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo

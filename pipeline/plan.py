@@ -55,7 +55,8 @@ from transforms import file_format as file_formats
 from transforms import layout
 from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
-from transforms.listing import left_behind_counts, left_behind_line, reject
+from transforms.input_survey import left_behind_counts, left_behind_line
+from transforms.listing import reject
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now

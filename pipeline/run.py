@@ -39,7 +39,8 @@ from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
 from transforms.codec_versions import package_versions
-from transforms.listing import InputError, empty_classes_warning, left_behind_counts, left_behind_line
+from transforms.input_survey import empty_classes_warning, left_behind_counts, left_behind_line
+from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.resume import resume_message

@@ -14,7 +14,7 @@ import pytest
 from conftest import SAMPLE_DIR, convert
 from transforms import input_file
 from transforms.input_file import InputFileError, read_input
-from transforms.listing import left_behind_line
+from transforms.input_survey import left_behind_line
 
 PHOTOS = {'animal': ['gc_cat.JPEG', 'gc_owl.JPEG'], 'flower': ['skl_flower.jpg', 'mate_garden.JPEG']}
 MAX_BYTES = 1_000_000  # --max_file_bytes of the runs: above every photo used, below the sparse file

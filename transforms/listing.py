@@ -17,7 +17,7 @@ runner lists ImageNet's 1,000 directories in parallel instead of through one hug
 What tools and operating systems leave behind is skipped at every level, never a class and never a
 reject (`is_left_behind`): names starting with `.` or `_` (`.DS_Store`, AppleDouble `._*`, `__MACOSX/`
 of a zip made on a Mac, `.ipynb_checkpoints/`, an earlier output's `_work/`), Windows' `Thumbs.db` and
-`desktop.ini`; the run and the plan print how many (`left_behind_line`). Everything else that is not a
+`desktop.ini`; the run and the plan print how many (transforms/input_survey.py). Everything else that is not a
 readable image of a class folder is a reject with its reason, never silently dropped: a file beside the
 class folders ("not in a class folder"), anything deeper than root/<class>/<file>, a broken symbolic
 link, a link loop, a FIFO, socket or device (decided from os.stat, transforms/input_file.py), a file
@@ -25,24 +25,21 @@ name that is not UTF-8 (its path written with `\\x` escapes). An empty class fol
 label map is the sorted class folders, as Keras' `image_dataset_from_directory` and TFDS'
 `ImageFolder` make it); the driver names it in a warning. A class folder name that cannot be one line
 of labels.txt (a newline, carriage return or NUL, or bytes that are not UTF-8) stops the run before
-any work.
+any work. The driver's part (class folders, loose files, empty classes) is transforms/input_survey.py.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import logging
 import os
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
 from transforms.layout import join
@@ -60,9 +57,6 @@ LEFT_BEHIND_COUNTER = 'left behind: '
 # Explorer, Jupyter, zip on macOS, this converter's own work folder.
 _LEFT_BEHIND_NAMES = {name.lower(): name for name in (
     '.DS_Store', 'Thumbs.db', 'desktop.ini', '__MACOSX', '.ipynb_checkpoints', '_work')}
-_UNLABELLABLE = {'\n': 'a newline', '\r': 'a carriage return', '\0': 'a NUL'}
-_EMPTY_CHECK_LIMIT = 100  # object-store names looked at per class folder to tell it is not empty
-_THREADS = 16  # concurrent class-folder checks (an object store answers in tens of milliseconds)
 
 
 class InputError(ValueError):
@@ -119,51 +113,6 @@ def left_behind_kind(name: str) -> str:
   return '._*' if name.startswith('._') else name[0] + '*'
 
 
-def left_behind_line(counts: Mapping[str, int]) -> Optional[str]:
-  """`skipped 4 files and folders that tools leave behind (2 .DS_Store, 1 __MACOSX, 1 _work)`, or
-  None when nothing was skipped. `counts`: {left_behind_kind: entries}."""
-  total = sum(counts.values())
-  if not total:
-    return None
-  kinds = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
-  return (f'skipped {total} file{"s" * (total != 1)} and folders that tools leave behind ('
-          + ', '.join(f'{n} {kind}' for kind, n in kinds) + ')')
-
-
-def left_behind_counts(survey: Optional['InputSurvey'], result=None) -> Dict[str, int]:
-  """{left_behind_kind: entries} of a run: the driver's (`survey`) plus the graph's metric counters
-  of `result` (a Beam PipelineResult; a runner without metrics adds nothing)."""
-  counts = collections.Counter(survey.left_behind if survey else {})
-  try:
-    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-  except Exception:  # pylint: disable=broad-except  (no result, or a runner without metrics)
-    return dict(counts)
-  for counter in query['counters']:
-    name = counter.key.metric.name
-    if name.startswith(LEFT_BEHIND_COUNTER):
-      value = counter.committed if counter.committed is not None else counter.attempted
-      counts[name[len(LEFT_BEHIND_COUNTER):]] += value or 0
-  return dict(counts)
-
-
-def empty_classes_warning(survey: Optional['InputSurvey'], limit: int = 10) -> Optional[str]:
-  """`warning: 1 class folder is empty ...: <path>` naming at most `limit` of them; None when none
-  is."""
-  paths = survey.empty_classes if survey else ()
-  if not paths:
-    return None
-  shown = ', '.join(escaped(path) for path in paths[:limit]) + (', ...' if len(paths) > limit else '')
-  one = len(paths) == 1
-  return (f'warning: {len(paths)} class folder{"s" * (not one)} {"is" if one else "are"} empty (only '
-          f'left-behind files or nothing): {"its label is" if one else "their labels are"} kept in '
-          f'labels.txt, with no examples: {shown}')
-
-
-def shown_name(name: str) -> str:
-  """A file or folder name for a message: repr(), with bytes that are not UTF-8 as `\\xNN`."""
-  return repr(name) if is_utf8(name) else repr(name.encode('utf-8', 'surrogateescape'))
-
-
 def _match(pattern: str) -> List[FileMetadata]:
   try:
     return FileSystems.match([pattern])[0].metadata_list
@@ -171,7 +120,7 @@ def _match(pattern: str) -> List[FileMetadata]:
     raise InputError(f'cannot list {pattern}: {e}') from e
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
   return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
 
 
@@ -244,7 +193,7 @@ def list_input_folder(directory: str) -> Tuple[List[Entry], List[str]]:
 def _scan(directory: str) -> List[Entry]:
   """Every entry directly under `directory`, sorted by name (list_entries)."""
   entries = {}
-  if _is_local(directory):
+  if is_local(directory):
     try:
       with os.scandir(directory) as it:
         for entry in it:
@@ -307,92 +256,6 @@ def discover_layout(input_root: str, labelled_validation: bool = False) -> Layou
         f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
         'root/train/<class>/... with root/validation/<class>/... and/or root/test/<class>/...).')
   return Layout({UNSPLIT: input_root})
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSurvey:
-  """What the driver's listing of --input and of the split roots found, besides the layout.
-
-  Attributes:
-    class_dirs: {split: class folder names under its root, sorted; [''] for a flat validation
-      folder}.
-    loose_files: reject dicts (NOT_IN_CLASS_FOLDER, split None) of the files directly in --input or in
-      a split root beside its class folders.
-    left_behind: {left_behind_kind: entries} skipped in --input and the split roots (the class
-      folders' own are counted by ListImages).
-    empty_classes: paths of the class folders that hold nothing but left-behind entries.
-  """
-  class_dirs: Dict[str, List[str]]
-  loose_files: Tuple[dict, ...] = ()
-  left_behind: Mapping[str, int] = dataclasses.field(default_factory=dict)
-  empty_classes: Tuple[str, ...] = ()
-
-
-def survey_input(input_root: str, layout: Layout) -> InputSurvey:
-  """Lists --input and the split roots: the class folders, the files beside them, the left-behind
-  entries, the empty class folders.
-
-  Raises:
-    InputError: a folder cannot be listed; a class folder name cannot be one line of labels.txt.
-  """
-  left_behind, loose, class_dirs = collections.Counter(), [], {}
-  top_entries, top_left_behind = list_input_folder(input_root)
-  left_behind.update(left_behind_kind(name) for name in top_left_behind)
-  loose += [entry.path for entry in top_entries if not entry.is_folder]
-  for split, root in layout.split_roots.items():
-    if split == UNSPLIT:
-      entries = top_entries
-    else:
-      entries, names = list_input_folder(root)
-      left_behind.update(left_behind_kind(name) for name in names)
-      if split == VALIDATION and layout.flat_validation:
-        class_dirs[split] = ['']  # The folder itself (ListImages rejects the folders in it).
-        continue
-      loose += [entry.path for entry in entries if not entry.is_folder]
-    class_dirs[split] = [entry.name for entry in entries if entry.is_folder]
-    for name in class_dirs[split]:
-      check_class_name(root, name)
-  folders = [join(layout.split_roots[split], name) for split, names in class_dirs.items()
-             for name in names if name]
-  with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
-    empty = [path for path, full in zip(folders, pool.map(_holds_entries, folders)) if not full]
-  return InputSurvey(class_dirs, tuple(reject(path, None, NOT_IN_CLASS_FOLDER) for path in loose),
-                     dict(left_behind), tuple(empty))
-
-
-def check_class_name(root: str, name: str) -> None:
-  """Raises InputError when the class folder `name` cannot be one line of labels.txt (UTF-8)."""
-  found = [what for char, what in _UNLABELLABLE.items() if char in name]
-  found += [] if is_utf8(name) else ['bytes that are not UTF-8']
-  if found:
-    raise InputError(f'the class folder {shown_name(name)} in {escaped(root)} has a name that cannot '
-                     f'be one line of labels.txt ({", ".join(found)}): rename the folder.')
-
-
-def _holds_entries(folder: str) -> bool:
-  """Whether `folder` holds anything but left-behind entries (local: stops at the first one; object
-  stores: among its first _EMPTY_CHECK_LIMIT names)."""
-  try:
-    if _is_local(folder):
-      with os.scandir(folder) as it:
-        return any(not is_left_behind(entry.name) for entry in it)
-    metadata = FileSystems.match([join(folder, '**')], limits=[_EMPTY_CHECK_LIMIT])[0].metadata_list
-    return any(not is_left_behind(relative(m.path, folder).split('/', 1)[0]) for m in metadata)
-  except Exception:  # pylint: disable=broad-except  (the listing in the graph reports it)
-    return True
-
-
-def check_has_images(layout: Layout, survey: InputSurvey) -> None:
-  """Fails before any work when no class folder holds a single entry (tensorflow/tpu#980).
-
-  Raises:
-    InputError: every class folder is empty (or holds only left-behind entries).
-  """
-  folders = sum(1 for names in survey.class_dirs.values() for name in names if name)
-  if layout.flat_validation or len(survey.empty_classes) < folders:
-    return
-  raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
-                   ' are all empty: there are no images to convert. Check --input.')
 
 
 def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,
