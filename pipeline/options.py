@@ -274,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
   image.add_argument('--max_image_pixels', type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                      help='Reject images whose header declares more pixels (decompression bombs).')
   image.add_argument('--max_file_bytes', type=int, default=DEFAULT_MAX_FILE_BYTES,
-                     help='Reject input files larger than this many bytes without reading them '
-                          f'(default {DEFAULT_MAX_FILE_BYTES} = 256 MiB); only regular files are read.')
+                     help='Reject input files larger than this many bytes (256 MiB by default) from '
+                          'their size, unread; only regular files are read (FIFOs, sockets and '
+                          'devices are rejects).')
   splits = parser.add_argument_group('labels, splits and shards')
   splits.add_argument('--labels_file',
                       help='Label map: a text file with one class folder name per line (label order), '

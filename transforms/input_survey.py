@@ -132,9 +132,11 @@ def left_behind_counts(survey: Optional[InputSurvey], result=None) -> Dict[str, 
   """{left_behind_kind: entries} of a run: the driver's (`survey`) plus the graph's metric counters
   of `result` (a Beam PipelineResult; a runner without metrics adds nothing)."""
   counts = collections.Counter(survey.left_behind if survey else {})
+  if result is None:
+    return dict(counts)
   try:
     query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-  except Exception:  # pylint: disable=broad-except  (no result, or a runner without metrics)
+  except Exception:  # pylint: disable=broad-except  (a runner without metrics)
     return dict(counts)
   for counter in query['counters']:
     name = counter.key.metric.name
