@@ -14,7 +14,8 @@ import pytest
 from conftest import SAMPLE_DIR, convert
 from transforms import input_file
 from transforms.input_file import InputFileError, read_input
-from transforms.input_survey import left_behind_line
+from transforms.input_survey import check_class_name, left_behind_line
+from transforms.listing import InputError, is_left_behind, left_behind_kind
 
 PHOTOS = {'animal': ['gc_cat.JPEG', 'gc_owl.JPEG'], 'flower': ['skl_flower.jpg', 'mate_garden.JPEG']}
 MAX_BYTES = 1_000_000  # --max_file_bytes of the runs: above every photo used, below the sparse file
@@ -237,3 +238,14 @@ def test_max_file_bytes_is_recorded_only_when_set_and_must_be_positive(tmp_path,
   assert convert(tmp_path / 'in', tmp_path / 'out', '--max_file_bytes', 0) == 2
   assert capsys.readouterr().err == 'error: --max_file_bytes must be >= 1 (bytes), got 0.\n'
   assert not (tmp_path / 'out').exists()
+
+
+def test_a_nul_in_a_class_name_is_refused_and_left_behind_kinds_are_bounded():
+  """A NUL cannot be in a local file name; an object store's key can hold one."""
+  with pytest.raises(InputError, match=r"class folder 'a\\x00b' in s3://bucket/in .*\(a NUL\)"):
+    check_class_name('s3://bucket/in', 'a\0b')
+  names = ['.DS_Store', '._IMG_1.jpg', '.Trashes', '__MACOSX', '_work', '_old', 'THUMBS.DB',
+           'Desktop.ini', '.ipynb_checkpoints']
+  assert all(is_left_behind(n) for n in names) and not is_left_behind('cat.jpg')
+  assert [left_behind_kind(n) for n in names] == [
+      '.DS_Store', '._*', '.*', '__MACOSX', '_work', '_*', 'Thumbs.db', 'desktop.ini', '.ipynb_checkpoints']
