@@ -25,6 +25,7 @@ from pipeline.command_line import UsageError
 from transforms import file_format as file_formats
 from transforms.duplicates import read_exclusions
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sample import RUN_SAMPLE_SIZE
@@ -42,7 +43,8 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
-                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex')
+                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex',
+                     'max_file_bytes')
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -63,6 +65,7 @@ class ConverterOptions:
   jpeg_quality: int = 90
   resample: str = 'bilinear'
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
   train_shards: int = 0
   validation_shards: int = 0
   test_shards: int = 0
@@ -115,6 +118,8 @@ class ConverterOptions:
                                ('num_workers', self.num_workers, 0)):
       if value < least:
         raise UsageError(f'--{flag} must be >= {least}, got {value}.')
+    if self.max_file_bytes < 1:
+      raise UsageError(f'--max_file_bytes must be >= 1 (bytes), got {self.max_file_bytes}.')
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
@@ -281,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                           'downscale, which samples 2x2 source pixels at most (docs/decoding.md).')
   image.add_argument('--max_image_pixels', type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                      help='Reject images whose header declares more pixels (decompression bombs).')
+  image.add_argument('--max_file_bytes', type=int, default=DEFAULT_MAX_FILE_BYTES,
+                     help='Reject input files larger than this many bytes (256 MiB by default) from '
+                          'their size, unread; only regular files are read (FIFOs, sockets and '
+                          'devices are rejects).')
   splits = parser.add_argument_group('labels, splits and shards')
   splits.add_argument('--labels_file',
                       help='Label map: a text file with one class folder name per line (label order, '

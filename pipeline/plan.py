@@ -56,6 +56,7 @@ from transforms import file_format as file_formats
 from transforms import layout
 from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
+from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
@@ -125,6 +126,7 @@ class Plan:
     splits: the splits in SPLITS order.
     num_classes: classes of the label map.
     listing_rejects: {reason: files} the listing rejects (exact).
+    left_behind: {kind: entries} the listing skipped as left behind by tools (exact).
     folders: class folders listed.
     sample: the plan's converted sample.
     metadata_bytes: predicted bytes of the metadata files.
@@ -154,6 +156,7 @@ class Plan:
   load: float = 0.0
   existing: Tuple[str, ...] = ()
   duplicate_line_bytes: int = 0
+  left_behind: Optional[Dict[str, int]] = None
 
   def conversion_seconds(self, workers: int) -> float:
     """Projected wall seconds of converting on `workers` one-core workers, start-up excluded."""
@@ -229,6 +232,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
     InputError: a class folder cannot be listed.
   """
   start = time.monotonic()
+  loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
   listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
                           dataset.label_map, opts.label_offset, dataset.ground_truth)
   sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
@@ -253,16 +257,19 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
                    metadata + sum(s.num_shards for s in splits) * overhead)
   cpu_ms = statistics.fmean(f.cpu_seconds for f in sample.files) * 1e3 if sample.files else 0.0
   plan = Plan(tuple(splits), len(dataset.class_names),
-              dict(collections.Counter(reason_category(r['reason']) for listing in listings
-                                       for r in listing.rejects)),
+              dict(collections.Counter(reason_category(r['reason']) for r in loose_files + tuple(
+                  r for listing in listings for r in listing.rejects))),
               len(listings), sample, metadata, total, dataset.run_sample, cpu_ms, (), 0.0)
   workers = [('this machine\'s cores, DirectRunner multi_processing', os.cpu_count() or 1)]
   workers += [('--num_workers', opts.num_workers)] if opts.num_workers else []
+  left_behind = collections.Counter(left_behind_counts(dataset.survey))
+  left_behind.update(kind for listing in listings for kind in listing.left_behind)
   return dataclasses.replace(
       plan, projections=tuple((what, w, plan.conversion_seconds(w)) for what, w in workers),
       seconds=time.monotonic() - start, load=os.getloadavg()[0],
       existing=tuple(owned_files(opts.output_layout)),
-      duplicate_line_bytes=duplicate_line_bytes(sample, dataset))
+      duplicate_line_bytes=duplicate_line_bytes(sample, dataset),
+      left_behind=dict(left_behind))
 
 
 def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
@@ -308,6 +315,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
   each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json)."""
   output = opts.output_layout
   rejects = [r for listing in sample.listings for r in listing.rejects]
+  rejects += dataset.survey.loose_files if dataset.survey else ()
   sampled_rejects = [f for f in sample.files if f.reason]
   totals, checksums = {}, {}
   for split in splits:
@@ -401,6 +409,7 @@ def _listing_lines(plan: Plan) -> List[str]:
            + (f', {sum(plan.listing_rejects.values())} rejected by the listing' if plan.listing_rejects
               else '')]
   lines += [f'  rejected {count:>8}  {reason}' for reason, count in sorted(plan.listing_rejects.items())]
+  lines += [f'  {line}' for line in [left_behind_line(plan.left_behind or {})] if line]
   names = sorted({name for s in plan.splits for name in s.class_files})
   header = f'  {"files":<28}' + ''.join(f'{s.split:>12}' for s in plan.splits)
   lines += [header, f'  {"(all classes)":<28}' + ''.join(f'{s.files:>12}' for s in plan.splits)]

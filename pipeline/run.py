@@ -40,6 +40,7 @@ from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
 from transforms.codec_versions import package_versions
+from transforms.input_survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
@@ -155,6 +156,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
     plan = plan_dataset(opts)
+    empty_classes = empty_classes_warning(plan.survey)
+    if empty_classes:
+      print(empty_classes, file=sys.stderr)
     if opts.plan:
       print(format_plan(make_plan(opts, plan), opts))
       return 0
@@ -205,6 +209,9 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
     provenance = read_provenance(opts.output_layout) or {}
     print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
   print(summarize(opts, stats, seconds))
+  left_behind = left_behind_line(left_behind_counts(plan.survey, p.result))
+  if left_behind:
+    print('\n'.join(_wrapped(left_behind, '  ')))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

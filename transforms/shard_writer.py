@@ -28,7 +28,6 @@ import uuid
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -39,6 +38,7 @@ from transforms import imagenet, layout, resume
 from transforms.checksum import Stored
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
 from transforms.listing import image_path, input_path, reject
 from transforms.progress import ProgressFile
 from transforms.reject_reasons import INTERNAL_ERROR, reason_category
@@ -57,12 +57,15 @@ class WriteShardFn(beam.DoFn):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD):
+               file_format: str = file_formats.TFRECORD,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
     `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
     (None: no check, and --resume does not compare them). `file_format`: the shards' container, a name
-    of transforms/file_format.py."""
+    of transforms/file_format.py. `max_file_bytes`: --max_file_bytes; each input file is read through
+    transforms/input_file.py `read_input` (regular files only, at most this many bytes)."""
     super().__init__()
+    self._max_file_bytes = max_file_bytes
     self._format = file_formats.get(file_format)
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
@@ -151,8 +154,10 @@ class WriteShardFn(beam.DoFn):
       if ref.split not in filesystems:
         filesystems[ref.split] = FileSystems.get_filesystem(path)
       try:
-        with filesystems[ref.split].open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-          data = src.read()
+        data = read_input(path, self._max_file_bytes, ref.size, filesystems[ref.split])
+      except InputFileError as e:
+        self._add_reject(rejects, split, path, e.reason)
+        continue
       except OSError as e:
         self._add_reject(rejects, split, path, f'cannot read the file ({type(e).__name__}: {e})')
         continue
@@ -219,10 +224,11 @@ class WriteShards(beam.PTransform):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD):
+               file_format: str = file_formats.TFRECORD,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir, codecs, file_format)
+                            bbox_dir, codecs, file_format, max_file_bytes)
 
   def expand(self, assigned):
     return (assigned
