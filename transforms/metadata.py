@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.label_map import labels_text
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
@@ -94,7 +95,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
   duplicates = duplicates or Duplicates()
   stats = build_stats(split_stats, rejects, duplicates)
-  layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
+  layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
   layout.write_jsonl(output.path(layout.DUPLICATES_FILE), duplicates.lines)
   layout.write_json(output.path(layout.STATS_FILE), stats)
