@@ -90,30 +90,32 @@ def _bytes_feature(feature_map: Any, key: str) -> Optional[str]:
 
 
 def check_metadata(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],
-                   shard_checksums: Mapping[str, Tuple[int, str]]) -> Tuple[Problems, Optional[int]]:
+                   records_complete: bool = True) -> Tuple[Problems, Optional[int]]:
   """Every check of the module docstring.
 
   Args:
     tallies: {split: RecordTally} of every record read.
-    shard_checksums: {shard name: (bytes, hex SHA-256)} as verify read them.
+    records_complete: every shard and record was read without a problem; when not, stats.json's
+      sums are not compared with the records' (the shards' problems are named already).
   Returns:
     (problems, files whose SHA-256 `_SUCCESS` lists and that were compared; None for an empty or
     missing `_SUCCESS`).
   """
   problems: Problems = []
-  checked = check_success(output, shard_checksums, problems)
+  checked = check_success(output, problems)
   labels = _check_labels(output, manifest, tallies, problems)
   if labels is not None:
     _check_tfds_labels(output, manifest, labels, problems)
   rejects = check_jsonl(output.path(layout.REJECTS_FILE), _REJECT_KEYS, problems)
   check_jsonl(output.path(layout.DUPLICATES_FILE), _DUPLICATE_KEYS, problems, required=False)
-  _check_stats(output, manifest, tallies, rejects, problems)
+  _check_stats(output, manifest, tallies if records_complete else None, rejects, problems)
   return problems, checked
 
 
-def check_success(output: layout.OutputLayout, shard_checksums: Mapping[str, Tuple[int, str]],
-                  problems: Problems) -> Optional[int]:
-  """Compares the files with `_SUCCESS`'s list; returns how many were compared (None: no list)."""
+def check_success(output: layout.OutputLayout, problems: Problems) -> Optional[int]:
+  """Compares the metadata files with `_SUCCESS`'s list; returns how many were compared (None: no
+  list). Its shard lines are not read again: manifest.json, which it lists, holds the same SHA-256
+  and verify compares every shard with those."""
   where = output.path(layout.SUCCESS_FILE)
   if not FileSystems.exists(where):
     return None  # verify names the missing _SUCCESS itself.
@@ -134,9 +136,9 @@ def check_success(output: layout.OutputLayout, shard_checksums: Mapping[str, Tup
   checked = 0
   for name, expected in sorted(listed.items()):
     path = output.path(name)
-    if name in shard_checksums:
-      actual = shard_checksums[name][1]
-    elif not FileSystems.exists(path):
+    if output.is_shard(name):
+      continue
+    if not FileSystems.exists(path):
       problems.append((path, f'missing: {layout.SUCCESS_FILE} lists it (deleted after the run)'))
       continue
     else:
@@ -179,9 +181,10 @@ def _check_labels(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[
                                f'image/class/text values: {sorted(map(str, texts))[:3]}'))
     for label, synsets in sorted(tally.synsets.items()):
       line = label - offset
-      shown = names[line] if 0 <= line < len(names) else None
-      for synset in sorted(s for s in synsets if s != shown and s is not None):
-        problems.append((path, f'line {line + 1} is {shown!r}, but {split} records with label '
+      if not 0 <= line < len(names):
+        continue  # Outside the label range: named with the record.
+      for synset in sorted(s for s in synsets if s != names[line] and s is not None):
+        problems.append((path, f'line {line + 1} is {names[line]!r}, but {split} records with label '
                                f'{label} have image/class/synset {synset!r}'))
   return names
 
@@ -262,36 +265,40 @@ def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
   return per_split
 
 
-def _check_stats(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],
+def _check_stats(output: layout.OutputLayout, manifest: Dict,
+                 tallies: Optional[Mapping[str, RecordTally]],
                  rejects: Optional[Mapping[Optional[str], int]], problems: Problems) -> None:
-  """stats.json's counts, sums and statistics against the records, manifest.json and rejects."""
+  """stats.json's counts, sums and statistics against manifest.json, rejects.jsonl and (unless
+  `tallies` is None) the records."""
   path = output.path(layout.STATS_FILE)
   try:
     stats = layout.read_json(path)
   except Exception as error:  # pylint: disable=broad-except  (missing, not JSON)
     problems.append((path, f'cannot read: {error}'))
     return
-  totals = _sidecar_totals(output, manifest)
+  totals = _sidecar_totals(output, manifest) if tallies is not None else {}
   for split, entry in sorted(manifest['splits'].items()):
-    tally, got = tallies.get(split, RecordTally()), stats.get(split)
+    got = stats.get(split)
     if not isinstance(got, dict):
       problems.append((path, f'split {split!r} missing'))
       continue
-    expected = {'num_examples': entry['num_examples'], 'num_shards': entry['num_shards'],
-                'num_bytes': tally.num_bytes, 'class_counts': dict(sorted(tally.class_counts.items()))}
+    expected = {'num_examples': entry['num_examples'], 'num_shards': entry['num_shards']}
+    tally = tallies.get(split, RecordTally()) if tallies is not None else None
+    if tally is not None:
+      expected.update(num_bytes=tally.num_bytes, class_counts=dict(sorted(tally.class_counts.items())))
     if rejects is not None:
       expected['num_rejected'] = rejects.get(split, 0)
     for key, value in expected.items():
       if got.get(key) != value:
-        source = 'rejects.jsonl has' if key == 'num_rejected' else 'the records give'
-        problems.append((path, f'split {split!r}: {key} is {got.get(key)}, {source} {value}'))
-    _check_mean_std(path, split, got, totals.get(split), tally, problems)
-  top = {'num_examples': sum(e['num_examples'] for e in manifest['splits'].values())}
-  if rejects is not None:
-    top['num_rejected'] = sum(rejects.values())
-  for key, value in top.items():
+        source = {'num_rejected': 'rejects.jsonl has', 'num_examples': 'manifest.json says',
+                  'num_shards': 'manifest.json says'}.get(key, 'the records give')
+        problems.append((path, f'split {split!r}: {key} {got.get(key)}, {source} {value}'))
+    if tally is not None:
+      _check_mean_std(path, split, got, totals.get(split), tally, problems)
+  for key in ('num_examples', 'num_rejected'):
+    value = sum(stats[s].get(key, 0) for s in manifest['splits'] if isinstance(stats.get(s), dict))
     if stats.get(key) != value:
-      problems.append((path, f'{key} is {stats.get(key)}, the splits give {value}'))
+      problems.append((path, f'{key} {stats.get(key)}, its splits add up to {value}'))
 
 
 def _check_mean_std(path: str, split: str, got: Dict, totals: Optional[SplitTotals],

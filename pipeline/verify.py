@@ -396,7 +396,7 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   problems.extend(Problem(path, message) for path, message in duplicates_check.check_duplicates(
       output, manifest, record_phashes))
   metadata_problems, report.files_listed = metadata_check.check_metadata(
-      output, manifest, tallies, report.checksums)
+      output, manifest, tallies, records_complete=not problems)
   problems.extend(Problem(path, message) for path, message in metadata_problems)
   return report
 
