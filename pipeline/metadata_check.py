@@ -26,10 +26,9 @@ import dataclasses
 import hashlib
 import json
 import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import layout, success
@@ -42,7 +41,6 @@ Problems = List[Tuple[str, str]]  # (file, message)
 # encoder) and the decoded records' that is put down to the JPEG encoding, in 0-255 units.
 MEAN_TOLERANCE = 1.0
 STD_TOLERANCE = 3.0
-_READ_BYTES = 1 << 16
 _REJECT_KEYS = ('path', 'reason', 'split')
 _DUPLICATE_KEYS = ('kind', 'distance', 'files')
 
@@ -212,27 +210,6 @@ def _at(values: List[str], index: int) -> Optional[str]:
   return values[index] if index < len(values) else None
 
 
-def iter_lines(path: str) -> Iterator[Tuple[int, bytes, bool]]:
-  """(line number from 1, line without its newline, whether a newline ended it) of a file, read in
-  64 KiB blocks (memory bounded by the longest line).
-
-  Raises:
-    OSError (Beam's BeamIOError): the file cannot be read.
-  """
-  number, pending = 0, b''
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-    while True:
-      block = handle.read(_READ_BYTES)
-      if not block:
-        break
-      *lines, pending = (pending + block).split(b'\n')
-      for line in lines:
-        number += 1
-        yield number, line, True
-  if pending:
-    yield number + 1, pending, False
-
-
 def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
                 required: bool = True) -> Optional[Dict[Optional[str], int]]:
   """Checks that every line of a JSON-lines file is an object with `keys`; returns its lines per
@@ -243,7 +220,7 @@ def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
     return None
   per_split = collections.Counter()
   try:
-    for number, line, ended in iter_lines(path):
+    for number, line, ended in layout.iter_lines(path):
       if not line.strip():
         continue
       try:

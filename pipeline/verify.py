@@ -461,7 +461,7 @@ def _print_report(report: VerifyReport) -> int:
     checked = (f'SHA-256 of {report.checksums_checked} shards as in manifest.json'
                if report.checksums_checked else 'no checksums in manifest.json (an earlier version '
                'made it): bytes not compared')
-    listed = (f'{report.files_listed} files as {layout.SUCCESS_FILE} lists their SHA-256'
+    listed = (f'{report.files_listed} metadata files as {layout.SUCCESS_FILE} lists their SHA-256'
               if report.files_listed is not None else
               f'{layout.SUCCESS_FILE} lists no SHA-256 (an earlier version made it): edits of the '
               'metadata files since the run cannot be checked')
