@@ -153,6 +153,10 @@ def test_the_label_map_is_recorded_by_content_not_path(source, tmp_path, capsys)
   assert 'resumed: 3 shards kept, 0 rewritten because their input changed, 2 missing' in (
       capsys.readouterr().out)
   assert _files(one)['manifest.json'] == _files(two)['manifest.json']
+  # --config OLD/manifest.json repeats the run: the label map is OLD/labels.txt, whose digest it is.
+  again = tmp_path / 'again'
+  assert convert(source, again, '--config', one / 'manifest.json') == 0
+  assert _files(again)['manifest.json'] == _files(one)['manifest.json']
 
 
 REFS = [ImageRef('', 0, 'a', f'a/{i}.jpg', 1000 + i, 1_700_000_000_000_000 + i) for i in range(3)]
