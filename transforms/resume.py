@@ -61,7 +61,7 @@ RECIPE_FLAGS = ('input', 'resize_shorter_side', 'center_crop', 'resize_longer_si
                 'file_format', 'compression', 'seed', 'bbox_dir')
 # Recorded flags whose change is no reason to refuse --resume: the label map's content is checked per
 # shard (its records' labels), as the files are.
-_RESHARDED_FLAGS = ('labels_file',)
+_CHECKED_PER_SHARD = ('labels_file',)
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -136,7 +136,7 @@ def run_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> 
   compared then) but the label map, which --resume checks per shard.
   """
   flags = sorted(k for k in set(recorded) | set(current)
-                 if k in recorded and k not in _RESHARDED_FLAGS and recorded[k] != current.get(k))
+                 if k in recorded and k not in _CHECKED_PER_SHARD and recorded[k] != current.get(k))
   return [f'--{flag} was {_shown(recorded[flag])} in the interrupted run, {_shown(current.get(flag))} '
           'now' for flag in flags]
 
