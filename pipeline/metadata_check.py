@@ -275,10 +275,13 @@ def _check_stats(output: layout.OutputLayout, manifest: Dict,
         problems.append((path, f'split {split!r}: {key} {got.get(key)}, {source} {value}'))
     if tally is not None:
       _check_mean_std(path, split, got, totals.get(split), tally, problems)
-  for key in ('num_examples', 'num_rejected'):
-    value = sum(stats[s].get(key, 0) for s in manifest['splits'] if isinstance(stats.get(s), dict))
+  top = {'num_examples': (sum(stats[s].get('num_examples', 0) for s in manifest['splits']
+                              if isinstance(stats.get(s), dict)), 'its splits add up to')}
+  if rejects is not None:  # Rejects of no split (a class missing from --labels_file) count here only.
+    top['num_rejected'] = sum(rejects.values()), 'rejects.jsonl has'
+  for key, (value, source) in top.items():
     if stats.get(key) != value:
-      problems.append((path, f'{key} {stats.get(key)}, its splits add up to {value}'))
+      problems.append((path, f'{key} {stats.get(key)}, {source} {value}'))
 
 
 def _check_mean_std(path: str, split: str, got: Dict, totals: Optional[SplitTotals],

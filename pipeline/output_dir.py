@@ -121,8 +121,8 @@ def _check_same_run(opts: ConverterOptions) -> None:
     flags = {k: v for k, v in _with_new_defaults(flags, current).items() if k != 'input' or k in flags}
   differences = resume.run_differences(flags, current)
   if differences:
-    raise UsageError(f'--resume finishes the interrupted run with its own flags (as {where} records '
-                     f'them), and {"; ".join(differences)}: rerun with '
+    raise UsageError(f'--resume finishes the interrupted run, and these flags differ from it (as '
+                     f'{where} records them): {"; ".join(differences)}. Rerun with '
                      f'{resume.rerun_hint(flags, differences)}, or use --overwrite to replace the '
                      'output.')
 

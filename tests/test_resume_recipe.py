@@ -75,9 +75,9 @@ def test_resume_with_another_jpeg_quality_is_refused_before_any_work(q90, source
   assert convert(source, output, *SAMPLE_FLAGS, '--jpeg_quality', '50', '--resume') == 2
   err = capsys.readouterr().err
   where = output / '_work' / (layout.RUN_FILE if keep_run_file else 'train-00000-of-00003.json')
-  assert err == (f'error: --resume finishes the interrupted run with its own flags (as {where} '
-                 'records them), and --jpeg_quality was 90 in the interrupted run, 50 now: rerun with '
-                 '--jpeg_quality 90 --resume, or use --overwrite to replace the output.\n'), err
+  assert err == (f'error: --resume finishes the interrupted run, and these flags differ from it (as '
+                 f'{where} records them): --jpeg_quality was 90 in the interrupted run, 50 now. Rerun '
+                 'with --jpeg_quality 90 --resume, or use --overwrite to replace the output.\n'), err
   assert _files(output) == before  # Nothing written, nothing deleted.
 
 
@@ -100,7 +100,7 @@ def test_resume_with_another_input_root_is_refused(q90, source, tmp_path, capsys
   shutil.rmtree(other / 'space')  # Another dataset: --overwrite, not --resume, replaces it.
   assert convert(other, output, *SAMPLE_FLAGS, '--resume') == 2
   err = capsys.readouterr().err
-  assert (f'--input was {source} in the interrupted run, {other} now: rerun with --input {source} '
+  assert (f'--input was {source} in the interrupted run, {other} now. Rerun with --input {source} '
           '--resume, or use --overwrite to replace the output.') in err, err
   assert not (output / layout.SUCCESS_FILE).exists()
   assert convert(other, output, *SAMPLE_FLAGS, '--overwrite') == 0

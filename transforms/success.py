@@ -63,6 +63,11 @@ def success_text(output: layout.OutputLayout,
   digests = {name: sha256 if sha256 else file_sha256(output.path(name))[1]
              for name, (_, sha256) in shard_checksums.items()}
   digests.update((name, file_digest(output, name)) for name in listed_metadata(output))
+  return success_lines(digests)
+
+
+def success_lines(digests: Mapping[str, str]) -> str:
+  """`<hex SHA-256>  <name>` lines of {file name: hex SHA-256}, sorted by name."""
   return ''.join(f'{digest}  {name}\n' for name, digest in sorted(digests.items()))
 
 
