@@ -32,6 +32,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import layout, success
+from transforms.image import channel_sums
 from transforms.stats import SplitTotals, mean_std
 from transforms.summary import ShardSummary
 from transforms.tfds_metadata import tfds_label_names
@@ -76,10 +77,10 @@ class RecordTally:
     self.synsets[label].add(synset)
     self.texts[synset].add(_bytes_feature(feature_map, 'image/class/text'))
     if pixels is not None:
-      flat = pixels.reshape(-1, 3).astype(np.int64)
-      self.num_pixels += flat.shape[0]
-      self.channel_sums = [a + int(b) for a, b in zip(self.channel_sums, flat.sum(axis=0))]
-      self.channel_squares = [a + int(b) for a, b in zip(self.channel_squares, (flat * flat).sum(axis=0))]
+      sums, squares = channel_sums(np.ascontiguousarray(pixels))
+      self.num_pixels += pixels.shape[0] * pixels.shape[1]
+      self.channel_sums = [a + b for a, b in zip(self.channel_sums, sums)]
+      self.channel_squares = [a + b for a, b in zip(self.channel_squares, squares)]
 
 
 def _bytes_feature(feature_map: Any, key: str) -> Optional[str]:
