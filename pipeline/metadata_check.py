@@ -39,9 +39,10 @@ from transforms.tfds_metadata import tfds_label_names
 
 Problems = List[Tuple[str, str]]  # (file, message)
 # Largest difference between stats.json's mean_rgb / std_rgb (of the pixels handed to the JPEG
-# encoder) and the decoded records' that is put down to the JPEG encoding, in 0-255 units.
-MEAN_TOLERANCE = 1.0
-STD_TOLERANCE = 3.0
+# encoder) and the decoded records' that is put down to the JPEG encoding, in 0-255 units: chroma
+# subsampling and quantisation at --jpeg_quality 1-5 move a split's blue mean by up to ~2.
+MEAN_TOLERANCE = 3.0
+STD_TOLERANCE = 5.0
 _REJECT_KEYS = ('path', 'reason', 'split')
 _DUPLICATE_KEYS = ('kind', 'distance', 'files')
 _ALWAYS_IN_STATS = ('num_examples', 'class_counts')  # a split's keys in stats.json of every version

@@ -126,7 +126,7 @@ def test_stats_are_checked_against_the_records_without_success_hashes(output, ca
     shutil.rmtree(output / '_work')
   code, out, _ = _verify(output, capsys)
   assert code == 0 and 'edits of the metadata files since the run cannot be checked' in out
-  _edit_json(output / 'stats.json', lambda s: s['train']['mean_rgb'].__setitem__(1, s['train']['mean_rgb'][1] + 2.0))
+  _edit_json(output / 'stats.json', lambda s: s['train']['mean_rgb'].__setitem__(1, s['train']['mean_rgb'][1] + 10.0))
   _swap_first_labels(output)
   code, _, err = _verify(output, capsys)
   source = 'the decoded records give' if drop_work else "the pixel sums of its shards' sidecars give"
