@@ -162,7 +162,10 @@ def _check_labels(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[
   try:
     text = layout.read_text(path)
   except (OSError, UnicodeDecodeError) as e:
-    problems.append((path, f'missing or unreadable: {e}' if FileSystems.exists(path) else 'missing'))
+    if FileSystems.exists(path):
+      problems.append((path, f'unreadable: {e}'))
+    else:
+      _missing(path, problems)
     return None
   names = text.splitlines()
   if len(names) != manifest['num_classes']:
@@ -188,6 +191,12 @@ def _check_labels(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[
         problems.append((path, f'line {line + 1} is {names[line]!r}, but {split} records with label '
                                f'{label} have image/class/synset {synset!r}'))
   return names
+
+
+def _missing(path: str, problems: Problems) -> None:
+  """Names a missing file, unless the `_SUCCESS` check named it already."""
+  if not any(where == path for where, _ in problems):
+    problems.append((path, 'missing'))
 
 
 def _check_tfds_labels(output: layout.OutputLayout, manifest: Dict, names: List[str],
@@ -219,7 +228,7 @@ def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
   value of 'split' when the lines have one (None: missing or unreadable)."""
   if not FileSystems.exists(path):
     if required:
-      problems.append((path, 'missing'))
+      _missing(path, problems)
     return None
   per_split = collections.Counter()
   try:
