@@ -43,11 +43,17 @@ def file_digest(output: layout.OutputLayout, name: str) -> str:
   """
   if name != layout.MODEL_GARDEN_FILE:
     return file_sha256(output.path(name))[1]
-  text = layout.read_text(output.path(name))
-  match = _CONFIG_FILE.search(text)
-  if match:
-    text = text.replace(match.group(1), FOLDER_PLACEHOLDER)
+  text = without_folder(layout.read_text(output.path(name)))
   return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def without_folder(model_garden_text: str) -> str:
+  """model_garden.yaml's text with the output folder it names (its `--config_file=<folder>/...`)
+  written as OUTPUT, wherever the file now lies."""
+  match = _CONFIG_FILE.search(model_garden_text)
+  if not match:
+    return model_garden_text
+  return model_garden_text.replace(match.group(1), FOLDER_PLACEHOLDER)
 
 
 def listed_metadata(output: layout.OutputLayout) -> list:
