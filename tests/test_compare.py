@@ -92,3 +92,15 @@ def test_outputs_of_earlier_versions_verify_without_checksums(sample_output, tmp
   out = capsys.readouterr().out
   assert 'no checksums in manifest.json (an earlier version made it)' in out
   assert '_SUCCESS lists no SHA-256 (an earlier version made it)' in out
+
+
+def test_an_output_given_as_a_relative_path_is_the_same(sample_output, tmp_path, monkeypatch, capsys):
+  """model_garden.yaml names the (absolute) folder it was written in, not the path given to verify."""
+  monkeypatch.chdir(tmp_path)
+  other = shutil.copytree(sample_output, tmp_path / 'other')
+  config = other / 'model_garden.yaml'  # As a run into tmp_path/other writes it.
+  config.write_text(config.read_text().replace(str(sample_output), str(other)))
+  code, out, _ = _against(sample_output, 'other', capsys)
+  assert code == 0 and out[1] == (
+      f'SAME {sample_output} and other: byte-identical (15 files: 5 shards and the metadata; '
+      'provenance.json not compared; model_garden.yaml differs only by the output folder it names)'), out
