@@ -409,7 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
                   "shard's size and SHA-256, TFRecord crcs or ArrayRecord chunk hashes, Example "
-                  'parsing, JPEG decoding and label range.')
+                  'parsing, JPEG decoding and label range, and every metadata file against the '
+                  "records and _SUCCESS's SHA-256 list (labels.txt, stats.json, rejects.jsonl, ...).")
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
   parser.add_argument('--against', metavar='OTHER',
                       help='another output to compare with byte for byte (shards and metadata but '

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -56,7 +56,7 @@ def without_folder(model_garden_text: str) -> str:
   return model_garden_text.replace(match.group(1), FOLDER_PLACEHOLDER)
 
 
-def listed_metadata(output: layout.OutputLayout) -> list:
+def listed_metadata(output: layout.OutputLayout) -> List[str]:
   """Names of the metadata files present in `output` that `_SUCCESS` lists, sorted."""
   return sorted(name for name in layout.METADATA_FILES
                 if name not in UNLISTED_FILES and FileSystems.exists(output.path(name)))
