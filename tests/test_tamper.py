@@ -52,12 +52,19 @@ def _swap_first_labels(output: Path) -> None:
   (output / 'labels.txt').write_text(''.join([lines[1], lines[0], *lines[2:]]))
 
 
+def _add(output: Path, key: str, index, amount) -> None:
+  """Adds `amount` to stats.json's train[key][index]."""
+  def edit(stats):
+    stats['train'][key][index] += amount
+  _edit_json(output / 'stats.json', edit)
+
+
 def _add_to_mean(output: Path) -> None:
-  _edit_json(output / 'stats.json', lambda s: s['train']['mean_rgb'].__setitem__(0, s['train']['mean_rgb'][0] + 0.5))
+  _add(output, 'mean_rgb', 0, 0.5)
 
 
 def _add_to_class_count(output: Path) -> None:
-  _edit_json(output / 'stats.json', lambda s: s['train']['class_counts'].__setitem__('animal', s['train']['class_counts']['animal'] + 1))
+  _add(output, 'class_counts', 'animal', 1)
 
 
 def _cut_rejects(output: Path) -> None:
@@ -126,7 +133,7 @@ def test_stats_are_checked_against_the_records_without_success_hashes(output, ca
     shutil.rmtree(output / '_work')
   code, out, _ = _verify(output, capsys)
   assert code == 0 and 'edits of the metadata files since the run cannot be checked' in out
-  _edit_json(output / 'stats.json', lambda s: s['train']['mean_rgb'].__setitem__(1, s['train']['mean_rgb'][1] + 10.0))
+  _add(output, 'mean_rgb', 1, 10.0)
   _swap_first_labels(output)
   code, _, err = _verify(output, capsys)
   source = 'the decoded records give' if drop_work else "the pixel sums of its shards' sidecars give"
@@ -147,4 +154,5 @@ def test_a_copy_in_another_folder_verifies(converted, tmp_path, capsys):
 def test_missing_folder_is_a_usage_error(tmp_path, capsys):
   code, out, err = _verify(tmp_path / 'nothing-here', capsys)
   assert code == 2 and not out
-  assert err == f'error: {tmp_path / "nothing-here"} does not exist (or holds no file): nothing to verify\n'
+  assert err == (f'error: {tmp_path / "nothing-here"} does not exist (or holds no file): nothing to '
+                 'verify\n')
