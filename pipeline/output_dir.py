@@ -92,8 +92,9 @@ def prepare_output(opts: ConverterOptions) -> None:
 
 
 def run_record(opts: ConverterOptions) -> Dict:
-  """What _work/run.json holds: the output-deciding flags (ConverterOptions.to_dict) and --input."""
-  return {**opts.to_dict(), 'input': opts.input}
+  """What _work/run.json holds: the output-deciding flags (ConverterOptions.to_dict) and --input
+  (`s3://b/in/` and `s3://b/in` are one root)."""
+  return {**opts.to_dict(), 'input': opts.input.rstrip('/') or opts.input}
 
 
 def shard_recipe_of(opts: ConverterOptions) -> Dict:
