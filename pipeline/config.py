@@ -59,7 +59,9 @@ def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
   except (OSError, ValueError, yaml.YAMLError) as e:
     raise ValueError(f'cannot read --config {path}: {e}') from None
   if isinstance(document, dict) and 'format_version' in document and 'options' in document:
-    document = document['options']  # a converter manifest: the flags it records
+    document = dict(document['options'])  # a converter manifest: the flags it records
+    if str(document.get('labels_file') or '').startswith('sha256:'):
+      document['labels_file'] = layout.LABELS_FILE  # The label map it records by digest, beside it.
   if not isinstance(document, dict):
     raise ValueError(f'--config {path} must hold one mapping of flag names to values, e.g. '
                      '"train_shards: 8".')

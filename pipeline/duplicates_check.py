@@ -11,6 +11,7 @@ checked then.
 
 from __future__ import annotations
 
+import json
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
@@ -37,10 +38,27 @@ def record_phash(payload: bytes) -> Tuple[str, Optional[int]]:
 
 
 def _read_lines(path: str) -> Optional[List[Dict]]:
+  """The well-formed lines of duplicates.jsonl (pipeline/metadata_check.py names the others); None
+  when it is missing or unreadable."""
+  lines = []
   try:
-    return layout.read_jsonl(path)
-  except Exception:  # pylint: disable=broad-except  (missing or not JSON lines)
+    for _, text, _ in layout.iter_lines(path):
+      try:
+        line = json.loads(text)
+      except ValueError:
+        continue
+      if _well_formed(line):
+        lines.append(line)
+  except OSError:
     return None
+  return lines
+
+
+def _well_formed(line) -> bool:
+  return (isinstance(line, dict) and line.get('kind') in (EXACT, NEAR)
+          and isinstance(line.get('distance'), int) and isinstance(line.get('files'), list)
+          and all(isinstance(entry, dict) and 'path' in entry and 'split' in entry
+                  for entry in line['files']))
 
 
 def _record_of(entry: Dict, hashes: Dict[RecordId, int]) -> Optional[RecordId]:

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions, UsageError
+from pipeline.output_dir import shard_recipe_of
 from transforms.codec_versions import codec_versions
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.label_map import label_map_of, label_names, read_labels_file
@@ -180,7 +181,7 @@ class ConvertImageFolder(beam.PTransform):
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
                                        plan.class_texts, opts.bbox_dir, codecs, opts.file_format,
-                                       opts.max_file_bytes))
+                                       opts.max_file_bytes, shard_recipe_of(opts)))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)

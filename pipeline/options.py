@@ -26,6 +26,7 @@ from transforms import file_format as file_formats
 from transforms.duplicates import read_exclusions
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
 from transforms.input_file import DEFAULT_MAX_FILE_BYTES
+from transforms.label_map import labels_file_digest
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sample import RUN_SAMPLE_SIZE
@@ -204,7 +205,8 @@ class ConverterOptions:
 
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
-    RECORDED_WHEN_SET flags only when they are not at their default."""
+    RECORDED_WHEN_SET flags only when they are not at their default; --labels_file as the SHA-256 of
+    its label map (transforms/label_map.py labels_file_digest)."""
     values = dataclasses.asdict(self)
     for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose') + PLAN_FLAGS:
       values.pop(key)
@@ -212,6 +214,8 @@ class ConverterOptions:
     for key in RECORDED_WHEN_SET:
       if values[key] == defaults[key]:
         values.pop(key)
+    if self.labels_file:  # The label map's content, not where it was: see labels_file_digest.
+      values['labels_file'] = labels_file_digest(self.labels_file)
     return values
 
 

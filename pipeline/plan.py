@@ -67,6 +67,7 @@ from transforms.shard_count import MB, shard_warnings
 from transforms.reject_reasons import reason_category
 from transforms.sharding import TRAIN, num_shards_of, ordered_splits, split_class
 from transforms.stats import SplitTotals
+from transforms.success import UNLISTED_FILES, success_lines
 from transforms.tfds_metadata import tfds_metadata_files
 
 Z_95 = 1.959964  # two-sided 95% quantile of the normal distribution
@@ -312,7 +313,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
                    sample: Sample) -> int:
   """Predicted bytes of the metadata files, made by the builders that write them from the predicted
   counts (labels.txt, rejects.jsonl, duplicates.jsonl without lines, stats.json, manifest.json with
-  each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json)."""
+  each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json, _SUCCESS)."""
   output = opts.output_layout
   rejects = [r for listing in sample.listings for r in listing.rejects]
   rejects += dataset.survey.loose_files if dataset.survey else ()
@@ -340,6 +341,8 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
            layout.PROVENANCE_FILE: layout.to_json(_provenance(opts, sample, checksums)),
            **tfds_metadata_files(output, manifest, dataset.class_names,
                                  {s.split: round(s.num_bytes.value) for s in splits})}
+  listed = [*checksums, *(name for name in files if name not in UNLISTED_FILES)]
+  files[layout.SUCCESS_FILE] = success_lines(dict.fromkeys(listed, '0' * 64))
   return sum(len(text.encode('utf-8')) for text in files.values())
 
 

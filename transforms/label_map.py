@@ -18,6 +18,7 @@ record ever carries a placeholder's label (no folder is matched to it), and labe
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 from typing import Dict, List, Sequence, Tuple
 
@@ -114,3 +115,19 @@ def _refuse_repeats(path: str, what: str, values: Sequence) -> None:
   repeated = sorted(v for v, n in collections.Counter(values).items() if n > 1)
   if repeated:
     raise InputError(f'--labels_file {path} {what}: {repeated[:10]}')
+
+
+def labels_text(class_names: Sequence[str]) -> str:
+  """labels.txt's content: one class name per line, in label order."""
+  return ''.join(name + '\n' for name in class_names)
+
+
+def labels_file_digest(path: str) -> str:
+  """`sha256:<hex>` of the label map a --labels_file gives, as labels.txt holds it (the same map in
+  another file, place or syntax has the same digest): what manifest.json records instead of a path.
+
+  Raises:
+    InputError: see read_labels_file.
+  """
+  text = labels_text(label_names(read_labels_file(path)))
+  return 'sha256:' + hashlib.sha256(text.encode('utf-8')).hexdigest()

@@ -5,7 +5,8 @@ It runs once, after every shard (its inputs are side inputs computed from the sh
 writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
 that the current input no longer has (transforms/resume.py). `_SUCCESS` is written last and only when
 the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so an
-orchestrator's sensor never sees a half-written or rejected dataset.
+orchestrator's sensor never sees a half-written or rejected dataset; it holds the SHA-256 of every
+other file but provenance.json (transforms/success.py), which `pipeline.verify` checks.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.label_map import labels_text
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
 from transforms.reject_reasons import count_reasons
 from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
+from transforms.success import write_success
 from transforms.tfds_metadata import write_tfds_metadata
 
 
@@ -95,7 +98,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
-  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
+  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the SHA-256
+  of every other file (transforms/success.py).
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -103,7 +107,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
   duplicates = duplicates or Duplicates()
   stats = build_stats(split_stats, rejects, duplicates)
-  layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
+  layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
   layout.write_jsonl(output.path(layout.DUPLICATES_FILE), duplicates.lines)
   layout.write_json(output.path(layout.STATS_FILE), stats)
@@ -117,7 +121,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   if run is not None:
     write_provenance(output, build_provenance(run, facts, deleted, utc_now()))
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
-    layout.write_text(output.path(layout.SUCCESS_FILE), '')
+    write_success(output, facts.checksums)
   return stats
 
 

@@ -10,9 +10,9 @@ rewrites its temporary file, and a reader never sees a half-written shard under 
 container (TFRecord or ArrayRecord, --file_format) is transforms/file_format.py's.
 
 Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects, the fingerprint
-of the shard's input files, the shard's size and SHA-256 as stored, the codec versions) is written
-before the rename; `--resume` keeps a finished shard only when its inputs and codecs are unchanged
-(transforms/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
+of the shard's input files, the shard's size and SHA-256 as stored, the codec versions, the recipe:
+the flags that decided its bytes) is written before the rename; `--resume` keeps a finished shard
+only when its inputs, codecs and recipe are unchanged (transforms/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
 rewritten and why) on the output `outcomes`.
 
 In `setup()` each worker compares its codec builds with the driver's and refuses to write with others
@@ -25,7 +25,7 @@ import collections
 import dataclasses
 import logging
 import uuid
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -58,12 +58,14 @@ class WriteShardFn(beam.DoFn):
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
                file_format: str = file_formats.TFRECORD,
-               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
     `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
     (None: no check, and --resume does not compare them). `file_format`: the shards' container, a name
     of transforms/file_format.py. `max_file_bytes`: --max_file_bytes; each input file is read through
-    transforms/input_file.py `read_input` (regular files only, at most this many bytes)."""
+    transforms/input_file.py `read_input` (regular files only, at most this many bytes). `recipe`:
+    resume.shard_recipe of the run, stored in each sidecar (None: not stored, and --resume does not
+    compare it)."""
     super().__init__()
     self._max_file_bytes = max_file_bytes
     self._format = file_formats.get(file_format)
@@ -77,6 +79,7 @@ class WriteShardFn(beam.DoFn):
     self._class_texts = class_texts or {}
     self._class_texts_digest = class_texts_digest(self._class_texts)
     self._codecs = dict(codecs) if codecs is not None else None
+    self._recipe = dict(recipe) if recipe is not None else None
     self._written = Metrics.counter(_NAMESPACE, 'images_written')
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
@@ -105,7 +108,7 @@ class WriteShardFn(beam.DoFn):
     outcome = resume.WRITTEN
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
-      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs)
+      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs, self._recipe)
       if outcome == resume.KEPT:
         self._skipped.inc()
         self._progress.add(finished.num_examples, finished.num_rejected)
@@ -126,7 +129,8 @@ class WriteShardFn(beam.DoFn):
       with self._format.create(temp, self._compression, stored) as write_record:
         summary = self._write_records(write_record, name, split, refs)
       summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
-                                    file_sha256=stored.sha256, codecs=self._codecs)
+                                    file_sha256=stored.sha256, codecs=self._codecs,
+                                    recipe=self._recipe)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
@@ -225,10 +229,10 @@ class WriteShards(beam.PTransform):
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
                file_format: str = file_formats.TFRECORD,
-               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir, codecs, file_format, max_file_bytes)
+                            bbox_dir, codecs, file_format, max_file_bytes, recipe)
 
   def expand(self, assigned):
     return (assigned
