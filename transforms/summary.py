@@ -39,6 +39,8 @@ class ShardSummary:
     phashes: (path relative to --input, image/phash) of each record in write order, what the
       near-duplicate search reads (transforms/near_duplicates.py); None in a sidecar written before
       records had image/phash.
+    crop_phashes: the crop hashes (transforms/perceptual_hash.py `image_hashes`) of each record,
+      in the order of `phashes`; None in a sidecar written before them.
   """
   shard: str
   split: str
@@ -55,6 +57,7 @@ class ShardSummary:
   file_sha256: Optional[str] = None
   codecs: Optional[Mapping[str, str]] = None
   phashes: Optional[Tuple[Tuple[str, int], ...]] = None
+  crop_phashes: Optional[Tuple[Tuple[int, ...], ...]] = None
 
   @property
   def num_rejected(self) -> int:
@@ -71,6 +74,8 @@ class ShardSummary:
     values['inputs'] = self.inputs.to_json() if self.inputs else None
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
+    values['crop_phashes'] = ([list(item) for item in self.crop_phashes]
+                              if self.crop_phashes is not None else None)
     return values
 
   @classmethod
@@ -83,6 +88,7 @@ class ShardSummary:
     """
     num_pixels, sums, squares = _pixel_sums(value)
     inputs, codecs, phashes = value.get('inputs'), value.get('codecs'), value.get('phashes')
+    crop_phashes = value.get('crop_phashes')
     return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
@@ -91,7 +97,9 @@ class ShardSummary:
                inputs=ShardInputs.from_json(inputs) if inputs else None,
                file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
                codecs=dict(codecs) if codecs is not None else None,
-               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None)
+               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None,
+               crop_phashes=(tuple(tuple(item) for item in crop_phashes)
+                             if crop_phashes is not None else None))
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
