@@ -163,7 +163,7 @@ def test_run_local_sh_shows_converting_bar_and_summary_only(tmp_path, without_ex
   assert shown[0] == f'Converting 5 classes from data/sample_images into {output} (log: {log})'
   assert any(line.startswith('converting: 100%') and '54/54' in line for line in shown), lines
   assert shown[-2].startswith('total: 54 examples, 0 rejected')
-  assert shown[-1].startswith('duplicates: 0 exact groups (0 across splits), 0 near pairs')
+  assert shown[-1].startswith('duplicates: 0 groups (0 exact, 0 near within 8 bits), 0 files across')
   assert [line.split()[0] for line in shown[-5:-2]] == ['split', 'train', 'validation']
   # What the terminal did not show is in the run log: the workers' own stderr and Beam's INFO logs.
   text = log.read_text()

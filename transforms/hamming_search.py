@@ -153,11 +153,14 @@ def _checked(left: np.ndarray, right: np.ndarray, query: np.ndarray, offsets: np
              hits: np.ndarray, max_distance: int, right_order: Optional[np.ndarray] = None
              ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """The candidates (query[k], offsets[k] + c for c < hits[k]) within max_distance, in chunks of at
-  most ~CHUNK_CANDIDATES candidates; right indices mapped through `right_order` when given."""
-  total = int(hits.sum(dtype=np.int64))
-  step = max(1, int(len(hits) * CHUNK_CANDIDATES // max(total, 1)))
-  for lo in range(0, len(hits), step):
-    first, second = _expand(query[lo:lo + step], offsets[lo:lo + step], hits[lo:lo + step])
+  most CHUNK_CANDIDATES candidates plus one query's; right indices mapped through `right_order` when
+  given."""
+  cumulative = np.cumsum(hits, dtype=np.int64)
+  total = int(cumulative[-1]) if len(cumulative) else 0
+  cuts = np.searchsorted(cumulative, np.arange(CHUNK_CANDIDATES, total, CHUNK_CANDIDATES), 'right')
+  bounds = np.unique(np.concatenate([[0], cuts, [len(hits)]])).tolist()
+  for lo, hi in zip(bounds[:-1], bounds[1:]):
+    first, second = _expand(query[lo:hi], offsets[lo:hi], hits[lo:hi])
     close = np.bitwise_count(left[first] ^ right[second]) <= max_distance
     first, second = first[close].astype(np.int64), second[close].astype(np.int64)
     if len(first):

@@ -51,7 +51,7 @@ import numpy as np
 
 from transforms import layout
 from transforms.hamming_search import iter_matches, iter_pairs
-from transforms.perceptual_hash import NUM_CROP_HASHES
+from transforms.perceptual_hash import NUM_CROP_HASHES, hamming_distance
 from transforms.sharding import SPLITS, TRAIN
 from transforms.union_find import Components
 
@@ -95,6 +95,16 @@ def keep_order(path: str, split: Optional[str]) -> Tuple[bool, int, str]:
 def crop_match_distance(max_distance: int) -> int:
   """Bits within which an image/phash must be of another image's crop hash (module docstring)."""
   return max(0, max_distance - CROP_MARGIN)
+
+
+def are_near(phash_a: int, crops_a: Sequence[int], phash_b: int, crops_b: Sequence[int],
+             max_distance: int) -> bool:
+  """The relation of the module docstring for one pair of images (what `near_components` joins)."""
+  if hamming_distance(phash_a, phash_b) <= max_distance:
+    return True
+  limit = crop_match_distance(max_distance)
+  return (any(hamming_distance(phash_a, crop) <= limit for crop in crops_b)
+          or any(hamming_distance(phash_b, crop) <= limit for crop in crops_a))
 
 
 def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_distance: int,
