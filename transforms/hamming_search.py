@@ -41,7 +41,7 @@ def block_plan(num_hashes: int, max_distance: int) -> List[Tuple[int, int, int]]
   1.33 M hashes. Radii are spread evenly, the larger ones on the smaller blocks.
   """
   bits = min(32, max(16, int(np.ceil(np.log2(max(2, num_hashes))))))
-  count = max(2, _BITS // bits)
+  count = max(2, round(_BITS / bits))  # 23-bit blocks: 3 of ~21 bits, not 2 of 32
   sizes = [_BITS // count + (i >= count - _BITS % count) for i in range(count)]
   needed = max_distance + 1  # sum(r_i + 1) must exceed max_distance
   radii = [needed // count - 1 + (i < needed % count) for i in range(count)]
