@@ -16,7 +16,7 @@ among look-alike images never exist at once.
 
 Cost (benchmarks/duplicates.py, 1.33 M synthetic hashes): see docs/duplicates.md; it grows
 with the masks enumerated, V(b, r) = sum_{k <= r} C(b, k) per block: t = 8 enumerates 232 + 232 + 254
-masks, t = 10 about 4.7 times as many. Memory is the hashes, a counting index of 2^b int64 per block
+masks, t = 10 about 4.7 times as many. Memory is the hashes, a counting index of 2^b int32 per block
 and candidate chunks of at most CHUNK_CANDIDATES pairs.
 """
 
@@ -134,14 +134,14 @@ def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.
     return
   for start, bits, radius in block_plan(max(len(queries), len(index)), max_distance):
     block = np.uint64((1 << bits) - 1)
-    index_keys = ((index >> np.uint64(start)) & block).astype(np.int64)
+    index_keys = ((index >> np.uint64(start)) & block).astype(np.int32)
     order = np.argsort(index_keys, kind='stable')
-    counts = np.bincount(index_keys, minlength=1 << bits)
-    starts = np.cumsum(counts) - counts
+    counts = np.bincount(index_keys, minlength=1 << bits).astype(np.int32)
+    starts = (np.cumsum(counts, dtype=np.int64) - counts).astype(np.int32)
     ordered = index[order]
-    query_keys = ((queries >> np.uint64(start)) & block).astype(np.int64)
-    positions = np.arange(len(queries), dtype=np.int64)
-    for mask in xor_masks(bits, radius).astype(np.int64):
+    query_keys = ((queries >> np.uint64(start)) & block).astype(np.int32)
+    positions = np.arange(len(queries), dtype=np.int32)
+    for mask in xor_masks(bits, radius).astype(np.int32):
       targets = query_keys ^ mask
       hits = counts[targets]
       found = hits > 0
@@ -189,13 +189,13 @@ def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_dis
   looks up the run of its block value XOR the mask only when that value is the larger one, so each
   pair is generated once per mask instead of from both sides.
   """
-  keys = ((values >> np.uint64(start)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+  keys = ((values >> np.uint64(start)) & np.uint64((1 << bits) - 1)).astype(np.int32)
   order = np.argsort(keys, kind='stable')
   keys, ordered = keys[order], values[order]
-  counts = np.bincount(keys, minlength=1 << bits)
-  starts = np.cumsum(counts) - counts
-  positions = np.arange(len(values), dtype=np.int64)
-  for mask in xor_masks(bits, radius).astype(np.int64):
+  counts = np.bincount(keys, minlength=1 << bits).astype(np.int32)
+  starts = (np.cumsum(counts, dtype=np.int64) - counts).astype(np.int32)
+  positions = np.arange(len(values), dtype=np.int32)
+  for mask in xor_masks(bits, radius).astype(np.int32):
     targets = keys ^ mask
     if mask:
       wanted = keys < targets
@@ -219,8 +219,9 @@ def _expand(query: np.ndarray, offsets: np.ndarray, hits: np.ndarray
             ) -> Tuple[np.ndarray, np.ndarray]:
   """(query[k], offsets[k] + c) for c in 0..hits[k]-1 and every k: a ragged expansion."""
   if len(hits) and int(hits.max()) == 1:
-    return query, offsets
+    return query.astype(np.int64), offsets.astype(np.int64)
   total = int(hits.sum(dtype=np.int64))
-  first = np.repeat(query, hits)
-  second = np.repeat(offsets - (np.cumsum(hits, dtype=np.int64) - hits), hits) + np.arange(total)
+  first = np.repeat(query.astype(np.int64), hits)
+  second = (np.repeat(offsets - (np.cumsum(hits, dtype=np.int64) - hits), hits)
+            + np.arange(total, dtype=np.int64))
   return first, second
