@@ -311,3 +311,37 @@ def test_report_and_exclude_file_follow_the_groups(cropped_leak, tmp_path):
   assert excluded == expected and len(expected) >= 7
   counts = json.loads((again / layout.STATS_FILE).read_text())['duplicates']
   assert counts['files_across_splits'] == 0
+
+
+def _partition(labels):
+  first = {}
+  return [first.setdefault(label, i) for i, label in enumerate(np.asarray(labels).tolist())]
+
+
+@pytest.mark.parametrize('crops', [False, True])
+def test_near_components_on_clustered_hashes_are_the_brute_force_ones(crops, monkeypatch):
+  """Look-alike hashes (8 bases, 0-9 random flips each; many candidates already joined, which the
+  search skips) give exactly the components of comparing every pair."""
+  monkeypatch.setattr(hs, 'BRUTE_FORCE_MAX', 10)  # the multi-index search, with its skipping
+  monkeypatch.setattr(hs, 'REFRESH_MASKS', 3)
+  rng = np.random.default_rng(8)
+  bases = rng.integers(0, 2**63, 8, dtype=np.int64).view(np.uint64)
+
+  def flipped(n):
+    values = bases[rng.integers(0, 8, n)].copy()
+    for i in range(n):
+      for bit in rng.choice(64, rng.integers(0, 10), replace=False):
+        values[i] ^= np.uint64(1 << int(bit))
+    return values
+  full = flipped(2500)
+  crop = flipped(2500 * 5).reshape(2500, 5) if crops else None
+  distances = np.bitwise_count(full[:, None] ^ full[None, :]) <= 8
+  if crops:
+    for k in range(5):
+      near = np.bitwise_count(full[:, None] ^ crop[None, :, k]) <= 6
+      distances |= near | near.T
+  edges = zip(*map(np.ndarray.tolist, np.nonzero(distances)))
+  expected = _partition(_components_by_brute_force(2500, edges))
+  got = near_components(full.view(np.int64), crop.view(np.int64) if crops else None, 8)
+  assert _partition(got) == expected
+  assert len(set(expected)) < 2000  # clustered: large groups

@@ -12,7 +12,11 @@ it is exactly the set of pairs within the distance, in a fixed order.
 
 `iter_pairs` and `iter_matches` stream what they find in chunks, so a caller that only needs to join
 the pairs into groups (transforms/near_duplicates.py) holds one chunk at a time: millions of pairs
-among look-alike images never exist at once.
+among look-alike images never exist at once. Such a caller can also pass the components found so
+far (`labels`): a hash then skips every run of candidates already in its own component. On
+clustered hashes (look-alike images: many share most bits) the candidates are ~50 times the pairs,
+and nearly all of them fall in runs that the first masks have already joined into one component;
+the components found are the same.
 
 Cost (benchmarks/duplicates.py, 1.33 M synthetic hashes): see docs/duplicates.md; it grows
 with the masks enumerated, V(b, r) = sum_{k <= r} C(b, k) per block: t = 8 enumerates 232 + 232 + 254
@@ -23,7 +27,7 @@ and candidate chunks of at most CHUNK_CANDIDATES pairs.
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +35,8 @@ import numpy as np
 # t = 8: 0.025 s vs 0.114 s comparing all pairs; they break even near 1,400).
 BRUTE_FORCE_MAX = 1024
 CHUNK_CANDIDATES = 1 << 22  # candidate pairs checked at once (~100 MB of temporaries)
+REFRESH_MASKS = 32  # with `labels`: the known components are looked up again every this many masks
+Labels = Callable[[], np.ndarray]  # the current component label of every hash (iter_pairs)
 _BITS = 64
 
 
@@ -95,14 +101,19 @@ def pairs_within(hashes: Sequence[int] | np.ndarray, max_distance: int
   return first, second, distance
 
 
-def iter_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int
-               ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def iter_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int,
+               labels: Optional[Labels] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Every pair of hashes within max_distance bits, streamed in chunks of at most ~CHUNK_CANDIDATES.
 
+  Args:
+    labels: for a caller that joins the pairs into components: returns the current component label
+      of every hash (int64 [n]); pairs whose hashes already share a label may then be left out,
+      and whole runs of candidates with them (module docstring).
   Yields:
     (first, second): int64 index arrays, first < second. A pair may be yielded more than once (it
-    can be found through several blocks); together the chunks hold every pair. Memory is the
-    hashes, the index and one chunk, whatever the number of pairs.
+    can be found through several blocks); together the chunks hold every pair (with `labels`:
+    every pair whose hashes had different labels when it was reached). Memory is the hashes, the
+    index and one chunk, whatever the number of pairs.
   Raises:
     ValueError: max_distance < 0 or > 64.
   """
@@ -112,19 +123,23 @@ def iter_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int
     yield from _all_pairs(values, max_distance)
     return
   for start, bits, radius in block_plan(len(values), max_distance):
-    yield from _block_pairs(values, start, bits, radius, max_distance)
+    yield from _block_pairs(values, start, bits, radius, max_distance, labels)
 
 
 def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.ndarray,
-                 max_distance: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+                 max_distance: int, labels: Optional[Labels] = None,
+                 index_nodes: Optional[np.ndarray] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Every (query, index entry) pair of hashes within max_distance bits, streamed in chunks.
 
   The same multi-index search as `iter_pairs` between two sets: the index is sorted by block value,
   each query looks up the runs of its block value XOR every mask.
 
+  Args:
+    labels: as for `iter_pairs`, the current label of every query; index entry e has the label of
+      query `index_nodes[e]` (both needed together). Pairs whose labels are equal may be left out.
   Yields:
     (query, entry): int64 index arrays into `queries` and `index`; a pair may be yielded more than
-    once, every pair is yielded.
+    once, every pair is yielded (with `labels`: every pair of different labels when reached).
   Raises:
     ValueError: max_distance < 0 or > 64.
   """
@@ -136,17 +151,48 @@ def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.
     block = np.uint64((1 << bits) - 1)
     index_keys = ((index >> np.uint64(start)) & block).astype(np.int32)
     order = np.argsort(index_keys, kind='stable')
+    index_keys = index_keys[order]
     counts = np.bincount(index_keys, minlength=1 << bits).astype(np.int32)
     starts = (np.cumsum(counts, dtype=np.int64) - counts).astype(np.int32)
     ordered = index[order]
     query_keys = ((queries >> np.uint64(start)) & block).astype(np.int32)
     positions = np.arange(len(queries), dtype=np.int32)
-    for mask in xor_masks(bits, radius).astype(np.int32):
+    known = _Known(labels, lambda current: current[index_nodes[order]], index_keys, bits)
+    for number, mask in enumerate(xor_masks(bits, radius).astype(np.int32)):
+      if number % REFRESH_MASKS == 0:
+        known.refresh()
       targets = query_keys ^ mask
       hits = counts[targets]
-      found = hits > 0
+      found = (hits > 0) & known.unknown(targets, positions)
       yield from _checked(queries, ordered, positions[found], starts[targets[found]], hits[found],
                           max_distance, order)
+
+
+class _Known:
+  """Which runs of one block's sorted hashes hold a single component (`labels` of iter_pairs):
+  `run_label[block value]` is that label, or -1 for a run of several labels (or no run)."""
+
+  def __init__(self, labels: Optional[Labels], sorted_labels: Callable[[np.ndarray], np.ndarray],
+               sorted_keys: np.ndarray, bits: int):
+    self._labels, self._sorted_labels, self._keys, self._bits = labels, sorted_labels, sorted_keys, bits
+    self.run_label = self.query_label = None
+
+  def refresh(self) -> None:
+    if self._labels is None or not len(self._keys):
+      return
+    current = self._labels()
+    self.query_label = current
+    ordered = self._sorted_labels(current)
+    first = np.flatnonzero(np.r_[True, self._keys[1:] != self._keys[:-1]])
+    low, high = np.minimum.reduceat(ordered, first), np.maximum.reduceat(ordered, first)
+    self.run_label = np.full(1 << self._bits, -1, np.int64)
+    self.run_label[self._keys[first]] = np.where(low == high, low, -1)
+
+  def unknown(self, targets: np.ndarray, query_labels_of) -> np.ndarray:
+    """True where a query's target run is not all in the query's own component."""
+    if self.run_label is None:
+      return np.ones(len(targets), bool)
+    return self.run_label[targets] != self.query_label[query_labels_of]
 
 
 def _checked(left: np.ndarray, right: np.ndarray, query: np.ndarray, offsets: np.ndarray,
@@ -179,15 +225,16 @@ def _all_pairs(values: np.ndarray, max_distance: int) -> Iterator[Tuple[np.ndarr
       yield i[keep].astype(np.int64), j[keep].astype(np.int64)
 
 
-def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_distance: int
-                 ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_distance: int,
+                 labels: Optional[Labels] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Pairs within max_distance whose block [start, start + bits) differs in <= radius bits, as
   (smaller index, larger index) chunks.
 
   Works on the hashes sorted by block value, so a block value's hashes are one contiguous run
   (`starts`, `counts`). For mask 0 the pairs are those inside a run; for every other mask a hash
   looks up the run of its block value XOR the mask only when that value is the larger one, so each
-  pair is generated once per mask instead of from both sides.
+  pair is generated once per mask instead of from both sides. With `labels`, a query skips a run
+  whose hashes are all in its own component.
   """
   keys = ((values >> np.uint64(start)) & np.uint64((1 << bits) - 1)).astype(np.int32)
   order = np.argsort(keys, kind='stable')
@@ -195,7 +242,10 @@ def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_dis
   counts = np.bincount(keys, minlength=1 << bits).astype(np.int32)
   starts = (np.cumsum(counts, dtype=np.int64) - counts).astype(np.int32)
   positions = np.arange(len(values), dtype=np.int32)
-  for mask in xor_masks(bits, radius).astype(np.int32):
+  known = _Known(labels, lambda current: current[order], keys, bits)
+  for number, mask in enumerate(xor_masks(bits, radius).astype(np.int32)):
+    if number % REFRESH_MASKS == 0 or number == 1:  # after mask 0, whose pairs join the most
+      known.refresh()
     targets = keys ^ mask
     if mask:
       wanted = keys < targets
@@ -208,7 +258,7 @@ def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_dis
       offsets = query + 1
     else:
       offsets = starts[targets]
-    found = hits > 0
+    found = (hits > 0) & known.unknown(targets, order[query])
     for first, second in _checked(ordered, ordered, query[found], offsets[found], hits[found],
                                   max_distance):
       first, second = order[first], order[second]

@@ -23,7 +23,8 @@ How it scales: the hashes reach this step as one small element per shard (each s
 (input path, image/phash, crop hashes) of its records, so --resume has them too); one worker
 concatenates them. Equal image/phash values are collapsed to one node first (1.33 M identical hashes
 are one node); the pair search (transforms/hamming_search.py) streams pairs in chunks into the
-union-find, so memory is O(images), never O(pairs). Crop hashes are searched with the distinct
+union-find, so memory is O(images), never O(pairs); the search skips candidates the union-find has
+already joined (on look-alike images nearly all of them). Crop hashes are searched with the distinct
 image/phash values as queries against the distinct (crop hash, node) entries.
 
 The default distance, 8 bits, is chosen by measurement (docs/duplicates.md, benchmarks/duplicates.py).
@@ -125,7 +126,7 @@ def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_
   values, node = np.unique(np.asarray(phashes, np.int64), return_inverse=True)
   node = node.reshape(-1)
   components = Components(len(values))
-  for first, second in iter_pairs(values, max_distance):
+  for first, second in iter_pairs(values, max_distance, components.labels):
     components.add(first, second)
   if crop_hashes is not None and len(values):
     crops = np.asarray(crop_hashes, np.int64).reshape(-1)
@@ -135,7 +136,8 @@ def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_
     distinct = np.ones(len(crops), bool)
     distinct[1:] = (crops[1:] != crops[:-1]) | (owners[1:] != owners[:-1])
     crops, owners = crops[distinct], owners[distinct]
-    for query, entry in iter_matches(values, crops, crop_match_distance(max_distance)):
+    for query, entry in iter_matches(values, crops, crop_match_distance(max_distance),
+                                     components.labels, owners):
       components.add(query, owners[entry])
   if joined:
     pairs = np.asarray(joined, np.int64)
