@@ -345,3 +345,14 @@ def test_near_components_on_clustered_hashes_are_the_brute_force_ones(crops, mon
   got = near_components(full.view(np.int64), crop.view(np.int64) if crops else None, 8)
   assert _partition(got) == expected
   assert len(set(expected)) < 2000  # clustered: large groups
+
+
+def test_sidecars_keep_crop_hashes_and_read_older_ones_without():
+  from transforms.summary import ShardSummary  # pylint: disable=import-outside-toplevel
+  summary = ShardSummary('train-00000-of-00001', 'train', phashes=(('a/1.jpg', -5),),
+                         crop_phashes=((1, 2, 3, 4, -2**63),))
+  again = ShardSummary.from_json(json.loads(json.dumps(summary.to_json())))
+  assert again.crop_phashes == summary.crop_phashes and again.phashes == summary.phashes
+  older = summary.to_json()
+  del older['crop_phashes']
+  assert ShardSummary.from_json(older).crop_phashes is None

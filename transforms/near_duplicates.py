@@ -9,7 +9,8 @@ The relation: two stored images are near duplicates when
     from every side or ~8-10% from two adjacent sides, which moves pHash by 12 bits or more.
 The tighter limit on crop matches keeps chance pairs down: each image pair gets 11 comparisons
 instead of 1, and a uniformly random pair of hashes is ~60 times less likely within 6 bits than within
-8 (1.33 M random images: ~250 pairs within 8 bits on image/phash, ~40 more through crop hashes).
+8 (1.33 M images with uniformly random hashes: 267 pairs on image/phash alone, 286 groups with the
+crop hashes; benchmarks/duplicates.py `chance`).
 Identical files (transforms/duplicates.py, by SHA-256) are duplicates too.
 
 Groups, not pairs: a group is a connected component of that relation (transforms/union_find.py),
@@ -82,7 +83,7 @@ class Duplicates:
 
   @property
   def lines(self) -> Iterator[Dict]:
-    """The groups as JSON objects, one at a time (layout.write_jsonl writes them back unchanged)."""
+    """The groups as JSON objects, one at a time (for readers of this object; the file is `text`)."""
     return (json.loads(line) for line in self.text.splitlines())
 
 

@@ -29,9 +29,11 @@ reduced grey image: the centre and the four corners, each CROP_VIEW (90%) of bot
 5% a side is the centre view of its original, a copy cut ~8% from two adjacent sides nearly one of
 its corners, so the copy's full-view hash is close to one of the original's crop hashes
 (transforms/near_duplicates.py compares them). They share steps 1-2's downsample: the area halvings
-and the grey conversion are done once (to a grey image of 64-127 px a side), then each view is
-area-reduced to 32 x 32 and the six DCTs are one batched product. They are not stored in records
-(`image/phash` is unchanged) but in the shard's sidecar summary (transforms/summary.py).
+in colour and the grey conversion are done once; the grey image is then area-reduced to 64 x 64
+(CROP_GRID), and each view's 8 x 8 lowest DCT-II coefficients are taken over its 58 x 58 pixels
+directly (a DCT of length 58 instead of resampling the view to 32: the same low frequencies), all five
+in one matrix product; step 5 as for image/phash. They are not stored in records (`image/phash` is
+unchanged) but in the shard's sidecar summary (transforms/summary.py).
 """
 
 from __future__ import annotations
