@@ -76,6 +76,9 @@ def _view_dct_rows(offset: int) -> np.ndarray:
 
 
 _CROP_DCT = np.concatenate([_view_dct_rows(offset) for offset in _CROP_OFFSETS])
+# Index arrays that pick the five views' 8 x 8 blocks out of the product (`image_hashes`).
+_CROP_ROWS = np.array([[[8 * y + k] for k in range(HASH_SIDE)] for y, _ in _CROP_BLOCKS])
+_CROP_COLUMNS = np.array([[[8 * x + k for k in range(HASH_SIDE)]] for _, x in _CROP_BLOCKS])
 
 
 def perceptual_hash(pixels: np.ndarray) -> int:
@@ -103,9 +106,11 @@ def image_hashes(pixels: np.ndarray) -> Tuple[int, Tuple[int, ...]]:
   grid = cv2.resize(grey, (CROP_GRID, CROP_GRID), interpolation=cv2.INTER_AREA).astype(np.float64)
   # Rows 8i..8i+7 of `_CROP_DCT` take the DCT of the view starting at offset i; one product gives
   # every (row offset, column offset) combination, the five views are blocks of it.
-  blocks = _CROP_DCT @ grid @ _CROP_DCT.T
-  coefficients = np.stack([full] + [blocks[8 * y:8 * y + 8, 8 * x:8 * x + 8] for y, x in _CROP_BLOCKS])
-  hashes = _bits_of(coefficients.reshape(len(coefficients), -1)).tolist()
+  coefficients = np.empty((1 + NUM_CROP_HASHES, HASH_SIDE * HASH_SIDE))
+  coefficients[0] = full.ravel()
+  coefficients[1:] = (_CROP_DCT @ grid @ _CROP_DCT.T)[_CROP_ROWS, _CROP_COLUMNS].reshape(
+      NUM_CROP_HASHES, -1)
+  hashes = _bits_of(coefficients).tolist()
   return hashes[0], tuple(hashes[1:])
 
 
