@@ -44,7 +44,7 @@ Problems = List[Tuple[str, str]]  # (file, message)
 MEAN_TOLERANCE = 3.0
 STD_TOLERANCE = 5.0
 _REJECT_KEYS = ('path', 'reason', 'split')
-_DUPLICATE_KEYS = ('kind', 'distance', 'files')
+_DUPLICATE_KEYS = ('kind', 'files')
 _ALWAYS_IN_STATS = ('num_examples', 'class_counts')  # a split's keys in stats.json of every version
 
 

@@ -71,12 +71,14 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
 
 
 def duplicates_line(counts: dict, max_distance: int) -> str:
-  """`duplicates: 2 exact groups (1 across splits), 5 near pairs within 8 bits (2 across splits)`."""
+  """`duplicates: 7 groups (2 exact, 5 near within 8 bits), 4 files across splits (see
+  duplicates.jsonl)`: groups of transforms/near_duplicates.py, and the files of those groups stored
+  or listed in another split than their group's first file (leakage)."""
   exact = counts['exact_within_split'] + counts['exact_across_splits']
   near = counts['near_within_split'] + counts['near_across_splits']
-  return (f'duplicates: {exact} exact group{"s" * (exact != 1)} '
-          f'({counts["exact_across_splits"]} across splits), {near} near pair{"s" * (near != 1)} '
-          f'within {max_distance} bits ({counts["near_across_splits"]} across splits) (see '
+  across = counts.get('files_across_splits', 0)
+  return (f'duplicates: {exact + near} group{"s" * (exact + near != 1)} ({exact} exact, {near} near '
+          f'within {max_distance} bits), {across} file{"s" * (across != 1)} across splits (see '
           f'{layout.DUPLICATES_FILE})')
 
 

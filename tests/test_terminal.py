@@ -165,7 +165,7 @@ def test_run_local_sh_shows_converting_bar_and_summary_only(tmp_path, without_ex
   # data/sample_images/ATTRIBUTION.md lies beside the class folders: a reject without a split.
   total = next(i for i, line in enumerate(shown) if line.startswith('total: '))
   assert shown[total].startswith('total: 54 examples, 1 rejected')
-  assert shown[total + 1].startswith('duplicates: 0 exact groups (0 across splits), 0 near pairs')
+  assert shown[total + 1].startswith('duplicates: 0 groups (0 exact, 0 near within 8 bits), 0 files')
   assert '  rejected      1  not in a class folder' in shown[total + 2:]
   assert all(line.startswith('  ') for line in shown[total + 2:])  # the 80-column summary's wraps
   assert [line.split()[0] for line in shown[total - 4:total]] == ['split', 'train', 'validation',

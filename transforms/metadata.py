@@ -109,7 +109,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   stats = build_stats(split_stats, rejects, duplicates)
   layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
-  layout.write_jsonl(output.path(layout.DUPLICATES_FILE), duplicates.lines)
+  layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
                             file_format, facts.checksums)

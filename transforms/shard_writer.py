@@ -151,7 +151,7 @@ class WriteShardFn(beam.DoFn):
     num_examples = num_bytes = num_passthrough = num_pixels = 0
     class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
-    rejects, phashes = [], []
+    rejects, phashes, crop_phashes = [], [], []
     filesystems = {}  # One FileSystems lookup per split root, not per file (~25 us an image).
     for ref in refs:
       path = image_path(self._split_roots, ref)
@@ -185,13 +185,14 @@ class WriteShardFn(beam.DoFn):
       class_counts[ref.synset] += 1
       num_pixels += stored.height * stored.width
       phashes.append((input_path(self._split_roots, ref), stored.phash))
+      crop_phashes.append(stored.crop_phashes)
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._progress.add(written=1)
     self._written.inc(num_examples)  # Once a shard: a shard is one bundle, counters report per bundle.
     return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
                         num_pixels, tuple(sums), tuple(squares), tuple(rejects),
-                        phashes=tuple(phashes))
+                        phashes=tuple(phashes), crop_phashes=tuple(crop_phashes))
 
   def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
     """The file's VOC boxes moved to the stored image; None without --bbox_dir."""

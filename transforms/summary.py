@@ -42,6 +42,8 @@ class ShardSummary:
       records had image/phash.
     recipe: {flag: value} of the flags that decided the shard's bytes and the input root it was
       written from (transforms/resume.py RECIPE_FLAGS); None in a sidecar written before recipes.
+    crop_phashes: the crop hashes (transforms/perceptual_hash.py `image_hashes`) of each record,
+      in the order of `phashes`; None in a sidecar written before them.
   """
   shard: str
   split: str
@@ -59,6 +61,7 @@ class ShardSummary:
   codecs: Optional[Mapping[str, str]] = None
   phashes: Optional[Tuple[Tuple[str, int], ...]] = None
   recipe: Optional[Mapping[str, Any]] = None
+  crop_phashes: Optional[Tuple[Tuple[int, ...], ...]] = None
 
   @property
   def num_rejected(self) -> int:
@@ -76,6 +79,8 @@ class ShardSummary:
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
     values['recipe'] = dict(sorted(self.recipe.items())) if self.recipe is not None else None
+    values['crop_phashes'] = ([list(item) for item in self.crop_phashes]
+                              if self.crop_phashes is not None else None)
     return values
 
   @classmethod
@@ -89,6 +94,7 @@ class ShardSummary:
     num_pixels, sums, squares = _pixel_sums(value)
     inputs, codecs, phashes = value.get('inputs'), value.get('codecs'), value.get('phashes')
     recipe = value.get('recipe')
+    crop_phashes = value.get('crop_phashes')
     return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
@@ -98,7 +104,9 @@ class ShardSummary:
                file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
                codecs=dict(codecs) if codecs is not None else None,
                phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None,
-               recipe=dict(recipe) if recipe is not None else None)
+               recipe=dict(recipe) if recipe is not None else None,
+               crop_phashes=(tuple(tuple(item) for item in crop_phashes)
+                             if crop_phashes is not None else None))
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
