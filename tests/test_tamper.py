@@ -108,7 +108,7 @@ def test_untampered_output_passes_and_lists_every_file(converted, capsys):
                     'rejects.jsonl: line 2 is not JSON (', 'stats.json: split ',
                     'stats.json: ...: num_rejected 1, rejects.jsonl has 0']),
     (lambda o: (o / 'duplicates.jsonl').write_text('{"kind": "near"}\n'),
-     ['duplicates.jsonl: changed since the run', 'duplicates.jsonl: line 1 has no distance, files']),
+     ['duplicates.jsonl: changed since the run', 'duplicates.jsonl: line 1 has no files']),
 ], ids=['swap_labels', 'delete_labels', 'stats_mean_rgb', 'stats_class_counts', 'manifest_options',
         'delete_dataset_info', 'delete_features', 'edit_tfds_labels', 'delete_rejects',
         'delete_model_garden', 'delete_provenance', 'truncate_rejects', 'bad_duplicates'])
