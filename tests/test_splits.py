@@ -101,13 +101,16 @@ def test_readers_on_the_test_split_and_tfds_names(fractions_output, tmp_path):
   assert counts == _counts(fractions_output, 'test')
 
   data = report.read_report_data(str(fractions_output), max_records=0)
-  assert [line.split(':')[0] for line in report.summary_lines(data)] == ['train', 'validation', 'test']
+  assert [line.split(':')[0] for line in report.summary_lines(data)] == ['train', 'validation', 'test',
+                                                                        'no split']  # ATTRIBUTION.md
   assert len(data.sizes['test']) == manifest['splits']['test']['num_examples']
   result = report.report(str(fractions_output), str(tmp_path / 'report.png'))
   assert '<th>test</th>' in (tmp_path / 'report.html').read_text()
-  # The test split's line makes the header one line taller; the sheet moves down with it.
+  # The test split's and the no-split rejects' lines make the header two lines taller; the sheet
+  # moves down with it.
   png = np.asarray(Image.open(tmp_path / 'report.png').convert('RGB'))
-  assert result.tiles[0].png_y == report.HEADER_HEIGHT + report.SUMMARY_LINE_HEIGHT + report.TILE_GAP
+  assert result.tiles[0].png_y == (report.HEADER_HEIGHT + 2 * report.SUMMARY_LINE_HEIGHT
+                                   + report.TILE_GAP)
   for tile in result.tiles:
     shown = png[tile.png_y:tile.png_y + report.TILE_PIXELS, tile.png_x:tile.png_x + report.TILE_PIXELS]
     assert np.array_equal(shown, report.tile_image(tile.sample.image))

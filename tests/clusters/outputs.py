@@ -57,9 +57,11 @@ def without_root(name: str, data: bytes) -> bytes:
   """A file's bytes with its output's own root written as OUTPUT: model_garden.yaml names the output
   it lies in (its input paths), so two outputs of the same data differ there and only there; the
   paths of rejects.jsonl are cut to their file names (outputs of copies of one input at other
-  roots, e.g. on S3)."""
+  roots, e.g. on S3), and so is the SHA-256 `_SUCCESS` lists for rejects.jsonl."""
   if name == 'rejects.jsonl':
     return re.sub(rb'"path": "[^"]*/', b'"path": "INPUT/', data)
+  if name == '_SUCCESS':  # It lists rejects.jsonl's SHA-256, of the paths under its own input root.
+    return re.sub(rb'(?m)^[0-9a-f]{64}(  rejects\.jsonl)$', rb'SHA256\1', data)
   if name != 'model_garden.yaml':
     return data
   match = re.search(rb'--config_file=(\S+)/model_garden\.yaml', data)
