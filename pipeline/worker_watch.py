@@ -25,8 +25,23 @@ import psutil
 
 from beam_private.worker_threads import worker_exit_code
 
-_INTERRUPTED = (-signal.SIGINT, 128 + signal.SIGINT)  # Ctrl-C: the driver reports that itself.
+# Ctrl-C, or SIGTERM/SIGHUP sent to the whole process group: the driver reports that itself
+# (pipeline/interrupts.py).
+_INTERRUPTED = tuple(code for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                     for code in (-signum, 128 + signum))
 _KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)  # itself, or through the /bin/sh that Beam starts
+
+
+_death_seen = threading.Event()
+
+
+def death_reported(timeout_s: float) -> bool:
+  """Waits up to `timeout_s` for a DeadWorkerWatch to see a dead worker; whether one did.
+
+  For the driver's failure path: a killed worker also breaks the driver's connections, whose error
+  ("Channel closed prematurely") reaches the main thread at about the same moment.
+  """
+  return _death_seen.wait(timeout_s)
 
 
 def describe(code: int) -> str:
@@ -83,4 +98,5 @@ class DeadWorkerWatch:
     logging.getLogger(__name__).info('Beam\'s thread %s ended: %s', args.thread.name, args.exc_value,
                                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
     if self._called.acquire(blocking=False):
+      _death_seen.set()
       self._on_death(describe(code))
