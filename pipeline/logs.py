@@ -73,7 +73,7 @@ NOTABLE: Sequence[Tuple[str, str]] = (
 # process (in_memory, multi_threading) or passed on from a worker (WORKER_LOGGER): run log only, because
 # the pipeline then fails and the driver says why (pipeline/run.py).
 BUNDLE_FAILURES: Sequence[Tuple[str, str]] = (
-    ('apache_beam.runners.worker.bundle_processor', "[while running "),
+    ('apache_beam.runners.common', "[while running "),
     ('apache_beam.runners.worker.sdk_worker', 'Error processing instruction'),
     (WORKER_LOGGER, "[while running "),
     (WORKER_LOGGER, 'Error processing instruction'),
@@ -243,7 +243,8 @@ class CommandLineLogs:
     return self.path
 
   def _redirect_stderr_fd(self, path: str) -> None:
-    """Descriptor 2 (inherited by the workers) -> the log file; sys.stderr -> the terminal."""
+    """Descriptor 2 (inherited by the workers) -> a pipe into the log file; sys.stderr -> the
+    terminal for the main thread (MainThreadTerminal)."""
     sys.stderr.flush()
     self._terminal_fd = os.dup(2)
     terminal = os.fdopen(os.dup(self._terminal_fd), 'w', buffering=1,
@@ -251,7 +252,7 @@ class CommandLineLogs:
                          errors='backslashreplace')
     self._pipe = _StderrPipe(path)
     os.dup2(self._pipe.write_fd, 2)
-    sys.stderr = terminal
+    sys.stderr = MainThreadTerminal(terminal, self._stderr)
     self._terminal.setStream(terminal)
 
   @staticmethod
@@ -269,7 +270,7 @@ class CommandLineLogs:
     _current = None
     threading.excepthook = self._excepthook
     if self._terminal_fd is not None:
-      terminal, sys.stderr = sys.stderr, self._stderr
+      terminal, sys.stderr = getattr(sys.stderr, 'terminal', sys.stderr), self._stderr
       terminal.flush()
       self._terminal.setStream(self._stderr)
       os.dup2(self._terminal_fd, 2)
@@ -284,6 +285,36 @@ class CommandLineLogs:
       self._file.close()
     self._root.removeHandler(self._held)
     logging.raiseExceptions = self._raise_exceptions
+
+
+class MainThreadTerminal:
+  """sys.stderr while descriptor 2 is the run log's pipe: what the main thread writes goes to the
+  terminal (`terminal`), what other threads write to `log` (descriptor 2). Beam's in-process workers
+  (in_memory, multi_threading) print a failed bundle's traceback to sys.stderr from their threads; the
+  driver says what failed in one line. Other attributes (fileno, isatty, encoding) are the terminal's.
+  """
+
+  def __init__(self, terminal, log):
+    self.terminal = terminal
+    self._log = log
+
+  def write(self, text: str) -> int:
+    if threading.current_thread() is threading.main_thread():
+      return self.terminal.write(text)
+    try:
+      return self._log.write(text)
+    except OSError:
+      return len(text)
+
+  def flush(self) -> None:
+    self.terminal.flush()
+    try:
+      self._log.flush()
+    except OSError:
+      pass
+
+  def __getattr__(self, name):
+    return getattr(self.terminal, name)
 
 
 class _StderrPipe:
