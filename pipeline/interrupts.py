@@ -23,7 +23,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Optional
+
+from pipeline import logs
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def end_now(text: str, code: int) -> None:
   """
   if not _ending.acquire(blocking=False):
     return
+  logs.silence_terminal()  # Stopped workers and broken connections log errors: not news.
   from pipeline.worker_watch import stop_local_workers  # pylint: disable=import-outside-toplevel
   stop_local_workers()
   if _claim is not None:

@@ -255,6 +255,10 @@ class CommandLineLogs:
     sys.stderr = MainThreadTerminal(terminal, self._stderr)
     self._terminal.setStream(terminal)
 
+  def silence(self) -> None:
+    """See silence_terminal()."""
+    self._terminal.setLevel(logging.CRITICAL + 1)
+
   @staticmethod
   def _thread_failed(args) -> None:
     """threading.excepthook: one line on the terminal, the traceback in the run log."""
@@ -349,6 +353,13 @@ class _StderrPipe:
 
 
 _current: Optional[CommandLineLogs] = None
+
+
+def silence_terminal() -> None:
+  """From now on no log record reaches the terminal (the run log still gets them): for a run that is
+  ending, whose stopped workers' and broken connections' errors are not news (pipeline/interrupts.py)."""
+  if _current is not None:
+    _current.silence()
 
 
 def open_run_log(path: str, level: str) -> Optional[str]:
