@@ -246,6 +246,7 @@ def test_a_killed_worker_fails_the_run_and_names_the_log(tmp_path, without_extra
       'Finished shards are kept; rerun with the same flags and --resume to write only the missing ones.',
       f'The run log (Beam\'s and the workers\' logs): {output / "_work" / "run.log"}'], text
   assert 'Traceback' not in text
+  assert [line for line in lines if 'error' in line.lower()] == [lines[-3]], text  # One error line.
   assert time.monotonic() - started < 100
   assert not (output / '_SUCCESS').exists()
   _, alive = psutil.wait_procs(workers, timeout=1)  # The driver stopped the other worker before it ended.
