@@ -15,9 +15,9 @@ import uuid
 import pytest
 
 from conftest import SAMPLE_DIR
+from pipeline.run import failure_line
 from runtime_aids import FAULTS_SITECUSTOMIZE, run_on_pty
 
-pytestmark = pytest.mark.slow  # Each case is a failing run, a resumed run and a verify.
 
 TMPFS_SIZE = '8m'  # The sample's output is ~1 MB: the run has room until the disk is filled.
 FLAGS = ('--validation_fraction', '0.2', '--train_shards', '4', '--validation_shards', '2')
@@ -48,6 +48,7 @@ def fixture_faults_env(tmp_path_factory):
   return dict(os.environ, PYTHONPATH=python_path)
 
 
+@pytest.mark.slow  # Each case is a failing run, a resumed run and a verify.
 @pytest.mark.parametrize('fill_when, mode', [
     ('stats.json', 'multi_processing'),  # the metadata: the hang of issue 23
     ('train-00001', 'multi_processing'),  # a shard
@@ -83,3 +84,24 @@ def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, 
   verified = subprocess.run([sys.executable, '-m', 'pipeline.verify', str(output)],
                             capture_output=True, text=True, timeout=300, check=False)
   assert verified.returncode == 0 and verified.stdout.startswith('OK '), verified.stdout
+
+
+@pytest.mark.parametrize('error, line', [
+    ("OSError: [Errno 28] No space left on device: '/out/stats.json' [while running "
+     "'ConvertImageFolder/WriteMetadata/WriteMetadataFiles']",
+     'error: no space left on device while writing stats.json: free space and rerun with the same '
+     'flags and --resume.'),
+    ('while writing shard train-00001-of-00004: OSError: [Errno 28] No space left on device '
+     "[while running 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)']\nTraceback",
+     'error: no space left on device while writing shard train-00001-of-00004: free space and rerun '
+     'with the same flags and --resume.'),
+    ("OSError: [Errno 28] No space left on device [while running 'ConvertImageFolder/WriteShards/"
+     "WriteShard/ParDo(WriteShardFn)']",
+     'error: no space left on device in step WriteShards: free space and rerun with the same flags '
+     'and --resume.'),
+    ('Channel closed prematurely.\nTraceback (most recent call last):',
+     'error: the pipeline failed: Channel closed prematurely.\nFinished shards are kept; rerun with '
+     'the same flags and --resume to write only the missing ones.'),
+])
+def test_the_failure_line_names_what_could_not_be_written(error, line):
+  assert failure_line(RuntimeError(error)) == line

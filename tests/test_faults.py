@@ -88,7 +88,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
   output = tmp_path / 'out'
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 1
   message = capsys.readouterr().err
-  assert 'while writing shard ' in message and 'No space left on device' in message
+  assert 'error: no space left on device while writing shard train-' in message, message
   assert '--resume' in message
   assert not (output / '_SUCCESS').exists()
   assert not list((output / '_work').glob('*.tmp-*'))  # The failed shard's temp file is gone.
