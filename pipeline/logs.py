@@ -221,12 +221,18 @@ class CommandLineLogs:
     _current = self
     return self
 
-  def open(self, path: str, level: str) -> str:
-    """Starts the run log `local_log_path(path)`; `level`: --log_level, for the terminal."""
+  def open(self, path: str, level: str) -> Optional[str]:
+    """Starts the run log `local_log_path(path)` and returns its path (None when it cannot be
+    opened); `level`: --log_level, for the terminal."""
     terminal_level = logging.getLevelName(level)
-    self.path = local_log_path(path)
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    self._file = logging.FileHandler(self.path, mode='a', encoding='utf-8')
+    log_path = local_log_path(path)
+    try:
+      os.makedirs(os.path.dirname(log_path), exist_ok=True)
+      self._file = logging.FileHandler(log_path, mode='a', encoding='utf-8')
+    except OSError as e:  # A full disk: the run goes on (and fails, saying why) without its log.
+      logging.getLogger(__name__).warning('Cannot open the run log %s: %s', log_path, e)
+      return None
+    self.path = log_path
     self._file.setFormatter(logging.Formatter(FILE_FORMAT))
     self._file.setLevel(min(terminal_level, logging.INFO))
     for record in _held_at_import + list(self._held.records):

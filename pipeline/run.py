@@ -15,6 +15,7 @@ With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -153,6 +154,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     _release(claim)
     print(f'error: {e}', file=sys.stderr)
     return 2
+  except OSError as e:
+    if e.errno != errno.ENOSPC:
+      raise
+    _release(claim)  # Claiming or preparing --output on a full disk.
+    print(failure_line(e), file=sys.stderr)
+    return 1
   try:
     return _convert(opts, options, plan, run_info(opts, options, run_id, started), dry_run)
   finally:
