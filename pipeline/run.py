@@ -227,15 +227,15 @@ def _worker_processes(options: PipelineOptions) -> bool:
 def failure_line(error: Exception) -> str:
   """What the terminal says about a failed pipeline: `error: ...` and how to go on.
 
-  A full disk (ENOSPC, from this process or a worker's report) is named with the file or shard whose
-  write failed when the error names one, else the step that failed.
+  A full disk (ENOSPC, from this process or a worker's report) is named with the shard, else the file,
+  whose write failed when the error names one, else with the step that failed.
   """
   text = str(error)
   if _NO_SPACE.search(text):
     path, shard, step = (pattern.search(text) for pattern in (_FAILED_PATH, _FAILED_SHARD,
                                                               _FAILED_STEP))
-    where = (f'while writing {os.path.basename(path.group(1))}' if path else
-             f'while writing shard {shard.group(1)}' if shard else
+    where = (f'while writing shard {shard.group(1)}' if shard else
+             f'while writing {os.path.basename(path.group(1))}' if path else
              f'in step {step.group(1).split("/")[1 if "/" in step.group(1) else 0]}' if step else
              'while writing the output')
     return (f'error: no space left on device {where}: free space and rerun with the same flags and '
