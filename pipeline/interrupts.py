@@ -5,7 +5,8 @@ A run that ends early stops in this order: the local Beam workers are killed and
 line goes to the terminal and the process exits at once (os._exit). Workers first, so that no worker
 renames a shard into place after the output was given up; at once, because Beam's clean-up after an
 interrupt or a dead worker waits for workers that no longer answer. A shard is renamed into place only
-when complete, so what is left is what --resume keeps.
+when complete, so what is left is what --resume keeps. In-process workers (in_memory, multi_threading)
+are threads of this process and end with it, right after the release.
 
 Signals are handled like Ctrl-C (SIGTERM is what Airflow, Kubernetes and systemd send; SIGHUP a closed
 terminal or ssh session); the exit code is 128 + the signal's number, as shells report a process killed
@@ -82,6 +83,10 @@ def end_now(text: str, code: int) -> None:
     except OSError:
       pass  # The kernel drops the lock at exit; --resume then takes over the claim.
   _LOGGER.info('The run ends early (exit code %d): %s', code, text)
+  try:
+    sys.stdout.flush()  # e.g. a summary printed to a pipe
+  except Exception:  # pylint: disable=broad-except  (a write this handler interrupted)
+    pass
   _write_terminal(text if text.endswith('\n') else text + '\n')
   for handler in logging.getLogger().handlers:
     try:

@@ -41,8 +41,7 @@ from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import prepare_output
 from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
-from pipeline import worker_watch
-from pipeline.worker_watch import DeadWorkerWatch, stop_local_workers
+from pipeline.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
@@ -193,7 +192,7 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
   except Exception as e:  # pylint: disable=broad-except
     _LOGGER.info('The pipeline failed.', exc_info=True)  # The run log; the terminal gets one line.
     if (interrupts.installed() and _worker_processes(options)
-        and worker_watch.death_reported(DEAD_WORKER_GRACE_SECONDS)):
+        and death_reported(DEAD_WORKER_GRACE_SECONDS)):
       time.sleep(_ENDING_SECONDS)  # The watch's thread ends the process (end_now) meanwhile.
       return 1
     print(failure_line(e), file=sys.stderr)
@@ -236,12 +235,18 @@ def failure_line(error: Exception) -> str:
                                                               _FAILED_STEP))
     where = (f'while writing shard {shard.group(1)}' if shard else
              f'while writing {os.path.basename(path.group(1))}' if path else
-             f'in step {step.group(1).split("/")[1 if "/" in step.group(1) else 0]}' if step else
+             f'in step {_top_step(step.group(1))}' if step else
              'while writing the output')
     return (f'error: no space left on device {where}: free space and rerun with the same flags and '
             '--resume.')
   first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
   return f'error: the pipeline failed: {first}\n{interrupts.RESUME_HINT}'
+
+
+def _top_step(label: str) -> str:
+  """'WriteShards' for 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)'."""
+  parts = label.split('/')
+  return parts[1] if len(parts) > 1 else parts[0]
 
 
 _NO_SPACE = re.compile(r'\[Errno 28\]|No space left on device')
