@@ -239,8 +239,16 @@ def failure_line(error: Exception) -> str:
              'while writing the output')
     return (f'error: no space left on device {where}: free space and rerun with the same flags and '
             '--resume.')
-  first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-  return f'error: the pipeline failed: {first}\n{interrupts.RESUME_HINT}'
+  return f'error: the pipeline failed: {_cause(text) or type(error).__name__}\n{interrupts.RESUME_HINT}'
+
+
+def _cause(text: str) -> str:
+  """The line of an error's text that names it: its first line, or for a traceback (what a Beam worker
+  reports) its last one, 'SomeError: message [while running ...]'."""
+  lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+  if not lines:
+    return ''
+  return lines[-1] if lines[0].startswith('Traceback (most recent call last)') else lines[0]
 
 
 def _top_step(label: str) -> str:

@@ -8,7 +8,8 @@ ended, which processes it started and whether any of them or any new shard outli
 workers inherit PYTHONPATH) loads: the first time a file whose name contains $F2T_FILL_WHEN is opened
 for writing, it fills the disk of $F2T_FILLER by writing that file until the kernel says ENOSPC (a real
 full disk, not a simulated error); the first time a file whose name contains $F2T_PAUSE_WHEN is opened
-(any mode), it creates $F2T_PAUSED and sleeps $F2T_PAUSE_SECONDS, a window in which the test acts.
+(any mode), it creates $F2T_PAUSED and sleeps $F2T_PAUSE_SECONDS, a window in which the test acts;
+opening a file whose name contains $F2T_EIO_WHEN for writing raises OSError EIO (a failing disk).
 """
 
 import dataclasses
@@ -41,6 +42,7 @@ import time
 _real_open = io.open
 _FILL_WHEN, _FILLER = os.environ.get('F2T_FILL_WHEN'), os.environ.get('F2T_FILLER')
 _PAUSE_WHEN, _PAUSED = os.environ.get('F2T_PAUSE_WHEN'), os.environ.get('F2T_PAUSED')
+_EIO_WHEN = os.environ.get('F2T_EIO_WHEN')
 
 
 def _first(path):
@@ -75,10 +77,12 @@ def _open(file, mode='r', *args, **kwargs):
       _fill()
     if _PAUSE_WHEN and _PAUSE_WHEN in name and _first(_PAUSED):
       time.sleep(float(os.environ.get('F2T_PAUSE_SECONDS', '30')))
+    if _EIO_WHEN and _EIO_WHEN in name and any(c in mode for c in 'wax+'):
+      raise OSError(5, 'Input/output error (injected)', os.fsdecode(file))
   return _real_open(file, mode, *args, **kwargs)
 
 
-if (_FILL_WHEN and _FILLER) or (_PAUSE_WHEN and _PAUSED):
+if (_FILL_WHEN and _FILLER) or (_PAUSE_WHEN and _PAUSED) or _EIO_WHEN:
   io.open = builtins.open = _open
 '''
 

@@ -102,6 +102,11 @@ def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, 
     ('Channel closed prematurely.\nTraceback (most recent call last):',
      'error: the pipeline failed: Channel closed prematurely.\nFinished shards are kept; rerun with '
      'the same flags and --resume to write only the missing ones.'),
+    ('Traceback (most recent call last):\n  File "x.py", line 1, in f\nRuntimeError: ValueError: '
+     "bad [while running 'ConvertImageFolder/WriteMetadata/WriteMetadataFiles']\n",
+     "error: the pipeline failed: RuntimeError: ValueError: bad [while running 'ConvertImageFolder/"
+     "WriteMetadata/WriteMetadataFiles']\nFinished shards are kept; rerun with the same flags and "
+     '--resume to write only the missing ones.'),
 ])
 def test_the_failure_line_names_what_could_not_be_written(error, line):
   assert failure_line(RuntimeError(error)) == line
