@@ -230,16 +230,17 @@ def failure_line(error: Exception) -> str:
   whose write failed when the error names one, else with the step that failed.
   """
   text = str(error)
+  cause = _cause(text) or type(error).__name__
   if _NO_SPACE.search(text):
-    path, shard, step = (pattern.search(text) for pattern in (_FAILED_PATH, _FAILED_SHARD,
-                                                              _FAILED_STEP))
+    path, shard, step = (pattern.search(cause) for pattern in (_FAILED_PATH, _FAILED_SHARD,
+                                                               _FAILED_STEP))
     where = (f'while writing shard {shard.group(1)}' if shard else
              f'while writing {os.path.basename(path.group(1))}' if path else
              f'in step {_top_step(step.group(1))}' if step else
              'while writing the output')
     return (f'error: no space left on device {where}: free space and rerun with the same flags and '
             '--resume.')
-  return f'error: the pipeline failed: {_cause(text) or type(error).__name__}\n{interrupts.RESUME_HINT}'
+  return f'error: the pipeline failed: {cause}\n{interrupts.RESUME_HINT}'
 
 
 def _cause(text: str) -> str:
@@ -259,7 +260,7 @@ def _top_step(label: str) -> str:
 
 _NO_SPACE = re.compile(r'\[Errno 28\]|No space left on device')
 _FAILED_PATH = re.compile(r"\[Errno 28\] No space left on device: '([^']+)'")
-_FAILED_SHARD = re.compile(r'while writing shard ([^:\s]+):')  # transforms/shard_writer.py
+_FAILED_SHARD = re.compile(r'while writing shard ([^:\s{}]+):')  # transforms/shard_writer.py
 _FAILED_STEP = re.compile(r"\[while running '([^']+)'\]")
 DEAD_WORKER_GRACE_SECONDS = 2.0  # A dead worker's report follows the driver's channel error.
 _ENDING_SECONDS = 60.0  # Longer than end_now() takes (stop_local_workers waits up to 5 s).

@@ -8,6 +8,7 @@ Beam worker. The multi_processing case at stats.json is the run that used to wai
 """
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -49,15 +50,16 @@ def fixture_faults_env(tmp_path_factory):
 
 
 @pytest.mark.slow  # Each case is a failing run, a resumed run and a verify.
-@pytest.mark.parametrize('fill_when, mode', [
-    ('stats.json', 'multi_processing'),  # the metadata: the hang of issue 23
-    ('train-00001', 'multi_processing'),  # a shard
-    ('stats.json', 'in_memory'),
-    ('train-00001', 'multi_threading'),
-    ('run.log', 'in_memory'),  # from the run log's opening on: everything after it
+@pytest.mark.parametrize('fill_when, mode, named', [
+    ('stats.json', 'multi_processing', 'stats.json'),  # the metadata: the hang of issue 23
+    ('train-00001', 'multi_processing', 'shard train-00001-of-00004'),
+    ('stats.json', 'in_memory', 'stats.json'),
+    ('train-00001', 'multi_threading', 'shard train-00001-of-00004'),
+    ('.json.tmp-', 'multi_threading', r'shard \w+-0000\d-of-0000\d'),  # a sidecar, after its shard
+    ('run.log', 'multi_processing', r'shard \w+-0000\d-of-0000\d'),  # everything after the log opens
 ])
 def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, faults_env,
-                                                                   fill_when, mode):
+                                                                   fill_when, mode, named):
   output, filler = small_disk / 'out', small_disk / f'filler-{uuid.uuid4().hex}'
   command = [sys.executable, '-m', 'pipeline.run', '--input', str(SAMPLE_DIR), '--output',
              str(output), *FLAGS, f'--direct_running_mode={mode}', '--direct_num_workers=2']
@@ -70,8 +72,8 @@ def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, 
   assert ended.lines[0].startswith('Converting '), ended.text
   shown = [line for line in ended.lines[1:] if line.strip() and not line.startswith('converting:')]
   assert len(shown) <= 2, ended.text  # The error and the run log's path.
-  assert shown[0].startswith('error: no space left on device '), ended.text
-  assert '--resume' in shown[0], ended.text
+  assert re.fullmatch(f'error: no space left on device while writing {named}: free space and rerun '
+                      'with the same flags and --resume.', shown[0]), ended.text
   for noise in ('Logging error', 'Traceback', 'ERROR', 'Errno'):
     assert noise not in ended.text
   assert not ended.survivors
@@ -91,8 +93,10 @@ def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, 
      "'ConvertImageFolder/WriteMetadata/WriteMetadataFiles']",
      'error: no space left on device while writing stats.json: free space and rerun with the same '
      'flags and --resume.'),
-    ('while writing shard train-00001-of-00004: OSError: [Errno 28] No space left on device '
-     "[while running 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)']\nTraceback",
+    ('Traceback (most recent call last):\n  File "transforms/shard_writer.py", line 147\n'
+     "    raise RuntimeError(f'while writing shard {name}: {describe_error(e)}') from e\n"
+     'RuntimeError: while writing shard train-00001-of-00004: OSError: [Errno 28] No space left on '
+     "device [while running 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)']\n",
      'error: no space left on device while writing shard train-00001-of-00004: free space and rerun '
      'with the same flags and --resume.'),
     ("OSError: [Errno 28] No space left on device [while running 'ConvertImageFolder/WriteShards/"
