@@ -24,10 +24,12 @@ import time
 from collections import Counter
 from typing import Optional, Sequence
 
-from pipeline import extras, interrupts, logs
+from pipeline import interrupts
 
 if __name__ == '__main__':
-  interrupts.install()  # Before Beam's and TensorFlow's imports: Ctrl-C there ends cleanly too.
+  interrupts.install()  # Before every other import: Ctrl-C while Beam and TF load ends cleanly too.
+
+from pipeline import extras, logs  # pylint: disable=wrong-import-position
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
   import apache_beam as beam
