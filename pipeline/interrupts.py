@@ -35,6 +35,7 @@ RESUME_HINT = ('Finished shards are kept; rerun with the same flags and --resume
                'missing ones.')
 
 _ending = threading.Lock()  # Held by whichever ends the run first.
+_ending_event = threading.Event()  # Set once it is held.
 _claim = None  # The run's OutputClaim while it holds one (anything with release()).
 _installed = False
 
@@ -74,6 +75,7 @@ def end_now(text: str, code: int) -> None:
   """
   if not _ending.acquire(blocking=False):
     return
+  _ending_event.set()
   logs.silence_terminal()  # Stopped workers and broken connections log errors: not news.
   from pipeline.worker_watch import stop_local_workers  # pylint: disable=import-outside-toplevel
   stop_local_workers()
@@ -96,9 +98,10 @@ def end_now(text: str, code: int) -> None:
   os._exit(code)  # pylint: disable=protected-access
 
 
-def ending() -> bool:
-  """Whether end_now() is ending the process."""
-  return _ending.locked()
+def ending_within(timeout_s: float) -> bool:
+  """Waits up to `timeout_s` for end_now() to start ending the process (a signal that reached this
+  process and its workers alike); whether it did."""
+  return _ending_event.wait(timeout_s)
 
 
 def _on_signal(signum: int, _) -> None:

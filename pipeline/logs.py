@@ -77,6 +77,8 @@ BUNDLE_FAILURES: Sequence[Tuple[str, str]] = (
     ('apache_beam.runners.worker.sdk_worker', 'Error processing instruction'),
     (WORKER_LOGGER, "[while running "),
     (WORKER_LOGGER, 'Error processing instruction'),
+    # A worker's connection that broke (the worker died or was stopped): the run fails, and says why.
+    ('apache_beam.runners.worker.data_plane', 'Failed to read inputs in the data plane'),
 )
 PIPE_CHUNK_BYTES = 1 << 16
 
@@ -267,12 +269,15 @@ class CommandLineLogs:
 
   @staticmethod
   def _thread_failed(args) -> None:
-    """threading.excepthook: one line on the terminal, the traceback in the run log."""
+    """threading.excepthook: one line on the terminal, the traceback in the run log. A gRPC error in
+    one of Beam's threads (a worker's connection broke: the run fails and says why) goes to the run
+    log only."""
     if args.exc_type is SystemExit:
       return
-    logging.getLogger(__name__).error(
-        'Exception in thread %s: %s: %s', args.thread.name if args.thread else '?',
-        args.exc_type.__name__, args.exc_value,
+    grpc_error = any(c.__module__.split('.')[0] == 'grpc' for c in args.exc_type.__mro__)
+    logging.getLogger(__name__).log(
+        logging.INFO if grpc_error else logging.ERROR, 'Exception in thread %s: %s: %s',
+        args.thread.name if args.thread else '?', args.exc_type.__name__, args.exc_value,
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
   def __exit__(self, *exc) -> None:

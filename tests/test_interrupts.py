@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from conftest import SAMPLE_DIR, copies_of_samples
@@ -159,3 +160,35 @@ def test_sigterm_to_the_folder2tfrecord_script_while_beam_is_imported(tmp_path):
                      act=_when(lambda: ticks.append(1) or len(ticks) > 20, _send(signal.SIGTERM)))
   _assert_ended_cleanly(ended, 143, 'interrupted (SIGTERM) before anything was written; run the '
                         'same command again.')
+
+
+def test_sigterm_to_the_whole_process_group(photos, tmp_path):
+  """systemd and `kill -TERM -<pgid>` reach the workers too: still one line and exit 143."""
+  output = tmp_path / 'out'
+  ended = run_on_pty(
+      _command(photos, output, *MANY_SHARDS, '--direct_running_mode=multi_processing',
+               '--direct_num_workers=2'), dict(os.environ), output,
+      act=_when(lambda: final_shards(output), lambda pid, _: os.killpg(pid, signal.SIGTERM)))
+  _assert_ended_cleanly(ended, 143, f'interrupted (SIGTERM). {RESUME_LINE}')
+
+
+def test_sigterm_to_one_worker_alone_fails_the_run_instead_of_hanging(photos, tmp_path):
+  output = tmp_path / 'out'
+
+  def stop_a_worker(pid, _):
+    workers = [p for p in psutil.Process(pid).children(recursive=True)
+               if p.cmdline()[1:3] == ['-m', 'apache_beam.runners.worker.sdk_worker_main']]
+    workers[0].send_signal(signal.SIGTERM)
+
+  ended = run_on_pty(
+      _command(photos, output, *MANY_SHARDS, '--direct_running_mode=multi_processing',
+               '--direct_num_workers=2'), dict(os.environ), output,
+      act=_when(lambda: final_shards(output), stop_a_worker))
+  print(ended.text)
+  assert ended.code == 1, ended.text
+  assert re.fullmatch(r'error: the pipeline failed: a Beam worker process died \(exit code '
+                      r'(-15|143): stopped by SIGTERM\)\.', ended.lines[-3]), ended.text
+  assert ended.lines[-2:] == [
+      RESUME_LINE, f'The run log (Beam\'s and the workers\' logs): {output / "_work" / "run.log"}']
+  assert 'Traceback' not in ended.text and 'ERROR' not in ended.text
+  assert ended.seconds - ended.acted_at < 15 and not ended.survivors and not ended.late_shards

@@ -359,3 +359,8 @@ def test_missing_extras_name_the_install_command(monkeypatch):
 def test_a_killed_worker_is_described_with_its_usual_cause():
   assert worker_watch.describe(137).endswith('killed, e.g. by the out-of-memory killer)')
   assert worker_watch.describe(1) == 'a Beam worker process died (exit code 1)'
+
+
+def test_a_worker_stopped_by_a_signal_is_described_by_it():
+  assert worker_watch.describe(-15).endswith('(exit code -15: stopped by SIGTERM)')
+  assert worker_watch.describe(129).endswith('(exit code 129: stopped by SIGHUP)')
