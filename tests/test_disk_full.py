@@ -62,8 +62,9 @@ def fixture_faults_env(tmp_path_factory):
 def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, faults_env,
                                                                    fill_when, mode, named):
   output, filler = small_disk / 'out', small_disk / f'filler-{uuid.uuid4().hex}'
+  workers = () if mode == 'in_memory' else ('--direct_num_workers=2',)
   command = [sys.executable, '-m', 'pipeline.run', '--input', str(SAMPLE_DIR), '--output',
-             str(output), *FLAGS, f'--direct_running_mode={mode}', '--direct_num_workers=2']
+             str(output), *FLAGS, f'--direct_running_mode={mode}', *workers]
   env = dict(faults_env, F2T_FILL_WHEN=fill_when, F2T_FILLER=str(filler))
   ended = run_on_pty(command, env, output, timeout=ENDS_WITHIN_SECONDS + 60)
   print(f'{fill_when} {mode}: exit {ended.code} after {ended.seconds:.1f} s\n{ended.text}')
