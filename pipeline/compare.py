@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import layout
+from transforms import layout, success
 from transforms.checksum import file_sha256
 from transforms.provenance import read_provenance, recipe_entries
 
@@ -100,8 +100,10 @@ def _checksums(output: layout.OutputLayout, names: List[str],
   return {name: known[name] if name in known else file_sha256(output.path(name)) for name in names}
 
 
-def _without_root(output: layout.OutputLayout, name: str) -> bytes:
-  return layout.read_text(output.path(name)).replace(output.root, 'OUTPUT').encode('utf-8')
+def _without_root(output: layout.OutputLayout, name: str) -> str:
+  """The file's text with the output folder it names written as OUTPUT (the folder it was written
+  in, which a relative or moved OTHER does not spell)."""
+  return success.without_folder(layout.read_text(output.path(name)))
 
 
 def _layout(root: str) -> Tuple[layout.OutputLayout, Optional[Dict[str, Any]]]:

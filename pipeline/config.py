@@ -15,7 +15,8 @@ Values: one scalar per flag; `true` / `false` for switches (`overwrite`, `s3_dis
 a Beam flag that repeats (`experiments`); `null` for the default. The file's flags are placed before the
 command line's, and argparse and Beam both keep a flag's last value, so the command line wins. A key
 that is no flag is an error before any work, with the closest flag name as a suggestion (as for a
-mistyped flag on the command line).
+mistyped flag on the command line); so is a value the flag does not take (`overwrite: "no"`,
+`train_shards: many`), and the message names the file and the key.
 
 The converter's own path flags in a config file (`input`, `output`, `labels_file`, ...) are relative to
 the config file's folder (so a config can travel with its data); on the command line they are
@@ -42,6 +43,7 @@ import yaml
 from transforms import layout
 
 NOT_IN_FILES = ('config', 'print_config', 'help')  # flags that make no sense inside a config file
+TYPE_NAMES = {'int': 'an integer', 'float': 'a number', 'str': 'text'}  # argparse types, in errors
 
 
 def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
@@ -57,7 +59,9 @@ def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
   except (OSError, ValueError, yaml.YAMLError) as e:
     raise ValueError(f'cannot read --config {path}: {e}') from None
   if isinstance(document, dict) and 'format_version' in document and 'options' in document:
-    document = document['options']  # a converter manifest: the flags it records
+    document = dict(document['options'])  # a converter manifest: the flags it records
+    if str(document.get('labels_file') or '').startswith('sha256:'):
+      document['labels_file'] = layout.LABELS_FILE  # The label map it records by digest, beside it.
   if not isinstance(document, dict):
     raise ValueError(f'--config {path} must hold one mapping of flag names to values, e.g. '
                      '"train_shards: 8".')
@@ -82,7 +86,8 @@ def config_argv(values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParse
 
   Raises:
     ValueError: a key that no parser knows (with a suggestion), a flag that has no place in a file,
-      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch).
+      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch) or
+      type (see _check_value); the message names the file and the key.
   """
   actions = _actions_by_name(parsers)
   argv = []
@@ -123,10 +128,36 @@ def _flag_args(key: str, value: Any, actions: List[argparse.Action], path: str) 
     return [_option(key, chosen[0])] if chosen else []  # false for a store_true flag: its default
   action = actions[0]
   if not isinstance(value, list):
+    _check_value(key, value, action, path)
     return [f'{_option(key, action)}={value}']
   if not any(kind in type(action).__name__ for kind in ('Append', 'List')):
     raise ValueError(f'--config {path}: {key!r} takes one value, not a list.')
+  for item in value:
+    _check_value(key, item, action, path)
   return [f'{_option(key, action)}={item}' for item in value]  # a flag that repeats (experiments)
+
+
+def _check_value(key: str, value: Any, action: argparse.Action, path: str) -> None:
+  """Refuses a config file's value that the flag's parser would refuse, naming the file and the key
+  (argparse's own error would name only the flag).
+
+  Raises:
+    ValueError: a value of the wrong type (`train_shards: many`, `seed: true`) or not among the
+      flag's choices.
+  """
+  if isinstance(value, bool) and action.type in (int, float):
+    raise ValueError(f'--config {path}: {key!r} takes a number, not {json.dumps(value)}.')
+  parsed = str(value)
+  if callable(action.type):
+    try:
+      parsed = action.type(parsed)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+      kind = getattr(action.type, '__name__', 'value')
+      raise ValueError(f'--config {path}: {key!r} takes {TYPE_NAMES.get(kind, kind)}, not '
+                       f'{value!r}.') from None
+  if action.choices is not None and parsed not in action.choices:
+    raise ValueError(f'--config {path}: {key!r} must be one of '
+                     f'{", ".join(str(c) for c in action.choices)}, not {value!r}.')
 
 
 def _option(key: str, action: argparse.Action) -> str:

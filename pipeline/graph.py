@@ -22,13 +22,14 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions, UsageError
+from pipeline.output_dir import shard_recipe_of
 from transforms.codec_versions import codec_versions
 from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplicates
 from transforms.groups import Followers
-from transforms.listing import (InputError, Layout, ListImages, check_has_images, discover_layout,
-                                input_path, list_children)
+from transforms.input_survey import InputSurvey, check_has_images, survey_input
+from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
 from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo
@@ -52,6 +53,8 @@ class DatasetPlan:
     class_texts: {class: text} (--class_text_file).
     run_sample: the converted sample whose bytes per file size the automatic shard counts; None when
       every split's count is given.
+    survey: the driver's listing of --input and the split roots (files beside the class folders,
+      left-behind entries, empty class folders); None: none was made.
   """
   layout: Layout
   label_map: Dict[str, int]
@@ -59,6 +62,7 @@ class DatasetPlan:
   ground_truth: Optional[Dict[str, str]] = None
   class_texts: Optional[Dict[str, str]] = None
   run_sample: Optional[Sample] = None
+  survey: Optional[InputSurvey] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -76,7 +80,8 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
     UsageError: a --shard_name_template that names two of the run's splits alike.
   """
   layout = discover_layout(opts.input, labelled_validation=bool(opts.validation_ground_truth))
-  class_dirs = {split: list_children(root)[0] for split, root in layout.split_roots.items()}
+  survey = survey_input(opts.input, layout)
+  class_dirs = dict(survey.class_dirs)
   ground_truth = None
   if layout.flat_validation:
     if not opts.validation_ground_truth:
@@ -85,7 +90,6 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                        'ILSVRC2012_validation_ground_truth.txt with --ground_truth_synsets).')
     ground_truth = _annotation(read_ground_truth, opts.validation_ground_truth,
                                opts.ground_truth_synsets)
-    class_dirs['validation'] = ['']  # The folder itself, labelled by the ground truth.
   class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
   found = set().union(*class_dirs.values()) - {''}
   if not found:
@@ -97,7 +101,7 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
   else:
     label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
-  check_has_images(layout)
+  check_has_images(layout, survey)
   if layout.has_split_folders and (opts.validation_fraction or opts.test_fraction):
     raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
                      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
@@ -111,14 +115,14 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
-  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample)
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey)
 
 
 def record_recipe(opts: ConverterOptions, layout: Layout,
                   class_texts: Optional[Dict[str, str]]) -> RecordRecipe:
   """How the shard writer makes a record in a run with these flags (for the driver's samples)."""
   return RecordRecipe(layout.split_roots, opts.image_spec, opts.file_format, opts.compression,
-                      class_texts, opts.bbox_dir)
+                      class_texts, opts.bbox_dir, opts.max_file_bytes)
 
 
 def shard_sizing(opts: ConverterOptions, plan: DatasetPlan) -> Optional[ShardSizing]:
@@ -155,14 +159,15 @@ class ConvertImageFolder(beam.PTransform):
 
   def expand(self, pbegin):
     opts, plan, run = self._opts, self._plan, self._run
-    listed = pbegin | 'ListImages' >> ListImages(plan.layout, plan.class_dirs, plan.label_map,
-                                                 opts.label_offset, plan.ground_truth)
+    listed = pbegin | 'ListImages' >> ListImages(
+        plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
+        plan.survey.loose_files if plan.survey else ())
     split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
     images, excluded, excluded_files = listed.images, [], opts.excluded_files
     if excluded_files:  # Not a step of every run: each per-file step costs CPU per file.
       included = images | 'ExcludeFiles' >> ExcludeFiles(excluded_files, split_roots)
       images, excluded = included.kept, [included.dropped]
-    groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots)
+    groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots, opts.max_file_bytes)
     kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
     followers = None if plan.layout.has_split_folders else (
         (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
@@ -175,7 +180,8 @@ class ConvertImageFolder(beam.PTransform):
                                                  shard_sizing(opts, plan), followers)
         | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
                                        opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir, codecs, opts.file_format))
+                                       plan.class_texts, opts.bbox_dir, codecs, opts.file_format,
+                                       opts.max_file_bytes, shard_recipe_of(opts)))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import os
 import re
 import sys
@@ -21,10 +20,13 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from beam_private.option_parser import beam_option_parser
-from pipeline import config
+from pipeline import command_line, config
+from pipeline.command_line import UsageError
 from transforms import file_format as file_formats
 from transforms.duplicates import read_exclusions
 from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES
+from transforms.label_map import labels_file_digest
 from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
 from transforms.model_garden import DEFAULT_BATCH_SIZE
 from transforms.sample import RUN_SAMPLE_SIZE
@@ -42,15 +44,14 @@ PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'grou
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
-                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex')
+                     'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex',
+                     'max_file_bytes')
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
 DEFAULT_PLAN_SAMPLE = 256
 
-
-class UsageError(ValueError):
-  """A flag is wrong; the message says how to fix it."""
+PROG = 'folder2tfrecord run'  # the usage lines' name of the command (python -m pipeline.run is the same)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ConverterOptions:
   jpeg_quality: int = 90
   resample: str = 'bilinear'
   max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
   train_shards: int = 0
   validation_shards: int = 0
   test_shards: int = 0
@@ -117,6 +119,8 @@ class ConverterOptions:
                                ('num_workers', self.num_workers, 0)):
       if value < least:
         raise UsageError(f'--{flag} must be >= {least}, got {value}.')
+    if self.max_file_bytes < 1:
+      raise UsageError(f'--max_file_bytes must be >= 1 (bytes), got {self.max_file_bytes}.')
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
@@ -131,8 +135,6 @@ class ConverterOptions:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
     self._check_duplicate_flags()
-    if os.path.normpath(self.input) == os.path.normpath(self.output):
-      raise UsageError('--output must differ from --input: inputs are never modified.')
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:
@@ -203,7 +205,8 @@ class ConverterOptions:
 
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
-    RECORDED_WHEN_SET flags only when they are not at their default."""
+    RECORDED_WHEN_SET flags only when they are not at their default; --labels_file as the SHA-256 of
+    its label map (transforms/label_map.py labels_file_digest)."""
     values = dataclasses.asdict(self)
     for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose') + PLAN_FLAGS:
       values.pop(key)
@@ -211,6 +214,8 @@ class ConverterOptions:
     for key in RECORDED_WHEN_SET:
       if values[key] == defaults[key]:
         values.pop(key)
+    if self.labels_file:  # The label map's content, not where it was: see labels_file_digest.
+      values['labels_file'] = labels_file_digest(self.labels_file)
     return values
 
 
@@ -218,14 +223,31 @@ def _url_or_abspath(path: str) -> str:
   return path if '://' in path else os.path.abspath(os.path.expanduser(path))
 
 
+def _prog() -> str:
+  """The command's name in usage lines: `folder2tfrecord run` or `folder2tfrecord plan` (pipeline/cli.py
+  sets it as sys.argv[0]), also for python -m pipeline.run."""
+  name = os.path.basename(sys.argv[0]) if sys.argv else ''
+  return name if name.startswith('folder2tfrecord ') else PROG
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+  """--help with "(default: ...)" only where the default is the real value: not for a switch (off
+  unless given) nor for a flag whose default is None (its help says what happens without it)."""
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    if action.nargs == 0 or action.default is None:
+      return action.help
+    return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline.run',
+      prog=_prog(),
       description='Convert an image folder (root/<class>/<image>) into sharded TFRecord files of '
                   'tf.train.Example, with a label map, per-channel statistics and a rejects list. '
                   'Flags not listed here are Apache Beam pipeline options (--runner, '
                   '--direct_running_mode, --direct_num_workers, --s3_endpoint_url, --project, ...).',
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+      formatter_class=_DefaultsHelpFormatter, allow_abbrev=False)
   io_group = parser.add_argument_group('input and output')
   io_group.add_argument('--input', required=True,
                         help='Folder of class folders: a local path, gs://... or s3://... . With '
@@ -268,12 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
                           'downscale, which samples 2x2 source pixels at most (docs/decoding.md).')
   image.add_argument('--max_image_pixels', type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                      help='Reject images whose header declares more pixels (decompression bombs).')
+  image.add_argument('--max_file_bytes', type=int, default=DEFAULT_MAX_FILE_BYTES,
+                     help='Reject input files larger than this many bytes (256 MiB by default) from '
+                          'their size, unread; only regular files are read (FIFOs, sockets and '
+                          'devices are rejects).')
   splits = parser.add_argument_group('labels, splits and shards')
   splits.add_argument('--labels_file',
-                      help='Label map: a text file with one class folder name per line (label order), '
-                           'or a JSON object {"class": id, ...} of distinct ids >= 0 (ids it leaves '
-                           'out are named __unused_<id>__ in labels.txt). Images of classes it does '
-                           'not list are rejected. Default: sorted class folders.')
+                      help='Label map: a text file with one class folder name per line (label order, '
+                           'each class once), or a JSON object {"class": id, ...} of distinct ids >= 0 '
+                           '(ids it leaves out are named __unused_<id>__ in labels.txt). Images of '
+                           'classes it does not list are rejected. Default: sorted class folders.')
   splits.add_argument('--label_offset', type=int, choices=(0, 1), default=0,
                       help='Added to every label. 1 for TF Model Garden / build_imagenet_data.py '
                            '(labels 1..N, 0 = background); 0 for Keras and TFDS.')
@@ -367,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                          'each), chosen by a stable hash (the same every time).')
   plan.add_argument('--num_workers', type=int, default=0,
                     help='The plan also projects the conversion time on this many one-core workers '
-                         '(besides this machine\'s cores); 0: only this machine.')
+                         '(besides this machine\'s cores); 0: only this machine. Also Beam\'s '
+                         '--num_workers (Dataflow\'s initial worker count), which it is passed on as.')
   logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
   logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
                     help='What the terminal shows besides the progress bar, the summary and errors. '
@@ -381,57 +408,59 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def check_beam_args(beam_args: Sequence[str]) -> None:
-  """Raises UsageError for flags that no Beam options class knows (typos of our flags included)."""
-  beam_parser = beam_option_parser()
-  _, unknown = beam_parser.parse_known_args(list(beam_args))
-  flags = [a for a in unknown if a.startswith('-')]
-  if not flags:
-    return
-  known = [o for action in beam_parser._actions for o in action.option_strings]  # pylint: disable=protected-access
-  known += [o for action in build_parser()._actions for o in action.option_strings]  # pylint: disable=protected-access
-  hints = []
-  for flag in flags:
-    close = difflib.get_close_matches(flag.split('=', 1)[0], known, n=1)
-    hints.append(f'{flag}' + (f' (did you mean {close[0]}?)' if close else ''))
-  raise UsageError('unknown flag(s): ' + ', '.join(hints) + '. See --help for the converter\'s flags; '
-                   'other flags must be Apache Beam pipeline options.')
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, List[str]]:
   """Splits argv into validated converter options and the remaining Beam pipeline arguments.
 
   With --config FILE, the file's flags go before argv's (so argv's win); with --print_config, the
   effective configuration is printed (YAML, a --config file) and SystemExit(0) raised, like --help.
+  Every word of argv must be a flag, a flag's value or --config's file (pipeline/command_line.py).
 
   Raises:
     SystemExit: --help, --print_config, or a converter flag with a wrong type (argparse prints the
       usage).
-    UsageError: a value out of range, an unknown flag, or a config file that cannot be used.
+    UsageError: a value out of range, an unknown flag, a switch given a value, a stray word, or a
+      config file that cannot be used (the message names the file and the key).
   """
   argv = list(sys.argv[1:] if argv is None else argv)
+  parser = build_parser()
   config_file = _config_flags().parse_known_args(argv)[0].config
+  from_file = []
   if config_file:
     try:
       values = config.read_config(_url_or_abspath(config_file), PATH_FLAGS)
-      argv = config.config_argv(values, [build_parser(), beam_option_parser()], config_file) + argv
+      file_argv = config.config_argv(values, [parser, beam_option_parser()], config_file)
     except ValueError as e:
       raise UsageError(str(e)) from None
-  known, beam_args = build_parser().parse_known_args(argv)
-  check_beam_args(beam_args)
+    from_file = [key for key in values if not _given(key, argv)]
+    argv = file_argv + argv
+  known, beam_args = command_line.split_args(parser, argv)
+  if known.num_workers:  # The converter's flag shadows Beam's WorkerOptions flag of the same name.
+    beam_args.append(f'--num_workers={known.num_workers}')
   values = vars(known)
   values.pop('config')
   print_config = values.pop('print_config')
   for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
-  _resolve_resize_policy(values)
-  opts = ConverterOptions(**values)
+  try:
+    _resolve_resize_policy(values)
+    opts = ConverterOptions(**values)
+  except UsageError as e:
+    named = [key for key in from_file if f'--{key}' in str(e)]
+    if not named:
+      raise
+    raise UsageError(f'{e} (' + ', '.join(f'--{key}' for key in named) +
+                     f' from --config {config_file})') from None
   if print_config:
     beam_values = PipelineOptions(beam_args).get_all_options(drop_default=True)
     print(config.dump_config({**dataclasses.asdict(opts), **beam_values}), end='')
     raise SystemExit(0)
   return opts, beam_args
+
+
+def _given(key: str, argv: Sequence[str]) -> bool:
+  """Whether argv (the command line) gives flag `key` itself."""
+  return any(word.split('=', 1)[0] == f'--{key}' for word in argv)
 
 
 def _resolve_resize_policy(values: Dict) -> None:
@@ -453,6 +482,6 @@ def _resolve_resize_policy(values: Dict) -> None:
 
 def _config_flags() -> argparse.ArgumentParser:
   """Finds --config before the full parse (its flags must come first)."""
-  parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+  parser = argparse.ArgumentParser(prog=_prog(), add_help=False, allow_abbrev=False)
   parser.add_argument('--config')
   return parser

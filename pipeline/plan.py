@@ -51,19 +51,23 @@ from beam_private.runners import FN_API_RUNNER
 from pipeline.claim import new_run_id
 from pipeline.graph import DatasetPlan, record_recipe, shard_sizing
 from pipeline.options import ConverterOptions
+from pipeline.output_dir import owned_files
 from transforms import file_format as file_formats
 from transforms import layout
 from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
-from transforms.listing import reject
+from transforms.input_survey import left_behind_counts, left_behind_line
+from transforms.listing import input_path, reject
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
+from transforms.near_duplicates import DEFAULT_NEAR_DISTANCE, NEAR
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
 from transforms.sample import Sample, convert, draw, folders_of, list_folders
 from transforms.shard_count import MB, shard_warnings
-from transforms.shard_writer import reason_category
-from transforms.sharding import num_shards_of, ordered_splits, split_class
+from transforms.reject_reasons import reason_category
+from transforms.sharding import TRAIN, num_shards_of, ordered_splits, split_class
 from transforms.stats import SplitTotals
+from transforms.success import UNLISTED_FILES, success_lines
 from transforms.tfds_metadata import tfds_metadata_files
 
 Z_95 = 1.959964  # two-sided 95% quantile of the normal distribution
@@ -123,6 +127,7 @@ class Plan:
     splits: the splits in SPLITS order.
     num_classes: classes of the label map.
     listing_rejects: {reason: files} the listing rejects (exact).
+    left_behind: {kind: entries} the listing skipped as left behind by tools (exact).
     folders: class folders listed.
     sample: the plan's converted sample.
     metadata_bytes: predicted bytes of the metadata files.
@@ -133,6 +138,10 @@ class Plan:
       machine's cores, then --num_workers when given.
     seconds: wall seconds the plan took (listing, sample, prediction).
     load: this machine's 1-minute load average when the plan ended (other work slows a run down).
+    existing: the shard and metadata files of a dataset already in --output (pipeline/output_dir.py
+      owned_files), which the run refuses to touch without --overwrite or --resume.
+    duplicate_line_bytes: bytes of a duplicates.jsonl line naming two files of the sample's typical
+      path length (duplicates.jsonl is predicted empty: the plan does not search for duplicates).
   """
   splits: Tuple[SplitPlan, ...]
   num_classes: int
@@ -146,6 +155,9 @@ class Plan:
   projections: Tuple[Tuple[str, int, float], ...]
   seconds: float
   load: float = 0.0
+  existing: Tuple[str, ...] = ()
+  duplicate_line_bytes: int = 0
+  left_behind: Optional[Dict[str, int]] = None
 
   def conversion_seconds(self, workers: int) -> float:
     """Projected wall seconds of converting on `workers` one-core workers, start-up excluded."""
@@ -221,6 +233,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
     InputError: a class folder cannot be listed.
   """
   start = time.monotonic()
+  loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
   listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
                           dataset.label_map, opts.label_offset, dataset.ground_truth)
   sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
@@ -245,14 +258,19 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
                    metadata + sum(s.num_shards for s in splits) * overhead)
   cpu_ms = statistics.fmean(f.cpu_seconds for f in sample.files) * 1e3 if sample.files else 0.0
   plan = Plan(tuple(splits), len(dataset.class_names),
-              dict(collections.Counter(reason_category(r['reason']) for listing in listings
-                                       for r in listing.rejects)),
+              dict(collections.Counter(reason_category(r['reason']) for r in loose_files + tuple(
+                  r for listing in listings for r in listing.rejects))),
               len(listings), sample, metadata, total, dataset.run_sample, cpu_ms, (), 0.0)
   workers = [('this machine\'s cores, DirectRunner multi_processing', os.cpu_count() or 1)]
   workers += [('--num_workers', opts.num_workers)] if opts.num_workers else []
+  left_behind = collections.Counter(left_behind_counts(dataset.survey))
+  left_behind.update(kind for listing in listings for kind in listing.left_behind)
   return dataclasses.replace(
       plan, projections=tuple((what, w, plan.conversion_seconds(w)) for what, w in workers),
-      seconds=time.monotonic() - start, load=os.getloadavg()[0])
+      seconds=time.monotonic() - start, load=os.getloadavg()[0],
+      existing=tuple(owned_files(opts.output_layout)),
+      duplicate_line_bytes=duplicate_line_bytes(sample, dataset),
+      left_behind=dict(left_behind))
 
 
 def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
@@ -294,10 +312,11 @@ def conversion_seconds(shard_files: Sequence[int], cpu_seconds_per_file: float, 
 def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequence[SplitPlan],
                    sample: Sample) -> int:
   """Predicted bytes of the metadata files, made by the builders that write them from the predicted
-  counts (labels.txt, rejects.jsonl, stats.json, manifest.json with each shard's bytes and SHA-256,
-  the TFDS files, model_garden.yaml, provenance.json)."""
+  counts (labels.txt, rejects.jsonl, duplicates.jsonl without lines, stats.json, manifest.json with
+  each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json, _SUCCESS)."""
   output = opts.output_layout
   rejects = [r for listing in sample.listings for r in listing.rejects]
+  rejects += dataset.survey.loose_files if dataset.survey else ()
   sampled_rejects = [f for f in sample.files if f.reason]
   totals, checksums = {}, {}
   for split in splits:
@@ -314,6 +333,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
                             opts.compression, opts.to_dict(), opts.file_format, checksums)
   files = {layout.LABELS_FILE: ''.join(name + '\n' for name in dataset.class_names),
            layout.REJECTS_FILE: ''.join(layout.to_json(r, indent=None) + '\n' for r in rejects),
+           layout.DUPLICATES_FILE: '',  # no duplicates predicted (Plan.duplicate_line_bytes)
            layout.STATS_FILE: layout.to_json(build_stats(totals, rejects)),
            layout.MANIFEST_FILE: layout.to_json(manifest),
            layout.MODEL_GARDEN_FILE: model_garden_text(output, manifest,
@@ -321,7 +341,21 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
            layout.PROVENANCE_FILE: layout.to_json(_provenance(opts, sample, checksums)),
            **tfds_metadata_files(output, manifest, dataset.class_names,
                                  {s.split: round(s.num_bytes.value) for s in splits})}
+  listed = [*checksums, *(name for name in files if name not in UNLISTED_FILES)]
+  files[layout.SUCCESS_FILE] = success_lines(dict.fromkeys(listed, '0' * 64))
   return sum(len(text.encode('utf-8')) for text in files.values())
+
+
+def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
+  """Bytes of a duplicates.jsonl line (transforms/near_duplicates.py) naming two files whose paths
+  have the sampled files' mean length (0 without a sampled file)."""
+  if not sample.files:
+    return 0
+  length = round(statistics.fmean(len(input_path(dataset.layout.split_roots, f.ref))
+                                  for f in sample.files))
+  files = [{'path': 'x' * length, 'split': TRAIN, 'stored': True}] * 2
+  line = {'kind': NEAR, 'distance': DEFAULT_NEAR_DISTANCE, 'files': files}
+  return len(layout.to_json(line, indent=None).encode('utf-8')) + 1
 
 
 def _provenance(opts: ConverterOptions, sample: Sample,
@@ -344,10 +378,32 @@ _PLACEHOLDER_PIXELS = (7, [850, 810, 700], [137_500, 128_000, 104_000])
 def format_plan(plan: Plan, opts: ConverterOptions) -> str:
   """The printout: the listing, the sample, the predicted output and shards, the time."""
   lines = [f'Plan of a run from {opts.input} into {opts.output} (nothing was written; '
-           f'{plan.seconds:.1f} s)', '']
+           f'{plan.seconds:.1f} s)', *_existing_lines(plan, opts), '']
   lines += _listing_lines(plan)
   lines += ['', *_sample_lines(plan, opts), '', *_output_lines(plan, opts), '', *_time_lines(plan, opts)]
   return '\n'.join(lines)
+
+
+def _existing_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
+  """What the run will do with a dataset already in --output (pipeline/output_dir.py)."""
+  if not plan.existing:
+    return []
+  held = (f'--output {opts.output} already holds a dataset ({len(plan.existing)} files, e.g. '
+          f'{_example_file(plan.existing)})')
+  if opts.overwrite:
+    return [f'note: {held}; --overwrite will delete those files and write the new dataset.']
+  if opts.resume:
+    return [f'note: {held}; --resume will keep its finished shards whose input and recipe are '
+            'unchanged and write the rest (an interrupted run\'s flags are required).']
+  return [f'warning: {held}. The run will refuse to start (exit 2) unless you pass --overwrite '
+          '(replace it) or --resume (finish an interrupted run with the same flags), or choose '
+          'another --output.']
+
+
+def _example_file(paths: Sequence[str]) -> str:
+  """The name of manifest.json when it is among `paths`, else of the first."""
+  names = [path.rsplit('/', 1)[-1] for path in paths]
+  return layout.MANIFEST_FILE if layout.MANIFEST_FILE in names else names[0]
 
 
 def _listing_lines(plan: Plan) -> List[str]:
@@ -356,6 +412,7 @@ def _listing_lines(plan: Plan) -> List[str]:
            + (f', {sum(plan.listing_rejects.values())} rejected by the listing' if plan.listing_rejects
               else '')]
   lines += [f'  rejected {count:>8}  {reason}' for reason, count in sorted(plan.listing_rejects.items())]
+  lines += [f'  {line}' for line in [left_behind_line(plan.left_behind or {})] if line]
   names = sorted({name for s in plan.splits for name in s.class_files})
   header = f'  {"files":<28}' + ''.join(f'{s.split:>12}' for s in plan.splits)
   lines += [header, f'  {"(all classes)":<28}' + ''.join(f'{s.files:>12}' for s in plan.splits)]
@@ -392,7 +449,9 @@ def _output_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
                  f'{s.num_bytes.value / MB:>10.2f}{interval:>20}{s.example_bytes:>15,.0f}'
                  f'{s.num_shards:>8}{s.shard_bytes / MB:>10.2f}')
   total = plan.total_bytes
-  lines += [f'  {"metadata":<12}{"":>20}{plan.metadata_bytes / MB:>10.3f}',
+  lines += [f'  {"metadata":<12}{"":>20}{plan.metadata_bytes / MB:>10.3f}  (with '
+            f'{layout.DUPLICATES_FILE} empty; {plan.duplicate_line_bytes} bytes more per duplicate '
+            'found)',
             f'  {"total":<12}{"":>20}{total.value / MB:>10.2f}'
             f'{f"{total.low / MB:.2f}-{total.high / MB:.2f}":>20}',
             'Shard counts (what a run with these flags writes):']

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Optional
 
+from transforms.listing import is_left_behind
 from transforms.progress import read_totals
 
 _LOGGER = logging.getLogger(__name__)
@@ -22,14 +23,15 @@ POLL_SECONDS = 0.5
 
 
 def count_files(split_roots, class_dirs) -> Optional[int]:
-  """Number of non-hidden entries in the class folders, or None for object-store inputs."""
+  """Number of entries in the class folders but the left-behind ones (listing.is_left_behind), or
+  None for object-store inputs."""
   total = 0
   for split, root in split_roots.items():
     if '://' in root:
       return None
     for synset in class_dirs[split]:
       try:
-        total += sum(1 for name in os.listdir(os.path.join(root, synset)) if not name.startswith('.'))
+        total += sum(1 for name in os.listdir(os.path.join(root, synset)) if not is_left_behind(name))
       except OSError:
         pass
   return total

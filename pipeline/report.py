@@ -9,7 +9,8 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
 - examples per class per split (stats.json, exact);
 - histograms of stored width/height (pixels) and of the encoded JPEG size (KiB), from up to
   `--max_records` records per split taken evenly from every shard;
-- mean/std per channel (stats.json) and the reject reasons counted from rejects.jsonl;
+- mean/std per channel and the reject reasons by category, as stats.json counts them (the run's
+  summary prints the same numbers), or "no file was rejected";
 - the closest duplicates across splits (duplicates.jsonl), each pair's two stored images side by
   side, decoded from the shards (pipeline/report_duplicates.py).
 
@@ -25,13 +26,16 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import functools
 import html
 import io
 import itertools
 import math
+import os
 import sys
+import tempfile
 import textwrap
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pipeline import extras, logs
@@ -41,11 +45,13 @@ with logs.held_import_logs():  # Beam may log a harmless warning while it is imp
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from pipeline.command_line import parse_command_line
 from pipeline.report_duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
+from pipeline.report_fonts import Glyphs
 from pipeline.verify import Example
 from transforms import file_format as file_formats
 from transforms import layout
-from transforms.shard_writer import reason_category
+from transforms.reject_reasons import count_reasons
 from transforms.sharding import ordered_splits
 from transforms.tfds_metadata import tfds_label_names
 
@@ -62,6 +68,13 @@ PER_CLASS = 8
 MAX_CLASSES = 16
 MAX_RECORDS = 20000  # per split, for the histograms; 0 = every record
 PAIRS_TITLE_HEIGHT = 24  # pixels above the duplicates section's tiles
+# Axes fraction a legend takes per entry and for its frame (8-point lines, charts ~285 pixels high).
+LEGEND_ENTRY_FRACTION = 0.07
+LEGEND_MARGIN_FRACTION = 0.06
+NAME_CHARS = 22  # characters a line of a class name left of the contact sheet (11 points)
+TICK_LABEL_CHARS = 24  # characters of a class name under the examples-per-class chart
+REASON_LABEL_CHARS = 26  # characters a line of a reject reason left of its bar (3 lines at most)
+NO_REJECTS = 'no file was rejected'
 
 
 @dataclasses.dataclass
@@ -114,11 +127,51 @@ def _feature(example, key: str, kind: str):
   return values[0] if values else None
 
 
+@contextlib.contextmanager
+def _native_stderr_held():
+  """Descriptor 2 goes to a temporary file inside the block; what was written there is shown on the
+  terminal only when the block raises.
+
+  TensorFlow's C++ start-up lines (oneDNN, CUDA drivers: absl logs written before
+  absl::InitializeLog) go straight to descriptor 2 and ignore TF_CPP_MIN_LOG_LEVEL.
+  """
+  sys.stderr.flush()
+  terminal = os.dup(2)
+  try:
+    with tempfile.TemporaryFile() as held:
+      os.dup2(held.fileno(), 2)
+      try:
+        yield
+      except BaseException:
+        os.dup2(terminal, 2)
+        held.seek(0)
+        sys.stderr.write(held.read().decode('utf-8', 'replace'))
+        raise
+  finally:
+    os.dup2(terminal, 2)
+    os.close(terminal)
+
+
+@functools.lru_cache(maxsize=None)
+def _tensorflow():
+  """TensorFlow, imported and its JPEG kernel run once with descriptor 2 held (_native_stderr_held).
+
+  Nothing else in this module imports TensorFlow: TF_CPP_MIN_LOG_LEVEL is set before it is, so its
+  later C++ INFO and WARNING lines stay off the terminal too.
+  """
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  with _native_stderr_held():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    tiny = io.BytesIO()
+    Image.new('RGB', (8, 8)).save(tiny, format='JPEG')
+    tf.io.decode_jpeg(tiny.getvalue(), channels=3)  # Loads the kernels and probes for devices.
+  return tf
+
+
 def decode_image(jpeg: bytes) -> np.ndarray:
   """JPEG bytes -> uint8 [H, W, 3] RGB with `tf.io.decode_jpeg`, the decoder tf.data and Model Garden
   train with (Pillow's newer libjpeg-turbo differs from it by a few levels in chroma upsampling)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  return tf.io.decode_jpeg(jpeg, channels=3).numpy()
+  return _tensorflow().io.decode_jpeg(jpeg, channels=3).numpy()
 
 
 def tile_image(image: np.ndarray, size: int = TILE_PIXELS) -> np.ndarray:
@@ -204,9 +257,16 @@ def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
 
 
 def reject_counts(rejects: Sequence[Dict]) -> List[Tuple[str, int]]:
-  """(reason category, count), most frequent first; details in parentheses / after ':' dropped."""
-  counts = collections.Counter(reason_category(r['reason']) for r in rejects)
-  return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+  """(reason category, count), most frequent first (transforms/reject_reasons.py)."""
+  return list(count_reasons(rejects).items())
+
+
+def data_reasons(data: ReportData) -> List[Tuple[str, int]]:
+  """(reason category, count) as stats.json counts them (`reject_reasons`), the run summary's
+  numbers; counted from rejects.jsonl for an output written before stats.json had them."""
+  if 'reject_reasons' in data.stats:
+    return list(data.stats['reject_reasons'].items())
+  return reject_counts(data.rejects)
 
 
 def _fmt(values) -> str:
@@ -214,14 +274,19 @@ def _fmt(values) -> str:
 
 
 def summary_lines(data: ReportData) -> List[str]:
-  """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units."""
+  """One line per split: examples, shards, rejects, mean/std RGB in 0-255 units; a split that has
+  only rejects (in stats.json, not in manifest.json) too, and the rejects without a split."""
   lines = []
-  for split in ordered_splits(data.manifest['splits']):
+  stats_splits = {k for k, v in data.stats.items() if isinstance(v, dict) and 'num_rejected' in v}
+  for split in ordered_splits(set(data.manifest['splits']) | stats_splits):
     s = data.stats.get(split, {})
-    lines.append(f'{split}: {data.manifest["splits"][split]["num_examples"]} examples in '
-                 f'{data.manifest["splits"][split]["num_shards"]} shard(s), '
+    entry = data.manifest['splits'].get(split, {'num_examples': 0, 'num_shards': 0})
+    lines.append(f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s), '
                  f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
                  f'std RGB {_fmt(s.get("std_rgb", []))}')
+  if data.stats.get('num_rejected_without_split'):
+    lines.append(f'no split: {data.stats["num_rejected_without_split"]} rejected before a split was '
+                 'chosen')
   return lines
 
 
@@ -254,11 +319,34 @@ def _draw_sizes(ax, data: ReportData, splits: Sequence[str]) -> None:
       ax.hist([dims[:, 1], dims[:, 0]], bins=30, label=[f'{split} width', f'{split} height'],
               alpha=0.7)
     ax.set_xlabel('pixels')
-  ax.legend(fontsize=8)
+  _legend_in_headroom(ax)
 
 
-def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
-  """Four charts in two rows between figure fractions bottom..top."""
+def _legend_in_headroom(ax) -> None:
+  """The legend in the upper right corner, in a band above the highest bar made for it (the y axis
+  extended), so that it never covers a bar."""
+  labels = ax.get_legend_handles_labels()[1]
+  if not labels:
+    return
+  band = LEGEND_ENTRY_FRACTION * len(labels) + LEGEND_MARGIN_FRACTION
+  low, high = ax.get_ylim()
+  ax.set_ylim(low, low + (high - low) / (1 - band))
+  ax.legend(loc='upper right', fontsize=8)
+
+
+def _fitted(text: str, width: int, max_lines: int = 1) -> str:
+  """`text` wrapped at `width` characters into at most `max_lines` lines, cut with '…' after."""
+  lines = textwrap.wrap(text, width, break_on_hyphens=False) or ['']
+  if len(lines) > max_lines:
+    lines = lines[:max_lines]
+    lines[-1] = lines[-1][:width - 1] + '…'
+  return '\n'.join(lines)
+
+
+def _draw_charts(fig, data: ReportData, top: float, bottom: float,
+                 glyphs: Callable[[str], str] = str) -> None:
+  """Four charts in two rows between figure fractions bottom..top; `glyphs` writes texts that hold
+  characters no font has (pipeline/report_fonts.py)."""
   from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
   row_h = (top - bottom) / 2
   splits = ordered_splits(data.manifest['splits'])
@@ -274,11 +362,12 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
     counts = data.stats.get(split, {}).get('class_counts', {})
     axes[0].bar(positions + i * width, [counts.get(c, 0) for c in classes], width, label=split)
   axes[0].set_xticks(positions + width * (len(splits) - 1) / 2)
-  axes[0].set_xticklabels(classes, rotation=45 if len(classes) <= 40 else 90, ha='right',
+  axes[0].set_xticklabels([_fitted(glyphs(c), TICK_LABEL_CHARS) for c in classes],
+                          rotation=45 if len(classes) <= 40 else 90, ha='right',
                           fontsize=8 if len(classes) <= 40 else 4)
   axes[0].set_ylabel('examples')
   axes[0].set_title('Examples per class per split (stats.json)')
-  axes[0].legend()
+  _legend_in_headroom(axes[0])
 
   _draw_sizes(axes[1], data, splits)
   for split in splits:
@@ -288,17 +377,21 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float) -> None:
   axes[1].set_title(f'Stored image size, pixels ({read} of {total} records)')
   axes[2].set_title(f'Encoded JPEG size, KiB ({read} of {total} records)')
   axes[2].set_xlabel('KiB')
-  axes[2].legend(fontsize=8)
+  _legend_in_headroom(axes[2])
 
-  reasons = reject_counts(data.rejects)
+  reasons = data_reasons(data)
+  rejected = data.stats.get('num_rejected', len(data.rejects))
+  axes[3].set_title(f'Reject reasons (stats.json, {rejected} file{"s" * (rejected != 1)})')
   if reasons:
-    axes[3].barh([textwrap.fill(r[:60], 24) for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color='tab:red')
+    axes[3].barh([_fitted(glyphs(r), REASON_LABEL_CHARS, 3) for r, _ in reasons][::-1],
+                 [n for _, n in reasons][::-1], color='tab:red')
     axes[3].tick_params(axis='y', labelsize=8)
+    axes[3].set_xlabel('files')
+    axes[3].xaxis.set_major_locator(MaxNLocator(integer=True))
   else:
-    axes[3].text(0.5, 0.5, 'no rejects', ha='center', va='center', transform=axes[3].transAxes)
-  axes[3].set_title(f'Reject reasons (rejects.jsonl, {len(data.rejects)} files)')
-  axes[3].set_xlabel('files')
-  axes[3].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[3].set_axis_off()
+    axes[3].text(0.5, 0.5, NO_REJECTS, ha='center', va='center', fontsize=12,
+                 transform=axes[3].transAxes)
 
 
 def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> ReportResult:
@@ -310,35 +403,40 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   names, rows = _sample_rows(data)
   sheet, tiles = contact_sheet(rows, per_class)
   lines = summary_lines(data)
+  glyphs = Glyphs([*data.label_names, *lines, *(p.caption() for p in data.duplicate_pairs),
+                   *(reason for reason, _ in data_reasons(data))])
   header = HEADER_HEIGHT + SUMMARY_LINE_HEIGHT * max(0, len(lines) - 2)  # a test split adds a line
   width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
   pairs = pairs_sheet(data.duplicate_pairs, tile_image, TILE_PIXELS, TILE_GAP, TILE_BACKGROUND)
   pairs_height = PAIRS_TITLE_HEIGHT + pairs.shape[0] if data.duplicate_pairs else 0
   height = header + sheet.shape[0] + 30 + pairs_height + 2 * CHART_HEIGHT
-  fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
-  fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
-           va='top')
-  for i, line in enumerate(lines):
-    fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, line, fontsize=10, va='top')
-  shown = len(rows)
-  fig.text(10 / width, 1 - (header - 16) / height,
-           f'Contact sheet: first {per_class} records of {shown} of '
-           f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
-           va='top', style='italic')
-  sheet_x, sheet_y = LABEL_WIDTH, header
-  fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
-  for r, name in enumerate(names):
-    centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-    fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height, name, ha='right', va='center',
-             fontsize=11)
-  for t in tiles:
-    t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
-  if data.duplicate_pairs:
-    _draw_pairs(fig, data.duplicate_pairs, pairs, width, height, top=sheet_y + sheet.shape[0] + 30)
-  _draw_charts(fig, data, top=(2 * CHART_HEIGHT) / height, bottom=0.0)
-
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format='png', dpi=DPI)
+  with matplotlib.rc_context({'font.family': glyphs.families}):
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
+    fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
+             va='top', fontfamily=glyphs.families[0])  # A fallback font may have no bold.
+    for i, line in enumerate(lines):
+      fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, glyphs(line), fontsize=10,
+               va='top')
+    shown = len(rows)
+    fig.text(10 / width, 1 - (header - 16) / height,
+             f'Contact sheet: first {per_class} records of {shown} of '
+             f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
+             va='top', style='italic')
+    sheet_x, sheet_y = LABEL_WIDTH, header
+    fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
+    for r, name in enumerate(names):
+      centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
+      fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height,
+               _fitted(glyphs(name), NAME_CHARS, 3), ha='right', va='center', fontsize=11,
+               multialignment='right')
+    for t in tiles:
+      t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
+    if data.duplicate_pairs:
+      _draw_pairs(fig, data.duplicate_pairs, pairs, width, height,
+                  top=sheet_y + sheet.shape[0] + 30, glyphs=glyphs)
+    _draw_charts(fig, data, top=(2 * CHART_HEIGHT) / height, bottom=0.0, glyphs=glyphs)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=DPI)
   png = buffer.getvalue()
   with FileSystems.create(png_path, mime_type='image/png') as f:
     f.write(png)
@@ -349,7 +447,7 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
 
 
 def _draw_pairs(fig, pairs: Sequence[DuplicatePair], sheet: np.ndarray, width: int, height: int,
-                top: int) -> None:
+                top: int, glyphs: Callable[[str], str] = str) -> None:
   """The duplicates section at `top` pixels from the top of the figure."""
   fig.text(10 / width, 1 - top / height, f'Closest duplicates across splits (duplicates.jsonl, '
            f'{len(pairs)} shown), decoded from the shards', fontsize=10, va='top', style='italic')
@@ -357,8 +455,8 @@ def _draw_pairs(fig, pairs: Sequence[DuplicatePair], sheet: np.ndarray, width: i
   fig.figimage(sheet, xo=LABEL_WIDTH, yo=height - sheet_y - sheet.shape[0], origin='upper')
   for r, pair in enumerate(pairs):
     centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height, pair.caption(),
-             va='center', fontsize=10)
+    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height,
+             glyphs(pair.caption()), va='center', fontsize=10)
 
 
 def build_html(data: ReportData, png: bytes) -> str:
@@ -373,7 +471,7 @@ def build_html(data: ReportData, png: bytes) -> str:
           f'<td>{data.stats.get(s, {}).get("class_counts", {}).get(name, 0)}</td>' for s in splits)
       + '</tr>' for i, name in enumerate(data.label_names[offset:]))
   reject_rows = ''.join(f'<tr><td>{esc(reason)}</td><td>{n}</td></tr>'
-                        for reason, n in reject_counts(data.rejects))
+                        for reason, n in data_reasons(data))
   pair_rows = ''.join(f'<tr><td>{esc(p.kind)}</td><td>{p.distance}</td>' + ''.join(
       f'<td>{esc(split)}</td><td style="text-align:left">{esc(path)}</td>' for split, path in p.files)
                       + '</tr>' for p in data.duplicate_pairs)
@@ -385,7 +483,8 @@ def build_html(data: ReportData, png: bytes) -> str:
       f'<img alt="report" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">\n'
       f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
       f'{class_rows}</table>\n'
-      f'<h2>Reject reasons</h2><table><tr><th>reason</th><th>files</th></tr>{reject_rows}</table>\n'
+      '<h2>Reject reasons</h2>' + (f'<table><tr><th>reason</th><th>files</th></tr>{reject_rows}'
+                                   f'</table>\n' if reject_rows else f'<p>{NO_REJECTS}</p>\n') +
       '<h2>Closest duplicates across splits</h2><table><tr><th>kind</th><th>bits</th>'
       f'<th>split</th><th>file</th><th>split</th><th>file</th></tr>{pair_rows}</table>\n'
       '</body></html>\n')
@@ -410,7 +509,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--max_records', type=int, default=MAX_RECORDS,
                       help='records read per split for the histograms, spread over its shards '
                            '(0 = all)')
-  args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+  args, beam_args = parse_command_line(parser, argv)
   try:
     extras.require('matplotlib', 'matplotlib', 'pipeline.report needs')
     extras.require_for_args([args.output_dir, args.output])

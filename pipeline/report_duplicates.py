@@ -1,20 +1,23 @@
 """The report's duplicates section (pipeline/report.py): the closest pairs across splits, side by side.
 
-From duplicates.jsonl (transforms/near_duplicates.py), the lines whose stored files are in two
-different splits (leakage), closest first (exact copies, then near pairs by Hamming distance); of
-each, the first two stored files are shown, decoded from the shards' own `image/encoded` as the
-contact sheet is. Only the shards of the splits involved are read, and reading stops once every
-wanted record is found.
+From duplicates.jsonl (transforms/near_duplicates.py), the groups whose stored files are in two
+different splits (leakage), closest first (exact groups, then near groups by the Hamming distance of
+the pair shown); of each, the first stored file and the first stored file of another split are
+shown, decoded from the shards' own `image/encoded` as the contact sheet is. duplicates.jsonl is
+read one line at a time, keeping only the closest groups; only the shards of the splits involved are
+read, and reading stops once every wanted record is found.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+import heapq
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pipeline.duplicates_check import iter_groups
 from pipeline.verify import Example
 from transforms import file_format as file_formats
 from transforms import layout
@@ -24,15 +27,16 @@ MAX_PAIRS = 6  # pairs shown
 
 @dataclasses.dataclass
 class DuplicatePair:
-  """Two stored files of one duplicates.jsonl line, in different splits.
+  """Two stored files of one duplicates.jsonl group, in different splits.
 
   Attributes:
-    kind: 'exact' or 'near'; distance: Hamming distance of their image/phash in bits.
+    kind: 'exact' or 'near' (the group's); distance: Hamming distance of their image/phash in bits
+      (the second file's distance to the group's first; None when not known).
     files: ((split, path relative to --input), ...) of the two.
     images: their decoded stored images, uint8 [H, W, 3] (None when a record was not found).
   """
   kind: str
-  distance: int
+  distance: Optional[int]
   files: Tuple[Tuple[str, str], Tuple[str, str]]
   images: List[Optional[np.ndarray]] = dataclasses.field(default_factory=lambda: [None, None])
 
@@ -41,18 +45,20 @@ class DuplicatePair:
     return f'{self.kind}, {self.distance} bits: {path_a} ({split_a})  |  {path_b} ({split_b})'
 
 
-def closest_cross_split_pairs(lines: Sequence[Dict], max_pairs: int = MAX_PAIRS
+def closest_cross_split_pairs(lines: Iterable[Dict], max_pairs: int = MAX_PAIRS
                               ) -> List[DuplicatePair]:
-  """The closest `max_pairs` lines whose stored files span two splits (first two such files)."""
-  pairs = []
-  for line in sorted(lines, key=lambda line: (line['kind'] != 'exact', line['distance'])):
-    stored = [(f['split'], f['path']) for f in line['files'] if f.get('stored')]
-    other = next((f for f in stored[1:] if f[0] != stored[0][0]), None) if stored else None
-    if other is not None:
-      pairs.append(DuplicatePair(line['kind'], line['distance'], (stored[0], other)))
-    if len(pairs) == max_pairs:
-      break
-  return pairs
+  """The closest `max_pairs` groups whose stored files span two splits: of each, its first stored
+  file and the first stored file in another split. Holds only `max_pairs` groups at a time."""
+  def pairs() -> Iterator[Tuple[Tuple, int, DuplicatePair]]:
+    for number, line in enumerate(lines):
+      stored = [f for f in line['files'] if f.get('stored')]
+      other = next((f for f in stored[1:] if f['split'] != stored[0]['split']), None) if stored else None
+      if other is not None:
+        distance = other.get('distance')
+        key = (line['kind'] != 'exact', distance is None, distance or 0)
+        yield key, number, DuplicatePair(line['kind'], distance, ((stored[0]['split'], stored[0]['path']),
+                                                                  (other['split'], other['path'])))
+  return [pair for _, _, pair in heapq.nsmallest(max_pairs, pairs(), key=lambda item: item[:2])]
 
 
 def read_pair_images(output: layout.OutputLayout, manifest: Dict, pairs: List[DuplicatePair],
@@ -97,10 +103,10 @@ def read_duplicate_pairs(output: layout.OutputLayout, manifest: Dict,
                          decode: Callable[[bytes], np.ndarray], max_pairs: int = MAX_PAIRS
                          ) -> List[DuplicatePair]:
   """The closest cross-split pairs of an output with their images; [] without duplicates.jsonl."""
+  path = output.path(layout.DUPLICATES_FILE)
   try:
-    lines = layout.read_jsonl(output.path(layout.DUPLICATES_FILE))
-  except Exception:  # pylint: disable=broad-except  (an output of an earlier version)
+    pairs = closest_cross_split_pairs((line for _, line in iter_groups(path)), max_pairs)
+  except Exception:  # pylint: disable=broad-except  (an output of an earlier version, or not JSON)
     return []
-  pairs = closest_cross_split_pairs(lines, max_pairs)
   read_pair_images(output, manifest, pairs, decode)
   return pairs

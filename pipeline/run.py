@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import re
 import sys
+import textwrap
 import time
-from collections import Counter
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from pipeline import interrupts
 
@@ -40,7 +41,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
-from pipeline.output_dir import prepare_output
+from pipeline.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
 from pipeline.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
@@ -48,17 +49,20 @@ from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
 from transforms.codec_versions import package_versions
+from transforms.input_survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.listing import InputError
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.resume import resume_message
-from transforms.shard_writer import INTERNAL_ERROR, reason_category
+from transforms.reject_reasons import INTERNAL_ERROR
 from transforms.sharding import SPLITS
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
 # runner, which downloads a binary).
 DEFAULT_RUNNER = FN_API_RUNNER
+SUMMARY_COLUMNS = 80  # the summary's widest line: a terminal's default width
+NO_SPLIT = '(no split)'  # the summary's row of rejects listed before any split was chosen
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -75,45 +79,67 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
   return options
 
 
-def reject_reasons(output: layout.OutputLayout) -> Counter:
-  """Rejected files per reason category, from rejects.jsonl."""
-  rejects = layout.read_jsonl(output.path(layout.REJECTS_FILE))
-  return Counter(reason_category(r['reason']) for r in rejects)
-
-
 def duplicates_line(counts: dict, max_distance: int) -> str:
-  """`duplicates: 2 exact groups (1 across splits), 5 near pairs within 8 bits (2 across splits)`."""
+  """`duplicates: 7 groups (2 exact, 5 near within 8 bits), 4 files across splits (see
+  duplicates.jsonl)`: groups of transforms/near_duplicates.py, and the files of those groups stored
+  or listed in another split than their group's first file (leakage)."""
   exact = counts['exact_within_split'] + counts['exact_across_splits']
   near = counts['near_within_split'] + counts['near_across_splits']
-  return (f'duplicates: {exact} exact group{"s" * (exact != 1)} '
-          f'({counts["exact_across_splits"]} across splits), {near} near pair{"s" * (near != 1)} '
-          f'within {max_distance} bits ({counts["near_across_splits"]} across splits) (see '
+  across = counts.get('files_across_splits', 0)
+  return (f'duplicates: {exact + near} group{"s" * (exact + near != 1)} ({exact} exact, {near} near '
+          f'within {max_distance} bits), {across} file{"s" * (across != 1)} across splits (see '
           f'{layout.DUPLICATES_FILE})')
 
 
-def summarize(opts: ConverterOptions, stats: dict, seconds: float, reasons: Counter) -> str:
-  """A plain-text table of what the run wrote, and why files were rejected."""
-  lines = [f'Output: {opts.output}',
-           f'{"split":<12}{"examples":>10}{"rejected":>10}{"shards":>8}  mean_rgb / std_rgb (0-255)']
+def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
+  """A plain-text table of what the run wrote and why files were rejected, every line at most
+  SUMMARY_COLUMNS wide; every count is stats.json's (transforms/metadata.py build_stats)."""
+  output = f'Output: {_shown(opts.output)}'
+  lines = [output] if len(output) <= SUMMARY_COLUMNS else ['Output:', '  ' + _shortened(
+      _shown(opts.output), SUMMARY_COLUMNS - 2)]
+  lines.append(f'{"split":<12}{"examples":>9}{"rejected":>9}{"shards":>7}  '
+               f'{"mean RGB (0-255)":<17}  std RGB (0-255)')
   for split in SPLITS:
     if split in stats:
       s = stats[split]
-      mean = ' '.join(f'{v:6.2f}' for v in s['mean_rgb'])
-      std = ' '.join(f'{v:6.2f}' for v in s['std_rgb'])
-      lines.append(f'{split:<12}{s["num_examples"]:>10}{s["num_rejected"]:>10}{s["num_shards"]:>8}'
-                   f'  {mean} / {std}')
+      lines.append(f'{split:<12}{s["num_examples"]:>9}{s["num_rejected"]:>9}{s["num_shards"]:>7}  '
+                   f'{_rgb(s["mean_rgb"])}  {_rgb(s["std_rgb"])}')
+  if stats.get('num_rejected_without_split'):
+    lines.append(f'{NO_SPLIT:<12}{"-":>9}{stats["num_rejected_without_split"]:>9}{"-":>7}')
   total = stats['num_examples'] + stats['num_rejected']
-  lines.append(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
-               f'(see rejects.jsonl), {seconds:.1f} s wall, {total / seconds:.1f} files/s')
+  lines += _wrapped(f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected '
+                    f'(see {layout.REJECTS_FILE}), {seconds:.1f} s wall, '
+                    f'{total / max(seconds, 1e-3):.1f} files/s', '  ')
   if 'duplicates' in stats:
-    lines.append(duplicates_line(stats['duplicates'], opts.near_duplicate_distance))
-  for reason, count in reasons.most_common():
+    lines += _wrapped(duplicates_line(stats['duplicates'], opts.near_duplicate_distance), '  ')
+  reasons = stats.get('reject_reasons', {})
+  for reason, count in reasons.items():
     if reason != INTERNAL_ERROR:
-      lines.append(f'  rejected {count:>6}  {reason}')
-  if reasons[INTERNAL_ERROR]:
-    lines.append(f'  rejected {reasons[INTERNAL_ERROR]:>6}  internal error: a bug in folder2tfrecord, '
-                 'not in your data; please report it with those lines of rejects.jsonl')
+      lines += _wrapped(f'  rejected {count:>6}  {reason}', ' ' * 19)
+  if reasons.get(INTERNAL_ERROR):
+    lines += _wrapped(f'  rejected {reasons[INTERNAL_ERROR]:>6}  internal error: a bug in '
+                      'folder2tfrecord, not in your data; please report it with those lines of '
+                      f'{layout.REJECTS_FILE}', ' ' * 19)
   return '\n'.join(lines)
+
+
+def _rgb(values: Sequence[float]) -> str:
+  """Three channel values in 17 columns; '-' for NaN (a split without examples)."""
+  return ' '.join('  -  ' if math.isnan(v) else f'{v:5.1f}' for v in values)
+
+
+def _wrapped(text: str, indent: str) -> List[str]:
+  """`text` as lines of at most SUMMARY_COLUMNS, continued with `indent`."""
+  return textwrap.wrap(text, SUMMARY_COLUMNS, subsequent_indent=indent, break_on_hyphens=False,
+                       drop_whitespace=True) or ['']
+
+
+def _shortened(path: str, width: int) -> str:
+  """`path`, its middle replaced by '...' when it is longer than `width` characters."""
+  if len(path) <= width:
+    return path
+  head = (width - 3) // 2
+  return path[:head] + '...' + path[len(path) - (width - 3 - head):]
 
 
 def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, started: str) -> RunInfo:
@@ -133,6 +159,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   claim = None
   try:
     opts, beam_args = parse_args(argv)
+    check_output_location(opts, writable=not opts.plan)
     if opts.file_format == file_format.ARRAY_RECORD:
       extras.require('array_record', file_format.ARRAY_RECORD_REQUIREMENT,
                      '--file_format array_record needs')
@@ -140,6 +167,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     FileSystems.set_options(options)  # The driver lists --input before any Pipeline exists (s3://).
     s3.apply_empty_upload_fix()
     plan = plan_dataset(opts)
+    empty_classes = empty_classes_warning(plan.survey)
+    if empty_classes:
+      print(empty_classes, file=sys.stderr)
     if opts.plan:
       print(format_plan(make_plan(opts, plan), opts))
       return 0
@@ -207,7 +237,10 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
   if opts.resume:
     provenance = read_provenance(opts.output_layout) or {}
     print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
-  print(summarize(opts, stats, seconds, reject_reasons(opts.output_layout)))
+  print(summarize(opts, stats, seconds))
+  left_behind = left_behind_line(left_behind_counts(plan.survey, p.result))
+  if left_behind:
+    print('\n'.join(_wrapped(left_behind, '  ')))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

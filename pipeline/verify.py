@@ -9,8 +9,7 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
   * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
   * every shard the manifest lists exists, and no other file with a shard name does (names as the
     manifest's ``--shard_name_template`` makes them, ``<split>-NNNNN-of-NNNNN`` by default);
-  * the manifest agrees with itself (shard names, ``num_shards``, per-split sums) and with
-    ``stats.json``;
+  * the manifest agrees with itself (shard names, ``num_shards``, per-split sums);
   * every record's TFRecord framing: the 12-byte header (uint64 little-endian length + masked
     crc32c of those 8 bytes), the payload and its masked crc32c (TensorFlow's
     ``core/lib/io/record_writer.cc``; masking via Beam's ``tfrecordio`` helper, crc32c via
@@ -31,6 +30,15 @@ What is checked, against ``manifest.json`` (see the output layout in README.md):
     copies have one hash, and no pair of records within the run's --near_duplicate_distance is
     missing from it; stats.json's ``duplicates`` counts its lines.
 
+  * the metadata files against the records and ``_SUCCESS`` (pipeline/metadata_check.py): every file
+    the run wrote is present and has the SHA-256 ``_SUCCESS`` lists (outputs of earlier versions
+    have an empty ``_SUCCESS``: then edits cannot be checked and the summary line says so);
+    ``labels.txt`` and TFDS's label names against the records' labels and synsets; ``stats.json``'s
+    counts, bytes, class counts, rejects and mean/std against the records (and the run's sidecars);
+    ``rejects.jsonl`` and ``duplicates.jsonl`` well-formed, read line by line.
+
+A missing OUTPUT folder is exit 2.
+
 ``--against OTHER`` then compares the output with another one byte for byte (pipeline/compare.py).
 
 Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
@@ -45,6 +53,7 @@ import argparse
 import dataclasses
 import gzip
 import io
+import os
 import struct
 import sys
 import zlib
@@ -57,11 +66,14 @@ with logs.held_import_logs():  # Beam may log a harmless warning while it is imp
   from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+import numpy as np
 from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
 from pipeline import compare
 from pipeline import duplicates_check
+from pipeline import metadata_check
+from pipeline.command_line import parse_command_line
 from transforms import file_format as file_formats
 from transforms import layout
 from transforms.checksum import HashingReader, file_sha256
@@ -99,6 +111,7 @@ class VerifyReport:
   shards_read: int = 0
   checksums: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)  # as read
   checksums_checked: int = 0  # shards whose manifest entry has a size and SHA-256
+  files_listed: int | None = None  # files compared with _SUCCESS's SHA-256; None: it lists none
 
   @property
   def ok(self) -> bool:
@@ -184,8 +197,10 @@ def _single(feature_map: Any, key: str, kind: str) -> Any:
   return values[0]
 
 
-def check_example(payload: bytes, label_range: range | None) -> list[str]:
-  """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range."""
+def check_example(payload: bytes, label_range: range | None,
+                  tally: metadata_check.RecordTally | None = None) -> list[str]:
+  """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range.
+  `tally`, when given, counts the record (pipeline/metadata_check.py)."""
   try:
     example = Example.FromString(payload)
     feature_map = example.features.feature
@@ -195,7 +210,7 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
     width = _single(feature_map, 'image/width', 'int64_list')
   except Exception as error:  # pylint: disable=broad-except  (DecodeError or ValueError)
     return [f'not a tf.train.Example with the expected features: {error}']
-  messages = []
+  messages, pixels = [], None
   try:
     with Image.open(io.BytesIO(encoded)) as image:
       if image.format != 'JPEG':
@@ -204,8 +219,12 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
       if image.size != (width, height):
         messages.append(f'image is {image.size[0]}x{image.size[1]} but image/width x '
                         f'image/height say {width}x{height}')
+      if tally is not None:
+        pixels = np.asarray(image.convert('RGB'))
   except Exception as error:  # pylint: disable=broad-except  (Pillow raises many types)
     messages.append(f'image/encoded does not decode as JPEG: {error}')
+  if tally is not None:
+    tally.add(feature_map, encoded, label, pixels)
   if label_range is not None and label not in label_range:
     messages.append(f'label {label} outside [{label_range.start}, {label_range.stop})')
   return messages
@@ -217,17 +236,19 @@ def check_example(payload: bytes, label_range: range | None) -> list[str]:
 
 def verify_shard(path: str, compression: str, label_range: range | None,
                  problems: list[Problem], file_format: str = file_formats.TFRECORD,
-                 phashes: list | None = None) -> tuple[int, tuple[int, str] | None]:
+                 phashes: list | None = None, tally: metadata_check.RecordTally | None = None
+                 ) -> tuple[int, tuple[int, str] | None]:
   """Check one shard; append its problems; return the number of records it holds intact and the
   file's (size in bytes, hex SHA-256) as stored (None when it could not be read to the end).
-  `phashes`, when given, gets (image/filename, image/phash or None) of each readable record.
+  `phashes`, when given, gets (image/filename, image/phash or None) of each readable record; `tally`
+  counts them.
 
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
   if file_format != file_formats.TFRECORD:
     return _verify_records(path, file_formats.get(file_format), compression, label_range, problems,
-                           phashes)
+                           phashes, tally)
   count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -236,7 +257,7 @@ def verify_shard(path: str, compression: str, label_range: range | None,
         handle = gzip.GzipFile(fileobj=stored, mode='rb') if compression == 'gzip' else stored
         for record in read_tfrecords(handle):
           count += 1
-          messages = (check_example(record.data, label_range) if record.data_crc_ok
+          messages = (check_example(record.data, label_range, tally) if record.data_crc_ok
                       else ['data crc mismatch (corrupt record payload)'])
           if phashes is not None and record.data_crc_ok:
             phashes.append(duplicates_check.record_phash(record.data))
@@ -270,7 +291,8 @@ def _check_checksum(path: str, entry: dict, checksum: tuple[int, str] | None,
 
 
 def _verify_records(path: str, shard_format: file_formats.ShardFormat, compression: str,
-                    label_range: range | None, problems: list[Problem], phashes: list | None = None
+                    label_range: range | None, problems: list[Problem], phashes: list | None = None,
+                    tally: metadata_check.RecordTally | None = None
                     ) -> tuple[int, tuple[int, str] | None]:
   """verify_shard through the format's own reader (ArrayRecord: chunk hashes checked); reading
   stops at the first unreadable record. The file is hashed in a read of its own (the format's C++
@@ -278,7 +300,7 @@ def _verify_records(path: str, shard_format: file_formats.ShardFormat, compressi
   count = 0
   try:
     for data in shard_format.read(path, compression):
-      problems.extend(Problem(path, m, count) for m in check_example(data, label_range))
+      problems.extend(Problem(path, m, count) for m in check_example(data, label_range, tally))
       if phashes is not None:
         phashes.append(duplicates_check.record_phash(data))
       count += 1
@@ -309,20 +331,6 @@ def _check_manifest_self(output: layout.OutputLayout, manifest: dict, problems: 
     if total != entry['num_examples']:
       problems.append(Problem(where, f"split {split!r}: num_examples {entry['num_examples']}"
                               f' but its shards add up to {total}'))
-
-
-def _check_stats(output: layout.OutputLayout, manifest: dict, problems: list[Problem]) -> None:
-  path = output.path(layout.STATS_FILE)
-  try:
-    stats = layout.read_json(path)
-  except Exception as error:  # pylint: disable=broad-except
-    problems.append(Problem(path, f'cannot read: {error}'))
-    return
-  for split, entry in manifest['splits'].items():
-    got = stats.get(split, {}).get('num_examples')
-    if got != entry['num_examples']:
-      problems.append(Problem(path, f'split {split!r}: num_examples {got}, manifest.json '
-                              f"says {entry['num_examples']}"))
 
 
 def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> VerifyReport:
@@ -357,12 +365,12 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   except Exception as error:  # pylint: disable=broad-except  (missing, not JSON, wrong keys)
     problems.append(Problem(manifest_path, f'cannot use manifest: {type(error).__name__}: {error}'))
     return report
-  _check_stats(output, manifest, problems)
   found = {FileSystems.split(m.path)[1]
            for m in FileSystems.match([output.path('*')])[0].metadata_list}
   for name in sorted(n for n in found if output.is_shard(n) and n not in listed):
     problems.append(Problem(output.path(name), 'extra shard file not listed in manifest.json'))
   record_phashes = []  # (split, image/filename, image/phash) of every record read
+  tallies = {}  # split -> metadata_check.RecordTally
   for name, (split, entry) in sorted(listed.items()):
     path = output.path(name)
     report.records_read.setdefault(split, 0)
@@ -371,7 +379,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
       continue
     shard_phashes = []
     count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
-                                   file_formats.of_manifest(manifest).name, shard_phashes)
+                                   file_formats.of_manifest(manifest).name, shard_phashes,
+                                   tallies.setdefault(split, metadata_check.RecordTally()))
     record_phashes.extend((split, name, value) for name, value in shard_phashes)
     report.shards_read += 1
     report.records_read[split] += count
@@ -387,30 +396,41 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
                               f"says {entry['num_examples']}"))
   problems.extend(Problem(path, message) for path, message in duplicates_check.check_duplicates(
       output, manifest, record_phashes))
+  metadata_problems, report.files_listed = metadata_check.check_metadata(
+      output, manifest, tallies, records_complete=not problems)
+  problems.extend(Problem(path, message) for path, message in metadata_problems)
   return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   """CLI: ``python -m pipeline.verify OUTPUT [--against OTHER] [beam options]``; 0 = valid (and
-  identical to OTHER), 1 = problems found (or OTHER differs), 2 = an unreadable store."""
+  identical to OTHER), 1 = problems found (or OTHER differs), 2 = no such OUTPUT, or an unreadable
+  store."""
   parser = argparse.ArgumentParser(
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
                   "shard's size and SHA-256, TFRecord crcs or ArrayRecord chunk hashes, Example "
-                  'parsing, JPEG decoding and label range.')
+                  'parsing, JPEG decoding and label range, and every metadata file against the '
+                  "records and _SUCCESS's SHA-256 list (labels.txt, stats.json, rejects.jsonl, ...).")
   parser.add_argument('output', help='output directory (local path, gs:// or s3:// URL)')
   parser.add_argument('--against', metavar='OTHER',
                       help='another output to compare with byte for byte (shards and metadata but '
                            'provenance.json); names the files and the recipe entries (versions, '
                            'flags, input) that differ. Exit 1 when they differ.')
-  args, beam_args = parser.parse_known_args(argv)
+  args, beam_args = parse_command_line(parser, argv)
   try:
     extras.require_for_args([args.output, *([args.against] if args.against else []), *beam_args])
   except extras.MissingDependency as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   try:
-    report = verify(args.output, PipelineOptions(beam_args))
+    options = PipelineOptions(beam_args)
+    FileSystems.set_options(options)
+    if not _folder_exists(args.output):
+      print(f'error: {args.output} does not exist (or holds no file): nothing to verify',
+            file=sys.stderr)
+      return 2
+    report = verify(args.output, options)
   except Exception as e:  # pylint: disable=broad-except  (the store is unreachable, credentials...)
     print(f'error: cannot read {args.output}: {type(e).__name__}: {str(e)[:300]}', file=sys.stderr)
     return 2
@@ -427,6 +447,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   return code
 
 
+def _folder_exists(output: str) -> bool:
+  """Whether a local folder exists, or an object-store prefix holds a file."""
+  if '://' not in output:
+    return os.path.isdir(output)
+  return bool(FileSystems.match([layout.join(output, '*')])[0].metadata_list)
+
+
 def _print_report(report: VerifyReport) -> int:
   """Prints the problems and the OK/FAILED line; returns 0 when the output is valid, else 1."""
   for problem in report.problems:
@@ -436,7 +463,12 @@ def _print_report(report: VerifyReport) -> int:
     checked = (f'SHA-256 of {report.checksums_checked} shards as in manifest.json'
                if report.checksums_checked else 'no checksums in manifest.json (an earlier version '
                'made it): bytes not compared')
-    print(f'OK {report.output_dir}: {report.shards_read} shards, records {counts}; {checked}')
+    listed = (f'{report.files_listed} metadata files as {layout.SUCCESS_FILE} lists their SHA-256'
+              if report.files_listed is not None else
+              f'{layout.SUCCESS_FILE} lists no SHA-256 (an earlier version made it): edits of the '
+              'metadata files since the run cannot be checked')
+    print(f'OK {report.output_dir}: {report.shards_read} shards, records {counts}; {checked}; '
+          f'{listed}')
     return 0
   print(f'FAILED {report.output_dir}: {len(report.problems)} problem(s); '
         f"records read {counts or 'none'}", file=sys.stderr)

@@ -51,7 +51,7 @@ def test_outputs_made_differently_name_the_shards_and_the_recipe(sample_output, 
   assert out[1] == (
       f'DIFFERENT {sample_output} and {other}: 4 of 4 shards differ: train-00000-of-00003, '
       'train-00001-of-00003, train-00002-of-00003, validation-00000-of-00002; files that differ: '
-      'dataset_info.json, manifest.json, stats.json; only in '
+      '_SUCCESS, dataset_info.json, manifest.json, stats.json; only in '
       f'{sample_output}: validation-00001-of-00002'), out[1]
   assert f'RECIPE options.jpeg_quality: 90 in {sample_output}, 95 in {other}' in out
   assert not [line for line in out if 'RECIPE packages.' in line or 'RECIPE input.' in line]
@@ -87,5 +87,20 @@ def test_outputs_of_earlier_versions_verify_without_checksums(sample_output, tmp
     for shard in entry['shards']:
       del shard['bytes'], shard['sha256']
   (output / 'manifest.json').write_text(json.dumps(manifest))
+  (output / '_SUCCESS').write_text('')  # Earlier versions wrote an empty _SUCCESS.
   assert verify_lib.main([str(output)]) == 0
-  assert 'no checksums in manifest.json (an earlier version made it)' in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert 'no checksums in manifest.json (an earlier version made it)' in out
+  assert '_SUCCESS lists no SHA-256 (an earlier version made it)' in out
+
+
+def test_an_output_given_as_a_relative_path_is_the_same(sample_output, tmp_path, monkeypatch, capsys):
+  """model_garden.yaml names the (absolute) folder it was written in, not the path given to verify."""
+  monkeypatch.chdir(tmp_path)
+  other = shutil.copytree(sample_output, tmp_path / 'other')
+  config = other / 'model_garden.yaml'  # As a run into tmp_path/other writes it.
+  config.write_text(config.read_text().replace(str(sample_output), str(other)))
+  code, out, _ = _against(sample_output, 'other', capsys)
+  assert code == 0 and out[1] == (
+      f'SAME {sample_output} and other: byte-identical (15 files: 5 shards and the metadata; '
+      'provenance.json not compared; model_garden.yaml differs only by the output folder it names)'), out

@@ -37,7 +37,8 @@ def test_json_label_map_keeps_its_ids_and_names_the_gaps(tmp_path, offset):
   assert manifest['num_classes'] == 6
   rejects = (output / 'rejects.jsonl').read_text().splitlines()
   by_class = files_by_class()
-  assert len(rejects) == len(by_class['landscape']) + len(by_class['object'])  # not in the map
+  # Not in the map, and data/sample_images/ATTRIBUTION.md beside the class folders.
+  assert len(rejects) == len(by_class['landscape']) + len(by_class['object']) + 1
   assert verify.verify(str(output)).ok  # labels within [offset, offset + 6)
   builder = tfds.builder_from_directory(str(output))
   assert builder.info.features['image']['class']['label'].names == ['background'] * offset + names

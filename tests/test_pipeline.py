@@ -49,8 +49,9 @@ def test_shards_metadata_and_counts(sample_output):
   assert labels == sorted(p.name for p in SAMPLE_DIR.iterdir() if p.is_dir())
   stats = json.loads((sample_output / 'stats.json').read_text())
   manifest = json.loads((sample_output / 'manifest.json').read_text())
-  assert stats['num_examples'] == 54 and stats['num_rejected'] == 0
-  assert (sample_output / 'rejects.jsonl').read_text() == ''
+  assert stats['num_examples'] == 54 and stats['num_rejected'] == 1
+  assert json.loads((sample_output / 'rejects.jsonl').read_text()) == {  # beside the class folders
+      'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder', 'split': None}
   seen = {}
   for split in ('train', 'validation'):
     records = read_split(sample_output, split)
@@ -182,6 +183,8 @@ def test_labels_file_fixes_order_and_rejects_unlisted_classes(tmp_path):
   assert {(e['image/class/synset'], e['image/class/label']) for _, e in records} == {
       (b'space', 1), (b'animal', 2), (b'flower', 3)}
   rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
+  rejects.remove({'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder',
+                  'split': None})  # beside the class folders
   unlisted = len(list((SAMPLE_DIR / 'landscape').iterdir())) + len(list((SAMPLE_DIR / 'object').iterdir()))
   assert len(rejects) == unlisted
   assert all('not in --labels_file' in r['reason'] for r in rejects)

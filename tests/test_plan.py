@@ -309,3 +309,56 @@ def test_the_runs_sample_skips_folders_of_classes_outside_the_label_map(tmp_path
                         '--labels_file', str(tmp_path / 'labels.txt')])
   sample = plan_dataset(opts).run_sample
   assert sorted({f.ref.synset for f in sample.files}) == ['c07', 'c31'] and len(sample.files) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# An --output that already holds a dataset, and duplicates.jsonl in the metadata bytes.
+
+@pytest.mark.parametrize('flags, expected', [
+    ((), 'warning: --output {output} already holds a dataset ({files} files, e.g. manifest.json). '
+         'The run will refuse to start (exit 2) unless you pass --overwrite'),
+    (('--overwrite',), 'note: --output {output} already holds a dataset ({files} files, e.g. '
+                       'manifest.json); --overwrite will delete those files'),
+    (('--resume',), 'note: --output {output} already holds a dataset ({files} files, e.g. '
+                    'manifest.json); --resume will keep its finished shards'),
+])
+def test_plan_says_what_the_run_will_do_with_an_existing_dataset(sample_output, capsys, flags,
+                                                                 expected):
+  before = sorted((p.name, p.stat().st_mtime_ns) for p in sample_output.rglob('*'))
+  assert convert(SAMPLE_DIR, sample_output, *SAMPLE_FLAGS, '--plan', '--plan_sample', '8',
+                 *flags) == 0
+  assert sorted((p.name, p.stat().st_mtime_ns) for p in sample_output.rglob('*')) == before
+  files = sum(1 for p in sample_output.iterdir() if p.name in layout.METADATA_FILES or
+              p.name == layout.SUCCESS_FILE or p.name.startswith(('train-', 'validation-')))
+  printed = capsys.readouterr().out
+  assert expected.format(output=sample_output, files=files) in printed.splitlines()[1]
+
+
+def test_plan_of_a_new_output_has_no_dataset_warning(tmp_path, capsys):
+  assert convert(SAMPLE_DIR, tmp_path / 'new', '--plan', '--plan_sample', '8') == 0
+  printed = capsys.readouterr().out
+  assert 'already holds a dataset' not in printed and printed.splitlines()[1] == ''
+
+
+def test_plan_predicts_duplicates_jsonl(tmp_path, capsys):
+  """A real run with a near copy (re-encoded at quality 60) of one photo: its metadata bytes, with
+  duplicates.jsonl, are the plan's prediction plus the plan's bytes per duplicates.jsonl line."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  photos = tmp_path / 'photos'
+  shutil.copytree(SAMPLE_DIR, photos, ignore=shutil.ignore_patterns('*.md'))
+  Image.open(SAMPLE_DIR / 'animal' / 'gc_owl.JPEG').save(photos / 'animal' / 'owl_q60.jpg',
+                                                        quality=60)
+  assert convert(photos, tmp_path / 'out', '--plan', '--plan_sample', '8') == 0
+  assert f'(with {layout.DUPLICATES_FILE} empty; ' in capsys.readouterr().out
+  opts, _ = parse_args(['--input', str(photos), '--output', str(tmp_path / 'out'),
+                        '--plan_sample', '256'])
+  plan = make_plan(opts, plan_dataset(opts))
+  assert convert(photos, tmp_path / 'out') == 0
+  lines = (tmp_path / 'out' / layout.DUPLICATES_FILE).read_bytes().splitlines(keepends=True)
+  assert len(lines) == 1 and b'"near"' in lines[0]
+  # The plan's line names two files of the sampled files' mean path length (all 55 sampled).
+  mean = round(sum(len(f'{p.parent.name}/{p.name}') for p in photos.glob('*/*')) / 55)
+  paths = [f['path'] for f in json.loads(lines[0])['files']]
+  assert len(lines[0]) == plan.duplicate_line_bytes - 2 * mean + sum(map(len, paths))
+  actual = output_bytes(tmp_path / 'out')['metadata']
+  assert abs(actual - len(lines[0]) - plan.metadata_bytes) / actual < 0.05

@@ -139,7 +139,7 @@ def test_reject_reasons_are_counted(rendered):
   assert len(rejects) == 2  # the fixture's truncated JPEG and text file
   counts = report.reject_counts(rejects)
   assert sum(n for _, n in counts) == 2
-  assert all('(' not in reason for reason, _ in counts)  # details dropped, categories kept
+  assert all(not re.search(r'\d|Error', reason) for reason, _ in counts)  # per-file details dropped
   page = png.with_suffix('.html').read_text()
   for reason, n in counts:
     assert f'<tr><td>{reason}</td><td>{n}</td></tr>' in page
@@ -220,3 +220,103 @@ def test_not_an_output_directory_is_a_clear_error(tmp_path, capsys):
   assert report.main([str(tmp_path), '--output', str(tmp_path / 'r.png')]) == 2
   assert 'manifest.json not found' in capsys.readouterr().err
   assert not (tmp_path / 'r.png').exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the reader sees: names in any script, legends, an empty rejects chart, a quiet terminal.
+
+SCRIPT_NAMES = ('猫', 'ねこ', 'кошка', '🐱cat', '\U0001F9A9')  # Chinese, Japanese, Cyrillic, emoji
+
+
+@pytest.fixture(scope='module')
+def script_names_output(tmp_path_factory):
+  """Five classes named in several scripts, one or two photos each, no reject."""
+  from conftest import convert  # pylint: disable=import-outside-toplevel
+  work = tmp_path_factory.mktemp('script_names')
+  photos = sorted(SAMPLE_DIR.glob('*/*.JPEG'))
+  for i, name in enumerate(SCRIPT_NAMES):
+    (work / 'photos' / name).mkdir(parents=True)
+    for photo in photos[2 * i:2 * i + 1 + (i == 0)]:
+      shutil.copy(photo, work / 'photos' / name / photo.name)
+  assert convert(work / 'photos', work / 'out') == 0
+  return work / 'out'
+
+
+def _glyph_messages(caplog, caught) -> list:
+  return ([str(w.message) for w in caught if 'missing from' in str(w.message)] +
+          [r.getMessage() for r in caplog.records if 'missing from' in r.getMessage()])
+
+
+def test_class_names_in_any_script_are_drawn_or_escaped_never_boxes(script_names_output, tmp_path,
+                                                                    caplog):
+  import warnings  # pylint: disable=import-outside-toplevel
+  from pipeline.report_fonts import Glyphs, _charmap  # pylint: disable=import-outside-toplevel
+  from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    result = report.report(str(script_names_output), str(tmp_path / 'report.png'))
+  assert not _glyph_messages(caplog, caught)
+  glyphs = Glyphs(SCRIPT_NAMES)
+  paths = [font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
+           for f in glyphs.families]
+  for char in ''.join(SCRIPT_NAMES):
+    drawn = any(ord(char) in _charmap(path) for path in paths)
+    assert drawn != (char in glyphs.missing), char  # each character drawn by a font, or escaped
+  cuneiform = Glyphs(['x\U00012000'])  # no font here has it
+  assert cuneiform.missing == {'\U00012000'} and cuneiform('x\U00012000') == 'x\\U00012000'
+  assert Image.open(result.png).size == (result.width, result.height)
+
+
+def test_without_rejects_the_chart_says_so(script_names_output):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  data = report.read_report_data(str(script_names_output), per_class=1, max_records=4)
+  assert data.stats['num_rejected'] == 0
+  fig = Figure(figsize=(14, 8))
+  report._draw_charts(fig, data, top=1.0, bottom=0.0)  # pylint: disable=protected-access
+  rejects_axes = fig.axes[3]
+  assert [t.get_text() for t in rejects_axes.texts] == [report.NO_REJECTS]
+  assert not rejects_axes.patches and not rejects_axes.axison
+  assert f'<p>{report.NO_REJECTS}</p>' in report.build_html(data, b'')
+
+
+def test_legends_never_cover_a_bar(readers_offset1_output):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  data = report.read_report_data(str(readers_offset1_output), per_class=1)
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel,line-too-long
+  fig = Figure(figsize=(14, 8.4))
+  canvas = FigureCanvasAgg(fig)
+  report._draw_charts(fig, data, top=1.0, bottom=0.0)  # pylint: disable=protected-access
+  canvas.draw()
+  renderer = canvas.get_renderer()
+  legends = 0
+  for ax in fig.axes:
+    legend = ax.get_legend()
+    if legend is None:
+      continue
+    legends += 1
+    box = legend.get_window_extent(renderer)
+    bars = [p.get_window_extent(renderer) for p in ax.patches if p.get_height() > 0]
+    assert bars and not any(box.overlaps(bar) for bar in bars), ax.get_title()
+  assert legends == 3
+
+
+@pytest.mark.slow
+def test_report_prints_one_line_on_a_terminal(readers_offset1_output, tmp_path):
+  """Under a pseudo-terminal (script(1)), TensorFlow's C++ start-up lines must not show."""
+  import os  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  if not shutil.which('script'):
+    pytest.skip('script(1) from util-linux is not installed')
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  command = (f'{sys.executable} -W default -m pipeline.report {readers_offset1_output} '
+             f'--output {tmp_path / "report.png"}')
+  done = subprocess.run(['script', '-qec', command, '/dev/null'], capture_output=True, text=True,
+                        env=env, timeout=300, check=False)
+  lines = [line for line in done.stdout.replace('\r', '').splitlines() if line.strip()]
+  assert done.returncode == 0, lines
+  assert len(lines) == 1 and lines[0].startswith('wrote '), lines

@@ -162,9 +162,14 @@ def test_run_local_sh_shows_converting_bar_and_summary_only(tmp_path, without_ex
   log = output / layout.WORK_DIR / layout.LOG_FILE
   assert shown[0] == f'Converting 5 classes from data/sample_images into {output} (log: {log})'
   assert any(line.startswith('converting: 100%') and '54/54' in line for line in shown), lines
-  assert shown[-2].startswith('total: 54 examples, 0 rejected')
-  assert shown[-1].startswith('duplicates: 0 exact groups (0 across splits), 0 near pairs')
-  assert [line.split()[0] for line in shown[-5:-2]] == ['split', 'train', 'validation']
+  # data/sample_images/ATTRIBUTION.md lies beside the class folders: a reject without a split.
+  total = next(i for i, line in enumerate(shown) if line.startswith('total: '))
+  assert shown[total].startswith('total: 54 examples, 1 rejected')
+  assert shown[total + 1].startswith('duplicates: 0 groups (0 exact, 0 near within 8 bits), 0 files')
+  assert '  rejected      1  not in a class folder' in shown[total + 2:]
+  assert all(line.startswith('  ') for line in shown[total + 2:])  # the 80-column summary's wraps
+  assert [line.split()[0] for line in shown[total - 4:total]] == ['split', 'train', 'validation',
+                                                                  '(no']
   # What the terminal did not show is in the run log: the workers' own stderr and Beam's INFO logs.
   text = log.read_text()
   assert 'INFO:apache_beam.runners.worker.sdk_worker:Creating insecure control channel' in text

@@ -9,6 +9,7 @@ would, and checks that verify names the file, the record and the problem.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -227,7 +228,8 @@ def test_edited_shard_count_in_manifest(output):
   assert _messages(output) == [
       f"{output / 'manifest.json'}: split 'train': num_examples {total} but its shards add up "
       f'to {total + 1}',
-      f"{output / shard['file']}: {real} records, manifest.json says {real + 1}"]
+      f"{output / shard['file']}: {real} records, manifest.json says {real + 1}",
+      _edited_manifest(output)]
 
 
 def test_edited_split_count_in_manifest(output):
@@ -238,10 +240,19 @@ def test_edited_split_count_in_manifest(output):
   assert _messages(output) == [
       f"{output / 'manifest.json'}: split 'train': num_examples {total - 1} but its shards add up "
       f'to {total}',
-      f"{output / 'stats.json'}: split 'train': num_examples {total}, manifest.json says "
-      f'{total - 1}',
       f"{output / 'manifest.json'}: split 'train': read {total} records, manifest says "
+      f'{total - 1}',
+      _edited_manifest(output),
+      f"{output / 'stats.json'}: split 'train': num_examples {total}, manifest.json says "
       f'{total - 1}']
+
+
+def _edited_manifest(output: Path) -> str:
+  """verify's line for a manifest.json edited after the run (_SUCCESS lists its SHA-256)."""
+  listed = dict(line.split('  ')[::-1] for line in (output / '_SUCCESS').read_text().splitlines())
+  actual = hashlib.sha256((output / 'manifest.json').read_bytes()).hexdigest()
+  return (f"{output / 'manifest.json'}: changed since the run: SHA-256 {actual[:16]}..., but "
+          f"_SUCCESS says {listed['manifest.json'][:16]}...")
 
 
 @pytest.mark.parametrize('compression', ['none', 'gzip'])

@@ -38,6 +38,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES, open_input
 from transforms.listing import image_path, input_path, reject
 from transforms.sharding import SPLITS, TRAIN, UNSPLIT, ImageRef, ref_id
 
@@ -48,17 +49,20 @@ DUPLICATE_OF = 'duplicate of '
 DROPPED_TAG = 'dropped'  # the rejects output of DropAndExclude
 
 
-def file_digest(path: str, limit: Optional[int] = None, filesystem=None) -> str:
-  """Hex SHA-256 of a file's first `limit` bytes (the whole file when None), via FileSystems.
+def file_digest(path: str, limit: Optional[int] = None, filesystem=None,
+                max_bytes: int = DEFAULT_MAX_FILE_BYTES, size: Optional[int] = None) -> str:
+  """Hex SHA-256 of a file's first `limit` bytes (the whole file when None), via FileSystems, opened
+  as every input file is (transforms/input_file.py `open_input`).
 
   Args:
     filesystem: the path's Beam FileSystem, when the caller has it (saves ~25 us of lookup).
+    max_bytes: --max_file_bytes; size: the listing's size of the file in bytes (object stores).
   Raises:
+    InputFileError: the file is not to be read (not a regular file, larger than `max_bytes`).
     OSError / BeamIOError: the file cannot be read.
   """
   digest = hashlib.sha256()
-  filesystem = filesystem or FileSystems.get_filesystem(path)
-  with filesystem.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
+  with open_input(path, max_bytes, size, filesystem) as src:
     remaining = limit
     while remaining is None or remaining > 0:
       chunk = src.read(_READ_BYTES if remaining is None else min(_READ_BYTES, remaining))
@@ -101,8 +105,9 @@ class DuplicateGroup:
 class _Digests:
   """Content digests of listed files, with one FileSystems lookup per split root."""
 
-  def __init__(self, split_roots: Dict[str, str]):
+  def __init__(self, split_roots: Dict[str, str], max_bytes: int):
     self._split_roots = split_roots
+    self._max_bytes = max_bytes
     self._filesystems = {}
 
   def __call__(self, ref: ImageRef, limit: Optional[int] = None) -> Optional[str]:
@@ -111,7 +116,7 @@ class _Digests:
     if ref.split not in self._filesystems:
       self._filesystems[ref.split] = FileSystems.get_filesystem(path)
     try:
-      return file_digest(path, limit, self._filesystems[ref.split])
+      return file_digest(path, limit, self._filesystems[ref.split], self._max_bytes, ref.size)
     except Exception:  # pylint: disable=broad-except
       return None
 
@@ -119,12 +124,13 @@ class _Digests:
 class _HashHeadFn(beam.DoFn):
   """ImageRef -> ((size, head digest), ImageRef) for a file whose size another file shares."""
 
-  def __init__(self, split_roots: Dict[str, str]):
+  def __init__(self, split_roots: Dict[str, str], max_bytes: int):
     super().__init__()
     self._split_roots = split_roots
+    self._max_bytes = max_bytes
 
   def setup(self):
-    self._digest = _Digests(self._split_roots)
+    self._digest = _Digests(self._split_roots, self._max_bytes)
 
   def process(self, ref: ImageRef, shared_sizes: FrozenSet[int]):
     if ref.size in shared_sizes:
@@ -137,12 +143,13 @@ class _HashFilesFn(beam.DoFn):
   """Files with the same size and head -> DuplicateGroup per set of identical ones (whole-file
   digests)."""
 
-  def __init__(self, split_roots: Dict[str, str]):
+  def __init__(self, split_roots: Dict[str, str], max_bytes: int):
     super().__init__()
     self._split_roots = split_roots
+    self._max_bytes = max_bytes
 
   def setup(self):
-    self._digest = _Digests(self._split_roots)
+    self._digest = _Digests(self._split_roots, self._max_bytes)
 
   def process(self, element: Tuple[Tuple[int, str], Iterable[ImageRef]]):
     refs = sorted(element[1], key=member_order)
@@ -161,9 +168,11 @@ class _HashFilesFn(beam.DoFn):
 class FindExactDuplicates(beam.PTransform):
   """ImageRef -> DuplicateGroup per set of listed files with identical bytes (module docstring)."""
 
-  def __init__(self, split_roots: Dict[str, str]):
+  def __init__(self, split_roots: Dict[str, str], max_bytes: int = DEFAULT_MAX_FILE_BYTES):
+    """`max_bytes`: --max_file_bytes; larger files are not hashed (the shard writer rejects them)."""
     super().__init__()
     self._split_roots = split_roots
+    self._max_bytes = max_bytes
 
   def expand(self, refs):
     shared_sizes = (refs
@@ -173,10 +182,10 @@ class FindExactDuplicates(beam.PTransform):
                     | 'AsSet' >> beam.combiners.ToList()
                     | 'Freeze' >> beam.Map(frozenset))
     return (refs
-            | 'HashHeads' >> beam.ParDo(_HashHeadFn(self._split_roots),
+            | 'HashHeads' >> beam.ParDo(_HashHeadFn(self._split_roots, self._max_bytes),
                                          beam.pvalue.AsSingleton(shared_sizes))
             | 'GroupBySizeAndHead' >> beam.GroupByKey()
-            | 'HashFiles' >> beam.ParDo(_HashFilesFn(self._split_roots)))
+            | 'HashFiles' >> beam.ParDo(_HashFilesFn(self._split_roots, self._max_bytes)))
 
 
 def read_exclusions(path: str) -> FrozenSet[str]:

@@ -54,7 +54,7 @@ import cv2
 import pyarrow
 import simplejpeg
 
-from transforms.perceptual_hash import perceptual_hash
+from transforms.perceptual_hash import image_hashes
 
 cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism.
 
@@ -154,6 +154,8 @@ class ProcessedImage:
       (left, top, right, bottom) in [0, 1]; used to move bounding boxes.
     phash: the perceptual hash (transforms/perceptual_hash.py) of the same pixels the channel sums
       are taken of, as the signed int64 stored in ``image/phash``.
+    crop_phashes: the crop hashes of the same pixels (transforms/perceptual_hash.py
+      `image_hashes`), signed int64s; kept in the shard's sidecar, not in the record.
   """
   encoded: bytes
   height: int
@@ -165,6 +167,7 @@ class ProcessedImage:
   orientation: int = 1
   crop: Tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
   phash: int = 0
+  crop_phashes: Tuple[int, ...] = ()
 
 
 def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
@@ -339,8 +342,9 @@ def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
   if (header.colorspace == 'YCbCr' and header.baseline and orientation == 1
       and spec.keeps_geometry(width, height)):
+    phash, crop_phashes = image_hashes(pixels)
     return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation,
-                          phash=perceptual_hash(pixels))
+                          phash=phash, crop_phashes=crop_phashes)
   pixels = _UPRIGHT_VIEW[orientation](pixels)
   source_size = _upright_size((width, height), orientation)
   resized = _resize_and_crop_array(
@@ -360,8 +364,9 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   rgb, orientation = _to_upright_rgb(image, draft_size=draft_size)
   if _is_upright_rgb_baseline_jpeg(image) and spec.keeps_geometry(*size):
     pixels = _rgbx_view(rgb)
+    phash, crop_phashes = image_hashes(pixels)
     return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(pixels), source_format, True,
-                          orientation, phash=perceptual_hash(pixels))
+                          orientation, phash=phash, crop_phashes=crop_phashes)
   source_size = _upright_size(size, orientation)
   resized = _resize_and_crop_array(_rgbx_view(rgb), spec, lambda: rgb, source_size)
   return _stored(resized, source_size, spec, source_format, orientation)
@@ -381,8 +386,9 @@ def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, 
   width, height = source_size
   (left, top, right, bottom), _ = crop_box(width, height, spec)
   crop = (left / width, top / height, right / width, bottom / height)
+  phash, crop_phashes = image_hashes(resized)
   return ProcessedImage(encoded, resized.shape[0], resized.shape[1], sums, squares, source_format,
-                        False, orientation, crop, perceptual_hash(resized))
+                        False, orientation, crop, phash, crop_phashes)
 
 
 def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:

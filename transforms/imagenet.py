@@ -24,6 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
+
 Box = Tuple[float, float, float, float]  # (xmin, ymin, xmax, ymax), normalised to [0, 1].
 _SYNSET = re.compile(r'^n\d{8}$')
 
@@ -146,9 +148,17 @@ def annotation_paths(bbox_dir: str, synset: str, filename: str) -> List[str]:
 
 
 def read_boxes(bbox_dir: str, synset: str, filename: str) -> Optional[List[Box]]:
-  """The file's annotation boxes, or None when it has no annotation file."""
+  """The file's annotation boxes, or None when it has no annotation file.
+
+  Raises:
+    AnnotationError: the annotation file is not a regular file, is larger than
+      DEFAULT_MAX_FILE_BYTES, or cannot be parsed (transforms/input_file.py reads it).
+  """
   for path in annotation_paths(bbox_dir, synset, filename):
     if FileSystems.exists(path):
-      with FileSystems.open(path) as f:
-        return parse_voc_xml(f.read())
+      try:
+        data = read_input(path, DEFAULT_MAX_FILE_BYTES)
+      except InputFileError as e:
+        raise AnnotationError(f'{path}: {e.reason}') from None
+      return parse_voc_xml(data)
   return None

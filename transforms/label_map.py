@@ -18,6 +18,7 @@ record ever carries a placeholder's label (no folder is matched to it), and labe
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 from typing import Dict, List, Sequence, Tuple
 
@@ -56,8 +57,7 @@ def read_labels_file(path: str) -> Dict[str, int]:
   if text.lstrip().startswith('{'):
     pairs = _json_pairs(path, text)
   else:
-    names = [line.strip() for line in text.splitlines()]
-    pairs = list(label_map_of([n for n in names if n and not n.startswith('#')]).items())
+    pairs = list(label_map_of(_text_names(path, text)).items())
   if not pairs:
     raise InputError(f'--labels_file {path} lists no classes.')
   names = [name for name, _ in pairs]
@@ -73,6 +73,25 @@ def read_labels_file(path: str) -> Dict[str, int]:
     raise InputError(f'--labels_file {path}: {clashes[:3]} is the placeholder name of an id the map '
                      'leaves out; rename the class or give every id.')
   return label_map
+
+
+def _text_names(path: str, text: str) -> List[str]:
+  """The class names of a text label map in line order (blank and '#' lines skipped).
+
+  Raises:
+    InputError: a class on two lines (its ids would be ambiguous), naming both line numbers.
+  """
+  first_line = {}
+  for number, line in enumerate(text.splitlines(), start=1):
+    name = line.strip()
+    if not name or name.startswith('#'):
+      continue
+    if name in first_line:
+      raise InputError(f'--labels_file {path} names class {name!r} twice, on lines '
+                       f'{first_line[name]} and {number}; each class must have one line (its label '
+                       'id is its position among the classes).')
+    first_line[name] = number
+  return list(first_line)
 
 
 def _json_pairs(path: str, text: str) -> List[Tuple[str, int]]:
@@ -96,3 +115,19 @@ def _refuse_repeats(path: str, what: str, values: Sequence) -> None:
   repeated = sorted(v for v, n in collections.Counter(values).items() if n > 1)
   if repeated:
     raise InputError(f'--labels_file {path} {what}: {repeated[:10]}')
+
+
+def labels_text(class_names: Sequence[str]) -> str:
+  """labels.txt's content: one class name per line, in label order."""
+  return ''.join(name + '\n' for name in class_names)
+
+
+def labels_file_digest(path: str) -> str:
+  """`sha256:<hex>` of the label map a --labels_file gives, as labels.txt holds it (the same map in
+  another file, place or syntax has the same digest): what manifest.json records instead of a path.
+
+  Raises:
+    InputError: see read_labels_file.
+  """
+  text = labels_text(label_names(read_labels_file(path)))
+  return 'sha256:' + hashlib.sha256(text.encode('utf-8')).hexdigest()

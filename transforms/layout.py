@@ -28,7 +28,7 @@ import json
 import os
 import re
 import string
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -60,6 +60,7 @@ CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an obje
 SIDECAR_SUFFIX = '.json'  # WORK_DIR/<shard name>.json
 TEMP_MARKER = '.tmp-'  # <final name>.tmp-<uuid>: a file being written, never read
 FORMAT_VERSION = 1  # manifest.json's "format_version"
+_LINE_READ_BYTES = 1 << 16  # iter_lines' block size
 
 
 # (split, index, num_shards) of the names a template is checked on: every split, 1 to 7 digits.
@@ -91,11 +92,18 @@ class ShardNameTemplate:
   _FORBIDDEN = '/\\*?[],'  # path separators; glob and list characters (Model Garden's input_path)
 
   def __post_init__(self):
-    fields = self._fields()
+    try:
+      fields = self._fields()
+    except ValueError as e:  # unbalanced braces
+      raise ValueError(f'shard name template {self.template!r} is not a format string: {e} (write '
+                       'a literal brace as {{ or }})') from None
+    problems = [f'has no {{{name}}}' for name in ('index', 'num_shards') if name not in fields]
     unknown = sorted(set(fields) - set(self._PATTERNS))
-    if unknown or not {'index', 'num_shards'} <= set(fields):
-      raise ValueError(f'shard name template {self.template!r} must use {{index}} and {{num_shards}} '
-                       f'(and may use {{split}}); unknown fields: {unknown}')
+    if unknown:
+      problems.append('has ' + ', '.join('{' + name + '}' for name in unknown) + ', which is no field')
+    if problems:
+      raise ValueError(f'shard name template {self.template!r} ' + ' and '.join(problems) + ': it '
+                       'must use {index} and {num_shards}, and may use {split}.')
     try:
       names = {sample: self.name(*sample) for sample in _SAMPLE_SHARDS}
     except (ValueError, TypeError) as e:  # a format spec the field's type does not take
@@ -359,6 +367,27 @@ def write_json(path: str, value: Any, indent: Optional[int] = 2) -> None:
 def read_jsonl(path: str) -> List[Any]:
   """One JSON value per non-empty line."""
   return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
+
+
+def iter_lines(path: str) -> Iterator[Tuple[int, bytes, bool]]:
+  """(line number from 1, line without its newline, whether a newline ended it) of a file, read in
+  64 KiB blocks (memory bounded by the longest line).
+
+  Raises:
+    OSError (Beam's BeamIOError): the file cannot be read.
+  """
+  number, pending = 0, b''
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+    while True:
+      block = handle.read(_LINE_READ_BYTES)
+      if not block:
+        break
+      *lines, pending = (pending + block).split(b'\n')
+      for line in lines:
+        number += 1
+        yield number, line, True
+  if pending:
+    yield number + 1, pending, False
 
 
 def write_jsonl(path: str, values: Iterable[Any]) -> None:

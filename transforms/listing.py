@@ -12,8 +12,20 @@ warning: there is no label to store.
 Classes are found on the driver (one listing of the split roots) so the label map is fixed before the
 graph runs; the files of each class are listed inside the graph, one class directory per element, so a
 runner lists ImageNet's 1,000 directories in parallel instead of through one huge glob
-(apache/beam#20557). Hidden entries (`.DS_Store`, AppleDouble `._*`, `.ipynb_checkpoints`) are skipped;
-anything deeper than root/<class>/<file> is reported as a reject, never silently dropped.
+(apache/beam#20557).
+
+What tools and operating systems leave behind is skipped at every level, never a class and never a
+reject (`is_left_behind`): names starting with `.` or `_` (`.DS_Store`, AppleDouble `._*`, `__MACOSX/`
+of a zip made on a Mac, `.ipynb_checkpoints/`, an earlier output's `_work/`), Windows' `Thumbs.db` and
+`desktop.ini`; the run and the plan print how many (transforms/input_survey.py). Everything else that is not a
+readable image of a class folder is a reject with its reason, never silently dropped: a file beside the
+class folders ("not in a class folder"), anything deeper than root/<class>/<file>, a broken symbolic
+link, a link loop, a FIFO, socket or device (decided from os.stat, transforms/input_file.py), a file
+name that is not UTF-8 (its path written with `\\x` escapes). An empty class folder keeps its label (the
+label map is the sorted class folders, as Keras' `image_dataset_from_directory` and TFDS'
+`ImageFolder` make it); the driver names it in a warning. A class folder name that cannot be one line
+of labels.txt (a newline, carriage return or NUL, or bytes that are not UTF-8) stops the run before
+any work. The driver's part (class folders, loose files, empty classes) is transforms/input_survey.py.
 """
 
 from __future__ import annotations
@@ -27,13 +39,24 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
+from apache_beam.metrics import Metrics
 
+from transforms.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
 from transforms.layout import join
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
 _LOGGER = logging.getLogger(__name__)
 REJECTS_TAG = 'rejects'
+LEFT_BEHIND_TAG = 'left_behind'  # the kind (`left_behind_kind`) of each skipped entry of a class folder
+NOT_IN_CLASS_FOLDER = 'not in a class folder'
+# Metric counters 'left behind: <kind>' of the graph's listing (namespace METRICS_NAMESPACE).
+METRICS_NAMESPACE = 'folder2tfrecord'
+LEFT_BEHIND_COUNTER = 'left behind: '
+# Names (compared in lower case) that tools write into folders they show: macOS Finder, Windows
+# Explorer, Jupyter, zip on macOS, this converter's own work folder.
+_LEFT_BEHIND_NAMES = {name.lower(): name for name in (
+    '.DS_Store', 'Thumbs.db', 'desktop.ini', '__MACOSX', '.ipynb_checkpoints', '_work')}
 
 
 class InputError(ValueError):
@@ -77,6 +100,19 @@ def is_hidden(name: str) -> bool:
   return name.startswith('.')
 
 
+def is_left_behind(name: str) -> bool:
+  """A name that tools and operating systems leave in folders (module docstring): skipped."""
+  return name.startswith(('.', '_')) or name.lower() in _LEFT_BEHIND_NAMES
+
+
+def left_behind_kind(name: str) -> str:
+  """What a left-behind entry is, for the count the run prints: its well-known name, else `._*`
+  (AppleDouble), `.*` or `_*` (a bounded set: one metric counter each)."""
+  if name.lower() in _LEFT_BEHIND_NAMES:
+    return _LEFT_BEHIND_NAMES[name.lower()]
+  return '._*' if name.startswith('._') else name[0] + '*'
+
+
 def _match(pattern: str) -> List[FileMetadata]:
   try:
     return FileSystems.match([pattern])[0].metadata_list
@@ -84,7 +120,7 @@ def _match(pattern: str) -> List[FileMetadata]:
     raise InputError(f'cannot list {pattern}: {e}') from e
 
 
-def _is_local(path: str) -> bool:
+def is_local(path: str) -> bool:
   return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
 
 
@@ -98,38 +134,72 @@ class Entry(NamedTuple):
     mtime_us: modification time of a file in integer microseconds since the Unix epoch, as the file
       system reports it in the listing (local: st_mtime_ns; S3/GCS: the object's last-modified time,
       S3 to the second); 0 for a folder or when the store gives none.
+    problem: why the entry cannot be read as a file (its reject reason: a broken link, a FIFO, a name
+      that is not UTF-8, ...), decided from os.stat without opening it; None when it can.
   """
   path: str
   name: str
   is_folder: bool
   size: int = 0
   mtime_us: int = 0
+  problem: Optional[str] = None
+
+
+def _local_entry(entry: os.DirEntry) -> Entry:
+  """One os.scandir entry, stat'ed through links (transforms/input_file.py decides what is readable)."""
+  try:
+    info = entry.stat()
+  except OSError as e:  # A broken link, a link loop, a file deleted meanwhile.
+    return Entry(entry.path, entry.name, False, problem=stat_error_reason(e, entry.path))
+  problem = stat_problem(info.st_mode, entry.is_symlink())
+  if problem is None and entry.is_dir():
+    return Entry(entry.path, entry.name, True)
+  if problem is None and not is_utf8(entry.name):
+    problem = NOT_UTF8_NAME
+  return Entry(entry.path, entry.name, False, info.st_size, info.st_mtime_ns // 1000, problem)
 
 
 def list_entries(directory: str) -> List[Entry]:
   """Entries directly under `directory`, hidden names excluded, sorted by name.
 
   Local folders are read with os.scandir (Beam's local glob does not return folders) and one stat per
-  file (size and mtime); object stores through FileSystems.match of `<dir>/**` (Beam's `*` does not
-  cross '/'; its S3 and GCS listings fetch the whole prefix either way, with each object's size and
-  last-modified time), where a "folder" is the first component of a deeper object name.
+  entry, through links (size, mtime and `Entry.problem`); object stores through FileSystems.match of
+  `<dir>/**` (Beam's `*` does not cross '/'; its S3 and GCS listings fetch the whole prefix either
+  way, with each object's size and last-modified time), where a "folder" is the first component of a
+  deeper object name.
 
   Raises:
     InputError: the folder cannot be listed.
   """
+  return [entry for entry in _scan(directory) if not is_hidden(entry.name)]
+
+
+def list_input_folder(directory: str) -> Tuple[List[Entry], List[str]]:
+  """(entries, names of left-behind entries) directly under a folder of --input, each sorted by name;
+  `entries` holds the others (`is_left_behind`).
+
+  Raises:
+    InputError: the folder cannot be listed.
+  """
+  entries, left_behind = [], []
+  for entry in _scan(directory):
+    if is_left_behind(entry.name):
+      left_behind.append(entry.name)
+    else:
+      entries.append(entry)
+  return entries, left_behind
+
+
+def _scan(directory: str) -> List[Entry]:
+  """Every entry directly under `directory`, sorted by name (list_entries)."""
   entries = {}
-  if _is_local(directory):
+  if is_local(directory):
     try:
       with os.scandir(directory) as it:
         for entry in it:
-          if entry.is_dir():
-            entries[entry.name] = Entry(entry.path, entry.name, True)
-          else:
-            stat = entry.stat()
-            entries[entry.name] = Entry(entry.path, entry.name, False, stat.st_size,
-                                        stat.st_mtime_ns // 1000)
+          entries[entry.name] = _local_entry(entry)
     except OSError as e:
-      raise InputError(f'cannot list {directory}: {e}') from e
+      raise InputError(f'cannot list {escaped(directory)}: {e}') from e
   else:
     for metadata in _match(join(directory, '**')):
       rel = relative(metadata.path, directory)
@@ -139,12 +209,13 @@ def list_entries(directory: str) -> List[Entry]:
       elif name not in entries:
         entries[name] = Entry(metadata.path, name, False, metadata.size_in_bytes,
                               round((metadata.last_updated_in_seconds or 0.0) * 1e6))
-  return [entries[name] for name in sorted(entries) if name and not is_hidden(name)]
+  return [entries[name] for name in sorted(entries) if name]
 
 
 def list_children(root: str) -> Tuple[List[str], List[str]]:
-  """(sub-folder names, file names) directly under `root`, hidden ones excluded, sorted."""
-  entries = list_entries(root)
+  """(sub-folder names, names of other entries) directly under `root`, left-behind ones excluded,
+  sorted."""
+  entries = list_input_folder(root)[0]
   return [e.name for e in entries if e.is_folder], [e.name for e in entries if not e.is_folder]
 
 
@@ -187,17 +258,6 @@ def discover_layout(input_root: str, labelled_validation: bool = False) -> Layou
   return Layout({UNSPLIT: input_root})
 
 
-def check_has_images(layout: Layout) -> None:
-  """Fails before any work when no class folder holds a single file (tensorflow/tpu#980)."""
-  for split, root in layout.split_roots.items():
-    flat = split == VALIDATION and layout.flat_validation
-    if FileSystems.match([join(root, '*') if flat else join(root, '*', '*')],
-                         limits=[1])[0].metadata_list:
-      return
-  raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
-                   ' are all empty: there are no images to convert. Check --input.')
-
-
 def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,
                    ground_truth: Optional[Dict[str, str]] = None) -> Iterable:
   """Lists one class folder: yields ImageRef for files, tagged rejects for everything else.
@@ -208,27 +268,34 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
     label_map: {class name: label without offset}.
   """
   split, root, synset = element
+  entries, left_behind = list_input_folder(join(root, synset) if synset else root)
+  for name in left_behind:
+    yield beam.pvalue.TaggedOutput(LEFT_BEHIND_TAG, left_behind_kind(name))
   if not synset:
-    yield from _list_flat_dir(split, root, label_map, label_offset, ground_truth or {})
+    yield from _list_flat_dir(split, entries, label_map, label_offset, ground_truth or {})
     return
-  for entry in list_entries(join(root, synset)):
+  for entry in entries:
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
           REJECTS_TAG, reject(entry.path, split, f'class {synset!r} is not in --labels_file'))
     elif entry.is_folder:
       yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
           entry.path, split, 'nested folder: only root/<class>/<image> is read'))
+    elif entry.problem:
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, entry.problem))
     else:
       yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{entry.name}',
                      entry.size, entry.mtime_us)
 
 
-def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offset: int,
+def _list_flat_dir(split: str, entries: List[Entry], label_map: Dict[str, int], label_offset: int,
                    ground_truth: Dict[str, str]) -> Iterable:
-  for entry in list_entries(root):
+  for entry in entries:
     synset = ground_truth.get(entry.name.rsplit('.', 1)[0])
     if entry.is_folder:
       reason = 'folder inside a flat validation folder'
+    elif entry.problem:
+      reason = entry.problem
     elif synset is None:
       reason = 'no ground-truth label for this file in --validation_ground_truth'
     elif synset not in label_map:
@@ -241,18 +308,34 @@ def _list_flat_dir(split: str, root: str, label_map: Dict[str, int], label_offse
 
 
 def reject(path: str, split: Optional[str], reason: str) -> dict:
-  return {'path': path, 'reason': reason, 'split': split or None}
+  """A rejects.jsonl record; bytes of `path` that are not UTF-8 are written as `\\xNN`."""
+  return {'path': escaped(path), 'reason': reason, 'split': split or None}
+
+
+class Listed(NamedTuple):
+  """ListImages' outputs: ImageRefs, and reject dicts (the class folders' and `loose_files`)."""
+  images: beam.PCollection
+  rejects: beam.PCollection
+
+
+def _count_left_behind(kind: str) -> None:
+  Metrics.counter(METRICS_NAMESPACE, LEFT_BEHIND_COUNTER + kind).inc()
 
 
 class ListImages(beam.PTransform):
-  """Class folders -> ImageRef per image (main output) and reject dicts (output `rejects`).
+  """Class folders -> ImageRef per image (`images`) and reject dicts (`rejects`), as `Listed`.
 
   Folders of classes missing from the label map are listed too, so their files appear as rejects.
+  Left-behind entries of the class folders are counted in the metric counters
+  'left behind: <kind>' (namespace METRICS_NAMESPACE).
   """
 
   def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
-               label_offset: int, ground_truth: Optional[Dict[str, str]] = None):
+               label_offset: int, ground_truth: Optional[Dict[str, str]] = None,
+               loose_files: Iterable[dict] = ()):
+    """`loose_files`: reject dicts the driver found beside the class folders (InputSurvey)."""
     super().__init__()
+    self._loose_files = list(loose_files)
     self._ground_truth = ground_truth
     self._elements = sorted((split, layout.split_roots[split], synset)
                             for split, synsets in class_dirs.items() for synset in synsets)
@@ -260,9 +343,13 @@ class ListImages(beam.PTransform):
     self._label_offset = label_offset
 
   def expand(self, pbegin):
-    return (pbegin
-            | 'ClassFolders' >> beam.Create(self._elements)
-            | 'SpreadFolders' >> beam.Reshuffle()
-            | 'ListClassFolder' >> beam.FlatMap(
-                list_class_dir, self._label_map, self._label_offset, self._ground_truth
-            ).with_output_types(ImageRef).with_outputs(REJECTS_TAG, main='images'))
+    listed = (pbegin
+              | 'ClassFolders' >> beam.Create(self._elements)
+              | 'SpreadFolders' >> beam.Reshuffle()
+              | 'ListClassFolder' >> beam.FlatMap(
+                  list_class_dir, self._label_map, self._label_offset, self._ground_truth
+              ).with_output_types(ImageRef).with_outputs(REJECTS_TAG, LEFT_BEHIND_TAG, main='images'))
+    _ = listed[LEFT_BEHIND_TAG] | 'CountLeftBehind' >> beam.Map(_count_left_behind)
+    loose = pbegin | 'LooseFiles' >> beam.Create(self._loose_files)
+    rejects = (listed[REJECTS_TAG], loose) | 'ListingRejects' >> beam.Flatten()
+    return Listed(listed.images, rejects)

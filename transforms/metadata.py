@@ -5,22 +5,27 @@ It runs once, after every shard (its inputs are side inputs computed from the sh
 writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
 that the current input no longer has (transforms/resume.py). `_SUCCESS` is written last and only when
 the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so an
-orchestrator's sensor never sees a half-written or rejected dataset.
+orchestrator's sensor never sees a half-written or rejected dataset; it holds the SHA-256 of every
+other file but provenance.json (transforms/success.py), which `pipeline.verify` checks.
 """
 
 from __future__ import annotations
 
+import collections
 from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.label_map import labels_text
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.reject_reasons import count_reasons
 from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
+from transforms.success import write_success
 from transforms.tfds_metadata import write_tfds_metadata
 
 
@@ -31,22 +36,29 @@ def reject_fraction(stats: Dict) -> float:
 
 def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
                 duplicates: Optional[Duplicates] = None) -> Dict:
-  """stats.json: per split the counts, class counts and mean/std; at the top level the totals and
-  `duplicates`, the counts of duplicates.jsonl's lines (transforms/near_duplicates.py).
+  """stats.json: per split the counts, class counts and mean/std; at the top level the totals,
+  `num_rejected_without_split` (rejects whose `split` is null: listed before any split was chosen),
+  `reject_reasons` ({reason category: files}, transforms/reject_reasons.py) and `duplicates`, the
+  counts of duplicates.jsonl's lines (transforms/near_duplicates.py).
 
-  Rejects are counted here and only here: every rejected file of a split, from the listing and from
-  the shard writer alike.
+  Rejects are counted here and only here, every one once: in its split (a split with rejects only
+  has an entry with 0 examples and NaN mean/std) or in `num_rejected_without_split`. The run's
+  summary and `report` print these counts.
   """
+  rejected = collections.Counter(r['split'] or None for r in rejects)
   stats = {}
-  for split, totals in sorted(split_stats.items()):
+  for split in sorted(set(split_stats) | {s for s in rejected if s is not None}):
+    totals = split_stats.get(split, SplitTotals())
     mean, std = totals.mean_std
     stats[split] = {'num_examples': totals.num_examples, 'num_shards': len(totals.shards),
-                    'num_rejected': sum(1 for r in rejects if r['split'] == split),
+                    'num_rejected': rejected[split],
                     'num_bytes': totals.num_bytes, 'num_passthrough': totals.num_passthrough,
                     'class_counts': dict(sorted(totals.class_counts.items())),
                     'mean_rgb': mean, 'std_rgb': std}
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
+  stats['num_rejected_without_split'] = rejected[None]
+  stats['reject_reasons'] = count_reasons(rejects)
   stats['duplicates'] = dict((duplicates or Duplicates()).counts)
   return stats
 
@@ -86,7 +98,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
-  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS.
+  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the SHA-256
+  of every other file (transforms/success.py).
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -94,9 +107,9 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
   duplicates = duplicates or Duplicates()
   stats = build_stats(split_stats, rejects, duplicates)
-  layout.write_text(output.path(layout.LABELS_FILE), ''.join(name + '\n' for name in class_names))
+  layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
   layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
-  layout.write_jsonl(output.path(layout.DUPLICATES_FILE), duplicates.lines)
+  layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
                             file_format, facts.checksums)
@@ -108,7 +121,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   if run is not None:
     write_provenance(output, build_provenance(run, facts, deleted, utc_now()))
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
-    layout.write_text(output.path(layout.SUCCESS_FILE), '')
+    write_success(output, facts.checksums)
   return stats
 
 

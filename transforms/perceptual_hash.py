@@ -22,9 +22,23 @@ The stored value: the 64 bits as one int64, bit 0 of step 5 the most significant
 string read as a number: `imagehash.hex_to_hash(f'{value & (2**64 - 1):016x}')` gives it back), in
 two's complement (TFRecord's int64 feature is signed). Because the median splits 64 values, a hash
 has 32 bits set (unless coefficients tie), and distances between hashes are even.
+
+Crop hashes (`image_hashes`): one global DCT hash does not survive crops (cutting 5% from every side
+flips ~12 of its bits), so five more hashes of the same kind are taken of sub-views of the same
+reduced grey image: the centre and the four corners, each CROP_VIEW (90%) of both sides. A copy cut
+5% a side is the centre view of its original, a copy cut ~8% from two adjacent sides nearly one of
+its corners, so the copy's full-view hash is close to one of the original's crop hashes
+(transforms/near_duplicates.py compares them). They share steps 1-2's downsample: the area halvings
+in colour and the grey conversion are done once; the grey image is then area-reduced to 64 x 64
+(CROP_GRID), and each view's 8 x 8 lowest DCT-II coefficients are taken over its 58 x 58 pixels
+directly (a DCT of length 58 instead of resampling the view to 32: the same low frequencies), all five
+in one matrix product; step 5 as for image/phash. They are not stored in records (`image/phash` is
+unchanged) but in the shard's sidecar summary (transforms/summary.py).
 """
 
 from __future__ import annotations
+
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -40,6 +54,31 @@ _UNSIGNED = (1 << _BITS) - 1
 _DCT_ROWS = np.cos(np.pi * np.arange(HASH_SIDE)[:, None] * (2 * np.arange(REDUCED_SIDE)[None, :] + 1)
                    / (2 * REDUCED_SIDE))
 _GREY = {3: cv2.COLOR_RGB2GRAY, 4: cv2.COLOR_RGBA2GRAY}
+CROP_VIEW = 0.9  # fraction of each side a crop hash's view keeps
+# (top, left) of each crop view as a fraction of the free margin: centre, then the four corners.
+CROP_ORIGINS = ((0.5, 0.5), (0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
+NUM_CROP_HASHES = len(CROP_ORIGINS)
+CROP_GRID = 64  # pixels per side of the grey image the crop views are cut from
+_CROP_SIDE = round(CROP_GRID * CROP_VIEW)  # 58 pixels
+_CROP_OFFSETS = sorted({round((CROP_GRID - _CROP_SIDE) * f) for origin in CROP_ORIGINS for f in origin})
+_CROP_BLOCKS = tuple((_CROP_OFFSETS.index(round((CROP_GRID - _CROP_SIDE) * top)),
+                      _CROP_OFFSETS.index(round((CROP_GRID - _CROP_SIDE) * left)))
+                     for top, left in CROP_ORIGINS)
+
+
+def _view_dct_rows(offset: int) -> np.ndarray:
+  """[8, CROP_GRID]: the 8 lowest rows of the DCT-II matrix of length _CROP_SIDE, placed at `offset`
+  (a view's coefficients without resampling it to 32 pixels)."""
+  rows = np.zeros((HASH_SIDE, CROP_GRID))
+  rows[:, offset:offset + _CROP_SIDE] = np.cos(
+      np.pi * np.arange(HASH_SIDE)[:, None] * (2 * np.arange(_CROP_SIDE)[None, :] + 1) / (2 * _CROP_SIDE))
+  return rows
+
+
+_CROP_DCT = np.concatenate([_view_dct_rows(offset) for offset in _CROP_OFFSETS])
+# Index arrays that pick the five views' 8 x 8 blocks out of the product (`image_hashes`).
+_CROP_ROWS = np.array([[[8 * y + k] for k in range(HASH_SIDE)] for y, _ in _CROP_BLOCKS])
+_CROP_COLUMNS = np.array([[[8 * x + k for k in range(HASH_SIDE)]] for _, x in _CROP_BLOCKS])
 
 
 def perceptual_hash(pixels: np.ndarray) -> int:
@@ -50,14 +89,51 @@ def perceptual_hash(pixels: np.ndarray) -> int:
   Raises:
     ValueError: not a uint8 [H, W, 3 or 4] array.
   """
+  return hash_of_reduced(_reduce(_grey(pixels)))
+
+
+def image_hashes(pixels: np.ndarray) -> Tuple[int, Tuple[int, ...]]:
+  """pHash of the whole image and the crop hashes (module docstring) of the same pixels.
+
+  Returns:
+    (image/phash, (centre, top-left, top-right, bottom-left, bottom-right crop hash)), signed int64s;
+    the first is `perceptual_hash(pixels)`.
+  Raises:
+    ValueError: not a uint8 [H, W, 3 or 4] array.
+  """
+  grey = _grey(pixels)
+  full = _DCT_ROWS @ _reduce(grey).astype(np.float64) @ _DCT_ROWS.T
+  grid = cv2.resize(grey, (CROP_GRID, CROP_GRID), interpolation=cv2.INTER_AREA).astype(np.float64)
+  # Rows 8i..8i+7 of `_CROP_DCT` take the DCT of the view starting at offset i; one product gives
+  # every (row offset, column offset) combination, the five views are blocks of it.
+  coefficients = np.empty((1 + NUM_CROP_HASHES, HASH_SIDE * HASH_SIDE))
+  coefficients[0] = full.ravel()
+  coefficients[1:] = (_CROP_DCT @ grid @ _CROP_DCT.T)[_CROP_ROWS, _CROP_COLUMNS].reshape(
+      NUM_CROP_HASHES, -1)
+  hashes = _bits_of(coefficients).tolist()
+  return hashes[0], tuple(hashes[1:])
+
+
+def _bits_of(coefficients: np.ndarray) -> np.ndarray:
+  """Step 5 on each row of [k, 64] coefficients: k signed int64 hashes."""
+  middle = np.sort(coefficients, axis=1)
+  median = (middle[:, 31] + middle[:, 32]) / 2
+  return np.packbits(coefficients > median[:, None], axis=1).view('>u8')[:, 0].astype(np.int64)
+
+
+def _grey(pixels: np.ndarray) -> np.ndarray:
+  """Steps 1-2 up to the last area reduction: area-halved in colour while both sides are >= 128 px,
+  then grey (uint8 [h, w])."""
   if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in _GREY:
     raise ValueError(f'expected uint8 [H, W, 3 or 4] pixels, got {pixels.dtype} {pixels.shape}')
   while min(pixels.shape[:2]) >= _HALVE_WHILE_SIDE:
     pixels = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2),
                         interpolation=cv2.INTER_AREA)
-  grey = cv2.cvtColor(np.ascontiguousarray(pixels), _GREY[pixels.shape[2]])
-  grey = cv2.resize(grey, (REDUCED_SIDE, REDUCED_SIDE), interpolation=cv2.INTER_AREA)
-  return hash_of_reduced(grey)
+  return cv2.cvtColor(np.ascontiguousarray(pixels), _GREY[pixels.shape[2]])
+
+
+def _reduce(grey: np.ndarray) -> np.ndarray:
+  return cv2.resize(grey, (REDUCED_SIDE, REDUCED_SIDE), interpolation=cv2.INTER_AREA)
 
 
 def hash_of_reduced(grey: np.ndarray) -> int:

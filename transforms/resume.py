@@ -7,9 +7,17 @@ decides its bytes changed since it was written:
   * the file list, the fingerprint of the files (names, sizes, modification times) and what the
     records store besides the images (labels, classes, class texts; transforms/fingerprint.py) equal
     the sidecar's;
-  * the codec builds equal the sidecar's (transforms/codec_versions.py).
+  * the codec builds equal the sidecar's (transforms/codec_versions.py);
+  * the shard's recipe (RECIPE_FLAGS: the flags that decide its bytes, the label map's content and
+    the input root) equals the run's: a shard is never kept on the word of `_work/run.json` alone,
+    which may be gone.
 Otherwise it writes the shard again, so the output ends byte-identical to a fresh run on the current
-input. The flags were already checked by pipeline/output_dir.py (_work/run.json).
+input.
+
+Before any work, pipeline/output_dir.py refuses (exit 2) a --resume whose flags or --input root are
+not those of the interrupted run (`recorded_run`, `run_differences`): _work/run.json holds them, or,
+when it is gone, the recipe in a shard's sidecar. Only file-level changes under the same root are
+finished by rewriting shards; another dataset is made with --overwrite.
 
 Adding or removing one file changes the position of every later file of its split in the round-robin
 assignment (transforms/sharding.py), so most shards of that split get other files and are rewritten:
@@ -23,7 +31,7 @@ the driver prints `resume_message` after the run.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -40,19 +48,37 @@ SHARD_CHANGED = 'rewritten: shard file changed'  # the shard's size is not the o
 OTHER_CODECS = 'rewritten: other codecs'
 NO_FINGERPRINT = 'rewritten: no fingerprint'  # a sidecar of a version before fingerprints
 NO_PHASHES = 'rewritten: no perceptual hashes'  # records of a version before image/phash
+OTHER_RECIPE = 'rewritten: other recipe'  # written with other image flags, label map, format, ...
+NO_RECIPE = 'rewritten: no recipe'  # a sidecar of a version before recipes: its flags are unknown
 OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, LABELS_CHANGED, SHARD_CHANGED, OTHER_CODECS,
-            NO_FINGERPRINT, NO_PHASHES)
+            NO_FINGERPRINT, NO_PHASHES, OTHER_RECIPE, NO_RECIPE)
+# What decides a shard's bytes besides its files: the image flags (transforms/image.py ImageSpec),
+# the labels (--label_offset, the label map's content as manifest.json records it), the container
+# (--file_format, --compression), the order (--seed), the boxes (--bbox_dir) and the input root.
+# Every sidecar records them ("recipe"); codec versions are recorded apart ("codecs").
+RECIPE_FLAGS = ('input', 'resize_shorter_side', 'center_crop', 'resize_longer_side', 'no_upscale',
+                'jpeg_quality', 'resample', 'max_image_pixels', 'label_offset', 'labels_file',
+                'file_format', 'compression', 'seed', 'bbox_dir')
+# Recorded flags whose change is no reason to refuse --resume: the label map's content is checked per
+# shard (its records' labels), as the files are.
+_CHECKED_PER_SHARD = ('labels_file',)
 _LOGGER = logging.getLogger(__name__)
 
 
+def shard_recipe(flags: Mapping[str, Any]) -> Dict[str, Any]:
+  """{flag: value} of RECIPE_FLAGS from every flag of a run (absent ones as None)."""
+  return {flag: flags.get(flag) for flag in RECIPE_FLAGS}
+
+
 def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs: ShardInputs,
-           codecs: Optional[Mapping[str, str]]) -> str:
+           codecs: Optional[Mapping[str, str]], recipe: Optional[Mapping[str, Any]] = None) -> str:
   """The outcome (one of OUTCOMES) for a shard whose files now have the fingerprint `inputs`.
 
   Args:
     finished: the shard's sidecar, or None when there is none (or it cannot be read).
     shard_bytes: the size of the shard file in bytes, or None when there is none.
     codecs: the codec versions this run writes with; None skips that comparison.
+    recipe: `shard_recipe` of this run; None skips that comparison.
   """
   if finished is None or shard_bytes is None:
     return WRITTEN
@@ -70,7 +96,68 @@ def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs:
     return OTHER_CODECS
   if finished.phashes is None:
     return NO_PHASHES
+  if recipe is not None and finished.recipe is None:
+    return NO_RECIPE
+  if recipe is not None and dict(finished.recipe) != dict(recipe):
+    return OTHER_RECIPE
   return KEPT
+
+
+def recorded_run(output: layout.OutputLayout) -> Optional[Tuple[str, Dict[str, Any]]]:
+  """(file, flags) that an interrupted run in `output` recorded: _work/run.json (its output-deciding
+  flags and, since recipes, its --input), else the recipe of the first shard sidecar that has one;
+  None when there is neither.
+
+  Raises:
+    ValueError: _work/run.json is there but not a JSON object.
+  """
+  run_file = output.work_path(layout.RUN_FILE)
+  if FileSystems.exists(run_file):
+    flags = layout.read_json(run_file)
+    if not isinstance(flags, dict):
+      raise ValueError(f'{run_file} is not a JSON object')
+    return run_file, flags
+  for path in sorted(_file_paths(output.sidecar_path('*'))):
+    if not output.is_shard(_name(path)[:-len(layout.SIDECAR_SUFFIX)]):
+      continue
+    try:
+      recipe = layout.read_json(path).get('recipe')
+    except Exception:  # pylint: disable=broad-except  (half-written when killed, not JSON)
+      continue
+    if isinstance(recipe, dict):
+      return path, recipe
+  return None
+
+
+def run_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> List[str]:
+  """`--jpeg_quality was 90 in the interrupted run, 50 now`, one per flag that differs.
+
+  Compares the flags `recorded` holds (a run.json of an earlier version holds no `input`: not
+  compared then) but the label map, which --resume checks per shard.
+  """
+  flags = sorted(k for k in set(recorded) | set(current)
+                 if k in recorded and k not in _CHECKED_PER_SHARD and recorded[k] != current.get(k))
+  return [f'--{flag} was {_shown(recorded[flag])} in the interrupted run, {_shown(current.get(flag))} '
+          'now' for flag in flags]
+
+
+def rerun_hint(recorded: Mapping[str, Any], differences: Iterable[str]) -> str:
+  """`--jpeg_quality 90 --resume`: the flags that finish the interrupted run."""
+  parts = []
+  for line in differences:
+    flag = line.split(' ', 1)[0][2:]
+    value = recorded[flag]
+    if value is None or value is False:
+      parts.append(f'(without --{flag})')
+    elif value is True:
+      parts.append(f'--{flag}')
+    else:
+      parts.append(f'--{flag} {value}')
+  return ' '.join(parts + ['--resume'])
+
+
+def _shown(value: Any) -> str:
+  return 'not given' if value is None else str(value)
 
 
 def read_finished(output: layout.OutputLayout, name: str) -> Tuple[Optional[ShardSummary],
@@ -152,7 +239,9 @@ def resume_message(counts: Mapping[str, int], deleted: int = 0) -> str:
                           (OTHER_CODECS, 'other codec versions wrote them'),
                           (NO_FINGERPRINT, 'an earlier version wrote them without an input '
                                            'fingerprint'),
-                          (NO_PHASHES, 'an earlier version wrote them without image/phash')):
+                          (NO_PHASHES, 'an earlier version wrote them without image/phash'),
+                          (OTHER_RECIPE, 'other flags or another label map wrote them'),
+                          (NO_RECIPE, 'an earlier version wrote them without recording its flags')):
     if counts.get(outcome):
       parts.append(f'{counts[outcome]} rewritten because {reason}')
   parts.append(f'{missing} missing')

@@ -30,17 +30,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms import example, image, imagenet
 from transforms import file_format as file_formats
-from transforms.listing import image_path, list_class_dir
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
+from transforms.listing import LEFT_BEHIND_TAG, REJECTS_TAG, image_path, list_class_dir
 from transforms.shard_writer import INTERNAL_ERROR
 from transforms.sharding import ImageRef, stable_hash
 
@@ -58,10 +58,12 @@ class FolderListing:
     folder: (split, split root, class folder).
     refs: its images, in listing order.
     rejects: reject dicts of its entries that are no image of a listed class (nested folders, ...).
+    left_behind: the `listing.left_behind_kind` of each entry it skipped.
   """
   folder: Folder
   refs: Tuple[ImageRef, ...]
   rejects: Tuple[dict, ...]
+  left_behind: Tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +77,7 @@ class RecordRecipe:
     compression: --compression.
     class_texts: {synset: text} for image/class/text, or None.
     bbox_dir: --bbox_dir, or None.
+    max_file_bytes: --max_file_bytes (transforms/input_file.py `read_input`).
   """
   split_roots: Dict[str, str]
   spec: image.ImageSpec
@@ -82,6 +85,7 @@ class RecordRecipe:
   compression: str = 'none'
   class_texts: Optional[Dict[str, str]] = None
   bbox_dir: Optional[str] = None
+  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,13 +166,14 @@ def list_folders(folders: Sequence[Folder], label_map: Dict[str, int], label_off
     InputError: a folder cannot be listed.
   """
   def list_one(folder: Folder) -> FolderListing:
-    refs, rejects = [], []
+    refs, tagged = [], {REJECTS_TAG: [], LEFT_BEHIND_TAG: []}
     for item in list_class_dir(folder, label_map, label_offset, ground_truth):
       if isinstance(item, beam.pvalue.TaggedOutput):
-        rejects.append(item.value)
+        tagged[item.tag].append(item.value)
       else:
         refs.append(item)
-    return FolderListing(folder, tuple(refs), tuple(rejects))
+    return FolderListing(folder, tuple(refs), tuple(tagged[REJECTS_TAG]),
+                         tuple(tagged[LEFT_BEHIND_TAG]))
   with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
     return list(pool.map(list_one, folders))
 
@@ -213,8 +218,10 @@ def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageR
   shard_format = file_formats.get(recipe.file_format)
   paths = [image_path(recipe.split_roots, ref) for _, ref in drawn]
   files, records = [], []
+  read = functools.partial(_read, max_bytes=recipe.max_file_bytes)
+  sizes = [ref.size for _, ref in drawn]
   with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
-    for (stratum, ref), path, data in zip(drawn, paths, pool.map(_read, paths)):
+    for (stratum, ref), path, data in zip(drawn, paths, pool.map(read, paths, sizes)):
       record, reason, seconds = _record(ref, path, data, recipe)
       files.append(SampledFile(stratum, ref, len(record or b''), reason, seconds))
       records += [record] if record is not None else []
@@ -241,10 +248,9 @@ def run_sample(folders: Sequence[Folder], label_map: Dict[str, int], label_offse
   return sample
 
 
-def _read(path: str) -> Union[bytes, OSError]:
+def _read(path: str, size: int, max_bytes: int) -> Union[bytes, OSError]:
   try:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-      return f.read()
+    return read_input(path, max_bytes, size)
   except OSError as e:
     return e
 
@@ -253,6 +259,8 @@ def _record(ref: ImageRef, path: str, data: Union[bytes, OSError], recipe: Recor
             ) -> Tuple[Optional[bytes], Optional[str], float]:
   """(the file's serialized Example or None, the reject reason or None, CPU seconds), with the shard
   writer's steps and reasons (transforms/shard_writer.py WriteShardFn._write_records)."""
+  if isinstance(data, InputFileError):
+    return None, data.reason, 0.0
   if isinstance(data, OSError):
     return None, f'cannot read the file ({type(data).__name__}: {data})', 0.0
   start = time.thread_time()

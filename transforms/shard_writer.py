@@ -10,9 +10,9 @@ rewrites its temporary file, and a reader never sees a half-written shard under 
 container (TFRecord or ArrayRecord, --file_format) is transforms/file_format.py's.
 
 Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects, the fingerprint
-of the shard's input files, the shard's size and SHA-256 as stored, the codec versions) is written
-before the rename; `--resume` keeps a finished shard only when its inputs and codecs are unchanged
-(transforms/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
+of the shard's input files, the shard's size and SHA-256 as stored, the codec versions, the recipe:
+the flags that decided its bytes) is written before the rename; `--resume` keeps a finished shard
+only when its inputs, codecs and recipe are unchanged (transforms/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
 rewritten and why) on the output `outcomes`.
 
 In `setup()` each worker compares its codec builds with the driver's and refuses to write with others
@@ -25,10 +25,9 @@ import collections
 import dataclasses
 import logging
 import uuid
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -39,25 +38,15 @@ from transforms import imagenet, layout, resume
 from transforms.checksum import Stored
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
-from transforms.duplicates import DUPLICATE_OF
+from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
 from transforms.listing import image_path, input_path, reject
 from transforms.progress import ProgressFile
+from transforms.reject_reasons import INTERNAL_ERROR, reason_category
 from transforms.sharding import ImageRef, ShardId, order_key
 from transforms.summary import ShardSummary
 
-# Reason prefix of a file whose conversion raised something other than ImageRejected: a bug in this
-# tool (or a library it calls), reported as a reject so that the run goes on.
-INTERNAL_ERROR = 'internal error'
 _NAMESPACE = 'folder2tfrecord'
 OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
-
-
-def reason_category(reason: str) -> str:
-  """The part of a reject reason before any detail in parentheses or after a colon (metric names);
-  `duplicate of` without the kept file's path."""
-  if reason.startswith(DUPLICATE_OF):
-    return DUPLICATE_OF.strip()
-  return reason.split(' (', 1)[0].split(':', 1)[0].strip()[:80]
 
 
 class WriteShardFn(beam.DoFn):
@@ -68,12 +57,17 @@ class WriteShardFn(beam.DoFn):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD):
+               file_format: str = file_formats.TFRECORD,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
     `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
     (None: no check, and --resume does not compare them). `file_format`: the shards' container, a name
-    of transforms/file_format.py."""
+    of transforms/file_format.py. `max_file_bytes`: --max_file_bytes; each input file is read through
+    transforms/input_file.py `read_input` (regular files only, at most this many bytes). `recipe`:
+    resume.shard_recipe of the run, stored in each sidecar (None: not stored, and --resume does not
+    compare it)."""
     super().__init__()
+    self._max_file_bytes = max_file_bytes
     self._format = file_formats.get(file_format)
     self._split_roots = split_roots
     self._bbox_dir = bbox_dir
@@ -85,6 +79,7 @@ class WriteShardFn(beam.DoFn):
     self._class_texts = class_texts or {}
     self._class_texts_digest = class_texts_digest(self._class_texts)
     self._codecs = dict(codecs) if codecs is not None else None
+    self._recipe = dict(recipe) if recipe is not None else None
     self._written = Metrics.counter(_NAMESPACE, 'images_written')
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
@@ -113,7 +108,7 @@ class WriteShardFn(beam.DoFn):
     outcome = resume.WRITTEN
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
-      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs)
+      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs, self._recipe)
       if outcome == resume.KEPT:
         self._skipped.inc()
         self._progress.add(finished.num_examples, finished.num_rejected)
@@ -134,7 +129,8 @@ class WriteShardFn(beam.DoFn):
       with self._format.create(temp, self._compression, stored) as write_record:
         summary = self._write_records(write_record, name, split, refs)
       summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
-                                    file_sha256=stored.sha256, codecs=self._codecs)
+                                    file_sha256=stored.sha256, codecs=self._codecs,
+                                    recipe=self._recipe)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
@@ -155,15 +151,17 @@ class WriteShardFn(beam.DoFn):
     num_examples = num_bytes = num_passthrough = num_pixels = 0
     class_counts = collections.Counter()
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
-    rejects, phashes = [], []
+    rejects, phashes, crop_phashes = [], [], []
     filesystems = {}  # One FileSystems lookup per split root, not per file (~25 us an image).
     for ref in refs:
       path = image_path(self._split_roots, ref)
       if ref.split not in filesystems:
         filesystems[ref.split] = FileSystems.get_filesystem(path)
       try:
-        with filesystems[ref.split].open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-          data = src.read()
+        data = read_input(path, self._max_file_bytes, ref.size, filesystems[ref.split])
+      except InputFileError as e:
+        self._add_reject(rejects, split, path, e.reason)
+        continue
       except OSError as e:
         self._add_reject(rejects, split, path, f'cannot read the file ({type(e).__name__}: {e})')
         continue
@@ -187,13 +185,14 @@ class WriteShardFn(beam.DoFn):
       class_counts[ref.synset] += 1
       num_pixels += stored.height * stored.width
       phashes.append((input_path(self._split_roots, ref), stored.phash))
+      crop_phashes.append(stored.crop_phashes)
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._progress.add(written=1)
     self._written.inc(num_examples)  # Once a shard: a shard is one bundle, counters report per bundle.
     return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
                         num_pixels, tuple(sums), tuple(squares), tuple(rejects),
-                        phashes=tuple(phashes))
+                        phashes=tuple(phashes), crop_phashes=tuple(crop_phashes))
 
   def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
     """The file's VOC boxes moved to the stored image; None without --bbox_dir."""
@@ -230,10 +229,11 @@ class WriteShards(beam.PTransform):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD):
+               file_format: str = file_formats.TFRECORD,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir, codecs, file_format)
+                            bbox_dir, codecs, file_format, max_file_bytes, recipe)
 
   def expand(self, assigned):
     return (assigned

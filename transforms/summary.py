@@ -4,7 +4,8 @@ One `ShardSummary` per shard: the shard writer emits it and stores it as the sha
 (`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats` adds
 them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its last
 four fields (what the shard was made from and what it holds on disk) are what `--resume` compares
-before it keeps a shard (transforms/resume.py); sidecars written before they existed read as None.
+before it keeps a shard (transforms/resume.py), with `recipe` (the flags it was written with);
+sidecars written before they existed read as None.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class ShardSummary:
     phashes: (path relative to --input, image/phash) of each record in write order, what the
       near-duplicate search reads (transforms/near_duplicates.py); None in a sidecar written before
       records had image/phash.
+    recipe: {flag: value} of the flags that decided the shard's bytes and the input root it was
+      written from (transforms/resume.py RECIPE_FLAGS); None in a sidecar written before recipes.
+    crop_phashes: the crop hashes (transforms/perceptual_hash.py `image_hashes`) of each record,
+      in the order of `phashes`; None in a sidecar written before them.
   """
   shard: str
   split: str
@@ -55,6 +60,8 @@ class ShardSummary:
   file_sha256: Optional[str] = None
   codecs: Optional[Mapping[str, str]] = None
   phashes: Optional[Tuple[Tuple[str, int], ...]] = None
+  recipe: Optional[Mapping[str, Any]] = None
+  crop_phashes: Optional[Tuple[Tuple[int, ...], ...]] = None
 
   @property
   def num_rejected(self) -> int:
@@ -71,6 +78,9 @@ class ShardSummary:
     values['inputs'] = self.inputs.to_json() if self.inputs else None
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
+    values['recipe'] = dict(sorted(self.recipe.items())) if self.recipe is not None else None
+    values['crop_phashes'] = ([list(item) for item in self.crop_phashes]
+                              if self.crop_phashes is not None else None)
     return values
 
   @classmethod
@@ -83,6 +93,8 @@ class ShardSummary:
     """
     num_pixels, sums, squares = _pixel_sums(value)
     inputs, codecs, phashes = value.get('inputs'), value.get('codecs'), value.get('phashes')
+    recipe = value.get('recipe')
+    crop_phashes = value.get('crop_phashes')
     return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
@@ -91,7 +103,10 @@ class ShardSummary:
                inputs=ShardInputs.from_json(inputs) if inputs else None,
                file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
                codecs=dict(codecs) if codecs is not None else None,
-               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None)
+               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None,
+               recipe=dict(recipe) if recipe is not None else None,
+               crop_phashes=(tuple(tuple(item) for item in crop_phashes)
+                             if crop_phashes is not None else None))
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
