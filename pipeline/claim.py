@@ -56,6 +56,7 @@ except ImportError:  # Windows: no flock; claims on local disks are not supporte
   fcntl = None
 
 HEARTBEAT_SECONDS = 10.0
+HOLDER_WRITE_SECONDS = 2.0  # how long a run that lost the lock waits for the holder's record
 STALE_AFTER_SECONDS = 60.0
 _LOGGER = logging.getLogger(__name__)
 _READ_LIMIT_BYTES = 1 << 16
@@ -139,7 +140,7 @@ class ClaimRecord:
 
 
 def _describe(record: Optional[ClaimRecord]) -> str:
-  return record.describe() if record else 'an earlier run (its claim is unreadable)'
+  return record.describe() if record else 'another run (its claim record is unreadable)'
 
 
 class OutputClaim:
@@ -210,11 +211,12 @@ class OutputClaim:
       try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
       except OSError as e:
-        holder = ClaimRecord.parse(_read_fd(fd))
+        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+          os.close(fd)
+          raise
+        holder = _holder_record(fd)
         os.close(fd)
-        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-          raise OutputInUse(self._in_use(holder)) from None
-        raise
+        raise OutputInUse(self._in_use(holder)) from None
       if _same_file(fd, path):
         break
       os.close(fd)
@@ -287,6 +289,17 @@ class OutputClaim:
         self._write_remote(path)
       except Exception as e:  # pylint: disable=broad-except  (a store hiccup: try again next time)
         _LOGGER.warning('Could not refresh the claim %s: %s', path, e)
+
+
+def _holder_record(fd: int) -> Optional[ClaimRecord]:
+  """The record of the run that holds the lock on `fd`'s file. A run that started at the same moment
+  writes it right after it locks: wait up to HOLDER_WRITE_SECONDS for it. None if it never comes."""
+  deadline = time.monotonic() + HOLDER_WRITE_SECONDS
+  while True:
+    record = ClaimRecord.parse(_read_fd(fd))
+    if record is not None or time.monotonic() >= deadline:
+      return record
+    time.sleep(0.01)
 
 
 def _read_fd(fd: int) -> bytes:

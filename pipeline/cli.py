@@ -21,7 +21,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-from pipeline import extras, logs
+from pipeline import extras, interrupts, logs
 
 SUBCOMMANDS = {'run': 'pipeline.run', 'plan': 'pipeline.run', 'verify': 'pipeline.verify',
                'report': 'pipeline.report'}
@@ -61,6 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   except extras.MissingDependency as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  if SUBCOMMANDS[command] == 'pipeline.run':
+    interrupts.install()  # Before Beam's import: Ctrl-C, SIGTERM, SIGHUP end a run cleanly.
   with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (logs.py).
     module = importlib.import_module(SUBCOMMANDS[command])
   sys.argv = [f'folder2tfrecord {command}'] + argv + EXTRA_ARGS.get(command, [])

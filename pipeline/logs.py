@@ -11,10 +11,17 @@ apache_beam/runners/portability/local_job_service.py SubprocessSdkWorker) that i
 stderr and logs its start-up there before --default_sdk_harness_log_level applies; without Beam's gcp
 extra it prints every INFO record after that too (see `held_import_logs`). No Beam option or hook points
 that stream elsewhere, so during a command-line run this process points file descriptor 2, which the
-workers inherit, at the run log, and writes its own terminal output (progress bar, warnings, errors) to
-a duplicate of the terminal's descriptor. No Beam internals are touched. What the workers log through
+workers inherit, at a pipe that a thread of this process copies into the run log, and writes its own
+terminal output (progress bar, warnings, errors) to a duplicate of the terminal's descriptor. A pipe and
+not the file itself: a worker that fails a bundle prints the traceback to stderr before it reports the
+failure (apache_beam/runners/worker/sdk_worker.py `SdkHarness._execute`), and on a full disk that print
+raises, the report is never sent and the run waits forever. Writing to the pipe does not fail; the
+copying thread drops what the disk refuses. For the same reason the run log's handlers never raise nor
+print "--- Logging error ---" (`logging.raiseExceptions` is off during a command-line run). No Beam internals are touched. What the workers log through
 Beam's logging service reaches this process's `apache_beam` loggers, so it is filtered like the rest
-(the terminal shows a worker's warning as its message's first line). A failure in a worker reaches the
+(the terminal shows a worker's warning as its message's first line). A
+worker's ERROR record about a failed bundle is kept off the terminal (BUNDLE_FAILURES): the driver
+says what failed in one line (pipeline/run.py). A failure in a worker reaches the
 driver as the pipeline's exception, which run() prints and main() follows with the run log's path; a
 worker process that dies is pipeline/worker_watch.py's.
 
@@ -62,6 +69,20 @@ NOTABLE: Sequence[Tuple[str, str]] = (
 )
 
 
+# (logger name, text in the message) of the ERROR records Beam writes about a failed bundle, in this
+# process (in_memory, multi_threading) or passed on from a worker (WORKER_LOGGER): run log only, because
+# the pipeline then fails and the driver says why (pipeline/run.py).
+BUNDLE_FAILURES: Sequence[Tuple[str, str]] = (
+    ('apache_beam.runners.common', "[while running "),
+    ('apache_beam.runners.worker.sdk_worker', 'Error processing instruction'),
+    (WORKER_LOGGER, "[while running "),
+    (WORKER_LOGGER, 'Error processing instruction'),
+    # A worker's connection that broke (the worker died or was stopped): the run fails, and says why.
+    ('apache_beam.runners.worker.data_plane', 'Failed to read inputs in the data plane'),
+)
+PIPE_CHUNK_BYTES = 1 << 16
+
+
 def _matches(record: logging.LogRecord, table: Sequence[Tuple[str, str]]) -> bool:
   return any(record.name == name and text in record.getMessage() for name, text in table)
 
@@ -75,7 +96,8 @@ class TerminalFilter(logging.Filter):
 
   def filter(self, record: logging.LogRecord) -> bool:
     if record.levelno >= self.level:
-      return not _matches(record, HARMLESS)
+      return not _matches(record, HARMLESS) and not (record.levelno >= logging.ERROR
+                                                     and _matches(record, BUNDLE_FAILURES))
     return record.levelno >= logging.INFO and _matches(record, NOTABLE)
 
 
@@ -184,7 +206,9 @@ class CommandLineLogs:
     self._held = _HeldRecords()
     self._file: Optional[logging.FileHandler] = None
     self._terminal_fd: Optional[int] = None
+    self._pipe: Optional[_StderrPipe] = None
     self._excepthook = threading.excepthook
+    self._raise_exceptions = logging.raiseExceptions
 
   def __enter__(self) -> 'CommandLineLogs':
     global _current  # pylint: disable=global-statement
@@ -194,16 +218,23 @@ class CommandLineLogs:
     self._root.addHandler(self._held)
     self._root.setLevel(logging.INFO)
     logging.captureWarnings(True)  # Python warnings go to both as well (logger 'py.warnings').
+    logging.raiseExceptions = False  # A full disk: no "--- Logging error ---" per record.
     threading.excepthook = self._thread_failed
     _current = self
     return self
 
-  def open(self, path: str, level: str) -> str:
-    """Starts the run log `local_log_path(path)`; `level`: --log_level, for the terminal."""
+  def open(self, path: str, level: str) -> Optional[str]:
+    """Starts the run log `local_log_path(path)` and returns its path (None when it cannot be
+    opened); `level`: --log_level, for the terminal."""
     terminal_level = logging.getLevelName(level)
-    self.path = local_log_path(path)
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    self._file = logging.FileHandler(self.path, mode='a', encoding='utf-8')
+    log_path = local_log_path(path)
+    try:
+      os.makedirs(os.path.dirname(log_path), exist_ok=True)
+      self._file = logging.FileHandler(log_path, mode='a', encoding='utf-8')
+    except OSError as e:  # A full disk: the run goes on (and fails, saying why) without its log.
+      logging.getLogger(__name__).warning('Cannot open the run log %s: %s', log_path, e)
+      return None
+    self.path = log_path
     self._file.setFormatter(logging.Formatter(FILE_FORMAT))
     self._file.setLevel(min(terminal_level, logging.INFO))
     for record in _held_at_import + list(self._held.records):
@@ -220,26 +251,33 @@ class CommandLineLogs:
     return self.path
 
   def _redirect_stderr_fd(self, path: str) -> None:
-    """Descriptor 2 (inherited by the workers) -> the log file; sys.stderr -> the terminal."""
+    """Descriptor 2 (inherited by the workers) -> a pipe into the log file; sys.stderr -> the
+    terminal for the main thread (MainThreadTerminal)."""
     sys.stderr.flush()
     self._terminal_fd = os.dup(2)
     terminal = os.fdopen(os.dup(self._terminal_fd), 'w', buffering=1,
                          encoding=getattr(self._stderr, 'encoding', None) or 'utf-8',
                          errors='backslashreplace')
-    log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    sys.stderr = terminal
+    self._pipe = _StderrPipe(path)
+    os.dup2(self._pipe.write_fd, 2)
+    sys.stderr = MainThreadTerminal(terminal, self._stderr)
     self._terminal.setStream(terminal)
+
+  def silence(self) -> None:
+    """See silence_terminal()."""
+    self._terminal.setLevel(logging.CRITICAL + 1)
 
   @staticmethod
   def _thread_failed(args) -> None:
-    """threading.excepthook: one line on the terminal, the traceback in the run log."""
+    """threading.excepthook: one line on the terminal, the traceback in the run log. A gRPC error in
+    one of Beam's threads (a worker's connection broke: the run fails and says why) goes to the run
+    log only."""
     if args.exc_type is SystemExit:
       return
-    logging.getLogger(__name__).error(
-        'Exception in thread %s: %s: %s', args.thread.name if args.thread else '?',
-        args.exc_type.__name__, args.exc_value,
+    grpc_error = any(c.__module__.split('.')[0] == 'grpc' for c in args.exc_type.__mro__)
+    logging.getLogger(__name__).log(
+        logging.INFO if grpc_error else logging.ERROR, 'Exception in thread %s: %s: %s',
+        args.thread.name if args.thread else '?', args.exc_type.__name__, args.exc_value,
         exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
   def __exit__(self, *exc) -> None:
@@ -247,20 +285,92 @@ class CommandLineLogs:
     _current = None
     threading.excepthook = self._excepthook
     if self._terminal_fd is not None:
-      terminal, sys.stderr = sys.stderr, self._stderr
+      terminal, sys.stderr = getattr(sys.stderr, 'terminal', sys.stderr), self._stderr
       terminal.flush()
       self._terminal.setStream(self._stderr)
       os.dup2(self._terminal_fd, 2)
       os.close(self._terminal_fd)
       terminal.close()
       self._terminal_fd = None
+    if self._pipe is not None:
+      self._pipe.close()
+      self._pipe = None
     if self._file is not None:
       self._root.removeHandler(self._file)
       self._file.close()
     self._root.removeHandler(self._held)
+    logging.raiseExceptions = self._raise_exceptions
+
+
+class MainThreadTerminal:
+  """sys.stderr while descriptor 2 is the run log's pipe: what the main thread writes goes to the
+  terminal (`terminal`), what other threads write to `log` (descriptor 2). Beam's in-process workers
+  (in_memory, multi_threading) print a failed bundle's traceback to sys.stderr from their threads; the
+  driver says what failed in one line. Other attributes (fileno, isatty, encoding) are the terminal's.
+  """
+
+  def __init__(self, terminal, log):
+    self.terminal = terminal
+    self._log = log
+
+  def write(self, text: str) -> int:
+    if threading.current_thread() is threading.main_thread():
+      return self.terminal.write(text)
+    try:
+      return self._log.write(text)
+    except OSError:
+      return len(text)
+
+  def flush(self) -> None:
+    self.terminal.flush()
+    try:
+      self._log.flush()
+    except OSError:
+      pass
+
+  def __getattr__(self, name):
+    return getattr(self.terminal, name)
+
+
+class _StderrPipe:
+  """A pipe whose reading end a daemon thread copies into the file `path` (appending); see the module
+  docstring. What the file refuses (ENOSPC, EIO) is dropped, so writers of the pipe never fail."""
+
+  def __init__(self, path: str):
+    read_fd, self.write_fd = os.pipe()
+    self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    self._thread = threading.Thread(target=self._copy, args=(read_fd,), name='stderr-to-run-log',
+                                    daemon=True)
+    self._thread.start()
+
+  def _copy(self, read_fd: int) -> None:
+    try:
+      while True:
+        chunk = os.read(read_fd, PIPE_CHUNK_BYTES)
+        if not chunk:
+          return  # Every writer (this process, its workers) has closed the pipe.
+        try:
+          os.write(self._log_fd, chunk)
+        except OSError:
+          pass
+    finally:
+      os.close(read_fd)
+      os.close(self._log_fd)
+
+  def close(self) -> None:
+    """Closes this process's writing end; the thread ends once the workers have closed theirs."""
+    os.close(self.write_fd)
+    self._thread.join(timeout=1.0)
 
 
 _current: Optional[CommandLineLogs] = None
+
+
+def silence_terminal() -> None:
+  """From now on no log record reaches the terminal (the run log still gets them): for a run that is
+  ending, whose stopped workers' and broken connections' errors are not news (pipeline/interrupts.py)."""
+  if _current is not None:
+    _current.silence()
 
 
 def open_run_log(path: str, level: str) -> Optional[str]:

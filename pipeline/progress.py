@@ -44,7 +44,8 @@ class Progress:
     """`progress_dir`: the folder of the workers' progress files (OutputLayout.work_path(PROGRESS_DIR))."""
     self._progress_dir = progress_dir
     self._total = total
-    self._stream = stream or sys.stderr
+    # The terminal itself, also while sys.stderr sends other threads' writes to the run log (logs.py).
+    self._stream = stream or getattr(sys.stderr, 'terminal', sys.stderr)
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._loop, name='progress', daemon=True)
     self._bar = None

@@ -3,9 +3,11 @@
 Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written, or
 more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
 error, a missing optional dependency, or an --output that another run holds (pipeline/claim.py), found
-before any work started; 130 interrupted (Ctrl-C). Finished shards are kept after 1 and 130: --resume
-keeps those whose input is unchanged and writes the rest, then prints a `resumed: ...` line
-(transforms/resume.py).
+before any work started; 130 interrupted (Ctrl-C, SIGINT), 143 stopped by SIGTERM (as Airflow,
+Kubernetes and systemd stop a task), 129 by SIGHUP (pipeline/interrupts.py). Finished shards are kept
+after 1, 130, 143 and 129: --resume keeps those whose input is unchanged and writes the rest, then
+prints a `resumed: ...` line (transforms/resume.py). A full disk is exit 1 with one line naming the file
+or step being written; free space and rerun with --resume.
 
 With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is printed
 (pipeline/plan.py) and the exit code is 0, or 2 as above.
@@ -13,21 +15,28 @@ With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
 import sys
 import textwrap
 import time
 from typing import List, Optional, Sequence
 
-from pipeline import extras, logs
+from pipeline import interrupts
+
+if __name__ == '__main__':
+  interrupts.install()  # Before every other import: Ctrl-C while Beam and TF load ends cleanly too.
+
+from pipeline import extras, logs  # pylint: disable=wrong-import-position
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
   import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
-                                                  TestOptions, WorkerOptions)
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions,
+                                                  StandardOptions, TestOptions, WorkerOptions)
 
 from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
@@ -35,7 +44,7 @@ from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
 from pipeline.progress import Progress, count_files
-from pipeline.worker_watch import DeadWorkerWatch, stop_local_workers
+from pipeline.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
 from transforms import file_format, layout
@@ -168,19 +177,34 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if not dry_run:
       claim = OutputClaim(opts.output_layout, ClaimRecord.for_this_process(run_id, started))
       note = claim.acquire(may_take_over=opts.resume or opts.overwrite)
+      interrupts.hold(claim)
       if note:
         print(note, file=sys.stderr)
       prepare_output(opts)
   except (UsageError, InputError, extras.MissingDependency) as e:
-    if claim is not None:
-      claim.release()
+    _release(claim)
     print(f'error: {e}', file=sys.stderr)
     return 2
+  except OSError as e:
+    if e.errno != errno.ENOSPC:
+      raise
+    _release(claim)  # Claiming or preparing --output on a full disk.
+    print(failure_line(e), file=sys.stderr)
+    return 1
   try:
     return _convert(opts, options, plan, run_info(opts, options, run_id, started), dry_run)
   finally:
-    if claim is not None:
-      claim.release()
+    _release(claim)
+
+
+def _release(claim: Optional[OutputClaim]) -> None:
+  """Releases the claim; in a command-line run after stopping the workers that may still write."""
+  if claim is None:
+    return
+  if interrupts.installed():
+    stop_local_workers()
+  claim.release()
+  interrupts.hold(None)
 
 
 def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInfo,
@@ -198,9 +222,12 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
     with Progress(progress_dir, total), beam.Pipeline(options=options) as p:
       _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan, run)
   except Exception as e:  # pylint: disable=broad-except
-    _LOGGER.exception('The pipeline failed.')
-    print(f'error: the pipeline failed: {e}\nFinished shards are kept; rerun with the same flags '
-          'and --resume to write only the missing ones.', file=sys.stderr)
+    _LOGGER.info('The pipeline failed.', exc_info=True)  # The run log; the terminal gets one line.
+    if (interrupts.installed() and _worker_processes(options)
+        and death_reported(DEAD_WORKER_GRACE_SECONDS)):
+      time.sleep(_ENDING_SECONDS)  # The watch's thread ends the process (end_now) meanwhile.
+      return 1
+    print(failure_line(e), file=sys.stderr)
     return 1
   seconds = time.monotonic() - start
   if dry_run:  # DataflowRunner --dry_run=True builds and translates the job, runs nothing.
@@ -226,6 +253,54 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
   return 0
 
 
+def _worker_processes(options: PipelineOptions) -> bool:
+  """Whether the run's Beam workers are local processes (worker_watch.DeadWorkerWatch)."""
+  return options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
+
+
+def failure_line(error: Exception) -> str:
+  """What the terminal says about a failed pipeline: `error: ...` and how to go on.
+
+  A full disk (ENOSPC, from this process or a worker's report) is named with the shard, else the file,
+  whose write failed when the error names one, else with the step that failed.
+  """
+  text = str(error)
+  cause = _cause(text) or type(error).__name__
+  if _NO_SPACE.search(text):
+    path, shard, step = (pattern.search(cause) for pattern in (_FAILED_PATH, _FAILED_SHARD,
+                                                               _FAILED_STEP))
+    where = (f'while writing shard {shard.group(1)}' if shard else
+             f'while writing {os.path.basename(path.group(1))}' if path else
+             f'in step {_top_step(step.group(1))}' if step else
+             'while writing the output')
+    return (f'error: no space left on device {where}: free space and rerun with the same flags and '
+            '--resume.')
+  return f'error: the pipeline failed: {cause}\n{interrupts.RESUME_HINT}'
+
+
+def _cause(text: str) -> str:
+  """The line of an error's text that names it: its first line, or for a traceback (what a Beam worker
+  reports) its last one, 'SomeError: message [while running ...]'."""
+  lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+  if not lines:
+    return ''
+  return lines[-1] if lines[0].startswith('Traceback (most recent call last)') else lines[0]
+
+
+def _top_step(label: str) -> str:
+  """'WriteShards' for 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)'."""
+  parts = label.split('/')
+  return parts[1] if len(parts) > 1 else parts[0]
+
+
+_NO_SPACE = re.compile(r'\[Errno 28\]|No space left on device')
+_FAILED_PATH = re.compile(r"\[Errno 28\] No space left on device: '([^']+)'")
+_FAILED_SHARD = re.compile(r'while writing shard ([^:\s{}]+):')  # transforms/shard_writer.py
+_FAILED_STEP = re.compile(r"\[while running '([^']+)'\]")
+DEAD_WORKER_GRACE_SECONDS = 2.0  # A dead worker's report follows the driver's channel error.
+_ENDING_SECONDS = 60.0  # Longer than end_now() takes (stop_local_workers waits up to 5 s).
+
+
 def _shown(path: str) -> str:
   """A local path relative to the current folder when it is inside it (shorter lines)."""
   if '://' in path or os.path.relpath(path).startswith(os.pardir):
@@ -241,12 +316,10 @@ def main() -> None:
   except extras.MissingDependency as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  interrupts.install()  # Again: the folder2tfrecord script imports this module, not as __main__.
   with logs.CommandLineLogs() as command_line, \
       DeadWorkerWatch(lambda failure: _end_run(f'the pipeline failed: {failure}.', command_line)):
-    try:
-      code = run()
-    except KeyboardInterrupt:
-      _end_run('interrupted.', command_line, code=130)
+    code = run()
     if code != 0 and command_line.path:
       print(_run_log_line(command_line.path), file=sys.stderr)
   sys.exit(code)
@@ -256,22 +329,13 @@ def _run_log_line(path: str) -> str:
   return f'The run log (Beam\'s and the workers\' logs): {_shown(path)}'
 
 
-def _end_run(error: str, command_line: logs.CommandLineLogs, code: int = 1) -> None:
-  """Prints the error, the --resume hint and the run log, and ends the process at once.
-
-  At once (os._exit): after a dead worker or Ctrl-C, Beam's threads may wait for workers that never
-  answer; the run's other worker processes are stopped first (worker_watch.stop_local_workers), so
-  none outlives the command. Finished shards are complete files; --resume keeps them.
-  """
-  stop_local_workers()  # First: the progress bar may redraw while they stop.
-  print(f'\nerror: {error}\nFinished shards are kept; rerun with the same flags and --resume to '
-        'write only the missing ones.', file=sys.stderr)
-  if command_line.path:
-    print(_run_log_line(command_line.path), file=sys.stderr)
+def _end_run(error: str, command_line: logs.CommandLineLogs) -> None:
+  """Ends the run at once with exit code 1 after a failure that Beam does not report (a dead worker):
+  the workers stop, the claim is released, then the error, the --resume hint and the run log's path
+  are printed (pipeline/interrupts.py end_now)."""
   sys.stdout.flush()
-  sys.stderr.flush()
-  logging.shutdown()
-  os._exit(code)  # pylint: disable=protected-access
+  log_line = f'\n{_run_log_line(command_line.path)}' if command_line.path else ''
+  interrupts.end_now(f'error: {error}\n{interrupts.RESUME_HINT}{log_line}', 1)
 
 
 if __name__ == '__main__':

@@ -6,9 +6,12 @@ it and nothing else notices: the runner keeps waiting for that worker's results,
 with a frozen progress bar. Interrupting the main thread does not help either: the runner's clean-up
 (`finally: close_all()`) then waits for the dead worker's connection. So `DeadWorkerWatch`, a
 threading.excepthook, recognises that thread's exception (beam_private/worker_threads.py) and calls
-`on_death`,
-which for the command line (pipeline/run.py main()) prints the error, stops the run's other worker
-processes (`stop_local_workers`) and ends the process. Finished shards are complete files either way.
+`on_death`, which for the command line (pipeline/run.py main()) stops the run's other worker processes
+(`stop_local_workers`), releases the output and ends the process with one error
+(pipeline/interrupts.py end_now). The driver's own error about the broken connection ("Channel closed
+prematurely"), which arrives at about the same moment, waits for that (`death_reported`) instead of
+being printed too. A worker ended by SIGINT, SIGTERM or SIGHUP sent to the whole process group is not
+a death: the driver got the same signal and says so. Finished shards are complete files either way.
 Left alone, a surviving worker exits only when it notices its connection to the driver is gone, which
 on a busy machine took over two minutes, holding the terminal (and a caller waiting for its output)
 that long.
@@ -24,14 +27,35 @@ from typing import Callable
 import psutil
 
 from beam_private.worker_threads import worker_exit_code
+from pipeline import interrupts, logs
 
-_INTERRUPTED = (-signal.SIGINT, 128 + signal.SIGINT)  # Ctrl-C: the driver reports that itself.
+# Exit codes of a worker ended by SIGINT, SIGTERM or SIGHUP (itself, or through Beam's /bin/sh): sent
+# to the whole process group (Ctrl-C, `kill -TERM -<pgid>`), the driver got it too and ends the run
+# (pipeline/interrupts.py); the watch waits SIGNALLED_GRACE_SECONDS for that before it reports a death.
+_SIGNALLED = {code: signal.Signals(signum).name for signum in (signal.SIGINT, signal.SIGTERM,
+                                                                signal.SIGHUP)
+              for code in (-signum, 128 + signum)}
+SIGNALLED_GRACE_SECONDS = 2.0
 _KILLED = (-signal.SIGKILL, 128 + signal.SIGKILL)  # itself, or through the /bin/sh that Beam starts
+
+
+_death_seen = threading.Event()
+
+
+def death_reported(timeout_s: float) -> bool:
+  """Waits up to `timeout_s` for a DeadWorkerWatch to see a dead worker; whether one did (the watch
+  then ends the process).
+
+  For the driver's failure path: a killed worker also breaks the driver's connections, whose error
+  ("Channel closed prematurely") reaches the main thread at about the same moment.
+  """
+  return _death_seen.wait(timeout_s)
 
 
 def describe(code: int) -> str:
   """'a Beam worker process died (exit code 137: killed, e.g. by the out-of-memory killer)'."""
-  cause = ': killed, e.g. by the out-of-memory killer' if code in _KILLED else ''
+  cause = (': killed, e.g. by the out-of-memory killer' if code in _KILLED else
+           f': stopped by {_SIGNALLED[code]}' if code in _SIGNALLED else '')
   return f'a Beam worker process died (exit code {code}{cause})'
 
 
@@ -58,7 +82,8 @@ def stop_local_workers(timeout_s: float = 5.0) -> int:
 class DeadWorkerWatch:
   """Context manager: `on_death(description)` runs (once, in Beam's thread) when a local worker dies.
 
-  A worker stopped by Ctrl-C does not count: the interrupted driver reports that itself.
+  A worker stopped by a signal that the driver got too (Ctrl-C) does not count: the driver reports
+  that itself.
   """
 
   def __init__(self, on_death: Callable[[str], None]):
@@ -76,11 +101,15 @@ class DeadWorkerWatch:
 
   def _thread_failed(self, args) -> None:
     code = worker_exit_code(args)
-    if code is None or code in _INTERRUPTED:
+    if code is None:
       self._previous_hook(args)
       return
     # INFO: into the run log with its traceback; on_death says it on the terminal.
     logging.getLogger(__name__).info('Beam\'s thread %s ended: %s', args.thread.name, args.exc_value,
                                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    _death_seen.set()
+    logs.silence_terminal()  # The run ends either way; its broken connections' errors are not news.
+    if code in _SIGNALLED and interrupts.ending_within(SIGNALLED_GRACE_SECONDS):
+      return
     if self._called.acquire(blocking=False):
       self._on_death(describe(code))

@@ -215,3 +215,32 @@ def test_two_runs_on_one_s3_output(tmp_path, capsys):
     assert _stored_claims(s3) == []  # Released at the end.
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix='out/')
     assert 'out/_SUCCESS' in {item['Key'] for item in listed['Contents']}
+
+
+def test_a_run_that_loses_a_simultaneous_start_names_the_winner(tmp_path, monkeypatch):
+  """The winner locks the claim file first and writes its record just after: the loser, which finds
+  the lock held and the file still empty, waits for the record and names that run."""
+  import fcntl  # pylint: disable=import-outside-toplevel
+  path = layout.OutputLayout(str(tmp_path)).work_path(layout.CLAIM_FILE)
+  os.makedirs(os.path.dirname(path))
+  winner = ClaimRecord('20261207-181500-abcdef', '2026-12-07T18:15:00+00:00', 'builder-7', 4242,
+                       claim_lib.this_machine(), time.time())
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    writer = threading.Timer(0.3, lambda: os.pwrite(fd, winner.to_bytes(), 0))
+    writer.start()
+    with pytest.raises(OutputInUse) as raised:
+      _claim(tmp_path, 'loser').acquire(may_take_over=True)
+    writer.join()
+    assert ('is in use by run 20261207-181500-abcdef (started 2026-12-07T18:15:00+00:00 on '
+            'builder-7, pid 4242)') in str(raised.value)
+    assert 'unreadable' not in str(raised.value)
+    os.ftruncate(fd, 0)  # A holder that never writes its record: said so, after a bounded wait.
+    monkeypatch.setattr(claim_lib, 'HOLDER_WRITE_SECONDS', 0.2)
+    started = time.monotonic()
+    with pytest.raises(OutputInUse, match=r'in use by another run \(its claim record is unreadable\)'):
+      _claim(tmp_path, 'loser').acquire(may_take_over=False)
+    assert time.monotonic() - started < 2
+  finally:
+    os.close(fd)

@@ -88,7 +88,7 @@ def test_failing_shard_write_leaves_no_partial_shard_and_names_the_shard(sample_
   output = tmp_path / 'out'
   assert convert(SAMPLE_DIR, output, *SAMPLE_FLAGS) == 1
   message = capsys.readouterr().err
-  assert 'while writing shard ' in message and 'No space left on device' in message
+  assert 'error: no space left on device while writing shard train-' in message, message
   assert '--resume' in message
   assert not (output / '_SUCCESS').exists()
   assert not list((output / '_work').glob('*.tmp-*'))  # The failed shard's temp file is gone.
@@ -124,3 +124,27 @@ def test_an_exception_inside_the_image_function_is_an_internal_error_reject(tmp_
   assert (output / '_SUCCESS').exists()
   # --max_reject_fraction still decides the exit code.
   assert convert(SAMPLE_DIR, tmp_path / 'strict', *SAMPLE_FLAGS, '--max_reject_fraction', '0') == 1
+
+
+@pytest.mark.parametrize('mode', ['multi_processing', 'in_memory'])
+def test_a_failing_write_in_a_worker_ends_the_run_with_one_error_line(tmp_path, mode):
+  """Any failure in a worker reaches the driver: exit 1 in seconds, one error line, then --resume."""
+  from runtime_aids import FAULTS_SITECUSTOMIZE, run_on_pty  # pylint: disable=import-outside-toplevel
+  (tmp_path / 'aid').mkdir()
+  (tmp_path / 'aid' / 'sitecustomize.py').write_text(FAULTS_SITECUSTOMIZE)
+  env = dict(os.environ, F2T_EIO_WHEN='duplicates.jsonl', PYTHONPATH=os.pathsep.join(
+      p for p in (str(tmp_path / 'aid'), os.environ.get('PYTHONPATH')) if p))
+  output = tmp_path / 'out'
+  workers = ('--direct_num_workers=2',) if mode == 'multi_processing' else ()
+  command = [sys.executable, '-m', 'pipeline.run', '--input', str(SAMPLE_DIR), '--output',
+             str(output), *SAMPLE_FLAGS, f'--direct_running_mode={mode}', *workers]
+  ended = run_on_pty(command, env, output, timeout=120)
+  print(ended.text)
+  errors = [line for line in ended.lines if 'error' in line.lower()]
+  assert ended.code == 1 and len(errors) == 1, ended.text
+  assert errors[0].startswith('error: the pipeline failed: ') and 'Input/output error' in errors[0]
+  assert ended.lines[-2:] == [
+      'Finished shards are kept; rerun with the same flags and --resume to write only the missing ones.',
+      f'The run log (Beam\'s and the workers\' logs): {output / "_work" / "run.log"}'], ended.text
+  assert 'Traceback' not in ended.text and not ended.survivors
+  assert subprocess.run(command + ['--resume'], capture_output=True, timeout=300).returncode == 0

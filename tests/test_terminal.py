@@ -251,6 +251,7 @@ def test_a_killed_worker_fails_the_run_and_names_the_log(tmp_path, without_extra
       'Finished shards are kept; rerun with the same flags and --resume to write only the missing ones.',
       f'The run log (Beam\'s and the workers\' logs): {output / "_work" / "run.log"}'], text
   assert 'Traceback' not in text
+  assert [line for line in lines if 'error' in line.lower()] == [lines[-3]], text  # One error line.
   assert time.monotonic() - started < 100
   assert not (output / '_SUCCESS').exists()
   _, alive = psutil.wait_procs(workers, timeout=1)  # The driver stopped the other worker before it ended.
@@ -363,3 +364,8 @@ def test_missing_extras_name_the_install_command(monkeypatch):
 def test_a_killed_worker_is_described_with_its_usual_cause():
   assert worker_watch.describe(137).endswith('killed, e.g. by the out-of-memory killer)')
   assert worker_watch.describe(1) == 'a Beam worker process died (exit code 1)'
+
+
+def test_a_worker_stopped_by_a_signal_is_described_by_it():
+  assert worker_watch.describe(-15).endswith('(exit code -15: stopped by SIGTERM)')
+  assert worker_watch.describe(129).endswith('(exit code 129: stopped by SIGHUP)')

@@ -334,9 +334,15 @@ def read_text(path: str) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-  with FileSystems.create(path, mime_type='text/plain',
-                          compression_type=CompressionTypes.UNCOMPRESSED) as f:
-    f.write(text.encode('utf-8'))
+  """Raises OSError naming `path` (a full disk fails at write or close, where Python names no file)."""
+  try:
+    with FileSystems.create(path, mime_type='text/plain',
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+      f.write(text.encode('utf-8'))
+  except OSError as e:
+    if e.filename is None and e.errno is not None:
+      raise OSError(e.errno, e.strerror, path) from e
+    raise
 
 
 def to_json(value: Any, indent: Optional[int] = 2) -> str:

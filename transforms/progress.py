@@ -35,11 +35,14 @@ class ProgressFile:
     now = time.monotonic()
     if self._enabled and (force or now - self._last >= INTERVAL_SECONDS):
       self._last = now
-      os.makedirs(os.path.dirname(self._path), exist_ok=True)
       temp = self._path + '.tmp'
-      with open(temp, 'w', encoding='utf-8') as f:
-        json.dump(self._counts, f)
-      os.replace(temp, self._path)
+      try:
+        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        with open(temp, 'w', encoding='utf-8') as f:
+          json.dump(self._counts, f)
+        os.replace(temp, self._path)
+      except OSError:
+        pass  # A full disk: the shard's own write fails and names the shard; the bar only lags.
 
 
 def read_totals(folder: str) -> Dict[str, int]:
