@@ -23,7 +23,7 @@ import signal
 import struct
 import termios
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import psutil
 
@@ -116,19 +116,26 @@ def final_shards(output: pathlib.Path) -> List[str]:
   return sorted(p.name for p in output.iterdir() if '-of-' in p.name and '.tmp' not in p.name)
 
 
-def run_on_pty(command, env, output: pathlib.Path, act: Optional[Callable[[int, int], bool]] = None,
-               timeout: float = 120.0) -> Ended:
-  """Runs `command` in REPO on a new pseudo-terminal; `act(pid, terminal_fd)` is called every 0.05 s
-  until it returns True (it acted). Fails the test when the command runs longer than `timeout`."""
-  started = time.monotonic()
+def fork_on_pty(command, env) -> Tuple[int, int]:
+  """Starts `command` in REPO as a new session whose controlling terminal is a new pseudo-terminal of
+  SCREEN_COLUMNS x SCREEN_ROWS; returns (its pid, the terminal's file descriptor)."""
   pid, fd = pty.fork()
-  if pid == 0:  # The child: a new session whose controlling terminal is the pty.
+  if pid == 0:  # The child.
     try:
       fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', SCREEN_ROWS, SCREEN_COLUMNS, 0, 0))
       os.chdir(REPO)
       os.execvpe(command[0], list(command), env)
     finally:
       os._exit(127)  # pylint: disable=protected-access
+  return pid, fd
+
+
+def run_on_pty(command, env, output: pathlib.Path, act: Optional[Callable[[int, int], bool]] = None,
+               timeout: float = 120.0) -> Ended:
+  """Runs `command` in REPO on a new pseudo-terminal; `act(pid, terminal_fd)` is called every 0.05 s
+  until it returns True (it acted). Fails the test when the command runs longer than `timeout`."""
+  started = time.monotonic()
+  pid, fd = fork_on_pty(command, env)
   output_bytes, seen, acted_at, status = b'', {}, None, None
   try:
     while status is None:

@@ -9,30 +9,26 @@ its INFO logs to stderr: the loudest case.
 """
 
 import errno
-import fcntl
 import logging
 import os
 import pathlib
-import pty
 import re
 import select
 import shutil
-import struct
 import sys
-import termios
 import time
 
 import psutil
 import pytest
 
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
+from runtime_aids import SCREEN_COLUMNS, SCREEN_ROWS, fork_on_pty
 from pipeline import extras, logs, options, worker_watch
 from transforms import layout
 
 # The flags ./run_local.sh uses without arguments, into a temporary folder instead of output/sample/.
 RUN_LOCAL_FLAGS = ('--validation_fraction', '0.2', '--train_shards', '4', '--validation_shards', '2')
 MAX_LINES_AFTER_INSTALL = 15
-SCREEN_COLUMNS, SCREEN_ROWS = 100, 40
 _ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 # Log records and banners that must not reach the screen (Beam's, the workers', pip's, setuptools').
 _NOISE = re.compile(r'^INFO|(INFO|WARNING):[\w.]+:|\d\d:\d\d:\d\d,\d+ INFO |Worker: |apitools|'
@@ -88,14 +84,7 @@ def run_on_terminal(command, env, timeout=300.0, while_running=None):
   `while_running(pid)` is called every 0.2 s until it returns True. Returns (exit code, screen lines):
   the output as the terminal shows it (a carriage return starts the line again, escapes dropped).
   """
-  pid, fd = pty.fork()
-  if pid == 0:  # The child: a new session whose controlling terminal is the pty.
-    try:
-      fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', SCREEN_ROWS, SCREEN_COLUMNS, 0, 0))
-      os.chdir(REPO)
-      os.execvpe(command[0], list(command), env)
-    finally:
-      os._exit(127)  # pylint: disable=protected-access
+  pid, fd = fork_on_pty(command, env)
   output, deadline, done_watching = b'', time.monotonic() + timeout, while_running is None
   try:
     while time.monotonic() < deadline:
