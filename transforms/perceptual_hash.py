@@ -33,8 +33,10 @@ are taken over its 29 x 29 pixels directly (a DCT of length 29 instead of resamp
 the same low frequencies; the centre view starts 1.5 pixels in, its edge pixels count half); step 5
 as for image/phash. All six hashes share steps 1-2 and come from two matrix products (the first
 stacks the six views' row transforms, the second is one batched product of the six views' column
-transforms), whose first 8 x 8 block is computed exactly as `hash_of_reduced` computes it. They are
-not stored in records (`image/phash` is unchanged) but in the shard's sidecar summary
+transforms); the whole image's coefficients are the very floating-point values `hash_of_reduced`
+computes (its rows of the first product, then a product of its own 8 x 32 by 32 x 8 shape: the
+summation order BLAS uses depends on the shapes), so image/phash is bit for bit the same, flat
+images' rounding noise included (tests/test_perceptual_hash.py). They are not stored in records (`image/phash` is unchanged) but in the shard's sidecar summary
 (transforms/summary.py).
 """
 
