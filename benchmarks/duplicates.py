@@ -296,7 +296,8 @@ def previous_release_phash(pixels: np.ndarray) -> int:
   grey = cv2.cvtColor(np.ascontiguousarray(pixels),
                       {3: cv2.COLOR_RGB2GRAY, 4: cv2.COLOR_RGBA2GRAY}[pixels.shape[2]])
   grey = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA)
-  coefficients = (ph._DCT_ROWS @ np.asarray(grey, np.float64) @ ph._DCT_ROWS.T).ravel()  # pylint: disable=protected-access
+  dct_rows = ph._DCT_ROWS  # pylint: disable=protected-access
+  coefficients = (dct_rows @ np.asarray(grey, np.float64) @ dct_rows.T).ravel()
   middle = np.partition(coefficients, (31, 32))
   median = (middle[31] + middle[32]) / 2
   return ph.to_signed(int(np.packbits(coefficients > median).view('>u8')[0]))
