@@ -66,7 +66,8 @@ CROP_VIEW = CROP_VIEW_PIXELS / REDUCED_SIDE  # fraction of each side a crop hash
 CROP_ORIGINS = ((0.5, 0.5), (0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
 NUM_CROP_HASHES = len(CROP_ORIGINS)
 _VIEWS = 1 + NUM_CROP_HASHES  # the whole image, then the crop views
-_HALVES = np.array([[0.5], [0.5]])
+_MEDIAN = np.zeros((HASH_SIDE * HASH_SIDE, 1))
+_MEDIAN[[31, 32]] = 0.5  # sorted coefficients -> their median
 _HASHES = struct.Struct(f'>{_VIEWS}q')  # step 5's bits of each view, big-endian, as signed int64s
 
 
@@ -108,9 +109,10 @@ def image_hashes(pixels: np.ndarray) -> Tuple[int, Tuple[int, ...]]:
   reduced = _reduce(_grey(pixels)).astype(np.float64)
   coefficients = (np.dot(_LEFT, reduced).reshape(_VIEWS, HASH_SIDE, REDUCED_SIDE) @ _RIGHT_T).reshape(
       _VIEWS, -1)
-  # Step 5 on each row: the median of 64 values is the mean of the 32nd and 33rd smallest, here
-  # 0.5 a + 0.5 b, which equals (a + b) / 2 in binary floating point (halving is exact).
-  above = coefficients > np.dot(np.sort(coefficients, axis=1)[:, 31:33], _HALVES)
+  # Step 5 on each row: the median of 64 values is the mean of the 32nd and 33rd smallest, here a
+  # product with `_MEDIAN` (0.5 a + 0.5 b plus exact zeros: one rounding, equal to (a + b) / 2 in
+  # binary floating point, halving being exact).
+  above = coefficients > np.dot(np.sort(coefficients, axis=1), _MEDIAN)
   hashes = _HASHES.unpack(np.packbits(above).tobytes())
   return hashes[0], hashes[1:]
 
