@@ -20,7 +20,10 @@ Five measurements, printed as JSON lines (docs/duplicates.md quotes them):
   (transforms/duplicates.py: opening it and a SHA-256 of its first 16 KiB, what a file whose size
   another file shares costs, i.e. nearly every file of an ImageNet-sized set; and, shown apart, the
   whole-file SHA-256 that only files with the same size and head as another pay: copies), on
-  synthetic ImageNet-like files (benchmarks/synth.py), single thread, median of `repeats` passes.
+  synthetic ImageNet-like files (benchmarks/synth.py), single thread, median of `repeats` passes;
+  then, per stored size (`HASH_SIZES`: the sample photos as the converter stores them at 256 x 256,
+  224 x 224, --resize_longer_side 341, 32 x 32), all hashes (`image_hashes`) against image/phash as
+  the previous release computed it (`previous_release_phash`), passes interleaved, median CPU time.
 
 Usage: ``python -m benchmarks.duplicates [--num_hashes 1331167] [--distance 8] [--num_images 300]``
 
@@ -239,14 +242,14 @@ def child_benchmark(child: str, num_hashes: int, max_distance: int) -> Dict:
 
 def hashing_cost(files: List[Path], repeats: int = 3) -> Dict:
   """CPU µs per image of the conversion, of all its perceptual hashing (image/phash and the crop
-  hashes, `image_hashes`) in situ and alone, of image/phash alone (`perceptual_hash`, what the
-  converter computed before crop hashes) and of the content hash (module docstring), and the
+  hashes, `image_hashes`) in situ and alone, of image/phash alone (`previous_release_phash`, what
+  the converter computed before crop hashes) and of the content hash (module docstring), and the
   hashes' share of the conversion in percent."""
   import cv2  # pylint: disable=import-outside-toplevel
   from transforms import image as image_lib  # pylint: disable=import-outside-toplevel
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=import-outside-toplevel
   from transforms.duplicates import HEAD_BYTES, file_digest  # pylint: disable=import-outside-toplevel
-  from transforms.perceptual_hash import image_hashes, perceptual_hash  # pylint: disable=import-outside-toplevel
+  from transforms.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
   cv2.setNumThreads(1)
   spec = image_lib.ImageSpec()
   datas = [path.read_bytes() for path in files]
@@ -261,7 +264,7 @@ def hashing_cost(files: List[Path], repeats: int = 3) -> Dict:
   hashes = phash = 0.0
   for _ in range(2):  # interleaved, so that both see the same load
     hashes += time_per_item(image_hashes, pixels, repeats) / 2
-    phash += time_per_item(perceptual_hash, pixels, repeats) / 2
+    phash += time_per_item(previous_release_phash, pixels, repeats) / 2
   filesystem = FileSystems.get_filesystem(str(files[0]))  # the shard writer's: one per split root
   head = time_per_item(lambda p: file_digest(str(p), HEAD_BYTES, filesystem), files, repeats)
   whole = time_per_item(lambda p: file_digest(str(p), None, filesystem), files, repeats)
@@ -271,6 +274,63 @@ def hashing_cost(files: List[Path], repeats: int = 3) -> Dict:
           'head_hash_us': round(head, 1),
           'hashing_percent_of_conversion': round(100 * (in_situ + head) / convert, 2),
           'whole_file_hash_us_copies_only': round(whole)}
+
+
+HASH_SIZES = {  # name -> ImageSpec keyword arguments
+    '256x256': {}, '224x224': {'resize_shorter_side': 224, 'center_crop': 224},
+    'longer_side_341': {'resize_shorter_side': 0, 'center_crop': 0, 'resize_longer_side': 341},
+    '32x32': {'resize_shorter_side': 32, 'center_crop': 32}}
+
+
+def previous_release_phash(pixels: np.ndarray) -> int:
+  """image/phash as the release before crop hashes computed it (transforms/perceptual_hash.py at
+  commit ce855ca, verbatim but for names): the reference `image_hashes`' first value must equal bit
+  for bit (tests/test_perceptual_hash.py) and whose cost it must not exceed."""
+  import cv2  # pylint: disable=import-outside-toplevel
+  from transforms import perceptual_hash as ph  # pylint: disable=import-outside-toplevel
+  if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+    raise ValueError(f'expected uint8 [H, W, 3 or 4] pixels, got {pixels.dtype} {pixels.shape}')
+  while min(pixels.shape[:2]) >= 128:
+    pixels = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2),
+                        interpolation=cv2.INTER_AREA)
+  grey = cv2.cvtColor(np.ascontiguousarray(pixels),
+                      {3: cv2.COLOR_RGB2GRAY, 4: cv2.COLOR_RGBA2GRAY}[pixels.shape[2]])
+  grey = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA)
+  dct_rows = ph._DCT_ROWS  # pylint: disable=protected-access
+  coefficients = (dct_rows @ np.asarray(grey, np.float64) @ dct_rows.T).ravel()
+  middle = np.partition(coefficients, (31, 32))
+  median = (middle[31] + middle[32]) / 2
+  return ph.to_signed(int(np.packbits(coefficients > median).view('>u8')[0]))
+
+
+def hash_cost_by_size(photos: Iterable[Path], repeats: int = 15, passes: int = 10) -> Dict:
+  """CPU µs per image of `image_hashes` (all six hashes) and of `previous_release_phash` on the
+  photos as the converter stores them at each of `HASH_SIZES` (the decoded stored JPEG: the shape
+  and nearly the pixels it hashes), single thread; `repeats` rounds, each one timed pass of each
+  function (`passes` times over the photos) in turn, medians and their ratio."""
+  import cv2  # pylint: disable=import-outside-toplevel
+  from transforms import image as image_lib  # pylint: disable=import-outside-toplevel
+  from transforms.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
+  cv2.setNumThreads(1)
+  datas = [path.read_bytes() for path in photos]
+  results = {}
+  for name, spec_args in HASH_SIZES.items():
+    spec = image_lib.ImageSpec(**spec_args)
+    pixels = []
+    for data in datas:
+      try:
+        pixels.append(image_lib.decode_stored_jpeg(image_lib.process_image(data, spec).encoded))
+      except image_lib.ImageRejected:
+        continue
+    times = {'all_hashes_us': [], 'previous_phash_us': []}
+    for _ in range(repeats):
+      times['all_hashes_us'].append(time_per_item(image_hashes, pixels * passes, 1))
+      times['previous_phash_us'].append(time_per_item(previous_release_phash, pixels * passes, 1))
+    medians = {key: float(np.median(values)) for key, values in times.items()}
+    results[name] = {'images': len(pixels), 'shapes': sorted({p.shape[:2] for p in pixels})[:3],
+                     **{key: round(value, 1) for key, value in medians.items()},
+                     'ratio': round(medians['all_hashes_us'] / medians['previous_phash_us'], 3)}
+  return results
 
 
 class _Timed:
@@ -409,6 +469,7 @@ def main(argv=None) -> None:
       dataset = synthesize(args.num_images, 10, seed=0, cache_dir=Path(cache), processes=1)
       files = [path for path, _ in list_images(dataset.root)]
       print(json.dumps({'hashing': hashing_cost(files, args.repeats)}), flush=True)
+    print(json.dumps({'hashing_by_size': hash_cost_by_size(sample_photos())}), flush=True)
   with open('/proc/loadavg') as f:
     print(json.dumps({'loadavg_after': f.read().split()[:3]}), flush=True)
 

@@ -25,19 +25,24 @@ has 32 bits set (unless coefficients tie), and distances between hashes are even
 
 Crop hashes (`image_hashes`): one global DCT hash does not survive crops (cutting 5% from every side
 flips ~12 of its bits), so five more hashes of the same kind are taken of sub-views of the same
-reduced grey image: the centre and the four corners, each CROP_VIEW (90%) of both sides. A copy cut
-5% a side is the centre view of its original, a copy cut ~8% from two adjacent sides nearly one of
-its corners, so the copy's full-view hash is close to one of the original's crop hashes
-(transforms/near_duplicates.py compares them). They share steps 1-2's downsample: the area halvings
-in colour and the grey conversion are done once; the grey image is then area-reduced to 64 x 64
-(CROP_GRID), and each view's 8 x 8 lowest DCT-II coefficients are taken over its 58 x 58 pixels
-directly (a DCT of length 58 instead of resampling the view to 32: the same low frequencies), all five
-in one matrix product; step 5 as for image/phash. They are not stored in records (`image/phash` is
-unchanged) but in the shard's sidecar summary (transforms/summary.py).
+32 x 32 grey image: the centre and the four corners, each CROP_VIEW_PIXELS (29 of 32, 90.6%) of both
+sides. A copy cut 5% a side is the centre view of its original, a copy cut ~8% from two adjacent
+sides nearly one of its corners, so the copy's full-view hash is close to one of the original's crop
+hashes (transforms/near_duplicates.py compares them). Each view's 8 x 8 lowest DCT-II coefficients
+are taken over its 29 x 29 pixels directly (a DCT of length 29 instead of resampling the view to 32:
+the same low frequencies; the centre view starts 1.5 pixels in, its edge pixels count half); step 5
+as for image/phash. All six hashes share steps 1-2 and come from two matrix products (the first
+stacks the six views' row transforms, the second is one batched product of the six views' column
+transforms); the whole image's coefficients are the very floating-point values `hash_of_reduced`
+computes (its rows of the first product, then a product of its own 8 x 32 by 32 x 8 shape: the
+summation order BLAS uses depends on the shapes), so image/phash is bit for bit the same, flat
+images' rounding noise included (tests/test_perceptual_hash.py). They are not stored in records (`image/phash` is unchanged) but in the shard's sidecar summary
+(transforms/summary.py).
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Tuple
 
 import cv2
@@ -45,6 +50,7 @@ import numpy as np
 
 HASH_SIDE = 8  # coefficients per side: 64 bits
 REDUCED_SIDE = 32  # pixels per side of the grey image the DCT is taken of (imagehash: 8 x 4)
+_REDUCED_SHAPE = (REDUCED_SIDE, REDUCED_SIDE)
 _HALVE_WHILE_SIDE = 4 * REDUCED_SIDE  # area-halve in colour while both sides are at least 128 px
 _BITS = 64
 _UNSIGNED = (1 << _BITS) - 1
@@ -54,31 +60,30 @@ _UNSIGNED = (1 << _BITS) - 1
 _DCT_ROWS = np.cos(np.pi * np.arange(HASH_SIDE)[:, None] * (2 * np.arange(REDUCED_SIDE)[None, :] + 1)
                    / (2 * REDUCED_SIDE))
 _GREY = {3: cv2.COLOR_RGB2GRAY, 4: cv2.COLOR_RGBA2GRAY}
-CROP_VIEW = 0.9  # fraction of each side a crop hash's view keeps
+CROP_VIEW_PIXELS = 29  # pixels of the REDUCED_SIDE a crop hash's view keeps, each side
+CROP_VIEW = CROP_VIEW_PIXELS / REDUCED_SIDE  # fraction of each side a crop hash's view keeps
 # (top, left) of each crop view as a fraction of the free margin: centre, then the four corners.
 CROP_ORIGINS = ((0.5, 0.5), (0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
 NUM_CROP_HASHES = len(CROP_ORIGINS)
-CROP_GRID = 64  # pixels per side of the grey image the crop views are cut from
-_CROP_SIDE = round(CROP_GRID * CROP_VIEW)  # 58 pixels
-_CROP_OFFSETS = sorted({round((CROP_GRID - _CROP_SIDE) * f) for origin in CROP_ORIGINS for f in origin})
-_CROP_BLOCKS = tuple((_CROP_OFFSETS.index(round((CROP_GRID - _CROP_SIDE) * top)),
-                      _CROP_OFFSETS.index(round((CROP_GRID - _CROP_SIDE) * left)))
-                     for top, left in CROP_ORIGINS)
+_VIEWS = 1 + NUM_CROP_HASHES  # the whole image, then the crop views
+_MEDIAN = np.zeros((HASH_SIDE * HASH_SIDE, 1))
+_MEDIAN[[31, 32]] = 0.5  # sorted coefficients -> their median
+_HASHES = struct.Struct(f'>{_VIEWS}q')  # step 5's bits of each view, big-endian, as signed int64s
 
 
-def _view_dct_rows(offset: int) -> np.ndarray:
-  """[8, CROP_GRID]: the 8 lowest rows of the DCT-II matrix of length _CROP_SIDE, placed at `offset`
-  (a view's coefficients without resampling it to 32 pixels)."""
-  rows = np.zeros((HASH_SIDE, CROP_GRID))
-  rows[:, offset:offset + _CROP_SIDE] = np.cos(
-      np.pi * np.arange(HASH_SIDE)[:, None] * (2 * np.arange(_CROP_SIDE)[None, :] + 1) / (2 * _CROP_SIDE))
-  return rows
+def _view_dct_rows(start: float) -> np.ndarray:
+  """[8, REDUCED_SIDE]: the 8 lowest rows of the DCT-II matrix of length CROP_VIEW_PIXELS over the
+  view that starts `start` pixels in (a view's coefficients without resampling it to 32 pixels);
+  pixel n's weight is the fraction of [n, n + 1) inside the view, its phase that of its centre."""
+  n = np.arange(REDUCED_SIDE)
+  inside = np.clip(np.minimum(n + 1, start + CROP_VIEW_PIXELS) - np.maximum(n, start), 0, 1)
+  return inside * np.cos(np.pi * np.arange(HASH_SIDE)[:, None] * (n + 0.5 - start) / CROP_VIEW_PIXELS)
 
 
-_CROP_DCT = np.concatenate([_view_dct_rows(offset) for offset in _CROP_OFFSETS])
-# Index arrays that pick the five views' 8 x 8 blocks out of the product (`image_hashes`).
-_CROP_ROWS = np.array([[[8 * y + k] for k in range(HASH_SIDE)] for y, _ in _CROP_BLOCKS])
-_CROP_COLUMNS = np.array([[[8 * x + k for k in range(HASH_SIDE)]] for _, x in _CROP_BLOCKS])
+_VIEW_ROWS = {f: _view_dct_rows((REDUCED_SIDE - CROP_VIEW_PIXELS) * f) for f in (0.0, 0.5, 1.0)}
+# View v's coefficients: rows 8v..8v+7 of `_LEFT` @ reduced @ `_RIGHT_T`[v] (the whole image: v = 0).
+_LEFT = np.concatenate([_DCT_ROWS] + [_VIEW_ROWS[top] for top, _ in CROP_ORIGINS])
+_RIGHT_T = np.stack([_DCT_ROWS.T] + [_VIEW_ROWS[left].T for _, left in CROP_ORIGINS])
 
 
 def perceptual_hash(pixels: np.ndarray) -> int:
@@ -101,24 +106,15 @@ def image_hashes(pixels: np.ndarray) -> Tuple[int, Tuple[int, ...]]:
   Raises:
     ValueError: not a uint8 [H, W, 3 or 4] array.
   """
-  grey = _grey(pixels)
-  full = _DCT_ROWS @ _reduce(grey).astype(np.float64) @ _DCT_ROWS.T
-  grid = cv2.resize(grey, (CROP_GRID, CROP_GRID), interpolation=cv2.INTER_AREA).astype(np.float64)
-  # Rows 8i..8i+7 of `_CROP_DCT` take the DCT of the view starting at offset i; one product gives
-  # every (row offset, column offset) combination, the five views are blocks of it.
-  coefficients = np.empty((1 + NUM_CROP_HASHES, HASH_SIDE * HASH_SIDE))
-  coefficients[0] = full.ravel()
-  coefficients[1:] = (_CROP_DCT @ grid @ _CROP_DCT.T)[_CROP_ROWS, _CROP_COLUMNS].reshape(
-      NUM_CROP_HASHES, -1)
-  hashes = _bits_of(coefficients).tolist()
-  return hashes[0], tuple(hashes[1:])
-
-
-def _bits_of(coefficients: np.ndarray) -> np.ndarray:
-  """Step 5 on each row of [k, 64] coefficients: k signed int64 hashes."""
-  middle = np.sort(coefficients, axis=1)
-  median = (middle[:, 31] + middle[:, 32]) / 2
-  return np.packbits(coefficients > median[:, None], axis=1).view('>u8')[:, 0].astype(np.int64)
+  reduced = _reduce(_grey(pixels)).astype(np.float64)
+  coefficients = (np.dot(_LEFT, reduced).reshape(_VIEWS, HASH_SIDE, REDUCED_SIDE) @ _RIGHT_T).reshape(
+      _VIEWS, -1)
+  # Step 5 on each row: the median of 64 values is the mean of the 32nd and 33rd smallest, here a
+  # product with `_MEDIAN` (0.5 a + 0.5 b plus exact zeros: one rounding, equal to (a + b) / 2 in
+  # binary floating point, halving being exact).
+  above = coefficients > np.dot(np.sort(coefficients, axis=1), _MEDIAN)
+  hashes = _HASHES.unpack(np.packbits(above).tobytes())
+  return hashes[0], hashes[1:]
 
 
 def _grey(pixels: np.ndarray) -> np.ndarray:
@@ -126,14 +122,19 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
   then grey (uint8 [h, w])."""
   if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in _GREY:
     raise ValueError(f'expected uint8 [H, W, 3 or 4] pixels, got {pixels.dtype} {pixels.shape}')
-  while min(pixels.shape[:2]) >= _HALVE_WHILE_SIDE:
-    pixels = cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2),
-                        interpolation=cv2.INTER_AREA)
-  return cv2.cvtColor(np.ascontiguousarray(pixels), _GREY[pixels.shape[2]])
+  height, width, channels = pixels.shape
+  while height >= _HALVE_WHILE_SIDE and width >= _HALVE_WHILE_SIDE:
+    height, width = height // 2, width // 2
+    # cv2's arguments by position: its binding parses keywords at ~1 us a call.
+    pixels = cv2.resize(pixels, (width, height), None, 0, 0, cv2.INTER_AREA)
+  return cv2.cvtColor(np.ascontiguousarray(pixels), _GREY[channels])
 
 
 def _reduce(grey: np.ndarray) -> np.ndarray:
-  return cv2.resize(grey, (REDUCED_SIDE, REDUCED_SIDE), interpolation=cv2.INTER_AREA)
+  """Step 2's last area reduction to 32 x 32 (a same-size INTER_AREA resize is a copy: skipped)."""
+  if grey.shape == _REDUCED_SHAPE:
+    return grey
+  return cv2.resize(grey, (REDUCED_SIDE, REDUCED_SIDE), None, 0, 0, cv2.INTER_AREA)
 
 
 def hash_of_reduced(grey: np.ndarray) -> int:
