@@ -1,6 +1,7 @@
-"""The documentation holds together: every relative link in README.md and docs/*.md reaches a file
-and, with an #anchor, a heading of it (GitHub's heading slugs); docs/flags.md is what
-scripts/flags_doc.py makes from the argument parsers today; README keeps the two commands."""
+"""The documentation holds together: every relative link in README.md, docs/*.md and
+benchmarks/RESULTS.md reaches a file and, with an #anchor, a heading of it (GitHub's heading slugs);
+docs/flags.md is what scripts/flags_doc.py makes from the argument parsers today; README keeps the
+two commands."""
 
 import re
 import subprocess
@@ -11,7 +12,7 @@ from typing import List, Set, Tuple
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md'))]
+PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md')), REPO / 'benchmarks' / 'RESULTS.md']
 FENCE = re.compile(r'^(```|~~~).*?^\1', re.M | re.S)
 INLINE_CODE = re.compile(r'`[^`\n]*`')
 LINK = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)')
