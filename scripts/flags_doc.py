@@ -6,18 +6,18 @@
 The parsers are the source of truth: `run` and `plan` share pipeline/options.py build_parser();
 `verify` and `report` build theirs inside their main(), so this script calls main() with
 parse_command_line replaced by a function that hands the parser back before anything runs.
-Help strings as written (`%%` and `%(default)s` expanded as argparse does, without the\n"(default: ...)" that --help appends: the table has a column for it), one table row a flag.
+Help strings as written (`%%` and `%(default)s` expanded as argparse does), without the
+"(default: ...)" that --help appends: the table has a column for the default. One row a flag.
 """
 
 import argparse
 import difflib
 import os
 import sys
-from typing import Callable, Iterator, List, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-  sys.path.insert(0, REPO)
+sys.path.insert(0, REPO)  # This checkout's pipeline/, not an installed copy.
 
 DOC_PATH = os.path.join(REPO, 'docs', 'flags.md')
 
@@ -127,7 +127,7 @@ def render() -> str:
   return '\n'.join(lines).rstrip('\n') + '\n'
 
 
-def main(argv: Sequence[str] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
   """Prints docs/flags.md, or with --check compares it; 0 = printed or current, 1 = stale."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--check', action='store_true',
