@@ -48,7 +48,7 @@ MODES = st.sampled_from([('RGB', 'JPEG'), ('L', 'JPEG'), ('RGB', 'PNG'), ('L', '
 
 
 def expected_size(width: int, height: int, spec: ImageSpec) -> tuple:
-  """The stored (width, height) by each policy's definition (README, docs/decoding.md)."""
+  """The stored (width, height) by each policy's definition (docs/usage.md, docs/decoding.md)."""
   side, crop, longer = spec.resize_shorter_side, spec.center_crop, spec.resize_longer_side
   short = min(width, height)
   if longer:  # Scaled down (never up) until the longer side is `longer`; aspect kept, no crop.

@@ -101,7 +101,7 @@ def test_model_garden_classification_input(readers_offset1_output, is_training):
 def test_model_garden_trainer_trains_from_model_garden_yaml(split_folders_output, tmp_path):
   """Model Garden's own entry point (`official.vision.train`, experiment resnet_imagenet) trains from
   the converter's model_garden.yaml (classes, shard globs, batch, steps), on the sample photos
-  arranged in train/ val/ test/, as README tells users to; the overrides only shrink the run to a
+  arranged in train/ val/ test/, as docs/readers.md tells users to; the overrides only shrink the run to a
   ResNet-18, batches of 4, two training and two evaluation steps on CPU."""
   config_file = split_folders_output / 'model_garden.yaml'
   config = yaml.safe_load(config_file.read_text())

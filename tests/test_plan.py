@@ -279,8 +279,8 @@ def test_plan_flags_are_never_recorded_and_sizing_flags_only_when_set():
 @pytest.mark.timeout(600)
 def test_plan_accuracy_benchmark_compares_plan_and_run(tmp_path, monkeypatch, capsys):
   """benchmarks/plan_accuracy.py on a small ImageNet-like set (a quarter of it sampled): it prints the
-  figures, and the predicted total is within 10% of the run's (the 4,000-image figures are in the
-  README)."""
+  figures, and the predicted total is within 10% of the run's (the 4,000-image figures are in
+  benchmarks/RESULTS.md)."""
   from benchmarks import plan_accuracy  # pylint: disable=import-outside-toplevel
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
   flags = '--validation_fraction 0.1 --plan_sample 16 --target_shard_mb 0.3'

@@ -331,8 +331,8 @@ def test_log_flags_do_not_change_the_recorded_flags():
   assert (quiet.terminal_log_level, loud.terminal_log_level) == ('WARNING', 'DEBUG')
   verbose, _ = options.parse_args(['--input', 'in', '--output', 'out', '--verbose'])
   assert verbose.terminal_log_level == 'INFO'
-  readme = (REPO / 'README.md').read_text()
-  assert '| `--log_level` |' in readme and '| `--verbose` |' in readme
+  flags_doc = (REPO / 'docs' / 'flags.md').read_text()
+  assert '| `--log_level` (' in flags_doc and '| `--verbose` |' in flags_doc
 
 
 def test_the_log_of_an_object_store_output_stays_local():
