@@ -3,7 +3,7 @@
 For each option: CPU µs per image (``time.process_time``, median of ``repeats`` passes over the same
 in-memory images, OpenCV pinned to one thread) and, for resize paths, PSNR of the crop against the
 float64 Lanczos-3 reference (before JPEG). Input for the converter's fast path; see
-docs/performance.md for the numbers and the recommended combination.
+benchmarks/RESULTS.md for the numbers and the recommended combination.
 
 Usage: ``python -m benchmarks.micro [--num_images 2000] [--sample 300] [--repeats 3]``
 """

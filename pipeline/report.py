@@ -497,8 +497,8 @@ def report(output_dir: str, png_path: str, per_class: int = PER_CLASS,
   return render(data, png_path, per_class)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  """CLI: `python -m pipeline.report OUTPUT --output report.png [flags] [beam options]`."""
+def build_parser() -> argparse.ArgumentParser:
+  """The flags of `folder2tfrecord report` (scripts/flags_doc.py documents them)."""
   parser = argparse.ArgumentParser(prog='folder2tfrecord report', description=__doc__.split('\n')[0])
   parser.add_argument('output_dir', help='the converter\'s output directory (local, gs://, s3://)')
   parser.add_argument('--output', default='report.png',
@@ -509,7 +509,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--max_records', type=int, default=MAX_RECORDS,
                       help='records read per split for the histograms, spread over its shards '
                            '(0 = all)')
-  args, beam_args = parse_command_line(parser, argv)
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  """CLI: `python -m pipeline.report OUTPUT --output report.png [flags] [beam options]`."""
+  args, beam_args = parse_command_line(build_parser(), argv)
   try:
     extras.require('matplotlib', 'matplotlib', 'pipeline.report needs')
     extras.require_for_args([args.output_dir, args.output])

@@ -5,7 +5,7 @@ when the output is complete and readable (and, with --against, byte-identical to
 printing one line per problem with the file and, for record level problems, the record index
 (0-based) and its byte offset in the (decompressed) shard.
 
-What is checked, against ``manifest.json`` (see the output layout in README.md):
+What is checked, against ``manifest.json`` (the output layout: docs/output.md):
   * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
   * every shard the manifest lists exists, and no other file with a shard name does (names as the
     manifest's ``--shard_name_template`` makes them, ``<split>-NNNNN-of-NNNNN`` by default);
@@ -402,10 +402,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-  """CLI: ``python -m pipeline.verify OUTPUT [--against OTHER] [beam options]``; 0 = valid (and
-  identical to OTHER), 1 = problems found (or OTHER differs), 2 = no such OUTPUT, or an unreadable
-  store."""
+def build_parser() -> argparse.ArgumentParser:
+  """The flags of `folder2tfrecord verify` (scripts/flags_doc.py documents them)."""
   parser = argparse.ArgumentParser(
       prog='folder2tfrecord verify', allow_abbrev=False,
       description='Check a converter output directory: _SUCCESS, manifest.json counts, every '
@@ -417,7 +415,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help='another output to compare with byte for byte (shards and metadata but '
                            'provenance.json); names the files and the recipe entries (versions, '
                            'flags, input) that differ. Exit 1 when they differ.')
-  args, beam_args = parse_command_line(parser, argv)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """CLI: ``python -m pipeline.verify OUTPUT [--against OTHER] [beam options]``; 0 = valid (and
+  identical to OTHER), 1 = problems found (or OTHER differs), 2 = no such OUTPUT, or an unreadable
+  store."""
+  args, beam_args = parse_command_line(build_parser(), argv)
   try:
     extras.require_for_args([args.output, *([args.against] if args.against else []), *beam_args])
   except extras.MissingDependency as e:

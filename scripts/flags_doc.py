@@ -4,8 +4,7 @@
   python scripts/flags_doc.py --check            # exit 1 when docs/flags.md differs from the parsers
 
 The parsers are the source of truth: `run` and `plan` share pipeline/options.py build_parser();
-`verify` and `report` build theirs inside their main(), so this script calls main() with
-parse_command_line replaced by a function that hands the parser back before anything runs.
+`verify` and `report` have a build_parser() each.
 Help strings as written (`%%` and `%(default)s` expanded as argparse does), without the
 "(default: ...)" that --help appends: the table has a column for the default. One row a flag.
 """
@@ -14,7 +13,7 @@ import argparse
 import difflib
 import os
 import sys
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # This checkout's pipeline/, not an installed copy.
@@ -22,34 +21,10 @@ sys.path.insert(0, REPO)  # This checkout's pipeline/, not an installed copy.
 DOC_PATH = os.path.join(REPO, 'docs', 'flags.md')
 
 
-class _Parser(Exception):
-  """Carries the parser out of a command's main() before it parses anything."""
-
-
-def _captured_parser(module, main: Callable[[Sequence[str]], int]) -> argparse.ArgumentParser:
-  """The parser that `main` hands to module.parse_command_line.
-
-  Raises:
-    RuntimeError: main() returned without calling parse_command_line.
-  """
-  def capture(parser, argv=None):
-    raise _Parser(parser)
-  saved = module.parse_command_line
-  module.parse_command_line = capture
-  try:
-    main([])
-  except _Parser as found:
-    return found.args[0]
-  finally:
-    module.parse_command_line = saved
-  raise RuntimeError(f'{module.__name__}.main() did not call parse_command_line')
-
-
 def parsers() -> List[argparse.ArgumentParser]:
   """The parsers of `run`/`plan`, `verify` and `report`, in that order."""
   from pipeline import options, report, verify  # pylint: disable=import-outside-toplevel
-  return [options.build_parser(), _captured_parser(verify, verify.main),
-          _captured_parser(report, report.main)]
+  return [options.build_parser(), verify.build_parser(), report.build_parser()]
 
 
 def _cell(text: str) -> str:

@@ -357,7 +357,7 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   source_format = image.format
   size = image.size  # Before draft(), which makes it the DCT-scaled size.
   # DCT scaling is what makes bilinear fast; bicubic and Lanczos are chosen for quality, so they
-  # resample the full decode (Lanczos: 57 dB vs 43.5 dB with DCT scaling, docs/performance.md).
+  # resample the full decode (Lanczos: 57 dB vs 43.5 dB with DCT scaling, benchmarks/RESULTS.md).
   # draft() is asked for size // scale, which makes it pick exactly `scale` (PIL's JpegImagePlugin).
   scale = _dct_scale(*size, spec) if source_format == 'JPEG' else 1
   draft_size = (max(1, size[0] // scale), max(1, size[1] // scale)) if scale > 1 else None
