@@ -60,7 +60,7 @@ from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
-from transforms.near_duplicates import DEFAULT_NEAR_DISTANCE, NEAR
+from transforms.near_duplicates import GroupFile, group_line
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
 from transforms.sample import Sample, convert, draw, folders_of, list_folders
 from transforms.shard_count import MB, shard_warnings
@@ -353,8 +353,7 @@ def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
     return 0
   length = round(statistics.fmean(len(input_path(dataset.layout.split_roots, f.ref))
                                   for f in sample.files))
-  files = [{'path': 'x' * length, 'split': TRAIN, 'stored': True}] * 2
-  line = {'kind': NEAR, 'distance': DEFAULT_NEAR_DISTANCE, 'files': files}
+  line = group_line([GroupFile('x' * length, TRAIN, True, 0, None)] * 2)
   return len(layout.to_json(line, indent=None).encode('utf-8')) + 1
 
 

@@ -147,7 +147,9 @@ def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_
 
 
 @dataclasses.dataclass(frozen=True)
-class _File:
+class GroupFile:
+  """One member of a group: its path relative to --input, split (None: listed before one), whether it
+  is stored, its image/phash (None: not stored) and SHA-256 (None: not hashed)."""
   path: str
   split: Optional[str]
   stored: bool
@@ -155,7 +157,7 @@ class _File:
   digest: Optional[str]
 
 
-def _distance(file: _File, first: _File) -> Optional[int]:
+def _distance(file: GroupFile, first: GroupFile) -> Optional[int]:
   if file.phash is not None and first.phash is not None:
     return ((file.phash ^ first.phash) & ((1 << 64) - 1)).bit_count()
   if file.digest is not None and file.digest == first.digest:
@@ -163,7 +165,7 @@ def _distance(file: _File, first: _File) -> Optional[int]:
   return None
 
 
-def _group_line(files: List[_File]) -> Dict:
+def group_line(files: List[GroupFile]) -> Dict:
   """The duplicates.jsonl object of one group."""
   files = sorted(files, key=lambda f: keep_order(f.path, f.split))
   digests = {f.digest for f in files}
@@ -205,17 +207,17 @@ def find_duplicates(stored: Sequence[StoredHashes],
   _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
   grouped = sizes[inverse.reshape(-1)] > 1
   grouped[[i for i, _, _, _ in unstored if i is not None]] = True
-  by_label: Dict[int, List[_File]] = {}
+  by_label: Dict[int, List[GroupFile]] = {}
   for i in np.nonzero(grouped)[0].tolist():
     path, split, value, _ = stored[i]
-    by_label.setdefault(int(labels[i]), []).append(_File(path, split, True, value, digest_of.get(path)))
-  alone: Dict[str, List[_File]] = {}  # identical files none of which is stored
+    by_label.setdefault(int(labels[i]), []).append(GroupFile(path, split, True, value, digest_of.get(path)))
+  alone: Dict[str, List[GroupFile]] = {}  # identical files none of which is stored
   for i, digest, path, listed in unstored:
     files = by_label[int(labels[i])] if i is not None else alone.setdefault(digest, [])
-    files.append(_File(path, listed, False, stored[i][2] if i is not None else None, digest))
+    files.append(GroupFile(path, listed, False, stored[i][2] if i is not None else None, digest))
   lines, counts = [], dict.fromkeys(COUNT_KEYS, 0)
   for files in list(by_label.values()) + list(alone.values()):
-    line = _group_line(files)
+    line = group_line(files)
     _count(counts, line)
     lines.append(((line['kind'] != EXACT, line['files'][0]['path']), layout.to_json(line, indent=None)))
   lines.sort()
