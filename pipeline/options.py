@@ -358,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                          '--input per line, or a duplicates.jsonl (every file of a line but the '
                          'first).')
   dups.add_argument('--near_duplicate_distance', type=int, default=DEFAULT_NEAR_DISTANCE,
-                    help='Pairs of stored images whose image/phash differ in at most this many '
-                         'bits are near duplicates (duplicates.jsonl); 0-%d.' % MAX_NEAR_DISTANCE)
+                    help='Stored images whose image/phash differ in at most this many bits (or '
+                         'whose image/phash is within 2 bits fewer of a crop hash of the other) are '
+                         'near duplicates, reported as groups in duplicates.jsonl; 0-%d.'
+                         % MAX_NEAR_DISTANCE)
   dups.add_argument('--group_regex',
                     help='Keep files in one split when the first capture group of this regex, '
                          'searched in the path relative to the class folder, is the same (frames '

@@ -26,9 +26,10 @@ What is checked, against ``manifest.json`` (the output layout: docs/output.md):
     lost or changed bytes on the way to another bucket is named here even when every record still
     parses (a flipped bit inside a JPEG's pixels);
   * ``duplicates.jsonl`` agrees with the records' ``image/phash`` (pipeline/duplicates_check.py):
-    every stored file it names is a record, every near pair's distance is the records', exact
-    copies have one hash, and no pair of records within the run's --near_duplicate_distance is
-    missing from it; stats.json's ``duplicates`` counts its lines.
+    every line is a well-formed group, every stored file it names is a record in one group, each
+    member's distance to the first is the records', exact copies have one hash, and records within
+    the run's --near_duplicate_distance are in one group; stats.json's ``duplicates`` counts its
+    lines.
 
   * the metadata files against the records and ``_SUCCESS`` (pipeline/metadata_check.py): every file
     the run wrote is present and has the SHA-256 ``_SUCCESS`` lists (outputs of earlier versions
