@@ -72,6 +72,21 @@ def line_problem(line: Any) -> Optional[str]:
   return None
 
 
+def _json_lines(path: str) -> Iterator[Tuple[int, Any]]:
+  """(line number, parsed value) of each non-empty line that is JSON, one line at a time (a line that
+  is not JSON is skipped: pipeline/metadata_check.py names it).
+
+  Raises:
+    OSError (Beam's BeamIOError): the file cannot be read.
+  """
+  for number, text, _ in layout.iter_lines(path):
+    if text.strip():
+      try:
+        yield number, json.loads(text)
+      except ValueError:
+        continue
+
+
 def iter_groups(path: str) -> Iterator[Tuple[int, Dict]]:
   """(line number, group) of each line of duplicates.jsonl that has the schema (`line_problem`),
   read one line at a time; other lines are skipped (verify names them).
@@ -79,13 +94,7 @@ def iter_groups(path: str) -> Iterator[Tuple[int, Dict]]:
   Raises:
     OSError (Beam's BeamIOError): the file cannot be read.
   """
-  for number, text, _ in layout.iter_lines(path):
-    try:
-      line = json.loads(text) if text.strip() else None
-    except ValueError:
-      continue
-    if line is not None and line_problem(line) is None:
-      yield number, line
+  return ((number, line) for number, line in _json_lines(path) if line_problem(line) is None)
 
 
 def _record_of(entry: Dict, index: Dict[RecordId, int]) -> Optional[int]:
@@ -139,13 +148,7 @@ def check_duplicates(output: layout.OutputLayout, manifest: Dict,
   max_distance = manifest.get('options', {}).get('near_duplicate_distance', DEFAULT_NEAR_DISTANCE)
   counts = dict.fromkeys(COUNT_KEYS, 0)
   try:
-    for number, text, _ in layout.iter_lines(where):
-      if not text.strip():
-        continue
-      try:
-        line = json.loads(text)
-      except ValueError:
-        continue  # pipeline/metadata_check.py names a line that is not JSON
+    for number, line in _json_lines(where):
       problem = line_problem(line)
       if problem:
         problems.add('schema', f'line {number}: {problem}')
