@@ -20,13 +20,13 @@ REQUIRED = [
     'simplejpeg>=1.8',
     'pyarrow>=14',
     'tqdm>=4.60',  # The progress bar of local runs.
-    'psutil>=5.9',  # A failed local run stops its own Beam worker processes (pipeline/worker_watch.py).
+    'psutil>=5.9',  # A failed local run stops its own Beam worker processes (pipeline/runtime/worker_watch.py).
 ]
 EXTRAS = {
     'gcp': ['apache-beam[gcp]==2.77.0'],
     'aws': ['apache-beam[aws]==2.77.0'],
     # --file_format array_record and pipeline.read.ExampleSource's random access (ArrayRecordWriter,
-    # ArrayRecordReader; transforms/file_format.py).
+    # ArrayRecordReader; transforms/output/file_format.py).
     'array_record': ['array-record>=0.8.1'],
     # Reading ArrayRecord output with Grain (grain.MapDataset.source(ExampleSource(...))).
     'grain': ['array-record>=0.8.1', 'grain>=0.2.18'],
@@ -56,7 +56,7 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
-    packages=['pipeline', 'transforms', 'beam_private'],
+    packages=setuptools.find_packages(include=['pipeline*', 'transforms*', 'beam_private*']),
     install_requires=REQUIRED,
     extras_require=EXTRAS,
     entry_points={'console_scripts': ['folder2tfrecord=pipeline.cli:main']},

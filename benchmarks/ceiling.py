@@ -5,8 +5,8 @@
   rounded to whole pixels (the product's bilinear step), a 4:2:0 JPEG encode at the same quality. No
   header probe, no EXIF orientation (turning a 256x256 crop costs microseconds), no statistics, no
   validation, no record. Reading the bytes is timed apart (``read_us_per_image``).
-* **ceiling**: the project's own per-image functions: ``transforms.image.process_image(data, spec)`` →
-  ``transforms.example.build_example`` (build + deterministic serialization). No Beam, no shard files:
+* **ceiling**: the project's own per-image functions: ``transforms.imaging.image.process_image(data, spec)`` →
+  ``transforms.imaging.example.build_example`` (build + deterministic serialization). No Beam, no shard files:
   what one core does at best with the converter's functions.
 * **extras**: with the ceiling, what the product must do per image beyond the floor, each timed alone
   on the floor's own bytes and pixels: the JPEG header and EXIF probe (``jpeg_header``), the exact
@@ -38,14 +38,14 @@ from benchmarks.synth import list_images
 def floor_image(data: bytes, spec) -> bytes:
     """Decode at the product's DCT scale, one bilinear step on the rounded crop box, encode (RGB JPEG in).
 
-    ``spec`` is a ``transforms.image.ImageSpec`` with resize_shorter_side > 0 (bilinear).
+    ``spec`` is a ``transforms.imaging.image.ImageSpec`` with resize_shorter_side > 0 (bilinear).
     """
     return floor_image_and_pixels(data, spec)[0]
 
 
 def floor_image_and_pixels(data: bytes, spec):
     """``floor_image``'s JPEG and the uint8 [H, W, 3] RGB pixels it encoded."""
-    from transforms.image import crop_box
+    from transforms.imaging.image import crop_box
     height, width = simplejpeg.decode_jpeg_header(data)[:2]
     target = spec.resize_shorter_side
     scale = next(s for s in (8, 4, 2, 1) if min(width, height) // target >= s or s == 1)
@@ -59,8 +59,8 @@ def floor_image_and_pixels(data: bytes, spec):
 
 def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = True) -> dict:
     """CPU µs per image of the floor (and the ceiling) over ``files`` = [(path, label, synset, key)]."""
-    from transforms.example import build_example
-    from transforms.image import process_image
+    from transforms.imaging.example import build_example
+    from transforms.imaging.image import process_image
     cv2.setNumThreads(1)
     warm = files[0][0].read_bytes()
     floor_image(warm, spec)
@@ -102,9 +102,9 @@ EXTRAS = ('header', 'statistics', 'phash', 'record')
 
 def _extras(data, encoded, pixels, key, label, synset):
     """(name, call) of each per-image step the product adds to the floor (module docstring)."""
-    from transforms.example import build_example
-    from transforms.image import channel_sums, jpeg_header
-    from transforms.perceptual_hash import perceptual_hash
+    from transforms.imaging.example import build_example
+    from transforms.imaging.image import channel_sums, jpeg_header
+    from transforms.imaging.perceptual_hash import perceptual_hash
     height, width = pixels.shape[:2]
     return (('header', lambda: jpeg_header(data)), ('statistics', lambda: channel_sums(pixels)),
             ('phash', lambda: perceptual_hash(pixels)),
@@ -120,7 +120,7 @@ def main(argv=None) -> None:
     parser.add_argument('--limit', type=int, default=0, help='only the first N files (0 = all)')
     parser.add_argument('--no_ceiling', action='store_true', help='time the floor only')
     args = parser.parse_args(argv)
-    from transforms.image import ImageSpec
+    from transforms.imaging.image import ImageSpec
     spec = ImageSpec(resize_shorter_side=args.resize_shorter_side, center_crop=args.center_crop,
                      jpeg_quality=args.jpeg_quality)
     root = Path(args.input)

@@ -6,7 +6,7 @@ Five measurements, printed as JSON lines (docs/duplicates.md quotes them):
   off-centre crops from two adjacent sides with 0.8x scaling and quality 75, scaling, quality,
   brightness, a flip), each converted as the converter stores it (default ImageSpec: 256 px shorter
   side, 256 x 256 centre crop) and hashed. For each distance: the fraction of copies found (recall)
-  with image/phash alone and with the crop hashes (transforms/near_duplicates.py `are_near`), and
+  with image/phash alone and with the crop hashes (transforms/duplicates/near.py `are_near`), and
   the false pairs among the photos and synthetic distractors (`distractors`: each photo's quadrants).
 * ``search``: `pairs_within` over N synthetic hashes (uniform random 64-bit values: the worst case
   for nothing, the typical case for the index; N = ImageNet's 1,331,167 train + validation) in a
@@ -17,7 +17,7 @@ Five measurements, printed as JSON lines (docs/duplicates.md quotes them):
   the same hashes (the worst case for a pair search), wall time and peak RSS, in a child process.
 * ``hashing``: per image, CPU time of `process_image` (decode, resize, crop, encode, statistics and
   the perceptual hash) against the perceptual hash alone and the content hash of the file
-  (transforms/duplicates.py: opening it and a SHA-256 of its first 16 KiB, what a file whose size
+  (transforms/duplicates/exact.py: opening it and a SHA-256 of its first 16 KiB, what a file whose size
   another file shares costs, i.e. nearly every file of an ImageNet-sized set; and, shown apart, the
   whole-file SHA-256 that only files with the same size and head as another pay: copies), on
   synthetic ImageNet-like files (benchmarks/synth.py), single thread, median of `repeats` passes;
@@ -146,7 +146,7 @@ def sample_photos(sample_dir: Path = SAMPLE_DIR) -> List[Path]:
 
 def recall_table(photos: Iterable[Path], thresholds: Sequence[int] = THRESHOLDS) -> Dict:
   """Copies found and false pairs per --near_duplicate_distance, with image/phash alone and with the
-  crop hashes (transforms/near_duplicates.py `are_near`), each photo as the converter stores it
+  crop hashes (transforms/duplicates/near.py `are_near`), each photo as the converter stores it
   (default ImageSpec: 256 px shorter side, 256 x 256 centre crop).
 
   Returns:
@@ -155,9 +155,9 @@ def recall_table(photos: Iterable[Path], thresholds: Sequence[int] = THRESHOLDS)
     'crop_hashes': n}}}; false pairs are counted among the photos and the distractors (quadrants of
     every photo) together.
   """
-  from transforms import image as image_lib  # pylint: disable=import-outside-toplevel
-  from transforms.near_duplicates import are_near  # pylint: disable=import-outside-toplevel
-  from transforms.perceptual_hash import hamming_distance  # pylint: disable=import-outside-toplevel
+  from transforms.imaging import image as image_lib  # pylint: disable=import-outside-toplevel
+  from transforms.duplicates.near import are_near  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.perceptual_hash import hamming_distance  # pylint: disable=import-outside-toplevel
   spec = image_lib.ImageSpec()
 
   def hashes(data):
@@ -191,9 +191,9 @@ def recall_table(photos: Iterable[Path], thresholds: Sequence[int] = THRESHOLDS)
 
 def chance_child(num_images: int, max_distance: int) -> None:
   """In a child process: groups among `num_images` images whose image/phash and 5 crop hashes are
-  uniformly random 64-bit values, found by transforms/near_duplicates.py; one JSON line on stdout."""
-  from transforms.near_duplicates import near_components  # pylint: disable=import-outside-toplevel
-  from transforms.perceptual_hash import NUM_CROP_HASHES  # pylint: disable=import-outside-toplevel
+  uniformly random 64-bit values, found by transforms/duplicates/near.py; one JSON line on stdout."""
+  from transforms.duplicates.near import near_components  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.perceptual_hash import NUM_CROP_HASHES  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(1)
   phashes = rng.integers(-2**63, 2**63 - 1, num_images, dtype=np.int64)
   crops = rng.integers(-2**63, 2**63 - 1, (num_images, NUM_CROP_HASHES), dtype=np.int64)
@@ -209,7 +209,7 @@ def chance_child(num_images: int, max_distance: int) -> None:
 def identical_child(num_images: int, max_distance: int) -> None:
   """In a child process: find_duplicates (the whole step, duplicates.jsonl's text included) over
   `num_images` records with one image/phash and one set of crop hashes; one JSON line on stdout."""
-  from transforms.near_duplicates import find_duplicates  # pylint: disable=import-outside-toplevel
+  from transforms.duplicates.near import find_duplicates  # pylint: disable=import-outside-toplevel
   stored = [(f'c{i % 1000:03d}/{i:07d}.jpg', 'train', 0x5A5A5A5A5A5A5A5A, (1, 2, 3, 4, 5))
             for i in range(num_images)]
   start = time.perf_counter()
@@ -222,7 +222,7 @@ def identical_child(num_images: int, max_distance: int) -> None:
 
 def search_child(num_hashes: int, max_distance: int) -> None:
   """In a child process: synthetic hashes, one search, one JSON line on stdout."""
-  from transforms.hamming_search import pairs_within  # pylint: disable=import-outside-toplevel
+  from transforms.duplicates.hamming_search import pairs_within  # pylint: disable=import-outside-toplevel
   hashes = np.random.default_rng(0).integers(-2**63, 2**63 - 1, num_hashes, dtype=np.int64)
   start = time.perf_counter()
   first, _, _ = pairs_within(hashes, max_distance)
@@ -246,10 +246,10 @@ def hashing_cost(files: List[Path], repeats: int = 3) -> Dict:
   the converter computed before crop hashes) and of the content hash (module docstring), and the
   hashes' share of the conversion in percent."""
   import cv2  # pylint: disable=import-outside-toplevel
-  from transforms import image as image_lib  # pylint: disable=import-outside-toplevel
+  from transforms.imaging import image as image_lib  # pylint: disable=import-outside-toplevel
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=import-outside-toplevel
-  from transforms.duplicates import HEAD_BYTES, file_digest  # pylint: disable=import-outside-toplevel
-  from transforms.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
+  from transforms.duplicates.exact import HEAD_BYTES, file_digest  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
   cv2.setNumThreads(1)
   spec = image_lib.ImageSpec()
   datas = [path.read_bytes() for path in files]
@@ -283,11 +283,11 @@ HASH_SIZES = {  # name -> ImageSpec keyword arguments
 
 
 def previous_release_phash(pixels: np.ndarray) -> int:
-  """image/phash as the release before crop hashes computed it (transforms/perceptual_hash.py at
+  """image/phash as the release before crop hashes computed it (transforms/imaging/perceptual_hash.py at
   commit ce855ca, verbatim but for names): the reference `image_hashes`' first value must equal bit
   for bit (tests/test_perceptual_hash.py) and whose cost it must not exceed."""
   import cv2  # pylint: disable=import-outside-toplevel
-  from transforms import perceptual_hash as ph  # pylint: disable=import-outside-toplevel
+  from transforms.imaging import perceptual_hash as ph  # pylint: disable=import-outside-toplevel
   if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
     raise ValueError(f'expected uint8 [H, W, 3 or 4] pixels, got {pixels.dtype} {pixels.shape}')
   while min(pixels.shape[:2]) >= 128:
@@ -309,8 +309,8 @@ def hash_cost_by_size(photos: Iterable[Path], repeats: int = 15, passes: int = 1
   and nearly the pixels it hashes), single thread; `repeats` rounds, each one timed pass of each
   function (`passes` times over the photos) in turn, medians and their ratio."""
   import cv2  # pylint: disable=import-outside-toplevel
-  from transforms import image as image_lib  # pylint: disable=import-outside-toplevel
-  from transforms.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
+  from transforms.imaging import image as image_lib  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.perceptual_hash import image_hashes  # pylint: disable=import-outside-toplevel
   cv2.setNumThreads(1)
   datas = [path.read_bytes() for path in photos]
   results = {}
@@ -450,7 +450,7 @@ def main(argv=None) -> None:
     storms(args.storm or STORM_KINDS, args.storm_images, args.trees, Path(args.work))
     return
   if args.distance is None:
-    from transforms.near_duplicates import DEFAULT_NEAR_DISTANCE  # pylint: disable=import-outside-toplevel
+    from transforms.duplicates.near import DEFAULT_NEAR_DISTANCE  # pylint: disable=import-outside-toplevel
     args.distance = DEFAULT_NEAR_DISTANCE
   if args.child:
     {'search': search_child, 'chance': chance_child, 'identical': identical_child}[args.child](

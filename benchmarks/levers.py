@@ -95,7 +95,7 @@ def paired(per_pass: dict[str, list[float]], baseline: str) -> dict[str, dict]:
 
 def components(blobs: list[bytes], spec, passes: int) -> dict[str, dict]:
     """Each lever's own step before/after, timed alone (interleaved per image, per group)."""
-    from transforms import image as image_lib
+    from transforms.imaging import image as image_lib
     from benchmarks import variants as vs
     items = []
     for data in blobs:
@@ -109,7 +109,7 @@ def components(blobs: list[bytes], spec, passes: int) -> dict[str, dict]:
     def dec(variant):
         return lambda it: vs.decode(it[0], it[1][0], it[1][1], spec, variant)
     groups = {
-        'probe': {'transforms.image.jpeg_header (product)': lambda it: vs.probe(it[0], spec, vs.BASELINE),
+        'probe': {'transforms.imaging.image.jpeg_header (product)': lambda it: vs.probe(it[0], spec, vs.BASELINE),
                   'Pillow open_image + EXIF orientation (the product before 33246bf)':
                       lambda it: vs.probe(it[0], spec, vs.Variant(probe='pillow')),
                   'simplejpeg header + APP1 scan, Pillow open only with Exif':
@@ -129,7 +129,7 @@ def components(blobs: list[bytes], spec, passes: int) -> dict[str, dict]:
 
 def reference_geometry(data: bytes, spec) -> ops.Geometry:
     """The product's crop box on the upright image, as a Geometry for ``reference_crop``."""
-    from transforms import image as image_lib
+    from transforms.imaging import image as image_lib
     with image_lib.open_image(data) as im:
         width, height = im.size
         if image_lib._orientation(im) >= 5:
@@ -159,7 +159,7 @@ def psnr_table(blobs: list[bytes], spec) -> dict[str, dict]:
 def compare_records(blobs: list[bytes], spec) -> dict[str, dict]:
     """Per variant: files whose stored JPEG bytes equal the product's, and the largest change of a
     channel mean (0-255 levels) of the set's statistics."""
-    from transforms.image import process_image
+    from transforms.imaging.image import process_image
     base = [process_image(d, spec) for d in blobs]
     pixels = sum(b.height * b.width for b in base)
     base_means = np.sum([b.channel_sums for b in base], axis=0) / pixels
@@ -176,7 +176,7 @@ def compare_records(blobs: list[bytes], spec) -> dict[str, dict]:
 
 def shard_refs(root: Path, limit: int):
     """ImageRefs of the first ``limit`` files (one shard) and the split roots the writer needs."""
-    from transforms.sharding import UNSPLIT, ImageRef
+    from transforms.split.sharding import UNSPLIT, ImageRef
     files = list_images(root)[:limit]
     refs = [ImageRef(UNSPLIT, label, path.parent.name, f'{path.parent.name}/{path.name}') for path, label in files]
     return refs, {UNSPLIT: str(root)}
@@ -189,8 +189,8 @@ class ShardLoop:
         from apache_beam.metrics.execution import MetricsContainer
         from apache_beam.runners.worker import statesampler
         from apache_beam.utils.counters import CounterFactory
-        from transforms.layout import OutputLayout
-        from transforms.shard_writer import WriteShardFn
+        from transforms.output.layout import OutputLayout
+        from transforms.output.shard_writer import WriteShardFn
         # As in an SDK worker: a state sampler (its thread samples every 200 ms) whose 'process' state
         # carries the step's metrics container, so that the counters really count.
         self.sampler = statesampler.StateSampler('levers', CounterFactory())
@@ -227,8 +227,8 @@ def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dic
     its per-image work outside the image taken away (patched on the live objects for that call only):
     each piece's cost where it runs, between decodes, with the caches as they are there. µs per file."""
     import types
-    from transforms import shard_writer
-    from transforms.image import process_image
+    from transforms.output import shard_writer
+    from transforms.imaging.image import process_image
 
     def without(target, attr, value):
         def run(chunk):
@@ -275,7 +275,7 @@ def profile_loop(loop: ShardLoop, top: int = 25) -> str:
 
 
 def measure_set(profile: str, args) -> dict:
-    from transforms.image import ImageSpec, process_image
+    from transforms.imaging.image import ImageSpec, process_image
     cv2.setNumThreads(1)
     spec = ImageSpec()
     from benchmarks.run import DEFAULT_SIZES

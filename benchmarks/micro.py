@@ -112,10 +112,10 @@ def _pil_hist(arr: np.ndarray) -> list[int]:
 
 def stats_options() -> dict[str, Callable]:
     """name -> fn((rgb_array, stored_jpeg)) -> 768-bin histogram or sums (for mean/std per channel)."""
-    from transforms.image import channel_sums, stored_pixel_sums
+    from transforms.imaging.image import channel_sums, stored_pixel_sums
     return {
         'stored JPEG: simplejpeg decode + exact channel sums (the project)': lambda it: stored_pixel_sums(it[1]),
-        'pre-encode array: exact channel sums (transforms.image.channel_sums)': lambda it: channel_sums(it[0]),
+        'pre-encode array: exact channel sums (transforms.imaging.image.channel_sums)': lambda it: channel_sums(it[0]),
         'stored JPEG: Pillow decode + histogram()': lambda it: Image.open(io.BytesIO(it[1])).histogram(),
         'stored JPEG: simplejpeg decode + np.bincount': lambda it: _bincount(simplejpeg.decode_jpeg(it[1])),
         'pre-encode array: Image.fromarray + histogram()': lambda it: _pil_hist(it[0]),
@@ -149,10 +149,10 @@ def recommended(item) -> bytes:
 def project_paths(blobs: list[bytes], repeats: int) -> dict:
     """CPU µs per image of the project's own ``process_image`` and of its Pillow-decode path for the
     same JPEGs (the path every non-JPEG input and every JPEG libjpeg warns about takes)."""
-    from transforms import image as image_lib
+    from transforms.imaging import image as image_lib
     spec = image_lib.ImageSpec()
     paths = {
-        'transforms.image.process_image (simplejpeg decode, exact sums of the stored JPEG)':
+        'transforms.imaging.image.process_image (simplejpeg decode, exact sums of the stored JPEG)':
             lambda d: image_lib.process_image(d, spec),
         'the same through Pillow draft() decode (its fallback path)':
             lambda d: image_lib._process_with_pillow(image_lib.open_image(d), d, spec),

@@ -1,11 +1,11 @@
 """Speed and quality of the project's resampling paths, per method and per path.
 
-For each ``--resample`` method (bilinear, bicubic, lanczos) and each path of ``transforms.image``
+For each ``--resample`` method (bilinear, bicubic, lanczos) and each path of ``transforms.imaging.image``
 (``ImageSpec(fast=True)``: DCT-scaled decode + OpenCV bilinear where it applies; ``fast=False``: the
 Pillow reference path), on the same images:
 - CPU µs per image of ``process_image`` (decode → resize → crop → JPEG → exact sums), median of passes;
 - PSNR (dB) of the resized crop *before JPEG* against the float64 Lanczos-3 reference of the same
-  crop box (``benchmarks.imageops.reference_crop``; box from ``transforms.image.crop_box``).
+  crop box (``benchmarks.imageops.reference_crop``; box from ``transforms.imaging.image.crop_box``).
 
 The pre-JPEG crop is rebuilt from the project's public functions exactly as ``process_image`` does for
 an upright RGB JPEG: ``open_image`` → ``draft('RGB', (side, side))`` on the fast bilinear path (the libjpeg decode that
@@ -25,7 +25,7 @@ METHODS = ('bilinear', 'bicubic', 'lanczos')
 
 def pre_jpeg_crop(data: bytes, spec) -> np.ndarray:
     """uint8 RGB crop that ``process_image`` would JPEG-encode (upright RGB JPEG input)."""
-    from transforms import image as image_lib
+    from transforms.imaging import image as image_lib
     image = image_lib.open_image(data, spec.max_image_pixels)
     if spec.fast and spec.resample == 'bilinear' and image.format == 'JPEG' and spec.resize_shorter_side > 0:
         image.draft('RGB', (spec.resize_shorter_side, spec.resize_shorter_side))  # as process_image does
@@ -36,7 +36,7 @@ def run_quality(blobs: list[bytes], psnr_images: int = 40, repeats: int = 3, sid
                 crop: int = 256) -> list[dict]:
     """One row per (method, path): {'method', 'path', 'us', 'psnr_db'}; raises on a failing path."""
     import cv2
-    from transforms import image as image_lib
+    from transforms.imaging import image as image_lib
     cv2.setNumThreads(1)
     refs, geoms = [], []
     for data in blobs[:psnr_images]:

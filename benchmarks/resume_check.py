@@ -2,7 +2,7 @@
 
 Reported in docs/running_at_scale.md ("Resume, claims and provenance").
 
-The check is: list the class folders with each file's size and mtime (`transforms/listing.py`), per
+The check is: list the class folders with each file's size and mtime (`transforms/inputs/listing.py`), per
 shard order its files and hash their names, sizes and mtimes (`sharding.order_key`,
 `fingerprint.shard_inputs`), then read the shard's sidecar and match the shard file
 (`resume.read_finished`). Each part is timed alone, single thread, in CPU seconds
@@ -25,10 +25,10 @@ import statistics
 import time
 from typing import Callable, Dict, List
 
-from transforms import layout, resume
-from transforms.fingerprint import shard_inputs
-from transforms.listing import discover_layout, list_children, list_class_dir
-from transforms.sharding import ImageRef, order_key
+from transforms.output import layout, resume
+from transforms.inputs.fingerprint import shard_inputs
+from transforms.inputs.listing import discover_layout, list_children, list_class_dir
+from transforms.split.sharding import ImageRef, order_key
 
 PER_FILES = 10_000
 
@@ -71,7 +71,7 @@ def measure(input_dir: str, output_dir: str, repeats: int) -> Dict:
   manifest = layout.read_json(os.path.join(output_dir, layout.MANIFEST_FILE))
   seed = manifest['options']['seed']
   shards = [s['file'] for e in manifest['splits'].values() for s in e['shards']]
-  # The shard writer's input: the refs of each shard (round-robin as transforms/sharding.py; the
+  # The shard writer's input: the refs of each shard (round-robin as transforms/split/sharding.py; the
   # exact assignment does not change the cost).
   per_shard = collections.defaultdict(list)
   for i, ref in enumerate(sorted(refs, key=lambda r: order_key(seed, r))):

@@ -1,12 +1,12 @@
-"""Variants of ``transforms.image.process_image`` for the levers of issue 11, built here, not in the product.
+"""Variants of ``transforms.imaging.image.process_image`` for the levers of issue 11, built here, not in the product.
 
 A ``Variant`` names the levers it pulls; ``process_variant`` runs the product's own fast path for an
-RGB/greyscale JPEG (``transforms.image`` functions: DCT scale, upright view, resize-and-crop, encode)
+RGB/greyscale JPEG (``transforms.imaging.image`` functions: DCT scale, upright view, resize-and-crop, encode)
 with those levers swapped in, and falls back to ``process_image`` itself for every other input, so a
 variant's output is comparable with the product's image by image:
 
 * ``probe``: how the header (size, colourspace, EXIF orientation) is read. ``'product'`` (the default)
-  is ``transforms.image.jpeg_header`` (libjpeg's header, Exif segment read alone: lever 2, in the product
+  is ``transforms.imaging.image.jpeg_header`` (libjpeg's header, Exif segment read alone: lever 2, in the product
   since 33246bf); ``'pillow'`` is the probe before it, Pillow's ``Image.open`` + ``getexif()``;
   ``'simplejpeg'`` is this module's own version of lever 2, with EXIF orientation parsed only when an
   APP1 ``Exif`` segment exists, by ``Image.open(...).getexif()`` (``exif='open'``) or by
@@ -22,7 +22,7 @@ variant's output is comparable with the product's image by image:
   new array (fresh pages from the kernel for every image above malloc's mmap threshold).
 
 ``BASELINE`` (no lever) re-implements the product's path and must give byte-identical records (checked
-by ``benchmarks.levers`` and tests/test_benchmarks.py). These functions reach into ``transforms.image``'s
+by ``benchmarks.levers`` and tests/test_benchmarks.py). These functions reach into ``transforms.imaging.image``'s
 private helpers on purpose (they measure what a change there would give, against the commit being
 measured), so they follow those helpers: written against the product at 257b2d1.
 """
@@ -38,7 +38,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from transforms import image as image_lib
+from transforms.imaging import image as image_lib
 
 EXIF_HEADER = b'Exif\x00\x00'
 

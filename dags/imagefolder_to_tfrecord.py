@@ -12,7 +12,7 @@ Tasks:
                  ``resumed: N shards kept, M rewritten because their input changed, K missing``.
                  A run claims the output first: a second run on it fails at once, naming the first;
                  the 60 s let the claim of an attempt killed on another machine go stale
-                 (pipeline/claim.py).
+                 (pipeline/runtime/claim.py).
   verify_output  ``<python> -m pipeline.verify <output>``: _SUCCESS present, per-split and
                  per-shard counts and each shard's SHA-256 equal manifest.json, every record's
                  crcs, Example and JPEG valid. Fails the run otherwise (no retries: a broken output
@@ -127,7 +127,7 @@ with DAG(
       },
       dataflow_config="{{ var.json.get('folder2tfrecord_dataflow_config', {}) }}",
       retries=2,
-      # Longer than pipeline/claim.py STALE_AFTER_SECONDS: an attempt killed on another machine leaves
+      # Longer than pipeline/runtime/claim.py STALE_AFTER_SECONDS: an attempt killed on another machine leaves
       # an object-store claim that is stale by then (a local output's claim is freed at once).
       retry_delay=datetime.timedelta(seconds=60),
   )

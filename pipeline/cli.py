@@ -21,7 +21,8 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-from pipeline import extras, interrupts, logs
+from pipeline import extras
+from pipeline.runtime import interrupts, logs
 
 SUBCOMMANDS = {'run': 'pipeline.run', 'plan': 'pipeline.run', 'verify': 'pipeline.verify',
                'report': 'pipeline.report'}

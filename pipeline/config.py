@@ -40,7 +40,7 @@ from typing import Any, Dict, Iterable, List, Sequence
 
 import yaml
 
-from transforms import layout
+from transforms.output import layout
 
 NOT_IN_FILES = ('config', 'print_config', 'help')  # flags that make no sense inside a config file
 TYPE_NAMES = {'int': 'an integer', 'float': 'a number', 'str': 'text'}  # argparse types, in errors

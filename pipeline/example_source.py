@@ -11,8 +11,8 @@ map-style `Dataset`: `__len__`, `__getitem__`, `__getitems__`), built on the `ar
 `ArrayRecordDataSource` (one thread-safe reader per shard, opened on first use). Over TFRecord output,
 which is read front to back, it is iterable only (`__iter__`; `__getitem__` raises TypeError saying how
 to convert for random access). Records are parsed with the converter's own tf.train.Example class
-(transforms/example.py) and images decoded with its own JPEG decoder (libjpeg-turbo through
-simplejpeg, transforms/image.py), so neither TensorFlow nor TFDS is imported.
+(transforms/imaging/example.py) and images decoded with its own JPEG decoder (libjpeg-turbo through
+simplejpeg, transforms/imaging/image.py), so neither TensorFlow nor TFDS is imported.
 
 Files: manifest.json says the shards, their counts, the file format and compression; every file is
 read through Beam's FileSystems, so local, gs:// and s3:// outputs work (pass Beam options such as
@@ -34,10 +34,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, SupportsIndex
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms import file_format as file_formats
-from transforms import image as image_lib
-from transforms import layout
-from transforms.example import example_class
+from transforms.output import file_format as file_formats
+from transforms.imaging import image as image_lib
+from transforms.output import layout
+from transforms.imaging.example import example_class
 
 Example = Dict[str, Any]
 

@@ -10,8 +10,8 @@
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map,
 fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count is
-automatic, converts a small deterministic sample (transforms/sample.py) whose bytes per file size the
-shards (transforms/shard_count.py).
+automatic, converts a small deterministic sample (transforms/split/sample.py) whose bytes per file size the
+shards (transforms/split/shard_count.py).
 """
 
 from __future__ import annotations
@@ -22,22 +22,22 @@ from typing import Dict, List, Optional
 import apache_beam as beam
 
 from pipeline.options import ConverterOptions, UsageError
-from pipeline.output_dir import shard_recipe_of
-from transforms.codec_versions import codec_versions
-from transforms.imagenet import AnnotationError, read_class_texts, read_ground_truth
-from transforms.label_map import label_map_of, label_names, read_labels_file
-from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplicates
-from transforms.groups import Followers
-from transforms.input_survey import InputSurvey, check_has_images, survey_input
-from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
-from transforms.near_duplicates import FindDuplicates
-from transforms.metadata import WriteMetadata
-from transforms.provenance import CollectOutputFacts, RunInfo
-from transforms.sample import RecordRecipe, Sample, folders_of, run_sample
-from transforms.shard_count import ShardSizing
-from transforms.shard_writer import WriteShards
-from transforms.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
-from transforms.stats import ChannelStats
+from pipeline.runtime.output_dir import shard_recipe_of
+from transforms.imaging.codec_versions import codec_versions
+from transforms.inputs.imagenet import AnnotationError, read_class_texts, read_ground_truth
+from transforms.inputs.label_map import label_map_of, label_names, read_labels_file
+from transforms.duplicates.exact import DropDuplicates, ExcludeFiles, FindExactDuplicates
+from transforms.split.groups import Followers
+from transforms.inputs.survey import InputSurvey, check_has_images, survey_input
+from transforms.inputs.listing import InputError, Layout, ListImages, discover_layout, input_path
+from transforms.duplicates.near import FindDuplicates
+from transforms.metadata.write import WriteMetadata
+from transforms.metadata.provenance import CollectOutputFacts, RunInfo
+from transforms.split.sample import RecordRecipe, Sample, folders_of, run_sample
+from transforms.split.shard_count import ShardSizing
+from transforms.output.shard_writer import WriteShards
+from transforms.split.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
+from transforms.metadata.stats import ChannelStats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ class DatasetPlan:
 
   Attributes:
     layout: split roots.
-    label_map: {class name: id} (label = id + label_offset; transforms/label_map.py).
+    label_map: {class name: id} (label = id + label_offset; transforms/inputs/label_map.py).
     class_dirs: {split: class folder names found under that split's root} (may include classes that
       are not in the label map; their files become rejects).
     ground_truth: {file stem: class} of a flat validation folder (--validation_ground_truth).
@@ -72,7 +72,7 @@ class DatasetPlan:
 
 def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   """Lists the split roots and class folders, fixes the label map and, when a split's shard count is
-  automatic, converts the run's sample (transforms/sample.py; ~0.2 s for 32 images).
+  automatic, converts the run's sample (transforms/split/sample.py; ~0.2 s for 32 images).
 
   Raises:
     InputError: unreadable input, no class folders, no files, a labels file that matches nothing, or

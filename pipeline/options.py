@@ -22,17 +22,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from beam_private.option_parser import beam_option_parser
 from pipeline import command_line, config
 from pipeline.command_line import UsageError
-from transforms import file_format as file_formats
-from transforms.duplicates import read_exclusions
-from transforms.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
-from transforms.input_file import DEFAULT_MAX_FILE_BYTES
-from transforms.label_map import labels_file_digest
-from transforms.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
-from transforms.model_garden import DEFAULT_BATCH_SIZE
-from transforms.sample import RUN_SAMPLE_SIZE
-from transforms.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
-from transforms.near_duplicates import DEFAULT_NEAR_DISTANCE, MAX_NEAR_DISTANCE
-from transforms.sharding import TEST, TRAIN, VALIDATION
+from transforms.output import file_format as file_formats
+from transforms.duplicates.exact import read_exclusions
+from transforms.imaging.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS, ImageSpec
+from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES
+from transforms.inputs.label_map import labels_file_digest
+from transforms.output.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
+from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE
+from transforms.split.sample import RUN_SAMPLE_SIZE
+from transforms.split.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
+from transforms.duplicates.near import DEFAULT_NEAR_DISTANCE, MAX_NEAR_DISTANCE
+from transforms.split.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
@@ -173,7 +173,7 @@ class ConverterOptions:
 
   @property
   def excluded_files(self) -> FrozenSet[str]:
-    """The input-relative paths --exclude_file names (transforms/duplicates.py read_exclusions)."""
+    """The input-relative paths --exclude_file names (transforms/duplicates/exact.py read_exclusions)."""
     return read_exclusions(self.exclude_file) if self.exclude_file else frozenset()
 
   @property
@@ -190,7 +190,7 @@ class ConverterOptions:
 
   @property
   def output_layout(self) -> OutputLayout:
-    """The names of every output file (transforms/layout.py); shard names follow --shard_name_template,
+    """The names of every output file (transforms/output/layout.py); shard names follow --shard_name_template,
     else --file_format's default."""
     return OutputLayout(self.output, shard_names_for(self.shard_name_template, self.file_format))
 
@@ -206,7 +206,7 @@ class ConverterOptions:
   def to_dict(self) -> Dict:
     """The flags that decide the output's bytes (recorded in manifest.json; --resume checks them);
     RECORDED_WHEN_SET flags only when they are not at their default; --labels_file as the SHA-256 of
-    its label map (transforms/label_map.py labels_file_digest)."""
+    its label map (transforms/inputs/label_map.py labels_file_digest)."""
     values = dataclasses.asdict(self)
     for key in ('input', 'output', 'overwrite', 'resume', 'log_level', 'verbose') + PLAN_FLAGS:
       values.pop(key)
@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
   readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
                        help='Global batch size of model_garden.yaml, from which its steps per epoch, '
                             'train and validation steps and learning rate follow.')
-  imagenet = parser.add_argument_group('ImageNet files (transforms/imagenet.py)')
+  imagenet = parser.add_argument_group('ImageNet files (transforms/inputs/imagenet.py)')
   imagenet.add_argument('--validation_ground_truth',
                         help='Labels of a flat validation folder (input/validation/<image>): '
                              'LOC_val_solution.csv, ILSVRC2012_validation_ground_truth.txt (with '
@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help='The plan also projects the conversion time on this many one-core workers '
                          '(besides this machine\'s cores); 0: only this machine. Also Beam\'s '
                          '--num_workers (Dataflow\'s initial worker count), which it is passed on as.')
-  logs = parser.add_argument_group('terminal and run log (pipeline/logs.py)')
+  logs = parser.add_argument_group('terminal and run log (pipeline/runtime/logs.py)')
   logs.add_argument('--log_level', choices=LOG_LEVELS, default='WARNING',
                     help='What the terminal shows besides the progress bar, the summary and errors. '
                          'The rest goes to the run log, <output>/_work/run.log (a temporary folder '

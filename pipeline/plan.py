@@ -3,13 +3,13 @@ write, predicted from the full listing and a converted sample. Nothing is writte
 
 The plan lists every class folder on the driver with the graph's own listing function (so the counts
 are a run's), splits the files as AssignSplitShard does (`split_class`), converts --plan_sample files
-with the shard writer's steps (transforms/sample.py: stratified by class folder, at least one each,
+with the shard writer's steps (transforms/split/sample.py: stratified by class folder, at least one each,
 chosen by a stable hash, the same every time) and prints:
 
 * files per split and class (exact), the listing's rejects (exact), the sample's reject share and its
   reasons;
 * predicted bytes per split and in total with a 95% interval, bytes per example, the shard count the
-  flags give (the run's own count: from the run's sample, transforms/shard_count.py) and MB per shard,
+  flags give (the run's own count: from the run's sample, transforms/split/shard_count.py) and MB per shard,
   with the warnings of TF's and TFDS's guidance;
 * the CPU ms per image measured here and the projected time on W workers.
 
@@ -25,7 +25,7 @@ themselves; s^2 is the sample variance of y over the whole sample, pooled over t
 holds the differences between classes (conservative). A fully sampled input gives a zero-width
 interval. The same expansion of a 0/1 "gave a record" value predicts the examples, so the sample's
 reject share lowers both. The metadata files are predicted by the builders that write them, fed the
-predicted counts (transforms/metadata.py, tfds_metadata.py, model_garden.py).
+predicted counts (transforms/metadata/write.py, tfds_metadata.py, model_garden.py).
 
 Time, an estimate: the CPU per image measured on the sample (process_image and the Example, one thread,
 rejects included) times the files of each shard, the shards spread over W one-core workers (longest
@@ -48,27 +48,27 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from beam_private.runners import FN_API_RUNNER
-from pipeline.claim import new_run_id
+from pipeline.runtime.claim import new_run_id
 from pipeline.graph import DatasetPlan, record_recipe, shard_sizing
 from pipeline.options import ConverterOptions
-from pipeline.output_dir import owned_files
-from transforms import file_format as file_formats
-from transforms import layout
-from transforms.codec_versions import package_versions
-from transforms.fingerprint import InputFingerprint
-from transforms.input_survey import left_behind_counts, left_behind_line
-from transforms.listing import input_path, reject
-from transforms.metadata import build_manifest, build_stats
-from transforms.model_garden import model_garden_text
-from transforms.near_duplicates import GroupFile, group_line
-from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
-from transforms.sample import Sample, convert, draw, folders_of, list_folders
-from transforms.shard_count import MB, shard_warnings
-from transforms.reject_reasons import reason_category
-from transforms.sharding import TRAIN, num_shards_of, ordered_splits, split_class
-from transforms.stats import SplitTotals
-from transforms.success import UNLISTED_FILES, success_lines
-from transforms.tfds_metadata import tfds_metadata_files
+from pipeline.runtime.output_dir import owned_files
+from transforms.output import file_format as file_formats
+from transforms.output import layout
+from transforms.imaging.codec_versions import package_versions
+from transforms.inputs.fingerprint import InputFingerprint
+from transforms.inputs.survey import left_behind_counts, left_behind_line
+from transforms.inputs.listing import input_path, reject
+from transforms.metadata.write import build_manifest, build_stats
+from transforms.metadata.model_garden import model_garden_text
+from transforms.duplicates.near import GroupFile, group_line
+from transforms.metadata.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
+from transforms.split.sample import Sample, convert, draw, folders_of, list_folders
+from transforms.split.shard_count import MB, shard_warnings
+from transforms.metadata.reject_reasons import reason_category
+from transforms.split.sharding import TRAIN, num_shards_of, ordered_splits, split_class
+from transforms.metadata.stats import SplitTotals
+from transforms.output.success import UNLISTED_FILES, success_lines
+from transforms.metadata.tfds_metadata import tfds_metadata_files
 
 Z_95 = 1.959964  # two-sided 95% quantile of the normal distribution
 # Wall seconds of a 1-image run on this machine kind (python -m pipeline.run, DirectRunner
@@ -98,7 +98,7 @@ class SplitPlan:
     num_bytes: predicted bytes of its shard files (records, framing, the container's per-shard bytes).
     num_shards: the shard count the flags give (requested, or automatic: the run's own computation).
     automatic: the count is automatic (--<split>_shards 0).
-    warnings: what TF's and TFDS's guidance says about these shards (transforms/shard_count.py).
+    warnings: what TF's and TFDS's guidance says about these shards (transforms/split/shard_count.py).
   """
   split: str
   files: int
@@ -138,7 +138,7 @@ class Plan:
       machine's cores, then --num_workers when given.
     seconds: wall seconds the plan took (listing, sample, prediction).
     load: this machine's 1-minute load average when the plan ended (other work slows a run down).
-    existing: the shard and metadata files of a dataset already in --output (pipeline/output_dir.py
+    existing: the shard and metadata files of a dataset already in --output (pipeline/runtime/output_dir.py
       owned_files), which the run refuses to touch without --overwrite or --resume.
     duplicate_line_bytes: bytes of a duplicates.jsonl line naming two files of the sample's typical
       path length (duplicates.jsonl is predicted empty: the plan does not search for duplicates).
@@ -347,7 +347,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
 
 
 def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
-  """Bytes of a duplicates.jsonl line (transforms/near_duplicates.py) naming two files whose paths
+  """Bytes of a duplicates.jsonl line (transforms/duplicates/near.py) naming two files whose paths
   have the sampled files' mean length (0 without a sampled file)."""
   if not sample.files:
     return 0
@@ -359,7 +359,7 @@ def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
 
 def _provenance(opts: ConverterOptions, sample: Sample,
                 checksums: Dict[str, Tuple[int, str]]) -> Dict:
-  """provenance.json as a run of these flags would write it (transforms/provenance.py), its times,
+  """provenance.json as a run of these flags would write it (transforms/metadata/provenance.py), its times,
   run id and listing hash placeholders of their length, the runner the default one."""
   started = utc_now()
   run = RunInfo(new_run_id(), started, FN_API_RUNNER.rsplit('.', 1)[-1], opts.input,
@@ -384,7 +384,7 @@ def format_plan(plan: Plan, opts: ConverterOptions) -> str:
 
 
 def _existing_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
-  """What the run will do with a dataset already in --output (pipeline/output_dir.py)."""
+  """What the run will do with a dataset already in --output (pipeline/runtime/output_dir.py)."""
   if not plan.existing:
     return []
   held = (f'--output {opts.output} already holds a dataset ({len(plan.existing)} files, e.g. '

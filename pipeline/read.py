@@ -17,7 +17,7 @@ Elements: images float32 [B, image_size, image_size, 3] holding 0-255 RGB values
 train split's mean_rgb and divides by its std_rgb from stats.json), labels int32 [B] as stored, i.e.
 including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
 Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
-File names come from transforms/layout.py; every file is read through tf.io.gfile, so local and gs://
+File names come from transforms/output/layout.py; every file is read through tf.io.gfile, so local and gs://
 outputs work. tf.data reads TFRecord output only; for `--file_format array_record` output use
 `ExampleSource`, Grain or TFDS's `as_data_source()` (docs/readers.md).
 
@@ -34,8 +34,8 @@ import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline.example_source import ExampleSource, decode_example  # pylint: disable=unused-import
-from transforms import file_format as file_formats
-from transforms import layout
+from transforms.output import file_format as file_formats
+from transforms.output import layout
 
 
 class _LazyModule:

@@ -12,9 +12,9 @@ writes report.png and report.html (the same picture embedded, plus the numbers a
 - mean/std per channel and the reject reasons by category, as stats.json counts them (the run's
   summary prints the same numbers), or "no file was rejected";
 - the closest duplicates across splits (duplicates.jsonl), each pair's two stored images side by
-  side, decoded from the shards (pipeline/report_duplicates.py).
+  side, decoded from the shards (pipeline/reporting/duplicates.py).
 
-Shards are read through Beam FileSystems with their format's reader (transforms/file_format.py:
+Shards are read through Beam FileSystems with their format's reader (transforms/output/file_format.py:
 TFRecord, gzip TFRecord or ArrayRecord; gs:// and s3:// outputs work too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
 (`Figure.figimage`), so each tile's pixels in the PNG are exactly `tile_image()` of a record.
 """
@@ -38,7 +38,8 @@ import textwrap
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from pipeline import extras, logs
+from pipeline import extras
+from pipeline.runtime import logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
   from apache_beam.io.filesystems import FileSystems
@@ -46,14 +47,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 from pipeline.command_line import parse_command_line
-from pipeline.report_duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
-from pipeline.report_fonts import Glyphs
+from pipeline.reporting.duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
+from pipeline.reporting.fonts import Glyphs
 from pipeline.verify import Example
-from transforms import file_format as file_formats
-from transforms import layout
-from transforms.reject_reasons import count_reasons
-from transforms.sharding import ordered_splits
-from transforms.tfds_metadata import tfds_label_names
+from transforms.output import file_format as file_formats
+from transforms.output import layout
+from transforms.metadata.reject_reasons import count_reasons
+from transforms.split.sharding import ordered_splits
+from transforms.metadata.tfds_metadata import tfds_label_names
 
 TILE_PIXELS = 112  # side of one contact-sheet tile
 TILE_GAP = 4  # pixels between tiles
@@ -109,7 +110,7 @@ class ReportData:
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
   num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
-  # the closest pairs across splits of duplicates.jsonl, with their images (pipeline/report_duplicates.py)
+  # the closest pairs across splits of duplicates.jsonl, with their images (pipeline/reporting/duplicates.py)
   duplicate_pairs: List[DuplicatePair] = dataclasses.field(default_factory=list)
 
 
@@ -257,7 +258,7 @@ def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
 
 
 def reject_counts(rejects: Sequence[Dict]) -> List[Tuple[str, int]]:
-  """(reason category, count), most frequent first (transforms/reject_reasons.py)."""
+  """(reason category, count), most frequent first (transforms/metadata/reject_reasons.py)."""
   return list(count_reasons(rejects).items())
 
 
@@ -346,7 +347,7 @@ def _fitted(text: str, width: int, max_lines: int = 1) -> str:
 def _draw_charts(fig, data: ReportData, top: float, bottom: float,
                  glyphs: Callable[[str], str] = str) -> None:
   """Four charts in two rows between figure fractions bottom..top; `glyphs` writes texts that hold
-  characters no font has (pipeline/report_fonts.py)."""
+  characters no font has (pipeline/reporting/fonts.py)."""
   from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
   row_h = (top - bottom) / 2
   splits = ordered_splits(data.manifest['splits'])

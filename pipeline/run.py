@@ -2,11 +2,11 @@
 
 Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written, or
 more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
-error, a missing optional dependency, or an --output that another run holds (pipeline/claim.py), found
+error, a missing optional dependency, or an --output that another run holds (pipeline/runtime/claim.py), found
 before any work started; 130 interrupted (Ctrl-C, SIGINT), 143 stopped by SIGTERM (as Airflow,
-Kubernetes and systemd stop a task), 129 by SIGHUP (pipeline/interrupts.py). Finished shards are kept
+Kubernetes and systemd stop a task), 129 by SIGHUP (pipeline/runtime/interrupts.py). Finished shards are kept
 after 1, 130, 143 and 129: --resume keeps those whose input is unchanged and writes the rest, then
-prints a `resumed: ...` line (transforms/resume.py). A full disk is exit 1 with one line naming the file
+prints a `resumed: ...` line (transforms/output/resume.py). A full disk is exit 1 with one line naming the file
 or step being written; free space and rerun with --resume.
 
 With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is printed
@@ -25,12 +25,13 @@ import textwrap
 import time
 from typing import List, Optional, Sequence
 
-from pipeline import interrupts
+from pipeline.runtime import interrupts
 
 if __name__ == '__main__':
   interrupts.install()  # Before every other import: Ctrl-C while Beam and TF load ends cleanly too.
 
-from pipeline import extras, logs  # pylint: disable=wrong-import-position
+from pipeline import extras  # pylint: disable=wrong-import-position
+from pipeline.runtime import logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
   import apache_beam as beam
@@ -38,24 +39,24 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions,
                                                   StandardOptions, TestOptions, WorkerOptions)
 
-from pipeline.claim import ClaimRecord, OutputClaim, new_run_id
+from pipeline.runtime.claim import ClaimRecord, OutputClaim, new_run_id
 from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
-from pipeline.output_dir import check_output_location, prepare_output
+from pipeline.runtime.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
-from pipeline.progress import Progress, count_files
-from pipeline.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
+from pipeline.runtime.progress import Progress, count_files
+from pipeline.runtime.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
-from transforms import file_format, layout
-from transforms.codec_versions import package_versions
-from transforms.input_survey import empty_classes_warning, left_behind_counts, left_behind_line
-from transforms.listing import InputError
-from transforms.metadata import reject_fraction
-from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
-from transforms.resume import resume_message
-from transforms.reject_reasons import INTERNAL_ERROR
-from transforms.sharding import SPLITS
+from transforms.output import file_format, layout
+from transforms.imaging.codec_versions import package_versions
+from transforms.inputs.survey import empty_classes_warning, left_behind_counts, left_behind_line
+from transforms.inputs.listing import InputError
+from transforms.metadata.write import reject_fraction
+from transforms.metadata.provenance import RunInfo, converter_version, read_provenance, utc_now
+from transforms.output.resume import resume_message
+from transforms.metadata.reject_reasons import INTERNAL_ERROR
+from transforms.split.sharding import SPLITS
 
 # The FnApiRunner, which the DirectRunner uses for batch pipelines, is the default so that
 # --direct_running_mode / --direct_num_workers always apply (the DirectRunner may first try the Prism
@@ -81,7 +82,7 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
 
 def duplicates_line(counts: dict, max_distance: int) -> str:
   """`duplicates: 7 groups (2 exact, 5 near within 8 bits), 4 files across splits (see
-  duplicates.jsonl)`: groups of transforms/near_duplicates.py, and the files of those groups stored
+  duplicates.jsonl)`: groups of transforms/duplicates/near.py, and the files of those groups stored
   or listed in another split than their group's first file (leakage)."""
   exact = counts['exact_within_split'] + counts['exact_across_splits']
   near = counts['near_within_split'] + counts['near_across_splits']
@@ -93,7 +94,7 @@ def duplicates_line(counts: dict, max_distance: int) -> str:
 
 def summarize(opts: ConverterOptions, stats: dict, seconds: float) -> str:
   """A plain-text table of what the run wrote and why files were rejected, every line at most
-  SUMMARY_COLUMNS wide; every count is stats.json's (transforms/metadata.py build_stats)."""
+  SUMMARY_COLUMNS wide; every count is stats.json's (transforms/metadata/write.py build_stats)."""
   output = f'Output: {_shown(opts.output)}'
   lines = [output] if len(output) <= SUMMARY_COLUMNS else ['Output:', '  ' + _shortened(
       _shown(opts.output), SUMMARY_COLUMNS - 2)]
@@ -153,7 +154,7 @@ def run_info(opts: ConverterOptions, options: PipelineOptions, run_id: str, star
 def run(argv: Optional[Sequence[str]] = None) -> int:
   """Runs the conversion; returns the process exit code (see the module docstring).
 
-  A run claims --output (pipeline/claim.py) before it writes anything and releases it when it ends.
+  A run claims --output (pipeline/runtime/claim.py) before it writes anything and releases it when it ends.
   """
   run_id, started = new_run_id(), utc_now()
   claim = None
@@ -295,7 +296,7 @@ def _top_step(label: str) -> str:
 
 _NO_SPACE = re.compile(r'\[Errno 28\]|No space left on device')
 _FAILED_PATH = re.compile(r"\[Errno 28\] No space left on device: '([^']+)'")
-_FAILED_SHARD = re.compile(r'while writing shard ([^:\s{}]+):')  # transforms/shard_writer.py
+_FAILED_SHARD = re.compile(r'while writing shard ([^:\s{}]+):')  # transforms/output/shard_writer.py
 _FAILED_STEP = re.compile(r"\[while running '([^']+)'\]")
 DEAD_WORKER_GRACE_SECONDS = 2.0  # A dead worker's report follows the driver's channel error.
 _ENDING_SECONDS = 60.0  # Longer than end_now() takes (stop_local_workers waits up to 5 s).
@@ -309,7 +310,7 @@ def _shown(path: str) -> str:
 
 
 def main() -> None:
-  """The command line: a quiet terminal, everything else in the run log (pipeline/logs.py)."""
+  """The command line: a quiet terminal, everything else in the run log (pipeline/runtime/logs.py)."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Workers inherit it; TensorFlow's C++ banner.
   try:
     extras.require_for_args(sys.argv[1:])
@@ -332,7 +333,7 @@ def _run_log_line(path: str) -> str:
 def _end_run(error: str, command_line: logs.CommandLineLogs) -> None:
   """Ends the run at once with exit code 1 after a failure that Beam does not report (a dead worker):
   the workers stop, the claim is released, then the error, the --resume hint and the run log's path
-  are printed (pipeline/interrupts.py end_now)."""
+  are printed (pipeline/runtime/interrupts.py end_now)."""
   sys.stdout.flush()
   log_line = f'\n{_run_log_line(command_line.path)}' if command_line.path else ''
   interrupts.end_now(f'error: {error}\n{interrupts.RESUME_HINT}{log_line}', 1)

@@ -25,13 +25,13 @@ What is checked, against ``manifest.json`` (the output layout: docs/output.md):
     earlier versions have none: then this check is skipped and the summary line says so). A copy that
     lost or changed bytes on the way to another bucket is named here even when every record still
     parses (a flipped bit inside a JPEG's pixels);
-  * ``duplicates.jsonl`` agrees with the records' ``image/phash`` (pipeline/duplicates_check.py):
+  * ``duplicates.jsonl`` agrees with the records' ``image/phash`` (pipeline/checks/duplicates_check.py):
     every line is a well-formed group, every stored file it names is a record in one group, each
     member's distance to the first is the records', exact copies have one hash, and records within
     the run's --near_duplicate_distance are in one group; stats.json's ``duplicates`` counts its
     lines.
 
-  * the metadata files against the records and ``_SUCCESS`` (pipeline/metadata_check.py): every file
+  * the metadata files against the records and ``_SUCCESS`` (pipeline/checks/metadata_check.py): every file
     the run wrote is present and has the SHA-256 ``_SUCCESS`` lists (outputs of earlier versions
     have an empty ``_SUCCESS``: then edits cannot be checked and the summary line says so);
     ``labels.txt`` and TFDS's label names against the records' labels and synsets; ``stats.json``'s
@@ -40,11 +40,11 @@ What is checked, against ``manifest.json`` (the output layout: docs/output.md):
 
 A missing OUTPUT folder is exit 2.
 
-``--against OTHER`` then compares the output with another one byte for byte (pipeline/compare.py).
+``--against OTHER`` then compares the output with another one byte for byte (pipeline/checks/compare.py).
 
 Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
 Beam options such as ``--s3_endpoint_url`` after the output path. TensorFlow is not needed: the
-Example message class is the converter's own (``transforms/example.py``, built from TensorFlow's
+Example message class is the converter's own (``transforms/imaging/example.py``, built from TensorFlow's
 proto layout in a private descriptor pool; wire-compatible with ``tf.train.Example``).
 """
 
@@ -61,7 +61,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
-from pipeline import extras, logs
+from pipeline import extras
+from pipeline.runtime import logs
 
 with logs.held_import_logs():  # Beam may log a harmless warning while it is imported (see logs.py).
   from apache_beam.io.filesystem import CompressionTypes
@@ -71,14 +72,14 @@ import numpy as np
 from PIL import Image
 
 from beam_private.tfrecord import masked_crc32c
-from pipeline import compare
-from pipeline import duplicates_check
-from pipeline import metadata_check
+from pipeline.checks import compare
+from pipeline.checks import duplicates_check
+from pipeline.checks import metadata_check
 from pipeline.command_line import parse_command_line
-from transforms import file_format as file_formats
-from transforms import layout
-from transforms.checksum import HashingReader, file_sha256
-from transforms.example import example_class
+from transforms.output import file_format as file_formats
+from transforms.output import layout
+from transforms.output.checksum import HashingReader, file_sha256
+from transforms.imaging.example import example_class
 
 SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
 _HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
@@ -201,7 +202,7 @@ def _single(feature_map: Any, key: str, kind: str) -> Any:
 def check_example(payload: bytes, label_range: range | None,
                   tally: metadata_check.RecordTally | None = None) -> list[str]:
   """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range.
-  `tally`, when given, counts the record (pipeline/metadata_check.py)."""
+  `tally`, when given, counts the record (pipeline/checks/metadata_check.py)."""
   try:
     example = Example.FromString(payload)
     feature_map = example.features.feature

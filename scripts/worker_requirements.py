@@ -4,7 +4,7 @@
 
 run_dataflow.sh passes the result as Beam's --requirements_file, so every worker installs the Pillow,
 simplejpeg, OpenCV and numpy the driver was tested with (and the shard writers' codec check,
-transforms/codec_versions.py, finds the driver's versions). Only these: the rest comes with the package
+transforms/imaging/codec_versions.py, finds the driver's versions). Only these: the rest comes with the package
 (--setup_file) and Beam's worker image, and a requirements file is downloaded on the launcher and staged
 for the workers, which would be hundreds of MB with TensorFlow in it.
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 
 from install_is_current import CONSTRAINTS, read_pins  # pylint: disable=wrong-import-position
-from transforms.codec_versions import WORKER_PINNED_DISTRIBUTIONS  # pylint: disable=wrong-import-position
+from transforms.imaging.codec_versions import WORKER_PINNED_DISTRIBUTIONS  # pylint: disable=wrong-import-position
 
 
 def worker_requirements(root: pathlib.Path = ROOT) -> str:

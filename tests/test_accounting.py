@@ -16,10 +16,10 @@ from conftest import SAMPLE_DIR, convert
 from pipeline import report
 from pipeline.options import parse_args
 from pipeline.run import NO_SPLIT, SUMMARY_COLUMNS, summarize
-from transforms import layout
-from transforms.metadata import build_stats
-from transforms.reject_reasons import DUPLICATE, INTERNAL_ERROR, count_reasons, reason_category
-from transforms.stats import SplitTotals
+from transforms.output import layout
+from transforms.metadata.write import build_stats
+from transforms.metadata.reject_reasons import DUPLICATE, INTERNAL_ERROR, count_reasons, reason_category
+from transforms.metadata.stats import SplitTotals
 
 LONG_CLASS = 'a class folder whose name is much longer than any column of the summary could hold'
 

@@ -19,7 +19,7 @@ from clusters.outputs import read_dataset
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
 from pipeline.read import ExampleSource
-from transforms import file_format
+from transforms.output import file_format
 
 pytestmark = pytest.mark.timeout(600)
 ARRAY_RECORD = ('--file_format', 'array_record')

@@ -42,7 +42,7 @@ def test_tfrecord_framing_is_tensorflows():
 
 
 def test_named_tuple_coder_encodes_as_tuple_coder_and_decodes_the_type():
-  from transforms.sharding import ImageRef  # pylint: disable=import-outside-toplevel
+  from transforms.split.sharding import ImageRef  # pylint: disable=import-outside-toplevel
   fields = [beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
             beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder()]
   ref = ImageRef('train', 7, 'n01440764', 'n01440764/é x.JPEG', 123_456, -1)

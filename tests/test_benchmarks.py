@@ -135,7 +135,7 @@ def test_measure_sums_the_process_tree(tmp_path):
 
 def test_floor_makes_the_products_stored_size(small_dataset):
   from benchmarks.ceiling import floor_image, measure
-  from transforms.image import ImageSpec, process_image
+  from transforms.imaging.image import ImageSpec, process_image
   spec = ImageSpec()
   files = [(p, label, p.parent.name, p.name) for p, label in synth.list_images(small_dataset.root)][:4]
   for path, _, _, _ in files:
@@ -344,7 +344,7 @@ def test_app1_exif_probe_agrees_with_pillow(phone_dataset):
     ('m8', False), ('rotate_late', False), ('reuse_buffer', True)])
 def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant, same_pixels):
   from benchmarks import variants
-  from transforms.image import ImageSpec, process_image
+  from transforms.imaging.image import ImageSpec, process_image
   v = {'BASELINE': variants.BASELINE, 'sums': variants.Variant(sums='array'),
        'pillow_probe': variants.Variant(probe='pillow'),
        'probe': variants.Variant(probe='simplejpeg'),

@@ -1,4 +1,4 @@
-"""One run per output (pipeline/claim.py): on a local disk (flock) and on S3 (moto's server), the
+"""One run per output (pipeline/runtime/claim.py): on a local disk (flock) and on S3 (moto's server), the
 claim's rules alone, then two real conversions started on one output."""
 
 import json
@@ -13,9 +13,9 @@ import pytest
 
 from clusters.s3 import moto_bucket
 from conftest import REPO, SAMPLE_FLAGS, convert, copies_of_samples
-from pipeline import claim as claim_lib
-from pipeline.claim import ClaimRecord, OutputClaim, OutputInUse
-from transforms import layout
+from pipeline.runtime import claim as claim_lib
+from pipeline.runtime.claim import ClaimRecord, OutputClaim, OutputInUse
+from transforms.output import layout
 
 BUCKET = 'claims'
 

@@ -15,10 +15,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 
 from conftest import REPO, SAMPLE_DIR, convert
-from pipeline import cli, output_dir, report, verify
+from pipeline import cli, report, verify
+from pipeline.runtime import output_dir
 from pipeline.options import UsageError, parse_args
-from transforms.label_map import read_labels_file
-from transforms.listing import InputError
+from transforms.inputs.label_map import read_labels_file
+from transforms.inputs.listing import InputError
 
 SWITCH_HINT = ('{flag} is a switch and takes no value (got {value!r}): write {flag} to turn it on, '
                'leave it out to keep it off.')

@@ -1,5 +1,5 @@
 """verify's checksums on a copy in another bucket, and `verify OUTPUT --against OTHER`
-(pipeline/compare.py): byte-identical or not, which files, which recipe entries."""
+(pipeline/checks/compare.py): byte-identical or not, which files, which recipe entries."""
 
 import json
 import shutil

@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from conftest import REPO
-from transforms.codec_versions import WORKER_PINNED_DISTRIBUTIONS
+from transforms.imaging.codec_versions import WORKER_PINNED_DISTRIBUTIONS
 
 sys.path.insert(0, str(REPO / 'scripts'))
 import install_is_current  # pylint: disable=wrong-import-position

@@ -95,7 +95,7 @@ def test_a_full_disk_ends_the_run_with_one_line_and_resume_finishes(small_disk, 
      "'ConvertImageFolder/WriteMetadata/WriteMetadataFiles']",
      'error: no space left on device while writing stats.json: free space and rerun with the same '
      'flags and --resume.'),
-    ('Traceback (most recent call last):\n  File "transforms/shard_writer.py", line 147\n'
+    ('Traceback (most recent call last):\n  File "transforms/output/shard_writer.py", line 147\n'
      "    raise RuntimeError(f'while writing shard {name}: {describe_error(e)}') from e\n"
      'RuntimeError: while writing shard train-00001-of-00004: OSError: [Errno 28] No space left on '
      "device [while running 'ConvertImageFolder/WriteShards/WriteShard/ParDo(WriteShardFn)']\n",

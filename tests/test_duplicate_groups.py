@@ -1,5 +1,5 @@
-"""Issue 25: duplicates as groups (transforms/near_duplicates.py, union_find.py, hamming_search.py's
-streaming searches), crop hashes (transforms/perceptual_hash.py) on the real sample photos, and the
+"""Issue 25: duplicates as groups (transforms/duplicates/near.py, union_find.py, hamming_search.py's
+streaming searches), crop hashes (transforms/imaging/perceptual_hash.py) on the real sample photos, and the
 group format through a real conversion, verify, report and --exclude_file."""
 
 import json
@@ -12,15 +12,15 @@ import pytest
 from benchmarks.duplicates import OFF_CENTRE_CORNERS, _cropped, _jpeg, _scaled, _upright
 from conftest import convert, sample_files
 from pipeline import verify as verify_lib
-from pipeline.duplicates_check import line_problem
+from pipeline.checks.duplicates_check import line_problem
 from pipeline.run import duplicates_line
-from transforms import hamming_search as hs
-from transforms import image as image_lib
-from transforms import layout
-from transforms import union_find
-from transforms.near_duplicates import (are_near, count_lines, crop_match_distance, find_duplicates,
+from transforms.duplicates import hamming_search as hs
+from transforms.imaging import image as image_lib
+from transforms.output import layout
+from transforms.duplicates import union_find
+from transforms.duplicates.near import (are_near, count_lines, crop_match_distance, find_duplicates,
                                         near_components)
-from transforms.perceptual_hash import hamming_distance, image_hashes, perceptual_hash
+from transforms.imaging.perceptual_hash import hamming_distance, image_hashes, perceptual_hash
 
 SHARDS = ('--train_shards', '2', '--validation_shards', '1')
 
@@ -348,7 +348,7 @@ def test_near_components_on_clustered_hashes_are_the_brute_force_ones(crops, mon
 
 
 def test_sidecars_keep_crop_hashes_and_read_older_ones_without():
-  from transforms.summary import ShardSummary  # pylint: disable=import-outside-toplevel
+  from transforms.output.summary import ShardSummary  # pylint: disable=import-outside-toplevel
   summary = ShardSummary('train-00000-of-00001', 'train', phashes=(('a/1.jpg', -5),),
                          crop_phashes=((1, 2, 3, 4, -2**63),))
   again = ShardSummary.from_json(json.loads(json.dumps(summary.to_json())))

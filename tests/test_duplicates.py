@@ -12,12 +12,12 @@ from benchmarks.duplicates import near_copies
 from conftest import convert, sample_files
 from pipeline import options
 from pipeline import verify as verify_lib
-from pipeline.duplicates_check import record_phash
-from transforms import layout
-from transforms.duplicates import DuplicateGroup, read_exclusions
-from transforms.groups import group_value, merged_followers
-from transforms.near_duplicates import count_lines, find_duplicates
-from transforms.sharding import ImageRef
+from pipeline.checks.duplicates_check import record_phash
+from transforms.output import layout
+from transforms.duplicates.exact import DuplicateGroup, read_exclusions
+from transforms.split.groups import group_value, merged_followers
+from transforms.duplicates.near import count_lines, find_duplicates
+from transforms.split.sharding import ImageRef
 
 # Found at the default distance on every sample photo (benchmarks/duplicates.py; docs/duplicates.md).
 NEAR_KINDS = ('q60', 'resize0.7', 'bright10', 'crop1')

@@ -5,7 +5,7 @@ import sys
 
 import tensorflow as tf
 
-from transforms.example import build_example, example_class
+from transforms.imaging.example import build_example, example_class
 
 
 def test_same_bytes_as_tensorflow():
@@ -37,7 +37,7 @@ def test_same_bytes_as_tensorflow():
 
 
 def test_building_examples_does_not_import_tensorflow():
-  code = ('import sys; from transforms.example import build_example; '
+  code = ('import sys; from transforms.imaging.example import build_example; '
           'build_example(b"x", 1, 1, "a/b.jpg", 0, "a"); '
           'assert "tensorflow" not in sys.modules, "tensorflow was imported"')
   subprocess.run([sys.executable, '-c', code], check=True)

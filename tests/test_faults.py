@@ -13,8 +13,8 @@ import tensorflow as tf
 from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert, copies_of_samples
 from beam_private import tfrecord
-from transforms import image as image_lib
-from transforms import layout
+from transforms.imaging import image as image_lib
+from transforms.output import layout
 
 pytestmark = pytest.mark.slow  # Killed, crashing and failing runs, each a conversion of its own.
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import SAMPLE_DIR
-from transforms import image as image_lib
-from transforms.image import ImageRejected, ImageSpec, process_image
+from transforms.imaging import image as image_lib
+from transforms.imaging.image import ImageRejected, ImageSpec, process_image
 
 pytestmark = pytest.mark.slow  # FUZZ_EXAMPLES examples per seed file: ~1-2 minutes here.
 

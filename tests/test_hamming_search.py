@@ -1,9 +1,9 @@
-"""transforms/hamming_search.py: exactly the pairs a brute-force comparison finds, on every plan."""
+"""transforms/duplicates/hamming_search.py: exactly the pairs a brute-force comparison finds, on every plan."""
 
 import numpy as np
 import pytest
 
-from transforms import hamming_search as hs
+from transforms.duplicates import hamming_search as hs
 
 
 def _brute_force(values: np.ndarray, max_distance: int):

@@ -14,7 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import SAMPLE_DIR, convert
-from transforms.image import ImageRejected, ImageSpec, process_image
+from transforms.imaging.image import ImageRejected, ImageSpec, process_image
 
 SPECS = {'fast': ImageSpec(), 'reference': ImageSpec(fast=False)}
 PHOTO = np.asarray(Image.open(SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').convert('RGB'))

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLE_DIR, sample_files
-from transforms import image as image_lib
-from transforms.image import (ImageRejected, ImageSpec, crop_box, decode_rgb, encode_jpeg,
+from transforms.imaging import image as image_lib
+from transforms.imaging.image import (ImageRejected, ImageSpec, crop_box, decode_rgb, encode_jpeg,
                               process_image)
 
 SPEC = ImageSpec()

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from PIL import Image
 
-from transforms.image import ImageSpec, MAX_ASPECT_RATIO, process_image
+from transforms.imaging.image import ImageSpec, MAX_ASPECT_RATIO, process_image
 
 EXAMPLES = int(os.environ.get('SIZE_EXAMPLES', '60'))
 POLICIES = {

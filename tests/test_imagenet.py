@@ -9,8 +9,8 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import SAMPLE_DIR, convert
-from transforms.image import ImageSpec, process_image
-from transforms.imagenet import map_boxes, parse_voc_xml, read_ground_truth
+from transforms.imaging.image import ImageSpec, process_image
+from transforms.inputs.imagenet import map_boxes, parse_voc_xml, read_ground_truth
 
 SYNSETS = {'animal': 'n00000001', 'flower': 'n00000002', 'space': 'n00000003'}
 

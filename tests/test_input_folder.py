@@ -1,6 +1,6 @@
 """The input folder as users hand it over: what tools leave behind, empty classes, loose files, links,
 special files, oversized files and names that are not UTF-8; whole runs on copies of the sample
-photos, and the safe reader (transforms/input_file.py) alone."""
+photos, and the safe reader (transforms/inputs/input_file.py) alone."""
 
 import hashlib
 import json
@@ -12,10 +12,10 @@ import threading
 import pytest
 
 from conftest import SAMPLE_DIR, convert
-from transforms import input_file
-from transforms.input_file import InputFileError, read_input
-from transforms.input_survey import check_class_name, left_behind_line
-from transforms.listing import InputError, is_left_behind, left_behind_kind
+from transforms.inputs import input_file
+from transforms.inputs.input_file import InputFileError, read_input
+from transforms.inputs.survey import check_class_name, left_behind_line
+from transforms.inputs.listing import InputError, is_left_behind, left_behind_kind
 
 PHOTOS = {'animal': ['gc_cat.JPEG', 'gc_owl.JPEG'], 'flower': ['skl_flower.jpg', 'mate_garden.JPEG']}
 MAX_BYTES = 1_000_000  # --max_file_bytes of the runs: above every photo used, below the sparse file

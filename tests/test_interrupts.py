@@ -1,6 +1,6 @@
 """Ctrl-C, SIGTERM and SIGHUP at any moment of a run, in every running mode, on a real terminal.
 
-Each case checks what pipeline/interrupts.py promises: the exit code (130, 143, 129), one line on the
+Each case checks what pipeline/runtime/interrupts.py promises: the exit code (130, 143, 129), one line on the
 screen saying how to go on, no traceback and no ERROR line, no process of the run left after it, and
 no shard renamed into place after the run ended (the output is watched for
 runtime_aids.WATCH_AFTER_EXIT_SECONDS after exit). Ctrl-C is typed on the terminal (the terminal

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from conftest import SAMPLE_DIR, convert, files_by_class
 from pipeline import verify
-from transforms.label_map import PLACEHOLDER, label_names, read_labels_file
-from transforms.listing import InputError
+from transforms.inputs.label_map import PLACEHOLDER, label_names, read_labels_file
+from transforms.inputs.listing import InputError
 
 GAPPED = {'space': 5, 'animal': 0, 'flower': 2}
 

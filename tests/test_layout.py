@@ -1,13 +1,13 @@
-"""The output layout (transforms/layout.py) and the shard summary record (transforms/summary.py)."""
+"""The output layout (transforms/output/layout.py) and the shard summary record (transforms/output/summary.py)."""
 
 import fnmatch
 import re
 
 import pytest
 
-from transforms import layout
-from transforms.layout import OutputLayout, ShardNameTemplate
-from transforms.summary import ShardSummary
+from transforms.output import layout
+from transforms.output.layout import OutputLayout, ShardNameTemplate
+from transforms.output.summary import ShardSummary
 
 
 @pytest.mark.parametrize('template,name,tfds', [

@@ -9,11 +9,11 @@ import numpy as np
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms import layout
-from transforms.metadata import WriteMetadata
-from transforms.provenance import CollectOutputFacts, OutputFacts, RunInfo
-from transforms.stats import ChannelStats, SplitTotals
-from transforms.summary import ShardSummary
+from transforms.output import layout
+from transforms.metadata.write import WriteMetadata
+from transforms.metadata.provenance import CollectOutputFacts, OutputFacts, RunInfo
+from transforms.metadata.stats import ChannelStats, SplitTotals
+from transforms.output.summary import ShardSummary
 
 RNG = np.random.default_rng(3)
 PIXELS = {name: RNG.integers(0, 256, (n, 3), dtype=np.int64)

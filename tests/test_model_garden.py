@@ -9,7 +9,7 @@ TensorFlow. The subprocess is this file run as a script (`main` below): it build
 that `official.vision.tasks.image_classification.ImageClassificationTask.build_inputs` builds, from an
 `ImageClassificationTask` DataConfig whose input_path is the shard glob of the output's
 model_garden.yaml, and reports what it yields. The trainer test runs `official.vision.train` from
-model_garden.yaml itself (transforms/model_garden.py).
+model_garden.yaml itself (transforms/metadata/model_garden.py).
 """
 
 from __future__ import annotations

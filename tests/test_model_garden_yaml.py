@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from conftest import SAMPLE_DIR, TFDS_TEMPLATE, convert
-from transforms.layout import OutputLayout, ShardNameTemplate
-from transforms.model_garden import model_garden_config
+from transforms.output.layout import OutputLayout, ShardNameTemplate
+from transforms.metadata.model_garden import model_garden_config
 
 
 def _manifest(train=100, validation=25, test=0, compression='none'):

@@ -16,7 +16,7 @@ from clusters.outputs import METADATA_FILES, assert_same_dataset, read_dataset
 from clusters.processes import tail
 from clusters.s3 import moto_s3
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS
-from transforms.layout import PROVENANCE_FILE
+from transforms.output.layout import PROVENANCE_FILE
 
 pytestmark = pytest.mark.slow  # Starts moto's S3 server.
 _LOGGER = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""transforms/perceptual_hash.py against the imagehash library it follows, on the sample photos."""
+"""transforms/imaging/perceptual_hash.py against the imagehash library it follows, on the sample photos."""
 
 import imagehash
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import sample_files
-from transforms import image as image_lib
-from transforms import perceptual_hash as ph
+from transforms.imaging import image as image_lib
+from transforms.imaging import perceptual_hash as ph
 
 
 def _stored_pixels():

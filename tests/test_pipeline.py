@@ -12,7 +12,7 @@ from PIL import Image
 
 from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
-from transforms.image import ImageSpec, process_image
+from transforms.imaging.image import ImageSpec, process_image
 
 FEATURES = {
     'image/encoded': tf.io.FixedLenFeature([], tf.string),
@@ -259,8 +259,8 @@ def test_empty_missing_and_classless_inputs_fail_with_a_hint(tmp_path, capsys):
 def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
   """Per-split mean/std from integer sums equal numpy's over the same pixels, and a shard sidecar
   written by an earlier version (768-bin histogram instead of sums) resumes to the same numbers."""
-  from transforms.stats import SplitStatsCombineFn
-  from transforms.summary import ShardSummary
+  from transforms.metadata.stats import SplitStatsCombineFn
+  from transforms.output.summary import ShardSummary
   rng = np.random.default_rng(7)
   shards = [rng.integers(0, 256, (n, 3), dtype=np.int64) for n in (5000, 1, 777)]
 
@@ -291,8 +291,8 @@ def test_image_refs_travel_small_and_find_their_files(tmp_path):
   """What the runner holds per input file between listing and shard writer is ~40 bytes (the memory
   slope on the DirectRunner scales with it), and the path derived for a ref is the listed one."""
   import apache_beam as beam
-  from transforms.listing import Layout, image_path, list_class_dir
-  from transforms.sharding import ImageRef
+  from transforms.inputs.listing import Layout, image_path, list_class_dir
+  from transforms.split.sharding import ImageRef
 
   coder = beam.coders.registry.get_coder(ImageRef)
   ref = ImageRef('train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG', 110_527,

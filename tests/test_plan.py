@@ -13,10 +13,10 @@ from pipeline import verify as verify_lib
 from pipeline.graph import plan_dataset
 from pipeline.options import parse_args
 from pipeline.plan import conversion_seconds, make_plan, predict
-from transforms import layout
-from transforms.sample import allocate, draw, list_folders, folders_of
-from transforms.shard_count import MB, shards_for_bytes
-from transforms.sharding import TRAIN, VALIDATION, num_shards_of, split_class
+from transforms.output import layout
+from transforms.split.sample import allocate, draw, list_folders, folders_of
+from transforms.split.shard_count import MB, shards_for_bytes
+from transforms.split.sharding import TRAIN, VALIDATION, num_shards_of, split_class
 
 
 def output_bytes(output) -> dict:
@@ -250,7 +250,7 @@ def test_default_count_for_imagenet_sized_splits():
   the ImageNet-like benchmark set's): 256 train shards of ~106 MB (by size) and 64 validation shards of
   ~17 MB (by readers; 8 by size)."""
   opts, _ = parse_args(['--input', 'in', '--output', 'out'])
-  from transforms.shard_count import ShardSizing  # pylint: disable=import-outside-toplevel
+  from transforms.split.shard_count import ShardSizing  # pylint: disable=import-outside-toplevel
   sizing = ShardSizing(opts.target_shard_bytes, 21_200, opts.num_readers)
   assert num_shards_of(TRAIN, 1_281_167, {}, sizing) == 256
   assert num_shards_of(VALIDATION, 50_000, {}, sizing) == 64

@@ -5,8 +5,8 @@ import logging
 import time
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
-from pipeline import progress
-from transforms.progress import ProgressFile, read_totals
+from pipeline.runtime import progress
+from transforms.output.progress import ProgressFile, read_totals
 
 
 class _Terminal(io.StringIO):
@@ -30,9 +30,9 @@ def test_bar_on_a_terminal_counts_what_workers_report(tmp_path):
 def test_log_lines_when_not_on_a_terminal(tmp_path, monkeypatch, caplog):
   monkeypatch.setattr(progress, 'LOG_INTERVAL_SECONDS', 0.0)
   monkeypatch.setattr(progress, 'POLL_SECONDS', 0.05)
-  with caplog.at_level(logging.WARNING, logger='pipeline.progress'):
+  with caplog.at_level(logging.WARNING, logger='pipeline.runtime.progress'):
     assert convert(SAMPLE_DIR, tmp_path / 'out', *SAMPLE_FLAGS) == 0
-  lines = [r.getMessage() for r in caplog.records if r.name == 'pipeline.progress']
+  lines = [r.getMessage() for r in caplog.records if r.name == 'pipeline.runtime.progress']
   assert lines and all('/54 images' in line for line in lines)
   assert read_totals(str(tmp_path / 'out' / '_work' / 'progress')) == {'written': 54, 'rejected': 0}
 

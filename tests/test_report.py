@@ -250,7 +250,7 @@ def _glyph_messages(caplog, caught) -> list:
 def test_class_names_in_any_script_are_drawn_or_escaped_never_boxes(script_names_output, tmp_path,
                                                                     caplog):
   import warnings  # pylint: disable=import-outside-toplevel
-  from pipeline.report_fonts import Glyphs, _charmap  # pylint: disable=import-outside-toplevel
+  from pipeline.reporting.fonts import Glyphs, _charmap  # pylint: disable=import-outside-toplevel
   from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter('always')

@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import SAMPLE_DIR, convert
-from transforms.image import ImageSpec, process_image
+from transforms.imaging.image import ImageSpec, process_image
 
 PHOTO = SAMPLE_DIR / 'animal' / 'gc_cat.JPEG'
 

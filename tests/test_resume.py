@@ -1,5 +1,5 @@
 """--resume after the input changed: kept only what is unchanged, rewrote the rest, said so, and ended
-byte-identical to a fresh run on the current input (transforms/resume.py, transforms/fingerprint.py)."""
+byte-identical to a fresh run on the current input (transforms/output/resume.py, transforms/inputs/fingerprint.py)."""
 
 import dataclasses
 import json
@@ -10,10 +10,10 @@ import pytest
 
 from clusters.outputs import assert_same_dataset, read_dataset
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
-from transforms import layout, resume
-from transforms.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
-from transforms.sharding import ImageRef
-from transforms.summary import ShardSummary
+from transforms.output import layout, resume
+from transforms.inputs.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
+from transforms.split.sharding import ImageRef
+from transforms.output.summary import ShardSummary
 
 REFS = [ImageRef('', 0, 'a', f'a/{i}.jpg', 1000 + i, 1_700_000_000_000_000 + i) for i in range(6)]
 

@@ -1,6 +1,6 @@
 """--resume finishes only the run it claims to finish: the recipe in every sidecar and the run's
---input root (transforms/resume.py, pipeline/output_dir.py), also when _work/run.json is gone; the
-label map recorded by content, not path (transforms/label_map.py labels_file_digest)."""
+--input root (transforms/output/resume.py, pipeline/runtime/output_dir.py), also when _work/run.json is gone; the
+label map recorded by content, not path (transforms/inputs/label_map.py labels_file_digest)."""
 
 import io
 import json
@@ -12,10 +12,10 @@ from PIL import Image
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
-from transforms import layout, resume
-from transforms.fingerprint import shard_inputs
-from transforms.sharding import ImageRef
-from transforms.summary import ShardSummary
+from transforms.output import layout, resume
+from transforms.inputs.fingerprint import shard_inputs
+from transforms.split.sharding import ImageRef
+from transforms.output.summary import ShardSummary
 
 KILLED = ('train-00001-of-00003', 'validation-00000-of-00002')
 

@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import (SAMPLE_DIR, SAMPLE_FLAGS, TFDS_TEMPLATE, arrange_split_folders, convert,
                       files_by_class, sample_files)
 from pipeline import read, report, verify
-from transforms.sharding import ImageRef, split_class
+from transforms.split.sharding import ImageRef, split_class
 
 def _counts(output, split):
   return json.loads((output / 'stats.json').read_text())[split]['class_counts']

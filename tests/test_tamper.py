@@ -1,5 +1,5 @@
 """verify on a finished output edited after the run: every metadata file is checked against the
-records and `_SUCCESS`'s SHA-256 list (pipeline/metadata_check.py, transforms/success.py)."""
+records and `_SUCCESS`'s SHA-256 list (pipeline/checks/metadata_check.py, transforms/output/success.py)."""
 
 import json
 import re
@@ -10,8 +10,8 @@ import pytest
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
-from transforms import layout
-from transforms.success import read_success
+from transforms.output import layout
+from transforms.output.success import read_success
 
 # Files whose records the sample photos do not give: two rejects, so rejects.jsonl has lines.
 BAD_FILES = {'animal/not_an_image.jpg': b'plain text, not an image\n',

@@ -1,7 +1,7 @@
 """What a person sees on a terminal: commands run under a pseudo-terminal and the whole screen is read.
 
 A run shows one "Converting ..." line, the progress bar, the summary and real errors; Beam's and the
-workers' logs go to the run log (pipeline/logs.py). The screens are checked in the environment of
+workers' logs go to the run log (pipeline/runtime/logs.py). The screens are checked in the environment of
 issue 16, a virtualenv without Beam's gcp/aws extras and matplotlib (the first run of ./run_local.sh):
 `_WITHOUT_EXTRAS` hides them from every process of the command, its Beam workers included, through a
 sitecustomize module. Without the extras Beam warns while it is imported, and each worker then prints
@@ -23,8 +23,9 @@ import pytest
 
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
 from runtime_aids import SCREEN_COLUMNS, SCREEN_ROWS, fork_on_pty
-from pipeline import extras, logs, options, worker_watch
-from transforms import layout
+from pipeline import extras, options
+from pipeline.runtime import logs, worker_watch
+from transforms.output import layout
 
 # The flags ./run_local.sh uses without arguments, into a temporary folder instead of output/sample/.
 RUN_LOCAL_FLAGS = ('--validation_fraction', '0.2', '--train_shards', '4', '--validation_shards', '2')
@@ -290,7 +291,7 @@ def test_terminal_filter_drops_harmless_warnings_by_name_and_keeps_the_rest():
                           'message: "No semi_persistent_directory found: ..."'))
   assert keep(_record('root', logging.WARNING, 'apitools is fine, something else is not'))
   assert keep(_record('apache_beam.io.gcp.gcsio', logging.WARNING, 'No semi_persistent_directory'))
-  assert keep(_record('pipeline.progress', logging.WARNING, '10/54 images'))
+  assert keep(_record('pipeline.runtime.progress', logging.WARNING, '10/54 images'))
   assert not keep(_record('apache_beam.runners.worker.sdk_worker', logging.INFO, 'Creating channel'))
   assert keep(_record('apache_beam.runners.dataflow.internal.apiclient', logging.INFO,
                       'To access the Dataflow monitoring console, please navigate to %s', 'https://'))

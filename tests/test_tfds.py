@@ -1,4 +1,4 @@
-"""TFDS reads the converter's output through the metadata of transforms/tfds_metadata.py."""
+"""TFDS reads the converter's output through the metadata of transforms/metadata/tfds_metadata.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from transforms.layout import OutputLayout
-from transforms.tfds_metadata import tfds_label_names, write_tfds_metadata
+from transforms.output.layout import OutputLayout
+from transforms.metadata.tfds_metadata import tfds_label_names, write_tfds_metadata
 
 CLASSES = ['animal', 'flower', 'landscape', 'object', 'space']
 
@@ -113,9 +113,9 @@ def test_shard_names_off_the_template_are_an_error(sample_output, tmp_path):
 
 
 def test_command_line_for_an_existing_output(readers_offset1_output, tmp_path):
-  """`python -m transforms.tfds_metadata OUTPUT` takes the names from labels.txt."""
+  """`python -m transforms.metadata.tfds_metadata OUTPUT` takes the names from labels.txt."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  from transforms import tfds_metadata  # pylint: disable=import-outside-toplevel
+  from transforms.metadata import tfds_metadata  # pylint: disable=import-outside-toplevel
   output = tmp_path / 'output'
   shutil.copytree(readers_offset1_output, output)
   assert tfds_metadata.main([str(output)]) == 0

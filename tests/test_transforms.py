@@ -1,7 +1,7 @@
 """One transform at a time under TestPipeline, as Beam's examples/complete/autocomplete_test.py does.
 
 `AssignSplitShard` runs on synthetic ImageRefs made with beam.Create (no files) and is held to the
-promises of transforms/sharding.py's docstring; `ListImages` runs on small real folders in tmp_path.
+promises of transforms/split/sharding.py's docstring; `ListImages` runs on small real folders in tmp_path.
 No shard is written: a failure here names the transform that broke its contract.
 """
 
@@ -19,9 +19,9 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from conftest import SAMPLE_DIR
-from transforms.listing import Layout, ListImages, discover_layout, image_path, list_children
-from transforms.shard_count import ShardSizing
-from transforms.sharding import (TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard, ImageRef,
+from transforms.inputs.listing import Layout, ListImages, discover_layout, image_path, list_children
+from transforms.split.shard_count import ShardSizing
+from transforms.split.sharding import (TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard, ImageRef,
                                  assign_shards, order_key, split_class, stable_hash)
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Dict, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.layout import PROVENANCE_FILE
+from transforms.output.layout import PROVENANCE_FILE
 
 from .beam_services import timed_conversion
 

@@ -1,0 +1,1 @@
+"""Parts of the report command: fonts and the duplicates page."""

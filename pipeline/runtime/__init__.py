@@ -1,0 +1,1 @@
+"""The driver at run time: the output claim, logs, progress, signals, worker watch."""

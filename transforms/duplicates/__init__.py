@@ -1,0 +1,1 @@
+"""Exact and near duplicates: hashes, the Hamming search, groups."""

@@ -1,0 +1,1 @@
+"""Image work as pure functions: decode, resize, crop, encode, hashes, the Example."""

@@ -1,0 +1,109 @@
+"""tf.train.Example records, in the schema of TensorFlow's protos.
+
+Feature keys are those of TF's ``build_imagenet_data.py`` (tensorflow/models, research/inception), which
+TF Model Garden's classification decoder (``image/encoded``, ``image/class/label``), TFDS and most
+ImageNet readers expect. Records are serialized with ``deterministic=True`` so the same input gives the
+same bytes on every run and every runner.
+
+The message classes come from the protobuf library, built from the field layout of TensorFlow's
+``tensorflow/core/example/{example,feature}.proto`` in a private descriptor pool, so the per-image
+path never imports TensorFlow (~3 s and ~600 MB per worker, measured here). The wire format is
+the same by construction; tests/test_example.py checks byte equality with ``tf.train.Example``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence, Tuple
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+FEATURE_KEYS = (
+    'image/encoded', 'image/format', 'image/height', 'image/width', 'image/channels',
+    'image/colorspace', 'image/filename', 'image/class/label', 'image/class/synset',
+    'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
+    'image/object/bbox/ymax', 'image/object/bbox/label', 'image/phash')
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+def _message(file, name, fields, nested=(), oneof=None):
+  message = file.message_type.add(name=name) if file is not None else descriptor_pb2.DescriptorProto(
+      name=name)
+  for nested_message in nested:
+    message.nested_type.add().CopyFrom(nested_message)
+  if oneof:
+    message.oneof_decl.add(name=oneof)
+  for field_name, number, label, kind, type_name in fields:
+    field = message.field.add(name=field_name, number=number, label=label, type=kind)
+    if type_name:
+      field.type_name = type_name
+    if oneof:
+      field.oneof_index = 0
+  return message
+
+
+@functools.lru_cache(maxsize=None)
+def example_class():
+  """The tf.train.Example message class (proto3, package tensorflow), without TensorFlow."""
+  file = descriptor_pb2.FileDescriptorProto(name='folder2tfrecord/tf_example.proto',
+                                            package='tensorflow', syntax='proto3')
+  repeated, optional = _F.LABEL_REPEATED, _F.LABEL_OPTIONAL
+  _message(file, 'BytesList', [('value', 1, repeated, _F.TYPE_BYTES, None)])
+  _message(file, 'FloatList', [('value', 1, repeated, _F.TYPE_FLOAT, None)])
+  _message(file, 'Int64List', [('value', 1, repeated, _F.TYPE_INT64, None)])
+  _message(file, 'Feature', [('bytes_list', 1, optional, _F.TYPE_MESSAGE, '.tensorflow.BytesList'),
+                             ('float_list', 2, optional, _F.TYPE_MESSAGE, '.tensorflow.FloatList'),
+                             ('int64_list', 3, optional, _F.TYPE_MESSAGE, '.tensorflow.Int64List')],
+           oneof='kind')
+  entry = _message(None, 'FeatureEntry', [('key', 1, optional, _F.TYPE_STRING, None),
+                                          ('value', 2, optional, _F.TYPE_MESSAGE,
+                                           '.tensorflow.Feature')])
+  entry.options.map_entry = True
+  _message(file, 'Features', [('feature', 1, repeated, _F.TYPE_MESSAGE,
+                               '.tensorflow.Features.FeatureEntry')], nested=[entry])
+  _message(file, 'Example', [('features', 1, optional, _F.TYPE_MESSAGE, '.tensorflow.Features')])
+  pool = descriptor_pool.DescriptorPool()
+  pool.Add(file)
+  return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
+
+
+def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
+                  text: Optional[str] = None,
+                  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
+                  phash: Optional[int] = None) -> bytes:
+  """Serializes one image as a tf.train.Example.
+
+  Args:
+    encoded: JPEG bytes of an RGB image.
+    height, width: its size in pixels.
+    filename: path relative to the split's root, stored as UTF-8.
+    label: integer class id (label_offset already added).
+    synset: the class directory name (an ImageNet synset such as n01440764, or any class name).
+    text: optional human-readable class name for ``image/class/text``.
+    boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
+      as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
+    phash: the stored pixels' perceptual hash (transforms/imaging/perceptual_hash.py), a signed int64 written
+      as ``image/phash``; the converter always gives it (None writes no such feature).
+  Returns:
+    The deterministic serialization of the Example.
+  """
+  example = example_class()()
+  feature = example.features.feature
+  feature['image/encoded'].bytes_list.value.append(encoded)
+  feature['image/format'].bytes_list.value.append(b'JPEG')
+  feature['image/height'].int64_list.value.append(height)
+  feature['image/width'].int64_list.value.append(width)
+  feature['image/channels'].int64_list.value.append(3)
+  feature['image/colorspace'].bytes_list.value.append(b'RGB')
+  feature['image/filename'].bytes_list.value.append(filename.encode('utf-8'))
+  feature['image/class/label'].int64_list.value.append(label)
+  feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
+  if text is not None:
+    feature['image/class/text'].bytes_list.value.append(text.encode('utf-8'))
+  if boxes is not None:
+    for i, key in enumerate(('xmin', 'ymin', 'xmax', 'ymax')):
+      feature[f'image/object/bbox/{key}'].float_list.value.extend(box[i] for box in boxes)
+    feature['image/object/bbox/label'].int64_list.value.extend([label] * len(boxes))
+  if phash is not None:
+    feature['image/phash'].int64_list.value.append(phash)
+  return example.SerializeToString(deterministic=True)

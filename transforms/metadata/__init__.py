@@ -1,0 +1,1 @@
+"""The metadata files: stats.json, labels, TFDS, Model Garden, provenance."""

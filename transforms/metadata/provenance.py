@@ -1,0 +1,184 @@
+"""provenance.json: what made an output, written beside manifest.json by the metadata step.
+
+    {"converter": {"version", "commit", "modified"}, "packages": {python, apache-beam, pillow,
+     pillow libjpeg-turbo, simplejpeg, simplejpeg libjpeg-turbo, opencv, opencv libjpeg, numpy, ...},
+     "runner", "run_id", "started", "finished",
+     "input": {"root", "files", "bytes", "listing_sha256"},
+     "shards": {outcome: count}, "deleted_shards": [...], "format_version": 1}
+
+Why a file of its own: it holds times, a run id and the runner's name, which differ from run to run.
+manifest.json, stats.json, the shards and every other top-level file stay byte-identical across runs
+and runners (the Flink, Spark and S3 tests compare them byte for byte, all but this file), and the
+shards' sizes and SHA-256 are in manifest.json, where they are the same for every run.
+
+The versions are the driver's (`codec_versions.package_versions`); every shard writer checked that its
+codecs equal them before writing. "shards" counts what this run did with each shard
+(transforms/output/resume.py outcomes): for a resumed run, which shards an earlier attempt made.
+`pipeline.verify --against` compares these entries ("the recipe") between two outputs.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import importlib.metadata
+import os
+import subprocess
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+import apache_beam as beam
+
+from transforms.output import layout
+from transforms.inputs.fingerprint import InputFingerprint
+from transforms.output.summary import ShardSummary
+
+FORMAT_VERSION = 1
+DISTRIBUTION = 'folder2tfrecord'
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIT_TIMEOUT_SECONDS = 5
+# Entries that differ for every run by construction: never a difference in the recipe.
+PER_RUN_ENTRIES = ('run_id', 'started', 'finished', 'shards', 'deleted_shards')
+
+
+def utc_now() -> str:
+  """The current time as ISO 8601 UTC to the second, e.g. '2026-11-30T12:49:00+00:00'."""
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+def converter_version(repo: str = _REPO) -> Dict[str, Any]:
+  """{'version': setup.py's version as installed (None if not installed), 'commit': the git commit
+  of the code running (None outside a git checkout), 'modified': whether tracked files differ from
+  that commit (None when unknown)}."""
+  try:
+    version = importlib.metadata.version(DISTRIBUTION)
+  except importlib.metadata.PackageNotFoundError:
+    version = None
+  commit = modified = None
+  if os.path.exists(os.path.join(repo, '.git')):  # A directory, or a file in a git worktree.
+    try:
+      commit = _git(repo, 'rev-parse', 'HEAD').strip() or None
+      modified = bool(_git(repo, 'status', '--porcelain', '--untracked-files=no').strip())
+    except (OSError, subprocess.SubprocessError):
+      commit = modified = None
+  return {'version': version, 'commit': commit, 'modified': modified}
+
+
+def _git(repo: str, *args: str) -> str:
+  return subprocess.run(['git', '-C', repo, *args], capture_output=True, text=True, check=True,
+                        timeout=GIT_TIMEOUT_SECONDS).stdout
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+  """What the driver knows about the run before it starts.
+
+  Attributes:
+    run_id: the run's id (also in its claim on --output, pipeline/runtime/claim.py).
+    started: ISO 8601 UTC start time.
+    runner: the Beam runner's name (the last part of --runner).
+    input_root: --input.
+    converter: `converter_version()`.
+    packages: `codec_versions.package_versions()` of the driver.
+  """
+  run_id: str
+  started: str
+  runner: str
+  input_root: str
+  converter: Mapping[str, Any]
+  packages: Mapping[str, str]
+
+
+@dataclasses.dataclass
+class OutputFacts:
+  """What the shards tell about the run, collected in one value for the metadata step.
+
+  Attributes:
+    checksums: {shard name: (size in bytes, hex SHA-256)} of every shard of the output.
+    fingerprint: the input's fingerprint (transforms/inputs/fingerprint.py).
+    outcomes: {transforms/output/resume.py outcome: number of shards}.
+  """
+  checksums: Dict[str, Tuple[Optional[int], Optional[str]]] = dataclasses.field(default_factory=dict)
+  fingerprint: InputFingerprint = InputFingerprint()
+  outcomes: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+  def add(self, item: Union[ShardSummary, str, 'OutputFacts']) -> 'OutputFacts':
+    if isinstance(item, OutputFacts):
+      self.checksums.update(item.checksums)
+      self.fingerprint = self.fingerprint.add(item.fingerprint)
+      for outcome, count in item.outcomes.items():
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+    elif isinstance(item, str):
+      self.outcomes[item] = self.outcomes.get(item, 0) + 1
+    else:
+      self.checksums[item.shard] = (item.file_bytes, item.file_sha256)
+      if item.inputs is not None:
+        self.fingerprint = self.fingerprint.add(item.inputs)
+    return self
+
+
+class _OutputFactsFn(beam.CombineFn):
+  """ShardSummary and outcome strings -> one OutputFacts (exact; any merge order)."""
+
+  def create_accumulator(self) -> OutputFacts:
+    return OutputFacts()
+
+  def add_input(self, accumulator: OutputFacts, item) -> OutputFacts:
+    return accumulator.add(item)
+
+  def merge_accumulators(self, accumulators: Iterable[OutputFacts]) -> OutputFacts:
+    merged = OutputFacts()
+    for accumulator in accumulators:
+      merged.add(accumulator)
+    return merged
+
+  def extract_output(self, accumulator: OutputFacts) -> OutputFacts:
+    return accumulator
+
+
+class CollectOutputFacts(beam.PTransform):
+  """(shard summaries, shard outcomes) -> a PCollection of exactly one OutputFacts."""
+
+  def expand(self, inputs):
+    summaries, outcomes = inputs
+    return ((summaries, outcomes)
+            | 'SummariesAndOutcomes' >> beam.Flatten()
+            | 'CombineFacts' >> beam.CombineGlobally(_OutputFactsFn()))
+
+
+def build_provenance(run: RunInfo, facts: OutputFacts, deleted_shards: List[str],
+                     finished: str) -> Dict[str, Any]:
+  """provenance.json's content (module docstring)."""
+  return {'format_version': FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
+          'finished': finished, 'runner': run.runner, 'converter': dict(run.converter),
+          'packages': dict(sorted(run.packages.items())),
+          'input': {'root': run.input_root, **facts.fingerprint.to_json()},
+          'shards': dict(sorted(collections.Counter(facts.outcomes).items())),
+          'deleted_shards': sorted(deleted_shards)}
+
+
+def write_provenance(output: layout.OutputLayout, provenance: Mapping[str, Any]) -> None:
+  layout.write_json(output.path(layout.PROVENANCE_FILE), provenance)
+
+
+def read_provenance(output: layout.OutputLayout) -> Optional[Dict[str, Any]]:
+  """provenance.json, or None for an output without one (converted by an earlier version)."""
+  return layout.read_optional_json(output.path(layout.PROVENANCE_FILE))
+
+
+def recipe_entries(provenance: Optional[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]]
+                   ) -> Dict[str, Any]:
+  """{dotted name: value} of what made an output, for comparing two outputs: provenance.json without
+  PER_RUN_ENTRIES, and manifest.json's flags as `options.<flag>`."""
+  entries: Dict[str, Any] = {}
+
+  def flatten(prefix: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+      for key, inner in value.items():
+        flatten(f'{prefix}.{key}' if prefix else str(key), inner)
+    else:
+      entries[prefix] = value
+
+  flatten('', {k: v for k, v in (provenance or {}).items() if k not in PER_RUN_ENTRIES})
+  flatten('options', dict((manifest or {}).get('options', {})))
+  return entries

@@ -1,0 +1,291 @@
+"""Shard file formats (--file_format): TFRecord, read front to back, and ArrayRecord, read by index.
+
+Both formats hold the same serialized tf.train.Example records, in the same shards and order; only the
+container differs. Each writer also reports the size and SHA-256 of the file it stored (`Stored`, for
+manifest.json and --resume), from the bytes on their way out: no second read of a shard. Everything that depends on the container (writing a shard, reading its records back,
+the compression it allows, its shard names and its TFDS `fileFormat`) is here, so the shard writer,
+`verify`, `report` and the readers ask a `ShardFormat` instead of spelling either format out.
+
+TFRecord: TensorFlow's framing (beam_private/tfrecord.py), optionally gzip-compressed as a whole file.
+
+ArrayRecord (the `array_record` package, what Grain's global shuffle and TFDS's `as_data_source()`
+read): written with `ArrayRecordWriter` and the options TFDS uses for random access, `group_size:1`
+(each record is its own chunk, so reading record i decodes one record; the default 65,536 would decode
+up to 65,536), plus `uncompressed`. ArrayRecord's default, zstd level 3, does not shrink our records
+(they are JPEG bytes: on the 4,000 records of the benchmark set, 85 MB, zstd's file was the same size
+to the byte) and costs 4.8x the writer's CPU (89 vs 18.5 us a record) and 1.2x the CPU of a random
+read (29 vs 25 us), measured here. ArrayRecord compresses per chunk itself, so `--compression gzip` (a
+whole-file gzip) does not apply to it.
+
+ArrayRecord's C++ writer and reader open local files only. Writing: a shard is written to a local
+temporary file, then copied through Beam's FileSystems to the temporary name under --output that the
+shard writer renames to the final name when complete (the same atomicity as TFRecord shards); for a
+local --output the writer writes that temporary file directly. Reading: local shards are opened where
+they are; gs:// and s3:// shards are copied to a local temporary folder first (`local_copy`).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import zlib
+from typing import Callable, ClassVar, Dict, Iterator, Mapping, Optional, Sequence
+
+from apache_beam.io.filesystem import CompressedFile, CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from beam_private import tfrecord
+from transforms.output import layout
+from transforms.output.checksum import HashingWriter, Stored, file_sha256
+
+TFRECORD = 'tfrecord'
+ARRAY_RECORD = 'array_record'
+COMPRESSIONS = ('none', 'gzip')  # --compression: whole-file compression of TFRecord shards
+# ArrayRecordWriter options (module docstring): TFDS's random-access group size, no chunk compression.
+ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
+# What ArrayRecord offers instead of --compression (ArrayRecordWriter's compressor options).
+ARRAY_RECORD_COMPRESSORS = ('uncompressed', 'zstd', 'brotli', 'snappy')
+ARRAY_RECORD_REQUIREMENT = 'array-record>=0.8.1'  # setup.py's [array_record] extra
+COPY_CHUNK_BYTES = 8 << 20  # local <-> object store copies
+
+RecordWriter = Callable[[bytes], None]
+
+
+class ShardReadError(Exception):
+  """Record `index` of a shard cannot be read (framing, crc or chunk hash); later records may be
+  unreachable."""
+
+  def __init__(self, index: int, reason: str):
+    super().__init__(f'record {index}: {reason}')
+    self.index, self.reason = index, reason
+
+
+class ShardFormat(abc.ABC):
+  """One container for the records of a shard.
+
+  Attributes:
+    name: the --file_format value, also manifest.json's "file_format" and TFDS's `fileFormat`.
+    shard_names: the default shard-name template of this format (transforms/output/layout.py).
+    record_overhead_bytes: bytes the container adds to each record (the plan's size predictions).
+    shard_overhead_bytes: bytes it adds to each shard file, on average.
+  """
+  name: ClassVar[str]
+  shard_names: ClassVar[layout.ShardNameTemplate]
+  record_overhead_bytes: ClassVar[int]
+  shard_overhead_bytes: ClassVar[int]
+
+  def check_compression(self, compression: str) -> None:
+    """Raises ValueError when --compression `compression` does not apply to this format."""
+    if compression not in COMPRESSIONS:
+      raise ValueError(f'unknown compression {compression!r}; choose one of {COMPRESSIONS}')
+
+  @abc.abstractmethod
+  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+             ) -> contextlib.AbstractContextManager[RecordWriter]:
+    """A context whose value appends one serialized record; on a normal exit the complete shard is at
+    `path` (any Beam FileSystems path) and `stored` (when given) holds its size and SHA-256. On an
+    exception, `path` may hold a partial file (the caller writes to a temporary name and deletes it),
+    and local temporary files are removed."""
+
+  @abc.abstractmethod
+  def read(self, path: str, compression: str) -> Iterator[bytes]:
+    """Every record of the shard at `path` (any Beam FileSystems path), in order.
+
+    Raises:
+      ShardReadError: a record cannot be read; the records before it have been yielded.
+    """
+
+  def tfds_filepath_template(self, shard_names: layout.ShardNameTemplate) -> str:
+    """TFDS's `filepathTemplate` for shards named by `shard_names` (dataset_info.json)."""
+    return shard_names.tfds_filepath_template(self.name)
+
+
+class TFRecordFormat(ShardFormat):
+  """TensorFlow's TFRecord framing (12-byte header, payload, 4-byte crc), optionally gzip-compressed."""
+  name = TFRECORD
+  shard_names = layout.FORMAT_SHARD_NAMES[TFRECORD]
+  record_overhead_bytes = 16  # 8-byte length, its 4-byte crc, the 4-byte crc of the data
+  shard_overhead_bytes = 0
+  _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
+
+  @contextlib.contextmanager
+  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+             ) -> Iterator[RecordWriter]:
+    self.check_compression(compression)
+    # The raw stream hashed below Beam's gzip: the same bytes as FileSystems.create(path, GZIP).
+    raw = HashingWriter(FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    compression_type = self._COMPRESSION_TYPES[compression]
+    f = raw if compression_type == CompressionTypes.UNCOMPRESSED else CompressedFile(
+        raw, compression_type)
+    try:
+      yield lambda record: tfrecord.write_record(f, record)
+    finally:
+      f.close()
+    if stored is not None:
+      stored.bytes, stored.sha256 = raw.bytes, raw.hexdigest()
+
+  def read(self, path: str, compression: str) -> Iterator[bytes]:
+    self.check_compression(compression)
+    with FileSystems.open(path, compression_type=self._COMPRESSION_TYPES[compression]) as f:
+      index = 0
+      while True:
+        try:
+          record = tfrecord.read_record(f)
+        except ValueError as e:  # Beam's message quotes the record in hex: keep its first words.
+          raise ShardReadError(index, str(e).split(':', 1)[0]) from None
+        if record is None:
+          return
+        yield record
+        index += 1
+
+
+class ArrayRecordFormat(ShardFormat):
+  """ArrayRecord files with one record per chunk (`ARRAY_RECORD_WRITER_OPTIONS`)."""
+  name = ARRAY_RECORD
+  shard_names = layout.FORMAT_SHARD_NAMES[ARRAY_RECORD]
+  # Measured here (array_record 0.8, ARRAY_RECORD_WRITER_OPTIONS, 40 files of 5-400 records of
+  # 15-45 KB): 64 bytes a record (its chunk's header), and per file a ~64 KiB footer and index plus
+  # the padding of the last 64 KiB block: 70-128 KB, 98.5 KB on average.
+  record_overhead_bytes = 64
+  shard_overhead_bytes = 98_500
+
+  def check_compression(self, compression: str) -> None:
+    if compression != 'none':
+      raise ValueError(
+          f'--compression {compression} compresses TFRecord files only. ArrayRecord compresses each '
+          f'chunk itself ({", ".join(ARRAY_RECORD_COMPRESSORS)}); the converter writes its '
+          "ArrayRecord shards uncompressed, since JPEG records do not shrink. Drop --compression or "
+          'use --file_format tfrecord.')
+
+  @contextlib.contextmanager
+  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+             ) -> Iterator[RecordWriter]:
+    self.check_compression(compression)
+    module = array_record_module()
+    local = path if is_local(path) else _local_temp_file(path)
+    if local == path:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    writer = module.ArrayRecordWriter(local, ARRAY_RECORD_WRITER_OPTIONS)
+    try:
+      yield writer.write
+      writer.close()
+      if stored is not None:  # The C++ writer's file is local: hashed before it is copied.
+        stored.bytes, stored.sha256 = file_sha256(local)
+      if local != path:
+        upload(local, path)
+    finally:
+      if writer.is_open():
+        writer.close()
+      if local != path:
+        os.remove(local)
+
+  def read(self, path: str, compression: str) -> Iterator[bytes]:
+    self.check_compression(compression)
+    with local_copy(path) as local:
+      reader = array_record_module().ArrayRecordReader(local)
+      try:
+        for index in range(reader.num_records()):
+          try:
+            (record,) = reader.read([index])
+          except (RuntimeError, IndexError) as e:  # riegeli: "chunk data hash mismatch", ...
+            raise ShardReadError(index, str(e)) from None
+          yield record
+      finally:
+        reader.close()
+
+
+FORMATS: Dict[str, ShardFormat] = {f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
+
+
+def gzip_fraction(records: Sequence[bytes]) -> float:
+  """Bytes of `records` as one gzip-compressed TFRecord stream (--compression gzip: zlib's default
+  level, as Beam's FileSystems compresses) over their uncompressed framed bytes; 1.0 for no records.
+  JPEG records shrink a little (their headers and tables repeat): 4.5% on the sample photos."""
+  framed = io.BytesIO()
+  for record in records:
+    tfrecord.write_record(framed, record)
+  if not framed.tell():
+    return 1.0
+  compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+  compressed = len(compressor.compress(framed.getvalue())) + len(compressor.flush())
+  return compressed / framed.tell()
+
+
+def get(name: str) -> ShardFormat:
+  """The format of a --file_format value.
+
+  Raises:
+    ValueError: an unknown name (the message lists the known ones).
+  """
+  if name not in FORMATS:
+    raise ValueError(f'unknown file format {name!r}; choose one of {sorted(FORMATS)}')
+  return FORMATS[name]
+
+
+def of_manifest(manifest: Mapping) -> ShardFormat:
+  """The format of an output from its manifest.json content (outputs made before --file_format
+  existed have no "file_format": TFRecord)."""
+  return get(manifest.get('file_format', TFRECORD))
+
+
+def array_record_module():
+  """`array_record.python.array_record_module` (ArrayRecordWriter, ArrayRecordReader).
+
+  Raises:
+    ModuleNotFoundError: the optional `array_record` package is not installed (the message names the
+      install command).
+  """
+  try:
+    from array_record.python import array_record_module as module  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as e:
+    raise ModuleNotFoundError(f'ArrayRecord shards need the array_record package ({e}); install it '
+                              f"with: pip install '{ARRAY_RECORD_REQUIREMENT}'") from e
+  return module
+
+
+# ---------------------------------------------------------------------------------------------
+# Local files for ArrayRecord's C++ I/O.
+
+
+def is_local(path: str) -> bool:
+  """A path of the local file system (not a gs://, s3://, ... URL)."""
+  return '://' not in path
+
+
+def _local_temp_file(path: str) -> str:
+  handle, local = tempfile.mkstemp(prefix=path.rstrip('/').rsplit('/', 1)[-1] + layout.TEMP_MARKER)
+  os.close(handle)
+  return local
+
+
+def upload(local: str, path: str) -> None:
+  """Copies the local file `local` to `path` (any Beam FileSystems path), bytes unchanged."""
+  with open(local, 'rb') as src, FileSystems.create(
+      path, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+    shutil.copyfileobj(src, dst, COPY_CHUNK_BYTES)
+
+
+def download(path: str, local: str) -> None:
+  """Copies `path` (any Beam FileSystems path) to the local file `local`, bytes unchanged."""
+  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, \
+      open(local, 'wb') as dst:
+    shutil.copyfileobj(src, dst, COPY_CHUNK_BYTES)
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+  """`path` itself when local, else a local temporary copy of it, removed on exit."""
+  if is_local(path):
+    yield path
+    return
+  local = _local_temp_file(path)
+  try:
+    download(path, local)
+    yield local
+  finally:
+    os.remove(local)
+
