@@ -1,11 +1,11 @@
-"""The sample conversion's bytes, held by SHA-256: the guard for refactors that must not change output.
+"""The sample conversion's bytes held by SHA-256: the guard of refactors meant to keep output.
 
-Every top-level output file is held except those whose bytes depend on time, machine or absolute paths:
-provenance.json (times, run id, package versions, commit), _SUCCESS (lists model_garden.yaml's digest)
-and _work/ (resume state: the input's absolute path, codec versions). rejects.jsonl and
-model_garden.yaml hold absolute paths: they are digested with the input and output folders replaced by
-`{input}` and `{output}`. The digests hold for the package versions in constraints.txt (JPEG bytes
-depend on libjpeg-turbo's version).
+Every top-level output file is held but those whose bytes depend on time, machine or absolute
+paths: provenance.json (times, run id, package versions, commit), _SUCCESS (lists
+model_garden.yaml's digest) and _work/ (resume state: the input's absolute path, codec versions).
+rejects.jsonl and model_garden.yaml hold absolute paths: they are digested with the input and output
+folders replaced by `{input}` and `{output}`. The digests hold for the package versions in
+constraints.txt (JPEG bytes depend on libjpeg-turbo's version).
 
 When a change is MEANT to alter bytes, regenerate the literals below and say why in the commit:
   PYTHONPATH=. python tests/test_byte_identity.py   # prints EXPECTED as a Python literal
