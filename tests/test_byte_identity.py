@@ -1,8 +1,8 @@
 """The sample conversion's bytes held by SHA-256: the guard of refactors meant to keep output.
 
 Every top-level output file is held but those whose bytes depend on time, machine or absolute
-paths: provenance.json (times, run id, package versions, commit), _SUCCESS (lists
-model_garden.yaml's digest) and _work/ (resume state: the input's absolute path, codec versions).
+paths: provenance.json (times, run id, package versions, commit), _SUCCESS (lists rejects.jsonl's
+digest, which depends on the input's path) and _work/ (resume state: that path, codec versions).
 rejects.jsonl and model_garden.yaml hold absolute paths: they are digested with the input and output
 folders replaced by `{input}` and `{output}`. The digests hold for the package versions in
 constraints.txt (JPEG bytes depend on libjpeg-turbo's version).
