@@ -4,12 +4,12 @@
   locally, as normalised prefixes for gs:// and s3://).
 * A local --output must be a folder in which a file can be created: tried before any work by
   creating and deleting a temporary file (file modes alone do not stop root).
-* A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
-  --resume (keep finished shards); --resume requires the interrupted run's --input root and
+* A folder that already holds shards or metadata is refused unless --overwrite (delete them first)
+  or --resume (keep finished shards); --resume requires the interrupted run's --input root and
   output-deciding flags (_work/run.json, else a shard's sidecar: transforms/resume.py).
 * Only files this tool writes are ever deleted. Shards are recognised by this run's
-  --shard_name_template and by the one the earlier run recorded, so --overwrite with new names leaves
-  no old shard behind.
+  --shard_name_template and by the one the earlier run recorded, so --overwrite with new names
+  leaves no old shard behind.
 * The claim of the running run (pipeline/claim.py, made before this module runs) is never deleted.
 """
 

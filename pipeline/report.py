@@ -1,6 +1,6 @@
 """A one-page picture of an output directory: what training will see, and what was left out.
 
-    python -m pipeline.report OUTPUT --output report.png     (also: folder2tfrecord report OUTPUT ...)
+    python -m pipeline.report OUTPUT --output report.png   # or: folder2tfrecord report OUTPUT ...
 
 writes report.png and report.html (the same picture plus the numbers as tables): a contact sheet of
 the first `--per_class` examples of each class, decoded from the shards' own JPEG bytes (exactly the

@@ -1,7 +1,7 @@
 """provenance.json: what made an output, written beside manifest.json by the metadata step.
 
     {"converter": {"version", "commit", "modified"}, "packages": {python, apache-beam, pillow,
-     pillow libjpeg-turbo, simplejpeg, simplejpeg libjpeg-turbo, opencv, opencv libjpeg, numpy, ...},
+     pillow libjpeg-turbo, simplejpeg, simplejpeg libjpeg-turbo, opencv, opencv libjpeg, ...},
      "runner", "run_id", "started", "finished",
      "input": {"root", "files", "bytes", "listing_sha256"},
      "shards": {outcome: count}, "deleted_shards": [...], "format_version": 1}
