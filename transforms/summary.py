@@ -110,8 +110,8 @@ class ShardSummary:
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
-  """(num_pixels, sums, squares) of a sidecar; sidecars written before 2026-11-30 hold a 768-bin
-  histogram (256 counts per channel) instead, which gives the same numbers."""
+  """(num_pixels, sums, squares) of a sidecar; older sidecars hold a 768-bin histogram
+  (256 counts per channel) instead, which gives the same numbers."""
   if 'histogram' not in value:
     return value['num_pixels'], value['channel_sums'], value['channel_squares']
   counts = [value['histogram'][c * 256:(c + 1) * 256] for c in range(3)]
