@@ -1,11 +1,11 @@
 """The record that flows from the shard writer through the statistics into the metadata.
 
 One `ShardSummary` per shard: the shard writer emits it and stores it as the shard's sidecar
-(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats` adds
-them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its last
-four fields (what the shard was made from and what it holds on disk) are what `--resume` compares
-before it keeps a shard (transforms/resume.py), with `recipe` (the flags it was written with);
-sidecars written before they existed read as None.
+(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats`
+adds them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its
+last four fields (what the shard was made from and what it holds on disk) are what `--resume`
+compares before it keeps a shard (transforms/resume.py), with `recipe` (the flags it was written
+with); sidecars written before they existed read as None.
 """
 
 from __future__ import annotations
