@@ -9,8 +9,7 @@ Nothing else in the tree spells an output file name or a shard-name pattern (as 
                                     parses); train.array_record-00000-of-00004 ... for ArrayRecord
       labels.txt  stats.json  rejects.jsonl  duplicates.jsonl  manifest.json   the converter's
       dataset_info.json  features.json  image-class-label.labels.txt   TFDS's metadata
-      model_garden.yaml  provenance.json
-      _SUCCESS                      written last, only when the run is acceptable
+      model_garden.yaml  provenance.json  _SUCCESS (written last, only when the run is acceptable)
       _work/                        <shard>.json sidecars, run.json, progress/, run.log, claim(s)
 
 DO NOT rename a file here: users' scripts, TFDS and Model Garden read these names.

@@ -11,9 +11,8 @@ Classes are found on the driver (transforms/input_survey.py), so the label map (
 folders, as Keras' `image_dataset_from_directory` and TFDS' `ImageFolder`; an empty one keeps its
 label) is fixed before the graph runs; each class's files are listed inside the graph, one class
 folder per element (apache/beam#20557). What tools leave behind (`is_left_behind`: names starting
-with `.` or `_`, Thumbs.db, desktop.ini) is skipped and counted. Anything else that is not a
-readable image of a class folder is a reject with its reason (beside the class folders, deeper, a
-broken link, a FIFO, a name that is not UTF-8), never dropped silently.
+with `.` or `_`, Thumbs.db, desktop.ini) is skipped and counted; anything else that is not a
+readable image of a class folder is a reject with its reason, never dropped silently.
 """
 
 from __future__ import annotations
