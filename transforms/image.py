@@ -8,10 +8,11 @@ applied; every mode ends as RGB uint8 (16-bit samples / 257, transparency on whi
 through Pillow's Adobe handling). Resizing is the ImageNet recipe: shorter side to
 `resize_shorter_side`, then a centred `center_crop` square (Krizhevsky et al. 2012; He et al. 2016);
 only the crop box is resampled, by Pillow's antialiased resize or, for JPEG input with the bilinear
-filter, by libjpeg-turbo's DCT scaling and one < 2x cv2.resize step. That path decodes with
-simplejpeg, strict (a libjpeg warning hands the file to Pillow, whose verdict counts), and reads
-headers with `jpeg_header`: both libjpeg-turbo with the same settings, so verdicts and stored bytes
-are Pillow's. Statistics sum exactly the pixels handed to the encoder.
+filter, by libjpeg-turbo's DCT scaling and one < 2x cv2.resize step. That path decodes RGB and grey
+JPEGs with simplejpeg, strict (a libjpeg warning hands the file to Pillow, whose verdict counts):
+both are libjpeg-turbo with the same settings, so both give the same verdicts and stored bytes;
+`jpeg_header` reads their headers without Pillow, handing it what it cannot answer as Pillow would.
+Statistics sum exactly the pixels handed to the encoder.
 """
 
 from __future__ import annotations

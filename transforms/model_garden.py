@@ -8,9 +8,9 @@ momentum 0.9, label smoothing, ...). The file sets what depends on this output: 
 classes + --label_offset), each split's `input_path` (a glob of its shards under --output as given,
 `ShardNameTemplate.glob`), batch and dtype (float32), `tfrecord_compressed` for gzip shards,
 `drop_remainder: false` for validation, and the `trainer` schedule of Model Garden's ResNet-50
-ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256 with steps at
-30, 60, 80 and a 5-epoch warm-up). The batch is --model_garden_batch_size. Every value and its
-source: docs/readers.md#what-model_gardenyaml-holds.
+ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256, divided by 10
+at epochs 30, 60 and 80, after a 5-epoch warm-up). The batch is --model_garden_batch_size. Every
+value and its source: docs/readers.md#what-model_gardenyaml-holds.
 """
 
 from __future__ import annotations

@@ -3,15 +3,16 @@
 Every decision is a function of the seed and the file's key (its path relative to the split root),
 never of run order, worker count or runner, so every run writes the same records into the same shard
 files in the same order (as TFDS's writer). DO NOT change `stable_hash` or the ordering rules: that
-would reorder every dataset users have already converted. Per class, files are ordered by
-``stable_hash(seed, 'order', key)``; the first ``round(n * validation_fraction)`` go to validation,
-the next ``round(n * test_fraction)`` to test (round half up, each of the class's own n: stratified
-and exact; adding a test split never moves a validation file). Files that must share a split (copies
-of one file, --group_regex groups: transforms/groups.py) follow their leader's split, in their own
-class. Within a split, classes are concatenated in label order and file i goes to shard ``i %
-num_shards``: shard sizes differ by at most one and every shard holds every class in proportion;
-inside a shard, records are in hash order. ``num_shards`` is the requested count or the count for
-the split's planned bytes (transforms/shard_count.py), capped at the split's file count.
+would reorder every dataset users have already converted.
+Per class, files are ordered by ``stable_hash(seed, 'order', key)``. Of an input without split
+folders, the first ``round(n * validation_fraction)`` go to validation and the next ``round(n *
+test_fraction)`` to test (round half up, of the class's own n: stratified and exact; adding a test
+split never moves a validation file). Files that must share a split (copies of one file,
+--group_regex groups: transforms/groups.py) follow their leader's split, in their own class. Within
+a split, classes are concatenated in label order and file i goes to shard ``i % num_shards``: shard
+sizes differ by at most one and every shard holds every class in proportion; inside a shard, records
+are in hash order. ``num_shards`` is the requested count or the count for the split's planned bytes
+(transforms/shard_count.py), capped at the split's file count.
 """
 
 from __future__ import annotations
