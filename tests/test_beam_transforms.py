@@ -1,4 +1,4 @@
-"""WriteShards, the exact and near duplicate transforms and the Hamming search, each on its own.
+"""WriteShards, the exact and near duplicate transforms, Followers and the Hamming search, alone.
 
 In the style of Beam's apache_beam/examples/complete/autocomplete_test.py: inputs made with
 `beam.Create`, one transform under `TestPipeline`, its output checked with `assert_that`. The
@@ -28,10 +28,11 @@ from conftest import SAMPLE_DIR
 from transforms import hamming_search, layout, resume
 from transforms import image as image_lib
 from transforms.duplicates import DropDuplicates, DuplicateGroup, FindExactDuplicates, HEAD_BYTES
+from transforms.groups import Followers
 from transforms.near_duplicates import FindDuplicates
 from transforms.reject_reasons import reason_category
 from transforms.shard_writer import WriteShards
-from transforms.sharding import TRAIN, VALIDATION, ImageRef, order_key
+from transforms.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef, order_key
 from transforms.summary import ShardSummary
 
 SEED = 0
@@ -229,6 +230,35 @@ def test_exact_duplicates_are_the_planted_copies_and_drop_keeps_the_first_member
     reported = images | 'Report' >> DropDuplicates(groups, corpus.split_roots, drop=False)
     assert_that(reported.kept, equal_to(list(refs.values())), label='CheckAllKept')
     assert_that(reported.dropped, equal_to([]), label='CheckNoneDropped')
+
+
+def test_followers_are_the_copies_and_regex_groups_each_led_by_its_first_member():
+  """Followers on synthetic refs: which files take another file's split (transforms/groups.py)."""
+  ref = {key: ImageRef(UNSPLIT, 0, key.split('/')[0], key) for key in (
+      'a/clip1_frame1.jpg', 'a/clip1_frame2.jpg', 'b/clip1_frame3.jpg', 'a/clip2_frame1.jpg',
+      'c/dup.jpg', 'c/other.jpg', 'c/alone.jpg')}
+  # Identical files, members in `member_order` as FindExactDuplicates gives them.
+  copies = [DuplicateGroup('d1', (ref['a/clip1_frame2.jpg'], ref['c/other.jpg'])),
+            DuplicateGroup('d2', (ref['a/clip2_frame1.jpg'], ref['c/dup.jpg']))]
+
+  def pairs(*keys):
+    return [(ref[follower], ref[leader]) for follower, leader in keys]
+
+  with test_pipeline.TestPipeline() as p:
+    refs, groups = p | 'Refs' >> beam.Create(list(ref.values())), p | beam.Create(copies)
+    assert_that((refs, groups) | 'Copies' >> Followers(None, with_copies=True),
+                equal_to(pairs(('c/other.jpg', 'a/clip1_frame2.jpg'),
+                               ('c/dup.jpg', 'a/clip2_frame1.jpg'))), label='CheckCopies')
+    # clip1's frames are one group across classes, merged with the copy of its second frame.
+    assert_that((refs, groups) | 'Merged' >> Followers(r'^(clip\d+)_', with_copies=True),
+                equal_to(pairs(('a/clip1_frame2.jpg', 'a/clip1_frame1.jpg'),
+                               ('b/clip1_frame3.jpg', 'a/clip1_frame1.jpg'),
+                               ('c/other.jpg', 'a/clip1_frame1.jpg'),
+                               ('c/dup.jpg', 'a/clip2_frame1.jpg'))), label='CheckMerged')
+    # --drop_duplicates: the copies are dropped, only the regex groups lead.
+    assert_that((refs, groups) | 'RegexOnly' >> Followers(r'^(clip\d+)_', with_copies=False),
+                equal_to(pairs(('a/clip1_frame2.jpg', 'a/clip1_frame1.jpg'),
+                               ('b/clip1_frame3.jpg', 'a/clip1_frame1.jpg'))), label='CheckRegex')
 
 
 # ---------------------------------------------------------------------------------------------
