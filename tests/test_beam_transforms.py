@@ -206,7 +206,6 @@ CAT_GROUP = ('validation/animal/leak_gc_cat.JPEG', 'train/animal/copy_gc_cat.JPE
 CUP_GROUP = ('train/object/copy_gc_cup.JPEG', 'train/object/gc_cup.JPEG')
 
 
-@pytest.mark.slow
 def test_exact_duplicates_are_the_planted_copies_and_drop_keeps_the_first_member(corpus):
   refs = corpus.refs
   digest = {name: hashlib.sha256(pathlib.Path(_path(corpus, group[0])).read_bytes()).hexdigest()
@@ -285,7 +284,6 @@ def _popcount(a: int, b: int) -> int:
   return ((a ^ b) & ((1 << 64) - 1)).bit_count()
 
 
-@pytest.mark.slow
 def test_near_duplicates_group_each_photo_with_its_copies_and_nothing_else():
   photos = {path: (SAMPLE_DIR / path).read_bytes() for path in DISTINCT_PHOTOS}
   owl = photos['animal/gc_owl.JPEG']
@@ -356,7 +354,6 @@ def _pairs(chunk) -> List[Tuple[int, int]]:
   return list(zip(chunk[0].tolist(), chunk[1].tolist()))
 
 
-@pytest.mark.slow
 def test_hamming_search_streams_exactly_the_planted_pairs_in_bounded_chunks(monkeypatch):
   chunk_limit = 64
   monkeypatch.setattr(hamming_search, 'CHUNK_CANDIDATES', chunk_limit)
