@@ -1,8 +1,8 @@
 """Every flag Beam's pipeline options know, through Beam's private option classes' parser hooks.
 
 `PipelineOptions` parses leniently (unknown flags are ignored), so a typo such as `--train_shard`
-would silently do nothing. To refuse it, the converter builds a parser that knows every flag of every
-`PipelineOptions` subclass as Beam builds its own: `_BeamArgumentParser` and each class's
+would silently do nothing. To refuse it, the converter builds a parser that knows every flag of
+every `PipelineOptions` subclass as Beam builds its own: `_BeamArgumentParser` and each class's
 `_add_argparse_args` (both private).
 """
 

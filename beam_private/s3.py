@@ -1,9 +1,9 @@
 """A fix for Beam 2.77's S3 filesystem (private `apache_beam.io.aws.s3io.S3Uploader`): empty files.
 
-`S3Uploader.finish` completes a multipart upload with zero parts when nothing was written, and S3 (and
-moto) answer `MalformedXML`. The converter writes empty files on purpose (`_SUCCESS`; `rejects.jsonl`
-with no rejects; a shard whose every image was rejected), so until Beam fixes it an empty file gets one
-empty part. Worth reporting upstream.
+`S3Uploader.finish` completes a multipart upload with zero parts when nothing was written, and S3
+(and moto) answer `MalformedXML`. The converter writes empty files on purpose (`_SUCCESS`;
+`rejects.jsonl` with no rejects; a shard whose every image was rejected), so until Beam fixes it an
+empty file gets one empty part. Worth reporting upstream.
 
 `apply_empty_upload_fix()` is called explicitly where files are written: on the driver before the
 run, and in each shard writer's `setup()`. It is idempotent, and a no-op without `apache-beam[aws]`.

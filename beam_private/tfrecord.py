@@ -1,9 +1,9 @@
 """TFRecord framing through Beam's `apache_beam.io.tfrecordio._TFRecordUtil` (private).
 
 Beam's helper frames a record as TensorFlow's `core/lib/io/record_writer.cc` does (uint64 length,
-masked crc32c of the length, payload, masked crc32c of the payload) and uses google-crc32c when it is
-importable. Using it keeps the shard writer's bytes those of `WriteToTFRecord` without TensorFlow, and
-its reader reads them back (both crcs checked) without TensorFlow either.
+masked crc32c of the length, payload, masked crc32c of the payload) and uses google-crc32c when it
+is importable. Using it keeps the shard writer's bytes those of `WriteToTFRecord` without
+TensorFlow, and its reader reads them back (both crcs checked) without TensorFlow either.
 """
 
 from __future__ import annotations

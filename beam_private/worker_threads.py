@@ -1,9 +1,11 @@
-"""How the FnApiRunner reports a local SDK worker process that died (Beam internals, apache-beam 2.77).
+"""How the FnApiRunner reports a local SDK worker process that died (Beam internals, apache-beam
+2.77).
 
-With --direct_running_mode=multi_processing, `fn_api_runner.worker_handlers.SubprocessSdkWorkerHandler
-.start_worker` runs `local_job_service.SubprocessSdkWorker.run` in a thread named 'run_worker', which
-raises RuntimeError('Worker subprocess exited with return code N') when the worker process exits with
-N != 0. Nothing else reports it (pipeline/runtime/worker_watch.py explains why that matters).
+With --direct_running_mode=multi_processing,
+`fn_api_runner.worker_handlers.SubprocessSdkWorkerHandler.start_worker` runs
+`local_job_service.SubprocessSdkWorker.run` in a thread named 'run_worker', which raises
+RuntimeError('Worker subprocess exited with return code N') when the worker process exits with N !=
+0. Nothing else reports it (pipeline/runtime/worker_watch.py explains why that matters).
 """
 
 from __future__ import annotations

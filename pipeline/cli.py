@@ -1,9 +1,9 @@
 """The `folder2tfrecord` console script: `run` (default), `plan`, `verify` and `report` commands.
 
-usage: folder2tfrecord [run] --input DIR --output DIR [flags]   same as python -m pipeline.run
-       folder2tfrecord plan --input DIR --output DIR [flags]    same as python -m pipeline.run --plan
-       folder2tfrecord verify OUTPUT [flags]                    same as python -m pipeline.verify
-       folder2tfrecord report OUTPUT --output report.png        same as python -m pipeline.report
+usage: folder2tfrecord [run] --input DIR --output DIR [flags]  same as python -m pipeline.run
+       folder2tfrecord plan --input DIR --output DIR [flags]   same as python -m pipeline.run --plan
+       folder2tfrecord verify OUTPUT [flags]                   same as python -m pipeline.verify
+       folder2tfrecord report OUTPUT --output report.png       same as python -m pipeline.report
 
 commands:
   run      convert an image folder into sharded TFRecords and metadata (the default command)

@@ -1,12 +1,12 @@
 """The words of a command line: each is a flag, a flag's value or one of the command's arguments.
 
-Every command (`folder2tfrecord run|plan|verify|report`, `python -m pipeline.run|verify|report`) parses
-its own flags with argparse's `parse_known_args` and hands what is left to Beam's `PipelineOptions`,
-which ignores what it does not know. Left as they are, the two would let a word do nothing:
-`--overwrite false` turns --overwrite ON (a switch takes no value, so `false` is left over and
-dropped), `--no_upscale false` too, and `stray_word` anywhere is dropped. Here every word left over by
-both parsers is an error before any work, and so is a switch written with a value (`--overwrite=no`),
-each with a message that says how to write it. Beam's flags are known through
+Every command (`folder2tfrecord run|plan|verify|report`, `python -m pipeline.run|verify|report`)
+parses its own flags with argparse's `parse_known_args` and hands what is left to Beam's
+`PipelineOptions`, which ignores what it does not know. Left as they are, the two would let a word
+do nothing: `--overwrite false` turns --overwrite ON (a switch takes no value, so `false` is left
+over and dropped), `--no_upscale false` too, and `stray_word` anywhere is dropped. Here every word
+left over by both parsers is an error before any work, and so is a switch written with a value
+(`--overwrite=no`), each with a message that says how to write it. Beam's flags are known through
 beam_private/option_parser.py.
 """
 

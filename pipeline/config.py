@@ -1,33 +1,15 @@
 """`--config FILE` and `--print_config`: the flags of a run kept in a YAML or JSON file.
 
-A config file is one mapping whose keys are flag names, written with `_` or `-` (`train_shards` or
-`train-shards`): the converter's flags and Apache Beam's pipeline options alike.
-
-    input: photos                  # the converter's paths are relative to this file's folder
-    output: /data/photos-tfrecord
-    validation_fraction: 0.1
-    test_fraction: 0.1
-    train_shards: 8
-    runner: FnApiRunner            # Beam options become Beam arguments, passed as written
-    direct_num_workers: 2
-
-Values: one scalar per flag; `true` / `false` for switches (`overwrite`, `s3_disable_ssl`); a list for
-a Beam flag that repeats (`experiments`); `null` for the default. The file's flags are placed before the
-command line's, and argparse and Beam both keep a flag's last value, so the command line wins. A key
-that is no flag is an error before any work, with the closest flag name as a suggestion (as for a
-mistyped flag on the command line); so is a value the flag does not take (`overwrite: "no"`,
-`train_shards: many`), and the message names the file and the key.
-
-The converter's own path flags in a config file (`input`, `output`, `labels_file`, ...) are relative to
-the config file's folder (so a config can travel with its data); on the command line they are
-relative to the working directory, as always. Beam options are passed on untouched (Beam reads
-`setup_file` and the like relative to the working directory).
-
-`manifest.json` of an output works as a config file too: its `options` are the flags that decided the
-output's bytes, so `folder2tfrecord run --config OLD/manifest.json --input DIR --output NEW` repeats a
-run (a manifest records no input or output path: the same data converted anywhere gives the same
-manifest). `--print_config` prints a run's effective configuration in this format and exits: every
-converter flag, and the Beam options that differ from Beam's defaults.
+A config file is one mapping of flag names (`train_shards` or `train-shards`) to values, for the
+converter's flags and Beam's pipeline options alike: one scalar per flag, `true` / `false` for
+switches, a list for a Beam flag that repeats (`experiments`), `null` for the default. Its flags go
+before the command line's, and argparse and Beam keep a flag's last value, so the command line wins.
+An unknown key or a value the flag does not take is an error before any work that names the file,
+the key and the closest flag. The converter's path flags (`input`, `output`, `labels_file`, ...) in
+a config are relative to its folder; Beam options are passed on untouched. A manifest.json is a
+config file too: its `options` repeat a run (`--config OLD/manifest.json --input DIR --output NEW`).
+`--print_config` prints a run's effective configuration in this format (every converter flag, the
+Beam options that differ from Beam's defaults) and exits. Example: docs/usage.md#config-files.
 """
 
 from __future__ import annotations

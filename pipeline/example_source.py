@@ -6,20 +6,13 @@
     grain.MapDataset.source(source).shuffle(seed=0).map(...)          # Grain
     torch.utils.data.DataLoader(source, batch_size=64, shuffle=True)  # PyTorch (equal-sized images)
 
-Over ArrayRecord output it is a map-style source (Grain's `RandomAccessDataSource` protocol, PyTorch's
-map-style `Dataset`: `__len__`, `__getitem__`, `__getitems__`), built on the `array_record` package's
-`ArrayRecordDataSource` (one thread-safe reader per shard, opened on first use). Over TFRecord output,
-which is read front to back, it is iterable only (`__iter__`; `__getitem__` raises TypeError saying how
-to convert for random access). Records are parsed with the converter's own tf.train.Example class
-(transforms/imaging/example.py) and images decoded with its own JPEG decoder (libjpeg-turbo through
-simplejpeg, transforms/imaging/image.py), so neither TensorFlow nor TFDS is imported.
-
-Files: manifest.json says the shards, their counts, the file format and compression; every file is
-read through Beam's FileSystems, so local, gs:// and s3:// outputs work (pass Beam options such as
-`--s3_endpoint_url` as `pipeline_options`). ArrayRecord's reader opens local files only: the shards of
-a gs:// or s3:// output are copied into `cache_dir` when the source is made (a temporary folder removed
-with the source unless given). A pickled source (Grain's and PyTorch's worker processes) carries the
-local paths and reopens its readers there.
+Over ArrayRecord output it is map-style (Grain's `RandomAccessDataSource` protocol, PyTorch's
+`Dataset`), on `array_record`'s `ArrayRecordDataSource`; over TFRecord output it is iterable only
+(`__getitem__` raises TypeError saying how to convert). Records are parsed by
+transforms/imaging/example.py's Example class and decoded by simplejpeg. Files are read through Beam's
+FileSystems (Beam options as `pipeline_options`); gs:// and s3:// ArrayRecord shards are copied into
+`cache_dir` first, and a pickled source (Grain's, PyTorch's worker processes) reopens its readers
+from those local paths.
 """
 
 from __future__ import annotations

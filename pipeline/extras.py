@@ -1,11 +1,11 @@
 """Optional dependencies: a missing one is a one-line error that names the command installing it.
 
 Checked on the command line before any work, because Beam finds out late and says it as a traceback:
-a gs:// path without Beam's gcp extra ends in a ValueError from the first listing, an s3:// path without
-its aws extra in an AssertionError inside a BeamIOError, and `pipeline.report` without matplotlib in a
-ModuleNotFoundError halfway through. The command installs Beam's extra at the Beam version installed
-here, with this interpreter's pip, so it fits however the package was installed (run_local.sh's
-virtualenv, `pip install .`).
+a gs:// path without Beam's gcp extra ends in a ValueError from the first listing, an s3:// path
+without its aws extra in an AssertionError inside a BeamIOError, and `pipeline.report` without
+matplotlib in a ModuleNotFoundError halfway through. The command installs Beam's extra at the Beam
+version installed here, with this interpreter's pip, so it fits however the package was installed
+(run_local.sh's virtualenv, `pip install .`).
 """
 
 from __future__ import annotations

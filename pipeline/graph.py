@@ -3,15 +3,15 @@
   ListImages -> ExcludeFiles* -> DropDuplicates -> AssignSplitShard -> WriteShards -> ChannelStats
              |              \\-> FindExactDuplicates -> Followers -^ (copies and --group_regex
              |                                      groups follow their first file's split)
-             |                                             summaries, outcomes -> CollectOutputFacts
-             |                                             summaries + exact groups -> FindDuplicates
+             |                                            summaries, outcomes -> CollectOutputFacts
+             |                                            summaries + exact groups -> FindDuplicates
              \\-> rejects (listing, excluded, dropped, shard writer) ----------------> WriteMetadata
   (* only with --exclude_file)
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map,
-fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count is
-automatic, converts a small deterministic sample (transforms/split/sample.py) whose bytes per file size the
-shards (transforms/split/shard_count.py).
+fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count
+is automatic, converts a small deterministic sample (transforms/split/sample.py) whose bytes per file size
+the shards (transforms/split/shard_count.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The converter's own flags, validated before any work starts.
 
-``parse_args`` splits the command line in two: the converter's flags (this module) and everything else,
-which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``, ``--s3_endpoint_url``,
-``--project``, ...). A flag that neither the converter nor any Beam options class knows is an error with
-a suggestion, not a silently ignored typo. ``--config FILE`` puts a file's flags before the command
-line's (pipeline/config.py); ``--print_config`` prints the effective configuration and exits; ``--plan``
-prints what a run with these flags would write, and writes nothing (pipeline/plan.py).
+``parse_args`` splits the command line in two: the converter's flags (this module) and everything
+else, which goes to Beam's ``PipelineOptions`` (``--runner``, ``--direct_num_workers``,
+``--s3_endpoint_url``, ``--project``, ...). A flag that neither the converter nor any Beam options
+class knows is an error with a suggestion, not a silently ignored typo. ``--config FILE`` puts a
+file's flags before the command line's (pipeline/config.py); ``--print_config`` prints the effective
+configuration and exits; ``--plan`` prints what a run with these flags would write, and writes
+nothing (pipeline/plan.py).
 """
 
 from __future__ import annotations

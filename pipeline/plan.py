@@ -1,40 +1,18 @@
-"""`folder2tfrecord plan` (= `python -m pipeline.run ... --plan`): what a run with the same flags would
-write, predicted from the full listing and a converted sample. Nothing is written, not even `_work/`.
+"""`folder2tfrecord plan` (= `python -m pipeline.run ... --plan`): what a run with the same flags
+would write, predicted from the full listing and a converted sample. Nothing is written, not even
+`_work/`.
 
-The plan lists every class folder on the driver with the graph's own listing function (so the counts
-are a run's), splits the files as AssignSplitShard does (`split_class`), converts --plan_sample files
-with the shard writer's steps (transforms/split/sample.py: stratified by class folder, at least one each,
-chosen by a stable hash, the same every time) and prints:
-
-* files per split and class (exact), the listing's rejects (exact), the sample's reject share and its
-  reasons;
-* predicted bytes per split and in total with a 95% interval, bytes per example, the shard count the
-  flags give (the run's own count: from the run's sample, transforms/split/shard_count.py) and MB per shard,
-  with the warnings of TF's and TFDS's guidance;
-* the CPU ms per image measured here and the projected time on W workers.
-
-The estimator. A sampled file's bytes are known (its framed record as written, 0 for a reject); the
-files not sampled are predicted class folder by class folder (stratum h):
-
-    T = sum(y of the sampled files) + sum_h m_h * mean_h
-
-where m_h are the files of h not sampled (in the split) and mean_h the mean y of h's sampled files. The
-95% prediction interval is T +- 1.96 * s * sqrt(sum_h (m_h^2 / n_h + m_h)) (normal approximation): the
-error of each mean_h, variance s^2 / n_h, shared by h's m_h files, plus the spread of the m_h files
-themselves; s^2 is the sample variance of y over the whole sample, pooled over the strata, so it also
-holds the differences between classes (conservative). A fully sampled input gives a zero-width
-interval. The same expansion of a 0/1 "gave a record" value predicts the examples, so the sample's
-reject share lowers both. The metadata files are predicted by the builders that write them, fed the
-predicted counts (transforms/metadata/write.py, tfds_metadata.py, model_garden.py).
-
-Time, an estimate: the CPU per image measured on the sample (process_image and the Example, one thread,
-rejects included) times the files of each shard, the shards spread over W one-core workers (longest
-first; a shard is written by one worker), plus LOCAL_STARTUP_SECONDS. It assumes the cores are the
-run's own and leaves out the runner's per-image overhead and, on a cluster, its start-up (Dataflow
-starts its workers in minutes). Measured here (benchmarks/plan_accuracy.py, 2 cores): the runs took
-1.3x the projected wall time at a 1-minute load of 1-2 from other work, 2.5-2.8x at 3-5; their CPU was
-the images' projected CPU plus ~7 s of start-up within 7% on the ImageNet-like set, 34% more on the
-phone-photo set (larger files).
+The listing and the split are the run's own, so files per split and class and the listing's rejects
+are exact. --plan_sample files, stratified by class folder and chosen by a stable hash
+(transforms/split/sample.py), are converted with the shard writer's steps; from them come the predicted
+bytes per split with a 95% interval, the shard count, the sample's reject share and the CPU time per
+image, projected onto W one-core workers (longest shard first, plus LOCAL_STARTUP_SECONDS; a
+cluster's start-up and the runner's per-image overhead are left out). Bytes: a stratified expansion
+estimator over class folders h, T = sum(sampled y) + sum_h m_h * mean_h, with the 95% prediction
+interval T +- 1.96 s sqrt(sum_h (m_h^2 / n_h + m_h)), s^2 the sample variance pooled over the strata
+(conservative); a fully sampled input gives a zero-width interval. The same expansion of a 0/1 "gave
+a record" predicts the examples; the metadata files are predicted by their own builders. Measured
+accuracy: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

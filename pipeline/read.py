@@ -5,26 +5,13 @@
     model.fit(train, validation_data=dataset('OUTPUT', 'validation', 64, training=False))
 
 The pipeline is the classic ImageNet input function's (tensorflow/tpu `imagenet_input.py` with
-`resnet_preprocessing.py`): the shard list comes from manifest.json (exact names: `_work/` and other
-files are never globbed), is shuffled when training, read with a parallel interleave, records are
-shuffled, parsed and decoded, augmented when training (Inception-style random crop of 8-100% of the
-area with aspect 3/4-4/3, decoded with `decode_and_crop_jpeg`, then a random horizontal flip) or
-center-cropped otherwise (the central image_size / (image_size + 32) of the shorter side), resized to
-image_size x image_size (bicubic), batched and prefetched.
-
-Elements: images float32 [B, image_size, image_size, 3] holding 0-255 RGB values (what
-`keras.applications` models' own `preprocess_input` expects; `normalize=True` instead subtracts the
-train split's mean_rgb and divides by its std_rgb from stats.json), labels int32 [B] as stored, i.e.
-including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
-Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
-File names come from transforms/output/layout.py; every file is read through tf.io.gfile, so local and gs://
-outputs work. tf.data reads TFRecord output only; for `--file_format array_record` output use
-`ExampleSource`, Grain or TFDS's `as_data_source()` (docs/readers.md).
-
-Without TensorFlow: `ExampleSource` (pipeline/example_source.py, re-exported here) reads either format
-into numpy for Grain or PyTorch. TensorFlow is imported on the first use of a tf.data function, not by
-`import pipeline.read`, so `from pipeline.read import ExampleSource` works where TensorFlow is not
-installed.
+`resnet_preprocessing.py`; docs/readers.md#keras--tfdata): the shards manifest.json lists, never a
+glob. Elements: images float32 [B, image_size, image_size, 3] of 0-255 RGB values (what
+`keras.applications`' `preprocess_input` expects; `normalize=True` uses stats.json's train mean and
+std instead), labels int32 [B] as stored, label offset included. tf.data reads TFRecord output only
+(gzip too), through tf.io.gfile. Without TensorFlow, `ExampleSource` (pipeline/example_source.py,
+re-exported here) reads either format into numpy; TensorFlow is imported on the first use of a
+tf.data function, so `from pipeline.read import ExampleSource` works without it.
 """
 
 from __future__ import annotations

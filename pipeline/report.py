@@ -1,22 +1,16 @@
 """A one-page picture of an output directory: what training will see, and what was left out.
 
-    python -m pipeline.report OUTPUT --output report.png     (also: folder2tfrecord report OUTPUT ...)
+    python -m pipeline.report OUTPUT --output report.png   # or: folder2tfrecord report OUTPUT ...
 
-writes report.png and report.html (the same picture embedded, plus the numbers as tables) with:
-- a contact sheet: the first `--per_class` examples of each class (first `--max_classes` classes),
-  decoded from the shards' own JPEG bytes, not from the input files, so it shows exactly the pixels
-  training reads (after orientation, colour conversion, resize and crop);
-- examples per class per split (stats.json, exact);
-- histograms of stored width/height (pixels) and of the encoded JPEG size (KiB), from up to
-  `--max_records` records per split taken evenly from every shard;
-- mean/std per channel and the reject reasons by category, as stats.json counts them (the run's
-  summary prints the same numbers), or "no file was rejected";
-- the closest duplicates across splits (duplicates.jsonl), each pair's two stored images side by
-  side, decoded from the shards (pipeline/reporting/duplicates.py).
-
-Shards are read through Beam FileSystems with their format's reader (transforms/output/file_format.py:
-TFRecord, gzip TFRecord or ArrayRecord; gs:// and s3:// outputs work too); images are decoded with `tf.io.decode_jpeg` as in training. The contact sheet is drawn into the PNG unscaled
-(`Figure.figimage`), so each tile's pixels in the PNG are exactly `tile_image()` of a record.
+writes report.png and report.html (the same picture plus the numbers as tables): a contact sheet of
+the first `--per_class` examples of each class, decoded from the shards' own JPEG bytes (exactly the
+pixels training reads); examples per class per split; histograms of stored width, height and JPEG
+size from up to `--max_records` records per split taken evenly from every shard; mean/std per
+channel and the reject reasons as stats.json counts them; the closest duplicates across splits side
+by side (pipeline/reporting/duplicates.py). Shards are read through Beam's FileSystems with their
+format's reader (transforms/output/file_format.py); images are decoded with `tf.io.decode_jpeg` as in
+training, and drawn unscaled (`Figure.figimage`), so each tile's pixels are exactly `tile_image()`
+of a record.
 """
 
 from __future__ import annotations

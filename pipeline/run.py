@@ -1,13 +1,13 @@
 """Entry point: ``python -m pipeline.run --input DIR --output DIR [flags] [Beam pipeline options]``.
 
-Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written, or
-more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or input
-error, a missing optional dependency, or an --output that another run holds (pipeline/runtime/claim.py), found
-before any work started; 130 interrupted (Ctrl-C, SIGINT), 143 stopped by SIGTERM (as Airflow,
-Kubernetes and systemd stop a task), 129 by SIGHUP (pipeline/runtime/interrupts.py). Finished shards are kept
-after 1, 130, 143 and 129: --resume keeps those whose input is unchanged and writes the rest, then
-prints a `resumed: ...` line (transforms/output/resume.py). A full disk is exit 1 with one line naming the file
-or step being written; free space and rerun with --resume.
+Exit codes: 0 success; 1 the pipeline failed, or finished but failed its checks (no example written,
+or more rejects than --max_reject_fraction; the rejects list is written either way); 2 a usage or
+input error, a missing optional dependency, or an --output that another run holds
+(pipeline/runtime/claim.py), found before any work started; 130 interrupted (Ctrl-C, SIGINT), 143 stopped by
+SIGTERM (as Airflow, Kubernetes and systemd stop a task), 129 by SIGHUP (pipeline/runtime/interrupts.py).
+Finished shards are kept after 1, 130, 143 and 129: --resume keeps those whose input is unchanged
+and writes the rest, then prints a `resumed: ...` line (transforms/output/resume.py). A full disk is exit 1
+with one line naming the file or step being written; free space and rerun with --resume.
 
 With --plan (`folder2tfrecord plan`), nothing is written: the plan of the run is printed
 (pipeline/plan.py) and the exit code is 0, or 2 as above.

@@ -1,51 +1,17 @@
 """Re-read a converter output directory and list every problem found in it.
 
-``python -m pipeline.verify OUTPUT [--against OTHER]`` (also ``folder2tfrecord verify OUTPUT``) exits 0
-when the output is complete and readable (and, with --against, byte-identical to OTHER), 1 otherwise,
-printing one line per problem with the file and, for record level problems, the record index
-(0-based) and its byte offset in the (decompressed) shard.
-
-What is checked, against ``manifest.json`` (the output layout: docs/output.md):
-  * ``_SUCCESS`` exists (it is written last: without it the run did not finish);
-  * every shard the manifest lists exists, and no other file with a shard name does (names as the
-    manifest's ``--shard_name_template`` makes them, ``<split>-NNNNN-of-NNNNN`` by default);
-  * the manifest agrees with itself (shard names, ``num_shards``, per-split sums);
-  * every record's TFRecord framing: the 12-byte header (uint64 little-endian length + masked
-    crc32c of those 8 bytes), the payload and its masked crc32c (TensorFlow's
-    ``core/lib/io/record_writer.cc``; masking via Beam's ``tfrecordio`` helper, crc32c via
-    google-crc32c). Shards are gunzipped first when the manifest says ``"compression": "gzip"``;
-    ArrayRecord shards (``"file_format": "array_record"``) are read record by record with the
-    ``array_record`` package's reader, which checks every chunk's hash (a local copy is made of
-    gs:// and s3:// shards first); an unreadable record ends the shard's check;
-  * every payload parses as a ``tf.train.Example`` whose ``image/encoded`` decodes completely as a
-    JPEG (Pillow, truncated images are errors) with the ``image/height`` and ``image/width`` it
-    claims, and whose ``image/class/label`` lies in ``[label_offset, label_offset + num_classes)``;
-  * records read per shard and per split equal the manifest's counts;
-  * each shard's size and SHA-256 as stored equal the manifest's ``bytes`` and ``sha256`` (outputs of
-    earlier versions have none: then this check is skipped and the summary line says so). A copy that
-    lost or changed bytes on the way to another bucket is named here even when every record still
-    parses (a flipped bit inside a JPEG's pixels);
-  * ``duplicates.jsonl`` agrees with the records' ``image/phash`` (pipeline/checks/duplicates_check.py):
-    every line is a well-formed group, every stored file it names is a record in one group, each
-    member's distance to the first is the records', exact copies have one hash, and records within
-    the run's --near_duplicate_distance are in one group; stats.json's ``duplicates`` counts its
-    lines.
-
-  * the metadata files against the records and ``_SUCCESS`` (pipeline/checks/metadata_check.py): every file
-    the run wrote is present and has the SHA-256 ``_SUCCESS`` lists (outputs of earlier versions
-    have an empty ``_SUCCESS``: then edits cannot be checked and the summary line says so);
-    ``labels.txt`` and TFDS's label names against the records' labels and synsets; ``stats.json``'s
-    counts, bytes, class counts, rejects and mean/std against the records (and the run's sidecars);
-    ``rejects.jsonl`` and ``duplicates.jsonl`` well-formed, read line by line.
-
-A missing OUTPUT folder is exit 2.
-
-``--against OTHER`` then compares the output with another one byte for byte (pipeline/checks/compare.py).
-
-Everything goes through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` work; pass
-Beam options such as ``--s3_endpoint_url`` after the output path. TensorFlow is not needed: the
-Example message class is the converter's own (``transforms/imaging/example.py``, built from TensorFlow's
-proto layout in a private descriptor pool; wire-compatible with ``tf.train.Example``).
+``python -m pipeline.verify OUTPUT [--against OTHER]`` (also ``folder2tfrecord verify OUTPUT``)
+exits 0 when the output is complete and readable (and, with --against, byte-identical to OTHER:
+pipeline/checks/compare.py), 1 otherwise, 2 when OUTPUT is missing. It prints one line per problem with the
+file and, for a record, its index (0-based) and byte offset in the (decompressed) shard. Checked
+against manifest.json (docs/output.md#checking-an-output-verify): `_SUCCESS`; the shard set and
+names; each shard's size and SHA-256; TFRecord framing and masked crc32c (TensorFlow's
+core/lib/io/record_writer.cc) or ArrayRecord chunk hashes; every record a tf.train.Example whose
+JPEG decodes completely at its stated size and whose label is in range; counts per shard and split;
+duplicates.jsonl against the records' image/phash (pipeline/checks/duplicates_check.py); the metadata files
+against the records and `_SUCCESS` (pipeline/checks/metadata_check.py). Everything is read through Beam's
+FileSystems (local, gs://, s3://; Beam options after OUTPUT); TensorFlow is not needed (the Example
+class of transforms/imaging/example.py is wire-compatible with tf.train.Example).
 """
 
 from __future__ import annotations

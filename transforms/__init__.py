@@ -1,1 +1,1 @@
-"""The converter's steps: composite PTransforms, DoFns, the CombineFn and the pure image functions."""
+"""The converter's steps: composite PTransforms, DoFns, the CombineFn and pure image functions."""

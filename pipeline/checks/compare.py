@@ -1,19 +1,13 @@
 """Two converter outputs, byte for byte: `python -m pipeline.verify OUTPUT --against OTHER`.
 
-Compared: every top-level file the converter writes (shards and metadata, METADATA_FILES) but
-provenance.json, which holds times, a run id and the runner by design. Each file is hashed (SHA-256)
-through Beam's FileSystems, so either output may be local, gs:// or s3://; OUTPUT's shards are not
-read twice when verify already hashed them.
-
-model_garden.yaml names the output's own folder (its input paths), so two runs into two folders differ
-there by design: when that is its only difference (the file read with each output's root replaced),
-it is reported apart and does not count against byte identity.
-
-When they differ, what made them is compared too (the "recipe": provenance.json without its per-run
-entries, and the flags in manifest.json; transforms/metadata/provenance.py `recipe_entries`), so the report
-says e.g. that OTHER was made with another Pillow or another --jpeg_quality. Recipe entries that
-differ are listed even for byte-identical outputs (another runner, another input folder holding the
-same files): they did not change a byte.
+Compared: every top-level file the converter writes (shards and METADATA_FILES) but provenance.json,
+which holds times, a run id and the runner by design; each is hashed (SHA-256) through Beam's
+FileSystems (local, gs://, s3://), OUTPUT's shards not twice when verify already hashed them.
+model_garden.yaml names its own folder: when that is its only difference, it is reported apart and
+does not count against byte identity. What made the outputs is compared too (the "recipe":
+provenance.json without its per-run entries and manifest.json's flags; transforms/metadata/provenance.py
+`recipe_entries`), so the report says e.g. that OTHER was made with another Pillow or
+--jpeg_quality; recipe entries that differ are listed even for byte-identical outputs.
 """
 
 from __future__ import annotations

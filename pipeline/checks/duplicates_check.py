@@ -1,21 +1,15 @@
 """verify's check of duplicates.jsonl against the records' `image/phash` (pipeline/verify.py).
 
-duplicates.jsonl (transforms/duplicates/near.py) lists groups; it names files by their path relative
-to --input, a record names its file by `image/filename`, the path relative to its split folder. A
-stored file `(split, path)` is the record of that split whose filename is `path`, or `path` without
-its first component (the split folder: `train/`, `val/`, ...).
-
-What is checked, reading duplicates.jsonl one line at a time (memory: the records' hashes and one
-group id a record, never the pairs): every line is well formed (`line_problem`); every stored file it
-names is a record, in at most one group; an exact group's records share one image/phash; each
-member's `distance` is the bits between its record's image/phash and the first member's (when the
-first is stored); no two records whose image/phash are within the run's --near_duplicate_distance are
-in different groups or missing (the records' own relation, found as components: a crop match found
-through the sidecars' crop hashes cannot be re-derived from records and is not required);
-stats.json's `duplicates` equals the counts of the lines.
-
-Outputs of versions before duplicates.jsonl have neither the file nor `image/phash`: nothing is
-checked then.
+duplicates.jsonl names files by their path relative to --input; a record names its file by
+`image/filename`, relative to its split folder: a stored file `(split, path)` is the record of that
+split whose filename is `path`, or `path` without its first component (the split folder). Read one
+line at a time (memory: the records' hashes and one group id a record, never the pairs), it must
+hold: every line well formed (`line_problem`); every stored file it names a record, in at most one
+group; an exact group's records share one image/phash; each member's `distance` the bits between its
+image/phash and the first member's; no two records within the run's --near_duplicate_distance in
+different groups or missing (crop matches, found through the sidecars' crop hashes, cannot be
+re-derived from records and are not required); stats.json's `duplicates` the counts of the lines.
+Outputs of versions before duplicates.jsonl have neither it nor `image/phash`: nothing is checked.
 """
 
 from __future__ import annotations

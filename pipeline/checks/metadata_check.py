@@ -1,21 +1,16 @@
 """verify's checks of the metadata files against the records and `_SUCCESS` (pipeline/verify.py).
 
-  * `_SUCCESS` lists the SHA-256 of every other file (transforms/output/success.py): a listed file that is
-    missing or whose bytes differ, a metadata file that it does not list, and a missing
-    provenance.json (never listed: it holds times) are named. An empty `_SUCCESS` (an earlier
-    version's) lists nothing: edits cannot be checked then, and the summary line says so.
-  * labels.txt: one line per class (manifest.json's num_classes), and line `label - label_offset`
-    is the `image/class/synset` of every record with that `image/class/label`; its SHA-256 equals
-    the digest manifest.json records for --labels_file (transforms/inputs/label_map.py).
-  * image-class-label.labels.txt (TFDS's ClassLabel names) is the one labels.txt gives
-    (transforms/metadata/tfds_metadata.py); every record of a class has one `image/class/text`.
-  * stats.json against the records: per split num_examples, num_shards, num_bytes (of
-    `image/encoded`), class_counts and num_rejected (rejects.jsonl's lines of the split), and the
-    totals; mean_rgb and std_rgb exactly against the pixel sums in the run's shard sidecars
-    (`_work/<shard>.json`, used only when their SHA-256 is the shard's), else within MEAN_TOLERANCE
-    and STD_TOLERANCE of the decoded records' (the run sums the pixels before JPEG encoding).
-  * rejects.jsonl and duplicates.jsonl are read line by line (bounded memory): every line a JSON
-    object with the file's keys, the last one ended by a newline.
+  * `_SUCCESS` (transforms/output/success.py): a listed file missing or changed, a metadata file not
+    listed, a missing provenance.json; an empty `_SUCCESS` (an earlier version's) cannot be checked.
+  * labels.txt: one line per class, line `label - label_offset` the `image/class/synset` of every
+    record with that label; its SHA-256 equals manifest.json's --labels_file digest.
+  * image-class-label.labels.txt is the one labels.txt gives; one `image/class/text` a class.
+  * stats.json against the records: per split examples, shards, bytes of `image/encoded`, class
+    counts and rejects, and the totals; mean_rgb and std_rgb exactly against the shard sidecars'
+    pixel sums (when their SHA-256 is the shard's), else within MEAN_TOLERANCE and STD_TOLERANCE of
+    the decoded records' (the run sums the pixels before JPEG encoding).
+  * rejects.jsonl and duplicates.jsonl, line by line (bounded memory): JSON objects with the file's
+    keys, the last line ended by a newline.
 Each problem names its file and what differs.
 """
 

@@ -1,4 +1,5 @@
-"""The report's duplicates section (pipeline/report.py): the closest pairs across splits, side by side.
+"""The report's duplicates section (pipeline/report.py): the closest pairs across splits, side by
+side.
 
 From duplicates.jsonl (transforms/duplicates/near.py), the groups whose stored files are in two
 different splits (leakage), closest first (exact groups, then near groups by the Hamming distance of

@@ -1,34 +1,18 @@
 """One run per output: a run claims --output before it writes anything and releases it at the end.
 
-Two runs writing one output (a double trigger, a retry while the first attempt still runs) would mix
-their shards without a word. So `run()` claims the output before it touches it, and a second run fails
-at once with a message naming the first.
-
-Local disks: `_work/claim.json`, opened with O_CREAT and locked with flock(LOCK_EX | LOCK_NB) for the
-whole run; it holds the run's id, start time, host and pid. Why a lock rather than O_EXCL alone: O_EXCL
-makes the creation exclusive, but the file a killed run leaves behind looks exactly like a live run's;
-the kernel drops a flock the moment its process ends (SIGKILL and out-of-memory kills included), so
-"the file has content and nobody holds its lock" means exactly "a stale claim". After locking, the
-file is checked to still be the one at that path (a releasing run unlinks it), as lock files do. On
-NFS, Linux maps flock to NFS byte-range locks (NFSv4 leases): it works across machines there too.
-
-Object stores (gs://, s3://): Beam's FileSystems offer no exclusive create and no lock (S3's and GCS's
-conditional writes are not exposed), so a claim is elected: each run writes its own claim
-`_work/claims/<run id>.json`, then lists `_work/claims/`, and keeps the output only when no other live
-claim is listed; otherwise it deletes its own and fails. S3 (since December 2020) and GCS list
-strongly consistently after a write, so of two racing runs at most one sees only its own claim: two
-runs never both proceed, but both may fail when they start within the same instant (rerun one).
-A claim there is live while its run rewrites it (every HEARTBEAT_SECONDS, from a thread of the
-driver); one not rewritten for STALE_AFTER_SECONDS, or written on this machine by a process that no
-longer exists, is stale. Limits, by construction: the machines' clocks must agree to well within
-STALE_AFTER_SECONDS; a driver stopped for longer than that (a suspended laptop) loses its claim
-without noticing; an S3-compatible store whose listing lags behind writes can let two runs through.
-
-A stale claim is taken over by --resume or --overwrite after a line naming the run that left it;
-without either flag the run stops and says which to pass.
-
-The claim is the driver's. With Dataflow, Flink or Spark, a driver killed without cancelling its job
-leaves the job's workers writing while a new run may take the output over: cancel the job first.
+Two runs writing one output (a double trigger, a retry while the first still runs) would mix their
+shards silently; a second run fails at once naming the first. Local disks: `_work/claim.json` (run
+id, start, host, pid), opened with O_CREAT and held with flock(LOCK_EX | LOCK_NB) for the whole run;
+the kernel drops a flock when its process ends (SIGKILL and OOM kills included), so a claim file
+that nobody holds is stale (on NFS, Linux maps flock to NFSv4 byte-range locks). Object stores
+(gs://, s3://) offer no exclusive create through FileSystems, so a claim is elected: each run writes
+`_work/claims/<run id>.json`, lists `_work/claims/` and proceeds only when no other live claim is
+listed (S3 and GCS list strongly consistently after a write: two racing runs never both proceed,
+both may fail). A claim is live while its driver rewrites it every HEARTBEAT_SECONDS; one older than
+STALE_AFTER_SECONDS, or left by a dead process on this machine, is stale (clocks must agree; a
+driver suspended longer loses it). --resume or --overwrite take a stale claim over, naming the run
+that left it. The claim is the driver's: cancel a Dataflow, Flink or Spark job whose driver was
+killed.
 """
 
 from __future__ import annotations

@@ -1,20 +1,15 @@
 """How a command-line run ends early: Ctrl-C, SIGTERM, SIGHUP, or a failure that Beam cannot report.
 
-A run that ends early stops in this order: the local Beam workers are killed and waited for
-(worker_watch.stop_local_workers), THEN the output's claim is released (pipeline/runtime/claim.py), then one
-line goes to the terminal and the process exits at once (os._exit). Workers first, so that no worker
-renames a shard into place after the output was given up; at once, because Beam's clean-up after an
-interrupt or a dead worker waits for workers that no longer answer. A shard is renamed into place only
-when complete, so what is left is what --resume keeps. In-process workers (in_memory, multi_threading)
-are threads of this process and end with it, right after the release.
-
-Signals are handled like Ctrl-C (SIGTERM is what Airflow, Kubernetes and systemd send; SIGHUP a closed
-terminal or ssh session); the exit code is 128 + the signal's number, as shells report a process killed
-by it: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP. `install()` is called by the entry points before
-Beam and TensorFlow are imported, so an interrupt during start-up ends the same way. A second signal
-while the run ends is ignored. Library use (run() called from Python, the tests) installs nothing.
-
-This module imports nothing heavy: it is loaded before Beam.
+Order: the local Beam workers are killed and waited for (worker_watch.stop_local_workers), THEN the
+output's claim is released (pipeline/runtime/claim.py), then one line goes to the terminal and the process
+exits at once (os._exit). Workers first, so that none renames a shard into place after the output
+was given up; at once, because Beam's clean-up waits for workers that no longer answer. Shards are
+renamed into place only when complete, so what is left is what --resume keeps. Signals are handled
+like Ctrl-C (SIGTERM: Airflow, Kubernetes, systemd; SIGHUP: a closed terminal); the exit code is 128
++ the signal's number, as shells report it: 130 SIGINT, 143 SIGTERM, 129 SIGHUP. The entry points
+call `install()` before Beam and TensorFlow are imported, so an interrupt during start-up ends the
+same way; a second signal while the run ends is ignored. Library use (run() called from Python, the
+tests) installs nothing. This module imports nothing heavy.
 """
 
 from __future__ import annotations

@@ -1,38 +1,18 @@
 """What a command-line run shows on the terminal, and the run log that gets everything else.
 
-On a terminal, `python -m pipeline.run` shows one "Converting ..." line, the progress bar, the summary
-and real warnings and errors (rejects, a failed worker). Everything else goes to the run log,
-`<output>/_work/run.log`: the driver's and Beam's logs (INFO and up; DEBUG with --log_level DEBUG) and
-whatever the local SDK harness workers print. `--log_level` / `--verbose` put more on the terminal too.
+On a terminal, `python -m pipeline.run` shows one "Converting ..." line, the progress bar, the
+summary and real warnings and errors; everything else (the driver's, Beam's and the local SDK
+workers' logs, INFO and up, DEBUG with --log_level DEBUG) goes to `<output>/_work/run.log`, or for a
+gs:// or s3:// output to a local temporary folder named on the terminal. Known-harmless warnings
+(HARMLESS) are kept off the terminal only. Library use (run() called from Python, the tests)
+configures nothing.
 
-Why a file descriptor is redirected: with --direct_running_mode=multi_processing the FnApiRunner starts
-each worker as a subprocess (`python -m apache_beam.runners.worker.sdk_worker_main`, see
-apache_beam/runners/portability/local_job_service.py SubprocessSdkWorker) that inherits the driver's
-stderr and logs its start-up there before --default_sdk_harness_log_level applies; without Beam's gcp
-extra it prints every INFO record after that too (see `held_import_logs`). No Beam option or hook points
-that stream elsewhere, so during a command-line run this process points file descriptor 2, which the
-workers inherit, at a pipe that a thread of this process copies into the run log, and writes its own
-terminal output (progress bar, warnings, errors) to a duplicate of the terminal's descriptor. A pipe and
-not the file itself: a worker that fails a bundle prints the traceback to stderr before it reports the
-failure (apache_beam/runners/worker/sdk_worker.py `SdkHarness._execute`), and on a full disk that print
-raises, the report is never sent and the run waits forever. Writing to the pipe does not fail; the
-copying thread drops what the disk refuses. For the same reason the run log's handlers never raise nor
-print "--- Logging error ---" (`logging.raiseExceptions` is off during a command-line run). No Beam internals are touched. What the workers log through
-Beam's logging service reaches this process's `apache_beam` loggers, so it is filtered like the rest
-(the terminal shows a worker's warning as its message's first line). A
-worker's ERROR record about a failed bundle is kept off the terminal (BUNDLE_FAILURES): the driver
-says what failed in one line (pipeline/run.py). A failure in a worker reaches the
-driver as the pipeline's exception, which run() prints and main() follows with the run log's path; a
-worker process that dies is pipeline/runtime/worker_watch.py's.
-
-Where the log lives: a local output's `_work/` folder (`--overwrite` deletes it with the other work
-files, `--resume` keeps it and the resumed run appends; it is not a `<shard>.json` sidecar). For a gs://
-or s3:// output it stays on this machine in a new temporary folder, named on the terminal: the workers'
-output needs a local file, and a log uploaded at the end would be missing exactly when a run dies.
-Workers of Flink, Spark and Dataflow log into their runner's own logs.
-
-Known-harmless warnings are listed by logger and message in HARMLESS and kept off the terminal only;
-every other warning shows. Library use (run() called from Python, the tests) configures nothing.
+Nothing a worker prints may block or fail a run: multi-processing workers inherit the driver's
+stderr (apache_beam/runners/portability/local_job_service.py SubprocessSdkWorker), and a worker
+whose traceback print fails on a full disk never reports its failure (sdk_worker.py
+`SdkHarness._execute`). So file descriptor 2 points at a pipe that a thread copies into the run log
+(dropping what the disk refuses), the terminal gets a duplicate of the original descriptor, and the
+run log's handlers never raise. No Beam internals are touched.
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
 """Guarding --output: an existing dataset is never silently overwritten, mixed or left half-written.
 
-* --output and --input must not be the same folder nor one inside the other (a later run would list
-  the output as a class folder, or the output would be written among the input's folders): compared
-  as real paths for local folders (symlinks and `..` resolved), as normalised prefixes for gs:// and
-  s3://.
-* A local --output must be a folder (new or existing) in which a file can be created: found before
-  any work by creating and deleting a temporary file there (file modes alone do not stop root).
-* A folder that already holds shards or metadata is refused unless --overwrite (delete them first) or
-  --resume (keep finished shards) is given.
-* --resume requires the same --input root and output-deciding flags as the interrupted run (recorded
-  in _work/run.json, and in every shard's sidecar: transforms/output/resume.py).
-* Only files this tool writes are ever deleted; anything else in --output is left alone. Shards are
-  recognised by this run's --shard_name_template and by the one the earlier run recorded (its
-  manifest.json, or _work/run.json of an interrupted run), so --overwrite with new names leaves no old
-  shard behind.
+* --output and --input must not be the same folder nor one inside the other (compared as real paths
+  locally, as normalised prefixes for gs:// and s3://).
+* A local --output must be a folder in which a file can be created: tried before any work by
+  creating and deleting a temporary file (file modes alone do not stop root).
+* A folder that already holds shards or metadata is refused unless --overwrite (delete them first)
+  or --resume (keep finished shards); --resume requires the interrupted run's --input root and
+  output-deciding flags (_work/run.json, else a shard's sidecar: transforms/output/resume.py).
+* Only files this tool writes are ever deleted. Shards are recognised by this run's
+  --shard_name_template and by the one the earlier run recorded, so --overwrite with new names
+  leaves no old shard behind.
 * The claim of the running run (pipeline/runtime/claim.py, made before this module runs) is never deleted.
 """
 

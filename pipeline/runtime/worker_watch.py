@@ -1,20 +1,15 @@
-"""A local Beam worker process that dies ends the run with an error, instead of a run that waits forever.
+"""A local Beam worker process that dies ends the run with an error, not a run that waits forever.
 
-With --direct_running_mode=multi_processing the FnApiRunner runs each SDK harness worker as a subprocess.
-When one dies (the out-of-memory killer, a crash in a C library), Beam raises in the thread that started
-it and nothing else notices: the runner keeps waiting for that worker's results, and the command hangs
-with a frozen progress bar. Interrupting the main thread does not help either: the runner's clean-up
-(`finally: close_all()`) then waits for the dead worker's connection. So `DeadWorkerWatch`, a
-threading.excepthook, recognises that thread's exception (beam_private/worker_threads.py) and calls
-`on_death`, which for the command line (pipeline/run.py main()) stops the run's other worker processes
-(`stop_local_workers`), releases the output and ends the process with one error
-(pipeline/runtime/interrupts.py end_now). The driver's own error about the broken connection ("Channel closed
-prematurely"), which arrives at about the same moment, waits for that (`death_reported`) instead of
-being printed too. A worker ended by SIGINT, SIGTERM or SIGHUP sent to the whole process group is not
-a death: the driver got the same signal and says so. Finished shards are complete files either way.
-Left alone, a surviving worker exits only when it notices its connection to the driver is gone, which
-on a busy machine took over two minutes, holding the terminal (and a caller waiting for its output)
-that long.
+With --direct_running_mode=multi_processing each SDK harness worker is a subprocess. When one dies
+(the out-of-memory killer, a crash in a C library) Beam raises in the thread that started it and the
+runner keeps waiting for its results; interrupting the main thread does not help (the runner's
+`finally: close_all()` waits for the dead connection). So `DeadWorkerWatch`, a threading.excepthook,
+recognises that thread's exception (beam_private/worker_threads.py) and calls `on_death`, which on
+the command line (pipeline/run.py main()) stops the other local workers (`stop_local_workers`),
+releases the output and ends the process with one error (pipeline/runtime/interrupts.py end_now); the
+driver's own "Channel closed prematurely" error waits for that (`death_reported`) instead of being
+printed too. A worker ended by a signal sent to the whole process group is not a death: the driver
+got the same signal. Finished shards are complete files either way.
 """
 
 from __future__ import annotations

@@ -1,30 +1,15 @@
 """Exact duplicates (identical bytes), found before the split, and the files a run leaves out.
 
-Why staged: hashing every input file would read the whole input once more before conversion. Two
-files can only be identical if they have the same size, which the listing already knows (ImageRef
-`size`), so only files whose size is shared with another file are opened. Of those, the first
-HEAD_BYTES are hashed, and the whole file only when another file has the same size and the same
-head. On a few thousand photos almost no size repeats; on ImageNet (1.33 M files between a few KB
-and a few MB) most sizes repeat, and the cost is one open + a 16 KiB read per file
-(benchmarks/duplicates.py measures it against the cost of converting the image).
-
-Identity: SHA-256 (hashlib; ~2.5x faster than BLAKE2b on CPUs with SHA extensions, as this one) of
-the file's bytes, read through Beam's FileSystems, so local folders, gs:// and s3:// behave alike.
-Two distinct files with the same size and the same first 16 KiB are rare (a JPEG's entropy-coded
-data starts within its first few KiB, and an EXIF thumbnail differs with the picture), so the
-whole-file hash is in practice paid for real copies only. A group is every listed file with that digest, in the order
-`member_order` gives (the copy that is kept first).
-
-What a group does to the run:
-  * With --validation_fraction / --test_fraction (an input without split folders): every member
-    but the first follows the first one's split (transforms/split/sharding.py `AssignSplitShard`), so a
-    file and its copies never straddle splits. With --drop_duplicates the other members are dropped
-    instead.
-  * With split folders given by the user: nothing moves; groups that span splits are reported
-    (duplicates.jsonl). With --drop_duplicates every train member but the first member is dropped,
-    so validation and test stay as given.
-A dropped file is a reject with the reason `duplicate of <path of the kept copy>`; a file named by
---exclude_file is a reject with the reason `excluded`.
+Staged so that the input is not read once more: only files whose size another file shares (ImageRef
+`size`, from the listing) are opened; of those the first HEAD_BYTES are hashed, and the whole file
+only when another file has the same size and head. Identity is SHA-256 (hashlib) of the bytes, read
+through Beam's FileSystems. A group is every listed file with that digest, in `member_order` (the
+copy that is kept first: validation and test before train, then split order, then key). What a group
+does: without split folders every member but the first follows the first one's split
+(transforms/split/sharding.py), so copies never straddle splits; with split folders nothing moves and
+groups across splits are reported (duplicates.jsonl). --drop_duplicates instead drops every train
+(or unsplit) member but the first member, as a reject `duplicate of <kept path>`; a file named by
+--exclude_file is a reject `excluded`. Costs: benchmarks/duplicates.py, docs/duplicates.md.
 """
 
 from __future__ import annotations

@@ -2,26 +2,15 @@
 
 Multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space with Multi-Index
 Hashing", CVPR 2012): the 64 bits are cut into m blocks; by the pigeonhole principle two hashes at
-distance d <= t differ in block i by at most r_i bits for at least one i whenever
-sum(r_i + 1) > t. So every pair is found by looking, for each block i, for the hashes whose block
-value is one of the values within r_i bits of this hash's (an enumeration of XOR masks), and the
-candidates are then checked on all 64 bits. Blocks of about log2(n) bits keep ~1 hash per block value
-(m = 3 blocks of 21-22 bits for ImageNet's 1.33 M hashes), where the enumeration costs least; small
-sets (<= BRUTE_FORCE_MAX hashes) compare every pair instead. The result does not depend on the plan:
-it is exactly the set of pairs within the distance, in a fixed order.
-
-`iter_pairs` and `iter_matches` stream what they find in chunks, so a caller that only needs to join
-the pairs into groups (transforms/duplicates/near.py) holds one chunk at a time: millions of pairs
-among look-alike images never exist at once. Such a caller can also pass the components found so
-far (`labels`): a hash then skips every run of candidates already in its own component. On
-clustered hashes (look-alike images: many share most bits) the candidates are ~50 times the pairs,
-and nearly all of them fall in runs that the first masks have already joined into one component;
-the components found are the same.
-
-Cost (benchmarks/duplicates.py, 1.33 M synthetic hashes): see docs/duplicates.md; it grows
-with the masks enumerated, V(b, r) = sum_{k <= r} C(b, k) per block: t = 8 enumerates 232 + 232 + 254
-masks, t = 10 about 4.7 times as many. Memory is the hashes, a counting index of 2^b int32 per block
-and candidate chunks of at most CHUNK_CANDIDATES pairs.
+distance d <= t differ in block i by at most r_i bits for some i whenever sum(r_i + 1) > t. So each
+block's candidates are the hashes whose block value is within r_i bits (an enumeration of XOR
+masks), checked on all 64 bits. Blocks of about log2(n) bits keep ~1 hash per block value; sets of
+at most BRUTE_FORCE_MAX hashes compare every pair instead. The result does not depend on the plan:
+exactly the pairs within the distance, in a fixed order. `iter_pairs` and `iter_matches` stream
+their pairs in chunks of at most CHUNK_CANDIDATES candidates, so a caller that joins pairs into
+groups (transforms/duplicates/near.py) holds one chunk at a time; given the components found so far
+(`labels`), the search skips candidates already joined. Memory: the hashes, a counting index of 2^b
+int32 per block and one chunk. Costs: docs/duplicates.md.
 """
 
 from __future__ import annotations

@@ -1,45 +1,17 @@
-"""duplicates.jsonl and stats.json's `duplicates`: groups of exact and near duplicates, after the shards
-exist.
+"""duplicates.jsonl and stats.json's `duplicates`: groups of exact and near duplicates, after the
+shards exist.
 
-The relation: two stored images are near duplicates when
-  * their `image/phash` (transforms/imaging/perceptual_hash.py) differ in at most D = --near_duplicate_distance
-    bits, or
-  * one's `image/phash` is within D - CROP_MARGIN bits of one of the other's five crop hashes (the
-    centre and the four corners, 90% of each side): the first is then a crop of the second, cut ~5%
-    from every side or ~8-10% from two adjacent sides, which moves pHash by 12 bits or more.
-The tighter limit on crop matches keeps chance pairs down: each image pair gets 11 comparisons
-instead of 1, and a uniformly random pair of hashes is ~60 times less likely within 6 bits than within
-8 (1.33 M images with uniformly random hashes: 267 pairs on image/phash alone, 286 groups with the
-crop hashes; benchmarks/duplicates.py `chance`).
-Identical files (transforms/duplicates/exact.py, by SHA-256) are duplicates too.
-
-Groups, not pairs: a group is a connected component of that relation (transforms/duplicates/union_find.py),
-not a cluster around a representative: components do not depend on the order images are visited (so
-every runner writes the same bytes), and a group of look-alike images (frames of one camera, scanned
-documents) costs one line however many of its pairs are within the distance. The price is chaining:
-a member can be farther from the group's first member than D (each link is within it); the line
-gives each member's distance to the first member so that this is visible.
-
-How it scales: the hashes reach this step as one small element per shard (each shard's sidecar lists
-(input path, image/phash, crop hashes) of its records, so --resume has them too); one worker
-concatenates them. Equal image/phash values are collapsed to one node first (1.33 M identical hashes
-are one node); the pair search (transforms/duplicates/hamming_search.py) streams pairs in chunks into the
-union-find, so memory is O(images), never O(pairs); the search skips candidates the union-find has
-already joined (on look-alike images nearly all of them). Crop hashes are searched with the distinct
-image/phash values as queries against the distinct (crop hash, node) entries.
-
-The default distance, 8 bits, is chosen by measurement (docs/duplicates.md, benchmarks/duplicates.py).
-
-duplicates.jsonl, one JSON object per group and line (keys sorted):
-  {"kind": "exact" | "near", "sha256": <hex, exact only>, "files": [<file>, ...]}
-  <file> = {"path": <relative to --input>, "split": <split it is stored in, or listed in>,
-            "stored": <false when it was dropped, excluded or rejected>,
-            "distance": <bits between its image/phash and the first file's; null when either has
-                         none (a file not stored and not byte-identical to a stored one)>}
-"exact" when every file of the group has the same bytes, else "near" (a group may hold several sets
-of identical files and their near copies). Files of a line are in the order copies are kept
-(validation and test before train, then by path), which --exclude_file relies on: it skips every
-file of a line but the first. Lines: exact groups first, then near groups, each by first path.
+Two stored images are near duplicates when their `image/phash` (transforms/imaging/perceptual_hash.py)
+differ in at most D = --near_duplicate_distance bits, or one's image/phash is within D - CROP_MARGIN
+bits of one of the other's five crop hashes (it is then a crop of the other); identical files
+(transforms/duplicates/exact.py) are duplicates too. A group is a connected component of that relation
+(transforms/duplicates/union_find.py): it does not depend on the order images are visited, and a member may be
+farther than D from the first member (the line gives each member's distance to it). Memory is
+O(images), never O(pairs): equal hashes are one node, and the pair search
+(transforms/duplicates/hamming_search.py) streams pairs into the union-find. The relation and the default
+distance: docs/duplicates.md; the line schema: docs/output.md#duplicatesjsonl. A line lists its
+files in the order copies are kept (`keep_order`), which --exclude_file relies on; exact groups come
+first, then near groups, each by first path.
 """
 
 from __future__ import annotations

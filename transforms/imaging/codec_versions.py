@@ -1,9 +1,9 @@
 """The codec builds that decide the stored bytes, and the check that every worker has the driver's.
 
 Byte-identical shards on every machine need the same JPEG codecs everywhere: Pillow and the
-libjpeg-turbo it bundles (decode of non-RGB JPEGs and every other format, encode), simplejpeg and its
-own statically linked libjpeg-turbo (the strict RGB/greyscale decode and the encode), and OpenCV (the
-resize; its libjpeg is unused but named by its build). A different build may round one DCT
+libjpeg-turbo it bundles (decode of non-RGB JPEGs and every other format, encode), simplejpeg and
+its own statically linked libjpeg-turbo (the strict RGB/greyscale decode and the encode), and OpenCV
+(the resize; its libjpeg is unused but named by its build). A different build may round one DCT
 coefficient differently, and every record after it then differs. setup.py's version ranges let a
 worker resolve other versions than the driver, so constraints.txt pins the tested ones (scripts and
 Dataflow workers install with it), and the shard writer refuses to write when its worker's versions
@@ -11,8 +11,8 @@ differ from the driver's: `check_codecs` in `WriteShardFn.setup()`.
 
 zlib counts only for --compression gzip (Beam's gzip writer calls it; another zlib may compress the
 same records to other bytes), array-record only for --file_format array_record (its writer lays out
-the container). numpy and protobuf are recorded in provenance.json (`package_versions`)
-but not checked: the bytes do not depend on them (exact integer sums, deterministic serialization).
+the container). numpy and protobuf are recorded in provenance.json (`package_versions`) but not
+checked: the bytes do not depend on them (exact integer sums, deterministic serialization).
 """
 
 from __future__ import annotations

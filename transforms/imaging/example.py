@@ -1,14 +1,14 @@
 """tf.train.Example records, in the schema of TensorFlow's protos.
 
-Feature keys are those of TF's ``build_imagenet_data.py`` (tensorflow/models, research/inception), which
-TF Model Garden's classification decoder (``image/encoded``, ``image/class/label``), TFDS and most
-ImageNet readers expect. Records are serialized with ``deterministic=True`` so the same input gives the
-same bytes on every run and every runner.
+Feature keys are those of TF's ``build_imagenet_data.py`` (tensorflow/models, research/inception),
+which TF Model Garden's classification decoder (``image/encoded``, ``image/class/label``), TFDS and
+most ImageNet readers expect. Records are serialized with ``deterministic=True`` so the same input
+gives the same bytes on every run and every runner.
 
 The message classes come from the protobuf library, built from the field layout of TensorFlow's
 ``tensorflow/core/example/{example,feature}.proto`` in a private descriptor pool, so the per-image
-path never imports TensorFlow (~3 s and ~600 MB per worker, measured here). The wire format is
-the same by construction; tests/test_example.py checks byte equality with ``tf.train.Example``.
+path never imports TensorFlow (a heavy import on every worker). The wire format is the same by
+construction; tests/test_example.py checks byte equality with ``tf.train.Example``.
 """
 
 from __future__ import annotations

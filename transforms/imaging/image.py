@@ -1,40 +1,18 @@
-"""Pure image functions: encoded bytes in, RGB arrays or JPEG bytes out.
+"""Pure image functions: encoded bytes in, RGB arrays or JPEG bytes out; nothing here knows Beam.
 
-Nothing here knows about Beam; the shard writer calls `process_image` once per file, and the tests call
-every function directly.
-
-Decoding policy (``docs/decoding.md``): the format is sniffed from the bytes, never
-from the file name; anything that does not decode completely is rejected with `ImageRejected` (truncated
-files are never patched up: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False); a header that declares more
-pixels than the limit is refused before any pixel is allocated; animations give their first frame; EXIF
-orientation is applied; every mode ends as RGB uint8 (16-bit samples scaled by 1/257, alpha and palette
-transparency composited on white, CMYK/YCCK through Pillow's Adobe handling).
-
-Resizing follows the classic ImageNet recipe: shorter side to `resize_shorter_side`, then a centred
-square crop of `center_crop` (AlexNet, Krizhevsky et al. 2012; ResNet's evaluation crop, He et al. 2016).
-Only the crop box is ever resampled. Two paths compute it:
-
-* the reference path: Pillow's antialiased ``Image.resize(size, filter, box=...)`` on the full decode;
-* the fast path, for JPEG input with the default bilinear filter: DCT-domain down-scaling while decoding
-  (libjpeg-turbo's power-of-two scales only, as Pillow's ``draft()`` picks them: stopping at or above
-  the target shorter side), then a
-  single < 2x bilinear step (``cv2.resize``) on the crop box rounded to whole source pixels. A < 2x
-  bilinear step after DCT reduction is antialiased enough (PSNR against a float64 Lanczos reference is
-  printed by ``benchmarks/``); when 2x or more remains, Pillow's antialiased filter is used.
-
-RGB and greyscale JPEGs on the fast bilinear path (and in pass-through mode) are decoded by libjpeg-turbo
-through simplejpeg with `strict=True`; any libjpeg warning sends the file to the Pillow path, whose
-verdict counts. Both are libjpeg-turbo with the same settings and the same power-of-two scale, so both
-paths give the same verdicts and the same stored bytes. No pixel is copied between stages: OpenCV
-reads the decoded array (or Pillow's RGBX memory, through its Arrow export) in place, and libjpeg-turbo
-(simplejpeg) encodes the result directly. Statistics sum the pixels handed to the encoder exactly (a
-reader's decode of the stored JPEG differs by JPEG's rounding: a split's means by < 0.25 levels, tested);
-pass-through images, whose own bytes are stored, are summed as libjpeg decodes them.
-
-The libjpeg path reads the JPEG's header itself (`jpeg_header`: libjpeg's header read and the marker
-segments before the first scan, EXIF orientation through Pillow's `Image.Exif`), so Pillow's open() and
-getexif() (0.2-0.7 ms a file) are skipped for the files that path stores; anything the probe cannot
-answer exactly as Pillow would goes to Pillow.
+The shard writer calls `process_image` once per file. Decoding (docs/decoding.md): the format is
+sniffed from the bytes, never the name; anything that does not decode completely is `ImageRejected`
+(``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False); a header declaring more pixels than the limit is
+refused before any pixel is allocated; animations give their first frame; EXIF orientation is
+applied; every mode ends as RGB uint8 (16-bit samples / 257, transparency on white, CMYK/YCCK
+through Pillow's Adobe handling). Resizing is the ImageNet recipe: shorter side to
+`resize_shorter_side`, then a centred `center_crop` square (Krizhevsky et al. 2012; He et al. 2016);
+only the crop box is resampled, by Pillow's antialiased resize or, for JPEG input with the bilinear
+filter, by libjpeg-turbo's DCT scaling and one < 2x cv2.resize step. That path decodes RGB and grey
+JPEGs with simplejpeg, strict (a libjpeg warning hands the file to Pillow, whose verdict counts):
+both are libjpeg-turbo with the same settings, so both give the same verdicts and stored bytes;
+`jpeg_header` reads their headers without Pillow, handing it what it cannot answer as Pillow would.
+Statistics sum exactly the pixels handed to the encoder.
 """
 
 from __future__ import annotations

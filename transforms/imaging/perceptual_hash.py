@@ -1,43 +1,17 @@
-"""The perceptual hash stored in every record (`image/phash`) and the Hamming distance between two.
+"""`image/phash` (the perceptual hash in every record), the crop hashes, and Hamming distance.
 
-Algorithm: pHash, the DCT hash of Zauner's "Implementation and Benchmarking of Perceptual Image Hash
-Functions" (2010) as the `imagehash` library implements it (`imagehash.phash`, hash_size 8,
-highfreq_factor 4; https://github.com/JohannesBuchner/imagehash):
-  1. the image in grey: luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, Pillow's convert('L'));
-  2. reduced to 32 x 32 pixels (whatever its aspect ratio);
-  3. the 2-D DCT-II of those 32 x 32 values (scipy.fftpack.dct along axis 0, then axis 1, unnormalised);
-  4. the 8 x 8 lowest-frequency coefficients, DC included, in row-major order;
-  5. bit k = coefficient k > the median of the 64 coefficients.
-The only difference from `imagehash.phash`: step 2 averages areas (OpenCV INTER_AREA, after exact
-2x area halvings while both sides are >= 128 px, in colour, which is cheaper than converting every
-pixel to grey first) where imagehash resamples with Pillow's Lanczos filter; on the 54 sample photos
-as the converter stores them the two hashes are equal for most photos and at most 2 bits apart
-(tests/test_perceptual_hash.py), and ours costs ~35-55 us a 256 x 256 image instead of ~550 us.
-
-What is hashed: the pixels handed to the JPEG encoder (the resized, cropped image; the decoded input
-for a stored-as-is JPEG), the same pixels the statistics sum, so hashing adds no decode. A reader that
-decodes `image/encoded` and hashes it gets the same hash up to JPEG's rounding (a bit or two, rarely).
-
-The stored value: the 64 bits as one int64, bit 0 of step 5 the most significant (imagehash's hex
-string read as a number: `imagehash.hex_to_hash(f'{value & (2**64 - 1):016x}')` gives it back), in
-two's complement (TFRecord's int64 feature is signed). Because the median splits 64 values, a hash
-has 32 bits set (unless coefficients tie), and distances between hashes are even.
-
-Crop hashes (`image_hashes`): one global DCT hash does not survive crops (cutting 5% from every side
-flips ~12 of its bits), so five more hashes of the same kind are taken of sub-views of the same
-32 x 32 grey image: the centre and the four corners, each CROP_VIEW_PIXELS (29 of 32, 90.6%) of both
-sides. A copy cut 5% a side is the centre view of its original, a copy cut ~8% from two adjacent
-sides nearly one of its corners, so the copy's full-view hash is close to one of the original's crop
-hashes (transforms/duplicates/near.py compares them). Each view's 8 x 8 lowest DCT-II coefficients
-are taken over its 29 x 29 pixels directly (a DCT of length 29 instead of resampling the view to 32:
-the same low frequencies; the centre view starts 1.5 pixels in, its edge pixels count half); step 5
-as for image/phash. All six hashes share steps 1-2 and come from two matrix products (the first
-stacks the six views' row transforms, the second is one batched product of the six views' column
-transforms); the whole image's coefficients are the very floating-point values `hash_of_reduced`
-computes (its rows of the first product, then a product of its own 8 x 32 by 32 x 8 shape: the
-summation order BLAS uses depends on the shapes), so image/phash is bit for bit the same, flat
-images' rounding noise included (tests/test_perceptual_hash.py). They are not stored in records (`image/phash` is unchanged) but in the shard's sidecar summary
-(transforms/output/summary.py).
+pHash as `imagehash.phash` computes it (hash_size 8, highfreq_factor 4;
+https://github.com/JohannesBuchner/imagehash; Zauner, "Implementation and Benchmarking of Perceptual
+Image Hash Functions", 2010): luma (ITU-R BT.601, Pillow's convert('L')) reduced to 32 x 32, its 2-D
+DCT-II (scipy.fftpack.dct, unnormalised), the 8 x 8 lowest coefficients in row-major order, bit k =
+coefficient k > their median. Only the reduction differs: area averages (OpenCV INTER_AREA after
+exact 2x halvings) where imagehash uses Lanczos; the two agree within 2 bits
+(tests/test_perceptual_hash.py). Hashed are the pixels handed to the JPEG encoder. Stored as one
+int64 in two's complement, bit 0 the most significant (imagehash's hex string read as a number).
+Crop hashes (`image_hashes`): the same hash of five 29 x 29 views (centre, four corners) of that 32
+x 32 image, kept in the shard's sidecar for crop matches (transforms/duplicates/near.py). The
+image/phash `image_hashes` returns is bit for bit `hash_of_reduced`'s; changing either changes every
+stored hash.
 """
 
 from __future__ import annotations

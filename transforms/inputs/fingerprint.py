@@ -1,35 +1,18 @@
-"""Fingerprints of the input: per shard (what --resume compares) and of the whole listing (provenance).
+"""Fingerprints of the input: per shard (what --resume compares) and of the whole listing
+(provenance).
 
-Why in the shard writer, from what the listing already knows: the listing gets each file's size and
-modification time in the same call that finds the file (os.scandir + stat locally; one LIST request
-per 1,000 objects on S3 and GCS, which return both), and carries them in the ImageRef (11 more bytes
-per file). The shard writer receives exactly its shard's ImageRefs, so it can compute the fingerprint
-of its shard's current files without reading a single input file or sending a request per file, and
-compare it with the one in the shard's sidecar before deciding to keep the shard. Hashing the file
-contents would read the whole input again on every resume; the only content hashes the converter
-computes (transforms/duplicates/exact.py) cover the files whose size another file shares, not every file,
-so none is used here: a file rewritten with the same size within the same microsecond (the same
-second on S3) would go unnoticed.
+Made from what the listing already knows (each ImageRef's size and modification time), so a resume
+reads no input file and sends no request per file. Not noticed: a file rewritten with the same size
+within the same microsecond (second on S3); --bbox_dir files (after editing boxes, --overwrite). Per
+shard (ShardInputs), over its files in write order (`sharding.order_key`): `names_sha256` (the file
+list), `sha256` (name, size, mtime), `labels_sha256` (name, label, class, after a digest of the
+class texts: what the records store besides the image) and `listing_sum`. Of the whole input
+(InputFingerprint, in provenance.json): files, bytes and `listing_sha256`, the sum modulo 2**256 of
+SHA-256(split NUL name NUL size) over the listed files: a multiset hash, independent of the order
+shards are added up, of the shard flags and of modification times.
 
-Per shard (ShardInputs), over the shard's files in write order (`sharding.order_key`):
-  names_sha256   SHA-256 of the files' names: the file list;
-  sha256         SHA-256 of (name, size, mtime): the fingerprint of the files;
-  labels_sha256  SHA-256 of (name, label, class) after a digest of the class texts: what the records
-                 store besides the image (a class folder added before others, or an edited
-                 --labels_file, --validation_ground_truth or --class_text_file, changes them while the
-                 files stay the same);
-  listing_sum    the shard's part of the listing hash below.
-Not covered: the --bbox_dir files (finding them costs a request per image on an object store); after
-editing boxes, convert again with --overwrite.
-Of the whole input (InputFingerprint, in provenance.json): files, total bytes, and `listing_sha256`,
-the sum modulo 2**256 of SHA-256(split NUL name NUL size) over every file: a multiset hash, so it does
-not depend on the order in which a runner adds shards up, nor on the shard flags (two outputs of one
-folder with other --train_shards have the same value), nor on modification times (a copy of the
-folder has the same value). Files the listing rejects (nested folders, classes missing from
---labels_file) are not counted.
-
-DO NOT change a line format below: every sidecar written so far would count as changed, and
---resume would rewrite every shard once.
+DO NOT change a line format below: every sidecar written so far would count as changed, and --resume
+would rewrite every shard once.
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """ImageNet's own file formats: validation ground truth, synset texts and Pascal VOC bounding boxes.
 
 * A flat validation folder (ILSVRC2012_val_00000001.JPEG, ...) gets its labels from either
-  ``LOC_val_solution.csv`` (Kaggle's ILSVRC release: ``ImageId,PredictionString``, the first word of the
-  prediction string is the synset) or ``ILSVRC2012_validation_ground_truth.txt`` (devkit: line i is the
-  1-based class ID of image i) together with a synset list (line k is the synset of ID k), or a file
-  with one synset per line in image order (as tensorflow/models' imagenet_2012_validation_synset_labels.txt).
+  ``LOC_val_solution.csv`` (Kaggle's ILSVRC release: ``ImageId,PredictionString``, the first word
+  of the prediction string is the synset) or ``ILSVRC2012_validation_ground_truth.txt`` (devkit:
+  line i is the 1-based class ID of image i) together with a synset list (line k is the synset of
+  ID k), or a file with one synset per line in image order (as tensorflow/models'
+  imagenet_2012_validation_synset_labels.txt).
 * ``synset_words.txt`` / ``LOC_synset_mapping.txt`` / ``imagenet_metadata.txt`` map a synset to its
   human-readable text (``n01440764 tench, Tinca tinca``) for ``image/class/text``.
 * Bounding boxes come from Pascal VOC XML files (``Annotation/<synset>/<stem>.xml`` for train,
   ``<stem>.xml`` for validation) and are stored as build_imagenet_data.py does
-  (``image/object/bbox/{xmin,ymin,xmax,ymax}`` normalised to [0, 1], ``image/object/bbox/label``), but
-  in the coordinates of the stored image: moved through the EXIF orientation and the centre crop,
-  clipped, and dropped when nothing of them is left.
+  (``image/object/bbox/{xmin,ymin,xmax,ymax}`` normalised to [0, 1], ``image/object/bbox/label``),
+  but in the coordinates of the stored image: moved through the EXIF orientation and the centre
+  crop, clipped, and dropped when nothing of them is left.
 """
 
 from __future__ import annotations

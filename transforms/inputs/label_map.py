@@ -4,15 +4,15 @@ Three sources, one result (`{class name: id}`, ids >= 0, the stored label is id 
   * no --labels_file: the sorted class folders get ids 0..N-1;
   * --labels_file with one class name per line: line order gives ids 0..N-1 (blank lines and lines
     starting with '#' ignored);
-  * --labels_file holding a JSON object, `{"Persian_cat": 0, "pug": 2, ...}` (the label maps of the
-    AlexNet/ImageNet preprocessing write-up and of many training scripts): the ids as given. They must
-    be distinct integers >= 0.
+  * --labels_file holding a JSON object, `{"Persian_cat": 0, "pug": 2, ...}` (the label maps of
+    the AlexNet/ImageNet preprocessing write-up and of many training scripts): the ids as given.
+    They must be distinct integers >= 0.
 
 A JSON map may leave ids out (a subset of a larger label space keeps that space's ids). A missing id
 is not an error: `labels.txt` and the TFDS label names get the placeholder name `__unused_<id>__` on
-its line, so line i is still the name of label i + offset and `num_classes` is the largest id + 1. No
-record ever carries a placeholder's label (no folder is matched to it), and labels.txt fed back as a
---labels_file keeps the same ids.
+its line, so line i is still the name of label i + offset and `num_classes` is the largest id + 1.
+No record ever carries a placeholder's label (no folder is matched to it), and labels.txt fed back
+as a --labels_file keeps the same ids.
 """
 
 from __future__ import annotations

@@ -1,31 +1,18 @@
-"""Finding the classes and images of an image folder, through Beam's FileSystems.
+"""Finding the classes and images of an image folder, through Beam's FileSystems (local, gs://,
+s3://).
 
-Layouts (the same on a local disk, gs:// and s3://):
-  root/<class>/<image>                        one pool; --validation_fraction / --test_fraction split it
+  root/<class>/<image>                    one pool; --validation_fraction / --test_fraction split it
   root/train/<class>/<image> + root/validation/<class>/<image> (or root/val/...)
-    [+ root/test/<class>/<image>]             explicit splits (train/ + test/ alone also works)
-  root/train/<class>/<image> + root/validation/<image>     ImageNet's flat validation folder, labelled
-                                              by --validation_ground_truth (transforms/inputs/imagenet.py)
-A test/ folder of images without class folders (ImageNet's unlabelled test set) is skipped with a
-warning: there is no label to store.
+    [+ root/test/<class>/<image>]         explicit splits (train/ + test/ alone also works)
+  root/train/<class>/<image> + root/validation/<image>   ImageNet's flat validation folder,
+                                          labelled by --validation_ground_truth (imagenet.py)
 
-Classes are found on the driver (one listing of the split roots) so the label map is fixed before the
-graph runs; the files of each class are listed inside the graph, one class directory per element, so a
-runner lists ImageNet's 1,000 directories in parallel instead of through one huge glob
-(apache/beam#20557).
-
-What tools and operating systems leave behind is skipped at every level, never a class and never a
-reject (`is_left_behind`): names starting with `.` or `_` (`.DS_Store`, AppleDouble `._*`, `__MACOSX/`
-of a zip made on a Mac, `.ipynb_checkpoints/`, an earlier output's `_work/`), Windows' `Thumbs.db` and
-`desktop.ini`; the run and the plan print how many (transforms/inputs/survey.py). Everything else that is not a
-readable image of a class folder is a reject with its reason, never silently dropped: a file beside the
-class folders ("not in a class folder"), anything deeper than root/<class>/<file>, a broken symbolic
-link, a link loop, a FIFO, socket or device (decided from os.stat, transforms/inputs/input_file.py), a file
-name that is not UTF-8 (its path written with `\\x` escapes). An empty class folder keeps its label (the
-label map is the sorted class folders, as Keras' `image_dataset_from_directory` and TFDS'
-`ImageFolder` make it); the driver names it in a warning. A class folder name that cannot be one line
-of labels.txt (a newline, carriage return or NUL, or bytes that are not UTF-8) stops the run before
-any work. The driver's part (class folders, loose files, empty classes) is transforms/inputs/survey.py.
+Classes are found on the driver (transforms/inputs/survey.py), so the label map (the sorted class
+folders, as Keras' `image_dataset_from_directory` and TFDS' `ImageFolder`; an empty one keeps its
+label) is fixed before the graph runs; each class's files are listed inside the graph, one class
+folder per element (apache/beam#20557). What tools leave behind (`is_left_behind`: names starting
+with `.` or `_`, Thumbs.db, desktop.ini) is skipped and counted; anything else that is not a
+readable image of a class folder is a reject with its reason, never dropped silently.
 """
 
 from __future__ import annotations

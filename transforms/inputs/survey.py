@@ -1,11 +1,12 @@
-"""The driver's look at --input before the graph runs: class folders, what lies beside them, what tools
-left behind, empty class folders; and the lines the run and the plan print about them.
+"""The driver's look at --input before the graph runs: class folders, what lies beside them, what
+tools left behind, empty class folders; and the lines the run and the plan print about them.
 
-The rules of what is a class, a reject or left behind are transforms/inputs/listing.py's; this module applies
-them to --input and the split roots (one listing each) and checks every class folder for an entry
-(local: os.scandir up to the first one; object stores: one request of at most _EMPTY_CHECK_LIMIT
-names), on _THREADS threads. The class folders' own left-behind entries are counted by ListImages in
-the graph (metric counters, `left_behind_counts`), or by the plan's listing on the driver.
+The rules of what is a class, a reject or left behind are transforms/inputs/listing.py's; this module
+applies them to --input and the split roots (one listing each) and checks every class folder for an
+entry (local: os.scandir up to the first one; object stores: one request of at most
+_EMPTY_CHECK_LIMIT names), on _THREADS threads. The class folders' own left-behind entries are
+counted by ListImages in the graph (metric counters, `left_behind_counts`), or by the plan's listing
+on the driver.
 """
 
 from __future__ import annotations

@@ -4,25 +4,13 @@
         --model_dir=/tmp/model --config_file=OUTPUT/model_garden.yaml
 
 Model Garden merges the file over the experiment's defaults (`resnet_imagenet`: ResNet-50, SGD with
-momentum 0.9, label smoothing, ...). The file sets what depends on this output:
-  * `task.model.num_classes`: the classes + --label_offset (labels lie in 0..num_classes-1; with offset
-    1, label 0 is the unused "background" of Model Garden's ImageNet configs);
-  * `task.train_data` / `task.validation_data`: `input_path`, a glob over this output's shards of the
-    split (`ShardNameTemplate.glob`) under the output's own root as given to --output (an absolute
-    local path, `gs://...`; TensorFlow reads `s3://` only with tensorflow-io), `is_training`,
-    `global_batch_size`, `dtype` float32 (runs on CPU, GPU and TPU; the TPU and GPU configs of Model
-    Garden use bfloat16 / float16 with mixed precision), `file_type: tfrecord_compressed` for gzip
-    shards, and `drop_remainder: false` for validation so that every validation example counts once;
-  * `trainer`: the schedule of Model Garden's ResNet-50 ImageNet configs in this output's steps:
-      steps_per_epoch  = max(1, train examples // batch)   (floor, as Model Garden: the training reader
-                                                           repeats and drops the last partial batch)
-      train_steps      = 90 x steps_per_epoch
-      validation_steps = ceil(validation examples / batch)
-      steps_per_loop, summary, checkpoint and validation intervals = steps_per_epoch
-      learning rate 0.1 x batch / 256, divided by 10 at epochs 30, 60 and 80; 5 epochs linear warm-up.
-The batch is --model_garden_batch_size, default 1024 (Model Garden's own ResNet-50 ImageNet configs use
-4096, `resnet_imagenet` and its TPU YAML, and 2048, its GPU YAML; the learning rate follows the batch as
-in those configs). The test split, which the trainer does not read, is named in a comment.
+momentum 0.9, label smoothing, ...). The file sets what depends on this output: `num_classes` (the
+classes + --label_offset), each split's `input_path` (a glob of its shards under --output as given,
+`ShardNameTemplate.glob`), batch and dtype (float32), `tfrecord_compressed` for gzip shards,
+`drop_remainder: false` for validation, and the `trainer` schedule of Model Garden's ResNet-50
+ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256, divided by 10
+at epochs 30, 60 and 80, after a 5-epoch warm-up). The batch is --model_garden_batch_size. Every
+value and its source: docs/readers.md#what-model_gardenyaml-holds.
 """
 
 from __future__ import annotations

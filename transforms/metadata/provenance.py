@@ -1,20 +1,16 @@
 """provenance.json: what made an output, written beside manifest.json by the metadata step.
 
     {"converter": {"version", "commit", "modified"}, "packages": {python, apache-beam, pillow,
-     pillow libjpeg-turbo, simplejpeg, simplejpeg libjpeg-turbo, opencv, opencv libjpeg, numpy, ...},
+     pillow libjpeg-turbo, simplejpeg, simplejpeg libjpeg-turbo, opencv, opencv libjpeg, ...},
      "runner", "run_id", "started", "finished",
      "input": {"root", "files", "bytes", "listing_sha256"},
      "shards": {outcome: count}, "deleted_shards": [...], "format_version": 1}
 
-Why a file of its own: it holds times, a run id and the runner's name, which differ from run to run.
-manifest.json, stats.json, the shards and every other top-level file stay byte-identical across runs
-and runners (the Flink, Spark and S3 tests compare them byte for byte, all but this file), and the
-shards' sizes and SHA-256 are in manifest.json, where they are the same for every run.
-
-The versions are the driver's (`codec_versions.package_versions`); every shard writer checked that its
-codecs equal them before writing. "shards" counts what this run did with each shard
-(transforms/output/resume.py outcomes): for a resumed run, which shards an earlier attempt made.
-`pipeline.verify --against` compares these entries ("the recipe") between two outputs.
+A file of its own because it holds times, a run id and the runner's name: every other top-level file
+stays byte-identical across runs and runners. The versions are the driver's
+(`codec_versions.package_versions`), which every shard writer checked before writing; "shards"
+counts what this run did with each shard (transforms/output/resume.py outcomes). `pipeline.verify
+--against` compares these entries ("the recipe") between two outputs.
 """
 
 from __future__ import annotations

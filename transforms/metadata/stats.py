@@ -1,8 +1,9 @@
 """Exact per-split statistics: a CombineFn over per-shard summaries.
 
-Each `ShardSummary` carries its pixel count and the per-channel (R, G, B) sums and sums of squares of
-the pixels handed to the JPEG encoder (transforms/imaging/image.py); these add exactly (Python integers), and mean and standard deviation (population,
-0-255 units) follow exactly from them, whatever the merge order a runner chooses.
+Each `ShardSummary` carries its pixel count and the per-channel (R, G, B) sums and sums of squares
+of the pixels handed to the JPEG encoder (transforms/imaging/image.py); these add exactly (Python integers),
+and mean and standard deviation (population, 0-255 units) follow exactly from them, whatever the
+merge order a runner chooses.
 """
 
 from __future__ import annotations

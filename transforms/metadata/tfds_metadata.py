@@ -1,30 +1,17 @@
 """TFDS metadata next to the shards: `dataset_info.json`, `features.json` and the label names file.
 
-With these three files `tfds.builder_from_directory(OUTPUT).as_dataset(split='train')` reads our shards
-as they are (TFDS's "external TFRecord" support, https://www.tensorflow.org/datasets/external_tfrecord),
-and for `--file_format array_record` outputs `.as_data_source('train')` does (TFDS reads ArrayRecord
-through data sources only): `fileFormat` is then `array_record` and the template
-`{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}`, TFDS's own naming less the dataset name.
-
-Why not `tfds.folder_dataset.write_metadata` (which takes our `filename_template` too): it imports
-TFDS and TensorFlow (~3 s and ~600 MB on the worker that runs the last step; neither is a dependency
-of the converter, TFDS is only a test dependency), and without precomputed split infos it lists the
-folder and reads every shard to count records, which the manifest already knows exactly. So this module
-writes the three files `write_metadata` would write, from the schema TFDS serializes, with the exact
-per-shard counts from `manifest.json` and the shard names' own template (transforms/output/layout.py), through
-Beam's FileSystems (so gs:// and s3:// outputs work like local ones). tests/test_tfds.py reads them
-with TFDS.
-
-Feature keys: TFDS flattens nested `FeaturesDict`s with '/', so the nested dict
-{'image': {'encoded': Image, ..., 'class': {'label': ClassLabel, ...}}} parses exactly the
-`build_imagenet_data.py` keys `image/encoded`, `image/class/label`, ... that the records carry.
-`as_dataset` then yields the same nesting: `example['image']['encoded']` is a decoded uint8
-[H, W, 3] tensor and `example['image']['class']['label']` an int64 scalar.
-
-Limits: TFDS reads TFRecords without compression only, so for `--compression gzip` nothing is written
-(a warning says why); nor for a --shard_name_template that TFDS's `filepathTemplate` cannot express
-(shard numbers other than `{index:05d}` / `{num_shards:05d}`, a formatted split). `image/class/text` is optional in our records and so is not declared (TFDS parses
-every declared key as required).
+With them `tfds.builder_from_directory(OUTPUT).as_dataset(split='train')` reads the shards as they
+are (TFDS's "external TFRecord" support, https://www.tensorflow.org/datasets/external_tfrecord), and
+`.as_data_source('train')` reads `--file_format array_record` output. These are the files
+`tfds.folder_dataset.write_metadata` would write, from the schema TFDS serializes, without importing
+TFDS or TensorFlow (neither is a dependency) and with the exact per-shard counts of manifest.json
+instead of a read of every shard; tests/test_tfds.py reads them with TFDS. Feature keys: TFDS
+flattens nested `FeaturesDict`s with '/', so {'image': {'encoded': Image, ..., 'class': {'label':
+ClassLabel, ...}}} parses exactly the `build_imagenet_data.py` keys the records carry
+(`image/encoded`, `image/class/label`, ...). Limits: nothing is written for `--compression gzip`
+(TFDS reads uncompressed TFRecords only) or a --shard_name_template that TFDS's `filepathTemplate`
+cannot express (a warning says why); `image/class/text`, optional in the records, is not declared
+(TFDS parses every declared key as required).
 """
 
 from __future__ import annotations

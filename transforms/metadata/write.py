@@ -3,10 +3,10 @@ config and provenance, then `_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
 writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
-that the current input no longer has (transforms/output/resume.py). `_SUCCESS` is written last and only when
-the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so an
-orchestrator's sensor never sees a half-written or rejected dataset; it holds the SHA-256 of every
-other file but provenance.json (transforms/output/success.py), which `pipeline.verify` checks.
+that the current input no longer has (transforms/output/resume.py). `_SUCCESS` is written last and only
+when the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so
+an orchestrator's sensor never sees a half-written or rejected dataset; it holds the SHA-256 of
+every other file but provenance.json (transforms/output/success.py), which `pipeline.verify` checks.
 """
 
 from __future__ import annotations

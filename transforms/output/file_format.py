@@ -1,27 +1,17 @@
 """Shard file formats (--file_format): TFRecord, read front to back, and ArrayRecord, read by index.
 
-Both formats hold the same serialized tf.train.Example records, in the same shards and order; only the
-container differs. Each writer also reports the size and SHA-256 of the file it stored (`Stored`, for
-manifest.json and --resume), from the bytes on their way out: no second read of a shard. Everything that depends on the container (writing a shard, reading its records back,
-the compression it allows, its shard names and its TFDS `fileFormat`) is here, so the shard writer,
-`verify`, `report` and the readers ask a `ShardFormat` instead of spelling either format out.
-
-TFRecord: TensorFlow's framing (beam_private/tfrecord.py), optionally gzip-compressed as a whole file.
-
-ArrayRecord (the `array_record` package, what Grain's global shuffle and TFDS's `as_data_source()`
-read): written with `ArrayRecordWriter` and the options TFDS uses for random access, `group_size:1`
-(each record is its own chunk, so reading record i decodes one record; the default 65,536 would decode
-up to 65,536), plus `uncompressed`. ArrayRecord's default, zstd level 3, does not shrink our records
-(they are JPEG bytes: on the 4,000 records of the benchmark set, 85 MB, zstd's file was the same size
-to the byte) and costs 4.8x the writer's CPU (89 vs 18.5 us a record) and 1.2x the CPU of a random
-read (29 vs 25 us), measured here. ArrayRecord compresses per chunk itself, so `--compression gzip` (a
-whole-file gzip) does not apply to it.
-
-ArrayRecord's C++ writer and reader open local files only. Writing: a shard is written to a local
-temporary file, then copied through Beam's FileSystems to the temporary name under --output that the
-shard writer renames to the final name when complete (the same atomicity as TFRecord shards); for a
-local --output the writer writes that temporary file directly. Reading: local shards are opened where
-they are; gs:// and s3:// shards are copied to a local temporary folder first (`local_copy`).
+Both hold the same serialized tf.train.Example records in the same shards and order; only the
+container differs. Everything that depends on it (writing a shard, reading its records back, the
+compression it allows, its shard names, its TFDS `fileFormat`) is here, so no other module spells a
+format out. Each writer reports the size and SHA-256 of the file it stored (`Stored`) from the bytes
+on their way out: no second read of a shard. TFRecord: TensorFlow's framing
+(beam_private/tfrecord.py), optionally gzip-compressed as a whole. ArrayRecord (the `array_record`
+package; Grain's global shuffle and TFDS's `as_data_source()` read it): `ArrayRecordWriter` with
+TFDS's random-access options, `group_size:1` (reading record i decodes one record) and
+`uncompressed` (zstd does not shrink JPEG records; docs/readers.md); whole-file gzip does not apply.
+Its C++ writer and reader open local files only: a shard is written to a local temporary file and
+copied through Beam's FileSystems to the temporary name the shard writer renames (the same atomicity
+as TFRecord); gs:// and s3:// shards are read from a local copy (`local_copy`).
 """
 
 from __future__ import annotations

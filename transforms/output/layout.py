@@ -1,21 +1,16 @@
-"""The output folder's layout: every file name, the shard-name template, and the files' JSON/text I/O.
+"""The output folder's layout: every file name, the shard-name template, and the files' JSON/text
+I/O.
 
-Nothing else in the tree spells an output file name or a shard-name pattern: the shard writer, the
-metadata step, ``--resume``/``--overwrite``, ``verify``, ``report`` and ``read`` all go through this
-module, as TFDS's ``naming.ShardedFileTemplate`` owns TFDS's shard names. All I/O goes through Beam's
-FileSystems, so local folders, ``gs://`` and ``s3://`` behave alike.
+Nothing else in the tree spells an output file name or a shard-name pattern (as TFDS's
+``naming.ShardedFileTemplate`` owns TFDS's); all I/O goes through Beam's FileSystems.
 
     OUTPUT/
-      train-00000-of-00004 ...      shards, named by ShardNameTemplate (one template formats and parses);
-                                    train.array_record-00000-of-00004 ... with --file_format array_record
-      labels.txt  stats.json  rejects.jsonl  manifest.json          the converter's metadata
+      train-00000-of-00004 ...      shards, named by ShardNameTemplate (one template formats and
+                                    parses); train.array_record-00000-of-00004 ... for ArrayRecord
+      labels.txt  stats.json  rejects.jsonl  duplicates.jsonl  manifest.json   the converter's
       dataset_info.json  features.json  image-class-label.labels.txt   TFDS's metadata
-      model_garden.yaml             TF Model Garden experiment config (transforms/metadata/model_garden.py)
-      provenance.json               what made the output (versions, runner, times, input fingerprint)
-      _SUCCESS                      written last, only when the run is acceptable
-      _work/                        <shard>.json sidecars (what --resume reads), run.json (the flags of
-                                    the run), progress/ (live counts), run.log, claim.json or
-                                    claims/<run id>.json (the run holding the output: pipeline/runtime/claim.py)
+      model_garden.yaml  provenance.json  _SUCCESS (written last, only when the run is acceptable)
+      _work/                        <shard>.json sidecars, run.json, progress/, run.log, claim(s)
 
 DO NOT rename a file here: users' scripts, TFDS and Model Garden read these names.
 """

@@ -1,31 +1,17 @@
 """What --resume does with each shard, and the line that tells the user.
 
-The shard writer recomputes its shard's assignment from the current listing (it receives exactly the
-files the stable assignment gives the shard now) and keeps the finished shard only when nothing that
-decides its bytes changed since it was written:
-  * the shard file and its sidecar both exist, and the file has the size the sidecar recorded;
-  * the file list, the fingerprint of the files (names, sizes, modification times) and what the
-    records store besides the images (labels, classes, class texts; transforms/inputs/fingerprint.py) equal
-    the sidecar's;
-  * the codec builds equal the sidecar's (transforms/imaging/codec_versions.py);
-  * the shard's recipe (RECIPE_FLAGS: the flags that decide its bytes, the label map's content and
-    the input root) equals the run's: a shard is never kept on the word of `_work/run.json` alone,
-    which may be gone.
-Otherwise it writes the shard again, so the output ends byte-identical to a fresh run on the current
-input.
-
-Before any work, pipeline/runtime/output_dir.py refuses (exit 2) a --resume whose flags or --input root are
-not those of the interrupted run (`recorded_run`, `run_differences`): _work/run.json holds them, or,
-when it is gone, the recipe in a shard's sidecar. Only file-level changes under the same root are
-finished by rewriting shards; another dataset is made with --overwrite.
-
-Adding or removing one file changes the position of every later file of its split in the round-robin
-assignment (transforms/split/sharding.py), so most shards of that split get other files and are rewritten:
-the message says so. With auto shard counts (--train_shards 0) the count itself may change; shards
-of the old count are then deleted by the metadata step (`delete_stale_shards`) before `_SUCCESS`.
-
-The outcome of each shard is one of OUTCOMES; the metadata step counts them into provenance.json, and
-the driver prints `resume_message` after the run.
+The shard writer keeps a finished shard only when nothing that decides its bytes changed, and
+otherwise writes it again, so the output ends byte-identical to a fresh run on the current input.
+Kept when: the shard file and its sidecar exist and the file has the recorded size; the file list,
+the files' fingerprint and what the records store besides images (transforms/inputs/fingerprint.py) equal
+the sidecar's; so do the codec builds (transforms/imaging/codec_versions.py) and the shard's recipe
+(RECIPE_FLAGS, the label map's content, the input root): never on the word of `_work/run.json`
+alone. Before any work, pipeline/runtime/output_dir.py refuses (exit 2) a --resume whose flags or --input
+root differ from the interrupted run's (`recorded_run`, `run_differences`). A file added or removed
+moves every later file of its split in the round-robin (transforms/split/sharding.py), so most of that
+split's shards are rewritten (the message says so); with automatic counts, shards of an old count
+are deleted by the metadata step (`delete_stale_shards`) before `_SUCCESS`. Each shard's outcome is
+one of OUTCOMES, counted into provenance.json; the driver prints `resume_message`.
 """
 
 from __future__ import annotations

@@ -1,22 +1,16 @@
 """The sink: one DoFn call writes one complete shard.
 
-Why not ``WriteToTFRecord(num_shards=N)``: it groups every serialized record by shard, which the
-DirectRunner holds in memory (10.7 GiB RSS for 1.9 GiB of records, measured on this project's 2-core
-machine in 2026-11; 188 MiB this way), and it starts
-at a random shard each run. Here only file paths are grouped by shard; the DoFn reads, converts and
-appends each image to a temporary file in hash order and renames it to the final shard name when it is
-complete. So memory stays flat, the bytes are the same on every run and runner, a retried bundle simply
-rewrites its temporary file, and a reader never sees a half-written shard under a final name. The
-container (TFRecord or ArrayRecord, --file_format) is transforms/output/file_format.py's.
-
-Per shard, a small JSON sidecar (`_work/<shard>.json`: counts, pixel sums, rejects, the fingerprint
-of the shard's input files, the shard's size and SHA-256 as stored, the codec versions, the recipe:
-the flags that decided its bytes) is written before the rename; `--resume` keeps a finished shard
-only when its inputs, codecs and recipe are unchanged (transforms/output/resume.py). Besides the summaries, the DoFn emits each shard's outcome (written, kept,
-rewritten and why) on the output `outcomes`.
-
-In `setup()` each worker compares its codec builds with the driver's and refuses to write with others
-(transforms/imaging/codec_versions.py): one worker with another libjpeg-turbo would make its shards differ.
+Only file paths are grouped by shard, not records as ``WriteToTFRecord(num_shards=N)`` groups them
+(the DirectRunner holds those in memory, and it starts at a random shard each run; figures in
+benchmarks/RESULTS.md). The DoFn reads, converts and appends each image in hash order to a temporary
+file and renames it to the final shard name when complete: memory stays flat, the bytes are the same
+on every run and runner, a retried bundle rewrites its temporary file, and no reader sees a
+half-written shard under a final name. The container is transforms/output/file_format.py's. Before the
+rename, a JSON sidecar (`_work/<shard>.json`, a ShardSummary: counts, pixel sums, rejects,
+perceptual hashes, the input fingerprint, the shard's size and SHA-256, codec versions and recipe)
+is written; `--resume` keeps a finished shard only when its inputs, codecs and recipe are unchanged
+(transforms/output/resume.py). Each shard's outcome goes to the output `outcomes`. In `setup()` a worker
+whose codec builds differ from the driver's refuses to write (transforms/imaging/codec_versions.py).
 """
 
 from __future__ import annotations

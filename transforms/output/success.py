@@ -1,18 +1,13 @@
-"""`_SUCCESS`: the orchestrator's sensor file, written last, holding the SHA-256 of every other file.
+"""`_SUCCESS`: the orchestrator's sensor file, written last, holding the SHA-256 of every other
+file.
 
-An orchestrator's sensor (Airflow's, Hadoop's convention) only asks whether `_SUCCESS` exists; it is
-written after every other file, through a temporary name and a rename, so its existence still means
-"finished and acceptable". Its content lets `pipeline.verify` name any file edited or deleted since
-the run, one line a file in sha256sum's layout, sorted by name:
-
-    <64 hex digits of SHA-256>  <file name>
-
-for every shard and every metadata file the run wrote but provenance.json, which holds times and a
-run id by design (so two runs of the same data write the same `_SUCCESS`). model_garden.yaml names
-its own output folder (transforms/metadata/model_garden.py); its line hashes the file with that folder
-written as OUTPUT, so the line is the same in every folder the output is converted into or copied to
-(and `sha256sum -c` does not apply to that one line).
-
+A sensor (Airflow's, Hadoop's convention) only asks whether `_SUCCESS` exists: it is written after
+every other file, through a temporary name and a rename, so its existence means "finished and
+acceptable". Its content lets `pipeline.verify` name any file edited or deleted since the run: one
+line a file in sha256sum's layout (`<64 hex digits>  <file name>`), sorted by name, for every shard
+and metadata file but provenance.json (which holds times, so that two runs of the same data write
+the same `_SUCCESS`). model_garden.yaml's line hashes it with its own output folder written as
+OUTPUT, so that line is the same wherever the output is (and `sha256sum -c` does not apply to it).
 Outputs of earlier versions have an empty `_SUCCESS`: `read_success` gives {} for them.
 """
 

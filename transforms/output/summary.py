@@ -1,11 +1,11 @@
 """The record that flows from the shard writer through the statistics into the metadata.
 
 One `ShardSummary` per shard: the shard writer emits it and stores it as the shard's sidecar
-(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats` adds
-them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its last
-four fields (what the shard was made from and what it holds on disk) are what `--resume` compares
-before it keeps a shard (transforms/output/resume.py), with `recipe` (the flags it was written with);
-sidecars written before they existed read as None.
+(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats`
+adds them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its
+last four fields (what the shard was made from and what it holds on disk) are what `--resume`
+compares before it keeps a shard (transforms/output/resume.py), with `recipe` (the flags it was written
+with); sidecars written before they existed read as None.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ class ShardSummary:
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
-  """(num_pixels, sums, squares) of a sidecar; sidecars written before 2026-11-30 hold a 768-bin
-  histogram (256 counts per channel) instead, which gives the same numbers."""
+  """(num_pixels, sums, squares) of a sidecar; older sidecars hold a 768-bin histogram
+  (256 counts per channel) instead, which gives the same numbers."""
   if 'histogram' not in value:
     return value['num_pixels'], value['channel_sums'], value['channel_squares']
   counts = [value['histogram'][c * 256:(c + 1) * 256] for c in range(3)]

@@ -1,29 +1,18 @@
 """The driver's look at a few input files before the graph runs: a deterministic, stratified sample,
 converted exactly as the shard writer converts it.
 
-Two users:
-* every run with an automatic shard count (pipeline/graph.py `plan_dataset`): RUN_SAMPLE_SIZE files
-  give the planned output bytes per file from which AssignSplitShard computes each split's count
-  (transforms/split/shard_count.py). Every run of the same input and flags must get the same number, and does:
-  which files are sampled and what converting them gives are both deterministic.
-* the plan command (pipeline/plan.py): --plan_sample files, every class folder at least once, give the
-  predicted output bytes, the reject share and the CPU time per image.
-
-Selection. The strata are the listing's folders, (split, split root, class folder) as ListImages lists
-them (a flat validation folder is one stratum). With at most `size` folders every folder is listed and
-gives one file, the rest of the `size` files in proportion to the folders' file counts (`allocate`); with
-more, the `size` folders of smallest stable_hash(seed, 'sample', split, folder), among the folders of
-classes in the label map, are listed and give one file each (`pick_folders`). In a folder, the files of
-smallest stable_hash(seed, 'sample', key) are taken: a hash of their own, so the sample is not the
-validation files (those come first in the 'order' hash of transforms/split/sharding.py).
-
-Estimate. A sampled file's planned bytes are its record's as written: the serialized Example plus the
-container's framing (`ShardFormat.record_overhead_bytes`; with --compression gzip, times the sample's
-measured gzip fraction); a rejected file counts 0, so rejects lower the estimate. The bytes per listed
-file are the stratified mean, sum(N_h * mean_h) / sum(N_h) over the sampled folders h of N_h files.
-
-Listing and reading go through a thread pool (THREADS): an object store answers each request in tens
-of milliseconds. Converting runs on the calling thread, timed with its CPU clock.
+Users: every run with an automatic shard count (pipeline/graph.py `plan_dataset`: RUN_SAMPLE_SIZE
+files give the planned bytes per file, transforms/split/shard_count.py), which must give the same count on
+every run of the same input and flags; and the plan (pipeline/plan.py, --plan_sample files). Strata
+are the listing's folders (split, split root, class folder). With at most `size` folders each gives
+one file and the rest go in proportion to their file counts (`allocate`); with more, the `size`
+folders of smallest stable_hash(seed, 'sample', split, folder) give one each (`pick_folders`). In a
+folder, the files of smallest stable_hash(seed, 'sample', key) are taken: not the validation files,
+which come first in transforms/split/sharding.py's 'order' hash. A sampled file's planned bytes are its
+record as written (the serialized Example plus the container's framing; with gzip, times the
+sample's gzip fraction), 0 for a reject; bytes per listed file are the stratified mean sum(N_h *
+mean_h) / sum(N_h). Listing and reading use a thread pool (THREADS); converting runs on the calling
+thread, timed with its CPU clock.
 """
 
 from __future__ import annotations

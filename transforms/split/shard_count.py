@@ -1,34 +1,17 @@
-"""How many shards a split gets when no count is given: from its planned bytes and a target shard size.
+"""Shards of a split when no count is given: from its planned bytes and a target shard size.
 
-The guidance this follows:
-* TensorFlow's TFRecord guide (tensorflow.org/tutorials/load_data/tfrecord): "at least 10 times as
-  many files as there will be hosts reading data", each file "at least 10 MB+ and ideally 100 MB+".
-* TFDS (tensorflow_datasets/core/utils/shard_utils.py): shards between 64 MiB and 1 GiB; 1024 shards,
-  or a multiple of 1024, for large datasets, else a power of two.
-
-The rule (`shards_for_bytes`), in the counts TFDS uses (powers of two up to 1024, then multiples of
-1024):
-1. by size: ideal = planned bytes / --target_shard_mb; the power of two nearest to the ideal in ratio
-   (a shard then holds between target/sqrt(2) and target*sqrt(2) bytes), and from 1536 ideal shards on
-   the nearest multiple of 1024;
-2. by readers: at least the smallest count >= 10 x --num_readers (TF's 10 files per reading host), or
-   the largest count below it whose shards still hold 10 MB each (TF's minimum); for 8 readers that is
-   128 shards from 1.28 GB on, 64 from 640 MB, ..., 1 below 20 MB;
-3. the larger of the two, and at most the split's file count (transforms/split/sharding.py).
-The default target, 128 MB (DEFAULT_TARGET_SHARD_MB), keeps a large split's shards at 91-181 MB:
-inside TFDS's 64 MiB-1 GiB band and about TF's "ideally 100 MB+". ImageNet's ~27 GB of 256 px train
-records give 256 shards of ~106 MB (by size), its ~1.1 GB of validation records 64 of ~17 MB (by
-readers; by size alone 8). The readers' rule also keeps a mid-sized split's shards, the unit of
-parallel writing, from being one or two: 75 MB of records make 4 shards, not 1.
-
-Why powers of two and not a multiple of the worker count: the count must be the same on every runner
-and worker count (outputs are byte-identical everywhere), so it cannot depend on how a run is
-scheduled; and a power of two divides evenly among the power-of-two host counts that read it (TPU
-slices, 8-GPU nodes), so every host reads the same number of files.
-
-Integer arithmetic only: the count is computed inside the graph, on whichever worker holds the split's
-class counts (transforms/split/sharding.py AssignSplitShard), so no floating-point rounding may differ
-between machines. The bytes per file come from the driver (transforms/split/sample.py), as an integer.
+Guidance: TensorFlow's TFRecord guide (tensorflow.org/tutorials/load_data/tfrecord: "at least 10
+times as many files as there will be hosts reading data", each "at least 10 MB+ and ideally 100
+MB+"); TFDS (tensorflow_datasets/core/utils/shard_utils.py: 64 MiB to 1 GiB a shard, powers of
+two up to 1024, then multiples of 1024). `shards_for_bytes`, in TFDS's counts:
+  1. by size: the count nearest in ratio to planned bytes / --target_shard_mb (a shard then holds
+     between target/sqrt(2) and target*sqrt(2));
+  2. by readers: the smallest count >= 10 x --num_readers, or the largest below it whose shards
+     still hold 10 MB;
+  3. the larger of the two, at most the split's file count (transforms/split/sharding.py).
+Never a multiple of the worker count: the count must not depend on scheduling (outputs are
+byte-identical on every runner), and a power of two divides evenly among power-of-two reading hosts.
+Integer arithmetic only, so no floating-point rounding differs between the workers that compute it.
 """
 
 from __future__ import annotations

@@ -1,25 +1,18 @@
 """Stable split and shard assignment.
 
-Every decision is a function of the seed and the file's key (its path relative to the split root), never
-of run order, worker count or runner, so every run writes the same records into the same shard files in
-the same order (the approach of TFDS's writer). DO NOT change `stable_hash` or the ordering rules: that
+Every decision is a function of the seed and the file's key (its path relative to the split root),
+never of run order, worker count or runner, so every run writes the same records into the same shard
+files in the same order (as TFDS's writer). DO NOT change `stable_hash` or the ordering rules: that
 would reorder every dataset users have already converted.
-
-Per class, files are ordered by ``stable_hash(seed, 'order', key)``. With ``--validation_fraction`` the
-first ``round(n * fraction)`` files of each class go to validation (a stratified, exact split); with
-``--test_fraction`` the next ``round(n * test_fraction)`` go to test, so adding a test split never moves a
-validation file, and ``--test_fraction 0`` gives the splits of earlier versions (round half up, each
-fraction of the class's own n; the two counts never exceed n because both fractions add up to < 1). Within a
-split, classes are concatenated in label order and file ``i`` of that sequence goes to shard
-``i % num_shards``: shard sizes differ by at most one and every shard holds every class in proportion.
-Inside a shard, records are written in hash order, so classes are interleaved. ``num_shards`` is the
-requested count, or, when none is given, the count for the split's planned bytes
-(transforms/split/shard_count.py), capped at the split's file count either way.
-
-Files that must share a split (copies of one file, --group_regex groups: transforms/split/groups.py) take
-no part in the per-class split: they follow their leader's split (`AddFollowers`), in their own
-class, so a class's validation and test counts grow by the followers of validation and test files.
-An input without such files gets exactly the splits above.
+Per class, files are ordered by ``stable_hash(seed, 'order', key)``. Of an input without split
+folders, the first ``round(n * validation_fraction)`` go to validation and the next ``round(n *
+test_fraction)`` to test (round half up, of the class's own n: stratified and exact; adding a test
+split never moves a validation file). Files that must share a split (copies of one file,
+--group_regex groups: transforms/split/groups.py) follow their leader's split, in their own class. Within
+a split, classes are concatenated in label order and file i goes to shard ``i % num_shards``: shard
+sizes differ by at most one and every shard holds every class in proportion; inside a shard, records
+are in hash order. ``num_shards`` is the requested count or the count for the split's planned bytes
+(transforms/split/shard_count.py), capped at the split's file count.
 """
 
 from __future__ import annotations
