@@ -74,11 +74,24 @@ def file_digest(path: str, limit: Optional[int] = None, filesystem=None,
   return digest.hexdigest()
 
 
+def copy_order(split: Optional[str], path: str) -> Tuple[bool, int, str]:
+  """The one order of a group's copies: the first is the copy that is kept (and leads the group's
+  split), and duplicates.jsonl lists a group's files in it. Validation and test before train (they
+  stay as given), then SPLITS order, then path.
+
+  Args:
+    split: the listing split or the split the file is stored in; UNSPLIT or None (not split yet)
+      ranks as train, after the named splits.
+    path: the file's key or its path relative to --input (the same order within one split: its
+      files share the split's prefix).
+  """
+  rank = SPLITS.index(split) if split in SPLITS else len(SPLITS)
+  return split in (TRAIN, UNSPLIT, None), rank, path
+
+
 def member_order(ref: ImageRef) -> Tuple[bool, int, str]:
-  """A group's members in the order copies are kept: validation and test before train (they stay as
-  given), then split order, then key."""
-  rank = SPLITS.index(ref.split) if ref.split in SPLITS else len(SPLITS)
-  return ref.split in (TRAIN, UNSPLIT), rank, ref.key
+  """`copy_order` of a listed file."""
+  return copy_order(ref.split, ref.key)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,7 +38,7 @@ duplicates.jsonl, one JSON object per group and line (keys sorted):
                          none (a file not stored and not byte-identical to a stored one)>}
 "exact" when every file of the group has the same bytes, else "near" (a group may hold several sets
 of identical files and their near copies). Files of a line are in the order copies are kept
-(validation and test before train, then by path), which --exclude_file relies on: it skips every
+(transforms/duplicates.py `copy_order`), which --exclude_file relies on: it skips every
 file of a line but the first. Lines: exact groups first, then near groups, each by first path.
 """
 
@@ -52,9 +52,9 @@ import apache_beam as beam
 import numpy as np
 
 from transforms import layout
+from transforms.duplicates import copy_order
 from transforms.hamming_search import iter_matches, iter_pairs
 from transforms.perceptual_hash import NUM_CROP_HASHES, hamming_distance
-from transforms.sharding import SPLITS, TRAIN
 from transforms.union_find import Components
 
 DEFAULT_NEAR_DISTANCE = 8  # bits of 64 (module docstring)
@@ -85,13 +85,6 @@ class Duplicates:
   def lines(self) -> Iterator[Dict]:
     """The groups as JSON objects, one at a time (for readers of this object; the file is `text`)."""
     return (json.loads(line) for line in self.text.splitlines())
-
-
-def keep_order(path: str, split: Optional[str]) -> Tuple[bool, int, str]:
-  """The order in which a line lists its files: validation and test first (they stay as given), then
-  split order, then path."""
-  rank = SPLITS.index(split) if split in SPLITS else len(SPLITS)
-  return split in (TRAIN, None), rank, path
 
 
 def crop_match_distance(max_distance: int) -> int:
@@ -167,7 +160,7 @@ def _distance(file: GroupFile, first: GroupFile) -> Optional[int]:
 
 def group_line(files: List[GroupFile]) -> Dict:
   """The duplicates.jsonl object of one group."""
-  files = sorted(files, key=lambda f: keep_order(f.path, f.split))
+  files = sorted(files, key=lambda f: copy_order(f.split, f.path))
   digests = {f.digest for f in files}
   line = {'kind': EXACT if len(digests) == 1 and None not in digests else NEAR}
   if line['kind'] == EXACT:
