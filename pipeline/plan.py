@@ -2,7 +2,9 @@
 write, predicted from the full listing and a converted sample. Nothing is written, not even `_work/`.
 
 The plan lists every class folder on the driver with the graph's own listing function (so the counts
-are a run's), splits the files as AssignSplitShard does (`split_class`), converts --plan_sample files
+are a run's), splits the files with the run's split rule (transforms/groups.py `split_files`:
+--exclude_file, copies found by hashing as the run finds them, --drop_duplicates, copies and
+--group_regex groups following their first file, `split_class`), converts --plan_sample files
 with the shard writer's steps (transforms/sample.py: stratified by class folder, at least one each,
 chosen by a stable hash, the same every time) and prints:
 
@@ -56,16 +58,17 @@ from transforms import file_format as file_formats
 from transforms import layout
 from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
+from transforms.groups import SplitFiles, split_files
 from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.near_duplicates import GroupFile, group_line
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
-from transforms.sample import Sample, convert, draw, folders_of, list_folders
+from transforms.sample import FolderListing, Sample, convert, draw, folders_of, list_folders
 from transforms.shard_count import MB, shard_warnings
 from transforms.reject_reasons import reason_category
-from transforms.sharding import TRAIN, num_shards_of, ordered_splits, split_class
+from transforms.sharding import TRAIN, num_shards_of, ordered_splits, ref_id
 from transforms.stats import SplitTotals
 from transforms.success import UNLISTED_FILES, success_lines
 from transforms.tfds_metadata import tfds_metadata_files
@@ -141,7 +144,7 @@ class Plan:
     existing: the shard and metadata files of a dataset already in --output (pipeline/output_dir.py
       owned_files), which the run refuses to touch without --overwrite or --resume.
     duplicate_line_bytes: bytes of a duplicates.jsonl line naming two files of the sample's typical
-      path length (duplicates.jsonl is predicted empty: the plan does not search for duplicates).
+      path length (duplicates.jsonl is predicted empty: near copies need every image converted).
   """
   splits: Tuple[SplitPlan, ...]
   num_classes: int
@@ -206,24 +209,27 @@ class Census:
   sampled_splits: Tuple[str, ...]
 
 
-def census(sample: Sample, opts: ConverterOptions) -> Census:
-  """Splits every listed file as AssignSplitShard does (per class, `split_class`) and counts them. A
-  class is one folder of the listing wherever fractions split it (an input without split folders);
-  folders of split folders, a flat validation folder too, keep their split."""
+def census(sample: Sample, split: SplitFiles) -> Census:
+  """Counts the files of `split` (the run's split of every listed file, groups.split_files) by
+  stratum (the sample's listing they are in) and class."""
   files, class_files, split_of = collections.Counter(), collections.Counter(), {}
-  sampled = {(f.ref.split, f.ref.key) for f in sample.files}
-  for stratum, listing in enumerate(sample.listings):
-    by_class = collections.defaultdict(list)
-    for ref in listing.refs:
-      by_class[ref.label].append(ref)
-    for refs in by_class.values():
-      for split, members in split_class(refs, opts.seed, opts.validation_fraction,
-                                        opts.test_fraction).items():
-        files[stratum, split] += len(members)
-        class_files[split, members[0].synset] += len(members)  # a class folder's files: one synset
-        split_of.update({(r.split, r.key): split for r in members if (r.split, r.key) in sampled})
+  stratum_of = {ref_id(ref): h for h, listing in enumerate(sample.listings) for ref in listing.refs}
+  for (name, _), members in split.per_class.items():
+    for ref in members:
+      files[stratum_of[ref_id(ref)], name] += 1
+      class_files[name, ref.synset] += 1
+      split_of[ref_id(ref)] = name
   return Census(dict(files), dict(class_files),
-                tuple(split_of[f.ref.split, f.ref.key] for f in sample.files))
+                tuple(split_of[ref_id(f.ref)] for f in sample.files))
+
+
+def kept_listings(listings: Sequence[FolderListing], split: SplitFiles) -> List[FolderListing]:
+  """The listings without the files `split` leaves out, whose rejects join their folder's."""
+  return [dataclasses.replace(
+      listing, refs=tuple(ref for ref in listing.refs if ref_id(ref) not in split.left_out),
+      rejects=listing.rejects + tuple(split.left_out[ref_id(ref)] for ref in listing.refs
+                                      if ref_id(ref) in split.left_out))
+          for listing in listings]
 
 
 def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
@@ -236,9 +242,14 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
   listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
                           dataset.label_map, opts.label_offset, dataset.ground_truth)
+  split = split_files([ref for listing in listings for ref in listing.refs],
+                      dataset.layout.split_roots, opts.seed, opts.validation_fraction,
+                      opts.test_fraction, opts.excluded_files, opts.drop_duplicates,
+                      opts.group_regex, dataset.layout.has_split_folders, opts.max_file_bytes)
+  listings = kept_listings(listings, split)
   sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
                    record_recipe(opts, dataset.layout, dataset.class_texts))
-  counted = census(sample, opts)
+  counted = census(sample, split)
   overhead = file_formats.get(opts.file_format).shard_overhead_bytes
   y = [sample.planned_bytes(f) for f in sample.files]
   records = [float(f.reason is None) for f in sample.files]
