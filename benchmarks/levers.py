@@ -190,6 +190,7 @@ class ShardLoop:
         from apache_beam.runners.worker import statesampler
         from apache_beam.utils.counters import CounterFactory
         from transforms.layout import OutputLayout
+        from transforms.convert import RecordRecipe
         from transforms.shard_writer import WriteShardFn
         # As in an SDK worker: a state sampler (its thread samples every 200 ms) whose 'process' state
         # carries the step's metrics container, so that the counters really count.
@@ -197,7 +198,7 @@ class ShardLoop:
         self.state = self.sampler.scoped_state('WriteShard', 'process',
                                                metrics_container=MetricsContainer('WriteShard'))
         self.sampler.start()
-        self.fn = WriteShardFn(OutputLayout(out_dir), spec, 0, 'none', False, split_roots)
+        self.fn = WriteShardFn(OutputLayout(out_dir), RecordRecipe(split_roots, spec), 0, False)
         self.fn.setup()
         self.refs, self.out_dir = refs, out_dir
 

@@ -65,7 +65,8 @@ from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.near_duplicates import GroupFile, group_line
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
-from transforms.sample import FolderListing, Sample, convert, draw, folders_of, list_folders
+from transforms.sample import (ConvertedSample, FolderListing, convert, draw, folders_of,
+                               list_folders)
 from transforms.shard_count import MB, shard_warnings
 from transforms.reject_reasons import reason_category
 from transforms.sharding import TRAIN, num_shards_of, ordered_splits, ref_id
@@ -150,10 +151,10 @@ class Plan:
   num_classes: int
   listing_rejects: Dict[str, int]
   folders: int
-  sample: Sample
+  sample: ConvertedSample
   metadata_bytes: int
   total_bytes: Interval
-  run_sample: Optional[Sample]
+  run_sample: Optional[ConvertedSample]
   cpu_ms: float
   projections: Tuple[Tuple[str, int, float], ...]
   seconds: float
@@ -202,14 +203,14 @@ class Census:
   Attributes:
     files: {(stratum, split): listed files of that class folder that go to that split}.
     class_files: {(split, class name): files}.
-    sampled_splits: the split of each of the sample's files, in `Sample.files` order.
+    sampled_splits: the split of each of the sample's files, in `ConvertedSample.files` order.
   """
   files: Dict[Tuple[int, str], int]
   class_files: Dict[Tuple[str, str], int]
   sampled_splits: Tuple[str, ...]
 
 
-def census(sample: Sample, split: SplitFiles) -> Census:
+def census(sample: ConvertedSample, split: SplitFiles) -> Census:
   """Counts the files of `split` (the run's split of every listed file, groups.split_files) by
   stratum (the sample's listing they are in) and class."""
   files, class_files, split_of = collections.Counter(), collections.Counter(), {}
@@ -284,8 +285,8 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
       left_behind=dict(left_behind))
 
 
-def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
-            variance: float) -> Interval:
+def _expand(sample: ConvertedSample, counted: Census, split: Optional[str],
+            y: Sequence[float], variance: float) -> Interval:
   """`predict` for the files of `split` (None: every file), `y` the sampled files' values."""
   values = collections.defaultdict(list)
   for f, value in zip(sample.files, y):
@@ -321,7 +322,7 @@ def conversion_seconds(shard_files: Sequence[int], cpu_seconds_per_file: float, 
 
 
 def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequence[SplitPlan],
-                   sample: Sample) -> int:
+                   sample: ConvertedSample) -> int:
   """Predicted bytes of the metadata files, made by the builders that write them from the predicted
   counts (labels.txt, rejects.jsonl, duplicates.jsonl without lines, stats.json, manifest.json with
   each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json, _SUCCESS)."""
@@ -357,7 +358,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
   return sum(len(text.encode('utf-8')) for text in files.values())
 
 
-def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
+def duplicate_line_bytes(sample: ConvertedSample, dataset: DatasetPlan) -> int:
   """Bytes of a duplicates.jsonl line (transforms/near_duplicates.py) naming two files whose paths
   have the sampled files' mean length (0 without a sampled file)."""
   if not sample.files:
@@ -368,7 +369,7 @@ def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
   return len(layout.to_json(line, indent=None).encode('utf-8')) + 1
 
 
-def _provenance(opts: ConverterOptions, sample: Sample,
+def _provenance(opts: ConverterOptions, sample: ConvertedSample,
                 checksums: Dict[str, Tuple[int, str]]) -> Dict:
   """provenance.json as a run of these flags would write it (transforms/provenance.py), its times,
   run id and listing hash placeholders of their length, the runner the default one."""

@@ -1,6 +1,6 @@
-"""One split rule for the run and the plan (transforms/groups.py `split_files`): the plan's files per
-split and class equal a real run's on the sample photos with planted copies (in and across classes),
-a near copy, exclusions, dropped copies and --group_regex groups."""
+"""One split rule for the run and the plan (transforms/groups.py `split_files`): the plan's files
+per split and class equal a real run's on the sample photos with planted copies (in and across
+classes), a near copy, exclusions, dropped copies and --group_regex groups."""
 
 import json
 import shutil
@@ -33,7 +33,8 @@ def planted(tmp_path_factory):
   classes = sorted(p.name for p in photos.iterdir())
   chosen = []
   for label, name in enumerate(classes):
-    refs = [ImageRef('', label, name, f'{name}/{p.name}') for p in sorted((photos / name).iterdir())]
+    refs = [ImageRef('', label, name, f'{name}/{p.name}')
+            for p in sorted((photos / name).iterdir())]
     alone = split_class(refs, 0, 0.2)
     chosen += [ref.key for ref in alone[VALIDATION]] + [alone[TRAIN][0].key]
   for i, key in enumerate(chosen[:COPIES]):
@@ -56,7 +57,7 @@ def _plan_files(photos, output, flags):
 
 
 def _run_files(output):
-  """{split: {class: files}} of a finished run (every listed sample photo decodes: files = examples)."""
+  """{split: {class: files}} of a finished run (every listed photo decodes: files = examples)."""
   stats = json.loads((output / layout.STATS_FILE).read_text())
   assert stats['num_rejected'] == stats.get('num_rejected_without_split', 0)
   return {split: stats[split]['class_counts'] for split in ('train', 'validation', 'test')

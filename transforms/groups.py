@@ -13,10 +13,6 @@ path is the file's path relative to its class folder (`clip7_frame0031.jpg` with
 are in no group. Groups are by that value across classes (one patient's photos in two classes
 are kept together). A file in a regex group and in a group of identical files joins both: the
 groups are merged (union-find) on one worker, from the lists of grouped files only.
-
-The split rule in one place: `split_files` is the graph's exclusions, copies, followers and
-AssignSplitShard on one machine, from the same functions; the plan (pipeline/plan.py) calls it, and
-tests/test_split_rule.py holds the plan's counts equal to a run's.
 """
 
 from __future__ import annotations
