@@ -215,11 +215,13 @@ def census(sample: ConvertedSample, split: SplitFiles) -> Census:
   stratum (the sample's listing they are in) and class."""
   files, class_files, split_of = collections.Counter(), collections.Counter(), {}
   stratum_of = {ref_id(ref): h for h, listing in enumerate(sample.listings) for ref in listing.refs}
+  sampled = {ref_id(f.ref) for f in sample.files}
   for (name, _), members in split.per_class.items():
     for ref in members:
       files[stratum_of[ref_id(ref)], name] += 1
       class_files[name, ref.synset] += 1
-      split_of[ref_id(ref)] = name
+      if ref_id(ref) in sampled:
+        split_of[ref_id(ref)] = name
   return Census(dict(files), dict(class_files),
                 tuple(split_of[ref_id(f.ref)] for f in sample.files))
 
