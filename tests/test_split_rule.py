@@ -16,6 +16,8 @@ from pipeline.graph import plan_dataset
 from pipeline.options import parse_args
 from pipeline.plan import make_plan
 from transforms import layout
+from transforms.duplicates import FindExactDuplicates, exact_duplicate_groups
+from transforms.groups import Followers, followers_of
 from transforms.sharding import (TRAIN, VALIDATION, AssignSplitShard, ImageRef, assign_splits,
                                  split_class)
 
@@ -119,3 +121,27 @@ def test_assign_splits_equals_assign_split_shard(fractions):
                 | AssignSplitShard(7, fractions[0], {TRAIN: 1, VALIDATION: 1, 'test': 1},
                                    fractions[1], None, followers_pc))
     assert_that(assigned | beam.Map(lambda kv: (kv[0][0], kv[1])), equal_to(expected))
+
+
+def _listed(photos):
+  """ImageRefs of every file under `photos` (an input without split folders), with sizes."""
+  classes = sorted(p.name for p in photos.iterdir())
+  return [ImageRef('', label, name, f'{name}/{p.name}', p.stat().st_size)
+          for label, name in enumerate(classes) for p in sorted((photos / name).iterdir())]
+
+
+def test_exact_groups_and_followers_on_one_machine_equal_the_graphs(planted):
+  """duplicates.exact_duplicate_groups and groups.followers_of, which the plan calls, give what
+  FindExactDuplicates and Followers give under a pipeline."""
+  photos, _ = planted
+  refs, roots, regex = _listed(photos), {'': str(photos)}, r'^(kde|lomiri)_'
+  groups = exact_duplicate_groups(refs, roots)
+  assert len(groups) == COPIES and all(len(group.members) == 2 for group in groups)
+  followers = followers_of(refs, groups, regex, with_copies=True)
+  assert len(followers) > COPIES
+  with test_pipeline.TestPipeline() as p:
+    listed = p | 'Refs' >> beam.Create(refs)
+    found = listed | FindExactDuplicates(roots)
+    assert_that(found, equal_to(groups), label='SameGroups')
+    assert_that((listed, found) | Followers(regex, with_copies=True), equal_to(followers),
+                label='SameFollowers')
