@@ -190,6 +190,7 @@ class ShardLoop:
         from apache_beam.runners.worker import statesampler
         from apache_beam.utils.counters import CounterFactory
         from transforms.output.layout import OutputLayout
+        from transforms.imaging.convert import RecordRecipe
         from transforms.output.shard_writer import WriteShardFn
         # As in an SDK worker: a state sampler (its thread samples every 200 ms) whose 'process' state
         # carries the step's metrics container, so that the counters really count.
@@ -197,7 +198,7 @@ class ShardLoop:
         self.state = self.sampler.scoped_state('WriteShard', 'process',
                                                metrics_container=MetricsContainer('WriteShard'))
         self.sampler.start()
-        self.fn = WriteShardFn(OutputLayout(out_dir), spec, 0, 'none', False, split_roots)
+        self.fn = WriteShardFn(OutputLayout(out_dir), RecordRecipe(split_roots, spec), 0, False)
         self.fn.setup()
         self.refs, self.out_dir = refs, out_dir
 
@@ -243,7 +244,8 @@ def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dic
     def plain_open(path, compression_type=None):
         return open(path, 'rb')
     plain_fs = types.SimpleNamespace(open=plain_open)  # the local filesystem, as builtin open()
-    fixed = loop.fn._build_example(b'x' * 20000, 256, 256, 'n0/x.JPEG', 0, 'n0')
+    from transforms.imaging import example  # convert_file (transforms/imaging/convert.py) builds through it
+    fixed = example.build_example(b'x' * 20000, 256, 256, 'n0/x.JPEG', 0, 'n0')
     fns = {
         '_write_records (product)': loop.some,
         'open + read + process_image only': lambda chunk: [process_image(
@@ -252,7 +254,7 @@ def writer_in_situ(loop: ShardLoop, refs, split_roots, spec, passes: int) -> dic
             open=plain_open, get_filesystem=lambda path: plain_fs)),
         'without progress bookkeeping': without(loop.fn, '_progress', types.SimpleNamespace(add=lambda **kw: None)),
         'without the images_written counter': without(loop.fn, '_written', types.SimpleNamespace(inc=lambda n=1: None)),
-        'without building the Example (fixed bytes)': without(loop.fn, '_build_example', lambda *a: fixed),
+        'without building the Example (fixed bytes)': without(example, 'build_example', lambda *a: fixed),
         'without TFRecord framing + write': without(loop, 'sink', lambda record: None),
     }
     chunks = [refs[i:i + WRITER_CHUNK] for i in range(0, len(refs), WRITER_CHUNK)]

@@ -33,7 +33,8 @@ from transforms.inputs.listing import InputError, Layout, ListImages, discover_l
 from transforms.duplicates.near import FindDuplicates
 from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
-from transforms.split.sample import RecordRecipe, Sample, folders_of, run_sample
+from transforms.imaging.convert import RecordRecipe
+from transforms.split.sample import ConvertedSample, folders_of, run_sample
 from transforms.split.shard_count import ShardSizing
 from transforms.output.shard_writer import WriteShards
 from transforms.split.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
@@ -61,7 +62,7 @@ class DatasetPlan:
   class_dirs: Dict[str, List[str]]
   ground_truth: Optional[Dict[str, str]] = None
   class_texts: Optional[Dict[str, str]] = None
-  run_sample: Optional[Sample] = None
+  run_sample: Optional[ConvertedSample] = None
   survey: Optional[InputSurvey] = None
 
   @property
@@ -120,7 +121,7 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
 
 def record_recipe(opts: ConverterOptions, layout: Layout,
                   class_texts: Optional[Dict[str, str]]) -> RecordRecipe:
-  """How the shard writer makes a record in a run with these flags (for the driver's samples)."""
+  """How a run with these flags makes a record (the shard writer's and the driver's samples')."""
   return RecordRecipe(layout.split_roots, opts.image_spec, opts.file_format, opts.compression,
                       class_texts, opts.bbox_dir, opts.max_file_bytes)
 
@@ -178,10 +179,9 @@ class ConvertImageFolder(beam.PTransform):
         | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
                                                  opts.requested_shards, opts.test_fraction,
                                                  shard_sizing(opts, plan), followers)
-        | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
-                                       opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir, codecs, opts.file_format,
-                                       opts.max_file_bytes, shard_recipe_of(opts)))
+        | 'WriteShards' >> WriteShards(opts.output_layout,
+                                       record_recipe(opts, plan.layout, plan.class_texts),
+                                       opts.seed, opts.resume, codecs, shard_recipe_of(opts)))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)

@@ -2,8 +2,9 @@
 would write, predicted from the full listing and a converted sample. Nothing is written, not even
 `_work/`.
 
-The listing and the split are the run's own, so files per split and class and the listing's rejects
-are exact. --plan_sample files, stratified by class folder and chosen by a stable hash
+The listing and the split are the run's own (transforms/split/groups.py `split_files`: --exclude_file,
+copies, --drop_duplicates, followers, `split_class`), so files per split and class and the listing's
+rejects are exact. --plan_sample files, stratified by class folder and chosen by a stable hash
 (transforms/split/sample.py), are converted with the shard writer's steps; from them come the predicted
 bytes per split with a 95% interval, the shard count, the sample's reject share and the CPU time per
 image, projected onto W one-core workers (longest shard first, plus LOCAL_STARTUP_SECONDS; a
@@ -34,16 +35,18 @@ from transforms.output import file_format as file_formats
 from transforms.output import layout
 from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.fingerprint import InputFingerprint
+from transforms.split.groups import SplitFiles, split_files
 from transforms.inputs.survey import left_behind_counts, left_behind_line
 from transforms.inputs.listing import input_path, reject
 from transforms.metadata.write import build_manifest, build_stats
 from transforms.metadata.model_garden import model_garden_text
 from transforms.duplicates.near import GroupFile, group_line
 from transforms.metadata.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
-from transforms.split.sample import Sample, convert, draw, folders_of, list_folders
+from transforms.split.sample import (ConvertedSample, FolderListing, convert, draw, folders_of,
+                               list_folders)
 from transforms.split.shard_count import MB, shard_warnings
 from transforms.metadata.reject_reasons import reason_category
-from transforms.split.sharding import TRAIN, num_shards_of, ordered_splits, split_class
+from transforms.split.sharding import TRAIN, num_shards_of, ordered_splits, ref_id
 from transforms.metadata.stats import SplitTotals
 from transforms.output.success import UNLISTED_FILES, success_lines
 from transforms.metadata.tfds_metadata import tfds_metadata_files
@@ -119,16 +122,16 @@ class Plan:
     existing: the shard and metadata files of a dataset already in --output (pipeline/runtime/output_dir.py
       owned_files), which the run refuses to touch without --overwrite or --resume.
     duplicate_line_bytes: bytes of a duplicates.jsonl line naming two files of the sample's typical
-      path length (duplicates.jsonl is predicted empty: the plan does not search for duplicates).
+      path length (duplicates.jsonl is predicted empty: near copies need every image converted).
   """
   splits: Tuple[SplitPlan, ...]
   num_classes: int
   listing_rejects: Dict[str, int]
   folders: int
-  sample: Sample
+  sample: ConvertedSample
   metadata_bytes: int
   total_bytes: Interval
-  run_sample: Optional[Sample]
+  run_sample: Optional[ConvertedSample]
   cpu_ms: float
   projections: Tuple[Tuple[str, int, float], ...]
   seconds: float
@@ -177,31 +180,36 @@ class Census:
   Attributes:
     files: {(stratum, split): listed files of that class folder that go to that split}.
     class_files: {(split, class name): files}.
-    sampled_splits: the split of each of the sample's files, in `Sample.files` order.
+    sampled_splits: the split of each of the sample's files, in `ConvertedSample.files` order.
   """
   files: Dict[Tuple[int, str], int]
   class_files: Dict[Tuple[str, str], int]
   sampled_splits: Tuple[str, ...]
 
 
-def census(sample: Sample, opts: ConverterOptions) -> Census:
-  """Splits every listed file as AssignSplitShard does (per class, `split_class`) and counts them. A
-  class is one folder of the listing wherever fractions split it (an input without split folders);
-  folders of split folders, a flat validation folder too, keep their split."""
+def census(sample: ConvertedSample, split: SplitFiles) -> Census:
+  """Counts the files of `split` (the run's split of every listed file, groups.split_files) by
+  stratum (the sample's listing they are in) and class."""
   files, class_files, split_of = collections.Counter(), collections.Counter(), {}
-  sampled = {(f.ref.split, f.ref.key) for f in sample.files}
-  for stratum, listing in enumerate(sample.listings):
-    by_class = collections.defaultdict(list)
-    for ref in listing.refs:
-      by_class[ref.label].append(ref)
-    for refs in by_class.values():
-      for split, members in split_class(refs, opts.seed, opts.validation_fraction,
-                                        opts.test_fraction).items():
-        files[stratum, split] += len(members)
-        class_files[split, members[0].synset] += len(members)  # a class folder's files: one synset
-        split_of.update({(r.split, r.key): split for r in members if (r.split, r.key) in sampled})
+  stratum_of = {ref_id(ref): h for h, listing in enumerate(sample.listings) for ref in listing.refs}
+  sampled = {ref_id(f.ref) for f in sample.files}
+  for (name, _), members in split.per_class.items():
+    for ref in members:
+      files[stratum_of[ref_id(ref)], name] += 1
+      class_files[name, ref.synset] += 1
+      if ref_id(ref) in sampled:
+        split_of[ref_id(ref)] = name
   return Census(dict(files), dict(class_files),
-                tuple(split_of[f.ref.split, f.ref.key] for f in sample.files))
+                tuple(split_of[ref_id(f.ref)] for f in sample.files))
+
+
+def kept_listings(listings: Sequence[FolderListing], split: SplitFiles) -> List[FolderListing]:
+  """The listings without the files `split` leaves out, whose rejects join their folder's."""
+  return [dataclasses.replace(
+      listing, refs=tuple(ref for ref in listing.refs if ref_id(ref) not in split.left_out),
+      rejects=listing.rejects + tuple(split.left_out[ref_id(ref)] for ref in listing.refs
+                                      if ref_id(ref) in split.left_out))
+          for listing in listings]
 
 
 def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
@@ -214,9 +222,14 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
   listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
                           dataset.label_map, opts.label_offset, dataset.ground_truth)
+  split = split_files([ref for listing in listings for ref in listing.refs],
+                      dataset.layout.split_roots, opts.seed, opts.validation_fraction,
+                      opts.test_fraction, opts.excluded_files, opts.drop_duplicates,
+                      opts.group_regex, dataset.layout.has_split_folders, opts.max_file_bytes)
+  listings = kept_listings(listings, split)
   sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
                    record_recipe(opts, dataset.layout, dataset.class_texts))
-  counted = census(sample, opts)
+  counted = census(sample, split)
   overhead = file_formats.get(opts.file_format).shard_overhead_bytes
   y = [sample.planned_bytes(f) for f in sample.files]
   records = [float(f.reason is None) for f in sample.files]
@@ -251,8 +264,8 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
       left_behind=dict(left_behind))
 
 
-def _expand(sample: Sample, counted: Census, split: Optional[str], y: Sequence[float],
-            variance: float) -> Interval:
+def _expand(sample: ConvertedSample, counted: Census, split: Optional[str],
+            y: Sequence[float], variance: float) -> Interval:
   """`predict` for the files of `split` (None: every file), `y` the sampled files' values."""
   values = collections.defaultdict(list)
   for f, value in zip(sample.files, y):
@@ -288,7 +301,7 @@ def conversion_seconds(shard_files: Sequence[int], cpu_seconds_per_file: float, 
 
 
 def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequence[SplitPlan],
-                   sample: Sample) -> int:
+                   sample: ConvertedSample) -> int:
   """Predicted bytes of the metadata files, made by the builders that write them from the predicted
   counts (labels.txt, rejects.jsonl, duplicates.jsonl without lines, stats.json, manifest.json with
   each shard's bytes and SHA-256, the TFDS files, model_garden.yaml, provenance.json, _SUCCESS)."""
@@ -324,7 +337,7 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
   return sum(len(text.encode('utf-8')) for text in files.values())
 
 
-def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
+def duplicate_line_bytes(sample: ConvertedSample, dataset: DatasetPlan) -> int:
   """Bytes of a duplicates.jsonl line (transforms/duplicates/near.py) naming two files whose paths
   have the sampled files' mean length (0 without a sampled file)."""
   if not sample.files:
@@ -335,7 +348,7 @@ def duplicate_line_bytes(sample: Sample, dataset: DatasetPlan) -> int:
   return len(layout.to_json(line, indent=None).encode('utf-8')) + 1
 
 
-def _provenance(opts: ConverterOptions, sample: Sample,
+def _provenance(opts: ConverterOptions, sample: ConvertedSample,
                 checksums: Dict[str, Tuple[int, str]]) -> Dict:
   """provenance.json as a run of these flags would write it (transforms/metadata/provenance.py), its times,
   run id and listing hash placeholders of their length, the runner the default one."""

@@ -33,6 +33,7 @@ from transforms.split.groups import Followers
 from transforms.duplicates.near import FindDuplicates
 from transforms.metadata.reject_reasons import reason_category
 from transforms.output.shard_writer import WriteShards
+from transforms.imaging.convert import RecordRecipe
 from transforms.split.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef, order_key
 from transforms.output.summary import ShardSummary
 
@@ -153,8 +154,8 @@ def test_write_shards_writes_each_assigned_file_in_hash_order_and_resume_keeps_t
   with test_pipeline.TestPipeline() as p:
     written = (p
                | beam.Create(assigned)
-               | WriteShards(out_layout, SPEC, SEED, 'none', False,
-                             corpus.split_roots))
+               | WriteShards(out_layout, RecordRecipe(corpus.split_roots, SPEC), SEED,
+                             False))
     assert_that(written.summaries | beam.Map(
         lambda s: (s.shard, s.split, s.num_examples, dict(s.class_counts),
                    [(r['path'], reason_category(r['reason']), r['split']) for r in s.rejects])),
@@ -187,8 +188,8 @@ def test_write_shards_writes_each_assigned_file_in_hash_order_and_resume_keeps_t
   with test_pipeline.TestPipeline() as p:
     written = (p
                | beam.Create(assigned)
-               | WriteShards(out_layout, SPEC, SEED, 'none', True,
-                             corpus.split_roots))
+               | WriteShards(out_layout, RecordRecipe(corpus.split_roots, SPEC), SEED,
+                             True))
     assert_that(written.summaries | beam.Map(lambda s: (s.shard, s.num_examples, s.file_sha256)),
                 equal_to([(name, len(stored[key]), before[name][0])
                           for key, name in names.items()]), label='CheckKeptSummaries')

@@ -14,10 +14,12 @@ groups across splits are reported (duplicates.jsonl). --drop_duplicates instead 
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
-from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -27,6 +29,7 @@ from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES, open_input
 from transforms.inputs.listing import image_path, input_path, reject
 from transforms.split.sharding import SPLITS, TRAIN, UNSPLIT, ImageRef, ref_id
 
+THREADS = 16  # the driver's concurrent reads (exact_duplicate_groups)
 HEAD_BYTES = 16 << 10  # bytes hashed of every file whose size another file shares
 _READ_BYTES = 1 << 20  # read size while hashing a whole file
 EXCLUDED = 'excluded'
@@ -59,11 +62,24 @@ def file_digest(path: str, limit: Optional[int] = None, filesystem=None,
   return digest.hexdigest()
 
 
+def copy_order(split: Optional[str], path: str) -> Tuple[bool, int, str]:
+  """The one order of a group's copies: the first is the copy that is kept (and leads the group's
+  split), and duplicates.jsonl lists a group's files in it. Validation and test before train (they
+  stay as given), then SPLITS order, then path.
+
+  Args:
+    split: the listing split or the split the file is stored in; UNSPLIT or None (not split yet)
+      ranks as train, after the named splits.
+    path: the file's key or its path relative to --input (the same order within one split: its
+      files share the split's prefix).
+  """
+  rank = SPLITS.index(split) if split in SPLITS else len(SPLITS)
+  return split in (TRAIN, UNSPLIT, None), rank, path
+
+
 def member_order(ref: ImageRef) -> Tuple[bool, int, str]:
-  """A group's members in the order copies are kept: validation and test before train (they stay as
-  given), then split order, then key."""
-  rank = SPLITS.index(ref.split) if ref.split in SPLITS else len(SPLITS)
-  return ref.split in (TRAIN, UNSPLIT), rank, ref.key
+  """`copy_order` of a listed file."""
+  return copy_order(ref.split, ref.key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +122,59 @@ class _Digests:
       return None
 
 
+def shared_sizes(refs: Iterable[ImageRef]) -> FrozenSet[int]:
+  """The file sizes (bytes) that more than one of `refs` has: only those files can have a copy."""
+  counts = collections.Counter(ref.size for ref in refs)
+  return frozenset(size for size, count in counts.items() if count > 1)
+
+
+def _head_key(ref: ImageRef, sizes: FrozenSet[int], digest: _Digests) -> Optional[Tuple[int, str]]:
+  """(size, digest of the first HEAD_BYTES) of a file whose size is in `sizes`, else None."""
+  if ref.size in sizes:
+    head = digest(ref, HEAD_BYTES)
+    if head is not None:
+      return ref.size, head
+  return None
+
+
+def _identical_groups(refs: Iterable[ImageRef], digest: _Digests) -> Iterator[DuplicateGroup]:
+  """The DuplicateGroups of files with one size and head: whole-file digests, by digest."""
+  refs = sorted(refs, key=member_order)
+  if len(refs) < 2:
+    return
+  by_digest: Dict[str, List[ImageRef]] = {}
+  for ref in refs:
+    whole = digest(ref)
+    if whole is not None:
+      by_digest.setdefault(whole, []).append(ref)
+  for whole, members in sorted(by_digest.items()):
+    if len(members) > 1:
+      yield DuplicateGroup(whole, tuple(members))
+
+
+def exact_duplicate_groups(refs: Sequence[ImageRef], split_roots: Dict[str, str],
+                           max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> List[DuplicateGroup]:
+  """FindExactDuplicates on the driver (the plan): the same stages, so the same groups; heads are
+  read by THREADS threads (an object store answers each request in tens of milliseconds).
+
+  Args:
+    refs: the listed files (every one of them: a copy is found only among these).
+    split_roots: {listing split: root folder}; max_bytes: --max_file_bytes.
+  Returns:
+    The groups, by digest.
+  """
+  digest, sizes = _Digests(split_roots, max_bytes), shared_sizes(refs)
+  candidates = [ref for ref in refs if ref.size in sizes]
+  buckets: Dict[Tuple[int, str], List[ImageRef]] = {}
+  with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+    keys = pool.map(lambda ref: _head_key(ref, sizes, digest), candidates)
+    for ref, key in zip(candidates, keys):
+      if key is not None:
+        buckets.setdefault(key, []).append(ref)
+  groups = [group for members in buckets.values() for group in _identical_groups(members, digest)]
+  return sorted(groups, key=lambda group: group.digest)
+
+
 class _HashHeadFn(beam.DoFn):
   """ImageRef -> ((size, head digest), ImageRef) for a file whose size another file shares."""
 
@@ -117,11 +186,10 @@ class _HashHeadFn(beam.DoFn):
   def setup(self):
     self._digest = _Digests(self._split_roots, self._max_bytes)
 
-  def process(self, ref: ImageRef, shared_sizes: FrozenSet[int]):
-    if ref.size in shared_sizes:
-      head = self._digest(ref, HEAD_BYTES)
-      if head is not None:
-        yield (ref.size, head), ref
+  def process(self, ref: ImageRef, sizes: FrozenSet[int]):
+    key = _head_key(ref, sizes, self._digest)
+    if key is not None:
+      yield key, ref
 
 
 class _HashFilesFn(beam.DoFn):
@@ -137,17 +205,7 @@ class _HashFilesFn(beam.DoFn):
     self._digest = _Digests(self._split_roots, self._max_bytes)
 
   def process(self, element: Tuple[Tuple[int, str], Iterable[ImageRef]]):
-    refs = sorted(element[1], key=member_order)
-    if len(refs) < 2:
-      return
-    by_digest: Dict[str, List[ImageRef]] = {}
-    for ref in refs:
-      digest = self._digest(ref)
-      if digest is not None:
-        by_digest.setdefault(digest, []).append(ref)
-    for digest, members in sorted(by_digest.items()):
-      if len(members) > 1:
-        yield DuplicateGroup(digest, tuple(members))
+    yield from _identical_groups(element[1], self._digest)
 
 
 class FindExactDuplicates(beam.PTransform):
@@ -160,15 +218,15 @@ class FindExactDuplicates(beam.PTransform):
     self._max_bytes = max_bytes
 
   def expand(self, refs):
-    shared_sizes = (refs
-                    | 'Sizes' >> beam.Map(lambda ref: ref.size)
-                    | 'CountSizes' >> beam.combiners.Count.PerElement()
-                    | 'SharedSizes' >> beam.FlatMap(lambda kv: [kv[0]] if kv[1] > 1 else [])
-                    | 'AsSet' >> beam.combiners.ToList()
-                    | 'Freeze' >> beam.Map(frozenset))
+    sizes = (refs
+             | 'Sizes' >> beam.Map(lambda ref: ref.size)
+             | 'CountSizes' >> beam.combiners.Count.PerElement()
+             | 'SharedSizes' >> beam.FlatMap(lambda kv: [kv[0]] if kv[1] > 1 else [])
+             | 'AsSet' >> beam.combiners.ToList()
+             | 'Freeze' >> beam.Map(frozenset))
     return (refs
             | 'HashHeads' >> beam.ParDo(_HashHeadFn(self._split_roots, self._max_bytes),
-                                         beam.pvalue.AsSingleton(shared_sizes))
+                                         beam.pvalue.AsSingleton(sizes))
             | 'GroupBySizeAndHead' >> beam.GroupByKey()
             | 'HashFiles' >> beam.ParDo(_HashFilesFn(self._split_roots, self._max_bytes)))
 
@@ -205,12 +263,28 @@ def read_exclusions(path: str) -> FrozenSet[str]:
   return frozenset(excluded)
 
 
+def left_out(ref: ImageRef, split_roots: Dict[str, str], reason: str) -> dict:
+  """The reject dict of a file the run leaves out before the split (`excluded`, `duplicate of`)."""
+  return reject(image_path(split_roots, ref), ref.split, reason)
+
+
+def is_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[str, str]) -> bool:
+  """Whether --exclude_file names the file (by its path relative to --input)."""
+  return input_path(split_roots, ref) in excluded
+
+
+def dropped_copies(group: DuplicateGroup, split_roots: Dict[str, str]
+                   ) -> List[Tuple[Tuple[str, str], str]]:
+  """(ref_id, path of the kept copy) of each copy --drop_duplicates drops from `group`."""
+  return [(ref_id(ref), image_path(split_roots, group.members[0])) for ref in group.dropped()]
+
+
 def _reject_ref(ref: ImageRef, split_roots: Dict[str, str], reason: str):
-  return beam.pvalue.TaggedOutput(DROPPED_TAG, reject(image_path(split_roots, ref), ref.split, reason))
+  return beam.pvalue.TaggedOutput(DROPPED_TAG, left_out(ref, split_roots, reason))
 
 
 def _unless_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[str, str]):
-  yield _reject_ref(ref, split_roots, EXCLUDED) if input_path(split_roots, ref) in excluded else ref
+  yield _reject_ref(ref, split_roots, EXCLUDED) if is_excluded(ref, excluded, split_roots) else ref
 
 
 def _unless_dropped(ref: ImageRef, dropped: Dict[Tuple[str, str], str], split_roots: Dict[str, str]):
@@ -248,8 +322,7 @@ class DropDuplicates(beam.PTransform):
   def expand(self, refs):
     split_roots, drop = self._split_roots, self._drop
     dropped = self._groups | 'DroppedCopies' >> beam.FlatMap(
-        lambda group: [(ref_id(ref), image_path(split_roots, group.members[0]))
-                       for ref in group.dropped()] if drop else [])
+        lambda group: dropped_copies(group, split_roots) if drop else [])
     return refs | 'UnlessDropped' >> beam.FlatMap(
         _unless_dropped, beam.pvalue.AsDict(dropped), split_roots
     ).with_output_types(ImageRef).with_outputs(DROPPED_TAG, main='kept')

@@ -10,7 +10,7 @@ farther than D from the first member (the line gives each member's distance to i
 O(images), never O(pairs): equal hashes are one node, and the pair search
 (transforms/duplicates/hamming_search.py) streams pairs into the union-find. The relation and the default
 distance: docs/duplicates.md; the line schema: docs/output.md#duplicatesjsonl. A line lists its
-files in the order copies are kept (`keep_order`), which --exclude_file relies on; exact groups come
+files in the order copies are kept (transforms/duplicates/exact.py `copy_order`), which --exclude_file relies on; exact groups come
 first, then near groups, each by first path.
 """
 
@@ -24,9 +24,9 @@ import apache_beam as beam
 import numpy as np
 
 from transforms.output import layout
+from transforms.duplicates.exact import copy_order
 from transforms.duplicates.hamming_search import iter_matches, iter_pairs
 from transforms.imaging.perceptual_hash import NUM_CROP_HASHES, hamming_distance
-from transforms.split.sharding import SPLITS, TRAIN
 from transforms.duplicates.union_find import Components
 
 DEFAULT_NEAR_DISTANCE = 8  # bits of 64 (module docstring)
@@ -57,13 +57,6 @@ class Duplicates:
   def lines(self) -> Iterator[Dict]:
     """The groups as JSON objects, one at a time (for readers of this object; the file is `text`)."""
     return (json.loads(line) for line in self.text.splitlines())
-
-
-def keep_order(path: str, split: Optional[str]) -> Tuple[bool, int, str]:
-  """The order in which a line lists its files: validation and test first (they stay as given), then
-  split order, then path."""
-  rank = SPLITS.index(split) if split in SPLITS else len(SPLITS)
-  return split in (TRAIN, None), rank, path
 
 
 def crop_match_distance(max_distance: int) -> int:
@@ -139,7 +132,7 @@ def _distance(file: GroupFile, first: GroupFile) -> Optional[int]:
 
 def group_line(files: List[GroupFile]) -> Dict:
   """The duplicates.jsonl object of one group."""
-  files = sorted(files, key=lambda f: keep_order(f.path, f.split))
+  files = sorted(files, key=lambda f: copy_order(f.split, f.path))
   digests = {f.digest for f in files}
   line = {'kind': EXACT if len(digests) == 1 and None not in digests else NEAR}
   if line['kind'] == EXACT:

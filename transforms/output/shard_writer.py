@@ -28,15 +28,15 @@ from apache_beam.metrics import Metrics
 from beam_private import s3
 from transforms.output import file_format as file_formats
 from transforms.imaging import image as image_lib
-from transforms.inputs import imagenet
 from transforms.output import layout, resume
 from transforms.output.checksum import Stored
 from transforms.imaging.codec_versions import check_codecs
+from transforms.imaging.convert import RecordRecipe, Rejected, convert_file, read_reason
 from transforms.inputs.fingerprint import ShardInputs, class_texts_digest, shard_inputs
-from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
+from transforms.inputs.input_file import read_input
 from transforms.inputs.listing import image_path, input_path, reject
 from transforms.output.progress import ProgressFile
-from transforms.metadata.reject_reasons import INTERNAL_ERROR, reason_category
+from transforms.metadata.reject_reasons import reason_category
 from transforms.split.sharding import ImageRef, ShardId, order_key
 from transforms.output.summary import ShardSummary
 
@@ -48,47 +48,34 @@ class WriteShardFn(beam.DoFn):
   """((split, index, num_shards), [ImageRef]) -> ShardSummary, and its outcome on OUTCOMES_TAG;
   writes the shard file unless --resume keeps it."""
 
-  def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
-               compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+  def __init__(self, output: layout.OutputLayout, recipe: RecordRecipe, seed: int, resume: bool,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD,
-               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
-    """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
+               shard_recipe: Optional[Dict[str, Any]] = None):
+    """`recipe`: how each file becomes a record (transforms/imaging/convert.py; its `split_roots` find each
+    ImageRef's file, read through transforms/inputs/input_file.py `read_input` with its `max_file_bytes`).
     `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
-    (None: no check, and --resume does not compare them). `file_format`: the shards' container, a name
-    of transforms/output/file_format.py. `max_file_bytes`: --max_file_bytes; each input file is read through
-    transforms/inputs/input_file.py `read_input` (regular files only, at most this many bytes). `recipe`:
-    resume.shard_recipe of the run, stored in each sidecar (None: not stored, and --resume does not
-    compare it)."""
+    (None: no check, and --resume does not compare them). `shard_recipe`: resume.shard_recipe of the
+    run, stored in each sidecar (None: not stored, and --resume does not compare it)."""
     super().__init__()
-    self._max_file_bytes = max_file_bytes
-    self._format = file_formats.get(file_format)
-    self._split_roots = split_roots
-    self._bbox_dir = bbox_dir
+    self._recipe = recipe
+    self._format = file_formats.get(recipe.file_format)
     self._output = output
-    self._spec = spec
     self._seed = seed
-    self._compression = compression
     self._resume = resume
-    self._class_texts = class_texts or {}
-    self._class_texts_digest = class_texts_digest(self._class_texts)
+    self._class_texts_digest = class_texts_digest(recipe.class_texts or {})
     self._codecs = dict(codecs) if codecs is not None else None
-    self._recipe = dict(recipe) if recipe is not None else None
+    self._shard_recipe = dict(shard_recipe) if shard_recipe is not None else None
     self._written = Metrics.counter(_NAMESPACE, 'images_written')
     self._rejected = Metrics.counter(_NAMESPACE, 'images_rejected')
     self._shards = Metrics.counter(_NAMESPACE, 'shards_written')
     self._skipped = Metrics.counter(_NAMESPACE, 'shards_resumed')
     self._bad_annotations = Metrics.counter(_NAMESPACE, 'bad_bbox_annotations')
     self._internal_errors = Metrics.counter(_NAMESPACE, 'internal_errors')
-    self._build_example = None
 
   def setup(self):
     if self._codecs is not None:
       check_codecs(self._codecs)  # Raises CodecMismatch: this worker cannot write.
     s3.apply_empty_upload_fix()
-    from transforms.imaging.example import build_example  # pylint: disable=import-outside-toplevel
-    self._build_example = build_example  # Builds the Example message class once per worker.
     self._progress = ProgressFile(self._output.work_path(layout.PROGRESS_DIR))
 
   def finish_bundle(self):
@@ -103,7 +90,7 @@ class WriteShardFn(beam.DoFn):
     outcome = resume.WRITTEN
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
-      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs, self._recipe)
+      outcome = resume.decide(finished, shard_bytes, inputs, self._codecs, self._shard_recipe)
       if outcome == resume.KEPT:
         self._skipped.inc()
         self._progress.add(finished.num_examples, finished.num_rejected)
@@ -121,11 +108,11 @@ class WriteShardFn(beam.DoFn):
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
       stored = Stored()
-      with self._format.create(temp, self._compression, stored) as write_record:
+      with self._format.create(temp, self._recipe.compression, stored) as write_record:
         summary = self._write_records(write_record, name, split, refs)
       summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
                                     file_sha256=stored.sha256, codecs=self._codecs,
-                                    recipe=self._recipe)
+                                    recipe=self._shard_recipe)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
@@ -148,38 +135,35 @@ class WriteShardFn(beam.DoFn):
     sums, squares = [0] * 3, [0] * 3  # Python integers: exact at any size.
     rejects, phashes, crop_phashes = [], [], []
     filesystems = {}  # One FileSystems lookup per split root, not per file (~25 us an image).
+    split_roots = self._recipe.split_roots
     for ref in refs:
-      path = image_path(self._split_roots, ref)
+      path = image_path(split_roots, ref)
       if ref.split not in filesystems:
         filesystems[ref.split] = FileSystems.get_filesystem(path)
       try:
-        data = read_input(path, self._max_file_bytes, ref.size, filesystems[ref.split])
-      except InputFileError as e:
-        self._add_reject(rejects, split, path, e.reason)
-        continue
+        data = read_input(path, self._recipe.max_file_bytes, ref.size, filesystems[ref.split])
       except OSError as e:
-        self._add_reject(rejects, split, path, f'cannot read the file ({type(e).__name__}: {e})')
+        self._add_reject(rejects, split, path, read_reason(e))
         continue
-      try:
-        stored = image_lib.process_image(data, self._spec)
-        record = self._build_example(
-            stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
-            self._class_texts.get(ref.synset), self._boxes(ref, path, stored), stored.phash)
-      except image_lib.ImageRejected as e:
-        self._add_reject(rejects, split, path, e.reason)
+      converted = convert_file(ref, data, self._recipe)
+      if isinstance(converted, Rejected):
+        if converted.error is not None:
+          logging.error('Internal error while converting %s (stored as a reject)', path,
+                        exc_info=converted.error)
+          self._internal_errors.inc()
+        self._add_reject(rejects, split, path, converted.reason)
         continue
-      except Exception as e:  # pylint: disable=broad-except  (a bug must not end an hour of work)
-        logging.exception('Internal error while converting %s (stored as a reject)', path)
-        self._internal_errors.inc()
-        self._add_reject(rejects, split, path, INTERNAL_ERROR + ': ' + image_lib.describe_error(e))
-        continue
+      if converted.boxes_error is not None:
+        logging.warning('Ignoring the bounding boxes of %s: %s', path, converted.boxes_error)
+        self._bad_annotations.inc()
+      record, stored = converted.record, converted.image
       write_record(record)
       num_examples += 1
       num_bytes += len(stored.encoded)
       num_passthrough += stored.passthrough
       class_counts[ref.synset] += 1
       num_pixels += stored.height * stored.width
-      phashes.append((input_path(self._split_roots, ref), stored.phash))
+      phashes.append((input_path(split_roots, ref), stored.phash))
       crop_phashes.append(stored.crop_phashes)
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
@@ -188,18 +172,6 @@ class WriteShardFn(beam.DoFn):
     return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
                         num_pixels, tuple(sums), tuple(squares), tuple(rejects),
                         phashes=tuple(phashes), crop_phashes=tuple(crop_phashes))
-
-  def _boxes(self, ref: ImageRef, path: str, stored: image_lib.ProcessedImage):
-    """The file's VOC boxes moved to the stored image; None without --bbox_dir."""
-    if not self._bbox_dir:
-      return None
-    try:
-      boxes = imagenet.read_boxes(self._bbox_dir, ref.synset, ref.key) or []
-    except imagenet.AnnotationError as e:
-      logging.warning('Ignoring the bounding boxes of %s: %s', path, e)
-      self._bad_annotations.inc()
-      return []
-    return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
 
   def _add_reject(self, rejects: List[dict], split: str, path: str, reason: str) -> None:
     rejects.append(reject(path, split, reason))
@@ -220,15 +192,12 @@ class WriteShards(beam.PTransform):
   """(shard key, ImageRef) pairs -> one ShardSummary per shard (output `summaries`), each shard
   written exactly once (or kept by --resume), and each shard's outcome (output `outcomes`)."""
 
-  def __init__(self, output: layout.OutputLayout, spec: image_lib.ImageSpec, seed: int,
-               compression: str, resume: bool, split_roots: Dict[str, str],
-               class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
+  def __init__(self, output: layout.OutputLayout, recipe: RecordRecipe, seed: int, resume: bool,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD,
-               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
+               shard_recipe: Optional[Dict[str, Any]] = None):
+    """The arguments of WriteShardFn."""
     super().__init__()
-    self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
-                            bbox_dir, codecs, file_format, max_file_bytes, recipe)
+    self._fn = WriteShardFn(output, recipe, seed, resume, codecs, shard_recipe)
 
   def expand(self, assigned):
     return (assigned

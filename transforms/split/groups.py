@@ -17,13 +17,16 @@ groups are merged (union-find) on one worker, from the lists of grouped files on
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
-from transforms.duplicates.exact import member_order
-from transforms.split.sharding import ImageRef, ref_id
+from transforms.duplicates.exact import (DUPLICATE_OF, EXCLUDED, DuplicateGroup, dropped_copies,
+                                   exact_duplicate_groups, is_excluded, left_out, member_order)
+from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES
+from transforms.split.sharding import ImageRef, assign_splits, ref_id
 
 
 def group_value(pattern: 're.Pattern', key: str) -> Optional[str]:
@@ -62,6 +65,77 @@ def merged_followers(groups: Iterable[Sequence[ImageRef]]) -> List[Tuple[ImageRe
     leader, *others = sorted(group, key=member_order)
     pairs.extend((ref, leader) for ref in others)
   return sorted(pairs, key=lambda pair: ref_id(pair[0]))
+
+
+def regex_groups(refs: Iterable[ImageRef], pattern: 're.Pattern') -> List[List[ImageRef]]:
+  """The --group_regex groups of two or more files (`group_value`), by value."""
+  by_value: Dict[str, List[ImageRef]] = {}
+  for ref in refs:
+    value = group_value(pattern, ref.key)
+    if value is not None:
+      by_value.setdefault(value, []).append(ref)
+  return [members for _, members in sorted(by_value.items()) if len(members) > 1]
+
+
+def followers_of(refs: Sequence[ImageRef], copy_groups: Iterable[DuplicateGroup],
+                 group_regex: Optional[str], with_copies: bool) -> List[Tuple[ImageRef, ImageRef]]:
+  """`Followers` on one machine: (follower, leader) pairs of the groups of identical files (unless
+  not `with_copies`) and of the --group_regex groups of `refs`, merged."""
+  groups = [list(group.members) for group in copy_groups] if with_copies else []
+  if group_regex is not None:
+    groups += regex_groups(refs, re.compile(group_regex))
+  return merged_followers(groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitFiles:
+  """Where a run puts every listed file (`split_files`).
+
+  Attributes:
+    per_class: {(split, label): files in `sharding.class_order`}, AssignSplitShard's lists.
+    left_out: {ref_id: reject dict} of the files left out before the split (--exclude_file,
+      --drop_duplicates), as the run writes them to rejects.jsonl.
+    copy_groups: the groups of identical files (empty when no copy can move or leave a file).
+  """
+  per_class: Dict[Tuple[str, int], List[ImageRef]]
+  left_out: Dict[Tuple[str, str], dict]
+  copy_groups: Tuple[DuplicateGroup, ...]
+
+
+def split_files(refs: Sequence[ImageRef], split_roots: Dict[str, str], seed: int,
+                validation_fraction: float, test_fraction: float = 0.0,
+                excluded: FrozenSet[str] = frozenset(), drop_duplicates: bool = False,
+                group_regex: Optional[str] = None, split_folders: bool = False,
+                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SplitFiles:
+  """The run's split of every listed file, on one machine (the plan): the graph's ExcludeFiles,
+  FindExactDuplicates, DropDuplicates, Followers and AssignSplitShard (pipeline/graph.py), step for
+  step, with the same functions. Near-duplicate groups are found after the shards are written and
+  move no file. Copies are hashed (duplicates.exact_duplicate_groups) only when they can move or
+  leave a file: with --drop_duplicates, or when fractions split an input without split folders.
+
+  Args:
+    refs: every listed file; split_roots: Layout.split_roots; split_folders: the input has split
+      folders (nothing follows another file); the rest: the flags of the same names
+      (`excluded`: ConverterOptions.excluded_files).
+  """
+  kept, left = [], {}
+  for ref in refs:
+    if is_excluded(ref, excluded, split_roots):
+      left[ref_id(ref)] = left_out(ref, split_roots, EXCLUDED)
+    else:
+      kept.append(ref)
+  splitting = not split_folders and bool(validation_fraction or test_fraction)
+  copy_groups = (exact_duplicate_groups(kept, split_roots, max_file_bytes)
+                 if drop_duplicates or splitting else [])
+  if drop_duplicates:
+    dropped = dict(pair for group in copy_groups for pair in dropped_copies(group, split_roots))
+    left.update((ref_id(ref), left_out(ref, split_roots, DUPLICATE_OF + dropped[ref_id(ref)]))
+                for ref in kept if ref_id(ref) in dropped)
+    kept = [ref for ref in kept if ref_id(ref) not in dropped]
+  followers = followers_of(kept, copy_groups, group_regex,
+                           with_copies=not drop_duplicates) if splitting else []
+  return SplitFiles(assign_splits(kept, followers, seed, validation_fraction, test_fraction),
+                    left, tuple(copy_groups))
 
 
 class Followers(beam.PTransform):

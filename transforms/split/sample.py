@@ -1,5 +1,5 @@
 """The driver's look at a few input files before the graph runs: a deterministic, stratified sample,
-converted exactly as the shard writer converts it.
+converted by the shard writer's own `convert_file` (transforms/imaging/convert.py).
 
 Users: every run with an automatic shard count (pipeline/graph.py `plan_dataset`: RUN_SAMPLE_SIZE
 files give the planned bytes per file, transforms/split/shard_count.py), which must give the same count on
@@ -26,12 +26,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 
-from transforms.imaging import example, image
-from transforms.inputs import imagenet
+from transforms.imaging import example
 from transforms.output import file_format as file_formats
-from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
+from transforms.imaging.convert import RecordRecipe, Rejected, convert_file, read_reason
+from transforms.inputs.input_file import read_input
 from transforms.inputs.listing import LEFT_BEHIND_TAG, REJECTS_TAG, image_path, list_class_dir
-from transforms.output.shard_writer import INTERNAL_ERROR
 from transforms.split.sharding import ImageRef, stable_hash
 
 RUN_SAMPLE_SIZE = 32  # files a run converts on the driver for its automatic shard counts
@@ -57,28 +56,6 @@ class FolderListing:
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordRecipe:
-  """How the shard writer makes a file's record (the flags and files WriteShards is given).
-
-  Attributes:
-    split_roots: {listing split: root folder} (Layout.split_roots).
-    spec: the image flags.
-    file_format: --file_format, a name of transforms/output/file_format.py.
-    compression: --compression.
-    class_texts: {synset: text} for image/class/text, or None.
-    bbox_dir: --bbox_dir, or None.
-    max_file_bytes: --max_file_bytes (transforms/inputs/input_file.py `read_input`).
-  """
-  split_roots: Dict[str, str]
-  spec: image.ImageSpec
-  file_format: str = file_formats.TFRECORD
-  compression: str = 'none'
-  class_texts: Optional[Dict[str, str]] = None
-  bbox_dir: Optional[str] = None
-  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-
-
-@dataclasses.dataclass(frozen=True)
 class SampledFile:
   """One sampled file, converted.
 
@@ -97,7 +74,7 @@ class SampledFile:
 
 
 @dataclasses.dataclass(frozen=True)
-class Sample:
+class ConvertedSample:
   """Sampled and converted files with the listings they were drawn from.
 
   Attributes:
@@ -202,7 +179,7 @@ def draw(listings: Sequence[FolderListing], size: int, seed: int) -> List[Tuple[
 
 
 def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageRef]],
-            recipe: RecordRecipe) -> Sample:
+            recipe: RecordRecipe) -> ConvertedSample:
   """Reads (concurrently) and converts (on this thread) the drawn files as the shard writer would."""
   example.example_class()  # Built once, before any timing.
   shard_format = file_formats.get(recipe.file_format)
@@ -211,17 +188,18 @@ def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageR
   read = functools.partial(_read, max_bytes=recipe.max_file_bytes)
   sizes = [ref.size for _, ref in drawn]
   with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
-    for (stratum, ref), path, data in zip(drawn, paths, pool.map(read, paths, sizes)):
-      record, reason, seconds = _record(ref, path, data, recipe)
+    for (stratum, ref), data in zip(drawn, pool.map(read, paths, sizes)):
+      record, reason, seconds = _record(ref, data, recipe)
       files.append(SampledFile(stratum, ref, len(record or b''), reason, seconds))
       records += [record] if record is not None else []
   fraction = file_formats.gzip_fraction(records) if recipe.compression == 'gzip' else 1.0
-  return Sample(tuple(listings), tuple(files), shard_format.record_overhead_bytes, fraction)
+  return ConvertedSample(tuple(listings), tuple(files), shard_format.record_overhead_bytes,
+                         fraction)
 
 
 def run_sample(folders: Sequence[Folder], label_map: Dict[str, int], label_offset: int,
                ground_truth: Optional[Dict[str, str]], recipe: RecordRecipe, seed: int,
-               size: int = RUN_SAMPLE_SIZE) -> Sample:
+               size: int = RUN_SAMPLE_SIZE) -> ConvertedSample:
   """A run's sample: at most `size` folders listed (`pick_folders`, among the folders of classes in
   the label map and flat folders: the others hold only rejects), `size` files converted.
 
@@ -245,35 +223,15 @@ def _read(path: str, size: int, max_bytes: int) -> Union[bytes, OSError]:
     return e
 
 
-def _record(ref: ImageRef, path: str, data: Union[bytes, OSError], recipe: RecordRecipe
+def _record(ref: ImageRef, data: Union[bytes, OSError], recipe: RecordRecipe
             ) -> Tuple[Optional[bytes], Optional[str], float]:
-  """(the file's serialized Example or None, the reject reason or None, CPU seconds), with the shard
-  writer's steps and reasons (transforms/output/shard_writer.py WriteShardFn._write_records)."""
-  if isinstance(data, InputFileError):
-    return None, data.reason, 0.0
+  """(the file's serialized Example or None, the reject reason or None, CPU seconds of
+  `convert_file`)."""
   if isinstance(data, OSError):
-    return None, f'cannot read the file ({type(data).__name__}: {data})', 0.0
+    return None, read_reason(data), 0.0
   start = time.thread_time()
-  try:
-    stored = image.process_image(data, recipe.spec)
-    texts = recipe.class_texts or {}
-    record = example.build_example(stored.encoded, stored.height, stored.width, ref.key, ref.label,
-                                   ref.synset, texts.get(ref.synset), _boxes(ref, stored, recipe),
-                                   stored.phash)
-    return record, None, time.thread_time() - start
-  except image.ImageRejected as e:
-    return None, e.reason, time.thread_time() - start
-  except Exception as e:  # pylint: disable=broad-except  (as the writer: a reject, the run goes on)
-    return None, f'{INTERNAL_ERROR}: {image.describe_error(e)}', time.thread_time() - start
-
-
-def _boxes(ref: ImageRef, stored: image.ProcessedImage, recipe: RecordRecipe):
-  """The file's VOC boxes moved to the stored image, as the writer stores them; None without
-  --bbox_dir."""
-  if not recipe.bbox_dir:
-    return None
-  try:
-    boxes = imagenet.read_boxes(recipe.bbox_dir, ref.synset, ref.key) or []
-  except imagenet.AnnotationError:
-    return []
-  return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
+  converted = convert_file(ref, data, recipe)
+  seconds = time.thread_time() - start
+  if isinstance(converted, Rejected):
+    return None, converted.reason, seconds
+  return converted.record, None, seconds

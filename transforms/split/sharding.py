@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Container, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -122,6 +122,51 @@ def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float,
   return {split: refs for split, refs in result.items() if refs}
 
 
+def split_leaders(refs: Iterable[ImageRef], follows: Container[Tuple[str, str]], seed: int,
+                  validation_fraction: float, test_fraction: float = 0.0
+                  ) -> Dict[str, List[ImageRef]]:
+  """`split_class` of one class's files that follow no other file (`follows`: their `ref_id`s)."""
+  return split_class([ref for ref in refs if ref_id(ref) not in follows], seed, validation_fraction,
+                     test_fraction)
+
+
+def class_order(refs: Iterable[ImageRef], seed: int) -> List[ImageRef]:
+  """A split's files of one class, leaders and followers, in `order_key` order."""
+  return sorted(refs, key=lambda ref: order_key(seed, ref))
+
+
+def assign_splits(refs: Iterable[ImageRef], followers: Sequence[Tuple[ImageRef, ImageRef]],
+                  seed: int, validation_fraction: float, test_fraction: float = 0.0
+                  ) -> Dict[Tuple[str, int], List[ImageRef]]:
+  """The split rule on one machine: what AssignSplitShard's per-class lists are before the shards.
+
+  Each class's files that follow no other file are split by `split_class` (`split_leaders`); each
+  follower joins its leader's split, in its own class (a follower whose leader is not among `refs`
+  is dropped, as AddFollowers' join drops it); every list is in `class_order`.
+
+  Args:
+    refs: the files to split, followers included.
+    followers: (follower, leader) pairs (transforms/split/groups.py).
+  Returns:
+    {(split, label): files}.
+  """
+  follows = {ref_id(follower) for follower, _ in followers}
+  by_class: Dict[Tuple[str, int], List[ImageRef]] = {}
+  for ref in refs:
+    by_class.setdefault((ref.split, ref.label), []).append(ref)
+  per_class: Dict[Tuple[str, int], List[ImageRef]] = {}
+  split_of: Dict[Tuple[str, str], str] = {}
+  for (_, label), members in by_class.items():
+    for split, leaders in split_leaders(members, follows, seed, validation_fraction,
+                                        test_fraction).items():
+      per_class[split, label] = leaders
+      split_of.update((ref_id(ref), split) for ref in leaders)
+  for follower, leader in followers:
+    if ref_id(leader) in split_of:
+      per_class.setdefault((split_of[ref_id(leader)], follower.label), []).append(follower)
+  return {key: class_order(members, seed) for key, members in per_class.items()}
+
+
 def num_shards_of(split: str, num_files: int, requested_shards: Dict[str, int],
                   sizing: Optional[ShardSizing]) -> int:
   """The shard count of a split of `num_files` listed files.
@@ -194,8 +239,7 @@ class AssignSplitShard(beam.PTransform):
             Tuple[Tuple[str, int], ImageRef])
         | 'GroupByClass' >> beam.GroupByKey()
         | 'SplitClass' >> beam.FlatMap(
-            lambda kv, follows: split_class([ref for ref in kv[1] if ref_id(ref) not in follows],
-                                            seed, *fractions).items(),
+            lambda kv, follows: split_leaders(kv[1], follows, seed, *fractions).items(),
             follower_ids).with_output_types(Tuple[str, List[ImageRef]])
         | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
             Tuple[Tuple[str, int], List[ImageRef]]))
@@ -243,5 +287,5 @@ class AddFollowers(beam.PTransform):
 
 
 def _merged(joined: Dict[str, Iterable], seed: int) -> List[ImageRef]:
-  refs = [ref for refs in joined['listed'] for ref in refs] + list(joined['placed'])
-  return sorted(refs, key=lambda ref: order_key(seed, ref))
+  return class_order([ref for refs in joined['listed'] for ref in refs] + list(joined['placed']),
+                     seed)
