@@ -2,7 +2,7 @@
 
 The total is the number of files under the class folders, counted on the driver before the run for
 local inputs (a cheap directory listing); for object-store inputs the total is unknown and the bar
-shows counts and rate only. Counts come from the workers' progress files (transforms/progress.py).
+shows counts and rate only. Counts come from the workers' progress files (transforms/progress_counters.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 from transforms.listing import is_left_behind
-from transforms.progress import read_totals
+from transforms.progress_counters import read_totals
 
 _LOGGER = logging.getLogger(__name__)
 LOG_INTERVAL_SECONDS = 10.0

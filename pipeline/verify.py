@@ -80,7 +80,6 @@ from transforms import layout
 from transforms.checksum import HashingReader, file_sha256
 from transforms.example import example_class
 
-SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
 _HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
 _FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
 
@@ -253,9 +252,9 @@ def verify_shard(path: str, compression: str, label_range: range | None,
   count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-      stored = HashingReader(raw)
+      hashed = HashingReader(raw)
       try:
-        handle = gzip.GzipFile(fileobj=stored, mode='rb') if compression == 'gzip' else stored
+        handle = gzip.GzipFile(fileobj=hashed, mode='rb') if compression == 'gzip' else hashed
         for record in read_tfrecords(handle):
           count += 1
           messages = (check_example(record.data, label_range, tally) if record.data_crc_ok
@@ -267,8 +266,8 @@ def verify_shard(path: str, compression: str, label_range: range | None,
         problems.append(Problem(path, str(error), error.index, error.offset))
       except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # corrupt gzip stream
         problems.append(_read_failed(path, count, error))
-      stored.drain()
-      checksum = stored.bytes, stored.hexdigest()
+      hashed.drain()
+      checksum = hashed.bytes, hashed.hexdigest()
   except OSError as error:  # unreadable file
     problems.append(_read_failed(path, count, error))
   return count, checksum
@@ -355,9 +354,9 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   manifest_path = layout.join(output_dir, layout.MANIFEST_FILE)
   try:
     output, manifest = layout.read_output(output_dir)
-    if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
+    if manifest.get('format_version') != layout.FORMAT_VERSION:
       raise ValueError(f"format_version {manifest.get('format_version')!r}, "
-                       f'expected {SUPPORTED_FORMAT_VERSION}')
+                       f'expected {layout.FORMAT_VERSION}')
     label_range = range(manifest['label_offset'],
                         manifest['label_offset'] + manifest['num_classes'])
     listed = {s['file']: (split, s) for split, entry in manifest['splits'].items()

@@ -1,7 +1,7 @@
 """Shard file formats (--file_format): TFRecord, read front to back, and ArrayRecord, read by index.
 
 Both formats hold the same serialized tf.train.Example records, in the same shards and order; only the
-container differs. Each writer also reports the size and SHA-256 of the file it stored (`Stored`, for
+container differs. Each writer also reports the size and SHA-256 of the file it stored (`FileChecksum`, for
 manifest.json and --resume), from the bytes on their way out: no second read of a shard. Everything that depends on the container (writing a shard, reading its records back,
 the compression it allows, its shard names and its TFDS `fileFormat`) is here, so the shard writer,
 `verify`, `report` and the readers ask a `ShardFormat` instead of spelling either format out.
@@ -40,7 +40,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from beam_private import tfrecord
 from transforms import layout
-from transforms.checksum import HashingWriter, Stored, file_sha256
+from transforms.checksum import FileChecksum, HashingWriter, file_sha256
 
 TFRECORD = 'tfrecord'
 ARRAY_RECORD = 'array_record'
@@ -84,10 +84,10 @@ class ShardFormat(abc.ABC):
       raise ValueError(f'unknown compression {compression!r}; choose one of {COMPRESSIONS}')
 
   @abc.abstractmethod
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> contextlib.AbstractContextManager[RecordWriter]:
     """A context whose value appends one serialized record; on a normal exit the complete shard is at
-    `path` (any Beam FileSystems path) and `stored` (when given) holds its size and SHA-256. On an
+    `path` (any Beam FileSystems path) and `checksum` (when given) holds its size and SHA-256. On an
     exception, `path` may hold a partial file (the caller writes to a temporary name and deletes it),
     and local temporary files are removed."""
 
@@ -113,7 +113,7 @@ class TFRecordFormat(ShardFormat):
   _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     # The raw stream hashed below Beam's gzip: the same bytes as FileSystems.create(path, GZIP).
@@ -125,8 +125,8 @@ class TFRecordFormat(ShardFormat):
       yield lambda record: tfrecord.write_record(f, record)
     finally:
       f.close()
-    if stored is not None:
-      stored.bytes, stored.sha256 = raw.bytes, raw.hexdigest()
+    if checksum is not None:
+      checksum.bytes, checksum.sha256 = raw.bytes, raw.hexdigest()
 
   def read(self, path: str, compression: str) -> Iterator[bytes]:
     self.check_compression(compression)
@@ -162,7 +162,7 @@ class ArrayRecordFormat(ShardFormat):
           'use --file_format tfrecord.')
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     module = array_record_module()
@@ -173,8 +173,8 @@ class ArrayRecordFormat(ShardFormat):
     try:
       yield writer.write
       writer.close()
-      if stored is not None:  # The C++ writer's file is local: hashed before it is copied.
-        stored.bytes, stored.sha256 = file_sha256(local)
+      if checksum is not None:  # The C++ writer's file is local: hashed before it is copied.
+        checksum.bytes, checksum.sha256 = file_sha256(local)
       if local != path:
         upload(local, path)
     finally:

@@ -53,13 +53,13 @@ METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, DUPLICATES_FILE, MANIFE
                   SUCCESS_FILE)
 WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
-PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/progress.py)
+PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/progress_counters.py)
 LOG_FILE = 'run.log'  # in WORK_DIR: Beam's and the workers' logs (pipeline/logs.py)
 CLAIM_FILE = 'claim.json'  # in WORK_DIR: the claim of the run using a local output (pipeline/claim.py)
 CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an object-store output
 SIDECAR_SUFFIX = '.json'  # WORK_DIR/<shard name>.json
 TEMP_MARKER = '.tmp-'  # <final name>.tmp-<uuid>: a file being written, never read
-FORMAT_VERSION = 1  # manifest.json's "format_version"
+FORMAT_VERSION = 1  # "format_version" of manifest.json and provenance.json
 _LINE_READ_BYTES = 1 << 16  # iter_lines' block size
 
 

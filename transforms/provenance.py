@@ -33,7 +33,6 @@ from transforms import layout
 from transforms.fingerprint import InputFingerprint
 from transforms.summary import ShardSummary
 
-FORMAT_VERSION = 1
 DISTRIBUTION = 'folder2tfrecord'
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIT_TIMEOUT_SECONDS = 5
@@ -149,7 +148,7 @@ class CollectOutputFacts(beam.PTransform):
 def build_provenance(run: RunInfo, facts: OutputFacts, deleted_shards: List[str],
                      finished: str) -> Dict[str, Any]:
   """provenance.json's content (module docstring)."""
-  return {'format_version': FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
+  return {'format_version': layout.FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
           'finished': finished, 'runner': run.runner, 'converter': dict(run.converter),
           'packages': dict(sorted(run.packages.items())),
           'input': {'root': run.input_root, **facts.fingerprint.to_json()},

@@ -35,12 +35,12 @@ from beam_private import s3
 from transforms import file_format as file_formats
 from transforms import image as image_lib
 from transforms import imagenet, layout, resume
-from transforms.checksum import Stored
+from transforms.checksum import FileChecksum
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
 from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
 from transforms.listing import image_path, input_path, reject
-from transforms.progress import ProgressFile
+from transforms.progress_counters import ProgressFile
 from transforms.reject_reasons import INTERNAL_ERROR, reason_category
 from transforms.sharding import ImageRef, ShardId, order_key
 from transforms.summary import ShardSummary
@@ -125,11 +125,11 @@ class WriteShardFn(beam.DoFn):
     final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
-      stored = Stored()
-      with self._format.create(temp, self._compression, stored) as write_record:
+      checksum = FileChecksum()
+      with self._format.create(temp, self._compression, checksum) as write_record:
         summary = self._write_records(write_record, name, split, refs)
-      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
-                                    file_sha256=stored.sha256, codecs=self._codecs,
+      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=checksum.bytes,
+                                    file_sha256=checksum.sha256, codecs=self._codecs,
                                     recipe=self._recipe)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
