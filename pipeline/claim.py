@@ -49,6 +49,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import UsageError
 from transforms import layout
+from transforms.paths import is_remote
 
 try:
   import fcntl
@@ -149,7 +150,7 @@ class OutputClaim:
   def __init__(self, output: layout.OutputLayout, record: ClaimRecord):
     self._output = output
     self._record = record
-    self._local = '://' not in output.root
+    self._local = not is_remote(output.root)
     self._fd: Optional[int] = None
     self._stop = threading.Event()
     self._heartbeat: Optional[threading.Thread] = None

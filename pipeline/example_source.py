@@ -38,6 +38,7 @@ from transforms import file_format as file_formats
 from transforms import image as image_lib
 from transforms import layout
 from transforms.example import example_class
+from transforms.paths import is_remote
 
 Example = Dict[str, Any]
 
@@ -103,9 +104,9 @@ class ExampleSource:
     self._lengths = [int(shard['num_examples']) for shard in shards]
     self._compression = manifest.get('compression', 'none')
     self._records = None  # array_record's ArrayRecordDataSource, made on first random access
-    if self.file_format == file_formats.ARRAY_RECORD:
+    if self.file_format == file_formats.FileFormat.ARRAY_RECORD:
       file_formats.array_record_module()  # Fails here, with the install command, if missing.
-      if not all(file_formats.is_local(path) for path in self.paths):
+      if any(is_remote(path) for path in self.paths):
         self.paths = self._copy_locally(cache_dir)
 
   def _copy_locally(self, cache_dir: Optional[str]) -> List[str]:
@@ -123,7 +124,7 @@ class ExampleSource:
     return sum(self._lengths)
 
   def _random_access(self):
-    if self.file_format != file_formats.ARRAY_RECORD:
+    if self.file_format != file_formats.FileFormat.ARRAY_RECORD:
       raise TypeError(f'{self.file_format} output is read front to back: iterate over this source, '
                       'or convert with --file_format array_record for random access (source[i]).')
     if self._records is None:

@@ -15,6 +15,7 @@ import time
 from typing import Optional
 
 from transforms.listing import is_left_behind
+from transforms.paths import is_remote
 from transforms.progress_counters import read_totals
 
 _LOGGER = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def count_files(split_roots, class_dirs) -> Optional[int]:
   None for object-store inputs."""
   total = 0
   for split, root in split_roots.items():
-    if '://' in root:
+    if is_remote(root):
       return None
     for synset in class_dirs[split]:
       try:
@@ -51,7 +52,7 @@ class Progress:
     self._bar = None
 
   def __enter__(self):
-    if '://' in self._progress_dir:
+    if is_remote(self._progress_dir):
       return self
     if self._stream.isatty():
       from tqdm import tqdm  # pylint: disable=import-outside-toplevel

@@ -79,6 +79,7 @@ from transforms import file_format as file_formats
 from transforms import layout
 from transforms.checksum import HashingReader, file_sha256
 from transforms.example import example_class
+from transforms.paths import is_remote
 
 _HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
 _FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
@@ -235,7 +236,7 @@ def check_example(payload: bytes, label_range: range | None,
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem], file_format: str = file_formats.TFRECORD,
+                 problems: list[Problem], file_format: str = file_formats.FileFormat.TFRECORD,
                  phashes: list | None = None, tally: metadata_check.RecordTally | None = None
                  ) -> tuple[int, tuple[int, str] | None]:
   """Check one shard; append its problems; return the number of records it holds intact and the
@@ -246,7 +247,7 @@ def verify_shard(path: str, compression: str, label_range: range | None,
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
-  if file_format != file_formats.TFRECORD:
+  if file_format != file_formats.FileFormat.TFRECORD:
     return _verify_records(path, file_formats.get(file_format), compression, label_range, problems,
                            phashes, tally)
   count, checksum = 0, None
@@ -454,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _folder_exists(output: str) -> bool:
   """Whether a local folder exists, or an object-store prefix holds a file."""
-  if '://' not in output:
+  if not is_remote(output):
     return os.path.isdir(output)
   return bool(FileSystems.match([layout.join(output, '*')])[0].metadata_list)
 

@@ -28,22 +28,38 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import enum
 import io
 import os
 import shutil
 import tempfile
 import zlib
-from typing import Callable, ClassVar, Dict, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, Mapping, Optional, Sequence
 
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_private import tfrecord
-from transforms import layout
 from transforms.checksum import FileChecksum, HashingWriter, file_sha256
+from transforms.paths import is_remote
 
-TFRECORD = 'tfrecord'
-ARRAY_RECORD = 'array_record'
+if TYPE_CHECKING:  # transforms/layout.py imports this module for FileFormat.
+  from transforms import layout
+
+try:
+  from enum import StrEnum
+except ImportError:  # Python 3.10: what 3.11's StrEnum is.
+  class StrEnum(str, enum.Enum):
+    __str__, __format__, __hash__ = str.__str__, str.__format__, str.__hash__
+
+
+class FileFormat(StrEnum):
+  """The shard containers, by their --file_format value (also manifest.json's "file_format" and the
+  suffix in TFDS's `fileFormat`). A member equals, hashes and formats as that string."""
+  TFRECORD = 'tfrecord'
+  ARRAY_RECORD = 'array_record'
+
+
 COMPRESSIONS = ('none', 'gzip')  # --compression: whole-file compression of TFRecord shards
 # ArrayRecordWriter options (module docstring): TFDS's random-access group size, no chunk compression.
 ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
@@ -68,13 +84,11 @@ class ShardFormat(abc.ABC):
   """One container for the records of a shard.
 
   Attributes:
-    name: the --file_format value, also manifest.json's "file_format" and TFDS's `fileFormat`.
-    shard_names: the default shard-name template of this format (transforms/layout.py).
+    name: its FileFormat.
     record_overhead_bytes: bytes the container adds to each record (the plan's size predictions).
     shard_overhead_bytes: bytes it adds to each shard file, on average.
   """
-  name: ClassVar[str]
-  shard_names: ClassVar[layout.ShardNameTemplate]
+  name: ClassVar[FileFormat]
   record_overhead_bytes: ClassVar[int]
   shard_overhead_bytes: ClassVar[int]
 
@@ -106,8 +120,7 @@ class ShardFormat(abc.ABC):
 
 class TFRecordFormat(ShardFormat):
   """TensorFlow's TFRecord framing (12-byte header, payload, 4-byte crc), optionally gzip-compressed."""
-  name = TFRECORD
-  shard_names = layout.FORMAT_SHARD_NAMES[TFRECORD]
+  name = FileFormat.TFRECORD
   record_overhead_bytes = 16  # 8-byte length, its 4-byte crc, the 4-byte crc of the data
   shard_overhead_bytes = 0
   _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
@@ -145,8 +158,7 @@ class TFRecordFormat(ShardFormat):
 
 class ArrayRecordFormat(ShardFormat):
   """ArrayRecord files with one record per chunk (`ARRAY_RECORD_WRITER_OPTIONS`)."""
-  name = ARRAY_RECORD
-  shard_names = layout.FORMAT_SHARD_NAMES[ARRAY_RECORD]
+  name = FileFormat.ARRAY_RECORD
   # Measured here (array_record 0.8, ARRAY_RECORD_WRITER_OPTIONS, 40 files of 5-400 records of
   # 15-45 KB): 64 bytes a record (its chunk's header), and per file a ~64 KiB footer and index plus
   # the padding of the last 64 KiB block: 70-128 KB, 98.5 KB on average.
@@ -166,7 +178,7 @@ class ArrayRecordFormat(ShardFormat):
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     module = array_record_module()
-    local = path if is_local(path) else _local_temp_file(path)
+    local = _local_temp_file(path) if is_remote(path) else path
     if local == path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     writer = module.ArrayRecordWriter(local, ARRAY_RECORD_WRITER_OPTIONS)
@@ -198,7 +210,8 @@ class ArrayRecordFormat(ShardFormat):
         reader.close()
 
 
-FORMATS: Dict[str, ShardFormat] = {f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
+FORMATS: Dict[FileFormat, ShardFormat] = {
+    f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
 
 
 def gzip_fraction(records: Sequence[bytes]) -> float:
@@ -222,14 +235,14 @@ def get(name: str) -> ShardFormat:
     ValueError: an unknown name (the message lists the known ones).
   """
   if name not in FORMATS:
-    raise ValueError(f'unknown file format {name!r}; choose one of {sorted(FORMATS)}')
+    raise ValueError(f'unknown file format {name!r}; choose one of {sorted(map(str, FORMATS))}')
   return FORMATS[name]
 
 
 def of_manifest(manifest: Mapping) -> ShardFormat:
   """The format of an output from its manifest.json content (outputs made before --file_format
   existed have no "file_format": TFRecord)."""
-  return get(manifest.get('file_format', TFRECORD))
+  return get(manifest.get('file_format', FileFormat.TFRECORD))
 
 
 def array_record_module():
@@ -251,12 +264,8 @@ def array_record_module():
 # Local files for ArrayRecord's C++ I/O.
 
 
-def is_local(path: str) -> bool:
-  """A path of the local file system (not a gs://, s3://, ... URL)."""
-  return '://' not in path
-
-
 def _local_temp_file(path: str) -> str:
+  from transforms import layout  # pylint: disable=import-outside-toplevel  (layout imports us)
   handle, local = tempfile.mkstemp(prefix=path.rstrip('/').rsplit('/', 1)[-1] + layout.TEMP_MARKER)
   os.close(handle)
   return local
@@ -279,7 +288,7 @@ def download(path: str, local: str) -> None:
 @contextlib.contextmanager
 def local_copy(path: str) -> Iterator[str]:
   """`path` itself when local, else a local temporary copy of it, removed on exit."""
-  if is_local(path):
+  if not is_remote(path):
     yield path
     return
   local = _local_temp_file(path)

@@ -22,8 +22,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from transforms.input_file import escaped, is_utf8
 from transforms.layout import join
 from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, NOT_IN_CLASS_FOLDER, InputError,
-                                Layout, is_local, is_left_behind, left_behind_kind,
+                                Layout, is_left_behind, left_behind_kind,
                                 list_input_folder, reject, relative)
+from transforms.paths import is_remote
 from transforms.sharding import UNSPLIT, VALIDATION
 
 _UNLABELLABLE = {'\n': 'a newline', '\r': 'a carriage return', '\0': 'a NUL'}
@@ -95,7 +96,7 @@ def _holds_entries(folder: str) -> bool:
   """Whether `folder` holds anything but left-behind entries (local: stops at the first one; object
   stores: among its first _EMPTY_CHECK_LIMIT names)."""
   try:
-    if is_local(folder):
+    if not is_remote(folder):
       with os.scandir(folder) as it:
         return any(not is_left_behind(entry.name) for entry in it)
     metadata = FileSystems.match([join(folder, '**')], limits=[_EMPTY_CHECK_LIMIT])[0].metadata_list

@@ -33,6 +33,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.file_format import FileFormat
+from transforms.paths import is_remote
 from transforms.sharding import SPLITS
 
 LABELS_FILE = 'labels.txt'
@@ -223,11 +225,13 @@ DEFAULT_SHARD_NAMES = ShardNameTemplate()
 ARRAY_RECORD_SHARD_NAMES = ShardNameTemplate('{split}.array_record-{index:05d}-of-{num_shards:05d}')
 
 
-# Each --file_format's default shard names (transforms/file_format.py names the formats).
-FORMAT_SHARD_NAMES = {'tfrecord': DEFAULT_SHARD_NAMES, 'array_record': ARRAY_RECORD_SHARD_NAMES}
+# Each --file_format's default shard names.
+FORMAT_SHARD_NAMES = {FileFormat.TFRECORD: DEFAULT_SHARD_NAMES,
+                      FileFormat.ARRAY_RECORD: ARRAY_RECORD_SHARD_NAMES}
 
 
-def shard_names_for(template: Optional[str], file_format: str = 'tfrecord') -> ShardNameTemplate:
+def shard_names_for(template: Optional[str], file_format: str = FileFormat.TFRECORD
+                    ) -> ShardNameTemplate:
   """The shard names of a run: its --shard_name_template, else its --file_format's default.
 
   Raises:
@@ -245,7 +249,8 @@ def recorded_shard_names(options: Optional[Dict]) -> ShardNameTemplate:
     ValueError: the recorded template is not a valid one.
   """
   options = options or {}
-  return shard_names_for(options.get('shard_name_template'), options.get('file_format', 'tfrecord'))
+  return shard_names_for(options.get('shard_name_template'),
+                         options.get('file_format', FileFormat.TFRECORD))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +315,7 @@ def join(base: str, *parts: str) -> str:
   """`base/part/...` for local paths and URLs alike (a trailing slash on `base` is ignored), as Beam's
   FileSystems.join gives it, without needing the URL scheme's file system installed (TensorFlow
   readers of gs:// outputs may not have Beam's gcp extra)."""
-  if '://' in base:
+  if is_remote(base):
     return '/'.join([base.rstrip('/'), *parts])
   return os.path.join(base.rstrip('/') or base, *parts)
 

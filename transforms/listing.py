@@ -38,11 +38,11 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.metrics import Metrics
 
 from transforms.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
 from transforms.layout import join
+from transforms.paths import is_remote
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
@@ -120,10 +120,6 @@ def _match(pattern: str) -> List[FileMetadata]:
     raise InputError(f'cannot list {pattern}: {e}') from e
 
 
-def is_local(path: str) -> bool:
-  return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
-
-
 class Entry(NamedTuple):
   """One entry of a folder listing.
 
@@ -193,7 +189,7 @@ def list_input_folder(directory: str) -> Tuple[List[Entry], List[str]]:
 def _scan(directory: str) -> List[Entry]:
   """Every entry directly under `directory`, sorted by name (list_entries)."""
   entries = {}
-  if is_local(directory):
+  if not is_remote(directory):
     try:
       with os.scandir(directory) as it:
         for entry in it:

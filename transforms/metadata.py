@@ -65,7 +65,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
 
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
                    num_classes: int, label_offset: int, compression: str, options: Dict,
-                   file_format: str = file_formats.TFRECORD,
+                   file_format: str = file_formats.FileFormat.TFRECORD,
                    checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None) -> Dict:
   """manifest.json: per split its shards in index order with their record counts and their size in
   bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), the
@@ -93,7 +93,8 @@ def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256:
 
 def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                    compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict], facts: OutputFacts, file_format: str = file_formats.TFRECORD,
+                   rejects: List[dict], facts: OutputFacts,
+                   file_format: str = file_formats.FileFormat.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
@@ -134,7 +135,7 @@ class WriteMetadata(beam.PTransform):
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                compression: str, options: Dict, max_reject_fraction: float,
-               file_format: str = file_formats.TFRECORD,
+               file_format: str = file_formats.FileFormat.TFRECORD,
                model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None):
     """`run`: what the driver knows for provenance.json; None writes no provenance.json."""
     super().__init__()

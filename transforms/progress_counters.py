@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import Dict
 
+from transforms.paths import is_remote
+
 INTERVAL_SECONDS = 0.5
 
 
@@ -24,7 +26,7 @@ class ProgressFile:
 
   def __init__(self, folder: str):
     """`folder`: the output's progress folder (OutputLayout.work_path(PROGRESS_DIR))."""
-    self._enabled = '://' not in folder
+    self._enabled = not is_remote(folder)
     self._path = os.path.join(folder, uuid.uuid4().hex + '.json')
     self._counts = {'written': 0, 'rejected': 0}
     self._last = 0.0

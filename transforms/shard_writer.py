@@ -57,7 +57,7 @@ class WriteShardFn(beam.DoFn):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD,
+               file_format: str = file_formats.FileFormat.TFRECORD,
                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     """`split_roots`: {listing split: root folder}, to find each ImageRef's file (Layout.split_roots).
     `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
@@ -229,7 +229,7 @@ class WriteShards(beam.PTransform):
                compression: str, resume: bool, split_roots: Dict[str, str],
                class_texts: Optional[Dict[str, str]] = None, bbox_dir: Optional[str] = None,
                codecs: Optional[Dict[str, str]] = None,
-               file_format: str = file_formats.TFRECORD,
+               file_format: str = file_formats.FileFormat.TFRECORD,
                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, recipe: Optional[Dict[str, Any]] = None):
     super().__init__()
     self._fn = WriteShardFn(output, spec, seed, compression, resume, split_roots, class_texts,
