@@ -37,7 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms import file_format as file_formats
 from transforms import image as image_lib
 from transforms import layout
-from transforms.example import example_class
+from transforms.example import parse_example
 from transforms.paths import is_remote
 
 Example = Dict[str, Any]
@@ -60,14 +60,12 @@ def decode_example(record: bytes) -> Example:
     {'image': uint8 [H, W, 3] RGB (libjpeg-turbo), 'label': int (as stored, label_offset included),
      'filename': str (path relative to the split's root), 'synset': str (the class folder name)}.
   Raises:
-    google.protobuf.message.DecodeError: not a serialized Example.
-    ValueError: `image/encoded` is not a decodable JPEG.
+    ValueError: not a serialized Example, one without these features (transforms/example.py
+      parse_example), or `image/encoded` is not a decodable JPEG.
   """
-  feature = example_class().FromString(record).features.feature
-  return {'image': image_lib.decode_stored_jpeg(feature['image/encoded'].bytes_list.value[0]),
-          'label': int(feature['image/class/label'].int64_list.value[0]),
-          'filename': feature['image/filename'].bytes_list.value[0].decode('utf-8'),
-          'synset': feature['image/class/synset'].bytes_list.value[0].decode('utf-8')}
+  example = parse_example(record).require('encoded', 'label', 'filename', 'synset')
+  return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': example.label,
+          'filename': example.filename, 'synset': example.synset}
 
 
 class ExampleSource:

@@ -32,6 +32,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import layout, success
+from transforms.example import StoredExample
 from transforms.image import channel_sums
 from transforms.stats import SplitTotals, mean_std
 from transforms.summary import ShardSummary
@@ -69,25 +70,20 @@ class RecordTally:
   channel_sums: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
   channel_squares: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
 
-  def add(self, feature_map: Any, encoded: bytes, label: int, pixels: Optional[np.ndarray]) -> None:
-    """Counts one record; `pixels`: its decoded uint8 [H, W, 3] image, None when it did not decode."""
-    synset = _bytes_feature(feature_map, 'image/class/synset')
+  def add(self, example: StoredExample, pixels: Optional[np.ndarray]) -> None:
+    """Counts one record (its image and label present: StoredExample.require()); `pixels`: its
+    decoded uint8 [H, W, 3] image, None when it did not decode."""
+    synset = example.synset
     self.num_examples += 1
-    self.num_bytes += len(encoded)
+    self.num_bytes += len(example.encoded)
     self.class_counts[synset] += 1
-    self.synsets[label].add(synset)
-    self.texts[synset].add(_bytes_feature(feature_map, 'image/class/text'))
+    self.synsets[example.label].add(synset)
+    self.texts[synset].add(example.text)
     if pixels is not None:
       sums, squares = channel_sums(np.ascontiguousarray(pixels))
       self.num_pixels += pixels.shape[0] * pixels.shape[1]
       self.channel_sums = [a + b for a, b in zip(self.channel_sums, sums)]
       self.channel_squares = [a + b for a, b in zip(self.channel_squares, squares)]
-
-
-def _bytes_feature(feature_map: Any, key: str) -> Optional[str]:
-  if key not in feature_map or len(feature_map[key].bytes_list.value) != 1:
-    return None
-  return feature_map[key].bytes_list.value[0].decode('utf-8', 'replace')
 
 
 def check_metadata(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],

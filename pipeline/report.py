@@ -48,9 +48,9 @@ from PIL import Image
 from pipeline.command_line import parse_command_line
 from pipeline.report_duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
 from pipeline.report_fonts import Glyphs
-from pipeline.verify import Example
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.example import parse_example
 from transforms.reject_reasons import count_reasons
 from transforms.sharding import ordered_splits
 from transforms.tfds_metadata import tfds_label_names
@@ -120,11 +120,6 @@ class ReportResult:
   width: int
   height: int
   tiles: List[Tile]
-
-
-def _feature(example, key: str, kind: str):
-  values = getattr(example.features.feature[key], kind).value
-  return values[0] if values else None
 
 
 @contextlib.contextmanager
@@ -223,16 +218,12 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
       with contextlib.closing(shard_format.read(output.path(shard['file']),
                                                 manifest.get('compression', 'none'))) as records:
         for index, data in enumerate(itertools.islice(records, quota)):
-          example = Example.FromString(data)
-          encoded = _feature(example, 'image/encoded', 'bytes_list')
-          sizes[split].append((_feature(example, 'image/height', 'int64_list'),
-                               _feature(example, 'image/width', 'int64_list')))
-          num_bytes[split].append(len(encoded))
-          label = _feature(example, 'image/class/label', 'int64_list')
-          if label in wanted and len(samples[label]) < per_class:
-            filename = _feature(example, 'image/filename', 'bytes_list') or b''
-            samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
-                                         index, decode_image(encoded)))
+          example = parse_example(data).require()
+          sizes[split].append((example.height, example.width))
+          num_bytes[split].append(len(example.encoded))
+          if example.label in wanted and len(samples[example.label]) < per_class:
+            samples[example.label].append(Sample(example.label, example.filename or '', shard['file'],
+                                                 index, decode_image(example.encoded)))
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 

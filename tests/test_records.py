@@ -1,11 +1,16 @@
-"""One home per rule: remote paths (transforms/paths.py), FileFormat (transforms/file_format.py)."""
+"""One home per rule: remote paths (transforms/paths.py), FileFormat and the TFRecord framing
+reader (transforms/file_format.py), the Example parser (transforms/example.py)."""
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
+import io
 import json
 
-from transforms import file_format, layout
+from beam_private import tfrecord
+from conftest import SAMPLE_DIR
+from transforms import file_format, image, layout
+from transforms.example import build_example, parse_example
 from transforms.file_format import FileFormat
 from transforms.paths import is_remote
 
@@ -33,3 +38,75 @@ def test_file_format_values_are_the_flag_values():
   assert set(layout.FORMAT_SHARD_NAMES) == set(FileFormat) == set(file_format.FORMATS)
   with pytest.raises(ValueError, match=r"choose one of \['array_record', 'tfrecord'\]"):
     file_format.get('parquet')
+
+
+@pytest.fixture(scope='module')
+def real_record():
+  """(the serialized Example of a real sample photo as the shard writer builds it, its image)."""
+  path = sorted(SAMPLE_DIR.glob('flower/*'))[0]
+  stored = image.process_image(path.read_bytes(), image.ImageSpec())
+  record = build_example(stored.encoded, stored.height, stored.width, f'flower/{path.name}', 3,
+                         'flower', 'a flower', phash=stored.phash)
+  return record, stored
+
+
+def test_the_parser_reads_a_real_record_as_tensorflow_does(real_record):
+  record, stored = real_record
+  example = parse_example(record)
+  assert example == example.require()
+  assert (example.encoded, example.height, example.width, example.label, example.synset,
+          example.text, example.phash) == (stored.encoded, stored.height, stored.width, 3, 'flower',
+                                           'a flower', stored.phash)
+  assert example.filename.startswith('flower/')
+  tf = pytest.importorskip('tensorflow')
+  feature = tf.train.Example.FromString(record).features.feature
+  assert feature['image/filename'].bytes_list.value[0].decode() == example.filename
+  assert feature['image/phash'].int64_list.value[0] == example.phash
+
+
+def test_the_parser_names_what_is_missing():
+  record = build_example(b'not a jpeg', 2, 3, 'c/x.jpg', 0, 'c')
+  example = parse_example(record)
+  assert example.phash is None and example.text is None  # records of earlier versions
+  assert example.require('filename', 'synset') is example
+  with pytest.raises(ValueError, match="'image/phash' missing"):
+    example.require('phash')
+  with pytest.raises(ValueError, match='Error parsing message'):
+    parse_example(b'\xff\xff\xff')
+
+
+def test_one_framing_reader_reads_what_the_writer_frames(real_record):
+  record, _ = real_record
+  buffer = io.BytesIO()
+  for payload in (record, b'', b'second'):
+    tfrecord.write_record(buffer, payload)
+  framed = buffer.getvalue()
+  records = list(file_format.read_tfrecords(io.BytesIO(framed)))
+  assert [r.data for r in records] == [record, b'', b'second']
+  assert [r.offset for r in records] == [0, len(record) + 16, len(record) + 32]
+  assert all(r.data_crc_ok for r in records)
+  flipped = bytearray(framed)
+  flipped[12] ^= 1  # a payload byte of the first record: its crc fails, the next ones still read
+  assert [r.data_crc_ok for r in file_format.read_tfrecords(io.BytesIO(bytes(flipped)))] == [
+      False, True, True]
+  with pytest.raises(file_format.FramingError, match='truncated record') as raised:
+    list(file_format.read_tfrecords(io.BytesIO(framed[:-1])))
+  assert (raised.value.index, raised.value.offset) == (2, len(record) + 32)
+
+
+def test_shard_format_read_stops_at_a_bad_record(tmp_path, real_record):
+  record, _ = real_record
+  path = tmp_path / 'train-00000-of-00001'
+  buffer = io.BytesIO()
+  for payload in (record, record):
+    tfrecord.write_record(buffer, payload)
+  framed = bytearray(buffer.getvalue())
+  path.write_bytes(bytes(framed))
+  assert list(file_format.get('tfrecord').read(str(path), 'none')) == [record, record]
+  framed[-5] ^= 1  # the second record's payload
+  path.write_bytes(bytes(framed))
+  read = file_format.get('tfrecord').read(str(path), 'none')
+  assert next(read) == record
+  with pytest.raises(file_format.ShardReadError, match='data crc mismatch') as raised:
+    next(read)
+  assert raised.value.index == 1

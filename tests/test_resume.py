@@ -118,12 +118,12 @@ def _interrupt(output, *shards):
 
 def _shard_of(output, filename):
   """The shard holding the record of `filename` (relative to the split root)."""
-  from pipeline.verify import Example, read_tfrecords  # pylint: disable=import-outside-toplevel
+  from transforms.example import parse_example  # pylint: disable=import-outside-toplevel
+  from transforms.file_format import read_tfrecords  # pylint: disable=import-outside-toplevel
   for shard in sorted(output.glob('*-of-*')):
     with open(shard, 'rb') as f:
       for record in read_tfrecords(f):
-        feature = Example.FromString(record.data).features.feature['image/filename']
-        if feature.bytes_list.value[0].decode() == filename:
+        if parse_example(record.data).filename == filename:
           return shard.name
   raise AssertionError(f'{filename} is in no shard')
 

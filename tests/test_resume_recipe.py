@@ -58,12 +58,12 @@ def _quality_tables(encoded: bytes) -> dict:
 
 
 def _stored_jpegs(output: Path) -> list:
-  from pipeline.verify import Example, read_tfrecords  # pylint: disable=import-outside-toplevel
+  from transforms.example import parse_example  # pylint: disable=import-outside-toplevel
+  from transforms.file_format import read_tfrecords  # pylint: disable=import-outside-toplevel
   jpegs = []
   for shard in sorted(output.glob('*-of-*')):
     with open(shard, 'rb') as f:
-      jpegs += [Example.FromString(r.data).features.feature['image/encoded'].bytes_list.value[0]
-                for r in read_tfrecords(f)]
+      jpegs += [parse_example(r.data).encoded for r in read_tfrecords(f)]
   return jpegs
 
 

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import enum
 import io
 import os
 import shutil
+import struct
 import tempfile
 import zlib
-from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, Mapping, Optional, Sequence
+from typing import (TYPE_CHECKING, BinaryIO, Callable, ClassVar, Dict, Iterator, Mapping, Optional,
+                    Sequence)
 
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -67,6 +70,7 @@ ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
 ARRAY_RECORD_COMPRESSORS = ('uncompressed', 'zstd', 'brotli', 'snappy')
 ARRAY_RECORD_REQUIREMENT = 'array-record>=0.8.1'  # setup.py's [array_record] extra
 COPY_CHUNK_BYTES = 8 << 20  # local <-> object store copies
+DATA_CRC_MISMATCH = 'data crc mismatch (corrupt record payload)'
 
 RecordWriter = Callable[[bytes], None]
 
@@ -144,16 +148,13 @@ class TFRecordFormat(ShardFormat):
   def read(self, path: str, compression: str) -> Iterator[bytes]:
     self.check_compression(compression)
     with FileSystems.open(path, compression_type=self._COMPRESSION_TYPES[compression]) as f:
-      index = 0
-      while True:
-        try:
-          record = tfrecord.read_record(f)
-        except ValueError as e:  # Beam's message quotes the record in hex: keep its first words.
-          raise ShardReadError(index, str(e).split(':', 1)[0]) from None
-        if record is None:
-          return
-        yield record
-        index += 1
+      try:
+        for record in read_tfrecords(f):
+          if not record.data_crc_ok:
+            raise ShardReadError(record.index, DATA_CRC_MISMATCH)
+          yield record.data
+      except FramingError as e:
+        raise ShardReadError(e.index, str(e)) from None
 
 
 class ArrayRecordFormat(ShardFormat):
@@ -208,6 +209,79 @@ class ArrayRecordFormat(ShardFormat):
           yield record
       finally:
         reader.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# TFRecord framing (TensorFlow's core/lib/io/record_writer.cc), the one reader of it.
+
+TFRECORD_HEADER_BYTES = 12  # uint64 little-endian length + uint32 masked crc32c of those 8 bytes
+TFRECORD_FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
+
+
+class FramingError(Exception):
+  """The framing of record `index` at byte `offset` is broken; later records are unreachable."""
+
+  def __init__(self, index: int, offset: int, message: str):
+    super().__init__(message)
+    self.index, self.offset = index, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class FramedRecord:
+  """One record of a TFRecord stream.
+
+  Attributes:
+    index: its position in the stream, 0-based.
+    offset: byte offset of its header in the (decompressed) stream.
+    data: the payload.
+    data_crc_ok: whether the payload's masked crc32c matches.
+  """
+  index: int
+  offset: int
+  data: bytes
+  data_crc_ok: bool
+
+
+def _read_exactly(handle: BinaryIO, size: int) -> bytes:
+  chunks, remaining = [], size
+  while remaining > 0:
+    chunk = handle.read(remaining)
+    if not chunk:
+      break
+    chunks.append(chunk)
+    remaining -= len(chunk)
+  return b''.join(chunks)
+
+
+def read_tfrecords(handle: BinaryIO) -> Iterator[FramedRecord]:
+  """Every record of a TFRecord stream, with whether its payload crc matches.
+
+  A payload crc mismatch is reported per record (`data_crc_ok`) and reading goes on, since the
+  length (guarded by its own crc) still locates the next record.
+
+  Raises:
+    FramingError: a truncated header or payload, or a length crc mismatch (reading stops).
+  """
+  index = offset = 0
+  while True:
+    header = _read_exactly(handle, TFRECORD_HEADER_BYTES)
+    if not header:
+      return
+    if len(header) < TFRECORD_HEADER_BYTES:
+      raise FramingError(index, offset, f'truncated record header: {len(header)} of '
+                         f'{TFRECORD_HEADER_BYTES} bytes before end of file')
+    length, length_crc = struct.unpack('<QI', header)
+    if tfrecord.masked_crc32c(header[:8]) != length_crc:
+      raise FramingError(index, offset, 'length crc mismatch (corrupt record header)')
+    body = _read_exactly(handle, length + TFRECORD_FOOTER_BYTES)
+    if len(body) < length + TFRECORD_FOOTER_BYTES:
+      raise FramingError(index, offset, f'truncated record: {len(body)} of '
+                         f'{length + TFRECORD_FOOTER_BYTES} bytes after the header')
+    data = body[:length]
+    (data_crc,) = struct.unpack('<I', body[length:])
+    yield FramedRecord(index, offset, data, tfrecord.masked_crc32c(data) == data_crc)
+    index += 1
+    offset += TFRECORD_HEADER_BYTES + length + TFRECORD_FOOTER_BYTES
 
 
 FORMATS: Dict[FileFormat, ShardFormat] = {
