@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -35,7 +35,7 @@ from transforms import layout, success
 from transforms.example import StoredExample
 from transforms.image import channel_sums
 from transforms.stats import SplitTotals, mean_std
-from transforms.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 from transforms.tfds_metadata import tfds_label_names
 
 Problems = List[Tuple[str, str]]  # (file, message)
@@ -44,7 +44,7 @@ Problems = List[Tuple[str, str]]  # (file, message)
 # subsampling and quantisation at --jpeg_quality 1-5 move a split's blue mean by up to ~2.
 MEAN_TOLERANCE = 3.0
 STD_TOLERANCE = 5.0
-_REJECT_KEYS = ('path', 'reason', 'split')
+_REJECT_KEYS = tuple(field.name for field in dataclasses.fields(Reject))  # rejects.jsonl's
 _DUPLICATE_KEYS = ('kind', 'files')
 _ALWAYS_IN_STATS = ('num_examples', 'class_counts')  # a split's keys in stats.json of every version
 

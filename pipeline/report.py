@@ -51,6 +51,7 @@ from pipeline.report_fonts import Glyphs
 from transforms import file_format as file_formats
 from transforms import layout
 from transforms.example import parse_example
+from transforms.records import Reject
 from transforms.reject_reasons import count_reasons
 from transforms.sharding import ordered_splits
 from transforms.tfds_metadata import tfds_label_names
@@ -105,7 +106,7 @@ class ReportData:
   manifest: Dict
   stats: Dict
   label_names: List[str]  # label i -> name ("background" first with label_offset 1)
-  rejects: List[Dict]
+  rejects: List[Reject]
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
   num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
@@ -202,7 +203,8 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   label_names = tfds_label_names(manifest,
                                  layout.read_text(output.path(layout.LABELS_FILE)).splitlines())
   rejects_path = output.path(layout.REJECTS_FILE)
-  rejects = layout.read_jsonl(rejects_path) if FileSystems.exists(rejects_path) else []
+  rejects = ([Reject.from_json(r) for r in layout.read_jsonl(rejects_path)]
+             if FileSystems.exists(rejects_path) else [])
   offset = int(manifest['label_offset'])
   wanted = set(range(offset, offset + min(max_classes, int(manifest['num_classes']))))
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
@@ -247,9 +249,9 @@ def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
   return sheet, tiles
 
 
-def reject_counts(rejects: Sequence[Dict]) -> List[Tuple[str, int]]:
+def reject_counts(rejects: Sequence[Reject]) -> List[Tuple[str, int]]:
   """(reason category, count), most frequent first (transforms/reject_reasons.py)."""
-  return list(count_reasons(rejects).items())
+  return list(count_reasons(r.reason for r in rejects).items())
 
 
 def data_reasons(data: ReportData) -> List[Tuple[str, int]]:

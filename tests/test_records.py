@@ -1,11 +1,17 @@
-"""One home per rule: remote paths (transforms/paths.py), FileFormat and the TFRecord framing
-reader (transforms/file_format.py), the Example parser (transforms/example.py)."""
+"""One home per rule: the typed records between steps (transforms/records.py), remote paths
+(transforms/paths.py), FileFormat and the TFRecord framing reader (transforms/file_format.py), the
+Example parser (transforms/example.py), OutputFacts' typed methods (transforms/provenance.py)."""
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
 import io
 import json
+import pathlib
+import pickle
+import re
+
+import apache_beam as beam
 
 from beam_private import tfrecord
 from conftest import SAMPLE_DIR
@@ -13,6 +19,8 @@ from transforms import file_format, image, layout
 from transforms.example import build_example, parse_example
 from transforms.file_format import FileFormat
 from transforms.paths import is_remote
+from transforms.provenance import OutputFacts
+from transforms.records import ImageRef, Reject, ShardSummary
 
 
 @pytest.mark.parametrize('path,remote', [
@@ -50,6 +58,7 @@ def real_record():
   return record, stored
 
 
+@pytest.mark.slow  # imports TensorFlow
 def test_the_parser_reads_a_real_record_as_tensorflow_does(real_record):
   record, stored = real_record
   example = parse_example(record)
@@ -110,3 +119,65 @@ def test_shard_format_read_stops_at_a_bad_record(tmp_path, real_record):
   with pytest.raises(file_format.ShardReadError, match='data crc mismatch') as raised:
     next(read)
   assert raised.value.index == 1
+
+
+def test_reject_writes_todays_rejects_jsonl_line(tmp_path):
+  raw = '/in/animal/caf\xe9_\udcff.jpg'  # a listed name with a byte that is not UTF-8
+  reject = Reject.of(raw, '', 'truncated or corrupt JPEG data')
+  assert reject == Reject('/in/animal/caf\xe9_\\xff.jpg', 'truncated or corrupt JPEG data', None)
+  path = tmp_path / 'rejects.jsonl'
+  layout.write_jsonl(str(path), [reject.to_json(), Reject('/in/x', 'excluded', 'train').to_json()])
+  assert path.read_bytes().decode('utf-8') == (
+      '{"path": "/in/animal/caf\u00e9_\\\\xff.jpg", "reason": "truncated or corrupt JPEG data", '
+      '"split": null}\n{"path": "/in/x", "reason": "excluded", "split": "train"}\n')
+  assert [Reject.from_json(line) for line in layout.read_jsonl(str(path))] == [
+      reject, Reject('/in/x', 'excluded', 'train')]
+
+
+def test_records_cross_beam_coders_and_pickle():
+  reject = Reject('/in/a.jpg', 'empty file (0 bytes)', 'validation')
+  summary = ShardSummary('train-00000-of-00001', 'train', 1, 10, 0, {'a': 1}, 4, (1, 2, 3),
+                         (1, 4, 9), (reject,), phashes=(('a/x.jpg', -3),))
+  ref = ImageRef('', 2, 'animal', 'animal/x.jpg', 123, 456)
+  for value in (reject, summary, ref):
+    coder = beam.coders.registry.get_coder(type(value))
+    assert coder.decode(coder.encode(value)) == value
+    assert pickle.loads(pickle.dumps(value)) == value
+  assert type(beam.coders.registry.get_coder(ImageRef)).__name__ == 'ImageRefCoder'
+  assert ShardSummary.from_json(json.loads(json.dumps(summary.to_json()))) == summary
+  assert summary.to_json()['rejects'] == [reject.to_json()]  # the sidecar's bytes as before
+
+
+def test_output_facts_add_summaries_and_outcomes_by_type():
+  one = ShardSummary('train-00000-of-00002', 'train', file_bytes=10, file_sha256='ab')
+  two = ShardSummary('train-00001-of-00002', 'train', file_bytes=20, file_sha256='cd')
+  facts = OutputFacts().add_summary(one).add_outcome('kept')
+  other = OutputFacts().add_summary(two).add_outcome('kept').add_outcome('written')
+  assert facts.merge(other) is facts
+  assert facts.checksums == {one.shard: (10, 'ab'), two.shard: (20, 'cd')}
+  assert facts.outcomes == {'kept': 2, 'written': 1}
+  assert other.outcomes == {'kept': 1, 'written': 1}  # merged from, unchanged
+
+
+def _sources():
+  """{path relative to the repository: text} of every module of the converter."""
+  root = pathlib.Path(__file__).resolve().parent.parent
+  return {str(path.relative_to(root)): path.read_text(encoding='utf-8')
+          for package in ('pipeline', 'transforms', 'beam_private')
+          for path in sorted((root / package).rglob('*.py'))}
+
+
+@pytest.mark.parametrize('pattern,home', [
+    (r"'://' (not )?in\b", 'nowhere: transforms/paths.py is_remote'),
+    (r'\.FromString\(', 'transforms/example.py'),
+    (r"struct\.unpack\('<QI'", 'transforms/file_format.py'),
+    (r'^FORMAT_VERSION = ', 'transforms/layout.py'),
+    (r"^class (Reject|ShardSummary|DuplicateGroup)\b", 'transforms/records.py'),
+    # A format name compared, defaulted or used as a key: FileFormat's members only.
+    (r"""(==|!=|str =|'file_format', |\{)\s*['"](tfrecord|array_record)['"]"""
+     r"""|^\s+(TFRECORD|ARRAY_RECORD) = ['"]""", 'transforms/file_format.py'),
+])
+def test_each_rule_has_one_home(pattern, home):
+  found = sorted({path for path, text in _sources().items()
+                  if re.search(pattern, text, re.MULTILINE)})
+  assert found == ([] if home.startswith('nowhere') else [home])

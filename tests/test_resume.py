@@ -13,7 +13,7 @@ from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from transforms import layout, resume
 from transforms.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
 from transforms.sharding import ImageRef
-from transforms.summary import ShardSummary
+from transforms.records import ShardSummary
 
 REFS = [ImageRef('', 0, 'a', f'a/{i}.jpg', 1000 + i, 1_700_000_000_000_000 + i) for i in range(6)]
 

@@ -15,7 +15,7 @@ from pipeline import verify as verify_lib
 from transforms import layout, resume
 from transforms.fingerprint import shard_inputs
 from transforms.sharding import ImageRef
-from transforms.summary import ShardSummary
+from transforms.records import ShardSummary
 
 KILLED = ('train-00001-of-00003', 'validation-00000-of-00002')
 

@@ -29,7 +29,6 @@ A dropped file is a reject with the reason `duplicate of <path of the kept copy>
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
@@ -39,7 +38,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.input_file import DEFAULT_MAX_FILE_BYTES, open_input
-from transforms.listing import image_path, input_path, reject
+from transforms.listing import image_path, input_path
+from transforms.records import DuplicateGroup, Reject
 from transforms.sharding import SPLITS, TRAIN, UNSPLIT, ImageRef, ref_id
 
 HEAD_BYTES = 16 << 10  # bytes hashed of every file whose size another file shares
@@ -79,27 +79,6 @@ def member_order(ref: ImageRef) -> Tuple[bool, int, str]:
   given), then split order, then key."""
   rank = SPLITS.index(ref.split) if ref.split in SPLITS else len(SPLITS)
   return ref.split in (TRAIN, UNSPLIT), rank, ref.key
-
-
-@dataclasses.dataclass(frozen=True)
-class DuplicateGroup:
-  """Listed files with identical bytes.
-
-  Attributes:
-    digest: hex SHA-256 of the bytes.
-    members: two or more ImageRefs in `member_order` (the first is the copy that is kept).
-  """
-  digest: str
-  members: Tuple[ImageRef, ...]
-
-  def dropped(self) -> List[ImageRef]:
-    """The members --drop_duplicates drops: every train (or unsplit) member but the first member."""
-    return [ref for ref in self.members[1:] if ref.split in (TRAIN, UNSPLIT)]
-
-  def followers(self) -> List[Tuple[ImageRef, ImageRef]]:
-    """(member, first member) for every member but the first: the split the first one gets is
-    theirs (inputs without split folders only)."""
-    return [(ref, self.members[0]) for ref in self.members[1:] if ref.split == UNSPLIT]
 
 
 class _Digests:
@@ -221,7 +200,8 @@ def read_exclusions(path: str) -> FrozenSet[str]:
 
 
 def _reject_ref(ref: ImageRef, split_roots: Dict[str, str], reason: str):
-  return beam.pvalue.TaggedOutput(DROPPED_TAG, reject(image_path(split_roots, ref), ref.split, reason))
+  reject = Reject.of(image_path(split_roots, ref), ref.split, reason)
+  return beam.pvalue.TaggedOutput(DROPPED_TAG, reject)
 
 
 def _unless_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[str, str]):
@@ -235,7 +215,7 @@ def _unless_dropped(ref: ImageRef, dropped: Dict[Tuple[str, str], str], split_ro
 
 class ExcludeFiles(beam.PTransform):
   """ImageRef -> the ImageRefs whose input-relative path is not in `excluded` (main output `kept`)
-  and a reject dict `excluded` for each other one (output `dropped`)."""
+  and a Reject `excluded` for each other one (output `dropped`)."""
 
   def __init__(self, excluded: FrozenSet[str], split_roots: Dict[str, str]):
     super().__init__()
@@ -249,7 +229,7 @@ class ExcludeFiles(beam.PTransform):
 
 
 class DropDuplicates(beam.PTransform):
-  """ImageRef -> the ImageRefs to convert (main output `kept`) and a reject dict `duplicate of
+  """ImageRef -> the ImageRefs to convert (main output `kept`) and a Reject `duplicate of
   <path>` (output `dropped`) for each copy `DuplicateGroup.dropped` names; nothing is dropped unless
   `drop` (--drop_duplicates)."""
 

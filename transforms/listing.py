@@ -43,6 +43,7 @@ from apache_beam.metrics import Metrics
 from transforms.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
 from transforms.layout import join
 from transforms.paths import is_remote
+from transforms.records import Reject
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
@@ -273,12 +274,12 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
   for entry in entries:
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
-          REJECTS_TAG, reject(entry.path, split, f'class {synset!r} is not in --labels_file'))
+          REJECTS_TAG, Reject.of(entry.path, split, f'class {synset!r} is not in --labels_file'))
     elif entry.is_folder:
-      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(
           entry.path, split, 'nested folder: only root/<class>/<image> is read'))
     elif entry.problem:
-      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, entry.problem))
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, entry.problem))
     else:
       yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{entry.name}',
                      entry.size, entry.mtime_us)
@@ -300,16 +301,11 @@ def _list_flat_dir(split: str, entries: List[Entry], label_map: Dict[str, int], 
       yield ImageRef(split, label_map[synset] + label_offset, synset, entry.name, entry.size,
                      entry.mtime_us)
       continue
-    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, reason))
-
-
-def reject(path: str, split: Optional[str], reason: str) -> dict:
-  """A rejects.jsonl record; bytes of `path` that are not UTF-8 are written as `\\xNN`."""
-  return {'path': escaped(path), 'reason': reason, 'split': split or None}
+    yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, reason))
 
 
 class Listed(NamedTuple):
-  """ListImages' outputs: ImageRefs, and reject dicts (the class folders' and `loose_files`)."""
+  """ListImages' outputs: ImageRefs, and Rejects (the class folders' and `loose_files`)."""
   images: beam.PCollection
   rejects: beam.PCollection
 
@@ -328,8 +324,8 @@ class ListImages(beam.PTransform):
 
   def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
                label_offset: int, ground_truth: Optional[Dict[str, str]] = None,
-               loose_files: Iterable[dict] = ()):
-    """`loose_files`: reject dicts the driver found beside the class folders (InputSurvey)."""
+               loose_files: Iterable[Reject] = ()):
+    """`loose_files`: Rejects the driver found beside the class folders (InputSurvey)."""
     super().__init__()
     self._loose_files = list(loose_files)
     self._ground_truth = ground_truth

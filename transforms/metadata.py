@@ -12,7 +12,7 @@ other file but provenance.json (transforms/success.py), which `pipeline.verify` 
 from __future__ import annotations
 
 import collections
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -22,6 +22,7 @@ from transforms.label_map import labels_text
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.records import Reject
 from transforms.reject_reasons import count_reasons
 from transforms.resume import delete_stale_shards
 from transforms.stats import SplitTotals
@@ -34,7 +35,7 @@ def reject_fraction(stats: Dict) -> float:
   return stats['num_rejected'] / total if total else 0.0
 
 
-def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
+def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
                 duplicates: Optional[Duplicates] = None) -> Dict:
   """stats.json: per split the counts, class counts and mean/std; at the top level the totals,
   `num_rejected_without_split` (rejects whose `split` is null: listed before any split was chosen),
@@ -45,7 +46,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
   has an entry with 0 examples and NaN mean/std) or in `num_rejected_without_split`. The run's
   summary and `report` print these counts.
   """
-  rejected = collections.Counter(r['split'] or None for r in rejects)
+  rejected = collections.Counter(r.split or None for r in rejects)
   stats = {}
   for split in sorted(set(split_stats) | {s for s in rejected if s is not None}):
     totals = split_stats.get(split, SplitTotals())
@@ -58,7 +59,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
   stats['num_rejected_without_split'] = rejected[None]
-  stats['reject_reasons'] = count_reasons(rejects)
+  stats['reject_reasons'] = count_reasons(r.reason for r in rejects)
   stats['duplicates'] = dict((duplicates or Duplicates()).counts)
   return stats
 
@@ -93,7 +94,7 @@ def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256:
 
 def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                    compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict], facts: OutputFacts,
+                   rejects: List[Reject], facts: OutputFacts,
                    file_format: str = file_formats.FileFormat.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
@@ -105,11 +106,11 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
   """
-  rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
+  rejects = sorted(rejects, key=lambda r: (r.path, r.reason))
   duplicates = duplicates or Duplicates()
   stats = build_stats(split_stats, rejects, duplicates)
   layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
-  layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
+  layout.write_jsonl(output.path(layout.REJECTS_FILE), [r.to_json() for r in rejects])
   layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,

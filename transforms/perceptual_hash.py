@@ -37,7 +37,7 @@ transforms); the whole image's coefficients are the very floating-point values `
 computes (its rows of the first product, then a product of its own 8 x 32 by 32 x 8 shape: the
 summation order BLAS uses depends on the shapes), so image/phash is bit for bit the same, flat
 images' rounding noise included (tests/test_perceptual_hash.py). They are not stored in records (`image/phash` is unchanged) but in the shard's sidecar summary
-(transforms/summary.py).
+(transforms/records.py).
 """
 
 from __future__ import annotations

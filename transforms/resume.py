@@ -37,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms import layout
 from transforms.fingerprint import ShardInputs
-from transforms.summary import ShardSummary
+from transforms.records import ShardSummary
 
 WRITTEN = 'written'  # no finished shard to keep: a fresh run, or a shard the earlier run did not finish
 KEPT = 'kept'

@@ -42,6 +42,7 @@ from transforms import file_format as file_formats
 from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
 from transforms.listing import LEFT_BEHIND_TAG, REJECTS_TAG, image_path, list_class_dir
 from transforms.shard_writer import INTERNAL_ERROR
+from transforms.records import Reject
 from transforms.sharding import ImageRef, stable_hash
 
 RUN_SAMPLE_SIZE = 32  # files a run converts on the driver for its automatic shard counts
@@ -57,12 +58,12 @@ class FolderListing:
   Attributes:
     folder: (split, split root, class folder).
     refs: its images, in listing order.
-    rejects: reject dicts of its entries that are no image of a listed class (nested folders, ...).
+    rejects: Rejects of its entries that are no image of a listed class (nested folders, ...).
     left_behind: the `listing.left_behind_kind` of each entry it skipped.
   """
   folder: Folder
   refs: Tuple[ImageRef, ...]
-  rejects: Tuple[dict, ...]
+  rejects: Tuple[Reject, ...]
   left_behind: Tuple[str, ...] = ()
 
 

@@ -39,11 +39,11 @@ from transforms.checksum import FileChecksum
 from transforms.codec_versions import check_codecs
 from transforms.fingerprint import ShardInputs, class_texts_digest, shard_inputs
 from transforms.input_file import DEFAULT_MAX_FILE_BYTES, InputFileError, read_input
-from transforms.listing import image_path, input_path, reject
+from transforms.listing import image_path, input_path
 from transforms.progress_counters import ProgressFile
 from transforms.reject_reasons import INTERNAL_ERROR, reason_category
 from transforms.sharding import ImageRef, ShardId, order_key
-from transforms.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 
 _NAMESPACE = 'folder2tfrecord'
 OUTCOMES_TAG = 'outcomes'  # one transforms/resume.py outcome per shard
@@ -206,8 +206,8 @@ class WriteShardFn(beam.DoFn):
       return []
     return imagenet.map_boxes(boxes, stored.orientation, stored.crop)
 
-  def _add_reject(self, rejects: List[dict], split: str, path: str, reason: str) -> None:
-    rejects.append(reject(path, split, reason))
+  def _add_reject(self, rejects: List[Reject], split: str, path: str, reason: str) -> None:
+    rejects.append(Reject.of(path, split, reason))
     self._rejected.inc()
     self._progress.add(rejected=1)
     Metrics.counter(_NAMESPACE, 'rejected: ' + reason_category(reason)).inc()
