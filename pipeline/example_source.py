@@ -72,7 +72,7 @@ class ExampleSource:
   """The decoded examples of one split of a converter output, in manifest (shard, record) order.
 
   Attributes:
-    file_format: the output's shard format name ('tfrecord' or 'array_record').
+    file_format: the output's shard container (transforms/file_format.py FileFormat).
     paths: the split's shard files, in order (local copies for a remote ArrayRecord output).
   """
 
