@@ -2,7 +2,8 @@
 
 The total is the number of files under the class folders, counted on the driver before the run for
 local inputs (a cheap directory listing); for object-store inputs the total is unknown and the bar
-shows counts and rate only. Counts come from the workers' progress files (transforms/progress_counters.py).
+shows counts and rate only. Counts come from the workers' progress files
+(transforms/progress_counters.py).
 """
 
 from __future__ import annotations

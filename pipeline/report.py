@@ -224,8 +224,9 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
           sizes[split].append((example.height, example.width))
           num_bytes[split].append(len(example.encoded))
           if example.label in wanted and len(samples[example.label]) < per_class:
-            samples[example.label].append(Sample(example.label, example.filename or '', shard['file'],
-                                                 index, decode_image(example.encoded)))
+            samples[example.label].append(Sample(example.label, example.filename or '',
+                                                 shard['file'], index,
+                                                 decode_image(example.encoded)))
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 

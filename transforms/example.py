@@ -9,6 +9,7 @@ The message classes come from the protobuf library, built from the field layout 
 ``tensorflow/core/example/{example,feature}.proto`` in a private descriptor pool, so the per-image
 path never imports TensorFlow (~3 s and ~600 MB per worker, measured here). The wire format is
 the same by construction; tests/test_example.py checks byte equality with ``tf.train.Example``.
+`build_example` writes a record; `parse_example` is the one reader of them (verify, report, readers).
 """
 
 from __future__ import annotations

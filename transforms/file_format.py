@@ -1,12 +1,15 @@
 """Shard file formats (--file_format): TFRecord, read front to back, and ArrayRecord, read by index.
 
 Both formats hold the same serialized tf.train.Example records, in the same shards and order; only the
-container differs. Each writer also reports the size and SHA-256 of the file it stored (`FileChecksum`, for
-manifest.json and --resume), from the bytes on their way out: no second read of a shard. Everything that depends on the container (writing a shard, reading its records back,
-the compression it allows, its shard names and its TFDS `fileFormat`) is here, so the shard writer,
-`verify`, `report` and the readers ask a `ShardFormat` instead of spelling either format out.
+container differs. Each writer also reports the size and SHA-256 of the file it stored
+(`FileChecksum`, for manifest.json and --resume), from the bytes on their way out: no second read of
+a shard. Everything that depends on the container (writing a shard, reading its records back,
+the compression it allows and its TFDS `fileFormat`; its default shard names are
+transforms/layout.py's) is here, so the shard writer, `verify`, `report` and the readers ask a
+`ShardFormat` (by `FileFormat`) instead of spelling either format out.
 
-TFRecord: TensorFlow's framing (beam_private/tfrecord.py), optionally gzip-compressed as a whole file.
+TFRecord: TensorFlow's framing, written through Beam's helper (beam_private/tfrecord.py) and read by
+`read_tfrecords` here, optionally gzip-compressed as a whole file.
 
 ArrayRecord (the `array_record` package, what Grain's global shuffle and TFDS's `as_data_source()`
 read): written with `ArrayRecordWriter` and the options TFDS uses for random access, `group_size:1`

@@ -80,8 +80,8 @@ def survey_input(input_root: str, layout: Layout) -> InputSurvey:
              for name in names if name]
   with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
     empty = [path for path, full in zip(folders, pool.map(_holds_entries, folders)) if not full]
-  return InputSurvey(class_dirs, tuple(Reject.of(path, None, NOT_IN_CLASS_FOLDER) for path in loose),
-                     dict(left_behind), tuple(empty))
+  loose_files = tuple(Reject.of(path, None, NOT_IN_CLASS_FOLDER) for path in loose)
+  return InputSurvey(class_dirs, loose_files, dict(left_behind), tuple(empty))
 
 
 def check_class_name(root: str, name: str) -> None:

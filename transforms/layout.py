@@ -55,7 +55,7 @@ METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, DUPLICATES_FILE, MANIFE
                   SUCCESS_FILE)
 WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
-PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/progress_counters.py)
+PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts (transforms/progress_counters.py)
 LOG_FILE = 'run.log'  # in WORK_DIR: Beam's and the workers' logs (pipeline/logs.py)
 CLAIM_FILE = 'claim.json'  # in WORK_DIR: the claim of the run using a local output (pipeline/claim.py)
 CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an object-store output
