@@ -3,12 +3,12 @@
 Beam's helper frames a record as TensorFlow's `core/lib/io/record_writer.cc` does (uint64 length,
 masked crc32c of the length, payload, masked crc32c of the payload) and uses google-crc32c when it
 is importable. Using it keeps the shard writer's bytes those of `WriteToTFRecord` without
-TensorFlow, and its reader reads them back (both crcs checked) without TensorFlow either.
+TensorFlow. The one reader of the framing is transforms/output/file_format.py `read_tfrecords`.
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 import google_crc32c
 from apache_beam.io import tfrecordio
@@ -25,12 +25,3 @@ def masked_crc32c(data: bytes) -> int:
   """TFRecord's masked crc32c of `data` (crc32c rotated right by 15 bits plus 0xa282ead8)."""
   return _UTIL._masked_crc32c(data, crc32c_fn=google_crc32c.value)  # pylint: disable=protected-access
 
-
-def read_record(file: BinaryIO) -> Optional[bytes]:
-  """The payload of the next framed record of `file`, or None at the end of the file.
-
-  Raises:
-    ValueError: a truncated record or a crc mismatch (Beam's message quotes the bytes read in hex:
-      cut it before showing it).
-  """
-  return _UTIL.read_record(file)

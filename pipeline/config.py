@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Sequence
 import yaml
 
 from transforms.output import layout
+from transforms.paths import is_remote
 
 NOT_IN_FILES = ('config', 'print_config', 'help')  # flags that make no sense inside a config file
 TYPE_NAMES = {'int': 'an integer', 'float': 'a number', 'str': 'text'}  # argparse types, in errors
@@ -53,10 +54,11 @@ def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
     if name in values:
       raise ValueError(f'--config {path} gives {name!r} twice (as {key!r} and with "_").')
     values[name] = value
-  base = os.path.dirname(os.path.abspath(path)) if '://' not in path else path.rsplit('/', 1)[0]
+  base = os.path.dirname(os.path.abspath(path)) if not is_remote(path) else path.rsplit('/', 1)[0]
   for key in path_keys:
     value = values.get(key)
-    if isinstance(value, str) and '://' not in value and not os.path.isabs(os.path.expanduser(value)):
+    if (isinstance(value, str) and not is_remote(value)
+        and not os.path.isabs(os.path.expanduser(value))):
       values[key] = layout.join(base, value)
   return values
 

@@ -30,7 +30,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.output import file_format as file_formats
 from transforms.imaging import image as image_lib
 from transforms.output import layout
-from transforms.imaging.example import example_class
+from transforms.imaging.example import parse_example
+from transforms.paths import is_remote
 
 Example = Dict[str, Any]
 
@@ -52,21 +53,19 @@ def decode_example(record: bytes) -> Example:
     {'image': uint8 [H, W, 3] RGB (libjpeg-turbo), 'label': int (as stored, label_offset included),
      'filename': str (path relative to the split's root), 'synset': str (the class folder name)}.
   Raises:
-    google.protobuf.message.DecodeError: not a serialized Example.
-    ValueError: `image/encoded` is not a decodable JPEG.
+    ValueError: not a serialized Example, one without these features (transforms/imaging/example.py
+      parse_example), or `image/encoded` is not a decodable JPEG.
   """
-  feature = example_class().FromString(record).features.feature
-  return {'image': image_lib.decode_stored_jpeg(feature['image/encoded'].bytes_list.value[0]),
-          'label': int(feature['image/class/label'].int64_list.value[0]),
-          'filename': feature['image/filename'].bytes_list.value[0].decode('utf-8'),
-          'synset': feature['image/class/synset'].bytes_list.value[0].decode('utf-8')}
+  example = parse_example(record).require('encoded', 'label', 'filename', 'synset')
+  return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': example.label,
+          'filename': example.filename, 'synset': example.synset}
 
 
 class ExampleSource:
   """The decoded examples of one split of a converter output, in manifest (shard, record) order.
 
   Attributes:
-    file_format: the output's shard format name ('tfrecord' or 'array_record').
+    file_format: the output's shard container (transforms/output/file_format.py FileFormat).
     paths: the split's shard files, in order (local copies for a remote ArrayRecord output).
   """
 
@@ -96,9 +95,9 @@ class ExampleSource:
     self._lengths = [int(shard['num_examples']) for shard in shards]
     self._compression = manifest.get('compression', 'none')
     self._records = None  # array_record's ArrayRecordDataSource, made on first random access
-    if self.file_format == file_formats.ARRAY_RECORD:
+    if self.file_format == file_formats.FileFormat.ARRAY_RECORD:
       file_formats.array_record_module()  # Fails here, with the install command, if missing.
-      if not all(file_formats.is_local(path) for path in self.paths):
+      if any(is_remote(path) for path in self.paths):
         self.paths = self._copy_locally(cache_dir)
 
   def _copy_locally(self, cache_dir: Optional[str]) -> List[str]:
@@ -116,7 +115,7 @@ class ExampleSource:
     return sum(self._lengths)
 
   def _random_access(self):
-    if self.file_format != file_formats.ARRAY_RECORD:
+    if self.file_format != file_formats.FileFormat.ARRAY_RECORD:
       raise TypeError(f'{self.file_format} output is read front to back: iterate over this source, '
                       'or convert with --file_format array_record for random access (source[i]).')
     if self._records is None:

@@ -33,6 +33,7 @@ from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE
 from transforms.split.sample import RUN_SAMPLE_SIZE
 from transforms.split.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
 from transforms.duplicates.near import DEFAULT_NEAR_DISTANCE, MAX_NEAR_DISTANCE
+from transforms.paths import is_remote
 from transforms.split.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
@@ -81,7 +82,7 @@ class ConverterOptions:
   label_offset: int = 0
   labels_file: Optional[str] = None
   compression: str = 'none'
-  file_format: str = file_formats.TFRECORD
+  file_format: str = file_formats.FileFormat.TFRECORD.value  # a plain str, as parsed
   overwrite: bool = False
   resume: bool = False
   max_reject_fraction: float = 1.0
@@ -221,7 +222,7 @@ class ConverterOptions:
 
 
 def _url_or_abspath(path: str) -> str:
-  return path if '://' in path else os.path.abspath(os.path.expanduser(path))
+  return path if is_remote(path) else os.path.abspath(os.path.expanduser(path))
 
 
 def _prog() -> str:
@@ -340,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
   splits.add_argument('--compression', choices=COMPRESSIONS, default='none',
                       help='Shard compression (gzip: read with TFRecordDataset(..., "GZIP")); '
                            'TFRecord only.')
-  splits.add_argument('--file_format', choices=sorted(file_formats.FORMATS),
-                      default=file_formats.TFRECORD,
+  splits.add_argument('--file_format', choices=sorted(f.value for f in file_formats.FileFormat),
+                      default=file_formats.FileFormat.TFRECORD.value,
                       help='Shard container: tfrecord (read front to back: tf.data, TFDS '
                            'as_dataset) or array_record (random access: Grain, TFDS '
                            'as_data_source, pipeline.read.ExampleSource; named '

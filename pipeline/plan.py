@@ -37,13 +37,14 @@ from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.fingerprint import InputFingerprint
 from transforms.split.groups import SplitFiles, split_files
 from transforms.inputs.survey import left_behind_counts, left_behind_line
-from transforms.inputs.listing import input_path, reject
+from transforms.inputs.listing import input_path
 from transforms.metadata.write import build_manifest, build_stats
 from transforms.metadata.model_garden import model_garden_text
 from transforms.duplicates.near import GroupFile, group_line
 from transforms.metadata.provenance import OutputFacts, RunInfo, build_provenance, converter_version, utc_now
+from transforms.records import Reject
 from transforms.split.sample import (ConvertedSample, FolderListing, convert, draw, folders_of,
-                               list_folders)
+                                     list_folders)
 from transforms.split.shard_count import MB, shard_warnings
 from transforms.metadata.reject_reasons import reason_category
 from transforms.split.sharding import TRAIN, num_shards_of, ordered_splits, ref_id
@@ -249,7 +250,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
                    metadata + sum(s.num_shards for s in splits) * overhead)
   cpu_ms = statistics.fmean(f.cpu_seconds for f in sample.files) * 1e3 if sample.files else 0.0
   plan = Plan(tuple(splits), len(dataset.class_names),
-              dict(collections.Counter(reason_category(r['reason']) for r in loose_files + tuple(
+              dict(collections.Counter(reason_category(r.reason) for r in loose_files + tuple(
                   r for listing in listings for r in listing.rejects))),
               len(listings), sample, metadata, total, dataset.run_sample, cpu_ms, (), 0.0)
   workers = [('this machine\'s cores, DirectRunner multi_processing', os.cpu_count() or 1)]
@@ -312,8 +313,9 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
   totals, checksums = {}, {}
   for split in splits:
     predicted_rejects = round(split.files - split.examples)
-    rejects += [reject(layout.join(dataset.layout.split_roots[f.ref.split], f.ref.key), split.split,
-                       f.reason) for f in (sampled_rejects * predicted_rejects)[:predicted_rejects]]
+    rejects += [Reject.of(layout.join(dataset.layout.split_roots[f.ref.split], f.ref.key),
+                          split.split, f.reason)
+                for f in (sampled_rejects * predicted_rejects)[:predicted_rejects]]
     counts = _balanced(round(split.examples), split.num_shards)
     totals[split.split] = SplitTotals(
         round(split.examples), round(split.num_bytes.value), 0, split.class_files,
@@ -323,7 +325,8 @@ def metadata_bytes(opts: ConverterOptions, dataset: DatasetPlan, splits: Sequenc
   manifest = build_manifest(output, totals, len(dataset.class_names), opts.label_offset,
                             opts.compression, opts.to_dict(), opts.file_format, checksums)
   files = {layout.LABELS_FILE: ''.join(name + '\n' for name in dataset.class_names),
-           layout.REJECTS_FILE: ''.join(layout.to_json(r, indent=None) + '\n' for r in rejects),
+           layout.REJECTS_FILE: ''.join(layout.to_json(r.to_json(), indent=None) + '\n'
+                                        for r in rejects),
            layout.DUPLICATES_FILE: '',  # no duplicates predicted (Plan.duplicate_line_bytes)
            layout.STATS_FILE: layout.to_json(build_stats(totals, rejects)),
            layout.MANIFEST_FILE: layout.to_json(manifest),

@@ -153,7 +153,7 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels).
   """
   manifest = load_manifest(output_dir)
-  if file_formats.of_manifest(manifest).name != file_formats.TFRECORD:
+  if file_formats.of_manifest(manifest).name != file_formats.FileFormat.TFRECORD:
     raise ValueError(f'{output_dir} holds {manifest["file_format"]} shards, which tf.data cannot read; '
                      "use ExampleSource(output_dir, split), Grain or TFDS's as_data_source().")
   files = shard_files(output_dir, split, manifest)

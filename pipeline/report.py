@@ -43,9 +43,10 @@ from PIL import Image
 from pipeline.command_line import parse_command_line
 from pipeline.reporting.duplicates import DuplicatePair, pairs_sheet, read_duplicate_pairs
 from pipeline.reporting.fonts import Glyphs
-from pipeline.verify import Example
 from transforms.output import file_format as file_formats
 from transforms.output import layout
+from transforms.imaging.example import parse_example
+from transforms.records import Reject
 from transforms.metadata.reject_reasons import count_reasons
 from transforms.split.sharding import ordered_splits
 from transforms.metadata.tfds_metadata import tfds_label_names
@@ -100,7 +101,7 @@ class ReportData:
   manifest: Dict
   stats: Dict
   label_names: List[str]  # label i -> name ("background" first with label_offset 1)
-  rejects: List[Dict]
+  rejects: List[Reject]
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
   num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
@@ -115,11 +116,6 @@ class ReportResult:
   width: int
   height: int
   tiles: List[Tile]
-
-
-def _feature(example, key: str, kind: str):
-  values = getattr(example.features.feature[key], kind).value
-  return values[0] if values else None
 
 
 @contextlib.contextmanager
@@ -202,7 +198,8 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   label_names = tfds_label_names(manifest,
                                  layout.read_text(output.path(layout.LABELS_FILE)).splitlines())
   rejects_path = output.path(layout.REJECTS_FILE)
-  rejects = layout.read_jsonl(rejects_path) if FileSystems.exists(rejects_path) else []
+  rejects = ([Reject.from_json(r) for r in layout.read_jsonl(rejects_path)]
+             if FileSystems.exists(rejects_path) else [])
   offset = int(manifest['label_offset'])
   wanted = set(range(offset, offset + min(max_classes, int(manifest['num_classes']))))
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
@@ -218,16 +215,13 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
       with contextlib.closing(shard_format.read(output.path(shard['file']),
                                                 manifest.get('compression', 'none'))) as records:
         for index, data in enumerate(itertools.islice(records, quota)):
-          example = Example.FromString(data)
-          encoded = _feature(example, 'image/encoded', 'bytes_list')
-          sizes[split].append((_feature(example, 'image/height', 'int64_list'),
-                               _feature(example, 'image/width', 'int64_list')))
-          num_bytes[split].append(len(encoded))
-          label = _feature(example, 'image/class/label', 'int64_list')
-          if label in wanted and len(samples[label]) < per_class:
-            filename = _feature(example, 'image/filename', 'bytes_list') or b''
-            samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
-                                         index, decode_image(encoded)))
+          example = parse_example(data).require()
+          sizes[split].append((example.height, example.width))
+          num_bytes[split].append(len(example.encoded))
+          if example.label in wanted and len(samples[example.label]) < per_class:
+            samples[example.label].append(Sample(example.label, example.filename or '',
+                                                 shard['file'], index,
+                                                 decode_image(example.encoded)))
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 
@@ -251,9 +245,9 @@ def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
   return sheet, tiles
 
 
-def reject_counts(rejects: Sequence[Dict]) -> List[Tuple[str, int]]:
+def reject_counts(rejects: Sequence[Reject]) -> List[Tuple[str, int]]:
   """(reason category, count), most frequent first (transforms/metadata/reject_reasons.py)."""
-  return list(count_reasons(rejects).items())
+  return list(count_reasons(r.reason for r in rejects).items())
 
 
 def data_reasons(data: ReportData) -> List[Tuple[str, int]]:

@@ -53,6 +53,7 @@ from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.inputs.listing import InputError
 from transforms.metadata.write import reject_fraction
+from transforms.paths import is_remote
 from transforms.metadata.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.output.resume import resume_message
 from transforms.metadata.reject_reasons import INTERNAL_ERROR
@@ -161,7 +162,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
   try:
     opts, beam_args = parse_args(argv)
     check_output_location(opts, writable=not opts.plan)
-    if opts.file_format == file_format.ARRAY_RECORD:
+    if opts.file_format == file_format.FileFormat.ARRAY_RECORD:
       extras.require('array_record', file_format.ARRAY_RECORD_REQUIREMENT,
                      '--file_format array_record needs')
     options = pipeline_options(beam_args)
@@ -304,7 +305,7 @@ _ENDING_SECONDS = 60.0  # Longer than end_now() takes (stop_local_workers waits 
 
 def _shown(path: str) -> str:
   """A local path relative to the current folder when it is inside it (shorter lines)."""
-  if '://' in path or os.path.relpath(path).startswith(os.pardir):
+  if is_remote(path) or os.path.relpath(path).startswith(os.pardir):
     return path
   return os.path.relpath(path)
 

@@ -21,11 +21,9 @@ import dataclasses
 import gzip
 import io
 import os
-import struct
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Sequence
 
 from pipeline import extras
 from pipeline.runtime import logs
@@ -37,19 +35,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 from PIL import Image
 
-from beam_private.tfrecord import masked_crc32c
 from pipeline.checks import compare
 from pipeline.checks import duplicates_check
 from pipeline.checks import metadata_check
 from pipeline.command_line import parse_command_line
 from transforms.output import file_format as file_formats
+from transforms.output.file_format import FramingError, read_tfrecords
 from transforms.output import layout
 from transforms.output.checksum import HashingReader, file_sha256
-from transforms.imaging.example import example_class
+from transforms.imaging.example import parse_example
+from transforms.paths import is_remote
 
-SUPPORTED_FORMAT_VERSION = layout.FORMAT_VERSION
-_HEADER_BYTES = 12  # uint64 length + uint32 masked crc32c of those 8 bytes
-_FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,82 +83,7 @@ class VerifyReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# TFRecord framing
-
-
-class FramingError(Exception):
-  """The framing of record ``index`` at byte ``offset`` is broken; later records are unreachable."""
-
-  def __init__(self, index: int, offset: int, message: str):
-    super().__init__(message)
-    self.index, self.offset = index, offset
-
-
-@dataclasses.dataclass(frozen=True)
-class Record:
-  index: int
-  offset: int
-  data: bytes
-  data_crc_ok: bool
-
-
-def _read_exactly(handle: BinaryIO, size: int) -> bytes:
-  chunks, remaining = [], size
-  while remaining > 0:
-    chunk = handle.read(remaining)
-    if not chunk:
-      break
-    chunks.append(chunk)
-    remaining -= len(chunk)
-  return b''.join(chunks)
-
-
-def read_tfrecords(handle: BinaryIO) -> Iterator[Record]:
-  """Yield every record of a TFRecord stream with whether its payload crc matches.
-
-  A payload crc mismatch is reported per record (``data_crc_ok``) and reading goes on, since the
-  length (guarded by its own crc) still locates the next record.
-
-  Raises:
-    FramingError: a truncated header or payload, or a length crc mismatch (reading stops).
-  """
-  index = offset = 0
-  while True:
-    header = _read_exactly(handle, _HEADER_BYTES)
-    if not header:
-      return
-    if len(header) < _HEADER_BYTES:
-      raise FramingError(index, offset, f'truncated record header: {len(header)} of '
-                         f'{_HEADER_BYTES} bytes before end of file')
-    length, length_crc = struct.unpack('<QI', header)
-    if masked_crc32c(header[:8]) != length_crc:
-      raise FramingError(index, offset, 'length crc mismatch (corrupt record header)')
-    body = _read_exactly(handle, length + _FOOTER_BYTES)
-    if len(body) < length + _FOOTER_BYTES:
-      raise FramingError(index, offset, f'truncated record: {len(body)} of '
-                         f'{length + _FOOTER_BYTES} bytes after the header')
-    data = body[:length]
-    (data_crc,) = struct.unpack('<I', body[length:])
-    yield Record(index, offset, data, masked_crc32c(data) == data_crc)
-    index += 1
-    offset += _HEADER_BYTES + length + _FOOTER_BYTES
-
-
-# ---------------------------------------------------------------------------------------------
 # Example records
-
-
-Example = example_class()  # tf.train.Example, without importing TensorFlow
-
-
-def _single(feature_map: Any, key: str, kind: str) -> Any:
-  """The one value of feature ``key`` of list ``kind``; ValueError if absent or not exactly one."""
-  if key not in feature_map or feature_map[key].WhichOneof('kind') != kind:
-    raise ValueError(f'feature {key!r} missing or not a {kind}')
-  values = getattr(feature_map[key], kind).value
-  if len(values) != 1:
-    raise ValueError(f'feature {key!r} has {len(values)} values, expected 1')
-  return values[0]
 
 
 def check_example(payload: bytes, label_range: range | None,
@@ -170,14 +91,10 @@ def check_example(payload: bytes, label_range: range | None,
   """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range.
   `tally`, when given, counts the record (pipeline/checks/metadata_check.py)."""
   try:
-    example = Example.FromString(payload)
-    feature_map = example.features.feature
-    encoded = _single(feature_map, 'image/encoded', 'bytes_list')
-    label = _single(feature_map, 'image/class/label', 'int64_list')
-    height = _single(feature_map, 'image/height', 'int64_list')
-    width = _single(feature_map, 'image/width', 'int64_list')
-  except Exception as error:  # pylint: disable=broad-except  (DecodeError or ValueError)
+    example = parse_example(payload).require()
+  except ValueError as error:
     return [f'not a tf.train.Example with the expected features: {error}']
+  encoded, label, height, width = example.encoded, example.label, example.height, example.width
   messages, pixels = [], None
   try:
     with Image.open(io.BytesIO(encoded)) as image:
@@ -192,7 +109,7 @@ def check_example(payload: bytes, label_range: range | None,
   except Exception as error:  # pylint: disable=broad-except  (Pillow raises many types)
     messages.append(f'image/encoded does not decode as JPEG: {error}')
   if tally is not None:
-    tally.add(feature_map, encoded, label, pixels)
+    tally.add(example, pixels)
   if label_range is not None and label not in label_range:
     messages.append(f'label {label} outside [{label_range.start}, {label_range.stop})')
   return messages
@@ -203,7 +120,7 @@ def check_example(payload: bytes, label_range: range | None,
 
 
 def verify_shard(path: str, compression: str, label_range: range | None,
-                 problems: list[Problem], file_format: str = file_formats.TFRECORD,
+                 problems: list[Problem], file_format: str = file_formats.FileFormat.TFRECORD,
                  phashes: list | None = None, tally: metadata_check.RecordTally | None = None
                  ) -> tuple[int, tuple[int, str] | None]:
   """Check one shard; append its problems; return the number of records it holds intact and the
@@ -214,19 +131,19 @@ def verify_shard(path: str, compression: str, label_range: range | None,
   Gzip shards are decompressed as a stream (Python's gzip module, small reads), so the records
   before a corrupt or truncated part of the gzip stream are still checked and counted.
   """
-  if file_format != file_formats.TFRECORD:
+  if file_format != file_formats.FileFormat.TFRECORD:
     return _verify_records(path, file_formats.get(file_format), compression, label_range, problems,
                            phashes, tally)
   count, checksum = 0, None
   try:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-      stored = HashingReader(raw)
+      hashed = HashingReader(raw)
       try:
-        handle = gzip.GzipFile(fileobj=stored, mode='rb') if compression == 'gzip' else stored
+        handle = gzip.GzipFile(fileobj=hashed, mode='rb') if compression == 'gzip' else hashed
         for record in read_tfrecords(handle):
           count += 1
           messages = (check_example(record.data, label_range, tally) if record.data_crc_ok
-                      else ['data crc mismatch (corrupt record payload)'])
+                      else [file_formats.DATA_CRC_MISMATCH])
           if phashes is not None and record.data_crc_ok:
             phashes.append(duplicates_check.record_phash(record.data))
           problems.extend(Problem(path, m, record.index, record.offset) for m in messages)
@@ -234,8 +151,8 @@ def verify_shard(path: str, compression: str, label_range: range | None,
         problems.append(Problem(path, str(error), error.index, error.offset))
       except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # corrupt gzip stream
         problems.append(_read_failed(path, count, error))
-      stored.drain()
-      checksum = stored.bytes, stored.hexdigest()
+      hashed.drain()
+      checksum = hashed.bytes, hashed.hexdigest()
   except OSError as error:  # unreadable file
     problems.append(_read_failed(path, count, error))
   return count, checksum
@@ -322,9 +239,9 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
   manifest_path = layout.join(output_dir, layout.MANIFEST_FILE)
   try:
     output, manifest = layout.read_output(output_dir)
-    if manifest.get('format_version') != SUPPORTED_FORMAT_VERSION:
+    if manifest.get('format_version') != layout.FORMAT_VERSION:
       raise ValueError(f"format_version {manifest.get('format_version')!r}, "
-                       f'expected {SUPPORTED_FORMAT_VERSION}')
+                       f'expected {layout.FORMAT_VERSION}')
     label_range = range(manifest['label_offset'],
                         manifest['label_offset'] + manifest['num_classes'])
     listed = {s['file']: (split, s) for split, entry in manifest['splits'].items()
@@ -422,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _folder_exists(output: str) -> bool:
   """Whether a local folder exists, or an object-store prefix holds a file."""
-  if '://' not in output:
+  if not is_remote(output):
     return os.path.isdir(output)
   return bool(FileSystems.match([layout.join(output, '*')])[0].metadata_list)
 

@@ -18,6 +18,7 @@ from pipeline.options import parse_args
 from pipeline.run import NO_SPLIT, SUMMARY_COLUMNS, summarize
 from transforms.output import layout
 from transforms.metadata.write import build_stats
+from transforms.records import Reject
 from transforms.metadata.reject_reasons import DUPLICATE, INTERNAL_ERROR, count_reasons, reason_category
 from transforms.metadata.stats import SplitTotals
 
@@ -89,7 +90,7 @@ def test_every_reject_is_counted_once_in_its_split_or_without_one(planted):
     assert stats[split]['num_rejected'] == sum(r['split'] == split for r in rejects)
   assert (sum(stats[s]['num_rejected'] for s in splits) + stats['num_rejected_without_split']
           == stats['num_rejected'])
-  assert stats['reject_reasons'] == count_reasons(rejects)
+  assert stats['reject_reasons'] == count_reasons(r['reason'] for r in rejects)
   assert sum(stats['reject_reasons'].values()) == stats['num_rejected']
 
 
@@ -156,9 +157,8 @@ def test_reason_categories_drop_only_per_file_details(reason, category):
 
 
 def test_a_split_with_rejects_only_still_has_its_row():
-  rejects = [{'path': 'a', 'reason': 'empty file (0 bytes)', 'split': 'test'},
-             {'path': 'b', 'reason': 'empty file (0 bytes)', 'split': None},
-             {'path': 'c', 'reason': 'internal error: KeyError: x', 'split': 'train'}]
+  rejects = [Reject('a', 'empty file (0 bytes)', 'test'), Reject('b', 'empty file (0 bytes)', None),
+             Reject('c', 'internal error: KeyError: x', 'train')]
   totals = SplitTotals(3, 300, 0, {'cat': 3}, 12, [1200, 1200, 1200], [120000] * 3,
                        {'train-00000-of-00001': 3})
   stats = build_stats({'train': totals}, rejects)

@@ -348,7 +348,7 @@ def test_near_components_on_clustered_hashes_are_the_brute_force_ones(crops, mon
 
 
 def test_sidecars_keep_crop_hashes_and_read_older_ones_without():
-  from transforms.output.summary import ShardSummary  # pylint: disable=import-outside-toplevel
+  from transforms.records import ShardSummary  # pylint: disable=import-outside-toplevel
   summary = ShardSummary('train-00000-of-00001', 'train', phashes=(('a/1.jpg', -5),),
                          crop_phashes=((1, 2, 3, 4, -2**63),))
   again = ShardSummary.from_json(json.loads(json.dumps(summary.to_json())))

@@ -13,7 +13,7 @@ from conftest import convert, sample_files
 from pipeline import options
 from pipeline import verify as verify_lib
 from pipeline.checks.duplicates_check import record_phash
-from transforms.output import layout
+from transforms.output import file_format, layout
 from transforms.duplicates.exact import DuplicateGroup, read_exclusions
 from transforms.split.groups import group_value, merged_followers
 from transforms.duplicates.near import count_lines, find_duplicates
@@ -106,7 +106,7 @@ def _records(output: pathlib.Path) -> dict:
   for split, entry in manifest['splits'].items():
     for shard in entry['shards']:
       with open(output / shard['file'], 'rb') as handle:
-        for record in verify_lib.read_tfrecords(handle):
+        for record in file_format.read_tfrecords(handle):
           name, value = record_phash(record.data)
           found[(split, name)] = value
   return found

@@ -1,4 +1,4 @@
-"""The output layout (transforms/output/layout.py) and the shard summary record (transforms/output/summary.py)."""
+"""The output layout (transforms/output/layout.py) and the shard summary record (transforms/records.py)."""
 
 import fnmatch
 import re
@@ -7,7 +7,7 @@ import pytest
 
 from transforms.output import layout
 from transforms.output.layout import OutputLayout, ShardNameTemplate
-from transforms.output.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 
 
 @pytest.mark.parametrize('template,name,tfds', [
@@ -134,7 +134,7 @@ def test_json_files_round_trip_with_stable_bytes(tmp_path):
 
 def test_shard_summary_round_trips_its_sidecar_and_counts_rejects_once():
   summary = ShardSummary('train-00000-of-00002', 'train', 2, 1000, 1, {'b': 1, 'a': 1}, 131072,
-                         (1, 2, 3), (4, 5, 6), ({'path': 'p', 'reason': 'r', 'split': 'train'},))
+                         (1, 2, 3), (4, 5, 6), (Reject('p', 'r', 'train'),))
   value = summary.to_json()
   assert list(value['class_counts']) == ['a', 'b'] and value['channel_sums'] == [1, 2, 3]
   assert ShardSummary.from_json(value) == summary

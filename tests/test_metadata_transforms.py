@@ -13,13 +13,13 @@ from transforms.output import layout
 from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, OutputFacts, RunInfo
 from transforms.metadata.stats import ChannelStats, SplitTotals
-from transforms.output.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 
 RNG = np.random.default_rng(3)
 PIXELS = {name: RNG.integers(0, 256, (n, 3), dtype=np.int64)
           for name, n in (('train-00000-of-00002', 700), ('train-00001-of-00002', 1),
                           ('validation-00000-of-00001', 99))}
-REJECT = {'path': '/in/a/bad.jpg', 'reason': 'truncated or corrupt JPEG data (x)', 'split': 'train'}
+REJECT = Reject('/in/a/bad.jpg', 'truncated or corrupt JPEG data (x)', 'train')
 
 
 def _summary(name, classes, rejects=()):
@@ -69,7 +69,7 @@ def test_write_metadata_writes_every_file_and_success_last(tmp_path):
   for name in PIXELS:  # Shards exist when the step runs; TFDS's metadata records their sizes.
     (tmp_path / name).write_bytes(b'x' * 5)
   (tmp_path / 'train-00002-of-00003').write_bytes(b'x')  # Of an earlier shard count: deleted.
-  listing_reject = {'path': '/in/c/nested', 'reason': 'nested folder', 'split': 'validation'}
+  listing_reject = Reject('/in/c/nested', 'nested folder', 'validation')
   with test_pipeline.TestPipeline() as p:
     summaries = p | 'Summaries' >> beam.Create([_with_checksums(s) for s in SUMMARIES])
     stats = summaries | ChannelStats()
@@ -88,7 +88,8 @@ def test_write_metadata_writes_every_file_and_success_last(tmp_path):
   assert [s['file'] for s in manifest['splits']['train']['shards']] == [
       'train-00000-of-00002', 'train-00001-of-00002']
   assert manifest['num_classes'] == 2 and manifest['options'] == {'seed': 0}
-  assert layout.read_jsonl(output.path(layout.REJECTS_FILE)) == [REJECT, listing_reject]  # by path
+  assert layout.read_jsonl(output.path(layout.REJECTS_FILE)) == [  # by path
+      REJECT.to_json(), listing_reject.to_json()]
   assert (tmp_path / 'labels.txt').read_text() == 'a\nb\n'
   info = json.loads((tmp_path / layout.DATASET_INFO_FILE).read_text())
   assert [s['shardLengths'] for s in info['splits']] == [['3', '1'], ['1']]

@@ -260,7 +260,7 @@ def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
   """Per-split mean/std from integer sums equal numpy's over the same pixels, and a shard sidecar
   written by an earlier version (768-bin histogram instead of sums) resumes to the same numbers."""
   from transforms.metadata.stats import SplitStatsCombineFn
-  from transforms.output.summary import ShardSummary
+  from transforms.records import ShardSummary
   rng = np.random.default_rng(7)
   shards = [rng.integers(0, 256, (n, 3), dtype=np.int64) for n in (5000, 1, 777)]
 

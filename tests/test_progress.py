@@ -6,7 +6,7 @@ import time
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline.runtime import progress
-from transforms.output.progress import ProgressFile, read_totals
+from transforms.output.progress_counters import ProgressFile, read_totals
 
 
 class _Terminal(io.StringIO):

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 
 from conftest import SAMPLE_DIR
 from pipeline import report
+from transforms.records import Reject
 
 MAGENTA = (255, 0, 255)
 
@@ -137,7 +138,7 @@ def test_reject_reasons_are_counted(rendered):
   output, png = rendered
   rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
   assert len(rejects) == 2  # the fixture's truncated JPEG and text file
-  counts = report.reject_counts(rejects)
+  counts = report.reject_counts([Reject.from_json(r) for r in rejects])
   assert sum(n for _, n in counts) == 2
   assert all(not re.search(r'\d|Error', reason) for reason, _ in counts)  # per-file details dropped
   page = png.with_suffix('.html').read_text()

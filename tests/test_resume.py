@@ -13,7 +13,7 @@ from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from transforms.output import layout, resume
 from transforms.inputs.fingerprint import InputFingerprint, class_texts_digest, shard_inputs
 from transforms.split.sharding import ImageRef
-from transforms.output.summary import ShardSummary
+from transforms.records import ShardSummary
 
 REFS = [ImageRef('', 0, 'a', f'a/{i}.jpg', 1000 + i, 1_700_000_000_000_000 + i) for i in range(6)]
 
@@ -118,12 +118,12 @@ def _interrupt(output, *shards):
 
 def _shard_of(output, filename):
   """The shard holding the record of `filename` (relative to the split root)."""
-  from pipeline.verify import Example, read_tfrecords  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.example import parse_example  # pylint: disable=import-outside-toplevel
+  from transforms.output.file_format import read_tfrecords  # pylint: disable=import-outside-toplevel
   for shard in sorted(output.glob('*-of-*')):
     with open(shard, 'rb') as f:
       for record in read_tfrecords(f):
-        feature = Example.FromString(record.data).features.feature['image/filename']
-        if feature.bytes_list.value[0].decode() == filename:
+        if parse_example(record.data).filename == filename:
           return shard.name
   raise AssertionError(f'{filename} is in no shard')
 

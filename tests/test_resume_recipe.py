@@ -15,7 +15,7 @@ from pipeline import verify as verify_lib
 from transforms.output import layout, resume
 from transforms.inputs.fingerprint import shard_inputs
 from transforms.split.sharding import ImageRef
-from transforms.output.summary import ShardSummary
+from transforms.records import ShardSummary
 
 KILLED = ('train-00001-of-00003', 'validation-00000-of-00002')
 
@@ -58,12 +58,12 @@ def _quality_tables(encoded: bytes) -> dict:
 
 
 def _stored_jpegs(output: Path) -> list:
-  from pipeline.verify import Example, read_tfrecords  # pylint: disable=import-outside-toplevel
+  from transforms.imaging.example import parse_example  # pylint: disable=import-outside-toplevel
+  from transforms.output.file_format import read_tfrecords  # pylint: disable=import-outside-toplevel
   jpegs = []
   for shard in sorted(output.glob('*-of-*')):
     with open(shard, 'rb') as f:
-      jpegs += [Example.FromString(r.data).features.feature['image/encoded'].bytes_list.value[0]
-                for r in read_tfrecords(f)]
+      jpegs += [parse_example(r.data).encoded for r in read_tfrecords(f)]
   return jpegs
 
 

@@ -20,6 +20,7 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from conftest import SAMPLE_DIR
 from transforms.inputs.listing import Layout, ListImages, discover_layout, image_path, list_children
+from transforms.records import Reject
 from transforms.split.shard_count import ShardSizing
 from transforms.split.sharding import (TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard, ImageRef,
                                  assign_shards, order_key, split_class, stable_hash)
@@ -358,7 +359,7 @@ def list_images(layout, class_dirs, label_map, label_offset, images, rejects, gr
     listed = p | ListImages(layout, class_dirs, label_map, label_offset, ground_truth)
     assert_that(listed.images | beam.Map(_checked_stamp, layout.split_roots), equal_to(images),
                 label='Images')
-    assert_that(listed.rejects, equal_to(rejects), label='Rejects')
+    assert_that(listed.rejects | beam.Map(Reject.to_json), equal_to(rejects), label='Rejects')
 
 
 def test_list_images_of_one_pool_with_hidden_nested_and_unlisted(tmp_path):
@@ -457,6 +458,6 @@ def test_a_stray_folder_in_a_flat_validation_folder_loses_no_file(tmp_path):
     listed = p | ListImages(plan.layout, plan.class_dirs, plan.label_map, 0, plan.ground_truth)
     paths = (
         (listed.images | 'ImagePaths' >> beam.Map(lambda ref: image_path(plan.layout.split_roots, ref)),
-         listed.rejects | 'RejectPaths' >> beam.Map(lambda reject: reject['path']))
+         listed.rejects | 'RejectPaths' >> beam.Map(lambda reject: reject.path))
         | beam.Flatten())
     assert_that(paths, every_val_file_listed)

@@ -18,6 +18,8 @@ import pytest
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from pipeline import verify as verify_lib
+from transforms.output import file_format
+from transforms.imaging.example import example_class
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -55,9 +57,9 @@ def _open(path: Path, mode: str):
   return gzip.open(path, mode) if is_gzip else open(path, mode)
 
 
-def _records(path: Path) -> list[verify_lib.Record]:
+def _records(path: Path) -> list[file_format.FramedRecord]:
   with _open(path, 'rb') as handle:
-    return list(verify_lib.read_tfrecords(handle))
+    return list(file_format.read_tfrecords(handle))
 
 
 def _messages(output: Path) -> list[str]:
@@ -80,7 +82,7 @@ def _changed(path: Path) -> str:
 def _rewrite_record(path: Path, index: int, edit) -> None:
   """Re-frame ``path`` with record ``index`` replaced by ``edit(Example)`` (valid crcs)."""
   payloads = [r.data for r in _records(path)]
-  example = verify_lib.Example.FromString(payloads[index])
+  example = example_class().FromString(payloads[index])
   edit(example.features.feature)
   payloads[index] = example.SerializeToString(deterministic=True)
   from beam_private.tfrecord import write_record  # pylint: disable=import-outside-toplevel
@@ -106,7 +108,7 @@ def test_gzip_shards_really_are_gzip(converted):
   shard = _shard(converted['gzip'])
   assert shard.read_bytes()[:2] == b'\x1f\x8b'
   with gzip.open(shard, 'rb') as handle:
-    assert len(list(verify_lib.read_tfrecords(handle))) == _manifest(
+    assert len(list(file_format.read_tfrecords(handle))) == _manifest(
         converted['gzip'])['splits']['train']['shards'][0]['num_examples']
 
 
@@ -119,7 +121,7 @@ def test_framing_and_example_match_tensorflow(converted):
   assert [r.data for r in ours] == theirs and all(r.data_crc_ok for r in ours)
   for payload in theirs:
     expected = tf.train.Example.FromString(payload)
-    parsed = verify_lib.Example.FromString(payload)
+    parsed = example_class().FromString(payload)
     assert parsed.SerializeToString(deterministic=True) == expected.SerializeToString(
         deterministic=True)
     assert (parsed.features.feature['image/class/label'].int64_list.value[0] ==

@@ -21,7 +21,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.output import layout
-from transforms.imaging.example import example_class
+from transforms.imaging.example import parse_example
 from transforms.duplicates.near import (COUNT_KEYS, DEFAULT_NEAR_DISTANCE, EXACT, NEAR, count_lines,
                                         near_components)
 from transforms.imaging.perceptual_hash import hamming_distance
@@ -36,12 +36,10 @@ def record_phash(payload: bytes) -> Tuple[str, Optional[int]]:
   """(image/filename, image/phash or None) of a serialized Example ('' and None if it does not
   parse)."""
   try:
-    feature = example_class().FromString(payload).features.feature
-    name = feature['image/filename'].bytes_list.value[0].decode('utf-8')
-  except Exception:  # pylint: disable=broad-except  (check_example reports a bad record)
+    example = parse_example(payload).require('filename')
+  except ValueError:  # check_example reports a bad record
     return '', None
-  values = feature['image/phash'].int64_list.value if 'image/phash' in feature else []
-  return name, (values[0] if len(values) == 1 else None)
+  return example.filename, example.phash
 
 
 def line_problem(line: Any) -> Optional[str]:

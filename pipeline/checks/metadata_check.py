@@ -21,15 +21,16 @@ import dataclasses
 import hashlib
 import json
 import math
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.output import layout, success
+from transforms.imaging.example import StoredExample
 from transforms.imaging.image import channel_sums
 from transforms.metadata.stats import SplitTotals, mean_std
-from transforms.output.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 from transforms.metadata.tfds_metadata import tfds_label_names
 
 Problems = List[Tuple[str, str]]  # (file, message)
@@ -38,7 +39,7 @@ Problems = List[Tuple[str, str]]  # (file, message)
 # subsampling and quantisation at --jpeg_quality 1-5 move a split's blue mean by up to ~2.
 MEAN_TOLERANCE = 3.0
 STD_TOLERANCE = 5.0
-_REJECT_KEYS = ('path', 'reason', 'split')
+_REJECT_KEYS = tuple(field.name for field in dataclasses.fields(Reject))  # rejects.jsonl's
 _DUPLICATE_KEYS = ('kind', 'files')
 _ALWAYS_IN_STATS = ('num_examples', 'class_counts')  # a split's keys in stats.json of every version
 
@@ -64,25 +65,20 @@ class RecordTally:
   channel_sums: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
   channel_squares: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
 
-  def add(self, feature_map: Any, encoded: bytes, label: int, pixels: Optional[np.ndarray]) -> None:
-    """Counts one record; `pixels`: its decoded uint8 [H, W, 3] image, None when it did not decode."""
-    synset = _bytes_feature(feature_map, 'image/class/synset')
+  def add(self, example: StoredExample, pixels: Optional[np.ndarray]) -> None:
+    """Counts one record (its image and label present: StoredExample.require()); `pixels`: its
+    decoded uint8 [H, W, 3] image, None when it did not decode."""
+    synset = example.synset
     self.num_examples += 1
-    self.num_bytes += len(encoded)
+    self.num_bytes += len(example.encoded)
     self.class_counts[synset] += 1
-    self.synsets[label].add(synset)
-    self.texts[synset].add(_bytes_feature(feature_map, 'image/class/text'))
+    self.synsets[example.label].add(synset)
+    self.texts[synset].add(example.text)
     if pixels is not None:
       sums, squares = channel_sums(np.ascontiguousarray(pixels))
       self.num_pixels += pixels.shape[0] * pixels.shape[1]
       self.channel_sums = [a + b for a, b in zip(self.channel_sums, sums)]
       self.channel_squares = [a + b for a, b in zip(self.channel_squares, squares)]
-
-
-def _bytes_feature(feature_map: Any, key: str) -> Optional[str]:
-  if key not in feature_map or len(feature_map[key].bytes_list.value) != 1:
-    return None
-  return feature_map[key].bytes_list.value[0].decode('utf-8', 'replace')
 
 
 def check_metadata(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],

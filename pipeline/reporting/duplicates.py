@@ -19,9 +19,9 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from pipeline.checks.duplicates_check import iter_groups
-from pipeline.verify import Example
 from transforms.output import file_format as file_formats
 from transforms.output import layout
+from transforms.imaging.example import parse_example
 
 MAX_PAIRS = 6  # pairs shown
 
@@ -80,10 +80,9 @@ def read_pair_images(output: layout.OutputLayout, manifest: Dict, pairs: List[Du
       with contextlib.closing(shard_format.read(output.path(shard['file']),
                                                 manifest.get('compression', 'none'))) as records:
         for data in records:
-          feature = Example.FromString(data).features.feature
-          name = feature['image/filename'].bytes_list.value[0].decode('utf-8')
-          for pair, i in wanted.get((split, name), ()):
-            pair.images[i] = decode(feature['image/encoded'].bytes_list.value[0])
+          example = parse_example(data)
+          for pair, i in wanted.get((split, example.filename), ()):
+            pair.images[i] = decode(example.encoded)
 
 
 def pairs_sheet(pairs: Sequence[DuplicatePair], tile: Callable[[np.ndarray], np.ndarray],

@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import UsageError
 from transforms.output import layout
+from transforms.paths import is_remote
 
 try:
   import fcntl
@@ -133,7 +134,7 @@ class OutputClaim:
   def __init__(self, output: layout.OutputLayout, record: ClaimRecord):
     self._output = output
     self._record = record
-    self._local = '://' not in output.root
+    self._local = not is_remote(output.root)
     self._fd: Optional[int] = None
     self._stop = threading.Event()
     self._heartbeat: Optional[threading.Thread] = None

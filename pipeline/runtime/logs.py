@@ -26,6 +26,8 @@ import tempfile
 import threading
 from typing import Deque, Iterator, Optional, Sequence, Tuple
 
+from transforms.paths import is_remote
+
 TERMINAL_FORMAT = '%(asctime)s %(levelname)s %(message)s'
 FILE_FORMAT = '%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s'
 HELD_RECORDS = 10000  # records kept in memory until the run log opens; older ones are dropped
@@ -160,7 +162,7 @@ def held_import_logs() -> Iterator[None]:
 def local_log_path(path: str) -> str:
   """`path` (the output's `_work/run.log`, transforms/output/layout.py) when it is local; for a gs:// or s3://
   output the same file name in a new local temporary folder."""
-  if '://' in path:
+  if is_remote(path):
     return os.path.join(tempfile.mkdtemp(prefix='folder2tfrecord-'), path.rsplit('/', 1)[-1])
   return path
 

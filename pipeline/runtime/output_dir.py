@@ -26,11 +26,12 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import ConverterOptions, UsageError
 from transforms.output import layout, resume
 from transforms.inputs.listing import InputError, list_entries
+from transforms.paths import is_remote
 
 
 def _comparable(path: str) -> str:
   """A path as compared for nesting: the real path of a local one, a normalised gs:// or s3:// URL."""
-  if '://' in path:
+  if is_remote(path):
     scheme, rest = path.split('://', 1)
     return f'{scheme.lower()}://' + posixpath.normpath('/' + rest).lstrip('/')
   return os.path.realpath(os.path.expanduser(path))
@@ -38,7 +39,7 @@ def _comparable(path: str) -> str:
 
 def _inside(child: str, parent: str) -> bool:
   """Whether comparable path `child` is `parent` or below it."""
-  sep = '/' if '://' in parent else os.sep
+  sep = '/' if is_remote(parent) else os.sep
   return child == parent or child.startswith(parent.rstrip(sep) + sep)
 
 
@@ -80,7 +81,7 @@ def check_output_location(opts: ConverterOptions, writable: bool = True) -> None
   problem = nesting_problem(opts.input, opts.output)
   if problem:
     raise UsageError(problem)
-  if '://' in opts.output:
+  if is_remote(opts.output):
     return
   existing = _existing_ancestor(opts.output)
   if not os.path.isdir(existing):

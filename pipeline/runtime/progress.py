@@ -2,7 +2,8 @@
 
 The total is the number of files under the class folders, counted on the driver before the run for
 local inputs (a cheap directory listing); for object-store inputs the total is unknown and the bar
-shows counts and rate only. Counts come from the workers' progress files (transforms/output/progress.py).
+shows counts and rate only. Counts come from the workers' progress files
+(transforms/output/progress_counters.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 from typing import Optional
 
 from transforms.inputs.listing import is_left_behind
-from transforms.output.progress import read_totals
+from transforms.paths import is_remote
+from transforms.output.progress_counters import read_totals
 
 _LOGGER = logging.getLogger(__name__)
 LOG_INTERVAL_SECONDS = 10.0
@@ -27,7 +29,7 @@ def count_files(split_roots, class_dirs) -> Optional[int]:
   None for object-store inputs."""
   total = 0
   for split, root in split_roots.items():
-    if '://' in root:
+    if is_remote(root):
       return None
     for synset in class_dirs[split]:
       try:
@@ -51,7 +53,7 @@ class Progress:
     self._bar = None
 
   def __enter__(self):
-    if '://' in self._progress_dir:
+    if is_remote(self._progress_dir):
       return self
     if self._stream.isatty():
       from tqdm import tqdm  # pylint: disable=import-outside-toplevel

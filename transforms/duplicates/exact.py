@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import dataclasses
 import hashlib
 import json
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -26,7 +25,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES, open_input
-from transforms.inputs.listing import image_path, input_path, reject
+from transforms.inputs.listing import image_path, input_path
+from transforms.records import DuplicateGroup, Reject
 from transforms.split.sharding import SPLITS, TRAIN, UNSPLIT, ImageRef, ref_id
 
 THREADS = 16  # the driver's concurrent reads (exact_duplicate_groups)
@@ -80,27 +80,6 @@ def copy_order(split: Optional[str], path: str) -> Tuple[bool, int, str]:
 def member_order(ref: ImageRef) -> Tuple[bool, int, str]:
   """`copy_order` of a listed file."""
   return copy_order(ref.split, ref.key)
-
-
-@dataclasses.dataclass(frozen=True)
-class DuplicateGroup:
-  """Listed files with identical bytes.
-
-  Attributes:
-    digest: hex SHA-256 of the bytes.
-    members: two or more ImageRefs in `member_order` (the first is the copy that is kept).
-  """
-  digest: str
-  members: Tuple[ImageRef, ...]
-
-  def dropped(self) -> List[ImageRef]:
-    """The members --drop_duplicates drops: every train (or unsplit) member but the first member."""
-    return [ref for ref in self.members[1:] if ref.split in (TRAIN, UNSPLIT)]
-
-  def followers(self) -> List[Tuple[ImageRef, ImageRef]]:
-    """(member, first member) for every member but the first: the split the first one gets is
-    theirs (inputs without split folders only)."""
-    return [(ref, self.members[0]) for ref in self.members[1:] if ref.split == UNSPLIT]
 
 
 class _Digests:
@@ -263,9 +242,9 @@ def read_exclusions(path: str) -> FrozenSet[str]:
   return frozenset(excluded)
 
 
-def left_out(ref: ImageRef, split_roots: Dict[str, str], reason: str) -> dict:
-  """The reject dict of a file the run leaves out before the split (`excluded`, `duplicate of`)."""
-  return reject(image_path(split_roots, ref), ref.split, reason)
+def left_out(ref: ImageRef, split_roots: Dict[str, str], reason: str) -> Reject:
+  """The reject of a file the run leaves out before the split (`excluded`, `duplicate of`)."""
+  return Reject.of(image_path(split_roots, ref), ref.split, reason)
 
 
 def is_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[str, str]) -> bool:
@@ -294,7 +273,7 @@ def _unless_dropped(ref: ImageRef, dropped: Dict[Tuple[str, str], str], split_ro
 
 class ExcludeFiles(beam.PTransform):
   """ImageRef -> the ImageRefs whose input-relative path is not in `excluded` (main output `kept`)
-  and a reject dict `excluded` for each other one (output `dropped`)."""
+  and a Reject `excluded` for each other one (output `dropped`)."""
 
   def __init__(self, excluded: FrozenSet[str], split_roots: Dict[str, str]):
     super().__init__()
@@ -308,7 +287,7 @@ class ExcludeFiles(beam.PTransform):
 
 
 class DropDuplicates(beam.PTransform):
-  """ImageRef -> the ImageRefs to convert (main output `kept`) and a reject dict `duplicate of
+  """ImageRef -> the ImageRefs to convert (main output `kept`) and a Reject `duplicate of
   <path>` (output `dropped`) for each copy `DuplicateGroup.dropped` names; nothing is dropped unless
   `drop` (--drop_duplicates)."""
 

@@ -24,6 +24,8 @@ import re
 import zlib
 from typing import Dict, List, Mapping, Optional
 
+from transforms.output.file_format import FileFormat
+
 # The distributions constraints.txt pins for the workers (scripts/worker_requirements.py): the codecs
 # and numpy, whose ABI their wheels are built against.
 WORKER_PINNED_DISTRIBUTIONS = ('pillow', 'simplejpeg', 'opencv-python-headless', 'numpy')
@@ -64,13 +66,14 @@ def _simplejpeg_turbo(module) -> Optional[str]:
   return match.group(1).decode('ascii') if match else None
 
 
-def codec_versions(compression: str = 'none', file_format: str = 'tfrecord') -> Dict[str, str]:
+def codec_versions(compression: str = 'none', file_format: str = FileFormat.TFRECORD
+                   ) -> Dict[str, str]:
   """{codec: version} of the builds this process encodes and decodes with (the module docstring says
   which count); 'zlib' too for --compression gzip, 'array-record' for --file_format array_record."""
   versions = dict(_jpeg_codecs())
   if compression == 'gzip':
     versions['zlib'] = zlib.ZLIB_RUNTIME_VERSION
-  if file_format == 'array_record':
+  if file_format == FileFormat.ARRAY_RECORD:
     versions['array-record'] = _distribution_version('array-record')
   return versions
 
@@ -82,7 +85,8 @@ def _distribution_version(name: str) -> str:
     return 'not installed'
 
 
-def package_versions(compression: str = 'none', file_format: str = 'tfrecord') -> Dict[str, str]:
+def package_versions(compression: str = 'none', file_format: str = FileFormat.TFRECORD
+                     ) -> Dict[str, str]:
   """What provenance.json records: Python, Beam, numpy, protobuf, google-crc32c and the codecs."""
   import apache_beam  # pylint: disable=import-outside-toplevel
   import numpy  # pylint: disable=import-outside-toplevel
@@ -109,7 +113,7 @@ def check_codecs(expected: Mapping[str, str]) -> None:
   """
   different = mismatches(expected, codec_versions(
       'gzip' if 'zlib' in expected else 'none',
-      'array_record' if 'array-record' in expected else 'tfrecord'))
+      FileFormat.ARRAY_RECORD if 'array-record' in expected else FileFormat.TFRECORD))
   if different:
     raise CodecMismatch(
         'this worker\'s image codecs differ from the driver\'s, so its shards would not be '

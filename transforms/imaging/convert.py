@@ -36,7 +36,7 @@ class RecordRecipe:
   """
   split_roots: Dict[str, str]
   spec: image.ImageSpec
-  file_format: str = file_formats.TFRECORD
+  file_format: str = file_formats.FileFormat.TFRECORD
   compression: str = 'none'
   class_texts: Optional[Dict[str, str]] = None
   bbox_dir: Optional[str] = None

@@ -8,15 +8,17 @@ gives the same bytes on every run and every runner.
 The message classes come from the protobuf library, built from the field layout of TensorFlow's
 ``tensorflow/core/example/{example,feature}.proto`` in a private descriptor pool, so the per-image
 path never imports TensorFlow (a heavy import on every worker). The wire format is the same by
-construction; tests/test_example.py checks byte equality with ``tf.train.Example``.
+construction; tests/test_example.py checks byte equality with ``tf.train.Example``. `build_example`
+writes a record; `parse_example` is the one reader of them (verify, report, the readers).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
 FEATURE_KEYS = (
     'image/encoded', 'image/format', 'image/height', 'image/width', 'image/channels',
@@ -107,3 +109,72 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
   if phash is not None:
     feature['image/phash'].int64_list.value.append(phash)
   return example.SerializeToString(deterministic=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredExample:
+  """The features of one converter record that its readers use (verify, report, ExampleSource).
+
+  Attributes:
+    encoded: `image/encoded`, the stored JPEG's bytes.
+    height, width: `image/height`, `image/width`, the stored image's size in pixels.
+    label: `image/class/label` as stored (label_offset included).
+    filename: `image/filename`, the path relative to the split's root.
+    synset: `image/class/synset`, the class folder name.
+    text: `image/class/text`, the class's text (--class_text_file).
+    phash: `image/phash`, the stored pixels' perceptual hash, a signed int64.
+  Each is None when the record has no such feature, or not exactly one value of its type (records
+  of earlier versions have no `image/phash`). Strings are UTF-8, invalid bytes replaced.
+  """
+  encoded: Optional[bytes]
+  height: Optional[int]
+  width: Optional[int]
+  label: Optional[int]
+  filename: Optional[str]
+  synset: Optional[str]
+  text: Optional[str]
+  phash: Optional[int]
+
+  def require(self, *names: str) -> 'StoredExample':
+    """Itself, when each attribute of `names` (default: the image and its label) has a value.
+
+    Raises:
+      ValueError: naming the first feature that has none.
+    """
+    for name in names or ('encoded', 'height', 'width', 'label'):
+      if getattr(self, name) is None:
+        raise ValueError(f'feature {_FEATURES[name][0]!r} missing or not one {_FEATURES[name][1]}')
+    return self
+
+
+# StoredExample attribute -> (feature key, value list)
+_FEATURES = {'encoded': ('image/encoded', 'bytes_list'), 'height': ('image/height', 'int64_list'),
+             'width': ('image/width', 'int64_list'), 'label': ('image/class/label', 'int64_list'),
+             'filename': ('image/filename', 'bytes_list'),
+             'synset': ('image/class/synset', 'bytes_list'),
+             'text': ('image/class/text', 'bytes_list'), 'phash': ('image/phash', 'int64_list')}
+_TEXT = ('filename', 'synset', 'text')
+
+
+def _one_value(feature_map: Any, key: str, kind: str) -> Any:
+  if key not in feature_map or feature_map[key].WhichOneof('kind') != kind:
+    return None
+  values = getattr(feature_map[key], kind).value
+  return values[0] if len(values) == 1 else None
+
+
+def parse_example(record: bytes) -> StoredExample:
+  """A serialized tf.train.Example -> its StoredExample (no TensorFlow needed).
+
+  Raises:
+    ValueError: `record` is not a serialized Example (protobuf's DecodeError message).
+  """
+  try:
+    feature_map = example_class().FromString(record).features.feature
+  except message.DecodeError as e:
+    raise ValueError(str(e)) from None
+  values = {name: _one_value(feature_map, key, kind) for name, (key, kind) in _FEATURES.items()}
+  for name in _TEXT:
+    if values[name] is not None:
+      values[name] = values[name].decode('utf-8', 'replace')
+  return StoredExample(**values)

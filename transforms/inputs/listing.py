@@ -25,11 +25,12 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.metrics import Metrics
 
 from transforms.inputs.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
 from transforms.output.layout import join
+from transforms.paths import is_remote
+from transforms.records import Reject
 from transforms.split.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 VALIDATION_DIR_NAMES = ('validation', 'val')
@@ -107,10 +108,6 @@ def _match(pattern: str) -> List[FileMetadata]:
     raise InputError(f'cannot list {pattern}: {e}') from e
 
 
-def is_local(path: str) -> bool:
-  return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
-
-
 class Entry(NamedTuple):
   """One entry of a folder listing.
 
@@ -180,7 +177,7 @@ def list_input_folder(directory: str) -> Tuple[List[Entry], List[str]]:
 def _scan(directory: str) -> List[Entry]:
   """Every entry directly under `directory`, sorted by name (list_entries)."""
   entries = {}
-  if is_local(directory):
+  if not is_remote(directory):
     try:
       with os.scandir(directory) as it:
         for entry in it:
@@ -264,12 +261,12 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
   for entry in entries:
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
-          REJECTS_TAG, reject(entry.path, split, f'class {synset!r} is not in --labels_file'))
+          REJECTS_TAG, Reject.of(entry.path, split, f'class {synset!r} is not in --labels_file'))
     elif entry.is_folder:
-      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(
           entry.path, split, 'nested folder: only root/<class>/<image> is read'))
     elif entry.problem:
-      yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, entry.problem))
+      yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, entry.problem))
     else:
       yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{entry.name}',
                      entry.size, entry.mtime_us)
@@ -291,16 +288,11 @@ def _list_flat_dir(split: str, entries: List[Entry], label_map: Dict[str, int], 
       yield ImageRef(split, label_map[synset] + label_offset, synset, entry.name, entry.size,
                      entry.mtime_us)
       continue
-    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(entry.path, split, reason))
-
-
-def reject(path: str, split: Optional[str], reason: str) -> dict:
-  """A rejects.jsonl record; bytes of `path` that are not UTF-8 are written as `\\xNN`."""
-  return {'path': escaped(path), 'reason': reason, 'split': split or None}
+    yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, reason))
 
 
 class Listed(NamedTuple):
-  """ListImages' outputs: ImageRefs, and reject dicts (the class folders' and `loose_files`)."""
+  """ListImages' outputs: ImageRefs, and Rejects (the class folders' and `loose_files`)."""
   images: beam.PCollection
   rejects: beam.PCollection
 
@@ -319,8 +311,8 @@ class ListImages(beam.PTransform):
 
   def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
                label_offset: int, ground_truth: Optional[Dict[str, str]] = None,
-               loose_files: Iterable[dict] = ()):
-    """`loose_files`: reject dicts the driver found beside the class folders (InputSurvey)."""
+               loose_files: Iterable[Reject] = ()):
+    """`loose_files`: Rejects the driver found beside the class folders (InputSurvey)."""
     super().__init__()
     self._loose_files = list(loose_files)
     self._ground_truth = ground_truth

@@ -23,8 +23,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from transforms.inputs.input_file import escaped, is_utf8
 from transforms.output.layout import join
 from transforms.inputs.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, NOT_IN_CLASS_FOLDER, InputError,
-                                Layout, is_local, is_left_behind, left_behind_kind,
-                                list_input_folder, reject, relative)
+                                Layout, is_left_behind, left_behind_kind,
+                                list_input_folder, relative)
+from transforms.paths import is_remote
+from transforms.records import Reject
 from transforms.split.sharding import UNSPLIT, VALIDATION
 
 _UNLABELLABLE = {'\n': 'a newline', '\r': 'a carriage return', '\0': 'a NUL'}
@@ -39,14 +41,14 @@ class InputSurvey:
   Attributes:
     class_dirs: {split: class folder names under its root, sorted; [''] for a flat validation
       folder}.
-    loose_files: reject dicts (NOT_IN_CLASS_FOLDER, split None) of the files directly in --input or in
+    loose_files: Rejects (NOT_IN_CLASS_FOLDER, split None) of the files directly in --input or in
       a split root beside its class folders.
     left_behind: {left_behind_kind: entries} skipped in --input and the split roots (the class
       folders' own are counted by ListImages).
     empty_classes: paths of the class folders that hold nothing but left-behind entries.
   """
   class_dirs: Dict[str, List[str]]
-  loose_files: Tuple[dict, ...] = ()
+  loose_files: Tuple[Reject, ...] = ()
   left_behind: Mapping[str, int] = dataclasses.field(default_factory=dict)
   empty_classes: Tuple[str, ...] = ()
 
@@ -79,8 +81,8 @@ def survey_input(input_root: str, layout: Layout) -> InputSurvey:
              for name in names if name]
   with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
     empty = [path for path, full in zip(folders, pool.map(_holds_entries, folders)) if not full]
-  return InputSurvey(class_dirs, tuple(reject(path, None, NOT_IN_CLASS_FOLDER) for path in loose),
-                     dict(left_behind), tuple(empty))
+  loose_files = tuple(Reject.of(path, None, NOT_IN_CLASS_FOLDER) for path in loose)
+  return InputSurvey(class_dirs, loose_files, dict(left_behind), tuple(empty))
 
 
 def check_class_name(root: str, name: str) -> None:
@@ -96,7 +98,7 @@ def _holds_entries(folder: str) -> bool:
   """Whether `folder` holds anything but left-behind entries (local: stops at the first one; object
   stores: among its first _EMPTY_CHECK_LIMIT names)."""
   try:
-    if is_local(folder):
+    if not is_remote(folder):
       with os.scandir(folder) as it:
         return any(not is_left_behind(entry.name) for entry in it)
     metadata = FileSystems.match([join(folder, '**')], limits=[_EMPTY_CHECK_LIMIT])[0].metadata_list

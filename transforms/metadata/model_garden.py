@@ -22,6 +22,7 @@ from typing import Dict, Optional
 import yaml
 
 from transforms.output import layout
+from transforms.output.file_format import FileFormat
 from transforms.split.sharding import TEST, TRAIN, VALIDATION, ordered_splits
 
 _LOGGER = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _header(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> str
 def model_garden_text(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> Optional[str]:
   """model_garden.yaml's content; None (and a warning that says why) without a train split, or for
   ArrayRecord shards (Model Garden's readers take TFRecord)."""
-  if manifest.get('file_format', 'tfrecord') != 'tfrecord':
+  if manifest.get('file_format', FileFormat.TFRECORD) != FileFormat.TFRECORD:
     _LOGGER.warning('Not writing %s: Model Garden reads TFRecord shards, these are %s (convert with '
                     '--file_format tfrecord for Model Garden).', layout.MODEL_GARDEN_FILE,
                     manifest['file_format'])

@@ -21,15 +21,14 @@ import datetime
 import importlib.metadata
 import os
 import subprocess
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import apache_beam as beam
 
 from transforms.output import layout
 from transforms.inputs.fingerprint import InputFingerprint
-from transforms.output.summary import ShardSummary
+from transforms.records import ShardSummary
 
-FORMAT_VERSION = 1
 DISTRIBUTION = 'folder2tfrecord'
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIT_TIMEOUT_SECONDS = 5
@@ -98,34 +97,48 @@ class OutputFacts:
   fingerprint: InputFingerprint = InputFingerprint()
   outcomes: Dict[str, int] = dataclasses.field(default_factory=dict)
 
-  def add(self, item: Union[ShardSummary, str, 'OutputFacts']) -> 'OutputFacts':
-    if isinstance(item, OutputFacts):
-      self.checksums.update(item.checksums)
-      self.fingerprint = self.fingerprint.add(item.fingerprint)
-      for outcome, count in item.outcomes.items():
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
-    elif isinstance(item, str):
-      self.outcomes[item] = self.outcomes.get(item, 0) + 1
-    else:
-      self.checksums[item.shard] = (item.file_bytes, item.file_sha256)
-      if item.inputs is not None:
-        self.fingerprint = self.fingerprint.add(item.inputs)
+  def add_summary(self, summary: ShardSummary) -> 'OutputFacts':
+    """Adds one shard's size, SHA-256 and input fingerprint; returns itself."""
+    self.checksums[summary.shard] = (summary.file_bytes, summary.file_sha256)
+    if summary.inputs is not None:
+      self.fingerprint = self.fingerprint.add(summary.inputs)
+    return self
+
+  def add_outcome(self, outcome: str) -> 'OutputFacts':
+    """Counts one shard's outcome (one of transforms/output/resume.py OUTCOMES); returns itself."""
+    self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+    return self
+
+  def merge(self, other: 'OutputFacts') -> 'OutputFacts':
+    """Adds the facts of other shards (`other` is unchanged); returns itself."""
+    self.checksums.update(other.checksums)
+    self.fingerprint = self.fingerprint.add(other.fingerprint)
+    for outcome, count in other.outcomes.items():
+      self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
     return self
 
 
+def _facts_of_summary(summary: ShardSummary) -> OutputFacts:
+  return OutputFacts().add_summary(summary)
+
+
+def _facts_of_outcome(outcome: str) -> OutputFacts:
+  return OutputFacts().add_outcome(outcome)
+
+
 class _OutputFactsFn(beam.CombineFn):
-  """ShardSummary and outcome strings -> one OutputFacts (exact; any merge order)."""
+  """The OutputFacts of single shards -> one OutputFacts (exact; any merge order)."""
 
   def create_accumulator(self) -> OutputFacts:
     return OutputFacts()
 
-  def add_input(self, accumulator: OutputFacts, item) -> OutputFacts:
-    return accumulator.add(item)
+  def add_input(self, accumulator: OutputFacts, facts: OutputFacts) -> OutputFacts:
+    return accumulator.merge(facts)
 
   def merge_accumulators(self, accumulators: Iterable[OutputFacts]) -> OutputFacts:
     merged = OutputFacts()
     for accumulator in accumulators:
-      merged.add(accumulator)
+      merged.merge(accumulator)
     return merged
 
   def extract_output(self, accumulator: OutputFacts) -> OutputFacts:
@@ -137,7 +150,8 @@ class CollectOutputFacts(beam.PTransform):
 
   def expand(self, inputs):
     summaries, outcomes = inputs
-    return ((summaries, outcomes)
+    return ((summaries | 'FactsOfSummaries' >> beam.Map(_facts_of_summary),
+             outcomes | 'FactsOfOutcomes' >> beam.Map(_facts_of_outcome))
             | 'SummariesAndOutcomes' >> beam.Flatten()
             | 'CombineFacts' >> beam.CombineGlobally(_OutputFactsFn()))
 
@@ -145,7 +159,7 @@ class CollectOutputFacts(beam.PTransform):
 def build_provenance(run: RunInfo, facts: OutputFacts, deleted_shards: List[str],
                      finished: str) -> Dict[str, Any]:
   """provenance.json's content (module docstring)."""
-  return {'format_version': FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
+  return {'format_version': layout.FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
           'finished': finished, 'runner': run.runner, 'converter': dict(run.converter),
           'packages': dict(sorted(run.packages.items())),
           'input': {'root': run.input_root, **facts.fingerprint.to_json()},

@@ -64,7 +64,7 @@ def reason_category(reason: str) -> str:
   return category.strip() or reason
 
 
-def count_reasons(rejects: Iterable[Dict]) -> Dict[str, int]:
-  """{reason category: rejects}, most frequent first (then by category)."""
-  counts = collections.Counter(reason_category(r['reason']) for r in rejects)
+def count_reasons(reasons: Iterable[str]) -> Dict[str, int]:
+  """{reason category: rejects} of the rejects' reasons, most frequent first (then by category)."""
+  counts = collections.Counter(reason_category(reason) for reason in reasons)
   return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
 
-from transforms.output.summary import ShardSummary
+from transforms.records import ShardSummary
 
 
 def mean_std(num_pixels: int, sums: Sequence[int], squares: Sequence[int]

@@ -118,7 +118,8 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict,
     splits.append({'filepathTemplate': template, 'name': split,
                    'numBytes': str(num_bytes[split] if num_bytes else shard_sizes(output, files)),
                    'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
-  files = 'TFRecords' if shard_format.name == file_formats.TFRECORD else 'ArrayRecord files'
+  tfrecord = shard_format.name == file_formats.FileFormat.TFRECORD
+  files = 'TFRecords' if tfrecord else 'ArrayRecord files'
   return {'description': f'Image folder converted to {files} of tf.train.Example by folder2tfrecord '
                          "(keys as in TensorFlow's build_imagenet_data.py).",
           'fileFormat': shard_format.name, 'name': DATASET_NAME, 'splits': splits,

@@ -12,7 +12,7 @@ every other file but provenance.json (transforms/output/success.py), which `pipe
 from __future__ import annotations
 
 import collections
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
@@ -22,6 +22,7 @@ from transforms.inputs.label_map import labels_text
 from transforms.duplicates.near import Duplicates
 from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.metadata.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.records import Reject
 from transforms.metadata.reject_reasons import count_reasons
 from transforms.output.resume import delete_stale_shards
 from transforms.metadata.stats import SplitTotals
@@ -34,7 +35,7 @@ def reject_fraction(stats: Dict) -> float:
   return stats['num_rejected'] / total if total else 0.0
 
 
-def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
+def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
                 duplicates: Optional[Duplicates] = None) -> Dict:
   """stats.json: per split the counts, class counts and mean/std; at the top level the totals,
   `num_rejected_without_split` (rejects whose `split` is null: listed before any split was chosen),
@@ -45,7 +46,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
   has an entry with 0 examples and NaN mean/std) or in `num_rejected_without_split`. The run's
   summary and `report` print these counts.
   """
-  rejected = collections.Counter(r['split'] or None for r in rejects)
+  rejected = collections.Counter(r.split or None for r in rejects)
   stats = {}
   for split in sorted(set(split_stats) | {s for s in rejected if s is not None}):
     totals = split_stats.get(split, SplitTotals())
@@ -58,14 +59,14 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: List[dict],
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
   stats['num_rejected_without_split'] = rejected[None]
-  stats['reject_reasons'] = count_reasons(rejects)
+  stats['reject_reasons'] = count_reasons(r.reason for r in rejects)
   stats['duplicates'] = dict((duplicates or Duplicates()).counts)
   return stats
 
 
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
                    num_classes: int, label_offset: int, compression: str, options: Dict,
-                   file_format: str = file_formats.TFRECORD,
+                   file_format: str = file_formats.FileFormat.TFRECORD,
                    checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None) -> Dict:
   """manifest.json: per split its shards in index order with their record counts and their size in
   bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), the
@@ -93,7 +94,8 @@ def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256:
 
 def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                    compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[dict], facts: OutputFacts, file_format: str = file_formats.TFRECORD,
+                   rejects: List[Reject], facts: OutputFacts,
+                   file_format: str = file_formats.FileFormat.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
@@ -104,11 +106,11 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
   """
-  rejects = sorted(rejects, key=lambda r: (r['path'], r['reason']))
+  rejects = sorted(rejects, key=lambda r: (r.path, r.reason))
   duplicates = duplicates or Duplicates()
   stats = build_stats(split_stats, rejects, duplicates)
   layout.write_text(output.path(layout.LABELS_FILE), labels_text(class_names))
-  layout.write_jsonl(output.path(layout.REJECTS_FILE), rejects)
+  layout.write_jsonl(output.path(layout.REJECTS_FILE), [r.to_json() for r in rejects])
   layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
@@ -134,7 +136,7 @@ class WriteMetadata(beam.PTransform):
 
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                compression: str, options: Dict, max_reject_fraction: float,
-               file_format: str = file_formats.TFRECORD,
+               file_format: str = file_formats.FileFormat.TFRECORD,
                model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None):
     """`run`: what the driver knows for provenance.json; None writes no provenance.json."""
     super().__init__()

@@ -18,7 +18,7 @@ READ_CHUNK_BYTES = 1 << 20
 
 
 @dataclasses.dataclass
-class Stored:
+class FileChecksum:
   """Size in bytes and hex SHA-256 of a file as stored; None until it is complete."""
   bytes: Optional[int] = None
   sha256: Optional[str] = None

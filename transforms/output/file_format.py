@@ -2,38 +2,58 @@
 
 Both hold the same serialized tf.train.Example records in the same shards and order; only the
 container differs. Everything that depends on it (writing a shard, reading its records back, the
-compression it allows, its shard names, its TFDS `fileFormat`) is here, so no other module spells a
-format out. Each writer reports the size and SHA-256 of the file it stored (`Stored`) from the bytes
-on their way out: no second read of a shard. TFRecord: TensorFlow's framing
-(beam_private/tfrecord.py), optionally gzip-compressed as a whole. ArrayRecord (the `array_record`
-package; Grain's global shuffle and TFDS's `as_data_source()` read it): `ArrayRecordWriter` with
-TFDS's random-access options, `group_size:1` (reading record i decodes one record) and
-`uncompressed` (zstd does not shrink JPEG records; docs/readers.md); whole-file gzip does not apply.
-Its C++ writer and reader open local files only: a shard is written to a local temporary file and
-copied through Beam's FileSystems to the temporary name the shard writer renames (the same atomicity
-as TFRecord); gs:// and s3:// shards are read from a local copy (`local_copy`).
+compression it allows, its TFDS `fileFormat`) is here, so no other module spells a format out: they
+ask a `ShardFormat` by `FileFormat`. Each writer reports the size and SHA-256 of the file it stored
+(`FileChecksum`) from the bytes on their way out: no second read of a shard. TFRecord: TensorFlow's
+framing (beam_private/tfrecord.py writes it, `read_tfrecords` here reads it), optionally
+gzip-compressed as a whole. ArrayRecord (the `array_record` package; Grain's global shuffle and
+TFDS's `as_data_source()` read it): `ArrayRecordWriter` with TFDS's random-access options,
+`group_size:1` (reading record i decodes one record) and `uncompressed` (zstd does not shrink JPEG
+records; docs/readers.md); whole-file gzip does not apply. Its C++ writer and reader open local
+files only: a shard is written to a local temporary file and copied through Beam's FileSystems to
+the temporary name the shard writer renames (the same atomicity as TFRecord); gs:// and s3://
+shards are read from a local copy (`local_copy`).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
+import enum
 import io
 import os
 import shutil
+import struct
 import tempfile
 import zlib
-from typing import Callable, ClassVar, Dict, Iterator, Mapping, Optional, Sequence
+from typing import (TYPE_CHECKING, BinaryIO, Callable, ClassVar, Dict, Iterator, Mapping, Optional,
+                    Sequence)
 
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from beam_private import tfrecord
-from transforms.output import layout
-from transforms.output.checksum import HashingWriter, Stored, file_sha256
+from transforms.output.checksum import FileChecksum, HashingWriter, file_sha256
+from transforms.paths import is_remote
 
-TFRECORD = 'tfrecord'
-ARRAY_RECORD = 'array_record'
+if TYPE_CHECKING:  # transforms/output/layout.py imports this module for FileFormat.
+  from transforms.output import layout
+
+try:
+  from enum import StrEnum
+except ImportError:  # Python 3.10: what 3.11's StrEnum is.
+  class StrEnum(str, enum.Enum):
+    __str__, __format__, __hash__ = str.__str__, str.__format__, str.__hash__
+
+
+class FileFormat(StrEnum):
+  """The shard containers, by their --file_format value (also manifest.json's "file_format" and the
+  suffix in TFDS's `fileFormat`). A member equals, hashes and formats as that string."""
+  TFRECORD = 'tfrecord'
+  ARRAY_RECORD = 'array_record'
+
+
 COMPRESSIONS = ('none', 'gzip')  # --compression: whole-file compression of TFRecord shards
 # ArrayRecordWriter options (module docstring): TFDS's random-access group size, no chunk compression.
 ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
@@ -41,6 +61,7 @@ ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
 ARRAY_RECORD_COMPRESSORS = ('uncompressed', 'zstd', 'brotli', 'snappy')
 ARRAY_RECORD_REQUIREMENT = 'array-record>=0.8.1'  # setup.py's [array_record] extra
 COPY_CHUNK_BYTES = 8 << 20  # local <-> object store copies
+DATA_CRC_MISMATCH = 'data crc mismatch (corrupt record payload)'
 
 RecordWriter = Callable[[bytes], None]
 
@@ -58,13 +79,11 @@ class ShardFormat(abc.ABC):
   """One container for the records of a shard.
 
   Attributes:
-    name: the --file_format value, also manifest.json's "file_format" and TFDS's `fileFormat`.
-    shard_names: the default shard-name template of this format (transforms/output/layout.py).
+    name: its FileFormat.
     record_overhead_bytes: bytes the container adds to each record (the plan's size predictions).
     shard_overhead_bytes: bytes it adds to each shard file, on average.
   """
-  name: ClassVar[str]
-  shard_names: ClassVar[layout.ShardNameTemplate]
+  name: ClassVar[FileFormat]
   record_overhead_bytes: ClassVar[int]
   shard_overhead_bytes: ClassVar[int]
 
@@ -74,10 +93,10 @@ class ShardFormat(abc.ABC):
       raise ValueError(f'unknown compression {compression!r}; choose one of {COMPRESSIONS}')
 
   @abc.abstractmethod
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> contextlib.AbstractContextManager[RecordWriter]:
     """A context whose value appends one serialized record; on a normal exit the complete shard is at
-    `path` (any Beam FileSystems path) and `stored` (when given) holds its size and SHA-256. On an
+    `path` (any Beam FileSystems path) and `checksum` (when given) holds its size and SHA-256. On an
     exception, `path` may hold a partial file (the caller writes to a temporary name and deletes it),
     and local temporary files are removed."""
 
@@ -96,14 +115,13 @@ class ShardFormat(abc.ABC):
 
 class TFRecordFormat(ShardFormat):
   """TensorFlow's TFRecord framing (12-byte header, payload, 4-byte crc), optionally gzip-compressed."""
-  name = TFRECORD
-  shard_names = layout.FORMAT_SHARD_NAMES[TFRECORD]
+  name = FileFormat.TFRECORD
   record_overhead_bytes = 16  # 8-byte length, its 4-byte crc, the 4-byte crc of the data
   shard_overhead_bytes = 0
   _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     # The raw stream hashed below Beam's gzip: the same bytes as FileSystems.create(path, GZIP).
@@ -115,28 +133,24 @@ class TFRecordFormat(ShardFormat):
       yield lambda record: tfrecord.write_record(f, record)
     finally:
       f.close()
-    if stored is not None:
-      stored.bytes, stored.sha256 = raw.bytes, raw.hexdigest()
+    if checksum is not None:
+      checksum.bytes, checksum.sha256 = raw.bytes, raw.hexdigest()
 
   def read(self, path: str, compression: str) -> Iterator[bytes]:
     self.check_compression(compression)
     with FileSystems.open(path, compression_type=self._COMPRESSION_TYPES[compression]) as f:
-      index = 0
-      while True:
-        try:
-          record = tfrecord.read_record(f)
-        except ValueError as e:  # Beam's message quotes the record in hex: keep its first words.
-          raise ShardReadError(index, str(e).split(':', 1)[0]) from None
-        if record is None:
-          return
-        yield record
-        index += 1
+      try:
+        for record in read_tfrecords(f):
+          if not record.data_crc_ok:
+            raise ShardReadError(record.index, DATA_CRC_MISMATCH)
+          yield record.data
+      except FramingError as e:
+        raise ShardReadError(e.index, str(e)) from None
 
 
 class ArrayRecordFormat(ShardFormat):
   """ArrayRecord files with one record per chunk (`ARRAY_RECORD_WRITER_OPTIONS`)."""
-  name = ARRAY_RECORD
-  shard_names = layout.FORMAT_SHARD_NAMES[ARRAY_RECORD]
+  name = FileFormat.ARRAY_RECORD
   # Measured here (array_record 0.8, ARRAY_RECORD_WRITER_OPTIONS, 40 files of 5-400 records of
   # 15-45 KB): 64 bytes a record (its chunk's header), and per file a ~64 KiB footer and index plus
   # the padding of the last 64 KiB block: 70-128 KB, 98.5 KB on average.
@@ -152,19 +166,19 @@ class ArrayRecordFormat(ShardFormat):
           'use --file_format tfrecord.')
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, stored: Optional[Stored] = None
+  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     module = array_record_module()
-    local = path if is_local(path) else _local_temp_file(path)
+    local = _local_temp_file(path) if is_remote(path) else path
     if local == path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     writer = module.ArrayRecordWriter(local, ARRAY_RECORD_WRITER_OPTIONS)
     try:
       yield writer.write
       writer.close()
-      if stored is not None:  # The C++ writer's file is local: hashed before it is copied.
-        stored.bytes, stored.sha256 = file_sha256(local)
+      if checksum is not None:  # The C++ writer's file is local: hashed before it is copied.
+        checksum.bytes, checksum.sha256 = file_sha256(local)
       if local != path:
         upload(local, path)
     finally:
@@ -188,7 +202,81 @@ class ArrayRecordFormat(ShardFormat):
         reader.close()
 
 
-FORMATS: Dict[str, ShardFormat] = {f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
+# ---------------------------------------------------------------------------------------------
+# TFRecord framing (TensorFlow's core/lib/io/record_writer.cc), the one reader of it.
+
+TFRECORD_HEADER_BYTES = 12  # uint64 little-endian length + uint32 masked crc32c of those 8 bytes
+TFRECORD_FOOTER_BYTES = 4  # uint32 masked crc32c of the payload
+
+
+class FramingError(Exception):
+  """The framing of record `index` at byte `offset` is broken; later records are unreachable."""
+
+  def __init__(self, index: int, offset: int, message: str):
+    super().__init__(message)
+    self.index, self.offset = index, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class FramedRecord:
+  """One record of a TFRecord stream.
+
+  Attributes:
+    index: its position in the stream, 0-based.
+    offset: byte offset of its header in the (decompressed) stream.
+    data: the payload.
+    data_crc_ok: whether the payload's masked crc32c matches.
+  """
+  index: int
+  offset: int
+  data: bytes
+  data_crc_ok: bool
+
+
+def _read_exactly(handle: BinaryIO, size: int) -> bytes:
+  chunks, remaining = [], size
+  while remaining > 0:
+    chunk = handle.read(remaining)
+    if not chunk:
+      break
+    chunks.append(chunk)
+    remaining -= len(chunk)
+  return b''.join(chunks)
+
+
+def read_tfrecords(handle: BinaryIO) -> Iterator[FramedRecord]:
+  """Every record of a TFRecord stream, with whether its payload crc matches.
+
+  A payload crc mismatch is reported per record (`data_crc_ok`) and reading goes on, since the
+  length (guarded by its own crc) still locates the next record.
+
+  Raises:
+    FramingError: a truncated header or payload, or a length crc mismatch (reading stops).
+  """
+  index = offset = 0
+  while True:
+    header = _read_exactly(handle, TFRECORD_HEADER_BYTES)
+    if not header:
+      return
+    if len(header) < TFRECORD_HEADER_BYTES:
+      raise FramingError(index, offset, f'truncated record header: {len(header)} of '
+                         f'{TFRECORD_HEADER_BYTES} bytes before end of file')
+    length, length_crc = struct.unpack('<QI', header)
+    if tfrecord.masked_crc32c(header[:8]) != length_crc:
+      raise FramingError(index, offset, 'length crc mismatch (corrupt record header)')
+    body = _read_exactly(handle, length + TFRECORD_FOOTER_BYTES)
+    if len(body) < length + TFRECORD_FOOTER_BYTES:
+      raise FramingError(index, offset, f'truncated record: {len(body)} of '
+                         f'{length + TFRECORD_FOOTER_BYTES} bytes after the header')
+    data = body[:length]
+    (data_crc,) = struct.unpack('<I', body[length:])
+    yield FramedRecord(index, offset, data, tfrecord.masked_crc32c(data) == data_crc)
+    index += 1
+    offset += TFRECORD_HEADER_BYTES + length + TFRECORD_FOOTER_BYTES
+
+
+FORMATS: Dict[FileFormat, ShardFormat] = {
+    f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
 
 
 def gzip_fraction(records: Sequence[bytes]) -> float:
@@ -212,14 +300,14 @@ def get(name: str) -> ShardFormat:
     ValueError: an unknown name (the message lists the known ones).
   """
   if name not in FORMATS:
-    raise ValueError(f'unknown file format {name!r}; choose one of {sorted(FORMATS)}')
+    raise ValueError(f'unknown file format {name!r}; choose one of {sorted(map(str, FORMATS))}')
   return FORMATS[name]
 
 
 def of_manifest(manifest: Mapping) -> ShardFormat:
   """The format of an output from its manifest.json content (outputs made before --file_format
   existed have no "file_format": TFRecord)."""
-  return get(manifest.get('file_format', TFRECORD))
+  return get(manifest.get('file_format', FileFormat.TFRECORD))
 
 
 def array_record_module():
@@ -241,12 +329,8 @@ def array_record_module():
 # Local files for ArrayRecord's C++ I/O.
 
 
-def is_local(path: str) -> bool:
-  """A path of the local file system (not a gs://, s3://, ... URL)."""
-  return '://' not in path
-
-
 def _local_temp_file(path: str) -> str:
+  from transforms.output import layout  # pylint: disable=import-outside-toplevel  (layout imports us)
   handle, local = tempfile.mkstemp(prefix=path.rstrip('/').rsplit('/', 1)[-1] + layout.TEMP_MARKER)
   os.close(handle)
   return local
@@ -269,7 +353,7 @@ def download(path: str, local: str) -> None:
 @contextlib.contextmanager
 def local_copy(path: str) -> Iterator[str]:
   """`path` itself when local, else a local temporary copy of it, removed on exit."""
-  if is_local(path):
+  if not is_remote(path):
     yield path
     return
   local = _local_temp_file(path)

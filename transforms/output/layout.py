@@ -28,6 +28,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.output.file_format import FileFormat
+from transforms.paths import is_remote
 from transforms.split.sharding import SPLITS
 
 LABELS_FILE = 'labels.txt'
@@ -48,13 +50,13 @@ METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, DUPLICATES_FILE, MANIFE
                   SUCCESS_FILE)
 WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
-PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts of local runs (transforms/output/progress.py)
+PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts (transforms/output/progress_counters.py)
 LOG_FILE = 'run.log'  # in WORK_DIR: Beam's and the workers' logs (pipeline/runtime/logs.py)
 CLAIM_FILE = 'claim.json'  # in WORK_DIR: the claim of the run using a local output (pipeline/runtime/claim.py)
 CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an object-store output
 SIDECAR_SUFFIX = '.json'  # WORK_DIR/<shard name>.json
 TEMP_MARKER = '.tmp-'  # <final name>.tmp-<uuid>: a file being written, never read
-FORMAT_VERSION = 1  # manifest.json's "format_version"
+FORMAT_VERSION = 1  # "format_version" of manifest.json and provenance.json
 _LINE_READ_BYTES = 1 << 16  # iter_lines' block size
 
 
@@ -218,11 +220,13 @@ DEFAULT_SHARD_NAMES = ShardNameTemplate()
 ARRAY_RECORD_SHARD_NAMES = ShardNameTemplate('{split}.array_record-{index:05d}-of-{num_shards:05d}')
 
 
-# Each --file_format's default shard names (transforms/output/file_format.py names the formats).
-FORMAT_SHARD_NAMES = {'tfrecord': DEFAULT_SHARD_NAMES, 'array_record': ARRAY_RECORD_SHARD_NAMES}
+# Each --file_format's default shard names.
+FORMAT_SHARD_NAMES = {FileFormat.TFRECORD: DEFAULT_SHARD_NAMES,
+                      FileFormat.ARRAY_RECORD: ARRAY_RECORD_SHARD_NAMES}
 
 
-def shard_names_for(template: Optional[str], file_format: str = 'tfrecord') -> ShardNameTemplate:
+def shard_names_for(template: Optional[str], file_format: str = FileFormat.TFRECORD
+                    ) -> ShardNameTemplate:
   """The shard names of a run: its --shard_name_template, else its --file_format's default.
 
   Raises:
@@ -240,7 +244,8 @@ def recorded_shard_names(options: Optional[Dict]) -> ShardNameTemplate:
     ValueError: the recorded template is not a valid one.
   """
   options = options or {}
-  return shard_names_for(options.get('shard_name_template'), options.get('file_format', 'tfrecord'))
+  return shard_names_for(options.get('shard_name_template'),
+                         options.get('file_format', FileFormat.TFRECORD))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,7 +310,7 @@ def join(base: str, *parts: str) -> str:
   """`base/part/...` for local paths and URLs alike (a trailing slash on `base` is ignored), as Beam's
   FileSystems.join gives it, without needing the URL scheme's file system installed (TensorFlow
   readers of gs:// outputs may not have Beam's gcp extra)."""
-  if '://' in base:
+  if is_remote(base):
     return '/'.join([base.rstrip('/'), *parts])
   return os.path.join(base.rstrip('/') or base, *parts)
 

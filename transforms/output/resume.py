@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.output import layout
 from transforms.inputs.fingerprint import ShardInputs
-from transforms.output.summary import ShardSummary
+from transforms.records import ShardSummary
 
 WRITTEN = 'written'  # no finished shard to keep: a fresh run, or a shard the earlier run did not finish
 KEPT = 'kept'

@@ -29,16 +29,16 @@ from beam_private import s3
 from transforms.output import file_format as file_formats
 from transforms.imaging import image as image_lib
 from transforms.output import layout, resume
-from transforms.output.checksum import Stored
+from transforms.output.checksum import FileChecksum
 from transforms.imaging.codec_versions import check_codecs
 from transforms.imaging.convert import RecordRecipe, Rejected, convert_file, read_reason
 from transforms.inputs.fingerprint import ShardInputs, class_texts_digest, shard_inputs
 from transforms.inputs.input_file import read_input
-from transforms.inputs.listing import image_path, input_path, reject
-from transforms.output.progress import ProgressFile
+from transforms.inputs.listing import image_path, input_path
+from transforms.output.progress_counters import ProgressFile
 from transforms.metadata.reject_reasons import reason_category
 from transforms.split.sharding import ImageRef, ShardId, order_key
-from transforms.output.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 
 _NAMESPACE = 'folder2tfrecord'
 OUTCOMES_TAG = 'outcomes'  # one transforms/output/resume.py outcome per shard
@@ -107,11 +107,11 @@ class WriteShardFn(beam.DoFn):
     final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
     try:
-      stored = Stored()
-      with self._format.create(temp, self._recipe.compression, stored) as write_record:
+      checksum = FileChecksum()
+      with self._format.create(temp, self._recipe.compression, checksum) as write_record:
         summary = self._write_records(write_record, name, split, refs)
-      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=stored.bytes,
-                                    file_sha256=stored.sha256, codecs=self._codecs,
+      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=checksum.bytes,
+                                    file_sha256=checksum.sha256, codecs=self._codecs,
                                     recipe=self._shard_recipe)
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
@@ -173,8 +173,8 @@ class WriteShardFn(beam.DoFn):
                         num_pixels, tuple(sums), tuple(squares), tuple(rejects),
                         phashes=tuple(phashes), crop_phashes=tuple(crop_phashes))
 
-  def _add_reject(self, rejects: List[dict], split: str, path: str, reason: str) -> None:
-    rejects.append(reject(path, split, reason))
+  def _add_reject(self, rejects: List[Reject], split: str, path: str, reason: str) -> None:
+    rejects.append(Reject.of(path, split, reason))
     self._rejected.inc()
     self._progress.add(rejected=1)
     Metrics.counter(_NAMESPACE, 'rejected: ' + reason_category(reason)).inc()

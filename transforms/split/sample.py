@@ -31,6 +31,7 @@ from transforms.output import file_format as file_formats
 from transforms.imaging.convert import RecordRecipe, Rejected, convert_file, read_reason
 from transforms.inputs.input_file import read_input
 from transforms.inputs.listing import LEFT_BEHIND_TAG, REJECTS_TAG, image_path, list_class_dir
+from transforms.records import Reject
 from transforms.split.sharding import ImageRef, stable_hash
 
 RUN_SAMPLE_SIZE = 32  # files a run converts on the driver for its automatic shard counts
@@ -46,12 +47,12 @@ class FolderListing:
   Attributes:
     folder: (split, split root, class folder).
     refs: its images, in listing order.
-    rejects: reject dicts of its entries that are no image of a listed class (nested folders, ...).
+    rejects: Rejects of its entries that are no image of a listed class (nested folders, ...).
     left_behind: the `listing.left_behind_kind` of each entry it skipped.
   """
   folder: Folder
   refs: Tuple[ImageRef, ...]
-  rejects: Tuple[dict, ...]
+  rejects: Tuple[Reject, ...]
   left_behind: Tuple[str, ...] = ()
 
 

@@ -1,21 +1,82 @@
-"""The record that flows from the shard writer through the statistics into the metadata.
+"""The typed records passed between the converter's steps, in one module.
 
-One `ShardSummary` per shard: the shard writer emits it and stores it as the shard's sidecar
-(`_work/<shard>.json`, what `--resume` reads back instead of rewriting the shard), `ChannelStats`
-adds them up per split, and `WriteMetadata` turns the totals into stats.json and manifest.json. Its
-last four fields (what the shard was made from and what it holds on disk) are what `--resume`
-compares before it keeps a shard (transforms/output/resume.py), with `recipe` (the flags it was written
-with); sidecars written before they existed read as None.
+`ImageRef` (one listed file, on Beam's compiled tuple coder) and `ShardId` go from the listing to
+the shard writer (transforms/split/sharding.py keeps them beside their coder and the split rule); a
+`DuplicateGroup` from the exact-duplicate search to the split rule and --drop_duplicates; a `Reject`
+from the listing, the duplicate filters and the shard writer to rejects.jsonl; a `ShardSummary` from
+the shard writer, with the shard's outcome (one of transforms/output/resume.py OUTCOMES) on the writer's
+`outcomes` output, to the statistics, the metadata and its sidecar `_work/<shard>.json`, which
+--resume reads back. All are immutable and picklable, as every runner needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from transforms.inputs.fingerprint import ShardInputs
+from transforms.inputs.input_file import escaped
+from transforms.split.sharding import TRAIN, UNSPLIT, ImageRef, ImageRefCoder, ShardId
+
+__all__ = ['DuplicateGroup', 'ImageRef', 'ImageRefCoder', 'Reject', 'ShardId', 'ShardSummary']
 
 Triple = Tuple[int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reject:
+  """A file that was not converted: one line of rejects.jsonl.
+
+  Attributes:
+    path: the file's path or URL, each byte that is not UTF-8 written as `\\xNN`.
+    reason: why, in words (transforms/metadata/reject_reasons.py groups reasons into categories).
+    split: the split it was listed in or assigned to; None when it was rejected before any split
+      was chosen (files beside the class folders, classes missing from --labels_file, ...).
+  """
+  path: str
+  reason: str
+  split: Optional[str] = None
+
+  @classmethod
+  def of(cls, path: str, split: Optional[str], reason: str) -> 'Reject':
+    """The reject of the file at `path` (a raw path: its non-UTF-8 bytes are escaped here); an
+    empty `split` (transforms/split/sharding.py UNSPLIT) is None."""
+    return cls(escaped(path), reason, split or None)
+
+  def to_json(self) -> Dict[str, Optional[str]]:
+    """Its rejects.jsonl object: {"path", "reason", "split"}, in that order."""
+    return {'path': self.path, 'reason': self.reason, 'split': self.split}
+
+  @classmethod
+  def from_json(cls, value: Mapping[str, Any]) -> 'Reject':
+    """Reads a rejects.jsonl object (or a sidecar's).
+
+    Raises:
+      KeyError: "path" or "reason" is missing.
+    """
+    return cls(value['path'], value['reason'], value.get('split'))
+
+
+@dataclasses.dataclass(frozen=True)
+class DuplicateGroup:
+  """Listed files with identical bytes.
+
+  Attributes:
+    digest: hex SHA-256 of the bytes.
+    members: two or more ImageRefs in the order copies are kept (transforms/duplicates/exact.py
+      `member_order`): the first is the copy that is kept.
+  """
+  digest: str
+  members: Tuple[ImageRef, ...]
+
+  def dropped(self) -> List[ImageRef]:
+    """The members --drop_duplicates drops: every train (or unsplit) member but the first member."""
+    return [ref for ref in self.members[1:] if ref.split in (TRAIN, UNSPLIT)]
+
+  def followers(self) -> List[Tuple[ImageRef, ImageRef]]:
+    """(member, first member) for every member but the first: the split the first one gets is
+    theirs (inputs without split folders only)."""
+    return [(ref, self.members[0]) for ref in self.members[1:] if ref.split == UNSPLIT]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +93,7 @@ class ShardSummary:
     num_pixels: stored pixels, height x width summed over the records (per channel).
     channel_sums: exact (R, G, B) sums of the stored pixel values, 0-255 units.
     channel_squares: exact (R, G, B) sums of the squared pixel values.
-    rejects: the shard's files that were not stored, as {'path', 'reason', 'split'} dicts.
+    rejects: the shard's files that were not stored.
     inputs: the fingerprint of the files the shard was written from (transforms/inputs/fingerprint.py).
     file_bytes: size of the shard file in bytes, as stored (after compression).
     file_sha256: hex SHA-256 of the shard file as stored.
@@ -54,7 +115,7 @@ class ShardSummary:
   num_pixels: int = 0
   channel_sums: Triple = (0, 0, 0)
   channel_squares: Triple = (0, 0, 0)
-  rejects: Tuple[Dict[str, Optional[str]], ...] = ()
+  rejects: Tuple[Reject, ...] = ()
   inputs: Optional[ShardInputs] = None
   file_bytes: Optional[int] = None
   file_sha256: Optional[str] = None
@@ -73,8 +134,9 @@ class ShardSummary:
     # file) only for them to be replaced below (~30 us a file in the shard writer).
     values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
     values['class_counts'] = dict(sorted(self.class_counts.items()))
-    values['channel_sums'], values['channel_squares'] = list(self.channel_sums), list(self.channel_squares)
-    values['rejects'] = list(self.rejects)
+    values['channel_sums'] = list(self.channel_sums)
+    values['channel_squares'] = list(self.channel_squares)
+    values['rejects'] = [reject.to_json() for reject in self.rejects]
     values['inputs'] = self.inputs.to_json() if self.inputs else None
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
@@ -85,8 +147,8 @@ class ShardSummary:
 
   @classmethod
   def from_json(cls, value: Mapping[str, Any]) -> 'ShardSummary':
-    """Reads a sidecar, also one written by an earlier version (see `_pixel_sums`); keys this version
-    does not know are ignored.
+    """Reads a sidecar, also one written by an earlier version (see `_pixel_sums`); keys this
+    version does not know are ignored.
 
     Raises:
       KeyError: a key every version wrote is missing (not a sidecar).
@@ -99,19 +161,20 @@ class ShardSummary:
                num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
                class_counts=dict(value['class_counts']), num_pixels=num_pixels,
                channel_sums=tuple(sums), channel_squares=tuple(squares),
-               rejects=tuple(value['rejects']),
+               rejects=tuple(Reject.from_json(reject) for reject in value['rejects']),
                inputs=ShardInputs.from_json(inputs) if inputs else None,
                file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
                codecs=dict(codecs) if codecs is not None else None,
-               phashes=tuple((path, value) for path, value in phashes) if phashes is not None else None,
+               phashes=(tuple((path, value) for path, value in phashes)
+                        if phashes is not None else None),
                recipe=dict(recipe) if recipe is not None else None,
                crop_phashes=(tuple(tuple(item) for item in crop_phashes)
                              if crop_phashes is not None else None))
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
-  """(num_pixels, sums, squares) of a sidecar; older sidecars hold a 768-bin histogram
-  (256 counts per channel) instead, which gives the same numbers."""
+  """(num_pixels, sums, squares) of a sidecar; sidecars of earlier versions hold a 768-bin
+  histogram (256 counts per channel) instead, which gives the same numbers."""
   if 'histogram' not in value:
     return value['num_pixels'], value['channel_sums'], value['channel_squares']
   counts = [value['histogram'][c * 256:(c + 1) * 256] for c in range(3)]

@@ -1,11 +1,11 @@
 """Live progress of local runs, shared through small files.
 
-Beam metrics reach the driver only when a bundle ends, and a shard is one bundle; so for a live
-count on one machine each shard-writing worker also rewrites a tiny JSON file
-(`_work/progress/<id>.json`, transforms/output/layout.py: images written and rejected so far) at most every
-`INTERVAL_SECONDS`. The driver sums these files (pipeline/runtime/progress.py). Only local outputs get
-progress files; distributed runs report through the Beam counters of the shard writer, which the
-runner's UI shows.
+Beam metrics reach the driver only when a bundle ends, and a shard is one bundle; so for a live count on
+one machine each shard-writing worker also rewrites a tiny JSON file (`_work/progress/<id>.json`,
+transforms/output/layout.py:
+images written and rejected so far) at most every `INTERVAL_SECONDS`. The driver sums these files
+(pipeline/runtime/progress.py). Only local outputs get progress files; distributed runs report through the Beam
+counters of the shard writer, which the runner's UI shows.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 import uuid
 from typing import Dict
 
+from transforms.paths import is_remote
+
 INTERVAL_SECONDS = 0.5
 
 
@@ -24,7 +26,7 @@ class ProgressFile:
 
   def __init__(self, folder: str):
     """`folder`: the output's progress folder (OutputLayout.work_path(PROGRESS_DIR))."""
-    self._enabled = '://' not in folder
+    self._enabled = not is_remote(folder)
     self._path = os.path.join(folder, uuid.uuid4().hex + '.json')
     self._counts = {'written': 0, 'rejected': 0}
     self._last = 0.0
