@@ -35,7 +35,7 @@ from transforms.metadata.reject_reasons import reason_category
 from transforms.output.shard_writer import WriteShards
 from transforms.imaging.convert import RecordRecipe
 from transforms.split.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef, order_key
-from transforms.output.summary import ShardSummary
+from transforms.records import Reject, ShardSummary
 
 SEED = 0
 SPEC = image_lib.ImageSpec()
@@ -158,7 +158,7 @@ def test_write_shards_writes_each_assigned_file_in_hash_order_and_resume_keeps_t
                              False))
     assert_that(written.summaries | beam.Map(
         lambda s: (s.shard, s.split, s.num_examples, dict(s.class_counts),
-                   [(r['path'], reason_category(r['reason']), r['split']) for r in s.rejects])),
+                   [(r.path, reason_category(r.reason), r.split) for r in s.rejects])),
                 equal_to([(names[key], key[0], len(paths),
                            dict(collections.Counter(corpus.refs[p].synset for p in paths)),
                            [(_path(corpus, broken), 'truncated or corrupt JPEG data', TRAIN)]
@@ -226,7 +226,7 @@ def test_exact_duplicates_are_the_planted_copies_and_drop_keeps_the_first_member
     assert_that(kept.kept, equal_to([ref for p, ref in refs.items() if p not in dropped]),
                 label='CheckKept')
     assert_that(kept.dropped, equal_to([
-        {'path': _path(corpus, p), 'reason': 'duplicate of ' + _path(corpus, first), 'split': TRAIN}
+        Reject(_path(corpus, p), 'duplicate of ' + _path(corpus, first), TRAIN)
         for p, first in dropped.items()]), label='CheckDropped')
     reported = images | 'Report' >> DropDuplicates(groups, corpus.split_roots, drop=False)
     assert_that(reported.kept, equal_to(list(refs.values())), label='CheckAllKept')
