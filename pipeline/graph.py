@@ -30,13 +30,17 @@ from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplica
 from transforms.groups import Followers
 from transforms.input_survey import InputSurvey, check_has_images, survey_input
 from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
+from transforms.manifest import (ListManifestImages, ManifestFacts, image_ref, manifest_label_map,
+                                 scan)
 from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo
-from transforms.sample import RecordRecipe, Sample, folders_of, run_sample
+from transforms.sample import (RUN_SAMPLE_SIZE, FolderListing, RecordRecipe, Sample, convert,
+                               folders_of, run_sample)
 from transforms.shard_count import ShardSizing
 from transforms.shard_writer import WriteShards
-from transforms.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
+from transforms.sharding import (SPLITS, TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard,
+                                ordered_splits)
 from transforms.stats import ChannelStats
 
 
@@ -55,6 +59,8 @@ class DatasetPlan:
       every split's count is given.
     survey: the driver's listing of --input and the split roots (files beside the class folders,
       left-behind entries, empty class folders); None: none was made.
+    manifest: what the driver's pass over --manifest found (transforms/manifest.py); None: class
+      folders.
   """
   layout: Layout
   label_map: Dict[str, int]
@@ -63,6 +69,7 @@ class DatasetPlan:
   class_texts: Optional[Dict[str, str]] = None
   run_sample: Optional[Sample] = None
   survey: Optional[InputSurvey] = None
+  manifest: Optional[ManifestFacts] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -79,6 +86,8 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
       split fractions given for an input that has split folders.
     UsageError: a --shard_name_template that names two of the run's splits alike.
   """
+  if opts.manifest:
+    return _plan_manifest_dataset(opts)
   layout = discover_layout(opts.input, labelled_validation=bool(opts.validation_ground_truth))
   survey = survey_input(opts.input, layout)
   class_dirs = dict(survey.class_dirs)
@@ -107,15 +116,49 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
                      '--input at one folder of classes.')
   splits = _planned_splits(opts, layout)
-  try:
-    opts.output_layout.shard_names.check_splits(splits)
-  except ValueError as e:
-    raise UsageError(f'--shard_name_template: {e}') from None
+  _check_split_names(opts, splits)
   sample = None
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
   return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey)
+
+
+def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
+  try:
+    opts.output_layout.shard_names.check_splits(splits)
+  except ValueError as e:
+    raise UsageError(f'--shard_name_template: {e}') from None
+
+
+def _plan_manifest_dataset(opts: ConverterOptions, sample_size: int = RUN_SAMPLE_SIZE) -> DatasetPlan:
+  """plan_dataset of a --manifest run: one pass over the manifest (transforms/manifest.py `scan`)
+  fixes the label map; the sample is drawn from its rows.
+
+  Raises:
+    InputError: a bad manifest (ManifestError naming the line) or --labels_file.
+  """
+  spec = opts.manifest_spec
+  facts = scan(spec, opts.seed, sample_size)
+  labels_file_map = read_labels_file(opts.labels_file) if opts.labels_file else None
+  label_map = manifest_label_map(facts, labels_file_map, spec.path)
+  class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+  layout = Layout({split: spec.input_root for split in (UNSPLIT, *SPLITS)})
+  splits = {split for split, rows in facts.split_rows.items() if rows and split != UNSPLIT}
+  if facts.split_rows.get(UNSPLIT):
+    splits.update(_planned_splits(opts, Layout({UNSPLIT: spec.input_root})))
+  splits = ordered_splits(splits)
+  _check_split_names(opts, splits)
+  sample = None
+  if not all(opts.requested_shards[split] for split in splits):
+    names = label_names(label_map)
+    refs = tuple(image_ref(row, label_map, names, opts.label_offset, facts.multi_label)
+                 for row in facts.sample)
+    folder = (UNSPLIT, spec.input_root, '')
+    sample = convert([FolderListing(folder, refs, ())], [(0, ref) for ref in refs],
+                     record_recipe(opts, layout, class_texts))
+  return DatasetPlan(layout, label_map, {}, class_texts=class_texts, run_sample=sample,
+                     manifest=facts)
 
 
 def record_recipe(opts: ConverterOptions, layout: Layout,
@@ -159,9 +202,13 @@ class ConvertImageFolder(beam.PTransform):
 
   def expand(self, pbegin):
     opts, plan, run = self._opts, self._plan, self._run
-    listed = pbegin | 'ListImages' >> ListImages(
-        plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
-        plan.survey.loose_files if plan.survey else ())
+    if plan.manifest is not None:
+      listed = pbegin | 'ListManifestImages' >> ListManifestImages(
+          opts.manifest_spec, plan.manifest, plan.label_map, plan.class_names, opts.label_offset)
+    else:
+      listed = pbegin | 'ListImages' >> ListImages(
+          plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
+          plan.survey.loose_files if plan.survey else ())
     split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
     images, excluded, excluded_files = listed.images, [], opts.excluded_files
     if excluded_files:  # Not a step of every run: each per-file step costs CPU per file.
@@ -195,4 +242,5 @@ class ConvertImageFolder(beam.PTransform):
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
     return (split_stats, rejects, facts, duplicates) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run)
+        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run,
+        multi_label=bool(plan.manifest and plan.manifest.multi_label))

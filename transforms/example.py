@@ -14,7 +14,7 @@ the same by construction; tests/test_example.py checks byte equality with ``tf.t
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -67,7 +67,8 @@ def example_class():
   return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
 
 
-def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
+def build_example(encoded: bytes, height: int, width: int, filename: str,
+                  label: Union[int, Sequence[int]], synset: str,
                   text: Optional[str] = None,
                   boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
                   phash: Optional[int] = None) -> bytes:
@@ -77,8 +78,11 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     encoded: JPEG bytes of an RGB image.
     height, width: its size in pixels.
     filename: path relative to the split's root, stored as UTF-8.
-    label: integer class id (label_offset already added).
-    synset: the class directory name (an ImageNet synset such as n01440764, or any class name).
+    label: integer class id (label_offset already added); for a multi-label image the sequence of its
+      ids, sorted, written as one int64 list (Model Garden's `is_multilabel` input reads it so).
+    synset: the class directory name (an ImageNet synset such as n01440764, or any class name); for a
+      multi-label image its class names in id order joined by '\n', written as a bytes list to
+      ``image/class/synset`` and, without `text`, ``image/class/text``.
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
       as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
@@ -96,8 +100,16 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
   feature['image/channels'].int64_list.value.append(3)
   feature['image/colorspace'].bytes_list.value.append(b'RGB')
   feature['image/filename'].bytes_list.value.append(filename.encode('utf-8'))
-  feature['image/class/label'].int64_list.value.append(label)
-  feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
+  if isinstance(label, int):
+    feature['image/class/label'].int64_list.value.append(label)
+    feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
+  else:
+    names = [name.encode('utf-8') for name in synset.split('\n')]
+    feature['image/class/label'].int64_list.value.extend(label)
+    feature['image/class/synset'].bytes_list.value.extend(names)
+    if text is None:
+      feature['image/class/text'].bytes_list.value.extend(names)
+    label = label[0]  # the boxes' label
   if text is not None:
     feature['image/class/text'].bytes_list.value.append(text.encode('utf-8'))
   if boxes is not None:

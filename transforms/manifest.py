@@ -33,8 +33,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from transforms.input_file import stat_error_reason, stat_problem
 from transforms.layout import join
 from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry, InputError,
-                                is_local, is_left_behind, left_behind_kind, list_input_folder,
-                                reject, relative)
+                                Listed, is_local, is_left_behind, left_behind_kind,
+                                list_input_folder, reject, relative)
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
 
 PATH_COLUMNS = ('file_name', 'filename', 'path', 'image', 'image_id', 'id', 'gcs_file_path')
@@ -571,7 +571,6 @@ class ListManifestImages(beam.PTransform):
     self._names, self._label_offset = list(names), label_offset
 
   def expand(self, pbegin):
-    from transforms.listing import Listed  # pylint: disable=import-outside-toplevel
     spec, root = self._spec, self._spec.input_root
     rows = (pbegin
             | 'Manifest' >> beam.Create([spec.path])

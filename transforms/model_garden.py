@@ -13,6 +13,9 @@ momentum 0.9, label smoothing, ...). The file sets what depends on this output:
     `global_batch_size`, `dtype` float32 (runs on CPU, GPU and TPU; the TPU and GPU configs of Model
     Garden use bfloat16 / float16 with mixed precision), `file_type: tfrecord_compressed` for gzip
     shards, and `drop_remainder: false` for validation so that every validation example counts once;
+  * a multi-label output (transforms/manifest.py): `is_multilabel: true` on both data configs (the
+    decoder reads `image/class/label` as a list and makes it multi-hot) and a sigmoid loss
+    (`losses.use_binary_cross_entropy`, no label smoothing);
   * `trainer`: the schedule of Model Garden's ResNet-50 ImageNet configs in this output's steps:
       steps_per_epoch  = max(1, train examples // batch)   (floor, as Model Garden: the training reader
                                                            repeats and drops the last partial batch)
@@ -53,6 +56,8 @@ def _data_config(output: layout.OutputLayout, manifest: Dict, split: str, batch_
     data['drop_remainder'] = False
   if manifest.get('compression') == 'gzip':
     data['file_type'] = 'tfrecord_compressed'
+  if manifest.get('multi_label'):
+    data['is_multilabel'] = True
   return data
 
 
@@ -76,6 +81,8 @@ def model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size:
     task['validation_data'] = _data_config(output, manifest, VALIDATION, batch_size)
     trainer['validation_steps'] = math.ceil(splits[VALIDATION]['num_examples'] / batch_size)
     trainer['validation_interval'] = steps_per_epoch
+  if manifest.get('multi_label'):  # one sigmoid per class (Model Garden's multi-label losses)
+    task['losses'] = {'use_binary_cross_entropy': True, 'label_smoothing': 0.0}
   rate = LEARNING_RATE_PER_256 * batch_size / 256
   trainer['optimizer_config'] = {
       'learning_rate': {'type': 'stepwise', 'stepwise': {
