@@ -52,17 +52,26 @@ class _ShardInstruction:
   examples_in_shard: int
 
 
-def decode_example(record: bytes) -> Example:
+def decode_example(record: bytes, multi_label: bool = False) -> Example:
   """A serialized tf.train.Example of the converter -> its example.
 
+  Args:
+    multi_label: the record is a multi-label --manifest's (manifest.json "multi_label").
   Returns:
     {'image': uint8 [H, W, 3] RGB (libjpeg-turbo), 'label': int (as stored, label_offset included),
-     'filename': str (path relative to the split's root), 'synset': str (the class folder name)}.
+     'filename': str (path relative to the split's root), 'synset': str (the class folder name)};
+    multi_label: 'label' the sorted list of label ids, 'synset' the list of class names.
   Raises:
     google.protobuf.message.DecodeError: not a serialized Example.
     ValueError: `image/encoded` is not a decodable JPEG.
   """
   feature = example_class().FromString(record).features.feature
+  if multi_label:
+    return {'image': image_lib.decode_stored_jpeg(feature['image/encoded'].bytes_list.value[0]),
+            'label': [int(label) for label in feature['image/class/label'].int64_list.value],
+            'filename': feature['image/filename'].bytes_list.value[0].decode('utf-8'),
+            'synset': [name.decode('utf-8')
+                       for name in feature['image/class/synset'].bytes_list.value]}
   return {'image': image_lib.decode_stored_jpeg(feature['image/encoded'].bytes_list.value[0]),
           'label': int(feature['image/class/label'].int64_list.value[0]),
           'filename': feature['image/filename'].bytes_list.value[0].decode('utf-8'),
@@ -74,6 +83,7 @@ class ExampleSource:
 
   Attributes:
     file_format: the output's shard format name ('tfrecord' or 'array_record').
+    multi_label: the output is a multi-label --manifest's: each example's 'label' is a list of ids.
     paths: the split's shard files, in order (local copies for a remote ArrayRecord output).
   """
 
@@ -102,6 +112,7 @@ class ExampleSource:
     self.paths = [output.path(shard['file']) for shard in shards]
     self._lengths = [int(shard['num_examples']) for shard in shards]
     self._compression = manifest.get('compression', 'none')
+    self.multi_label = bool(manifest.get('multi_label'))  # 'label': the list of ids (decode_example)
     self._records = None  # array_record's ArrayRecordDataSource, made on first random access
     if self.file_format == file_formats.ARRAY_RECORD:
       file_formats.array_record_module()  # Fails here, with the install command, if missing.
@@ -147,19 +158,20 @@ class ExampleSource:
       TypeError: a TFRecord output (no random access).
     """
     records = self._random_access()
-    return decode_example(records[self._index(index)])
+    return decode_example(records[self._index(index)], self.multi_label)
 
   def __getitems__(self, indices: Sequence[SupportsIndex]) -> List[Example]:
     """Several examples at once (Grain's and PyTorch's batched fetch; shards are read in parallel)."""
     records = self._random_access()
-    return [decode_example(r) for r in records.__getitems__([self._index(i) for i in indices])]
+    return [decode_example(r, self.multi_label)
+            for r in records.__getitems__([self._index(i) for i in indices])]
 
   def __iter__(self) -> Iterator[Example]:
     """Every example in order, each shard read front to back (both formats)."""
     shard_format = file_formats.get(self.file_format)
     for path in self.paths:
       for record in shard_format.read(path, self._compression):
-        yield decode_example(record)
+        yield decode_example(record, self.multi_label)
 
   def __getstate__(self) -> Dict[str, Any]:
     return {**self.__dict__, '_records': None}  # Readers are reopened in the receiving process.

@@ -16,6 +16,9 @@ Elements: images float32 [B, image_size, image_size, 3] holding 0-255 RGB values
 `keras.applications` models' own `preprocess_input` expects; `normalize=True` instead subtracts the
 train split's mean_rgb and divides by its std_rgb from stats.json), labels int32 [B] as stored, i.e.
 including the label offset (with `--label_offset 1`, labels are 1..N and a model needs N + 1 outputs).
+A multi-label output (manifest "multi_label", a --manifest with lists of labels) gives labels as
+multi-hot float32 [B, num_classes + label_offset] (what a sigmoid loss, Keras' binary_crossentropy,
+takes); `ExampleSource` gives each example's list of ids.
 Gzip shards (manifest "compression": "gzip") are read with TFRecordDataset's GZIP option.
 File names come from transforms/layout.py; every file is read through tf.io.gfile, so local and gs://
 outputs work. tf.data reads TFRecord output only; for `--file_format array_record` output use
@@ -131,10 +134,17 @@ def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
   return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def parse_example(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar)."""
-  parsed = tf.io.parse_single_example(serialized, features())
-  return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
+def parse_example(serialized: tf.Tensor, num_labels: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar); with
+  `num_labels` (a multi-label output) the label is multi-hot float32 [num_labels]."""
+  if not num_labels:
+    parsed = tf.io.parse_single_example(serialized, features())
+    return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
+  parsed = tf.io.parse_single_example(serialized, {
+      'image/encoded': tf.io.FixedLenFeature([], tf.string),
+      'image/class/label': tf.io.VarLenFeature(tf.int64)})
+  ids = parsed['image/class/label'].values
+  return parsed['image/encoded'], tf.reduce_max(tf.one_hot(ids, num_labels), axis=0)
 
 
 def channel_stats(output_dir: str, split: str = 'train') -> Tuple[List[float], List[float]]:
@@ -163,7 +173,8 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     cycle_length: how many shards the interleave reads at once.
 
   Returns:
-    Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels).
+    Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels, or
+    for a multi-label output float32 [B, num_classes + label_offset] multi-hot labels).
   """
   manifest = load_manifest(output_dir)
   if file_formats.of_manifest(manifest).name != file_formats.TFRECORD:
@@ -197,8 +208,11 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
   if normalize:
     mean, std = (tf.constant(v, tf.float32) for v in channel_stats(output_dir))
 
+  num_labels = (manifest['num_classes'] + manifest['label_offset']
+                if manifest.get('multi_label') else 0)
+
   def preprocess(serialized, op_seed):
-    image_bytes, label = parse_example(serialized)
+    image_bytes, label = parse_example(serialized, num_labels)
     if training:
       image = tf.image.stateless_random_flip_left_right(
           decode_and_random_crop(image_bytes, image_size, op_seed), seed=op_seed[::-1])

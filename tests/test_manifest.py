@@ -106,3 +106,170 @@ def test_labels_file_names_integer_ids(tmp_path):
   assert manifest.resolve(rows[0].labels, label_map, names) == [(2, 'dog')]
   with pytest.raises(ManifestError, match="neither classes nor ids"):
     manifest.manifest_label_map(facts, {'cat': 0, 'cow': 1}, path)
+
+
+# Real conversions of the sample photos (DirectRunner), one per layout of issue 26.
+
+CLASSES = sorted(d for d in os.listdir(SAMPLE_IMAGES) if os.path.isdir(os.path.join(SAMPLE_IMAGES, d)))
+PHOTOS = [(c, f) for c in CLASSES for f in sorted(os.listdir(os.path.join(SAMPLE_IMAGES, c)))]
+
+
+def _copy(folder, name_of=lambda c, f: f):
+  os.makedirs(folder, exist_ok=True)
+  for c, f in PHOTOS:
+    shutil.copy(os.path.join(SAMPLE_IMAGES, c, f), os.path.join(folder, name_of(c, f)))
+
+
+def _convert(capsys, *flags):
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  code = run([*flags, '--direct_num_workers', '1'])
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def _records(output, split):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  paths = sorted(str(p) for p in output.glob(f'{split}-*-of-*'))
+  result = {}
+  for record in tf.data.TFRecordDataset(paths):
+    feature = tf.train.Example.FromString(record.numpy()).features.feature
+    result[feature['image/filename'].bytes_list.value[0].decode()] = (
+        list(feature['image/class/label'].int64_list.value),
+        [v.decode() for v in feature['image/class/synset'].bytes_list.value])
+  return result
+
+
+def _stem(name):
+  return os.path.splitext(name)[0]
+
+
+@pytest.mark.slow
+def test_kaggle_csv_of_ids(tmp_path, capsys):
+  images = tmp_path / 'train_images'
+  _copy(images, lambda c, f: _stem(f) + '.jpg')
+  shutil.copy(os.path.join(SAMPLE_IMAGES, 'animal', 'gc_owl.JPEG'), images / 'not_listed.jpg')
+  rows = [f'{_stem(f)},{CLASSES.index(c)}' for c, f in PHOTOS] + ['no_such_image,1']
+  csv_path = _write(tmp_path / 'train.csv', 'image_id,label\n' + '\n'.join(rows) + '\n')
+  output = tmp_path / 'out'
+  code, out, _ = _convert(capsys, '--input', str(images), '--manifest', csv_path,
+                          '--manifest_path_format', '{}.jpg', '--output', str(output),
+                          '--validation_fraction', '0.2')
+  assert code == 0, out
+  assert f'rejected      1  {manifest.NOT_FOUND}' in out
+  assert 'not converted: 1 file under --input in no row of --manifest' in out
+  assert (output / 'labels.txt').read_text() == ''.join(f'{i}\n' for i in range(len(CLASSES)))
+  records = {**_records(output, 'train'), **_records(output, 'validation')}
+  assert records == {_stem(f) + '.jpg': ([CLASSES.index(c)], [str(CLASSES.index(c))])
+                     for c, f in PHOTOS}
+  stats = json.loads((output / 'stats.json').read_text())
+  assert stats['validation']['num_examples'] == sum(
+      round(n * 0.2 + 1e-9) for n in (sum(1 for c, _ in PHOTOS if c == k) for k in CLASSES))
+  rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
+  assert rejects == [{'path': str(images / 'no_such_image.jpg'), 'reason': manifest.NOT_FOUND,
+                      'split': None}]
+
+
+@pytest.mark.slow
+def test_hf_metadata_jsonl_with_splits_read_by_tfds(tmp_path, capsys):
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  root = tmp_path / 'hf'
+  _copy(root / 'images')
+  splits = {f: 'test' if i % 7 == 0 else 'val' if i % 5 == 0 else 'train'
+            for i, (_, f) in enumerate(PHOTOS)}
+  _write(root / 'metadata.jsonl', ''.join(
+      json.dumps({'file_name': f'images/{f}', 'label': c, 'split': splits[f]}) + '\n'
+      for c, f in PHOTOS))
+  output = tmp_path / 'out'
+  code, out, _ = _convert(capsys, '--input', str(root), '--manifest', str(root / 'metadata.jsonl'),
+                          '--output', str(output))
+  assert code == 0, out
+  assert 'not converted' not in out  # metadata.jsonl itself is not an unlisted file
+  for split, name in (('train', 'train'), ('validation', 'val'), ('test', 'test')):
+    records = _records(output, split)
+    assert sorted(records) == sorted(f'images/{f}' for f, s in splits.items() if s == name)
+    assert all(synset == [c] for (c, f) in PHOTOS if f'images/{f}' in records
+               for _, synset in [records[f'images/{f}']])
+  builder = tfds.builder_from_directory(str(output))
+  assert builder.info.features['image']['class']['label'].names == CLASSES
+  labels = [int(e['image']['class']['label']) for e in tfds.as_numpy(builder.as_dataset('test'))]
+  assert sorted(labels) == sorted(CLASSES.index(c) for c, f in PHOTOS if splits[f] == 'test')
+
+
+@pytest.mark.slow
+def test_automl_headerless_csv_with_absolute_paths(tmp_path, capsys):
+  bucket = tmp_path / 'bucket'
+  _copy(bucket)
+  uses = ['TRAIN', 'TRAIN', 'VALIDATION', 'TEST', 'UNASSIGNED']
+  lines = [f'{uses[i % 5]},{bucket / f},{c}' for i, (c, f) in enumerate(PHOTOS)]
+  csv_path = _write(tmp_path / 'automl.csv', '\n'.join(lines) + '\n')
+  output = tmp_path / 'out'
+  code, out, _ = _convert(capsys, '--input', str(bucket), '--manifest', csv_path,
+                          '--manifest_columns', 'split,path,label', '--output', str(output))
+  assert code == 0, out
+  stats = json.loads((output / 'stats.json').read_text())
+  given = {use: sum(1 for i in range(len(PHOTOS)) if uses[i % 5] == use) for use in uses}
+  assert stats['validation']['num_examples'] == given['VALIDATION']
+  assert stats['test']['num_examples'] == given['TEST']
+  assert stats['train']['num_examples'] == given['TRAIN'] + given['UNASSIGNED']  # no fractions
+  assert set(_records(output, 'test')) == {f for i, (_, f) in enumerate(PHOTOS) if i % 5 == 3}
+
+
+MULTI = {'landscape': ['outdoor'], 'flower': ['outdoor'], 'space': ['outdoor']}
+
+
+@pytest.mark.slow
+def test_multi_label_jsonl_read_by_tf_tfds_and_example_source(tmp_path, capsys):
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  import yaml  # pylint: disable=import-outside-toplevel
+  from pipeline import read  # pylint: disable=import-outside-toplevel
+  photos = tmp_path / 'photos'
+  _copy(photos)
+  truth = {f: sorted({c, *MULTI.get(c, [])} | ({'png'} if f.endswith('.png') else set()))
+           for c, f in PHOTOS}
+  _write(tmp_path / 'labels.jsonl', ''.join(
+      json.dumps({'id': f, 'categories': truth[f]}) + '\n' for _, f in PHOTOS))
+  output = tmp_path / 'out'
+  code, out, _ = _convert(capsys, '--input', str(photos), '--manifest',
+                          str(tmp_path / 'labels.jsonl'), '--output', str(output),
+                          '--validation_fraction', '0.25', '--label_offset', '1')
+  assert code == 0, out
+  names = sorted({name for labels in truth.values() for name in labels})
+  assert (output / 'labels.txt').read_text().splitlines() == names  # label i + 1 (docs/output.md)
+  records = {**_records(output, 'train'), **_records(output, 'validation')}
+  assert records == {f: ([names.index(n) + 1 for n in truth[f]], truth[f]) for f in truth}
+  stats = json.loads((output / 'stats.json').read_text())
+  counted = {n: stats['train']['class_counts'].get(n, 0) + stats['validation']['class_counts'].get(n, 0)
+             for n in names}
+  assert counted == {n: sum(n in labels for labels in truth.values()) for n in names}
+
+  garden = yaml.safe_load((output / 'model_garden.yaml').read_text())
+  assert garden['task']['train_data']['is_multilabel'] is True
+  assert garden['task']['losses']['use_binary_cross_entropy'] is True
+
+  source = read.ExampleSource(str(output), 'validation')
+  examples = list(source)
+  assert {e['filename']: e['label'] for e in examples} == {
+      f: [names.index(n) + 1 for n in truth[f]] for f in _records(output, 'validation')}
+  images, labels = next(iter(read.dataset(str(output), 'validation', 64, training=False)))
+  assert labels.shape == (len(examples), len(names) + 1)
+  assert sorted(labels.numpy().sum(axis=1).tolist()) == sorted(len(e['label']) for e in examples)
+
+  builder = tfds.builder_from_directory(str(output))
+  tfds_labels = [sorted(e['image']['class']['label'].tolist())
+                 for e in tfds.as_numpy(builder.as_dataset('validation'))]
+  assert sorted(tfds_labels) == sorted(e['label'] for e in examples)
+
+
+@pytest.mark.slow
+def test_bad_manifest_stops_before_any_work(tmp_path, capsys):
+  photos = tmp_path / 'photos'
+  _copy(photos)
+  path = _write(tmp_path / 'm.csv', 'image,label,split\ngc_cat.JPEG,animal,train\n'
+                'gc_owl.JPEG,animal,holdout\n')
+  code, _, err = _convert(capsys, '--input', str(photos), '--manifest', path, '--output',
+                          str(tmp_path / 'out'))
+  assert code == 2 and f'{path} line 3: unknown split' in err
+  assert not (tmp_path / 'out').exists()
+  code, _, err = _convert(capsys, '--input', str(photos), '--manifest_columns', 'path,label',
+                          '--output', str(tmp_path / 'out'))
+  assert code == 2 and 'describe a --manifest' in err
