@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
@@ -59,6 +59,8 @@ class RecordTally:
     synsets: {image/class/label: the image/class/synset values seen with it}.
     texts: {image/class/synset: the image/class/text values seen with it}.
     num_pixels, channel_sums, channel_squares: of the decoded JPEGs (0-255 units, exact integers).
+    multi_label: the records are a multi-label --manifest's (manifest.json "multi_label"): each holds
+      a list of labels and the list of their names (transforms/manifest.py), counted per label.
   """
   num_examples: int = 0
   num_bytes: int = 0
@@ -68,15 +70,25 @@ class RecordTally:
   num_pixels: int = 0
   channel_sums: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
   channel_squares: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
+  multi_label: bool = False
 
-  def add(self, feature_map: Any, encoded: bytes, label: int, pixels: Optional[np.ndarray]) -> None:
-    """Counts one record; `pixels`: its decoded uint8 [H, W, 3] image, None when it did not decode."""
-    synset = _bytes_feature(feature_map, 'image/class/synset')
+  def add(self, feature_map: Any, encoded: bytes, label: Union[int, Sequence[int]],
+          pixels: Optional[np.ndarray]) -> None:
+    """Counts one record; `pixels`: its decoded uint8 [H, W, 3] image, None when it did not decode;
+    `label`: a multi-label record's list of labels."""
     self.num_examples += 1
     self.num_bytes += len(encoded)
-    self.class_counts[synset] += 1
-    self.synsets[label].add(synset)
-    self.texts[synset].add(_bytes_feature(feature_map, 'image/class/text'))
+    if self.multi_label:
+      names = [v.decode('utf-8', 'replace') for v in feature_map['image/class/synset'].bytes_list.value]
+      for one_label, synset in zip(label, names):
+        self.class_counts[synset] += 1
+        self.synsets[one_label].add(synset)
+        self.texts[synset].add(synset)
+    else:
+      synset = _bytes_feature(feature_map, 'image/class/synset')
+      self.class_counts[synset] += 1
+      self.synsets[label].add(synset)
+      self.texts[synset].add(_bytes_feature(feature_map, 'image/class/text'))
     if pixels is not None:
       sums, squares = channel_sums(np.ascontiguousarray(pixels))
       self.num_pixels += pixels.shape[0] * pixels.shape[1]

@@ -58,6 +58,7 @@ from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
 from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
+from transforms.manifest import MULTI_LABEL_JOINER, manifest_listings
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.near_duplicates import GroupFile, group_line
@@ -220,7 +221,8 @@ def census(sample: Sample, opts: ConverterOptions) -> Census:
       for split, members in split_class(refs, opts.seed, opts.validation_fraction,
                                         opts.test_fraction).items():
         files[stratum, split] += len(members)
-        class_files[split, members[0].synset] += len(members)  # a class folder's files: one synset
+        class_files.update((split, name) for ref in members  # each label of a multi-label image
+                           for name in ref.synset.split(MULTI_LABEL_JOINER))
         split_of.update({(r.split, r.key): split for r in members if (r.split, r.key) in sampled})
   return Census(dict(files), dict(class_files),
                 tuple(split_of[f.ref.split, f.ref.key] for f in sample.files))
@@ -234,8 +236,12 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   """
   start = time.monotonic()
   loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
-  listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
-                          dataset.label_map, opts.label_offset, dataset.ground_truth)
+  if dataset.manifest is not None:
+    listings = manifest_listings(opts.manifest_spec, dataset.manifest, dataset.label_map,
+                                 dataset.class_names, opts.label_offset)
+  else:
+    listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
+                            dataset.label_map, opts.label_offset, dataset.ground_truth)
   sample = convert(listings, draw(listings, opts.plan_sample, opts.seed),
                    record_recipe(opts, dataset.layout, dataset.class_texts))
   counted = census(sample, opts)

@@ -228,11 +228,12 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
           sizes[split].append((_feature(example, 'image/height', 'int64_list'),
                                _feature(example, 'image/width', 'int64_list')))
           num_bytes[split].append(len(encoded))
-          label = _feature(example, 'image/class/label', 'int64_list')
-          if label in wanted and len(samples[label]) < per_class:
-            filename = _feature(example, 'image/filename', 'bytes_list') or b''
-            samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
-                                         index, decode_image(encoded)))
+          # A multi-label record (transforms/manifest.py) is a sample of each of its labels.
+          for label in example.features.feature['image/class/label'].int64_list.value:
+            if label in wanted and len(samples[label]) < per_class:
+              filename = _feature(example, 'image/filename', 'bytes_list') or b''
+              samples[label].append(Sample(label, filename.decode('utf-8'), shard['file'],
+                                           index, decode_image(encoded)))
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 

@@ -206,7 +206,9 @@ def check_example(payload: bytes, label_range: range | None,
     example = Example.FromString(payload)
     feature_map = example.features.feature
     encoded = _single(feature_map, 'image/encoded', 'bytes_list')
-    label = _single(feature_map, 'image/class/label', 'int64_list')
+    multi_label = tally is not None and tally.multi_label
+    label = (_labels(feature_map) if multi_label else
+             _single(feature_map, 'image/class/label', 'int64_list'))
     height = _single(feature_map, 'image/height', 'int64_list')
     width = _single(feature_map, 'image/width', 'int64_list')
   except Exception as error:  # pylint: disable=broad-except  (DecodeError or ValueError)
@@ -226,9 +228,20 @@ def check_example(payload: bytes, label_range: range | None,
     messages.append(f'image/encoded does not decode as JPEG: {error}')
   if tally is not None:
     tally.add(feature_map, encoded, label, pixels)
-  if label_range is not None and label not in label_range:
-    messages.append(f'label {label} outside [{label_range.start}, {label_range.stop})')
+  for one in (label if multi_label else [label]):
+    if label_range is not None and one not in label_range:
+      messages.append(f'label {one} outside [{label_range.start}, {label_range.stop})')
   return messages
+
+
+def _labels(feature_map: Any) -> list[int]:
+  """A multi-label record's labels: one or more, increasing, as many as its synsets."""
+  labels = list(feature_map['image/class/label'].int64_list.value)
+  synsets = feature_map['image/class/synset'].bytes_list.value
+  if not labels or labels != sorted(set(labels)) or len(synsets) != len(labels):
+    raise ValueError(f"'image/class/label' {labels} is not an increasing list of labels, one per "
+                     f"'image/class/synset' ({len(synsets)})")
+  return labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +394,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
     shard_phashes = []
     count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
                                    file_formats.of_manifest(manifest).name, shard_phashes,
-                                   tallies.setdefault(split, metadata_check.RecordTally()))
+                                   tallies.setdefault(split, metadata_check.RecordTally(
+                                       multi_label=bool(manifest.get('multi_label')))))
     record_phashes.extend((split, name, value) for name, value in shard_phashes)
     report.shards_read += 1
     report.records_read[split] += count

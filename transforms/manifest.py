@@ -35,6 +35,7 @@ from transforms.layout import join
 from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry, InputError,
                                 Listed, is_local, is_left_behind, left_behind_kind,
                                 list_input_folder, reject, relative)
+from transforms.sample import FolderListing
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
 
 PATH_COLUMNS = ('file_name', 'filename', 'path', 'image', 'image_id', 'id', 'gcs_file_path')
@@ -584,6 +585,28 @@ class ListManifestImages(beam.PTransform):
                | 'MatchRows' >> beam.FlatMap(match_rows, root).with_output_types(
                    ImageRef).with_outputs(REJECTS_TAG, main='images'))
     return Listed(matched.images, matched[REJECTS_TAG])
+
+
+def manifest_listings(spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
+                      names: Sequence[str], label_offset: int) -> List[FolderListing]:
+  """The whole manifest as the plan's strata (pipeline/plan.py): one FolderListing per (split, first
+  class) of the rows whose file exists, in sorted order; the missing files' rejects on the first.
+  Holds every file of --input and every row, as the plan's listing of class folders does."""
+  entries = dict(list_tree(spec.input_root, [spec.path]))
+  strata: Dict[Tuple[str, str], List[ImageRef]] = {}
+  rejects = []
+  for _, ref in _keyed_refs(None, spec, facts, label_map, names, label_offset):
+    element = (ref.key, {'rows': [ref], 'files': [entries[ref.key]] if ref.key in entries else []})
+    for item in match_rows(element, spec.input_root):
+      if isinstance(item, beam.pvalue.TaggedOutput):
+        rejects.append(item.value)
+      else:
+        strata.setdefault((item.split, names[item.label - label_offset]), []).append(item)
+  listings = [FolderListing((split, spec.input_root, name), tuple(refs), ())
+              for (split, name), refs in sorted(strata.items())]
+  if listings and rejects:
+    listings[0] = dataclasses.replace(listings[0], rejects=tuple(rejects))
+  return listings
 
 
 def unlisted_count(result) -> int:
