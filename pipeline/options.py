@@ -293,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--input', required=True,
                         help='Folder of class folders: a local path, gs://... or s3://... . With '
                              'train/ plus validation/ (or val/) and/or test/ sub-folders, those are '
-                             'the splits.')
+                             'the splits. With --manifest: the folder its relative paths start '
+                             'from.')
   io_group.add_argument('--output', required=True,
                         help='Folder for the shards and metadata (local, gs:// or s3://).')
   io_group.add_argument('--overwrite', action='store_true',
@@ -506,6 +507,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
     beam_args.append(f'--num_workers={known.num_workers}')
   values = vars(known)
   values.pop('config')
+  for key in MANIFEST_FLAGS:  # '' (an Airflow Param left empty): not given
+    values[key] = values[key] or None
   print_config = values.pop('print_config')
   for key in PATH_FLAGS:
     if values[key]:

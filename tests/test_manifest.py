@@ -42,7 +42,8 @@ def test_hf_jsonl_columns_and_splits(tmp_path):
                 '{"file_name": "d.jpg", "split": "", "label": "dog"}\n')
   rows = list(manifest.read_rows(ManifestSpec(path, '/data')))
   assert [(r.line, r.key, r.split) for r in rows] == [
-      (1, 'train/a.jpg', TRAIN), (3, 'b.jpg', VALIDATION), (4, 'c.jpg', TEST), (5, 'd.jpg', UNSPLIT)]
+      (1, 'train/a.jpg', TRAIN), (3, 'b.jpg', VALIDATION), (4, 'c.jpg', TEST),
+      (5, 'd.jpg', UNSPLIT)]
 
 
 def test_automl_headerless_multi_label_and_absolute_paths(tmp_path):
@@ -110,7 +111,8 @@ def test_labels_file_names_integer_ids(tmp_path):
 
 # Real conversions of the sample photos (DirectRunner), one per layout of issue 26.
 
-CLASSES = sorted(d for d in os.listdir(SAMPLE_IMAGES) if os.path.isdir(os.path.join(SAMPLE_IMAGES, d)))
+CLASSES = sorted(d for d in os.listdir(SAMPLE_IMAGES)
+                 if os.path.isdir(os.path.join(SAMPLE_IMAGES, d)))
 PHOTOS = [(c, f) for c in CLASSES for f in sorted(os.listdir(os.path.join(SAMPLE_IMAGES, c)))]
 
 
@@ -238,7 +240,7 @@ def test_multi_label_jsonl_read_by_tf_tfds_and_example_source(tmp_path, capsys):
   records = {**_records(output, 'train'), **_records(output, 'validation')}
   assert records == {f: ([names.index(n) + 1 for n in truth[f]], truth[f]) for f in truth}
   stats = json.loads((output / 'stats.json').read_text())
-  counted = {n: stats['train']['class_counts'].get(n, 0) + stats['validation']['class_counts'].get(n, 0)
+  counted = {n: sum(stats[split]['class_counts'].get(n, 0) for split in ('train', 'validation'))
              for n in names}
   assert counted == {n: sum(n in labels for labels in truth.values()) for n in names}
 
@@ -273,3 +275,35 @@ def test_bad_manifest_stops_before_any_work(tmp_path, capsys):
   code, _, err = _convert(capsys, '--input', str(photos), '--manifest_columns', 'path,label',
                           '--output', str(tmp_path / 'out'))
   assert code == 2 and 'describe a --manifest' in err
+
+
+def _small_manifest(tmp_path, label_of=lambda c: c):
+  """A flat folder of the sample photos and a metadata.csv naming each with its class, no split."""
+  photos = tmp_path / 'photos'
+  _copy(photos)
+  return photos, _write(tmp_path / 'metadata.csv', 'file_name,label\n' + ''.join(
+      f'{f},{label_of(c)}\n' for c, f in PHOTOS))
+
+
+@pytest.mark.slow
+def test_plan_config_file_and_resume_with_a_manifest(tmp_path, capsys):
+  photos, csv_path = _small_manifest(tmp_path)
+  output = tmp_path / 'out'
+  config = _write(tmp_path / 'run.yaml', 'input: photos\nmanifest: metadata.csv\n'
+                  'validation_fraction: 0.2\n')  # paths relative to the config file's folder
+  code, out, _ = _convert(capsys, '--config', config, '--output', str(output), '--plan')
+  assert code == 0 and 'Listing: 5 classes' in out and '54 files to convert' in out
+  planned = [line.split() for line in out.splitlines() if line.startswith('  (all classes)')][0]
+  code, out, _ = _convert(capsys, '--config', config, '--output', str(output))
+  assert code == 0, out
+  stats = json.loads((output / 'stats.json').read_text())
+  assert planned[2:] == [str(stats['train']['num_examples']),
+                         str(stats['validation']['num_examples'])]
+  recorded = json.loads((output / 'manifest.json').read_text())['options']['manifest']
+  assert recorded == manifest.manifest_digest(csv_path)
+
+  code, out, _ = _convert(capsys, '--config', config, '--output', str(output), '--resume')
+  assert code == 0 and 'resumed: 2 shards kept' in out, out
+  _write(csv_path, open(csv_path, encoding='utf-8').read().replace(',space', ',object'))
+  code, _, err = _convert(capsys, '--config', config, '--output', str(output), '--resume')
+  assert code == 2 and 'manifest' in err and 'differ' in err

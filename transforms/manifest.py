@@ -6,10 +6,10 @@ header-less `ML_USE,GCS_FILE_PATH,LABEL[,LABEL...]` (`--manifest_columns split,p
 multi-label lists (`"[1.0, 9.0]"`, a JSON list, or `--label_separator`). Columns are found by the
 common names of PATH_COLUMNS, LABEL_COLUMNS and SPLIT_COLUMNS (case-insensitive) unless a flag names
 them. The driver reads the manifest once before any work (`scan`): a malformed row, an empty label,
-an unknown split or a file listed twice with other labels is a ManifestError naming the line; per row
-it keeps 24 bytes (two 64-bit hashes and the line) to find repeated paths. The graph reads it again
-(`ListManifestImages`) and joins it with a listing of --input: a row whose file is missing is a
-reject (NOT_FOUND), a file in no row is counted (UNLISTED_COUNTER) and not converted.
+an unknown split or a file listed twice with other labels is a ManifestError naming the line; per
+row it keeps 24 bytes (two 64-bit hashes and the line) to find repeated paths. The graph reads it
+again (`ListManifestImages`) and joins it with a listing of --input: a row whose file is missing is
+a reject (NOT_FOUND), a file in no row is counted (UNLISTED_COUNTER) and not converted.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.input_file import stat_error_reason, stat_problem
 from transforms.layout import join
-from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry, InputError,
-                                Listed, is_local, is_left_behind, left_behind_kind,
+from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry,
+                                InputError, Listed, is_local, is_left_behind, left_behind_kind,
                                 list_input_folder, reject, relative)
 from transforms.sample import FolderListing
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
@@ -68,8 +68,9 @@ class ManifestSpec:
     input_root: --input; relative paths in the manifest are relative to it.
     path_column, label_column, split_column: column names given by flags (None: PATH_COLUMNS, ...).
     path_format: a str.format pattern with one `{}` that turns a cell into a path ('{}.jpg').
-    columns: the roles of a header-less CSV's columns in order ('split', 'path', 'label' or any other
-      name for a column to ignore); the last 'label' column also takes every later non-empty cell.
+    columns: the roles of a header-less CSV's columns in order ('split', 'path', 'label' or any
+      other name for a column to ignore); the last 'label' column also takes every later non-empty
+      cell.
     label_separator: splits a label cell into several labels (multi-label).
   """
   path: str
@@ -100,7 +101,7 @@ class Row(NamedTuple):
 
   Attributes:
     line: its line number in the file (1-based; a CSV row's first line).
-    key: the file's POSIX path relative to --input, or its absolute path or URI when it is elsewhere.
+    key: the file's POSIX path relative to --input, or its absolute path or URI when elsewhere.
     labels: its label values as written (names, or integer ids as decimal text), distinct, in order.
     split: TRAIN, VALIDATION, TEST or UNSPLIT (the fractions decide).
     is_list: the labels were a list (a JSON list or --label_separator): a multi-label manifest.
@@ -137,7 +138,7 @@ def _open_text(path: str) -> io.TextIOWrapper:
 
 def _pick(names: Sequence[str], given: Optional[str], candidates: Sequence[str], role: str,
           flag: str, path: str, required: bool = True) -> Optional[str]:
-  """The column (one of `names`) that plays `role`: `given`, else the first of `candidates` found."""
+  """The column (one of `names`) playing `role`: `given`, else the first of `candidates` found."""
   lower = {name.strip().lower(): name for name in names}
   if given is not None:
     if given.lower() not in lower:
@@ -146,8 +147,9 @@ def _pick(names: Sequence[str], given: Optional[str], candidates: Sequence[str],
     return lower[given.lower()]
   found = next((lower[name] for name in candidates if name in lower), None)
   if found is None and required:
-    raise ManifestError(f'--manifest {path} has no {role} column (looked for {", ".join(candidates)}; '
-                        f'its columns: {list(names)}): name it with {flag}.')
+    raise ManifestError(f'--manifest {path} has no {role} column (looked for '
+                        f'{", ".join(candidates)}; its columns: {list(names)}): name it with '
+                        f'{flag}.')
   return found
 
 
@@ -172,7 +174,8 @@ def _json_records(spec: ManifestSpec, text: Iterable[str]) -> Iterator[Tuple[int
     try:
       record = json.loads(line)
     except ValueError as e:
-      raise ManifestError(f'--manifest {spec.path} line {number}: not a JSON object ({e}).') from None
+      raise ManifestError(
+          f'--manifest {spec.path} line {number}: not a JSON object ({e}).') from None
     if not isinstance(record, dict):
       raise ManifestError(f'--manifest {spec.path} line {number}: not a JSON object.')
     if roles is None:
@@ -213,8 +216,8 @@ def _csv_records(spec: ManifestSpec, text: Iterable[str], delimiter: str
         line = reader.line_num + 1
         continue
       if width is not None and len(cells) != width:
-        raise ManifestError(f'--manifest {spec.path} line {line}: {len(cells)} cells, the header has '
-                            f'{width}.')
+        raise ManifestError(f'--manifest {spec.path} line {line}: {len(cells)} cells, the header '
+                            f'has {width}.')
       if len(cells) <= max(index.values()):
         raise ManifestError(f'--manifest {spec.path} line {line}: {len(cells)} cells, '
                             f'--manifest_columns names {len(spec.columns)}.')
@@ -226,7 +229,8 @@ def _csv_records(spec: ManifestSpec, text: Iterable[str], delimiter: str
       yield line, record
       line = reader.line_num + 1
   except csv.Error as e:
-    raise ManifestError(f'--manifest {spec.path} line {reader.line_num}: malformed CSV ({e}).') from None
+    raise ManifestError(
+        f'--manifest {spec.path} line {reader.line_num}: malformed CSV ({e}).') from None
 
 
 def _label_text(value: object, where: str) -> str:
@@ -246,11 +250,12 @@ def _label_text(value: object, where: str) -> str:
   return text
 
 
-def parse_labels(value: object, separator: Optional[str], where: str) -> Tuple[Tuple[str, ...], bool]:
+def parse_labels(value: object, separator: Optional[str], where: str
+                 ) -> Tuple[Tuple[str, ...], bool]:
   """(distinct labels in order, whether they were a list) of one row's label value.
 
-  A list is a JSON list (in JSON lines, or a CSV cell such as FathomNet's "[1.0, 9.0]") or a cell cut
-  by `separator`; an integral float is an integer id.
+  A list is a JSON list (in JSON lines, or a CSV cell such as FathomNet's "[1.0, 9.0]") or a cell
+  cut by `separator`; an integral float is an integer id.
 
   Raises:
     ManifestError: an empty label or list, or a value that is no name or integer id.
@@ -281,7 +286,8 @@ def parse_split(value: object, where: str) -> str:
   name = '' if value is None else str(value).strip().lower()
   if name not in SPLIT_NAMES:
     raise ManifestError(f'{where}: unknown split {value!r}; use train, validation (val, valid), '
-                        'test, or unassigned / empty for --validation_fraction and --test_fraction.')
+                        'test, or unassigned / empty for --validation_fraction and '
+                        '--test_fraction.')
   return SPLIT_NAMES[name]
 
 
@@ -306,8 +312,8 @@ def row_key(value: object, spec: ManifestSpec, where: str) -> str:
     return path[len(root):] if path.startswith(root) else path
   key = posixpath.normpath(text.replace('\\', '/'))
   if key == '..' or key.startswith('../') or key == '.':
-    raise ManifestError(f'{where}: path {text!r} is not a file under --input; give an absolute path '
-                        'or URI for a file elsewhere.')
+    raise ManifestError(f'{where}: path {text!r} is not a file under --input; give an absolute '
+                        'path or URI for a file elsewhere.')
   return key
 
 
@@ -456,7 +462,8 @@ def manifest_label_map(facts: ManifestFacts, labels_file_map: Optional[Dict[str,
 
 def resolve(labels: Sequence[str], label_map: Dict[str, int], names: Sequence[str]
             ) -> List[Tuple[int, str]]:
-  """(id, class name) of a row's labels, sorted by id, each once. `names`: label_names(label_map)."""
+  """(id, class name) of a row's labels, sorted by id, each once. `names`:
+  label_names(label_map)."""
   pairs = {}
   for label in labels:
     label_id = label_map[label] if label in label_map else int(label)
@@ -521,7 +528,8 @@ def stat_entry(path: str) -> Optional[Entry]:
     except OSError as e:
       return Entry(path, os.path.basename(path), False, problem=stat_error_reason(e, path))
     problem = stat_problem(info.st_mode, os.path.islink(path))
-    return Entry(path, os.path.basename(path), False, info.st_size, info.st_mtime_ns // 1000, problem)
+    return Entry(path, os.path.basename(path), False, info.st_size, info.st_mtime_ns // 1000,
+                 problem)
   try:
     found = FileSystems.match([path])[0].metadata_list
   except Exception:  # pylint: disable=broad-except  (not found)
@@ -561,8 +569,8 @@ def _keyed_refs(_, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str
 
 
 class ListManifestImages(beam.PTransform):
-  """PBegin -> `listing.Listed`: an ImageRef per manifest row whose file exists, reject dicts for the
-  others; files under --input in no row are counted (metric counter UNLISTED_COUNTER)."""
+  """PBegin -> `listing.Listed`: an ImageRef per manifest row whose file exists, reject dicts for
+  the others; files under --input in no row are counted (metric counter UNLISTED_COUNTER)."""
 
   def __init__(self, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
                names: Sequence[str], label_offset: int):
