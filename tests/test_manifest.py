@@ -5,6 +5,8 @@ read back with TensorFlow, TFDS and ExampleSource."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -220,7 +222,9 @@ MULTI = {'landscape': ['outdoor'], 'flower': ['outdoor'], 'space': ['outdoor']}
 
 
 @pytest.mark.slow
-def test_multi_label_jsonl_read_by_tf_tfds_and_example_source(tmp_path, capsys):
+@pytest.mark.timeout(1200)
+def test_multi_label_jsonl_read_by_tf_tfds_example_source_and_model_garden(tmp_path, capsys):
+  from tests.test_model_garden import _model_garden_env  # pylint: disable=import-outside-toplevel
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   import yaml  # pylint: disable=import-outside-toplevel
   from pipeline import read  # pylint: disable=import-outside-toplevel
@@ -260,6 +264,31 @@ def test_multi_label_jsonl_read_by_tf_tfds_and_example_source(tmp_path, capsys):
   tfds_labels = [sorted(e['image']['class']['label'].tolist())
                  for e in tfds.as_numpy(builder.as_dataset('validation'))]
   assert sorted(tfds_labels) == sorted(e['label'] for e in examples)
+
+  # Model Garden's classification input with is_multilabel, as model_garden.yaml sets it.
+  result = subprocess.run([sys.executable, '-c', _MODEL_GARDEN_MULTI_LABEL, str(output),
+                           str(len(names) + 1)], env=_model_garden_env(), capture_output=True,
+                          text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  multi_hot = json.loads(result.stdout.strip().splitlines()[-1])
+  assert sorted(multi_hot) == sorted([int(k in e['label']) for k in range(len(names) + 1)]
+                                     for e in examples)
+
+
+_MODEL_GARDEN_MULTI_LABEL = '''
+import json, sys, yaml
+import tensorflow as tf
+from official.vision.dataloaders import classification_input
+output, num_classes = sys.argv[1], int(sys.argv[2])
+data = yaml.safe_load(open(output + '/model_garden.yaml'))['task']['validation_data']
+decoder = classification_input.Decoder(is_multilabel=data['is_multilabel'])
+parser = classification_input.Parser(output_size=[64, 64], num_classes=num_classes,
+                                     is_multilabel=data['is_multilabel'])
+records = tf.data.TFRecordDataset(tf.io.gfile.glob(data['input_path']))
+parse = parser.parse_fn(is_training=False)
+labels = [parse(decoder.decode(r))[1].numpy().astype(int).tolist() for r in records]
+print(json.dumps(labels))
+'''
 
 
 @pytest.mark.slow
