@@ -336,3 +336,12 @@ def test_plan_config_file_and_resume_with_a_manifest(tmp_path, capsys):
   _write(csv_path, open(csv_path, encoding='utf-8').read().replace(',space', ',object'))
   code, _, err = _convert(capsys, '--config', config, '--output', str(output), '--resume')
   assert code == 2 and 'manifest' in err and 'differ' in err
+
+
+def test_repeated_rows_one_image_or_an_error_naming_both_lines(tmp_path):
+  path = _write(tmp_path / 'm.csv', 'image,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\na.jpg,cat\n')
+  facts = manifest.scan(ManifestSpec(path, '/data'))
+  assert facts.repeated_lines == {4, 5} and facts.num_rows == 2
+  _write(tmp_path / 'm.csv', 'image,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,dog\na.jpg,dog\n')
+  with pytest.raises(ManifestError, match='lines 2 and 6 list the same file'):
+    manifest.scan(ManifestSpec(path, '/data'))

@@ -7,7 +7,7 @@ multi-label lists (`"[1.0, 9.0]"`, a JSON list, or `--label_separator`). Columns
 common names of PATH_COLUMNS, LABEL_COLUMNS and SPLIT_COLUMNS (case-insensitive) unless a flag names
 them. The driver reads the manifest once before any work (`scan`): a malformed row, an empty label,
 an unknown split or a file listed twice with other labels is a ManifestError naming the line; per
-row it keeps 24 bytes (two 64-bit hashes and the line) to find repeated paths. The graph reads it
+row it keeps 20 bytes (two 64-bit hashes and the line) to find repeated paths. The graph reads it
 again (`ListManifestImages`) and joins it with a listing of --input: a row whose file is missing is
 a reject (NOT_FOUND), a file in no row is counted (UNLISTED_COUNTER) and not converted.
 """
@@ -337,21 +337,33 @@ def _hash64(text: str) -> int:
 
 
 class _RowHashes:
-  """Per row: 64-bit hashes of its key and of (labels, split), and its line; numpy blocks of
-  _CHUNK_ROWS rows (24 bytes a row)."""
+  """Per row, in line order: 64-bit hashes of its key and of (labels, split), and its line, in numpy
+  blocks of _CHUNK_ROWS rows (20 bytes a row)."""
+
+  _DTYPES = (np.uint64, np.uint64, np.uint32)
 
   def __init__(self):
-    self._blocks: List[np.ndarray] = []
-    self._block = np.zeros((_CHUNK_ROWS, 3), np.uint64)
+    self._blocks: Tuple[List[np.ndarray], ...] = ([], [], [])  # full blocks of each column
+    self._block = tuple(np.zeros(_CHUNK_ROWS, dtype) for dtype in self._DTYPES)
     self._size = 0
 
   def add(self, row: Row) -> None:
-    self._block[self._size] = (_hash64(row.key), _hash64('\0'.join(sorted(row.labels)) + '\n'
-                                                          + row.split), row.line)
+    keys, values, lines = self._block
+    keys[self._size] = _hash64(row.key)
+    values[self._size] = _hash64('\0'.join(sorted(row.labels)) + '\n' + row.split)
+    lines[self._size] = row.line
     self._size += 1
     if self._size == _CHUNK_ROWS:
-      self._blocks.append(self._block)
-      self._block, self._size = np.zeros((_CHUNK_ROWS, 3), np.uint64), 0
+      for blocks, block in zip(self._blocks, self._block):
+        blocks.append(block)
+      self._block = tuple(np.zeros(_CHUNK_ROWS, dtype) for dtype in self._DTYPES)
+      self._size = 0
+
+  def _column(self, i: int) -> np.ndarray:
+    """Column i of every row; its blocks are dropped."""
+    column = np.concatenate(self._blocks[i] + [self._block[i][:self._size]])
+    self._blocks[i].clear()
+    return column
 
   def repeated(self, path: str) -> FrozenSet[int]:
     """The lines that repeat an earlier row's file with the same labels and split.
@@ -359,19 +371,22 @@ class _RowHashes:
     Raises:
       ManifestError: a file listed twice with other labels or another split (naming both lines).
     """
-    rows = np.concatenate(self._blocks + [self._block[:self._size]])
-    rows = rows[np.lexsort((rows[:, 2], rows[:, 0]))]  # by key hash, then line
-    same = np.nonzero(rows[1:, 0] == rows[:-1, 0])[0] + 1
-    repeats = set()
-    for i in same:
-      first = i - 1
-      while first > 0 and rows[first - 1, 0] == rows[i, 0]:
-        first -= 1
-      if rows[i, 1] != rows[first, 1]:
-        raise ManifestError(f'--manifest {path} lines {int(rows[first, 2])} and {int(rows[i, 2])} '
-                            'list the same file with different labels or splits: keep one row per '
-                            'image (its labels in one list for several).')
-      repeats.add(int(rows[i, 2]))
+    keys = self._column(0)
+    order = np.argsort(keys, kind='stable')  # rows of one key stay in line order
+    sorted_keys = keys[order]
+    del keys
+    same = np.nonzero(sorted_keys[1:] == sorted_keys[:-1])[0] + 1
+    del sorted_keys
+    values, lines = self._column(1), self._column(2)
+    repeats, first = set(), 0
+    for n, i in enumerate(same):
+      if n == 0 or same[n - 1] != i - 1:  # the first repeat of a key: its first row is i - 1
+        first = order[i - 1]
+      if values[order[i]] != values[first]:
+        raise ManifestError(f'--manifest {path} lines {int(lines[first])} and '
+                            f'{int(lines[order[i]])} list the same file with different labels or '
+                            'splits: keep one row per image (its labels in one list for several).')
+      repeats.add(int(lines[order[i]]))
     return frozenset(repeats)
 
 
@@ -402,7 +417,7 @@ def _label_order(label: str) -> Tuple[int, int, str]:
 def scan(spec: ManifestSpec, seed: int = 0, sample_size: int = 0) -> ManifestFacts:
   """Reads the whole manifest once on the driver: checks every row, finds repeats and the labels.
 
-  Memory: the distinct labels, 24 bytes a row (`_RowHashes`) and the `sample_size` sampled rows.
+  Memory: the distinct labels, 20 bytes a row (`_RowHashes`) and the `sample_size` sampled rows.
 
   Raises:
     ManifestError: see `read_rows` and `_RowHashes.repeated`; a manifest without rows.
