@@ -58,7 +58,8 @@ from transforms.codec_versions import package_versions
 from transforms.fingerprint import InputFingerprint
 from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
-from transforms.manifest import MULTI_LABEL_JOINER, manifest_listings
+from transforms.example import class_names_of
+from transforms.manifest import manifest_listings
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.near_duplicates import GroupFile, group_line
@@ -222,7 +223,7 @@ def census(sample: Sample, opts: ConverterOptions) -> Census:
                                         opts.test_fraction).items():
         files[stratum, split] += len(members)
         class_files.update((split, name) for ref in members  # each label of a multi-label image
-                           for name in ref.synset.split(MULTI_LABEL_JOINER))
+                           for name in class_names_of(ref.synset))
         split_of.update({(r.split, r.key): split for r in members if (r.split, r.key) in sampled})
   return Census(dict(files), dict(class_files),
                 tuple(split_of[f.ref.split, f.ref.key] for f in sample.files))

@@ -14,7 +14,7 @@ the same by construction; tests/test_example.py checks byte equality with ``tf.t
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -24,6 +24,7 @@ FEATURE_KEYS = (
     'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
     'image/object/bbox/ymax', 'image/object/bbox/label', 'image/phash')
 _F = descriptor_pb2.FieldDescriptorProto
+MULTI_LABEL_END = '\n'  # ends each label of a `multi_label_synset`
 
 
 def _message(file, name, fields, nested=(), oneof=None):
@@ -67,8 +68,27 @@ def example_class():
   return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
 
 
-def build_example(encoded: bytes, height: int, width: int, filename: str,
-                  label: Union[int, Sequence[int]], synset: str,
+def multi_label_synset(labels: Sequence[Tuple[int, str]]) -> str:
+  """A multi-label image's `synset` as the shard writer passes it to `build_example`: `id:name\\n`
+  per (label, class name), in label order (a class name never holds a newline: labels.txt)."""
+  return ''.join(f'{label}:{name}{MULTI_LABEL_END}' for label, name in labels)
+
+
+def multi_labels(synset: str) -> Optional[Tuple[List[int], List[str]]]:
+  """(labels, class names) of a `multi_label_synset`; None for one class name."""
+  if MULTI_LABEL_END not in synset:
+    return None
+  pairs = [item.split(':', 1) for item in synset.split(MULTI_LABEL_END)[:-1]]
+  return [int(label) for label, _ in pairs], [name for _, name in pairs]
+
+
+def class_names_of(synset: str) -> List[str]:
+  """The class names a `synset` stands for: the names of a multi-label one, else itself."""
+  multi = multi_labels(synset)
+  return multi[1] if multi else [synset]
+
+
+def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
                   text: Optional[str] = None,
                   boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
                   phash: Optional[int] = None) -> bytes:
@@ -78,11 +98,12 @@ def build_example(encoded: bytes, height: int, width: int, filename: str,
     encoded: JPEG bytes of an RGB image.
     height, width: its size in pixels.
     filename: path relative to the split's root, stored as UTF-8.
-    label: integer class id (label_offset already added); for a multi-label image the sequence of its
-      ids, sorted, written as one int64 list (Model Garden's `is_multilabel` input reads it so).
-    synset: the class directory name (an ImageNet synset such as n01440764, or any class name); for a
-      multi-label image its class names in id order joined by '\n', written as a bytes list to
-      ``image/class/synset`` and, without `text`, ``image/class/text``.
+    label: integer class id (label_offset already added).
+    synset: the class directory name (an ImageNet synset such as n01440764, or any class name); or a
+      `multi_label_synset` (a multi-label --manifest, transforms/manifest.py): its labels are then
+      written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its names as
+      bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``; `label` is
+      its first label.
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
       as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
@@ -100,16 +121,16 @@ def build_example(encoded: bytes, height: int, width: int, filename: str,
   feature['image/channels'].int64_list.value.append(3)
   feature['image/colorspace'].bytes_list.value.append(b'RGB')
   feature['image/filename'].bytes_list.value.append(filename.encode('utf-8'))
-  if isinstance(label, int):
+  multi = multi_labels(synset)
+  if multi is None:
     feature['image/class/label'].int64_list.value.append(label)
     feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
   else:
-    names = [name.encode('utf-8') for name in synset.split('\n')]
-    feature['image/class/label'].int64_list.value.extend(label)
+    names = [name.encode('utf-8') for name in multi[1]]
+    feature['image/class/label'].int64_list.value.extend(multi[0])
     feature['image/class/synset'].bytes_list.value.extend(names)
     if text is None:
       feature['image/class/text'].bytes_list.value.extend(names)
-    label = label[0]  # the boxes' label
   if text is not None:
     feature['image/class/text'].bytes_list.value.append(text.encode('utf-8'))
   if boxes is not None:

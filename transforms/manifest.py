@@ -30,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
+from transforms.example import multi_label_synset
 from transforms.input_file import stat_error_reason, stat_problem
 from transforms.layout import join
 from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry,
@@ -50,7 +51,6 @@ CSV_EXTENSIONS = {'.csv': ',', '.tsv': '\t', '.tab': '\t'}
 JSON_LINES_EXTENSIONS = ('.jsonl', '.ndjson', '.json')
 NOT_FOUND = 'listed in the manifest, not found'
 UNLISTED_COUNTER = 'not in the manifest'  # metric counter: files under --input in no row
-MULTI_LABEL_JOINER = '\n'  # joins a multi-label image's class names in ImageRef.synset
 _UNLABELLABLE = ('\n', '\r', '\0')  # cannot be in a line of labels.txt
 _CHUNK_ROWS = 1 << 16  # rows per block of the driver's hash arrays
 
@@ -489,11 +489,11 @@ def resolve(labels: Sequence[str], label_map: Dict[str, int], names: Sequence[st
 def image_ref(row: Row, label_map: Dict[str, int], names: Sequence[str], label_offset: int,
               multi_label: bool, size: int = 0, mtime_us: int = 0) -> ImageRef:
   """The row's ImageRef: `label` its smallest id (the class the split is stratified by) + offset;
-  multi-label: `labels` every id + offset and `synset` the names joined by MULTI_LABEL_JOINER."""
+  a multi-label image's `synset` is example.multi_label_synset of every (id + offset, name)."""
   pairs = resolve(row.labels, label_map, names)
-  synset = MULTI_LABEL_JOINER.join(name for _, name in pairs) if multi_label else pairs[0][1]
-  labels = tuple(label_id + label_offset for label_id, _ in pairs) if multi_label else ()
-  return ImageRef(row.split, pairs[0][0] + label_offset, synset, row.key, size, mtime_us, labels)
+  synset = (multi_label_synset([(i + label_offset, name) for i, name in pairs]) if multi_label
+            else pairs[0][1])
+  return ImageRef(row.split, pairs[0][0] + label_offset, synset, row.key, size, mtime_us)
 
 
 def list_tree(root: str, skip: Sequence[str] = ()) -> Iterator:

@@ -18,8 +18,8 @@ import apache_beam as beam
 
 from transforms import file_format as file_formats
 from transforms import layout
+from transforms.example import class_names_of
 from transforms.label_map import labels_text
-from transforms.manifest import MULTI_LABEL_JOINER
 from transforms.near_duplicates import Duplicates
 from transforms.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
 from transforms.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
@@ -37,10 +37,10 @@ def reject_fraction(stats: Dict) -> float:
 
 def label_counts(class_counts: Dict[str, int]) -> Dict[str, int]:
   """{class name: examples}, sorted by name, from a shard summary's counts, whose keys are
-  ImageRef.synset: a multi-label image's names joined by MULTI_LABEL_JOINER count for each label."""
+  ImageRef.synset: a multi-label image (example.multi_label_synset) counts for each of its labels."""
   counts = collections.Counter()
   for synset, count in class_counts.items():
-    for name in synset.split(MULTI_LABEL_JOINER):
+    for name in class_names_of(synset):
       counts[name] += count
   return dict(sorted(counts.items()))
 

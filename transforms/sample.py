@@ -267,8 +267,8 @@ def _record(ref: ImageRef, path: str, data: Union[bytes, OSError], recipe: Recor
   try:
     stored = image.process_image(data, recipe.spec)
     texts = recipe.class_texts or {}
-    record = example.build_example(stored.encoded, stored.height, stored.width, ref.key,
-                                   ref.labels or ref.label, ref.synset, texts.get(ref.synset), _boxes(ref, stored, recipe),
+    record = example.build_example(stored.encoded, stored.height, stored.width, ref.key, ref.label,
+                                   ref.synset, texts.get(ref.synset), _boxes(ref, stored, recipe),
                                    stored.phash)
     return record, None, time.thread_time() - start
   except image.ImageRejected as e:

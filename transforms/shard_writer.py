@@ -168,7 +168,7 @@ class WriteShardFn(beam.DoFn):
       try:
         stored = image_lib.process_image(data, self._spec)
         record = self._build_example(
-            stored.encoded, stored.height, stored.width, ref.key, ref.labels or ref.label, ref.synset,
+            stored.encoded, stored.height, stored.width, ref.key, ref.label, ref.synset,
             self._class_texts.get(ref.synset), self._boxes(ref, path, stored), stored.phash)
       except image_lib.ImageRejected as e:
         self._add_reject(rejects, split, path, e.reason)

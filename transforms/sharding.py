@@ -51,8 +51,6 @@ class ImageRef(NamedTuple):
     size: the file's size in bytes, from the listing.
     mtime_us: its modification time in microseconds since the epoch, from the listing (0: unknown).
       With `size`, what --resume compares (transforms/fingerprint.py); neither decides any order.
-    labels: a multi-label image's label ids (offset included), sorted; `label` is the first and
-      `synset` the class names joined by '\n' (transforms/manifest.py). () for one label.
   """
   split: str
   label: int
@@ -60,13 +58,11 @@ class ImageRef(NamedTuple):
   key: str
   size: int = 0
   mtime_us: int = 0
-  labels: Tuple[int, ...] = ()
 
 
 class ImageRefCoder(NamedTupleCoder):
-  """ImageRef as its fields in Beam's standard coders: 60 bytes for an ImageNet file (48 for the
-  names and label, 3 for the size, 8 for the mtime, 1 for `labels`), where the default pickle takes
-  ~120.
+  """ImageRef as its six fields in Beam's standard coders: 59 bytes for an ImageNet file (48 for the
+  names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120.
   Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
   tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded by Beam's compiled
   tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries between the listing
@@ -74,8 +70,7 @@ class ImageRefCoder(NamedTupleCoder):
 
   TUPLE_TYPE = ImageRef
   FIELDS = (beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
-            beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder(),
-            beam.coders.TupleSequenceCoder(beam.coders.VarIntCoder()))
+            beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder())
 
 
 beam.coders.registry.register_coder(ImageRef, ImageRefCoder)
