@@ -218,6 +218,9 @@ class ConvertImageFolder(beam.PTransform):
     kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
     followers = None if plan.layout.has_split_folders else (
         (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
+    if plan.manifest is not None:  # A split the manifest gives is never moved; others follow.
+      followers = followers | 'KeepManifestSplits' >> beam.Filter(
+          lambda pair: pair[0].split == UNSPLIT)
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
     written = (

@@ -205,6 +205,8 @@ def test_automl_headerless_csv_with_absolute_paths(tmp_path, capsys):
   _copy(bucket)
   uses = ['TRAIN', 'TRAIN', 'VALIDATION', 'TEST', 'UNASSIGNED']
   lines = [f'{uses[i % 5]},{bucket / f},{c}' for i, (c, f) in enumerate(PHOTOS)]
+  shutil.copy(bucket / PHOTOS[0][1], bucket / 'copy.jpg')  # a copy of a TRAIN file, listed as TEST
+  lines.append(f'TEST,{bucket / "copy.jpg"},{PHOTOS[0][0]}')
   csv_path = _write(tmp_path / 'automl.csv', '\n'.join(lines) + '\n')
   output = tmp_path / 'out'
   code, out, _ = _convert(capsys, '--input', str(bucket), '--manifest', csv_path,
@@ -213,9 +215,11 @@ def test_automl_headerless_csv_with_absolute_paths(tmp_path, capsys):
   stats = json.loads((output / 'stats.json').read_text())
   given = {use: sum(1 for i in range(len(PHOTOS)) if uses[i % 5] == use) for use in uses}
   assert stats['validation']['num_examples'] == given['VALIDATION']
-  assert stats['test']['num_examples'] == given['TEST']
+  assert stats['test']['num_examples'] == given['TEST'] + 1
   assert stats['train']['num_examples'] == given['TRAIN'] + given['UNASSIGNED']  # no fractions
-  assert set(_records(output, 'test')) == {f for i, (_, f) in enumerate(PHOTOS) if i % 5 == 3}
+  assert set(_records(output, 'test')) == {f for i, (_, f) in enumerate(PHOTOS) if i % 5 == 3} | {
+      'copy.jpg'}  # the manifest's split wins over copies following their first file
+  assert stats['duplicates']['files_across_splits'] == 1
 
 
 MULTI = {'landscape': ['outdoor'], 'flower': ['outdoor'], 'space': ['outdoor']}
