@@ -30,8 +30,8 @@ from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplica
 from transforms.groups import Followers
 from transforms.input_survey import InputSurvey, check_has_images, survey_input
 from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
-from transforms.manifest import (ListManifestImages, ManifestFacts, image_ref, manifest_label_map,
-                                 scan)
+from transforms.manifest import (ListManifestImages, ManifestFacts, check_input_root, image_ref,
+                                 manifest_label_map, scan)
 from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo
@@ -139,6 +139,7 @@ def _plan_manifest_dataset(opts: ConverterOptions, sample_size: int = RUN_SAMPLE
     InputError: a bad manifest (ManifestError naming the line) or --labels_file.
   """
   spec = opts.manifest_spec
+  check_input_root(spec.input_root)
   facts = scan(spec, opts.seed, sample_size)
   labels_file_map = read_labels_file(opts.labels_file) if opts.labels_file else None
   label_map = manifest_label_map(facts, labels_file_map, spec.path)

@@ -308,6 +308,9 @@ def test_bad_manifest_stops_before_any_work(tmp_path, capsys):
   code, _, err = _convert(capsys, '--input', str(photos), '--manifest_columns', 'path,label',
                           '--output', str(tmp_path / 'out'))
   assert code == 2 and 'describe a --manifest' in err
+  code, _, err = _convert(capsys, '--input', str(tmp_path / 'nothing'), '--manifest', path,
+                          '--output', str(tmp_path / 'out'))
+  assert code == 2 and 'is not a folder' in err
 
 
 def _small_manifest(tmp_path, label_of=lambda c: c):

@@ -496,6 +496,19 @@ def image_ref(row: Row, label_map: Dict[str, int], names: Sequence[str], label_o
   return ImageRef(row.split, pairs[0][0] + label_offset, synset, row.key, size, mtime_us)
 
 
+def check_input_root(root: str) -> None:
+  """Raises InputError when --input is not a folder that can be listed (one request at most)."""
+  if is_local(root):
+    if not os.path.isdir(root):
+      raise InputError(f'--input {root} is not a folder: with --manifest, --input is the folder its '
+                       'relative paths start from.')
+    return
+  try:
+    FileSystems.match([join(root, '**')], limits=[1])
+  except Exception as e:  # pylint: disable=broad-except  (BeamIOError: permissions, credentials)
+    raise InputError(f'--input {root} cannot be listed: {e}') from e
+
+
 def list_tree(root: str, skip: Sequence[str] = ()) -> Iterator:
   """(key, Entry) of every file under `root` (key relative to it), left-behind names skipped (their
   kinds counted in listing's metric counters), `skip` (absolute paths) left out.
