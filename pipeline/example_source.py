@@ -112,7 +112,7 @@ class ExampleSource:
     self.paths = [output.path(shard['file']) for shard in shards]
     self._lengths = [int(shard['num_examples']) for shard in shards]
     self._compression = manifest.get('compression', 'none')
-    self.multi_label = bool(manifest.get('multi_label'))  # 'label': the list of ids (decode_example)
+    self.multi_label = bool(manifest.get('multi_label'))  # 'label': a list (decode_example)
     self._records = None  # array_record's ArrayRecordDataSource, made on first random access
     if self.file_format == file_formats.ARRAY_RECORD:
       file_formats.array_record_module()  # Fails here, with the install command, if missing.

@@ -131,7 +131,7 @@ def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
     raise UsageError(f'--shard_name_template: {e}') from None
 
 
-def _plan_manifest_dataset(opts: ConverterOptions, sample_size: int = RUN_SAMPLE_SIZE) -> DatasetPlan:
+def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
   """plan_dataset of a --manifest run: one pass over the manifest (transforms/manifest.py `scan`)
   fixes the label map; the sample is drawn from its rows.
 
@@ -140,10 +140,11 @@ def _plan_manifest_dataset(opts: ConverterOptions, sample_size: int = RUN_SAMPLE
   """
   spec = opts.manifest_spec
   check_input_root(spec.input_root)
-  facts = scan(spec, opts.seed, sample_size)
+  facts = scan(spec, opts.seed, RUN_SAMPLE_SIZE)
   labels_file_map = read_labels_file(opts.labels_file) if opts.labels_file else None
   label_map = manifest_label_map(facts, labels_file_map, spec.path)
-  class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+  class_texts = (_annotation(read_class_texts, opts.class_text_file) if opts.class_text_file
+                 else None)
   layout = Layout({split: spec.input_root for split in (UNSPLIT, *SPLITS)})
   splits = {split for split, rows in facts.split_rows.items() if rows and split != UNSPLIT}
   if facts.split_rows.get(UNSPLIT):

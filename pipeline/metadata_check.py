@@ -59,8 +59,9 @@ class RecordTally:
     synsets: {image/class/label: the image/class/synset values seen with it}.
     texts: {image/class/synset: the image/class/text values seen with it}.
     num_pixels, channel_sums, channel_squares: of the decoded JPEGs (0-255 units, exact integers).
-    multi_label: the records are a multi-label --manifest's (manifest.json "multi_label"): each holds
-      a list of labels and the list of their names (transforms/manifest.py), counted per label.
+    multi_label: the records are a multi-label --manifest's (manifest.json "multi_label"): each
+      holds a list of labels and the list of their names (transforms/manifest.py), counted per
+      label.
   """
   num_examples: int = 0
   num_bytes: int = 0
@@ -79,7 +80,8 @@ class RecordTally:
     self.num_examples += 1
     self.num_bytes += len(encoded)
     if self.multi_label:
-      names = [v.decode('utf-8', 'replace') for v in feature_map['image/class/synset'].bytes_list.value]
+      names = [value.decode('utf-8', 'replace')
+               for value in feature_map['image/class/synset'].bytes_list.value]
       for one_label, synset in zip(label, names):
         self.class_counts[synset] += 1
         self.synsets[one_label].add(synset)

@@ -41,9 +41,11 @@ LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
 PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
               'class_text_file', 'bbox_dir', 'exclude_file', 'manifest')
-# The flags of a --manifest run (transforms/manifest.py); --manifest recorded as its content's digest.
-MANIFEST_FLAGS = ('manifest', 'manifest_path_column', 'manifest_label_column', 'manifest_split_column',
-                  'manifest_path_format', 'manifest_columns', 'label_separator')
+# The flags of a --manifest run (transforms/manifest.py); --manifest recorded as its content's
+# digest.
+MANIFEST_FLAGS = ('manifest', 'manifest_path_column', 'manifest_label_column',
+                  'manifest_split_column', 'manifest_path_format', 'manifest_columns',
+                  'label_separator')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
@@ -190,8 +192,8 @@ class ConverterOptions:
       raise UsageError(', '.join(f'--{flag}' for flag in given) + ' describe a --manifest; pass '
                        '--manifest FILE or drop them.')
     if self.manifest and (self.validation_ground_truth or self.bbox_dir):
-      raise UsageError('--validation_ground_truth and --bbox_dir label class folders; with --manifest '
-                       'the manifest gives every label.')
+      raise UsageError('--validation_ground_truth and --bbox_dir label class folders; with '
+                       '--manifest the manifest gives every label.')
     if self.manifest:
       try:
         self.manifest_spec
@@ -409,30 +411,36 @@ def build_parser() -> argparse.ArgumentParser:
                          'searched in the path relative to the class folder, is the same (frames '
                          'of a video, photos of one patient); fractions only.')
   listed = parser.add_argument_group('manifest: labels and splits from a file (docs/usage.md)')
-  listed.add_argument('--manifest',
-                      help='CSV, TSV (with a header row) or JSON lines file (by extension; local, gs:// '
-                           'or s3://) with one row per image: its path relative to --input (or '
-                           'absolute, or a URI), its label(s) and optionally its split. Replaces the '
-                           'class folders: files under --input in no row are not converted.')
-  listed.add_argument('--manifest_path_column',
-                      help='Column of the image path. Default: the first of '
-                           + ', '.join(PATH_COLUMNS) + ' (any case).')
-  listed.add_argument('--manifest_label_column',
-                      help='Column of the label: a class name, an integer id (named by '
-                           '--labels_file), or a list (a JSON list, or cut by --label_separator) for '
-                           'a multi-label dataset. Default: the first of ' + ', '.join(LABEL_COLUMNS)
-                           + '.')
-  listed.add_argument('--manifest_split_column',
-                      help='Column of the split: train, validation (val, valid), test; unassigned or '
-                           'empty follow --validation_fraction and --test_fraction. Default: the first '
-                           'of ' + ', '.join(SPLIT_COLUMNS) + ' (AutoML\'s ML_USE), if any.')
-  listed.add_argument('--manifest_path_format',
-                      help='Turns the path cell into a path: "{}.jpg" for Kaggle\'s image ids.')
-  listed.add_argument('--manifest_columns',
-                      help='A CSV without a header: the roles of its columns, e.g. split,path,label '
-                           'for AutoML Vision (later cells are more labels); other names are ignored.')
-  listed.add_argument('--label_separator',
-                      help='Cuts a label cell into several labels (multi-label), e.g. "|" or " ".')
+  listed.add_argument(
+      '--manifest',
+      help='CSV, TSV (with a header row) or JSON lines file (by extension; local, gs:// or s3://) '
+           'with one row per image: its path relative to --input (or absolute, or a URI), its '
+           'label(s) and optionally its split. Replaces the class folders: files under --input in '
+           'no row are not converted.')
+  listed.add_argument(
+      '--manifest_path_column',
+      help='Column of the image path. Default: the first of ' + ', '.join(PATH_COLUMNS)
+           + ' (any case).')
+  listed.add_argument(
+      '--manifest_label_column',
+      help='Column of the label: a class name, an integer id (named by --labels_file), or a list '
+           '(a JSON list, or cut by --label_separator) for a multi-label dataset. Default: the '
+           'first of ' + ', '.join(LABEL_COLUMNS) + '.')
+  listed.add_argument(
+      '--manifest_split_column',
+      help='Column of the split: train, validation (val, valid), test; unassigned or empty follow '
+           '--validation_fraction and --test_fraction. Default: the first of '
+           + ', '.join(SPLIT_COLUMNS) + ' (AutoML\'s ML_USE), if any.')
+  listed.add_argument(
+      '--manifest_path_format',
+      help='Turns the path cell into a path: "{}.jpg" for Kaggle\'s image ids.')
+  listed.add_argument(
+      '--manifest_columns',
+      help='A CSV without a header: the roles of its columns, e.g. split,path,label for AutoML '
+           'Vision (later cells are more labels); other names are ignored.')
+  listed.add_argument(
+      '--label_separator',
+      help='Cuts a label cell into several labels (multi-label), e.g. "|" or " ".')
   readers = parser.add_argument_group('readers')
   readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
                        help='Global batch size of model_garden.yaml, from which its steps per epoch, '

@@ -101,8 +101,8 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     label: integer class id (label_offset already added).
     synset: the class directory name (an ImageNet synset such as n01440764, or any class name); or a
       `multi_label_synset` (a multi-label --manifest, transforms/manifest.py): its labels are then
-      written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its names as
-      bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``; `label` is
+      written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its names
+      as bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``; `label` is
       its first label.
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written

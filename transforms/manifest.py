@@ -500,8 +500,8 @@ def check_input_root(root: str) -> None:
   """Raises InputError when --input is not a folder that can be listed (one request at most)."""
   if is_local(root):
     if not os.path.isdir(root):
-      raise InputError(f'--input {root} is not a folder: with --manifest, --input is the folder its '
-                       'relative paths start from.')
+      raise InputError(f'--input {root} is not a folder: with --manifest, --input is the folder '
+                       'its relative paths start from.')
     return
   try:
     FileSystems.match([join(root, '**')], limits=[1])

@@ -37,7 +37,8 @@ def reject_fraction(stats: Dict) -> float:
 
 def label_counts(class_counts: Dict[str, int]) -> Dict[str, int]:
   """{class name: examples}, sorted by name, from a shard summary's counts, whose keys are
-  ImageRef.synset: a multi-label image (example.multi_label_synset) counts for each of its labels."""
+  ImageRef.synset: a multi-label image (example.multi_label_synset) counts for each of its
+  labels."""
   counts = collections.Counter()
   for synset, count in class_counts.items():
     for name in class_names_of(synset):
