@@ -232,6 +232,7 @@ def test_multi_label_jsonl_read_by_tf_tfds_example_source_and_model_garden(tmp_p
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   import yaml  # pylint: disable=import-outside-toplevel
   from pipeline import read  # pylint: disable=import-outside-toplevel
+  from pipeline import verify as verify_lib  # pylint: disable=import-outside-toplevel
   photos = tmp_path / 'photos'
   _copy(photos)
   truth = {f: sorted({c, *MULTI.get(c, [])} | ({'png'} if f.endswith('.png') else set()))
@@ -252,6 +253,8 @@ def test_multi_label_jsonl_read_by_tf_tfds_example_source_and_model_garden(tmp_p
              for n in names}
   assert counted == {n: sum(n in labels for labels in truth.values()) for n in names}
 
+  report = verify_lib.verify(str(output))  # each record's label list and per-label counts
+  assert report.ok, report.problems
   garden = yaml.safe_load((output / 'model_garden.yaml').read_text())
   assert garden['task']['train_data']['is_multilabel'] is True
   assert garden['task']['losses']['use_binary_cross_entropy'] is True
@@ -352,3 +355,26 @@ def test_repeated_rows_one_image_or_an_error_naming_both_lines(tmp_path):
   _write(tmp_path / 'm.csv', 'image,label\na.jpg,cat\nb.jpg,dog\na.jpg,cat\nb.jpg,dog\na.jpg,dog\n')
   with pytest.raises(ManifestError, match='lines 2 and 6 list the same file'):
     manifest.scan(ManifestSpec(path, '/data'))
+
+
+@pytest.mark.slow
+def test_multi_label_array_record_random_access(tmp_path, capsys):
+  pytest.importorskip('array_record')
+  from pipeline.read import ExampleSource  # pylint: disable=import-outside-toplevel
+  photos = tmp_path / 'photos'
+  _copy(photos)
+  _write(tmp_path / 'labels.csv', 'image,categories\n' + ''.join(
+      f'{f},{c}|{"png" if f.endswith(".png") else "photo"}\n' for c, f in PHOTOS))
+  output = tmp_path / 'out'
+  code, out, _ = _convert(capsys, '--input', str(photos), '--manifest', str(tmp_path / 'labels.csv'),
+                          '--label_separator', '|', '--file_format', 'array_record',
+                          '--output', str(output))
+  assert code == 0, out
+  names = (output / 'labels.txt').read_text().splitlines()
+  source = ExampleSource(str(output), 'train')
+  by_file = {source[i]['filename']: source[i] for i in range(len(source))}
+  assert len(by_file) == len(PHOTOS)
+  for c, f in PHOTOS:
+    expected = sorted([c, 'png' if f.endswith('.png') else 'photo'])
+    assert by_file[f]['synset'] == expected
+    assert by_file[f]['label'] == [names.index(name) for name in expected]
