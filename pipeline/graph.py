@@ -30,8 +30,8 @@ from transforms.duplicates import DropDuplicates, ExcludeFiles, FindExactDuplica
 from transforms.groups import Followers
 from transforms.input_survey import InputSurvey, check_has_images, survey_input
 from transforms.listing import InputError, Layout, ListImages, discover_layout, input_path
-from transforms.manifest import (ListManifestImages, ManifestFacts, check_input_root, image_ref,
-                                 manifest_label_map, scan)
+from transforms.manifest import ManifestFacts, image_ref, manifest_label_map, scan
+from transforms.manifest_listing import ListManifestImages, check_input_root
 from transforms.near_duplicates import FindDuplicates
 from transforms.metadata import WriteMetadata
 from transforms.provenance import CollectOutputFacts, RunInfo

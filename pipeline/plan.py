@@ -59,7 +59,7 @@ from transforms.fingerprint import InputFingerprint
 from transforms.input_survey import left_behind_counts, left_behind_line
 from transforms.listing import input_path, reject
 from transforms.example import class_names_of
-from transforms.manifest import manifest_listings
+from transforms.manifest_listing import manifest_listings
 from transforms.metadata import build_manifest, build_stats
 from transforms.model_garden import model_garden_text
 from transforms.near_duplicates import GroupFile, group_line

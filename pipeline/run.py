@@ -51,7 +51,7 @@ from transforms import file_format, layout
 from transforms.codec_versions import package_versions
 from transforms.input_survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.listing import InputError
-from transforms.manifest import unlisted_count, unlisted_line
+from transforms.manifest_listing import unlisted_count, unlisted_line
 from transforms.metadata import reject_fraction
 from transforms.provenance import RunInfo, converter_version, read_provenance, utc_now
 from transforms.resume import resume_message

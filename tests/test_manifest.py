@@ -12,6 +12,7 @@ import pytest
 
 from transforms import manifest
 from transforms.manifest import ManifestError, ManifestSpec
+from transforms.manifest_listing import NOT_FOUND
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION
 
 SAMPLE_IMAGES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data',
@@ -159,7 +160,7 @@ def test_kaggle_csv_of_ids(tmp_path, capsys):
                           '--manifest_path_format', '{}.jpg', '--output', str(output),
                           '--validation_fraction', '0.2')
   assert code == 0, out
-  assert f'rejected      1  {manifest.NOT_FOUND}' in out
+  assert f'rejected      1  {NOT_FOUND}' in out
   assert 'not converted: 1 file under --input in no row of --manifest' in out
   assert (output / 'labels.txt').read_text() == ''.join(f'{i}\n' for i in range(len(CLASSES)))
   records = {**_records(output, 'train'), **_records(output, 'validation')}
@@ -169,7 +170,7 @@ def test_kaggle_csv_of_ids(tmp_path, capsys):
   assert stats['validation']['num_examples'] == sum(
       round(n * 0.2 + 1e-9) for n in (sum(1 for c, _ in PHOTOS if c == k) for k in CLASSES))
   rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
-  assert rejects == [{'path': str(images / 'no_such_image.jpg'), 'reason': manifest.NOT_FOUND,
+  assert rejects == [{'path': str(images / 'no_such_image.jpg'), 'reason': NOT_FOUND,
                       'split': None}]
 
 

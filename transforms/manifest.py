@@ -8,8 +8,7 @@ common names of PATH_COLUMNS, LABEL_COLUMNS and SPLIT_COLUMNS (case-insensitive)
 them. The driver reads the manifest once before any work (`scan`): a malformed row, an empty label,
 an unknown split or a file listed twice with other labels is a ManifestError naming the line; per
 row it keeps 20 bytes (two 64-bit hashes and the line) to find repeated paths. The graph reads it
-again (`ListManifestImages`) and joins it with a listing of --input: a row whose file is missing is
-a reject (NOT_FOUND), a file in no row is counted (UNLISTED_COUNTER) and not converted.
+again and joins it with a listing of --input (transforms/manifest_listing.py).
 """
 
 from __future__ import annotations
@@ -24,19 +23,11 @@ import os
 import posixpath
 from typing import Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.example import multi_label_synset
-from transforms.input_file import stat_error_reason, stat_problem
-from transforms.layout import join
-from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry,
-                                InputError, Listed, is_local, is_left_behind, left_behind_kind,
-                                list_input_folder, reject, relative)
-from transforms.sample import FolderListing
+from transforms.listing import InputError
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
 
 PATH_COLUMNS = ('file_name', 'filename', 'path', 'image', 'image_id', 'id', 'gcs_file_path')
@@ -49,8 +40,6 @@ SPLIT_NAMES = {'train': TRAIN, 'training': TRAIN, 'validation': VALIDATION, 'val
                'unassigned': UNSPLIT, '': UNSPLIT}
 CSV_EXTENSIONS = {'.csv': ',', '.tsv': '\t', '.tab': '\t'}
 JSON_LINES_EXTENSIONS = ('.jsonl', '.ndjson', '.json')
-NOT_FOUND = 'listed in the manifest, not found'
-UNLISTED_COUNTER = 'not in the manifest'  # metric counter: files under --input in no row
 _UNLABELLABLE = ('\n', '\r', '\0')  # cannot be in a line of labels.txt
 _CHUNK_ROWS = 1 << 16  # rows per block of the driver's hash arrays
 
@@ -494,171 +483,3 @@ def image_ref(row: Row, label_map: Dict[str, int], names: Sequence[str], label_o
   synset = (multi_label_synset([(i + label_offset, name) for i, name in pairs]) if multi_label
             else pairs[0][1])
   return ImageRef(row.split, pairs[0][0] + label_offset, synset, row.key, size, mtime_us)
-
-
-def check_input_root(root: str) -> None:
-  """Raises InputError when --input is not a folder that can be listed (one request at most)."""
-  if is_local(root):
-    if not os.path.isdir(root):
-      raise InputError(f'--input {root} is not a folder: with --manifest, --input is the folder '
-                       'its relative paths start from.')
-    return
-  try:
-    FileSystems.match([join(root, '**')], limits=[1])
-  except Exception as e:  # pylint: disable=broad-except  (BeamIOError: permissions, credentials)
-    raise InputError(f'--input {root} cannot be listed: {e}') from e
-
-
-def list_tree(root: str, skip: Sequence[str] = ()) -> Iterator:
-  """(key, Entry) of every file under `root` (key relative to it), left-behind names skipped (their
-  kinds counted in listing's metric counters), `skip` (absolute paths) left out.
-
-  Raises:
-    InputError: a folder cannot be listed.
-  """
-  skipped = set(skip)
-  if not is_local(root):
-    for metadata in FileSystems.match([join(root, '**')])[0].metadata_list:
-      key = relative(metadata.path, root)
-      parts = key.split('/')
-      left = next((part for part in parts if is_left_behind(part)), None)
-      if left is not None:
-        _count(LEFT_BEHIND_COUNTER + left_behind_kind(left))
-      elif metadata.path not in skipped:
-        yield key, Entry(metadata.path, parts[-1], False, metadata.size_in_bytes,
-                         round((metadata.last_updated_in_seconds or 0.0) * 1e6))
-    return
-  folders = ['']
-  while folders:
-    folder = folders.pop()
-    entries, left_behind = list_input_folder(join(root, folder) if folder else root)
-    for name in left_behind:
-      _count(LEFT_BEHIND_COUNTER + left_behind_kind(name))
-    for entry in entries:
-      key = f'{folder}/{entry.name}' if folder else entry.name
-      if entry.is_folder:
-        folders.append(key)
-      elif entry.path not in skipped:
-        yield key, entry
-
-
-def _count(name: str) -> None:
-  Metrics.counter(METRICS_NAMESPACE, name).inc()
-
-
-def stat_entry(path: str) -> Optional[Entry]:
-  """The Entry of one file named by an absolute path or URI; None when it does not exist."""
-  if is_local(path):
-    try:
-      info = os.stat(path)
-    except FileNotFoundError:
-      return None
-    except OSError as e:
-      return Entry(path, os.path.basename(path), False, problem=stat_error_reason(e, path))
-    problem = stat_problem(info.st_mode, os.path.islink(path))
-    return Entry(path, os.path.basename(path), False, info.st_size, info.st_mtime_ns // 1000,
-                 problem)
-  try:
-    found = FileSystems.match([path])[0].metadata_list
-  except Exception:  # pylint: disable=broad-except  (not found)
-    return None
-  match = next((m for m in found if m.path == path), None)
-  if match is None:
-    return None
-  return Entry(path, path.rsplit('/', 1)[-1], False, match.size_in_bytes,
-               round((match.last_updated_in_seconds or 0.0) * 1e6))
-
-
-def match_rows(element, input_root: str) -> Iterator:
-  """(key, {'rows': [ImageRef], 'files': [Entry]}) -> the ImageRef with the file's size and mtime,
-  a tagged reject (the file is missing or unreadable), or a count of a file in no row."""
-  key, joined = element
-  refs, entries = list(joined['rows']), list(joined['files'])
-  if not refs:
-    _count(UNLISTED_COUNTER)
-    return
-  ref = refs[0]
-  entry = entries[0] if entries else (stat_entry(key) if is_absolute(key) else None)
-  path = key if is_absolute(key) else join(input_root, *key.split('/'))
-  split = ref.split or None
-  if entry is None:
-    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(path, split, NOT_FOUND))
-  elif entry.problem:
-    yield beam.pvalue.TaggedOutput(REJECTS_TAG, reject(path, split, entry.problem))
-  else:
-    yield ref._replace(size=entry.size, mtime_us=entry.mtime_us)
-
-
-def _keyed_refs(_, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-                names: Sequence[str], label_offset: int) -> Iterator[Tuple[str, ImageRef]]:
-  for row in read_rows(spec):
-    if row.line not in facts.repeated_lines:
-      yield row.key, image_ref(row, label_map, names, label_offset, facts.multi_label)
-
-
-class ListManifestImages(beam.PTransform):
-  """PBegin -> `listing.Listed`: an ImageRef per manifest row whose file exists, reject dicts for
-  the others; files under --input in no row are counted (metric counter UNLISTED_COUNTER)."""
-
-  def __init__(self, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-               names: Sequence[str], label_offset: int):
-    """`names`: label_names(label_map)."""
-    super().__init__()
-    self._spec, self._facts, self._label_map = spec, facts, label_map
-    self._names, self._label_offset = list(names), label_offset
-
-  def expand(self, pbegin):
-    spec, root = self._spec, self._spec.input_root
-    rows = (pbegin
-            | 'Manifest' >> beam.Create([spec.path])
-            | 'ReadManifest' >> beam.FlatMap(_keyed_refs, spec, self._facts, self._label_map,
-                                             self._names, self._label_offset))
-    files = (pbegin
-             | 'InputRoot' >> beam.Create([root])
-             | 'ListInputFiles' >> beam.FlatMap(lambda top: list_tree(top, [spec.path])))
-    matched = ({'rows': rows, 'files': files}
-               | 'JoinRowsFiles' >> beam.CoGroupByKey()
-               | 'MatchRows' >> beam.FlatMap(match_rows, root).with_output_types(
-                   ImageRef).with_outputs(REJECTS_TAG, main='images'))
-    return Listed(matched.images, matched[REJECTS_TAG])
-
-
-def manifest_listings(spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-                      names: Sequence[str], label_offset: int) -> List[FolderListing]:
-  """The whole manifest as the plan's strata (pipeline/plan.py): one FolderListing per (split, first
-  class) of the rows whose file exists, in sorted order; the missing files' rejects on the first.
-  Holds every file of --input and every row, as the plan's listing of class folders does."""
-  entries = dict(list_tree(spec.input_root, [spec.path]))
-  strata: Dict[Tuple[str, str], List[ImageRef]] = {}
-  rejects = []
-  for _, ref in _keyed_refs(None, spec, facts, label_map, names, label_offset):
-    element = (ref.key, {'rows': [ref], 'files': [entries[ref.key]] if ref.key in entries else []})
-    for item in match_rows(element, spec.input_root):
-      if isinstance(item, beam.pvalue.TaggedOutput):
-        rejects.append(item.value)
-      else:
-        strata.setdefault((item.split, names[item.label - label_offset]), []).append(item)
-  listings = [FolderListing((split, spec.input_root, name), tuple(refs), ())
-              for (split, name), refs in sorted(strata.items())]
-  if listings and rejects:
-    listings[0] = dataclasses.replace(listings[0], rejects=tuple(rejects))
-  return listings
-
-
-def unlisted_count(result) -> int:
-  """Files under --input that no manifest row names, from a PipelineResult's counters (0 without
-  metrics)."""
-  try:
-    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE)
-                                   .with_name(UNLISTED_COUNTER))
-  except Exception:  # pylint: disable=broad-except  (a runner without metrics)
-    return 0
-  return sum((c.committed if c.committed is not None else c.attempted) or 0
-             for c in query['counters'])
-
-
-def unlisted_line(count: int) -> Optional[str]:
-  """The summary's line about files under --input in no manifest row; None when there are none."""
-  if not count:
-    return None
-  return (f'not converted: {count} file{"s" * (count != 1)} under --input in no row of --manifest')
