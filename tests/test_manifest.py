@@ -63,6 +63,7 @@ def test_automl_headerless_multi_label_and_absolute_paths(tmp_path):
 @pytest.mark.parametrize('cell, separator, expected', [
     ('[1.0, 9.0]', None, (('1', '9'), True)),  # FathomNet
     ('cat|dog|cat', '|', (('cat', 'dog'), True)),
+    ('clear  primary water', ' ', (('clear', 'primary', 'water'), True)),  # Kaggle's Planet
     ('cat', None, (('cat',), False)),
     (['b', 'a'], None, (('b', 'a'), True)),
     (7, None, (('7',), False)),

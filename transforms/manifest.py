@@ -257,8 +257,8 @@ def parse_labels(value: object, separator: Optional[str], where: str
         value, is_list = json.loads(text), True
       except ValueError:
         pass
-    elif separator:
-      value, is_list = text.split(separator), True
+    elif separator:  # A blank separator (Planet's "clear primary") takes any run of blanks.
+      value, is_list = (text.split() if separator.isspace() else text.split(separator)), True
   values = value if isinstance(value, list) else [value]
   if value is None or not values:
     raise ManifestError(f'{where}: empty label.')
