@@ -78,9 +78,14 @@ class Layout:
 def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
   """The listed file's path: the same string the listing saw (`join(join(root, class), name)`); a
   manifest's absolute path or URI as it is."""
-  if ref.key.startswith('/') or '://' in ref.key:
+  if is_absolute(ref.key):
     return ref.key
   return join(split_roots[ref.split], *ref.key.split('/'))
+
+
+def is_absolute(path: str) -> bool:
+  """A URI or an absolute local path (a manifest's row may name one; a listed key never is)."""
+  return '://' in path or os.path.isabs(path)
 
 
 def input_path(split_roots: Dict[str, str], ref: ImageRef) -> str:

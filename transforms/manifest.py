@@ -27,7 +27,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.example import multi_label_synset
-from transforms.listing import InputError
+from transforms.listing import InputError, is_absolute
 from transforms.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
 
 PATH_COLUMNS = ('file_name', 'filename', 'path', 'image', 'image_id', 'id', 'gcs_file_path')
@@ -278,10 +278,6 @@ def parse_split(value: object, where: str) -> str:
                         'test, or unassigned / empty for --validation_fraction and '
                         '--test_fraction.')
   return SPLIT_NAMES[name]
-
-
-def is_absolute(path: str) -> bool:
-  return '://' in path or path.startswith('/') or os.path.isabs(path)
 
 
 def row_key(value: object, spec: ManifestSpec, where: str) -> str:

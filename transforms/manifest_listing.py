@@ -22,9 +22,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from transforms.input_file import stat_error_reason, stat_problem
 from transforms.layout import join
 from transforms.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry,
-                                InputError, Listed, is_local, is_left_behind, left_behind_kind,
-                                list_input_folder, reject, relative)
-from transforms.manifest import (ManifestFacts, ManifestSpec, image_ref, is_absolute, read_rows)
+                                InputError, Listed, is_absolute, is_local, is_left_behind,
+                                left_behind_kind, list_input_folder, reject, relative)
+from transforms.manifest import ManifestFacts, ManifestSpec, image_ref, read_rows
 from transforms.sample import FolderListing
 from transforms.sharding import ImageRef
 
