@@ -68,6 +68,10 @@ CONVERTER_PARAMS = {
     'label_offset': (0, {'type': 'integer', 'enum': [0, 1]}),
     'compression': ('none', {'type': 'string', 'enum': ['none', 'gzip']}),
     'max_reject_fraction': (1.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
+    # Labels and splits from a CSV / TSV / JSON-lines file instead of class folders; '': not used.
+    **{name: ('', {'type': 'string'}) for name in (
+        'manifest', 'manifest_path_column', 'manifest_label_column', 'manifest_split_column',
+        'manifest_path_format', 'manifest_columns', 'label_separator')},
 }
 
 

@@ -46,17 +46,25 @@ class _ShardInstruction:
   examples_in_shard: int
 
 
-def decode_example(record: bytes) -> Example:
+def decode_example(record: bytes, multi_label: bool = False) -> Example:
   """A serialized tf.train.Example of the converter -> its example.
 
+  Args:
+    multi_label: the record is a multi-label --manifest's (manifest.json "multi_label").
   Returns:
     {'image': uint8 [H, W, 3] RGB (libjpeg-turbo), 'label': int (as stored, label_offset included),
-     'filename': str (path relative to the split's root), 'synset': str (the class folder name)}.
+     'filename': str (path relative to the split's root), 'synset': str (the class folder name)};
+    multi_label: 'label' the sorted list of label ids, 'synset' the list of class names.
   Raises:
     ValueError: not a serialized Example, one without these features (transforms/imaging/example.py
       parse_example), or `image/encoded` is not a decodable JPEG.
   """
-  example = parse_example(record).require('encoded', 'label', 'filename', 'synset')
+  example = parse_example(record)
+  if multi_label:
+    example.require('encoded', 'labels', 'filename')
+    return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': list(example.labels),
+            'filename': example.filename, 'synset': list(example.synsets)}
+  example.require('encoded', 'label', 'filename', 'synset')
   return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': example.label,
           'filename': example.filename, 'synset': example.synset}
 
@@ -66,6 +74,7 @@ class ExampleSource:
 
   Attributes:
     file_format: the output's shard container (transforms/output/file_format.py FileFormat).
+    multi_label: the output is a multi-label --manifest's: each example's 'label' is a list of ids.
     paths: the split's shard files, in order (local copies for a remote ArrayRecord output).
   """
 
@@ -94,6 +103,7 @@ class ExampleSource:
     self.paths = [output.path(shard['file']) for shard in shards]
     self._lengths = [int(shard['num_examples']) for shard in shards]
     self._compression = manifest.get('compression', 'none')
+    self.multi_label = bool(manifest.get('multi_label'))  # 'label': a list (decode_example)
     self._records = None  # array_record's ArrayRecordDataSource, made on first random access
     if self.file_format == file_formats.FileFormat.ARRAY_RECORD:
       file_formats.array_record_module()  # Fails here, with the install command, if missing.
@@ -139,19 +149,20 @@ class ExampleSource:
       TypeError: a TFRecord output (no random access).
     """
     records = self._random_access()
-    return decode_example(records[self._index(index)])
+    return decode_example(records[self._index(index)], self.multi_label)
 
   def __getitems__(self, indices: Sequence[SupportsIndex]) -> List[Example]:
     """Several examples at once (Grain's and PyTorch's batched fetch; shards are read in parallel)."""
     records = self._random_access()
-    return [decode_example(r) for r in records.__getitems__([self._index(i) for i in indices])]
+    return [decode_example(r, self.multi_label)
+            for r in records.__getitems__([self._index(i) for i in indices])]
 
   def __iter__(self) -> Iterator[Example]:
     """Every example in order, each shard read front to back (both formats)."""
     shard_format = file_formats.get(self.file_format)
     for path in self.paths:
       for record in shard_format.read(path, self._compression):
-        yield decode_example(record)
+        yield decode_example(record, self.multi_label)
 
   def __getstate__(self) -> Dict[str, Any]:
     return {**self.__dict__, '_records': None}  # Readers are reopened in the receiving process.

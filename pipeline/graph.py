@@ -30,14 +30,18 @@ from transforms.duplicates.exact import DropDuplicates, ExcludeFiles, FindExactD
 from transforms.split.groups import Followers
 from transforms.inputs.survey import InputSurvey, check_has_images, survey_input
 from transforms.inputs.listing import InputError, Layout, ListImages, discover_layout, input_path
+from transforms.inputs.manifest import ManifestFacts, image_ref, manifest_label_map, scan
+from transforms.inputs.manifest_listing import ListManifestImages, check_input_root
 from transforms.duplicates.near import FindDuplicates
 from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
 from transforms.imaging.convert import RecordRecipe
-from transforms.split.sample import ConvertedSample, folders_of, run_sample
+from transforms.split.sample import (RUN_SAMPLE_SIZE, ConvertedSample, FolderListing, convert,
+                                     folders_of, run_sample)
 from transforms.split.shard_count import ShardSizing
 from transforms.output.shard_writer import WriteShards
-from transforms.split.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
+from transforms.split.sharding import (SPLITS, TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard,
+                                ordered_splits)
 from transforms.metadata.stats import ChannelStats
 
 
@@ -56,6 +60,8 @@ class DatasetPlan:
       every split's count is given.
     survey: the driver's listing of --input and the split roots (files beside the class folders,
       left-behind entries, empty class folders); None: none was made.
+    manifest: what the driver's pass over --manifest found (transforms/inputs/manifest.py); None: class
+      folders.
   """
   layout: Layout
   label_map: Dict[str, int]
@@ -64,6 +70,7 @@ class DatasetPlan:
   class_texts: Optional[Dict[str, str]] = None
   run_sample: Optional[ConvertedSample] = None
   survey: Optional[InputSurvey] = None
+  manifest: Optional[ManifestFacts] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -80,6 +87,8 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
       split fractions given for an input that has split folders.
     UsageError: a --shard_name_template that names two of the run's splits alike.
   """
+  if opts.manifest:
+    return _plan_manifest_dataset(opts)
   layout = discover_layout(opts.input, labelled_validation=bool(opts.validation_ground_truth))
   survey = survey_input(opts.input, layout)
   class_dirs = dict(survey.class_dirs)
@@ -108,15 +117,51 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
                      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
                      '--input at one folder of classes.')
   splits = _planned_splits(opts, layout)
-  try:
-    opts.output_layout.shard_names.check_splits(splits)
-  except ValueError as e:
-    raise UsageError(f'--shard_name_template: {e}') from None
+  _check_split_names(opts, splits)
   sample = None
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
   return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey)
+
+
+def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
+  try:
+    opts.output_layout.shard_names.check_splits(splits)
+  except ValueError as e:
+    raise UsageError(f'--shard_name_template: {e}') from None
+
+
+def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
+  """plan_dataset of a --manifest run: one pass over the manifest (transforms/inputs/manifest.py `scan`)
+  fixes the label map; the sample is drawn from its rows.
+
+  Raises:
+    InputError: a bad manifest (ManifestError naming the line) or --labels_file.
+  """
+  spec = opts.manifest_spec
+  check_input_root(spec.input_root)
+  facts = scan(spec, opts.seed, RUN_SAMPLE_SIZE)
+  labels_file_map = read_labels_file(opts.labels_file) if opts.labels_file else None
+  label_map = manifest_label_map(facts, labels_file_map, spec.path)
+  class_texts = (_annotation(read_class_texts, opts.class_text_file) if opts.class_text_file
+                 else None)
+  layout = Layout({split: spec.input_root for split in (UNSPLIT, *SPLITS)})
+  splits = {split for split, rows in facts.split_rows.items() if rows and split != UNSPLIT}
+  if facts.split_rows.get(UNSPLIT):
+    splits.update(_planned_splits(opts, Layout({UNSPLIT: spec.input_root})))
+  splits = ordered_splits(splits)
+  _check_split_names(opts, splits)
+  sample = None
+  if not all(opts.requested_shards[split] for split in splits):
+    names = label_names(label_map)
+    refs = tuple(image_ref(row, label_map, names, opts.label_offset, facts.multi_label)
+                 for row in facts.sample)
+    folder = (UNSPLIT, spec.input_root, '')
+    sample = convert([FolderListing(folder, refs, ())], [(0, ref) for ref in refs],
+                     record_recipe(opts, layout, class_texts))
+  return DatasetPlan(layout, label_map, {}, class_texts=class_texts, run_sample=sample,
+                     manifest=facts)
 
 
 def record_recipe(opts: ConverterOptions, layout: Layout,
@@ -160,9 +205,13 @@ class ConvertImageFolder(beam.PTransform):
 
   def expand(self, pbegin):
     opts, plan, run = self._opts, self._plan, self._run
-    listed = pbegin | 'ListImages' >> ListImages(
-        plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
-        plan.survey.loose_files if plan.survey else ())
+    if plan.manifest is not None:
+      listed = pbegin | 'ListManifestImages' >> ListManifestImages(
+          opts.manifest_spec, plan.manifest, plan.label_map, plan.class_names, opts.label_offset)
+    else:
+      listed = pbegin | 'ListImages' >> ListImages(
+          plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
+          plan.survey.loose_files if plan.survey else ())
     split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
     images, excluded, excluded_files = listed.images, [], opts.excluded_files
     if excluded_files:  # Not a step of every run: each per-file step costs CPU per file.
@@ -195,4 +244,5 @@ class ConvertImageFolder(beam.PTransform):
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
     return (split_stats, rejects, facts, duplicates) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run)
+        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run,
+        multi_label=bool(plan.manifest and plan.manifest.multi_label))

@@ -29,6 +29,8 @@ from transforms.imaging.image import DEFAULT_MAX_IMAGE_PIXELS, RESAMPLE_FILTERS,
 from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES
 from transforms.inputs.label_map import labels_file_digest
 from transforms.output.layout import FORMAT_SHARD_NAMES, OutputLayout, shard_names_for
+from transforms.inputs.manifest import (LABEL_COLUMNS, PATH_COLUMNS, SPLIT_COLUMNS, ManifestSpec,
+                                 manifest_digest)
 from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE
 from transforms.split.sample import RUN_SAMPLE_SIZE
 from transforms.split.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
@@ -40,14 +42,19 @@ COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
 PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
-              'class_text_file', 'bbox_dir', 'exclude_file')
+              'class_text_file', 'bbox_dir', 'exclude_file', 'manifest')
+# The flags of a --manifest run (transforms/inputs/manifest.py); --manifest recorded as its content's
+# digest.
+MANIFEST_FLAGS = ('manifest', 'manifest_path_column', 'manifest_label_column',
+                  'manifest_split_column', 'manifest_path_format', 'manifest_columns',
+                  'label_separator')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
                      'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex',
-                     'max_file_bytes')
+                     'max_file_bytes') + MANIFEST_FLAGS
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -94,6 +101,13 @@ class ConverterOptions:
   exclude_file: Optional[str] = None
   near_duplicate_distance: int = DEFAULT_NEAR_DISTANCE
   group_regex: Optional[str] = None
+  manifest: Optional[str] = None
+  manifest_path_column: Optional[str] = None
+  manifest_label_column: Optional[str] = None
+  manifest_split_column: Optional[str] = None
+  manifest_path_format: Optional[str] = None
+  manifest_columns: Optional[str] = None
+  label_separator: Optional[str] = None
   log_level: str = 'WARNING'
   verbose: bool = False
   plan: bool = False
@@ -137,6 +151,7 @@ class ConverterOptions:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
     self._check_duplicate_flags()
+    self._check_manifest_flags()
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:
@@ -172,6 +187,32 @@ class ConverterOptions:
       except ValueError as e:
         raise UsageError(f'{e}. Pass a file with one path relative to --input per line, or a '
                          'duplicates.jsonl.') from None
+
+  def _check_manifest_flags(self) -> None:
+    given = [flag for flag in MANIFEST_FLAGS[1:] if getattr(self, flag) is not None]
+    if given and not self.manifest:
+      raise UsageError(', '.join(f'--{flag}' for flag in given) + ' describe a --manifest; pass '
+                       '--manifest FILE or drop them.')
+    if self.manifest and (self.validation_ground_truth or self.bbox_dir):
+      raise UsageError('--validation_ground_truth and --bbox_dir label class folders; with '
+                       '--manifest the manifest gives every label.')
+    if self.manifest:
+      try:
+        self.manifest_spec
+      except ValueError as e:
+        raise UsageError(str(e)) from None
+
+  @property
+  def manifest_spec(self) -> Optional[ManifestSpec]:
+    """How to read --manifest (transforms/inputs/manifest.py); None without it."""
+    if not self.manifest:
+      return None
+    columns = None
+    if self.manifest_columns is not None:
+      columns = tuple(name.strip().lower() for name in self.manifest_columns.split(','))
+    return ManifestSpec(self.manifest, self.input, self.manifest_path_column,
+                        self.manifest_label_column, self.manifest_split_column,
+                        self.manifest_path_format, columns, self.label_separator)
 
   @property
   def excluded_files(self) -> FrozenSet[str]:
@@ -218,6 +259,8 @@ class ConverterOptions:
         values.pop(key)
     if self.labels_file:  # The label map's content, not where it was: see labels_file_digest.
       values['labels_file'] = labels_file_digest(self.labels_file)
+    if self.manifest:  # Its content: the rows decide every label and split.
+      values['manifest'] = manifest_digest(self.manifest)
     return values
 
 
@@ -254,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--input', required=True,
                         help='Folder of class folders: a local path, gs://... or s3://... . With '
                              'train/ plus validation/ (or val/) and/or test/ sub-folders, those are '
-                             'the splits.')
+                             'the splits. With --manifest: the folder its relative paths start '
+                             'from.')
   io_group.add_argument('--output', required=True,
                         help='Folder for the shards and metadata (local, gs:// or s3://).')
   io_group.add_argument('--overwrite', action='store_true',
@@ -368,6 +412,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help='Keep files in one split when the first capture group of this regex, '
                          'searched in the path relative to the class folder, is the same (frames '
                          'of a video, photos of one patient); fractions only.')
+  listed = parser.add_argument_group('manifest: labels and splits from a file (docs/usage.md)')
+  listed.add_argument(
+      '--manifest',
+      help='CSV, TSV (with a header row) or JSON lines file (by extension; local, gs:// or s3://) '
+           'with one row per image: its path relative to --input (or absolute, or a URI), its '
+           'label(s) and optionally its split. Replaces the class folders: files under --input in '
+           'no row are not converted.')
+  listed.add_argument(
+      '--manifest_path_column',
+      help='Column of the image path. Default: the first of ' + ', '.join(PATH_COLUMNS)
+           + ' (any case).')
+  listed.add_argument(
+      '--manifest_label_column',
+      help='Column of the label: a class name, an integer id (named by --labels_file), or a list '
+           '(a JSON list, or cut by --label_separator) for a multi-label dataset. Default: the '
+           'first of ' + ', '.join(LABEL_COLUMNS) + '.')
+  listed.add_argument(
+      '--manifest_split_column',
+      help='Column of the split: train, validation (val, valid), test; unassigned or empty follow '
+           '--validation_fraction and --test_fraction. Default: the first of '
+           + ', '.join(SPLIT_COLUMNS) + ' (AutoML\'s ML_USE), if any.')
+  listed.add_argument(
+      '--manifest_path_format',
+      help='Turns the path cell into a path: "{}.jpg" for Kaggle\'s image ids.')
+  listed.add_argument(
+      '--manifest_columns',
+      help='A CSV without a header: the roles of its columns, e.g. split,path,label for AutoML '
+           'Vision (later cells are more labels); other names are ignored.')
+  listed.add_argument(
+      '--label_separator',
+      help='Cuts a label cell into several labels (multi-label), e.g. "|" or " ".')
   readers = parser.add_argument_group('readers')
   readers.add_argument('--model_garden_batch_size', type=int, default=DEFAULT_BATCH_SIZE,
                        help='Global batch size of model_garden.yaml, from which its steps per epoch, '
@@ -442,6 +517,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
     beam_args.append(f'--num_workers={known.num_workers}')
   values = vars(known)
   values.pop('config')
+  for key in MANIFEST_FLAGS:  # '' (an Airflow Param left empty): not given
+    values[key] = values[key] or None
   print_config = values.pop('print_config')
   for key in PATH_FLAGS:
     if values[key]:

@@ -37,7 +37,9 @@ from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.fingerprint import InputFingerprint
 from transforms.split.groups import SplitFiles, split_files
 from transforms.inputs.survey import left_behind_counts, left_behind_line
+from transforms.imaging.example import class_names_of
 from transforms.inputs.listing import input_path
+from transforms.inputs.manifest_listing import manifest_listings
 from transforms.metadata.write import build_manifest, build_stats
 from transforms.metadata.model_garden import model_garden_text
 from transforms.duplicates.near import GroupFile, group_line
@@ -197,7 +199,8 @@ def census(sample: ConvertedSample, split: SplitFiles) -> Census:
   for (name, _), members in split.per_class.items():
     for ref in members:
       files[stratum_of[ref_id(ref)], name] += 1
-      class_files[name, ref.synset] += 1
+      # each label of a multi-label image (transforms/inputs/manifest.py)
+      class_files.update((name, class_name) for class_name in class_names_of(ref.synset))
       if ref_id(ref) in sampled:
         split_of[ref_id(ref)] = name
   return Census(dict(files), dict(class_files),
@@ -221,8 +224,12 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   """
   start = time.monotonic()
   loose_files = tuple(dataset.survey.loose_files) if dataset.survey else ()
-  listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
-                          dataset.label_map, opts.label_offset, dataset.ground_truth)
+  if dataset.manifest is not None:
+    listings = manifest_listings(opts.manifest_spec, dataset.manifest, dataset.label_map,
+                                 dataset.class_names, opts.label_offset)
+  else:
+    listings = list_folders(folders_of(dataset.layout.split_roots, dataset.class_dirs),
+                            dataset.label_map, opts.label_offset, dataset.ground_truth)
   split = split_files([ref for listing in listings for ref in listing.refs],
                       dataset.layout.split_roots, opts.seed, opts.validation_fraction,
                       opts.test_fraction, opts.excluded_files, opts.drop_duplicates,

@@ -8,10 +8,12 @@ The pipeline is the classic ImageNet input function's (tensorflow/tpu `imagenet_
 `resnet_preprocessing.py`; docs/readers.md#keras--tfdata): the shards manifest.json lists, never a
 glob. Elements: images float32 [B, image_size, image_size, 3] of 0-255 RGB values (what
 `keras.applications`' `preprocess_input` expects; `normalize=True` uses stats.json's train mean and
-std instead), labels int32 [B] as stored, label offset included. tf.data reads TFRecord output only
-(gzip too), through tf.io.gfile. Without TensorFlow, `ExampleSource` (pipeline/example_source.py,
-re-exported here) reads either format into numpy; TensorFlow is imported on the first use of a
-tf.data function, so `from pipeline.read import ExampleSource` works without it.
+std instead), labels int32 [B] as stored, label offset included; a multi-label output (manifest.json
+"multi_label") gives multi-hot float32 [B, num_classes + label_offset]. tf.data reads TFRecord
+output only (gzip too), through tf.io.gfile. Without TensorFlow, `ExampleSource`
+(pipeline/example_source.py, re-exported here) reads either format into numpy; TensorFlow is
+imported on the first use of a tf.data function, so `from pipeline.read import ExampleSource` works
+without it.
 """
 
 from __future__ import annotations
@@ -118,10 +120,17 @@ def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
   return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def parse_example(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar)."""
-  parsed = tf.io.parse_single_example(serialized, features())
-  return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
+def parse_example(serialized: tf.Tensor, num_labels: int = 0) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Serialized tf.train.Example -> (JPEG bytes scalar string, label int32 scalar); with
+  `num_labels` (a multi-label output) the label is multi-hot float32 [num_labels]."""
+  if not num_labels:
+    parsed = tf.io.parse_single_example(serialized, features())
+    return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
+  parsed = tf.io.parse_single_example(serialized, {
+      'image/encoded': tf.io.FixedLenFeature([], tf.string),
+      'image/class/label': tf.io.VarLenFeature(tf.int64)})
+  ids = parsed['image/class/label'].values
+  return parsed['image/encoded'], tf.reduce_max(tf.one_hot(ids, num_labels), axis=0)
 
 
 def channel_stats(output_dir: str, split: str = 'train') -> Tuple[List[float], List[float]]:
@@ -150,7 +159,8 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
     cycle_length: how many shards the interleave reads at once.
 
   Returns:
-    Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels).
+    Elements (float32 [B, image_size, image_size, 3] 0-255 RGB or normalized, int32 [B] labels, or
+    for a multi-label output float32 [B, num_classes + label_offset] multi-hot labels).
   """
   manifest = load_manifest(output_dir)
   if file_formats.of_manifest(manifest).name != file_formats.FileFormat.TFRECORD:
@@ -184,8 +194,11 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
   if normalize:
     mean, std = (tf.constant(v, tf.float32) for v in channel_stats(output_dir))
 
+  num_labels = (manifest['num_classes'] + manifest['label_offset']
+                if manifest.get('multi_label') else 0)
+
   def preprocess(serialized, op_seed):
-    image_bytes, label = parse_example(serialized)
+    image_bytes, label = parse_example(serialized, num_labels)
     if training:
       image = tf.image.stateless_random_flip_left_right(
           decode_and_random_crop(image_bytes, image_size, op_seed), seed=op_seed[::-1])

@@ -215,13 +215,14 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
       with contextlib.closing(shard_format.read(output.path(shard['file']),
                                                 manifest.get('compression', 'none'))) as records:
         for index, data in enumerate(itertools.islice(records, quota)):
-          example = parse_example(data).require()
+          example = parse_example(data).require('encoded', 'height', 'width', 'labels')
           sizes[split].append((example.height, example.width))
           num_bytes[split].append(len(example.encoded))
-          if example.label in wanted and len(samples[example.label]) < per_class:
-            samples[example.label].append(Sample(example.label, example.filename or '',
-                                                 shard['file'], index,
-                                                 decode_image(example.encoded)))
+          # A multi-label record (transforms/inputs/manifest.py) is a sample of each of its labels.
+          for label in example.labels:
+            if label in wanted and len(samples[label]) < per_class:
+              samples[label].append(Sample(label, example.filename or '', shard['file'], index,
+                                           decode_image(example.encoded)))
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 

@@ -52,6 +52,7 @@ from transforms.output import file_format, layout
 from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.inputs.listing import InputError
+from transforms.inputs.manifest_listing import unlisted_count, unlisted_line
 from transforms.metadata.write import reject_fraction
 from transforms.paths import is_remote
 from transforms.metadata.provenance import RunInfo, converter_version, read_provenance, utc_now
@@ -219,7 +220,8 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
         file=sys.stderr)
   start = time.monotonic()
   try:
-    total = count_files(plan.layout.split_roots, plan.class_dirs)
+    total = (plan.manifest.num_rows if plan.manifest else
+             count_files(plan.layout.split_roots, plan.class_dirs))
     progress_dir = opts.output_layout.work_path(layout.PROGRESS_DIR)
     with Progress(progress_dir, total), beam.Pipeline(options=options) as p:
       _ = p | 'ConvertImageFolder' >> ConvertImageFolder(opts, plan, run)
@@ -243,6 +245,9 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
   left_behind = left_behind_line(left_behind_counts(plan.survey, p.result))
   if left_behind:
     print('\n'.join(_wrapped(left_behind, '  ')))
+  unlisted = unlisted_line(unlisted_count(p.result)) if plan.manifest else None
+  if unlisted:
+    print('\n'.join(_wrapped(unlisted, '  ')))
   if not stats['num_examples']:
     print('error: no image could be converted; every file was rejected (see rejects.jsonl).',
           file=sys.stderr)

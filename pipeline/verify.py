@@ -43,7 +43,7 @@ from transforms.output import file_format as file_formats
 from transforms.output.file_format import FramingError, read_tfrecords
 from transforms.output import layout
 from transforms.output.checksum import HashingReader, file_sha256
-from transforms.imaging.example import parse_example
+from transforms.imaging.example import StoredExample, parse_example
 from transforms.paths import is_remote
 
 
@@ -91,10 +91,13 @@ def check_example(payload: bytes, label_range: range | None,
   """Problems (as messages) with one serialized Example: parse, JPEG decode, size, label range.
   `tally`, when given, counts the record (pipeline/checks/metadata_check.py)."""
   try:
-    example = parse_example(payload).require()
+    multi_label = tally is not None and tally.multi_label
+    example = parse_example(payload).require('encoded', 'height', 'width',
+                                             'labels' if multi_label else 'label')
+    labels = _labels(example) if multi_label else [example.label]
   except ValueError as error:
     return [f'not a tf.train.Example with the expected features: {error}']
-  encoded, label, height, width = example.encoded, example.label, example.height, example.width
+  encoded, height, width = example.encoded, example.height, example.width
   messages, pixels = [], None
   try:
     with Image.open(io.BytesIO(encoded)) as image:
@@ -110,9 +113,23 @@ def check_example(payload: bytes, label_range: range | None,
     messages.append(f'image/encoded does not decode as JPEG: {error}')
   if tally is not None:
     tally.add(example, pixels)
-  if label_range is not None and label not in label_range:
-    messages.append(f'label {label} outside [{label_range.start}, {label_range.stop})')
+  for one in labels:
+    if label_range is not None and one not in label_range:
+      messages.append(f'label {one} outside [{label_range.start}, {label_range.stop})')
   return messages
+
+
+def _labels(example: StoredExample) -> list[int]:
+  """A multi-label record's labels: one or more, increasing, as many as its synsets.
+
+  Raises:
+    ValueError: they are not.
+  """
+  labels, synsets = list(example.labels), example.synsets
+  if not labels or labels != sorted(set(labels)) or len(synsets) != len(labels):
+    raise ValueError(f"'image/class/label' {labels} is not an increasing list of labels, one per "
+                     f"'image/class/synset' ({len(synsets)})")
+  return labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +282,8 @@ def verify(output_dir: str, pipeline_options: PipelineOptions | None = None) -> 
     shard_phashes = []
     count, checksum = verify_shard(path, manifest.get('compression', 'none'), label_range, problems,
                                    file_formats.of_manifest(manifest).name, shard_phashes,
-                                   tallies.setdefault(split, metadata_check.RecordTally()))
+                                   tallies.setdefault(split, metadata_check.RecordTally(
+                                       multi_label=bool(manifest.get('multi_label')))))
     record_phashes.extend((split, name, value) for name, value in shard_phashes)
     report.shards_read += 1
     report.records_read[split] += count

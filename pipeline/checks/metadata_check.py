@@ -55,6 +55,9 @@ class RecordTally:
     synsets: {image/class/label: the image/class/synset values seen with it}.
     texts: {image/class/synset: the image/class/text values seen with it}.
     num_pixels, channel_sums, channel_squares: of the decoded JPEGs (0-255 units, exact integers).
+    multi_label: the records are a multi-label --manifest's (manifest.json "multi_label"): each
+      holds a list of labels and the list of their names (transforms/inputs/manifest.py), counted per
+      label.
   """
   num_examples: int = 0
   num_bytes: int = 0
@@ -64,16 +67,24 @@ class RecordTally:
   num_pixels: int = 0
   channel_sums: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
   channel_squares: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
+  multi_label: bool = False
 
   def add(self, example: StoredExample, pixels: Optional[np.ndarray]) -> None:
     """Counts one record (its image and label present: StoredExample.require()); `pixels`: its
-    decoded uint8 [H, W, 3] image, None when it did not decode."""
-    synset = example.synset
+    decoded uint8 [H, W, 3] image, None when it did not decode. A multi-label record counts for
+    each of its labels."""
     self.num_examples += 1
     self.num_bytes += len(example.encoded)
-    self.class_counts[synset] += 1
-    self.synsets[example.label].add(synset)
-    self.texts[synset].add(example.text)
+    if self.multi_label:
+      for one_label, synset in zip(example.labels, example.synsets):
+        self.class_counts[synset] += 1
+        self.synsets[one_label].add(synset)
+        self.texts[synset].add(synset)
+    else:
+      synset = example.synset
+      self.class_counts[synset] += 1
+      self.synsets[example.label].add(synset)
+      self.texts[synset].add(example.text)
     if pixels is not None:
       sums, squares = channel_sums(np.ascontiguousarray(pixels))
       self.num_pixels += pixels.shape[0] * pixels.shape[1]

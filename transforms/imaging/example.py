@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
@@ -26,6 +26,7 @@ FEATURE_KEYS = (
     'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
     'image/object/bbox/ymax', 'image/object/bbox/label', 'image/phash')
 _F = descriptor_pb2.FieldDescriptorProto
+MULTI_LABEL_END = '\n'  # ends each label of a `multi_label_synset`
 
 
 def _message(file, name, fields, nested=(), oneof=None):
@@ -69,6 +70,26 @@ def example_class():
   return message_factory.GetMessageClass(pool.FindMessageTypeByName('tensorflow.Example'))
 
 
+def multi_label_synset(labels: Sequence[Tuple[int, str]]) -> str:
+  """A multi-label image's `synset` as the shard writer passes it to `build_example`: `id:name\\n`
+  per (label, class name), in label order (a class name never holds a newline: labels.txt)."""
+  return ''.join(f'{label}:{name}{MULTI_LABEL_END}' for label, name in labels)
+
+
+def multi_labels(synset: str) -> Optional[Tuple[List[int], List[str]]]:
+  """(labels, class names) of a `multi_label_synset`; None for one class name."""
+  if MULTI_LABEL_END not in synset:
+    return None
+  pairs = [item.split(':', 1) for item in synset.split(MULTI_LABEL_END)[:-1]]
+  return [int(label) for label, _ in pairs], [name for _, name in pairs]
+
+
+def class_names_of(synset: str) -> List[str]:
+  """The class names a `synset` stands for: the names of a multi-label one, else itself."""
+  multi = multi_labels(synset)
+  return multi[1] if multi else [synset]
+
+
 def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
                   text: Optional[str] = None,
                   boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
@@ -80,7 +101,11 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     height, width: its size in pixels.
     filename: path relative to the split's root, stored as UTF-8.
     label: integer class id (label_offset already added).
-    synset: the class directory name (an ImageNet synset such as n01440764, or any class name).
+    synset: the class directory name (an ImageNet synset such as n01440764, or any class name); or a
+      `multi_label_synset` (a multi-label --manifest, transforms/inputs/manifest.py): its labels are then
+      written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its names
+      as bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``; `label` is
+      its first label.
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
       as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
@@ -98,8 +123,16 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
   feature['image/channels'].int64_list.value.append(3)
   feature['image/colorspace'].bytes_list.value.append(b'RGB')
   feature['image/filename'].bytes_list.value.append(filename.encode('utf-8'))
-  feature['image/class/label'].int64_list.value.append(label)
-  feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
+  multi = multi_labels(synset)
+  if multi is None:
+    feature['image/class/label'].int64_list.value.append(label)
+    feature['image/class/synset'].bytes_list.value.append(synset.encode('utf-8'))
+  else:
+    names = [name.encode('utf-8') for name in multi[1]]
+    feature['image/class/label'].int64_list.value.extend(multi[0])
+    feature['image/class/synset'].bytes_list.value.extend(names)
+    if text is None:
+      feature['image/class/text'].bytes_list.value.extend(names)
   if text is not None:
     feature['image/class/text'].bytes_list.value.append(text.encode('utf-8'))
   if boxes is not None:
@@ -123,8 +156,11 @@ class StoredExample:
     synset: `image/class/synset`, the class folder name.
     text: `image/class/text`, the class's text (--class_text_file).
     phash: `image/phash`, the stored pixels' perceptual hash, a signed int64.
-  Each is None when the record has no such feature, or not exactly one value of its type (records
-  of earlier versions have no `image/phash`). Strings are UTF-8, invalid bytes replaced.
+    labels, synsets: every value of `image/class/label` and of `image/class/synset`: one each, or a
+      multi-label record's lists (transforms/inputs/manifest.py), in label order.
+  Each of the others is None when the record has no such feature, or not exactly one value of its
+  type (records of earlier versions have no `image/phash`); `label` and `synset` are None for a
+  multi-label record. Strings are UTF-8, invalid bytes replaced.
   """
   encoded: Optional[bytes]
   height: Optional[int]
@@ -134,14 +170,21 @@ class StoredExample:
   synset: Optional[str]
   text: Optional[str]
   phash: Optional[int]
+  labels: Tuple[int, ...] = ()
+  synsets: Tuple[str, ...] = ()
 
   def require(self, *names: str) -> 'StoredExample':
-    """Itself, when each attribute of `names` (default: the image and its label) has a value.
+    """Itself, when each attribute of `names` (default: the image and its label) has a value
+    ('labels': at least one).
 
     Raises:
       ValueError: naming the first feature that has none.
     """
     for name in names or ('encoded', 'height', 'width', 'label'):
+      if name == 'labels':
+        if not self.labels:
+          raise ValueError("feature 'image/class/label' missing or empty")
+        continue
       if getattr(self, name) is None:
         raise ValueError(f'feature {_FEATURES[name][0]!r} missing or not one {_FEATURES[name][1]}')
     return self
@@ -177,4 +220,12 @@ def parse_example(record: bytes) -> StoredExample:
   for name in _TEXT:
     if values[name] is not None:
       values[name] = values[name].decode('utf-8', 'replace')
-  return StoredExample(**values)
+  return StoredExample(**values, labels=tuple(_all_values(feature_map, 'image/class/label', 'int64_list')),
+                       synsets=tuple(value.decode('utf-8', 'replace') for value in
+                                     _all_values(feature_map, 'image/class/synset', 'bytes_list')))
+
+
+def _all_values(feature_map: Any, key: str, kind: str) -> Sequence[Any]:
+  if key not in feature_map or feature_map[key].WhichOneof('kind') != kind:
+    return ()
+  return getattr(feature_map[key], kind).value

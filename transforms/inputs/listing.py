@@ -64,14 +64,23 @@ class Layout:
 
 
 def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
-  """The listed file's path: the same string the listing saw (`join(join(root, class), name)`)."""
+  """The listed file's path: the same string the listing saw (`join(join(root, class), name)`); a
+  manifest's absolute path or URI as it is."""
+  if is_absolute(ref.key):
+    return ref.key
   return join(split_roots[ref.split], *ref.key.split('/'))
+
+
+def is_absolute(path: str) -> bool:
+  """A URI or an absolute local path (a manifest's row may name one; a listed key never is)."""
+  return '://' in path or os.path.isabs(path)
 
 
 def input_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
   """The listed file's POSIX path relative to --input (`class/file`, or `train/class/file` with split
-  folders): how duplicates.jsonl and --exclude_file name a file."""
-  if ref.split == UNSPLIT:
+  folders): how duplicates.jsonl and --exclude_file name a file. A manifest's rows (every split's
+  root is --input): the row's path."""
+  if ref.split == UNSPLIT or split_roots[ref.split] == split_roots.get(UNSPLIT):
     return ref.key
   return split_roots[ref.split].rstrip('/').rsplit('/', 1)[-1] + '/' + ref.key
 

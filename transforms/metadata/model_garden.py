@@ -9,8 +9,10 @@ classes + --label_offset), each split's `input_path` (a glob of its shards under
 `ShardNameTemplate.glob`), batch and dtype (float32), `tfrecord_compressed` for gzip shards,
 `drop_remainder: false` for validation, and the `trainer` schedule of Model Garden's ResNet-50
 ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256, divided by 10
-at epochs 30, 60 and 80, after a 5-epoch warm-up). The batch is --model_garden_batch_size. Every
-value and its source: docs/readers.md#what-model_gardenyaml-holds.
+at epochs 30, 60 and 80, after a 5-epoch warm-up); a multi-label output (transforms/inputs/manifest.py)
+gets `is_multilabel: true` and a sigmoid loss (`losses.use_binary_cross_entropy`, no label
+smoothing). The batch is --model_garden_batch_size. Every value and its source:
+docs/readers.md#what-model_gardenyaml-holds.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def _data_config(output: layout.OutputLayout, manifest: Dict, split: str, batch_
     data['drop_remainder'] = False
   if manifest.get('compression') == 'gzip':
     data['file_type'] = 'tfrecord_compressed'
+  if manifest.get('multi_label'):
+    data['is_multilabel'] = True
   return data
 
 
@@ -65,6 +69,8 @@ def model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size:
     task['validation_data'] = _data_config(output, manifest, VALIDATION, batch_size)
     trainer['validation_steps'] = math.ceil(splits[VALIDATION]['num_examples'] / batch_size)
     trainer['validation_interval'] = steps_per_epoch
+  if manifest.get('multi_label'):  # one sigmoid per class (Model Garden's multi-label losses)
+    task['losses'] = {'use_binary_cross_entropy': True, 'label_smoothing': 0.0}
   rate = LEARNING_RATE_PER_256 * batch_size / 256
   trainer['optimizer_config'] = {
       'learning_rate': {'type': 'stepwise', 'stepwise': {

@@ -75,22 +75,28 @@ def _text() -> Dict:
   return {'pythonClassName': _TFDS + 'text_feature.Text', 'text': {}}
 
 
-def features_json(num_labels: int, phash: bool = True) -> Dict:
+def _sequence(feature: Dict) -> Dict:
+  return {'pythonClassName': _TFDS + 'sequence_feature.Sequence',
+          'sequence': {'feature': feature, 'length': '-1'}}
+
+
+def features_json(num_labels: int, phash: bool = True, multi_label: bool = False) -> Dict:
   """features.json of the FeaturesDict whose flattened keys are our record's keys (module doc), as
   TFDS serializes {'image': {'encoded': Image(jpeg, [None, None, 3]), 'format': Text, 'height':
   Scalar(int64), ..., 'phash': Scalar(int64), 'class': {'label': ClassLabel(num_labels), 'synset':
   Text}}} (`image/phash`, transforms/imaging/perceptual_hash.py, is in every record this version writes;
-  `phash` False leaves it out, for outputs of earlier versions)."""
+  `phash` False leaves it out, for outputs of earlier versions). `multi_label`: 'label' is a
+  Sequence(ClassLabel) and 'synset' a Sequence(Text) (a multi-label --manifest's records)."""
+  label = {'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
+           'classLabel': {'numClasses': str(num_labels)}}
   image = {
       'encoded': {'pythonClassName': _TFDS + 'image_feature.Image',
                   'image': {'dtype': 'uint8', 'encodingFormat': 'jpeg',
                             'shape': {'dimensions': ['-1', '-1', '3']}}},
       'format': _text(), 'height': _int64(), 'width': _int64(), 'channels': _int64(),
       'colorspace': _text(), 'filename': _text(), 'phash': _int64(),
-      'class': _features_dict({
-          'label': {'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
-                    'classLabel': {'numClasses': str(num_labels)}},
-          'synset': _text()}),
+      'class': _features_dict({'label': _sequence(label) if multi_label else label,
+                               'synset': _sequence(_text()) if multi_label else _text()}),
   }
   if not phash:
     del image['phash']
@@ -157,7 +163,8 @@ def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names
                     '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
     return {}
   names = tfds_label_names(manifest, class_names)
-  return {layout.FEATURES_FILE: layout.to_json(features_json(len(names), phash), indent=4),
+  features = features_json(len(names), phash, bool(manifest.get('multi_label')))
+  return {layout.FEATURES_FILE: layout.to_json(features, indent=4),
           layout.DATASET_INFO_FILE: layout.to_json(dataset_info_json(output, manifest, num_bytes)),
           layout.TFDS_LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
 

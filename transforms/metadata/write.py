@@ -18,6 +18,7 @@ import apache_beam as beam
 
 from transforms.output import file_format as file_formats
 from transforms.output import layout
+from transforms.imaging.example import class_names_of
 from transforms.inputs.label_map import labels_text
 from transforms.duplicates.near import Duplicates
 from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
@@ -33,6 +34,17 @@ from transforms.metadata.tfds_metadata import write_tfds_metadata
 def reject_fraction(stats: Dict) -> float:
   total = stats['num_examples'] + stats['num_rejected']
   return stats['num_rejected'] / total if total else 0.0
+
+
+def label_counts(class_counts: Dict[str, int]) -> Dict[str, int]:
+  """{class name: examples}, sorted by name, from a shard summary's counts, whose keys are
+  ImageRef.synset: a multi-label image (example.multi_label_synset) counts for each of its
+  labels."""
+  counts = collections.Counter()
+  for synset, count in class_counts.items():
+    for name in class_names_of(synset):
+      counts[name] += count
+  return dict(sorted(counts.items()))
 
 
 def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
@@ -54,7 +66,7 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
     stats[split] = {'num_examples': totals.num_examples, 'num_shards': len(totals.shards),
                     'num_rejected': rejected[split],
                     'num_bytes': totals.num_bytes, 'num_passthrough': totals.num_passthrough,
-                    'class_counts': dict(sorted(totals.class_counts.items())),
+                    'class_counts': label_counts(totals.class_counts),
                     'mean_rgb': mean, 'std_rgb': std}
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
@@ -67,10 +79,12 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
 def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
                    num_classes: int, label_offset: int, compression: str, options: Dict,
                    file_format: str = file_formats.FileFormat.TFRECORD,
-                   checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None) -> Dict:
+                   checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None,
+                   multi_label: bool = False) -> Dict:
   """manifest.json: per split its shards in index order with their record counts and their size in
   bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), the
-  shards' file format and compression, and the flags."""
+  shards' file format and compression, and the flags; `"multi_label": true` for a multi-label
+  --manifest (records hold a list of labels: transforms/inputs/manifest.py), absent otherwise."""
   checksums = checksums or {}
   splits = {}
   for split, totals in sorted(split_stats.items()):
@@ -79,9 +93,10 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
               for name in names]
     splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
                      'shards': shards}
-  return {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
-          'label_offset': label_offset, 'compression': compression, 'file_format': file_format,
-          'splits': splits, 'options': options}
+  manifest = {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
+              'label_offset': label_offset, 'compression': compression, 'file_format': file_format,
+              'splits': splits, 'options': options}
+  return {**manifest, 'multi_label': True} if multi_label else manifest
 
 
 def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256: Optional[str]
@@ -97,7 +112,8 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                    rejects: List[Reject], facts: OutputFacts,
                    file_format: str = file_formats.FileFormat.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
-                   run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None) -> Dict:
+                   run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None,
+                   multi_label: bool = False) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
   shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the SHA-256
@@ -114,7 +130,7 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
-                            file_format, facts.checksums)
+                            file_format, facts.checksums, multi_label)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
   write_model_garden_config(output, manifest, model_garden_batch_size)
@@ -137,13 +153,16 @@ class WriteMetadata(beam.PTransform):
   def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
                compression: str, options: Dict, max_reject_fraction: float,
                file_format: str = file_formats.FileFormat.TFRECORD,
-               model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None):
-    """`run`: what the driver knows for provenance.json; None writes no provenance.json."""
+               model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None,
+               multi_label: bool = False):
+    """`run`: what the driver knows for provenance.json; None writes no provenance.json.
+    `multi_label`: the records hold lists of labels (a multi-label --manifest)."""
     super().__init__()
     self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
                       compression=compression, options=options,
                       max_reject_fraction=max_reject_fraction, file_format=file_format,
-                      model_garden_batch_size=model_garden_batch_size, run=run)
+                      model_garden_batch_size=model_garden_batch_size, run=run,
+                      multi_label=multi_label)
 
   def expand(self, inputs):
     split_stats, rejects, facts, *duplicates = inputs  # Duplicates: optional (none found)

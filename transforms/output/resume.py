@@ -45,6 +45,9 @@ OUTCOMES = (WRITTEN, KEPT, FILES_MODIFIED, OTHER_FILES, LABELS_CHANGED, SHARD_CH
 RECIPE_FLAGS = ('input', 'resize_shorter_side', 'center_crop', 'resize_longer_side', 'no_upscale',
                 'jpeg_quality', 'resample', 'max_image_pixels', 'label_offset', 'labels_file',
                 'file_format', 'compression', 'seed', 'bbox_dir')
+# Recipe flags recorded only when given, so the recipes of runs without them stay as they were:
+# --manifest as its content's SHA-256 (pipeline/options.py to_dict).
+RECIPE_FLAGS_WHEN_SET = ('manifest',)
 # Recorded flags whose change is no reason to refuse --resume: the label map's content is checked per
 # shard (its records' labels), as the files are.
 _CHECKED_PER_SHARD = ('labels_file',)
@@ -52,8 +55,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def shard_recipe(flags: Mapping[str, Any]) -> Dict[str, Any]:
-  """{flag: value} of RECIPE_FLAGS from every flag of a run (absent ones as None)."""
-  return {flag: flags.get(flag) for flag in RECIPE_FLAGS}
+  """{flag: value} of RECIPE_FLAGS from every flag of a run (absent ones as None), and of the
+  RECIPE_FLAGS_WHEN_SET that are given."""
+  recipe = {flag: flags.get(flag) for flag in RECIPE_FLAGS}
+  recipe.update({flag: flags[flag] for flag in RECIPE_FLAGS_WHEN_SET if flags.get(flag)})
+  return recipe
 
 
 def decide(finished: Optional[ShardSummary], shard_bytes: Optional[int], inputs: ShardInputs,

@@ -26,7 +26,7 @@ import apache_beam as beam
 from transforms.duplicates.exact import (DUPLICATE_OF, EXCLUDED, DuplicateGroup, dropped_copies,
                                    exact_duplicate_groups, is_excluded, left_out, member_order)
 from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES
-from transforms.split.sharding import ImageRef, assign_splits, ref_id
+from transforms.split.sharding import UNSPLIT, ImageRef, assign_splits, ref_id
 
 
 def group_value(pattern: 're.Pattern', key: str) -> Optional[str]:
@@ -38,7 +38,8 @@ def group_value(pattern: 're.Pattern', key: str) -> Optional[str]:
 
 def merged_followers(groups: Iterable[Sequence[ImageRef]]) -> List[Tuple[ImageRef, ImageRef]]:
   """(follower, leader) for every file of the union of overlapping `groups` but its leader (the
-  first of its merged group in `member_order`); sorted by follower."""
+  first of its merged group in `member_order`) whose split is not given (UNSPLIT: a split folder's
+  or a manifest row's split never moves); sorted by follower."""
   parent: Dict[Tuple[str, str], Tuple[str, str]] = {}
   refs: Dict[Tuple[str, str], ImageRef] = {}
 
@@ -63,7 +64,7 @@ def merged_followers(groups: Iterable[Sequence[ImageRef]]) -> List[Tuple[ImageRe
   pairs = []
   for group in members.values():
     leader, *others = sorted(group, key=member_order)
-    pairs.extend((ref, leader) for ref in others)
+    pairs.extend((ref, leader) for ref in others if ref.split == UNSPLIT)
   return sorted(pairs, key=lambda pair: ref_id(pair[0]))
 
 
