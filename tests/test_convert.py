@@ -2,7 +2,6 @@
 driver's samples: the records of a real run are convert_file's to the byte, and a file that gives no
 record is a reject with the writer's reason."""
 
-import pytest
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS
 from pipeline.options import parse_args
@@ -20,19 +19,14 @@ def _recipe(tmp_path) -> RecordRecipe:
   return RecordRecipe({UNSPLIT: str(SAMPLE_DIR)}, opts.image_spec)
 
 
-def _value(features, key):
-  kind = features[key].WhichOneof('kind')
-  return getattr(features[key], kind).value[0]
-
-
 def test_the_writers_records_are_convert_files(sample_output, tmp_path):
-  recipe, tfrecord, checked = _recipe(tmp_path), file_formats.get(file_formats.TFRECORD), 0
+  recipe, checked = _recipe(tmp_path), 0
+  tfrecord = file_formats.get(file_formats.FileFormat.TFRECORD)
   for shard in sorted(sample_output.glob('*-of-*')):
     for record in tfrecord.read(str(shard), 'none'):
-      features = example.example_class().FromString(record).features.feature
-      key = _value(features, 'image/filename').decode()
-      ref = ImageRef(UNSPLIT, _value(features, 'image/class/label'),
-                     _value(features, 'image/class/synset').decode(), key)
+      stored = example.parse_example(record)
+      key = stored.filename
+      ref = ImageRef(UNSPLIT, stored.label, stored.synset, key)
       converted = convert_file(ref, (SAMPLE_DIR / key).read_bytes(), recipe)
       assert isinstance(converted, Converted) and converted.record == record, key
       checked += 1
