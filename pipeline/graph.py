@@ -35,6 +35,7 @@ from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
 from transforms.split.sample import RecordRecipe, Sample, folders_of, run_sample
 from transforms.split.shard_count import ShardSizing
+from transforms.output import versions
 from transforms.output.shard_writer import WriteShards
 from transforms.split.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
 from transforms.metadata.stats import ChannelStats
@@ -55,6 +56,7 @@ class DatasetPlan:
       every split's count is given.
     survey: the driver's listing of --input and the split roots (files beside the class folders,
       left-behind entries, empty class folders); None: none was made.
+    base: the finished output of --base (transforms/output/versions.py); None without --base.
   """
   layout: Layout
   label_map: Dict[str, int]
@@ -63,6 +65,7 @@ class DatasetPlan:
   class_texts: Optional[Dict[str, str]] = None
   run_sample: Optional[Sample] = None
   survey: Optional[InputSurvey] = None
+  base: Optional[versions.BaseOutput] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -94,11 +97,14 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   found = set().union(*class_dirs.values()) - {''}
   if not found:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
+  base = versions.read_base(opts.base) if opts.base else None
   if opts.labels_file:
     label_map = read_labels_file(opts.labels_file)
     if not found.intersection(label_map):
       raise InputError(f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
+  elif base:
+    label_map = versions.version_label_map(base.class_names, found)
   else:
     label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
   check_has_images(layout, survey)
@@ -115,7 +121,7 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
-  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey)
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base)
 
 
 def record_recipe(opts: ConverterOptions, layout: Layout,
@@ -169,19 +175,29 @@ class ConvertImageFolder(beam.PTransform):
       images, excluded = included.kept, [included.dropped]
     groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots, opts.max_file_bytes)
     kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
-    followers = None if plan.layout.has_split_folders else (
+    followers = None if plan.layout.has_split_folders or plan.base else (
         (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
-    written = (
-        kept.kept
-        | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
-                                                 opts.requested_shards, opts.test_fraction,
-                                                 shard_sizing(opts, plan), followers)
-        | 'WriteShards' >> WriteShards(opts.output_layout, opts.image_spec, opts.seed,
-                                       opts.compression, opts.resume, plan.layout.split_roots,
-                                       plan.class_texts, opts.bbox_dir, codecs, opts.file_format,
-                                       opts.max_file_bytes, shard_recipe_of(opts)))
+    writer_args = (opts.output_layout, opts.image_spec, opts.seed, opts.compression, opts.resume,
+                   plan.layout.split_roots, plan.class_texts, opts.bbox_dir, codecs,
+                   opts.file_format, opts.max_file_bytes, shard_recipe_of(opts))
+    changes = []
+    if plan.base:  # --base: a new version of a finished output (transforms/output/versions.py)
+      version = kept.kept | 'AssignVersionShards' >> versions.AssignVersionShards(
+          plan.base, split_roots, opts.seed, opts.validation_fraction, opts.test_fraction,
+          shard_sizing(opts, plan))
+      written = version['assigned'] | 'WriteShards' >> versions.WriteVersionShards(
+          plan.base, *writer_args)
+      changes = [version['changes'] | 'VersionRecord' >> beam.Map(
+          lambda counts, base: (base, counts), plan.base.info())]
+    else:
+      written = (
+          kept.kept
+          | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
+                                                   opts.requested_shards, opts.test_fraction,
+                                                   shard_sizing(opts, plan), followers)
+          | 'WriteShards' >> WriteShards(*writer_args))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
@@ -193,6 +209,6 @@ class ConvertImageFolder(beam.PTransform):
     duplicates = (summaries, exact) | 'FindDuplicates' >> FindDuplicates(
         opts.near_duplicate_distance)
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
-    return (split_stats, rejects, facts, duplicates) | 'WriteMetadata' >> WriteMetadata(
+    return (split_stats, rejects, facts, duplicates, *changes) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
         opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run)

@@ -38,14 +38,14 @@ COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
 PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
-              'class_text_file', 'bbox_dir', 'exclude_file')
+              'class_text_file', 'bbox_dir', 'exclude_file', 'base')
 # Flags added after manifest.json's format 1: recorded (manifest "options", _work/run.json) only when not
 # at their default, so outputs of earlier versions and of this one with these flags at their defaults
 # have byte-identical manifests, and --resume accepts a run interrupted before an upgrade.
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
                      'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex',
-                     'max_file_bytes')
+                     'max_file_bytes', 'base')
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -83,6 +83,7 @@ class ConverterOptions:
   file_format: str = file_formats.TFRECORD
   overwrite: bool = False
   resume: bool = False
+  base: Optional[str] = None
   max_reject_fraction: float = 1.0
   validation_ground_truth: Optional[str] = None
   ground_truth_synsets: Optional[str] = None
@@ -135,6 +136,11 @@ class ConverterOptions:
       raise UsageError('--overwrite and --resume exclude each other: --resume keeps finished shards, '
                        '--overwrite deletes them.')
     self._check_duplicate_flags()
+    if self.base and (any(self.requested_shards.values()) or self.drop_duplicates
+                      or self.group_regex):
+      raise UsageError('--base sizes the new shards by --target_shard_mb and keeps every base file '
+                       'where it is: drop --train_shards, --validation_shards, --test_shards, '
+                       '--drop_duplicates and --group_regex.')
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:
@@ -260,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--resume', action='store_true',
                         help='Keep the finished shards of an interrupted run with the same flags and '
                              'write only the missing ones.')
+  io_group.add_argument('--base',
+                        help='A finished output (local, gs:// or s3://) to make a new version of: '
+                             'its shards whose files are unchanged are placed into --output as they '
+                             'are (hard link or server-side copy; the base is never modified), only '
+                             'new and changed files are converted (docs/usage.md).')
   io_group.add_argument('--config',
                         help='YAML or JSON file of flags (keys are flag names, train_shards or '
                              'train-shards; Beam options too; relative paths are relative to the '

@@ -48,7 +48,7 @@ from pipeline.runtime.progress import Progress, count_files
 from pipeline.runtime.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
-from transforms.output import file_format, layout
+from transforms.output import file_format, layout, versions
 from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.inputs.listing import InputError
@@ -235,9 +235,12 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
     print(f'Dry run: the job graph was built in {seconds:.1f} s; nothing was read or written.')
     return 0
   stats = layout.read_json(opts.output_layout.path(layout.STATS_FILE))
-  if opts.resume:
+  if opts.resume and not opts.base:
     provenance = read_provenance(opts.output_layout) or {}
     print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
+  if opts.base:
+    manifest = layout.read_json(opts.output_layout.path(layout.MANIFEST_FILE))
+    print(versions.version_message(manifest['version']['changes']))
   print(summarize(opts, stats, seconds))
   left_behind = left_behind_line(left_behind_counts(plan.survey, p.result))
   if left_behind:
