@@ -24,6 +24,7 @@ import apache_beam as beam
 from pipeline.options import ConverterOptions, UsageError
 from pipeline.runtime.output_dir import shard_recipe_of
 from transforms.imaging.codec_versions import codec_versions
+from transforms.inputs.fingerprint import class_texts_digest
 from transforms.inputs.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.inputs.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates.exact import DropDuplicates, ExcludeFiles, FindExactDuplicates
@@ -33,7 +34,7 @@ from transforms.inputs.listing import InputError, Layout, ListImages, discover_l
 from transforms.duplicates.near import FindDuplicates
 from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
-from transforms.split.sample import RecordRecipe, Sample, folders_of, run_sample
+from transforms.split.sample import RecordRecipe, Sample, folders_of, list_folders, run_sample
 from transforms.split.shard_count import ShardSizing
 from transforms.output import versions
 from transforms.output.shard_writer import WriteShards
@@ -122,6 +123,18 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
   return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base)
+
+
+def plan_of_version(opts: ConverterOptions, plan: DatasetPlan) -> versions.VersionPlan:
+  """What a --base run will convert and reuse (transforms/output/versions.py plan_version), from a
+  listing of the input as ListImages makes it (--exclude_file not applied)."""
+  listings = list_folders(folders_of(plan.layout.split_roots, plan.class_dirs), plan.label_map,
+                          opts.label_offset, plan.ground_truth)
+  return versions.plan_version(plan.base, (ref for listing in listings for ref in listing.refs),
+                               plan.layout.split_roots, opts.seed,
+                               class_texts_digest(plan.class_texts),
+                               codec_versions(opts.compression, opts.file_format),
+                               shard_recipe_of(opts))
 
 
 def record_recipe(opts: ConverterOptions, layout: Layout,

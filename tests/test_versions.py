@@ -203,3 +203,28 @@ def test_added_files_split_so_each_class_keeps_its_fraction(base, added, expecte
   refs = [ImageRef(UNSPLIT, 0, 'a', f'a/{i}.jpg') for i in range(added)]
   split = versions.split_added(refs, base, 0, 0.2, 0.0)
   assert {s: len(r) for s, r in split.items()} == expected
+
+
+@pytest.mark.slow
+def test_plan_says_what_the_version_converts_and_reuses(made, capsys):
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  output = made['work'] / 'planned'
+  assert run(['--plan', '--input', str(made['input']), '--output', str(output), '--base',
+              str(made['base']), *FLAGS]) == 0
+  assert not output.exists()
+  changes = json.loads((made['version'] / 'manifest.json').read_text())['version']['changes']
+  printed = capsys.readouterr().out
+  files = len(list(made['input'].glob('*/*')))
+  converted = files - sum(s['num_examples'] for s in _reused_entries(made))
+  assert (f'Version of --base {made["base"]}: converts {converted} of {files} files '
+          f'({converted / files:.0%}), reuses {changes["shards_reused"]} base shards') in printed
+  assert (f'files: {changes["files_added"]} added, {changes["files_removed"]} removed, '
+          f'{changes["files_changed"]} changed; base shards rewritten without them: '
+          f'{changes["shards_rewritten"]} ') in printed
+
+
+def _reused_entries(made) -> list:
+  base = json.loads((made['base'] / 'manifest.json').read_text())
+  base_shas = {s['sha256'] for e in base['splits'].values() for s in e['shards']}
+  manifest = json.loads((made['version'] / 'manifest.json').read_text())
+  return [s for e in manifest['splits'].values() for s in e['shards'] if s['sha256'] in base_shas]

@@ -41,6 +41,7 @@ REUSED = 'reused'  # a base shard placed into the version unchanged
 NEW = 'new'  # a shard of files the base does not hold (or holds in another state)
 REWRITTEN_PREFIX = 'rewritten'  # resume's `rewritten: <why>` outcomes: a base shard written again
 ADDED, REMOVED, CHANGED = 'files_added', 'files_removed', 'files_changed'
+KEPT_FILE = 'kept'  # a base file the version keeps in its base shard (unless that shard is rewritten)
 _CHANGES_TAGS = (ADDED, REMOVED, CHANGED)
 
 
@@ -153,21 +154,48 @@ def split_added(refs: Sequence[ImageRef], base_counts: Mapping[str, int], seed: 
   return {split: refs for split, refs in result.items() if refs}
 
 
+def classify(ref: ImageRef, member: Optional[Tuple[str, str]], started_us: int) -> str:
+  """KEPT_FILE, CHANGED or ADDED: what the version does with a listed file.
+
+  Args:
+    member: (base shard, its split) of the base file of the same path, or None.
+    started_us: BaseOutput.started_us.
+  """
+  if member is None:
+    return ADDED
+  return CHANGED if started_us and ref.mtime_us >= started_us else KEPT_FILE
+
+
 def _classify(element, started_us: int):
-  """One joined path -> ('kept', (base shard, ref)), ('changed', (base split, ref)), ('added', ref)
-  or ('removed', path), on the outputs named so."""
+  """One joined path -> (base shard, ref) (a base file), and on the outputs named so ('changed',
+  (base split, ref)), ('added', ref) or ('removed', path)."""
   path, joined = element
   refs, members = list(joined['ref']), list(joined['base'])
   if not refs:
     yield beam.pvalue.TaggedOutput(REMOVED, path)
     return
-  ref = refs[0]
-  if not members:
-    yield beam.pvalue.TaggedOutput(ADDED, ref)
-  elif started_us and ref.mtime_us >= started_us:
-    yield beam.pvalue.TaggedOutput(CHANGED, (members[0][1], ref))
+  member = members[0] if members else None
+  kind = classify(refs[0], member, started_us)
+  if kind == ADDED:
+    yield beam.pvalue.TaggedOutput(ADDED, refs[0])
+  elif kind == CHANGED:
+    yield beam.pvalue.TaggedOutput(CHANGED, (member[1], refs[0]))
   else:
-    yield members[0][0], ref
+    yield member[0], refs[0]
+
+
+def base_outcome(summary, shard_bytes: Optional[int], inputs, codecs: Optional[Mapping[str, str]],
+                 recipe: Optional[Mapping[str, Any]]) -> str:
+  """REUSED, or resume's `rewritten: <why>`, for a base shard (its sidecar `summary` and size, as
+  resume.read_finished gives them) whose remaining files now have the fingerprint `inputs`: the
+  --resume rule (resume.decide) with the base's own --input root (the files are compared by their
+  path relative to it)."""
+  if recipe is not None and summary is not None and summary.recipe is not None:
+    recipe = {**recipe, 'input': summary.recipe.get('input')}
+  outcome = resume.decide(summary, shard_bytes, inputs, codecs, recipe)
+  if outcome == resume.KEPT:
+    return REUSED
+  return outcome if outcome.startswith(REWRITTEN_PREFIX) else f'{REWRITTEN_PREFIX}: {outcome}'
 
 
 def _final_key(split: str, index: int, base_counts: Mapping[str, int], new_counts: Mapping[str, int],
@@ -327,12 +355,7 @@ class VersionWriteShardFn(WriteShardFn):
     outcome, base_summary = NEW, None
     if base_shard:
       base_summary, base_bytes = resume.read_finished(self._base, base_shard)
-      recipe = self._recipe
-      if recipe is not None and base_summary is not None and base_summary.recipe is not None:
-        recipe = {**recipe, 'input': base_summary.recipe.get('input')}  # another root, same files
-      outcome = resume.decide(base_summary, base_bytes, inputs, self._codecs, recipe)
-      outcome = REUSED if outcome == resume.KEPT else (
-          outcome if outcome.startswith(REWRITTEN_PREFIX) else f'{REWRITTEN_PREFIX}: {outcome}')
+      outcome = base_outcome(base_summary, base_bytes, inputs, self._codecs, self._recipe)
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
       if resume.decide(finished, shard_bytes, inputs, self._codecs, self._recipe) == resume.KEPT:
@@ -372,3 +395,69 @@ class WriteVersionShards(beam.PTransform):
     return (assigned
             | 'GroupPathsByShard' >> beam.GroupByKey()
             | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries'))
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPlan:
+  """What a --base run will convert and reuse (`plan_version`).
+
+  Attributes:
+    base: --base.
+    files: files listed for the version.
+    added, removed, changed: files the base does not hold, base files no longer listed, base files
+      modified since the base run started.
+    reused: (shards, files) of base shards placed unchanged.
+    rewritten: (shards, files) of base shards written again without their removed or changed files.
+  """
+  base: str
+  files: int
+  added: int
+  removed: int
+  changed: int
+  reused: Tuple[int, int]
+  rewritten: Tuple[int, int]
+
+  @property
+  def converted(self) -> int:
+    """Files the version converts: added, changed and those of the rewritten shards."""
+    return self.added + self.changed + self.rewritten[1]
+
+  def lines(self) -> List[str]:
+    share = self.converted / self.files if self.files else 0.0
+    return [f'Version of --base {self.base}: converts {self.converted} of {self.files} files '
+            f'({share:.0%}), reuses {self.reused[0]} base shards ({self.reused[1]} files)',
+            f'  files: {self.added} added, {self.removed} removed, {self.changed} changed; base '
+            f'shards rewritten without them: {self.rewritten[0]} ({self.rewritten[1]} files)']
+
+
+def plan_version(base: BaseOutput, refs: Iterable[ImageRef], split_roots: Dict[str, str],
+                 seed: int, class_texts: str, codecs: Optional[Mapping[str, str]],
+                 recipe: Optional[Mapping[str, Any]]) -> VersionPlan:
+  """The driver's account of a --base run over the listed `refs`, by the graph's rules (`classify`,
+  `base_outcome`); reads each base sidecar once and holds one entry per base file.
+
+  Args:
+    class_texts: fingerprint.class_texts_digest of the run's class texts.
+    codecs, recipe: the run's codec versions and shard recipe, as the shard writer gets them.
+  """
+  members = {path: member for shard in base.shards for path, member in base_members(shard, base.output)}
+  kept: Dict[str, List[ImageRef]] = {}
+  counts = {ADDED: 0, CHANGED: 0, KEPT_FILE: 0}
+  listed = seen = 0
+  for ref in refs:
+    listed += 1
+    member = members.get(input_path(split_roots, ref))
+    kind = classify(ref, member, base.started_us)
+    counts[kind] += 1
+    seen += member is not None
+    if kind == KEPT_FILE:
+      kept.setdefault(member[0], []).append(ref)
+  reused, rewritten = [0, 0], [0, 0]
+  for shard, shard_refs in kept.items():
+    inputs = shard_inputs(sorted(shard_refs, key=lambda ref: order_key(seed, ref)), class_texts)
+    outcome = base_outcome(*resume.read_finished(base.output, shard), inputs, codecs, recipe)
+    target = reused if outcome == REUSED else rewritten
+    target[0] += 1
+    target[1] += len(shard_refs)
+  return VersionPlan(base.root, listed, counts[ADDED], len(members) - seen, counts[CHANGED],
+                     tuple(reused), tuple(rewritten))
