@@ -141,6 +141,10 @@ class ConverterOptions:
       raise UsageError('--base sizes the new shards by --target_shard_mb and keeps every base file '
                        'where it is: drop --train_shards, --validation_shards, --test_shards, '
                        '--drop_duplicates and --group_regex.')
+    if self.base and _nested(self.base, self.output):
+      raise UsageError(f'--base {self.base} and --output {self.output} are the same folder or one is '
+                       'inside the other: a version is written into a folder of its own, and the base '
+                       'is never modified.')
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:
@@ -223,6 +227,12 @@ class ConverterOptions:
     if self.labels_file:  # The label map's content, not where it was: see labels_file_digest.
       values['labels_file'] = labels_file_digest(self.labels_file)
     return values
+
+
+def _nested(first: str, second: str) -> bool:
+  """Whether two folders (local paths, real paths compared, or URLs) are one or nested."""
+  a, b = ((p.rstrip('/') if '://' in p else os.path.realpath(p)) + '/' for p in (first, second))
+  return a.startswith(b) or b.startswith(a)
 
 
 def _url_or_abspath(path: str) -> str:

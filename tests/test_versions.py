@@ -228,3 +228,17 @@ def _reused_entries(made) -> list:
   base_shas = {s['sha256'] for e in base['splits'].values() for s in e['shards']}
   manifest = json.loads((made['version'] / 'manifest.json').read_text())
   return [s for e in manifest['splits'].values() for s in e['shards'] if s['sha256'] in base_shas]
+
+
+def test_a_base_that_is_the_output_or_no_finished_output_is_refused(tmp_path, capsys):
+  from pipeline.run import run  # pylint: disable=import-outside-toplevel
+  (tmp_path / 'out').mkdir()
+  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'out' / 'v2'), '--base',
+              str(tmp_path / 'out'), '--overwrite']) == 2
+  assert 'one is inside the other' in capsys.readouterr().err
+  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
+              str(tmp_path / 'out')]) == 2
+  assert 'is not a finished output' in capsys.readouterr().err
+  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
+              str(tmp_path / 'out'), '--train_shards', '4']) == 2
+  assert not (tmp_path / 'v2').exists()

@@ -314,10 +314,10 @@ def record(base_info: Mapping[str, str], changes: Mapping[str, int], outcomes: M
 
 
 def version_message(changes: Mapping[str, int]) -> str:
-  """`version: 12 shards reused, 2 rewritten, 1 new; 6 files added, 3 removed, 1 changed` from
+  """`version: 12 shards reused, 2 rewritten, 1 new; files: 6 added, 3 removed, 1 changed` from
   `record`'s `changes`."""
   return (f'version: {changes["shards_reused"]} shards reused, {changes["shards_rewritten"]} '
-          f'rewritten, {changes["shards_new"]} new; {changes[ADDED]} files added, '
+          f'rewritten, {changes["shards_new"]} new; files: {changes[ADDED]} added, '
           f'{changes[REMOVED]} removed, {changes[CHANGED]} changed')
 
 
