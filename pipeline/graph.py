@@ -199,7 +199,7 @@ class ConvertImageFolder(beam.PTransform):
     if plan.base:  # --base: a new version of a finished output (transforms/output/versions.py)
       version = kept.kept | 'AssignVersionShards' >> versions.AssignVersionShards(
           plan.base, split_roots, opts.seed, opts.validation_fraction, opts.test_fraction,
-          shard_sizing(opts, plan))
+          shard_sizing(opts, plan), None if plan.layout.has_split_folders else groups)
       written = version['assigned'] | 'WriteShards' >> versions.WriteVersionShards(
           plan.base, *writer_args)
       changes = [version['changes'] | 'VersionRecord' >> beam.Map(

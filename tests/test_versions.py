@@ -111,7 +111,7 @@ def test_untouched_base_shards_are_placed_byte_for_byte_and_the_base_is_unchange
                      'shards_rewritten': len(touched),
                      'shards_new': len(shards) - len(reused) - len(touched)}
   assert len(reused) == len(base_shas) - len(touched)
-  assert len(reused) >= len(shards) // 2
+  assert len(reused) >= 5
   for shard in reused:  # a hard link: the base's own bytes, the base's sums
     path = made['version'] / shard['file']
     sidecar = json.loads((made['version'] / '_work' / (shard['file'] + '.json')).read_text())
@@ -162,7 +162,7 @@ def test_verify_and_tfds_read_the_version(made):
 
 
 @pytest.mark.slow
-def test_a_new_copy_of_a_base_validation_photo_is_found(made):
+def test_a_new_copy_of_a_base_validation_photo_follows_it_and_is_reported(made):
   leaked, copy = made['leak']
   groups = [json.loads(line) for line in
             (made['version'] / 'duplicates.jsonl').read_text().splitlines()]
@@ -170,8 +170,8 @@ def test_a_new_copy_of_a_base_validation_photo_is_found(made):
   assert any({leaked, copy} <= members for members in files), groups
   records = _records(made['version'])
   stats = json.loads((made['version'] / 'stats.json').read_text())
-  across = stats['duplicates']['files_across_splits']
-  assert across == (records[leaked][0] != records[copy][0])
+  assert records[leaked][0] == records[copy][0] == VALIDATION  # no leak into train
+  assert stats['duplicates']['files_across_splits'] == 0
 
 
 @pytest.mark.slow

@@ -7,8 +7,9 @@ codecs, recipe but --input's root) keeps it (`REUSED`: placed into --output by a
 Beam's server-side FileSystems.copy; the base is never written) or writes it again from its
 remaining files (`rewritten: ...`). Files the base does not hold, and base files modified after the
 base run started (their mtime), go into new shards (`NEW`) of --target_shard_mb; a modified file keeps
-its base split. New files are split by the rule of transforms/split/sharding.py over the class's
-base and new files together (each class keeps its fractions within one file). Per split, the base's
+its base split, as does an added copy of a base file. Other new files are split by the rule of
+transforms/split/sharding.py over the class's base and new files together (each class keeps its
+fractions within one file). Per split, the base's
 remaining shards keep their order, the new ones follow, and all are numbered as one set. Base label
 ids never change; a new class gets the next id. The version's sidecars, shard summaries and
 statistics are those of every shard of the version, so stats.json, the duplicate check and verify
@@ -35,7 +36,7 @@ from transforms.output import layout, resume
 from transforms.output.shard_writer import OUTCOMES_TAG, WriteShardFn
 from transforms.split.shard_count import ShardSizing
 from transforms.split.sharding import (TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, assign_shards,
-                                       num_shards_of, order_key)
+                                       num_shards_of, order_key, ref_id)
 
 REUSED = 'reused'  # a base shard placed into the version unchanged
 NEW = 'new'  # a shard of files the base does not hold (or holds in another state)
@@ -43,6 +44,7 @@ REWRITTEN_PREFIX = 'rewritten'  # resume's `rewritten: <why>` outcomes: a base s
 ADDED, REMOVED, CHANGED = 'files_added', 'files_removed', 'files_changed'
 KEPT_FILE = 'kept'  # a base file the version keeps in its base shard (unless that shard is rewritten)
 _CHANGES_TAGS = (ADDED, REMOVED, CHANGED)
+_FOLLOW = 'follow'  # an added copy of a base file, with that file's split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,8 +224,13 @@ class AssignVersionShards(beam.PTransform):
   """
 
   def __init__(self, base: BaseOutput, split_roots: Dict[str, str], seed: int,
-               validation_fraction: float, test_fraction: float, sizing: ShardSizing):
+               validation_fraction: float, test_fraction: float, sizing: ShardSizing,
+               copies=None):
+    """`copies`: the DuplicateGroups of the listed files (transforms/duplicates/exact.py): an added
+    copy of a base file takes that file's split (the first base copy's, in the group's order), as
+    copies follow their first file in a fresh run (transforms/split/groups.py); None: no copies."""
     super().__init__()
+    self._copies = copies
     self._base, self._split_roots, self._seed = base, split_roots, seed
     self._fractions = (validation_fraction, test_fraction)
     self._sizing = sizing
@@ -254,14 +261,20 @@ class AssignVersionShards(beam.PTransform):
     base_class_counts = beam.pvalue.AsDict(
         stay | 'BaseClassSplit' >> beam.Map(lambda kv: ((kv[1].label, kv[0]), 1))
         | 'CountBaseClassSplit' >> beam.CombinePerKey(sum))
-    added = (joined[ADDED]
+    added, follow = joined[ADDED], []
+    if self._copies is not None:
+      copies = _CopiesOfBase(self._copies, stay)
+      added, follow = (added | 'CopiesFollowBase' >> beam.FlatMap(
+          copies.follow, copies.members, copies.splits).with_outputs(_FOLLOW, main='alone'))
+      follow = [follow]
+    added = (added
              | 'KeyAddedByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref))
              | 'GroupAddedByClass' >> beam.GroupByKey()
              | 'SplitAdded' >> beam.FlatMap(
                  lambda kv, counts: [((split, kv[0][1]), refs) for split, refs in split_added(
                      list(kv[1]), {s: n for (label, s), n in counts.items() if label == kv[0][1]},
                      seed, *fractions).items()], base_class_counts))
-    changed = (joined[CHANGED]
+    changed = ((joined[CHANGED], *follow) | 'KnownSplits' >> beam.Flatten()
                | 'KeyChangedByClass' >> beam.Map(lambda kv: ((kv[0], kv[1].label), kv[1]))
                | 'GroupChangedByClass' >> beam.GroupByKey())
     new_per_class = ((added, changed) | 'NewFiles' >> beam.Flatten()
@@ -296,6 +309,38 @@ class AssignVersionShards(beam.PTransform):
     assigned = (assigned_base, assigned_new) | 'AllAssigned' >> beam.Flatten().with_output_types(
         Tuple[Tuple[str, int, int, str], ImageRef])
     return {'assigned': assigned, 'changes': changes}
+
+
+class _CopiesOfBase:
+  """The side inputs that place an added copy of a base file into that file's split.
+
+  Attributes:
+    members: AsDict {ref_id: (group digest, position in the group)} of every file with a copy.
+    splits: AsDict {group digest: the split of its first base file}.
+  """
+
+  def __init__(self, groups, base_files):
+    """`groups`: DuplicateGroups; `base_files`: (base split, ImageRef) of the files kept from the
+    base (changed ones included)."""
+    members = groups | 'CopyMembers' >> beam.FlatMap(
+        lambda group: [(ref_id(ref), (group.digest, i)) for i, ref in enumerate(group.members)])
+    self.members = beam.pvalue.AsDict(members)
+    self.splits = beam.pvalue.AsDict(
+        base_files
+        | 'BaseCopies' >> beam.FlatMap(
+            lambda kv, m: [(m[ref_id(kv[1])][0], (m[ref_id(kv[1])][1], kv[0]))]
+            if ref_id(kv[1]) in m else [], self.members)
+        | 'FirstBaseCopy' >> beam.CombinePerKey(min)
+        | 'ItsSplit' >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+
+  @staticmethod
+  def follow(ref: ImageRef, members, splits):
+    """An added file: (split, ref) on _FOLLOW when it copies a base file, else itself."""
+    group = members.get(ref_id(ref))
+    if group is not None and group[0] in splits:
+      yield beam.pvalue.TaggedOutput(_FOLLOW, (splits[group[0]], ref))
+    else:
+      yield ref
 
 
 def _split_of(base: layout.OutputLayout, shard: str) -> str:
