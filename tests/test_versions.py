@@ -242,3 +242,44 @@ def test_a_base_that_is_the_output_or_no_finished_output_is_refused(tmp_path, ca
   assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
               str(tmp_path / 'out'), '--train_shards', '4']) == 2
   assert not (tmp_path / 'v2').exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
+  """On an object store the base shards are copied by FileSystems.copy (S3's server-side copy, on
+  moto's server); the base's objects stay as they were."""
+  from clusters.beam_services import run_converter  # pylint: disable=import-outside-toplevel
+  from clusters.processes import tail  # pylint: disable=import-outside-toplevel
+  from clusters.s3 import moto_s3  # pylint: disable=import-outside-toplevel
+  from conftest import REPO  # pylint: disable=import-outside-toplevel
+  from test_object_store import _objects  # pylint: disable=import-outside-toplevel
+  photos = tmp_path / 'photos'
+  for path in SAMPLE_DIR.glob('*/*'):
+    if path.parent.name != NEW_CLASS:
+      (photos / path.parent.name).mkdir(parents=True, exist_ok=True)
+      shutil.copy2(path, photos / path.parent.name / path.name)
+  with moto_s3() as s3:
+    client = s3.client()
+    client.create_bucket(Bucket='photos')
+    s3.upload_tree('photos', 'in/', photos)
+    base_args = ['--input', 's3://photos/in/', *FLAGS, *s3.beam_args()]
+    assert run_converter(REPO, [*base_args, '--output', 's3://photos/v1/'], tmp_path / 'v1.log') == 0
+    base = _objects(client, 'photos', 'v1/')
+    s3.upload_tree('photos', f'in/{NEW_CLASS}/', SAMPLE_DIR / NEW_CLASS)
+    client.delete_object(Bucket='photos', Key=f'in/{REMOVED[0]}')
+    code = run_converter(REPO, [*base_args, '--base', 's3://photos/v1/', '--output',
+                                's3://photos/v2/'], tmp_path / 'v2.log')
+    assert code == 0, tail(tmp_path / 'v2.log', 40)
+    assert verify.main(['s3://photos/v2/', *s3.beam_args()]) == 0
+    assert _objects(client, 'photos', 'v1/') == base
+    version = _objects(client, 'photos', 'v2/')
+  manifest = json.loads(version['manifest.json'])
+  changes = manifest['version']['changes']
+  assert (changes['files_added'], changes['files_removed'], changes['shards_rewritten']) == (
+      len(os.listdir(SAMPLE_DIR / NEW_CLASS)), 1, 1)
+  base_shards = {hashlib.sha256(data).hexdigest() for name, data in base.items()
+                 if '/' not in name and name.startswith(('train-', 'validation-'))}
+  reused = [name for name, data in version.items() if '/' not in name
+            and hashlib.sha256(data).hexdigest() in base_shards]
+  assert len(reused) == changes['shards_reused'] == len(base_shards) - 1
