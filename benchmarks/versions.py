@@ -56,7 +56,8 @@ def measure(images: int, classes: int, added: float, target_shard_mb: float, wor
              'cpus': os.cpu_count()}
   results['base'] = _convert(base_input, work / 'base', flags)
   results['fresh'] = _convert(full_input, work / 'fresh', flags)
-  results['version'] = _convert(full_input, work / 'version', ['--base', str(work / 'base'), *flags])
+  results['version'] = _convert(full_input, work / 'version',
+                                ['--base', str(work / 'base'), *flags])
   manifest = json.loads((work / 'version' / 'manifest.json').read_text())
   results['changes'] = manifest['version']['changes']
   results['version_cpu_share'] = round(results['version']['cpu_s'] / results['fresh']['cpu_s'], 3)
@@ -80,9 +81,10 @@ def main(argv=None) -> None:
       shutil.rmtree(work, ignore_errors=True)
   print(json.dumps(results, indent=2))
   c = results['changes']
-  print(f"{results['images']} images, {c['files_added']} added: version {results['version']['cpu_s']}"
-        f" s CPU ({results['version']['wall_s']} s wall) vs fresh {results['fresh']['cpu_s']} s CPU "
-        f"({results['fresh']['wall_s']} s wall) = {results['version_cpu_share']:.0%}; shards "
+  version, fresh = results['version'], results['fresh']
+  print(f"{results['images']} images, {c['files_added']} added: version {version['cpu_s']} s CPU "
+        f"({version['wall_s']} s wall) vs fresh {fresh['cpu_s']} s CPU ({fresh['wall_s']} s wall) "
+        f"= {results['version_cpu_share']:.0%}; shards "
         f"{c['shards_reused']} reused, {c['shards_rewritten']} rewritten, {c['shards_new']} new")
 
 

@@ -36,7 +36,7 @@ from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
 from transforms.split.sample import RecordRecipe, Sample, folders_of, list_folders, run_sample
 from transforms.split.shard_count import ShardSizing
-from transforms.output import versions
+from transforms.output import version_shards, versions
 from transforms.output.shard_writer import WriteShards
 from transforms.split.sharding import TEST, TRAIN, VALIDATION, AssignSplitShard
 from transforms.metadata.stats import ChannelStats
@@ -197,10 +197,10 @@ class ConvertImageFolder(beam.PTransform):
                    opts.file_format, opts.max_file_bytes, shard_recipe_of(opts))
     changes = []
     if plan.base:  # --base: a new version of a finished output (transforms/output/versions.py)
-      version = kept.kept | 'AssignVersionShards' >> versions.AssignVersionShards(
+      version = kept.kept | 'AssignVersionShards' >> version_shards.AssignVersionShards(
           plan.base, split_roots, opts.seed, opts.validation_fraction, opts.test_fraction,
           shard_sizing(opts, plan), None if plan.layout.has_split_folders else groups)
-      written = version['assigned'] | 'WriteShards' >> versions.WriteVersionShards(
+      written = version['assigned'] | 'WriteShards' >> version_shards.WriteVersionShards(
           plan.base, *writer_args)
       changes = [version['changes'] | 'VersionRecord' >> beam.Map(
           lambda counts, base: (base, counts), plan.base.info())]

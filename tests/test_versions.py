@@ -1,5 +1,6 @@
 """--base: a version of a finished output after additions (a new class), removals and a replaced
-file, made from the sample photos and read back with TensorFlow and TFDS (transforms/output/versions.py).
+file, made from the sample photos and read back with TensorFlow and TFDS
+(transforms/output/versions.py).
 """
 
 import hashlib
@@ -17,7 +18,7 @@ from transforms.output import versions
 from transforms.split.sharding import TRAIN, UNSPLIT, VALIDATION, ImageRef
 
 FLAGS = ('--validation_fraction', '0.2', '--target_shard_mb', '0.05')  # ~2 photos a shard
-NEW_CLASS = 'animal'  # sorts first: a fresh run would give it id 0; the version gives it the next id
+NEW_CLASS = 'animal'  # sorts first: a fresh run gives it id 0, the version the next id
 REMOVED = ('landscape/es_dmottl3.JPEG', 'object/' + sorted(os.listdir(SAMPLE_DIR / 'object'))[0])
 HELD_BACK = 'flower/mate_garden.JPEG'  # added in the version
 REPLACED = 'flower/skl_flower.jpg'  # its bytes replaced by another photo's
@@ -52,8 +53,9 @@ def _records(output: pathlib.Path) -> dict:
 @pytest.fixture(scope='module')
 def made(tmp_path_factory):
   """A base of the sample photos without NEW_CLASS and HELD_BACK, then the input of its version:
-  NEW_CLASS and HELD_BACK added, REMOVED deleted, REPLACED rewritten, and a copy of a base validation
-  photo added under a new name; returns the folders and the base's file hashes before the version."""
+  NEW_CLASS and HELD_BACK added, REMOVED deleted, REPLACED rewritten, and a copy of a base
+  validation photo added under a new name; returns the folders and the base's file hashes before
+  the version."""
   work = tmp_path_factory.mktemp('versions')
   base_input = work / 'base_input'
   for path in SAMPLE_DIR.glob('*/*'):
@@ -264,7 +266,8 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
     client.create_bucket(Bucket='photos')
     s3.upload_tree('photos', 'in/', photos)
     base_args = ['--input', 's3://photos/in/', *FLAGS, *s3.beam_args()]
-    assert run_converter(REPO, [*base_args, '--output', 's3://photos/v1/'], tmp_path / 'v1.log') == 0
+    code = run_converter(REPO, [*base_args, '--output', 's3://photos/v1/'], tmp_path / 'v1.log')
+    assert code == 0
     base = _objects(client, 'photos', 'v1/')
     s3.upload_tree('photos', f'in/{NEW_CLASS}/', SAMPLE_DIR / NEW_CLASS)
     client.delete_object(Bucket='photos', Key=f'in/{REMOVED[0]}')
