@@ -68,6 +68,7 @@ CONVERTER_PARAMS = {
     'label_offset': (0, {'type': 'integer', 'enum': [0, 1]}),
     'compression': ('none', {'type': 'string', 'enum': ['none', 'gzip']}),
     'max_reject_fraction': (1.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
+    'base': ('', {'type': 'string'}),  # '': no base (a fresh conversion)
 }
 
 

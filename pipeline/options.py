@@ -465,6 +465,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
+  values['base'] = values['base'] or None  # `--base=` (the Airflow DAG's empty Param): no base
   try:
     _resolve_resize_policy(values)
     opts = ConverterOptions(**values)

@@ -286,3 +286,13 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
   reused = [name for name, data in version.items() if '/' not in name
             and hashlib.sha256(data).hexdigest() in base_shards]
   assert len(reused) == changes['shards_reused'] == len(base_shards) - 1
+
+
+def test_an_empty_base_is_no_base(tmp_path):
+  """The Airflow DAG passes its empty `base` Param as `--base=`: a fresh conversion, recorded as one."""
+  from pipeline.options import parse_args  # pylint: disable=import-outside-toplevel
+  opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path), '--base='])
+  assert opts.base is None and 'base' not in opts.to_dict()
+  opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
+                        str(tmp_path / 'v1')])
+  assert opts.base == str(tmp_path / 'v1') and opts.to_dict()['base'] == opts.base
