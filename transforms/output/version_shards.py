@@ -236,6 +236,7 @@ class VersionWriteShardFn(WriteShardFn):
       finished, shard_bytes = resume.read_finished(self._output, name)
       if resume.decide(finished, shard_bytes, inputs, self._codecs, self._recipe) == resume.KEPT:
         self._skipped.inc()
+        self._progress.add(finished.num_examples, finished.num_rejected)
         yield finished
         yield beam.pvalue.TaggedOutput(OUTCOMES_TAG, outcome)
         return
