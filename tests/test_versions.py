@@ -296,3 +296,13 @@ def test_an_empty_base_is_no_base(tmp_path):
   opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
                         str(tmp_path / 'v1')])
   assert opts.base == str(tmp_path / 'v1') and opts.to_dict()['base'] == opts.base
+
+
+@pytest.mark.slow
+def test_portable_runner_writes_the_same_version(made):
+  """The version graph translated through Beam's portable protos (what Flink and Spark run) writes
+  the same bytes as the FnApiRunner."""
+  portable = made['work'] / 'portable'
+  assert convert(made['input'], portable, '--base', made['base'], *FLAGS, '--runner',
+                 'PortableRunner', '--job_endpoint', 'embed', '--environment_type', 'LOOPBACK') == 0
+  assert verify.main([str(made['version']), '--against', str(portable)]) == 0
