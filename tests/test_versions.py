@@ -306,3 +306,29 @@ def test_portable_runner_writes_the_same_version(made):
   assert convert(made['input'], portable, '--base', made['base'], *FLAGS, '--runner',
                  'PortableRunner', '--job_endpoint', 'embed', '--environment_type', 'LOOPBACK') == 0
   assert verify.main([str(made['version']), '--against', str(portable)]) == 0
+
+
+@pytest.mark.slow
+def test_a_version_of_split_folders_keeps_each_file_in_its_folder_split(tmp_path):
+  from conftest import arrange_split_folders  # pylint: disable=import-outside-toplevel
+  photos = arrange_split_folders(tmp_path / 'photos')
+  for split in ('train', 'test'):
+    shutil.rmtree(photos / split / NEW_CLASS)
+  held = photos / 'val' / NEW_CLASS
+  shutil.move(held, tmp_path / 'held')
+  assert convert(photos, tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
+  shutil.move(tmp_path / 'held', held)  # a new class, in val/ only
+  (photos / 'train' / REMOVED[0]).unlink()
+  assert convert(photos, tmp_path / 'v2', '--base', tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
+  names = (tmp_path / 'v2' / 'labels.txt').read_text().splitlines()
+  assert names[-1] == NEW_CLASS and names[:-1] == (tmp_path / 'v1' / 'labels.txt').read_text(
+      ).splitlines()
+  records = _records(tmp_path / 'v2')
+  folders = {'train': TRAIN, 'val': VALIDATION, 'test': 'test'}
+  listed = {f'{p.parent.name}/{p.name}': folders[p.parent.parent.name]
+            for p in photos.glob('*/*/*')}
+  assert {name: record[0] for name, record in records.items()} == listed
+  changes = json.loads((tmp_path / 'v2' / 'manifest.json').read_text())['version']['changes']
+  assert (changes['files_added'], changes['files_removed'], changes['shards_rewritten']) == (
+      len(os.listdir(held)), 1, 1)
+  assert verify.main([str(tmp_path / 'v2')]) == 0
