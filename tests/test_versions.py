@@ -289,7 +289,7 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
 
 
 def test_an_empty_base_is_no_base(tmp_path):
-  """The Airflow DAG passes its empty `base` Param as `--base=`: a fresh conversion, recorded as one."""
+  """The Airflow DAG passes its empty `base` Param as `--base=`: a fresh conversion."""
   from pipeline.options import parse_args  # pylint: disable=import-outside-toplevel
   opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path), '--base='])
   assert opts.base is None and 'base' not in opts.to_dict()
@@ -319,7 +319,8 @@ def test_a_version_of_split_folders_keeps_each_file_in_its_folder_split(tmp_path
   assert convert(photos, tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
   shutil.move(tmp_path / 'held', held)  # a new class, in val/ only
   (photos / 'train' / REMOVED[0]).unlink()
-  assert convert(photos, tmp_path / 'v2', '--base', tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
+  assert convert(photos, tmp_path / 'v2', '--base', tmp_path / 'v1',
+                 '--target_shard_mb', '0.05') == 0
   names = (tmp_path / 'v2' / 'labels.txt').read_text().splitlines()
   assert names[-1] == NEW_CLASS and names[:-1] == (tmp_path / 'v1' / 'labels.txt').read_text(
       ).splitlines()
