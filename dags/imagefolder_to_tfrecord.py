@@ -72,6 +72,7 @@ CONVERTER_PARAMS = {
     **{name: ('', {'type': 'string'}) for name in (
         'manifest', 'manifest_path_column', 'manifest_label_column', 'manifest_split_column',
         'manifest_path_format', 'manifest_columns', 'label_separator')},
+    'base': ('', {'type': 'string'}),  # '': no base (a fresh conversion)
 }
 
 

@@ -24,6 +24,7 @@ import apache_beam as beam
 from pipeline.options import ConverterOptions, UsageError
 from pipeline.runtime.output_dir import shard_recipe_of
 from transforms.imaging.codec_versions import codec_versions
+from transforms.inputs.fingerprint import class_texts_digest
 from transforms.inputs.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.inputs.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates.exact import DropDuplicates, ExcludeFiles, FindExactDuplicates
@@ -37,8 +38,9 @@ from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
 from transforms.imaging.convert import RecordRecipe
 from transforms.split.sample import (RUN_SAMPLE_SIZE, ConvertedSample, FolderListing, convert,
-                                     folders_of, run_sample)
+                                     folders_of, list_folders, run_sample)
 from transforms.split.shard_count import ShardSizing
+from transforms.output import version_shards, versions
 from transforms.output.shard_writer import WriteShards
 from transforms.split.sharding import (SPLITS, TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard,
                                 ordered_splits)
@@ -62,6 +64,7 @@ class DatasetPlan:
       left-behind entries, empty class folders); None: none was made.
     manifest: what the driver's pass over --manifest found (transforms/inputs/manifest.py); None: class
       folders.
+    base: the finished output of --base (transforms/output/versions.py); None without --base.
   """
   layout: Layout
   label_map: Dict[str, int]
@@ -71,6 +74,7 @@ class DatasetPlan:
   run_sample: Optional[ConvertedSample] = None
   survey: Optional[InputSurvey] = None
   manifest: Optional[ManifestFacts] = None
+  base: Optional[versions.BaseOutput] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -104,11 +108,14 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   found = set().union(*class_dirs.values()) - {''}
   if not found:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
+  base = versions.read_base(opts.base) if opts.base else None
   if opts.labels_file:
     label_map = read_labels_file(opts.labels_file)
     if not found.intersection(label_map):
       raise InputError(f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
                        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
+  elif base:
+    label_map = versions.version_label_map(base.class_names, found)
   else:
     label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
   check_has_images(layout, survey)
@@ -122,7 +129,19 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
-  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey)
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base)
+
+
+def plan_of_version(opts: ConverterOptions, plan: DatasetPlan) -> versions.VersionPlan:
+  """What a --base run will convert and reuse (transforms/output/versions.py plan_version), from a
+  listing of the input as ListImages makes it (--exclude_file not applied)."""
+  listings = list_folders(folders_of(plan.layout.split_roots, plan.class_dirs), plan.label_map,
+                          opts.label_offset, plan.ground_truth)
+  return versions.plan_version(plan.base, (ref for listing in listings for ref in listing.refs),
+                               plan.layout.split_roots, opts.seed,
+                               class_texts_digest(plan.class_texts),
+                               codec_versions(opts.compression, opts.file_format),
+                               shard_recipe_of(opts))
 
 
 def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
@@ -219,18 +238,28 @@ class ConvertImageFolder(beam.PTransform):
       images, excluded = included.kept, [included.dropped]
     groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots, opts.max_file_bytes)
     kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
-    followers = None if plan.layout.has_split_folders else (
+    followers = None if plan.layout.has_split_folders or plan.base else (
         (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
-    written = (
-        kept.kept
-        | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
-                                                 opts.requested_shards, opts.test_fraction,
-                                                 shard_sizing(opts, plan), followers)
-        | 'WriteShards' >> WriteShards(opts.output_layout,
-                                       record_recipe(opts, plan.layout, plan.class_texts),
-                                       opts.seed, opts.resume, codecs, shard_recipe_of(opts)))
+    writer_args = (opts.output_layout, record_recipe(opts, plan.layout, plan.class_texts),
+                   opts.seed, opts.resume, codecs, shard_recipe_of(opts))
+    changes = []
+    if plan.base:  # --base: a new version of a finished output (transforms/output/versions.py)
+      version = kept.kept | 'AssignVersionShards' >> version_shards.AssignVersionShards(
+          plan.base, split_roots, opts.seed, opts.validation_fraction, opts.test_fraction,
+          shard_sizing(opts, plan), None if plan.layout.has_split_folders else groups)
+      written = version['assigned'] | 'WriteShards' >> version_shards.WriteVersionShards(
+          plan.base, *writer_args)
+      changes = [version['changes'] | 'VersionRecord' >> beam.Map(
+          lambda counts, base: (base, counts), plan.base.info())]
+    else:
+      written = (
+          kept.kept
+          | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
+                                                   opts.requested_shards, opts.test_fraction,
+                                                   shard_sizing(opts, plan), followers)
+          | 'WriteShards' >> WriteShards(*writer_args))
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
@@ -242,7 +271,7 @@ class ConvertImageFolder(beam.PTransform):
     duplicates = (summaries, exact) | 'FindDuplicates' >> FindDuplicates(
         opts.near_duplicate_distance)
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
-    return (split_stats, rejects, facts, duplicates) | 'WriteMetadata' >> WriteMetadata(
+    return (split_stats, rejects, facts, duplicates, *changes) | 'WriteMetadata' >> WriteMetadata(
         opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
         opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run,
         multi_label=bool(plan.manifest and plan.manifest.multi_label))

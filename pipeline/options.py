@@ -42,7 +42,7 @@ COMPRESSIONS = file_formats.COMPRESSIONS
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # The converter's flags that name files or folders: made absolute (a config file's relative to its folder).
 PATH_FLAGS = ('input', 'output', 'labels_file', 'validation_ground_truth', 'ground_truth_synsets',
-              'class_text_file', 'bbox_dir', 'exclude_file', 'manifest')
+              'class_text_file', 'bbox_dir', 'exclude_file', 'manifest', 'base')
 # The flags of a --manifest run (transforms/inputs/manifest.py); --manifest recorded as its content's
 # digest.
 MANIFEST_FLAGS = ('manifest', 'manifest_path_column', 'manifest_label_column',
@@ -54,7 +54,7 @@ MANIFEST_FLAGS = ('manifest', 'manifest_path_column', 'manifest_label_column',
 RECORDED_WHEN_SET = ('test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size',
                      'resize_longer_side', 'no_upscale', 'target_shard_mb', 'num_readers',
                      'drop_duplicates', 'exclude_file', 'near_duplicate_distance', 'group_regex',
-                     'max_file_bytes') + MANIFEST_FLAGS
+                     'max_file_bytes', 'base') + MANIFEST_FLAGS
 DEFAULT_SIDE = 256  # --resize_shorter_side and --center_crop unless --resize_longer_side is given
 # Flags of the plan (--plan), which decide nothing a run writes: never recorded, never compared.
 PLAN_FLAGS = ('plan', 'plan_sample', 'num_workers')
@@ -92,6 +92,7 @@ class ConverterOptions:
   file_format: str = file_formats.FileFormat.TFRECORD.value  # a plain str, as parsed
   overwrite: bool = False
   resume: bool = False
+  base: Optional[str] = None
   max_reject_fraction: float = 1.0
   validation_ground_truth: Optional[str] = None
   ground_truth_synsets: Optional[str] = None
@@ -152,6 +153,18 @@ class ConverterOptions:
                        '--overwrite deletes them.')
     self._check_duplicate_flags()
     self._check_manifest_flags()
+    if self.base and self.manifest:
+      raise UsageError('--base makes a version of a class-folder conversion; it does not take '
+                       '--manifest yet: convert the manifest afresh (without --base).')
+    if self.base and (any(self.requested_shards.values()) or self.drop_duplicates
+                      or self.group_regex):
+      raise UsageError('--base sizes the new shards by --target_shard_mb and keeps every base file '
+                       'where it is: drop --train_shards, --validation_shards, --test_shards, '
+                       '--drop_duplicates and --group_regex.')
+    if self.base and _nested(self.base, self.output):
+      raise UsageError(f'--base {self.base} and --output {self.output} are the same folder or one is '
+                       'inside the other: a version is written into a folder of its own, and the base '
+                       'is never modified.')
     try:
       file_formats.get(self.file_format).check_compression(self.compression)
     except ValueError as e:
@@ -264,6 +277,12 @@ class ConverterOptions:
     return values
 
 
+def _nested(first: str, second: str) -> bool:
+  """Whether two folders (local paths, real paths compared, or URLs) are one or nested."""
+  a, b = ((p.rstrip('/') if '://' in p else os.path.realpath(p)) + '/' for p in (first, second))
+  return a.startswith(b) or b.startswith(a)
+
+
 def _url_or_abspath(path: str) -> str:
   return path if is_remote(path) else os.path.abspath(os.path.expanduser(path))
 
@@ -306,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
   io_group.add_argument('--resume', action='store_true',
                         help='Keep the finished shards of an interrupted run with the same flags and '
                              'write only the missing ones.')
+  io_group.add_argument('--base',
+                        help='A finished output (local, gs:// or s3://) to make a new version of: '
+                             'its shards whose files are unchanged are placed into --output as they '
+                             'are (hard link or server-side copy; the base is never modified), only '
+                             'new and changed files are converted (docs/usage.md).')
   io_group.add_argument('--config',
                         help='YAML or JSON file of flags (keys are flag names, train_shards or '
                              'train-shards; Beam options too; relative paths are relative to the '
@@ -523,6 +547,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[ConverterOptions, 
   for key in PATH_FLAGS:
     if values[key]:
       values[key] = _url_or_abspath(values[key])
+  values['base'] = values['base'] or None  # `--base=` (the Airflow DAG's empty Param): no base
   try:
     _resolve_resize_policy(values)
     opts = ConverterOptions(**values)

@@ -40,7 +40,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
                                                   StandardOptions, TestOptions, WorkerOptions)
 
 from pipeline.runtime.claim import ClaimRecord, OutputClaim, new_run_id
-from pipeline.graph import ConvertImageFolder, plan_dataset
+from pipeline.graph import ConvertImageFolder, plan_dataset, plan_of_version
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.runtime.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
@@ -48,7 +48,7 @@ from pipeline.runtime.progress import Progress, count_files
 from pipeline.runtime.worker_watch import DeadWorkerWatch, death_reported, stop_local_workers
 from beam_private import s3
 from beam_private.runners import FN_API_RUNNER
-from transforms.output import file_format, layout
+from transforms.output import file_format, layout, versions
 from transforms.imaging.codec_versions import package_versions
 from transforms.inputs.survey import empty_classes_warning, left_behind_counts, left_behind_line
 from transforms.inputs.listing import InputError
@@ -175,6 +175,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
       print(empty_classes, file=sys.stderr)
     if opts.plan:
       print(format_plan(make_plan(opts, plan), opts))
+      if plan.base:
+        print('\n' + '\n'.join(plan_of_version(opts, plan).lines()))
       return 0
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:
@@ -238,9 +240,12 @@ def _convert(opts: ConverterOptions, options: PipelineOptions, plan, run: RunInf
     print(f'Dry run: the job graph was built in {seconds:.1f} s; nothing was read or written.')
     return 0
   stats = layout.read_json(opts.output_layout.path(layout.STATS_FILE))
-  if opts.resume:
+  if opts.resume and not opts.base:
     provenance = read_provenance(opts.output_layout) or {}
     print(resume_message(provenance.get('shards', {}), len(provenance.get('deleted_shards', []))))
+  if opts.base:
+    manifest = layout.read_json(opts.output_layout.path(layout.MANIFEST_FILE))
+    print(versions.version_message(manifest['version']['changes']))
   print(summarize(opts, stats, seconds))
   left_behind = left_behind_line(left_behind_counts(plan.survey, p.result))
   if left_behind:

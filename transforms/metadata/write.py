@@ -28,6 +28,7 @@ from transforms.metadata.reject_reasons import count_reasons
 from transforms.output.resume import delete_stale_shards
 from transforms.metadata.stats import SplitTotals
 from transforms.output.success import write_success
+from transforms.output import versions
 from transforms.metadata.tfds_metadata import write_tfds_metadata
 
 
@@ -113,11 +114,13 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
                    file_format: str = file_formats.FileFormat.TFRECORD,
                    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
                    run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None,
-                   multi_label: bool = False) -> Dict:
+                   multi_label: bool = False,
+                   version: Optional[Tuple[Dict, Dict]] = None) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
   shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the SHA-256
-  of every other file (transforms/output/success.py).
+  of every other file (transforms/output/success.py). `version`: (base, change counts) of a --base
+  run, recorded in manifest.json and provenance.json as `version` (transforms/output/versions.py).
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -131,13 +134,18 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_json(output.path(layout.STATS_FILE), stats)
   manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
                             file_format, facts.checksums, multi_label)
+  if version is not None:
+    manifest['version'] = versions.record(*version, facts.outcomes)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
   write_model_garden_config(output, manifest, model_garden_batch_size)
   deleted = delete_stale_shards(output, [s['file'] for e in manifest['splits'].values()
                                          for s in e['shards']])
   if run is not None:
-    write_provenance(output, build_provenance(run, facts, deleted, utc_now()))
+    provenance = build_provenance(run, facts, deleted, utc_now())
+    if version is not None:
+      provenance['version'] = manifest['version']
+    write_provenance(output, provenance)
   if stats['num_examples'] and reject_fraction(stats) <= max_reject_fraction:
     write_success(output, facts.checksums)
   return stats
@@ -165,14 +173,15 @@ class WriteMetadata(beam.PTransform):
                       multi_label=multi_label)
 
   def expand(self, inputs):
-    split_stats, rejects, facts, *duplicates = inputs  # Duplicates: optional (none found)
-    duplicates = duplicates[0] if duplicates else split_stats.pipeline | 'NoDuplicates' >> beam.Create(
+    split_stats, rejects, facts, *optional = inputs  # Duplicates, a --base run's version: optional
+    duplicates = optional[0] if optional else split_stats.pipeline | 'NoDuplicates' >> beam.Create(
         [Duplicates()])
+    version = {'version': beam.pvalue.AsSingleton(optional[1])} if len(optional) > 1 else {}
     return (split_stats.pipeline
             | 'Once' >> beam.Create([None])
             | 'WriteMetadataFiles' >> beam.Map(
                 write_metadata, split_stats=beam.pvalue.AsDict(split_stats),
                 rejects=beam.pvalue.AsList(rejects), facts=beam.pvalue.AsSingleton(facts),
-                duplicates=beam.pvalue.AsSingleton(duplicates),
+                duplicates=beam.pvalue.AsSingleton(duplicates), **version,
                 **self._args))
 
