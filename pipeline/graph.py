@@ -129,7 +129,8 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if not all(opts.requested_shards[split] for split in splits):
     sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
                         ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
-  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base)
+  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey,
+                     base=base)
 
 
 def plan_of_version(opts: ConverterOptions, plan: DatasetPlan) -> versions.VersionPlan:
