@@ -35,7 +35,7 @@ from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE
 from transforms.split.sample import RUN_SAMPLE_SIZE
 from transforms.split.shard_count import DEFAULT_NUM_READERS, DEFAULT_TARGET_SHARD_MB, MB
 from transforms.duplicates.near import DEFAULT_NEAR_DISTANCE, MAX_NEAR_DISTANCE
-from transforms.paths import is_remote
+from transforms.paths import is_remote, nested
 from transforms.split.sharding import TEST, TRAIN, VALIDATION
 
 COMPRESSIONS = file_formats.COMPRESSIONS
@@ -161,7 +161,7 @@ class ConverterOptions:
       raise UsageError('--base sizes the new shards by --target_shard_mb and keeps every base file '
                        'where it is: drop --train_shards, --validation_shards, --test_shards, '
                        '--drop_duplicates and --group_regex.')
-    if self.base and _nested(self.base, self.output):
+    if self.base and nested(self.base, self.output):
       raise UsageError(f'--base {self.base} and --output {self.output} are the same folder or one is '
                        'inside the other: a version is written into a folder of its own, and the base '
                        'is never modified.')
@@ -275,12 +275,6 @@ class ConverterOptions:
     if self.manifest:  # Its content: the rows decide every label and split.
       values['manifest'] = manifest_digest(self.manifest)
     return values
-
-
-def _nested(first: str, second: str) -> bool:
-  """Whether two folders (local paths, real paths compared, or URLs) are one or nested."""
-  a, b = ((p.rstrip('/') if '://' in p else os.path.realpath(p)) + '/' for p in (first, second))
-  return a.startswith(b) or b.startswith(a)
 
 
 def _url_or_abspath(path: str) -> str:

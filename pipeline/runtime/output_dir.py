@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import posixpath
 import tempfile
 from typing import Dict, List, Optional
 
@@ -26,35 +25,21 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import ConverterOptions, UsageError
 from transforms.output import layout, resume
 from transforms.inputs.listing import InputError, list_entries
-from transforms.paths import is_remote
-
-
-def _comparable(path: str) -> str:
-  """A path as compared for nesting: the real path of a local one, a normalised gs:// or s3:// URL."""
-  if is_remote(path):
-    scheme, rest = path.split('://', 1)
-    return f'{scheme.lower()}://' + posixpath.normpath('/' + rest).lstrip('/')
-  return os.path.realpath(os.path.expanduser(path))
-
-
-def _inside(child: str, parent: str) -> bool:
-  """Whether comparable path `child` is `parent` or below it."""
-  sep = '/' if is_remote(parent) else os.sep
-  return child == parent or child.startswith(parent.rstrip(sep) + sep)
+from transforms.paths import comparable, inside, is_remote
 
 
 def nesting_problem(input_path: str, output_path: str) -> Optional[str]:
   """What is wrong when --input and --output are the same folder or one is inside the other, or None."""
-  source, target = _comparable(input_path), _comparable(output_path)
+  source, target = comparable(input_path), comparable(output_path)
   real = ('' if (source, target) == (input_path, output_path)
           else f' (compared as {source} and {target})')
   if source == target:
     return (f'--output {output_path} and --input {input_path} are the same folder{real}; inputs are '
             'never modified: choose an --output outside --input.')
-  if _inside(target, source):
+  if inside(target, source):
     return (f'--output {output_path} is inside --input {input_path}{real}: the next run would list '
             'it as a class folder. Choose an --output outside --input.')
-  if _inside(source, target):
+  if inside(source, target):
     return (f'--input {input_path} is inside --output {output_path}{real}: the shards and metadata '
             'would be written into a folder that holds the input. Choose an --output outside --input.')
   return None

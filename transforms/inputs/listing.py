@@ -73,7 +73,7 @@ def image_path(split_roots: Dict[str, str], ref: ImageRef) -> str:
 
 def is_absolute(path: str) -> bool:
   """A URI or an absolute local path (a manifest's row may name one; a listed key never is)."""
-  return '://' in path or os.path.isabs(path)
+  return is_remote(path) or os.path.isabs(path)
 
 
 def input_path(split_roots: Dict[str, str], ref: ImageRef) -> str:

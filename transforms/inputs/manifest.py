@@ -29,6 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.imaging.example import multi_label_synset
 from transforms.inputs.listing import InputError, is_absolute
 from transforms.split.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, stable_hash
+from transforms.paths import is_remote
 
 PATH_COLUMNS = ('file_name', 'filename', 'path', 'image', 'image_id', 'id', 'gcs_file_path')
 LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'categories')
@@ -293,7 +294,7 @@ def row_key(value: object, spec: ManifestSpec, where: str) -> str:
     text = spec.path_format.format(text)
   if is_absolute(text):
     root = spec.input_root.rstrip('/') + '/'
-    path = text if '://' in text else os.path.normpath(text)
+    path = text if is_remote(text) else os.path.normpath(text)
     return path[len(root):] if path.startswith(root) else path
   key = posixpath.normpath(text.replace('\\', '/'))
   if key == '..' or key.startswith('../') or key == '.':
