@@ -13,9 +13,10 @@
   channel statistics (``channel_sums``), the perceptual hashes (``image_hashes``: image/phash and
   the crop hashes) and the record (``build_example``). Their sum is most of ceiling - floor; the
   rest is glue.
-* **writer loop**: with the ceiling, the shard writer's per-file loop (``WriteShardFn._write_records``:
-  reading the file, the record, framing, checksum, counters, sidecar fields) over the same files with
-  ``process_image`` stubbed (it returns one finished image), appending to a real shard.
+* **writer loop**: with the ceiling, the shard writer's per-file loop
+  (``WriteShardFn._write_records``: reading the file, the record, framing, checksum, counters,
+  sidecar fields) over the same files with ``process_image`` stubbed (it returns one finished
+  image), appending to a real shard.
 
 Each image is read once, then the floor and the ceiling run on the same bytes back to back, so the two
 see the same cache and the same load. CPU time (``time.process_time``) of this process, one thread

@@ -1,13 +1,14 @@
-"""Levers end to end: the pipeline of several product versions, before/after, in one interleaved run.
+"""Levers end to end: the pipeline of several product versions, before/after, in one run.
 
-Usage: ``python -m benchmarks.compare_trees --base REF [--tree NAME=REF[+PATCH...]] ... [--repeats 5]``;
-each tree is ``git archive`` of REF (``benchmarks.run.export_commit``) with the patches applied
-(benchmarks/patches/), e.g. ``--tree sums=0e9fa8d+benchmarks/patches/issue28-lever1-exact-sums-cv2-norm.patch``.
-Each repeat runs every tree's pipeline (2 DirectRunner workers, defaults) on the small and the large
-synthetic set, in an order that rotates between repeats; per tree, the marginal process-tree CPU per
-image and images/s (``benchmarks.marginal``), and per repeat each tree's CPU and wall relative to the
-base in that repeat (base ÷ tree: above 1 is faster); medians over repeats. Prints a markdown table
-and one JSON line.
+Usage: ``python -m benchmarks.compare_trees --base REF [--tree NAME=REF[+PATCH...]] ...
+[--repeats 5]``; each tree is ``git archive`` of REF (``benchmarks.run.export_commit``) with the
+patches applied (benchmarks/patches/), e.g.
+``--tree sums=0e9fa8d+benchmarks/patches/issue28-lever1-exact-sums-cv2-norm.patch``.
+Each repeat runs every tree's pipeline (2 DirectRunner workers, defaults) on the small and the
+large synthetic set, in an order that rotates between repeats; per tree, the marginal process-tree
+CPU per image and images/s (``benchmarks.marginal``), and per repeat each tree's CPU and wall
+relative to the base in that repeat (base ÷ tree: above 1 is faster); medians over repeats.
+Prints a markdown table and one JSON line.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def parse_tree(text: str) -> tuple[str, str, tuple[str, ...]]:
 
 def compare(trees: dict[str, Path], profile: str, sizes: tuple[int, int], repeats: int,
             scratch: Path) -> dict:
-    """Interleaved repeats of every tree's pipeline on (small, large); per-repeat figures and medians."""
+    """Interleaved repeats of every tree's pipeline on (small, large); figures and medians."""
     small_n, large_n = sizes
     small = synthesize(small_n, min(100, small_n), 0, profile=profile)
     large = synthesize(large_n, min(100, large_n), 0, profile=profile)
@@ -61,14 +62,17 @@ def compare(trees: dict[str, Path], profile: str, sizes: tuple[int, int], repeat
     for name in names:
         cpu = [f[name]['cpu_ms_per_image'] for f in per_repeat]
         rate = [f[name]['images_per_s'] for f in per_repeat]
-        cpu_gain = [marginal._ratio(f[base]['cpu_ms_per_image'], f[name]['cpu_ms_per_image'])  # pylint: disable=protected-access
+        cpu_gain = [_ratio(f[base]['cpu_ms_per_image'], f[name]['cpu_ms_per_image'])
                     for f in per_repeat]
-        wall_gain = [marginal._ratio(f[name]['images_per_s'], f[base]['images_per_s'])  # pylint: disable=protected-access
-                     for f in per_repeat]
+        wall_gain = [_ratio(f[name]['images_per_s'], f[base]['images_per_s']) for f in per_repeat]
         summary[name] = {'cpu_ms': marginal.spread(cpu), 'images_per_s': marginal.spread(rate),
                          'cpu_base_over_tree': marginal.spread(cpu_gain),
                          'wall_tree_over_base': marginal.spread(wall_gain)}
     return {'profile': profile, 'sizes': sizes, 'repeats': per_repeat, 'summary': summary}
+
+
+def _ratio(a, b):
+    return a / b if a and b else None
 
 
 def _f(value, fmt: str = '.3f') -> str:
@@ -77,20 +81,23 @@ def _f(value, fmt: str = '.3f') -> str:
 
 def format_table(result: dict, labels: dict[str, str]) -> str:
     """Markdown: per tree, median (min-max) CPU ms/img, img/s and the ratios to the base."""
-    lines = ['| tree | CPU ms/img | img/s | CPU base ÷ tree | wall rate tree ÷ base |', '|---|--:|--:|--:|--:|']
+    lines = ['| tree | CPU ms/img | img/s | CPU base ÷ tree | wall rate tree ÷ base |',
+             '|---|--:|--:|--:|--:|']
 
     def cell(s, fmt):
         return 'n/a' if s is None else f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
     for name, s in result['summary'].items():
-        lines.append(f"| {name} ({labels[name]}) | {cell(s['cpu_ms'], '.2f')} | {cell(s['images_per_s'], '.0f')} "
-                     f"| {cell(s['cpu_base_over_tree'], '.3f')} | {cell(s['wall_tree_over_base'], '.3f')} |")
+        lines.append(f"| {name} ({labels[name]}) | {cell(s['cpu_ms'], '.2f')} "
+                     f"| {cell(s['images_per_s'], '.0f')} | {cell(s['cpu_base_over_tree'], '.3f')} "
+                     f"| {cell(s['wall_tree_over_base'], '.3f')} |")
     return '\n'.join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--base', required=True, help='REF[+PATCH...]: the "before" tree')
-    parser.add_argument('--tree', action='append', default=[], type=parse_tree, help='NAME=REF[+PATCH...]')
+    parser.add_argument('--tree', action='append', default=[], type=parse_tree,
+                        help='NAME=REF[+PATCH...]')
     parser.add_argument('--profile', default='imagenet')
     parser.add_argument('--small', type=int, default=0)
     parser.add_argument('--large', type=int, default=0)

@@ -1,9 +1,9 @@
 """Issue 28's levers on their own component, before and after, in one process, interleaved.
 
 Usage: ``python -m benchmarks.component_levers [--images 2000] [--passes 7]``. On the first
-``--images`` files of the ImageNet-like synthetic set (``benchmarks.synth``), one thread (OpenCV pinned
-to one), CPU time (``time.process_time``), every pass timing each variant in turn (the order rotates),
-medians over passes and of the per-pass saving:
+``--images`` files of the ImageNet-like synthetic set (``benchmarks.synth``), one thread (OpenCV
+pinned to one), CPU time (``time.process_time``), every pass timing each variant in turn (the order
+rotates), medians over passes and of the per-pass saving:
 
 1. exact statistics of the 256 x 256 crops the product stores: ``channel_sums`` now (OpenCV's
    integer norms per plane) against ``previous_channel_sums`` (squares by ``cv2.multiply`` into
@@ -65,7 +65,7 @@ def previous_read_input(path, max_bytes, size=None, filesystem=None):
 
 
 def interleaved(fns: dict, items: list, passes: int) -> dict:
-    """CPU µs per item of each fn per pass; each pass runs each fn over all items, order rotating."""
+    """CPU µs per item of each fn per pass: each fn over all items in turn, the order rotating."""
     names = list(fns)
     per_pass = {name: [] for name in names}
     for p in range(passes):
@@ -120,8 +120,8 @@ def writer_variants(root: Path, limit: int, spec, passes: int) -> dict:
             loop.sampler.stop()
     finally:
         image_lib.process_image = process_image
-    result = summarize({k: [v / len(refs) for v in vs] for k, vs in per_pass.items()}, 'previous release (both)')
-    return result
+    per_file = {name: [us / len(refs) for us in values] for name, values in per_pass.items()}
+    return summarize(per_file, 'previous release (both)')
 
 
 def main(argv=None) -> int:
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument('--images', type=int, default=2000)
     parser.add_argument('--passes', type=int, default=7)
     args = parser.parse_args(argv)
-    from benchmarks.duplicates import previous_release_phash  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from benchmarks.duplicates import previous_release_phash
     from transforms.image import ImageSpec, channel_sums, decode_stored_jpeg, process_image
     from transforms.perceptual_hash import image_hashes
     cv2.setNumThreads(1)
@@ -141,15 +142,18 @@ def main(argv=None) -> int:
         assert channel_sums(crop) == previous_channel_sums(crop)
     results = {
         '1. exact statistics': summarize(interleaved(
-            {'previous: float32 squares': previous_channel_sums, 'now: integer norms per plane': channel_sums},
-            crops, args.passes), 'previous: float32 squares'),
+            {'previous: float32 squares': previous_channel_sums,
+             'now: integer norms per plane': channel_sums}, crops, args.passes),
+            'previous: float32 squares'),
         '2. perceptual hashes': summarize(interleaved(
             {'previous: image/phash alone': previous_release_phash,
              'now: image/phash + 5 crop hashes': image_hashes}, crops, args.passes),
             'previous: image/phash alone'),
-        '3. shard writer loop (image stubbed)': writer_variants(dataset.root, args.images, spec, args.passes),
+        '3. shard writer loop (image stubbed)': writer_variants(dataset.root, args.images, spec,
+                                                                args.passes),
     }
-    lines = ['| lever | variant | µs per image (median) | saving vs previous, µs (min-max) |', '|---|---|--:|--:|']
+    lines = ['| lever | variant | µs per image (median) | saving vs previous, µs (min-max) |',
+             '|---|---|--:|--:|']
     for lever, variants in results.items():
         for name, r in variants.items():
             lines.append(f"| {lever} | {name} | {r['us']:.1f} | {r['saving_us']:.1f} "

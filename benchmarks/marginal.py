@@ -111,9 +111,10 @@ def summarize(repeats: list[dict], profile: str = 'imagenet') -> dict:
     """Median and range over repeats of every ratio and figure (SUMMARY_KEYS), and the verdicts
     against the set's TARGETS."""
     summary = {key: spread([get(r) for r in repeats]) for key, get in SUMMARY_KEYS.items()}
+    medians = {t.key: summary[t.key] and summary[t.key]['median'] for t in TARGETS[profile]}
     summary['targets'] = [{'label': t.label, 'key': t.key, 'op': t.op, 'bound': t.bound,
-                           'median': summary[t.key] and summary[t.key]['median'],
-                           'met': t.met(summary[t.key] and summary[t.key]['median'])} for t in TARGETS[profile]]
+                           'median': medians[t.key], 'met': t.met(medians[t.key])}
+                          for t in TARGETS[profile]]
     return summary
 
 

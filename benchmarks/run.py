@@ -222,11 +222,11 @@ def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, ever
 
 
 def extras_line(floors: list[dict], pipeline_ms: float | None = None) -> str:
-    """Where the time goes, per image, next to the floor: each piece of work the product adds to the
-    floor (benchmarks.ceiling extras, one thread), the rest of the ceiling, reading the file, the shard
-    writer's loop with the image stubbed, and what is left of the pipeline's marginal CPU per image
-    (``pipeline_ms``: Beam's stages, the driver, the duplicate search); medians over the repeats, µs;
-    '' when the ceiling was not measured."""
+    """Where the time goes, per image, next to the floor: each piece of work the product adds to
+    the floor (benchmarks.ceiling extras, one thread), the rest of the ceiling, reading the file,
+    the shard writer's loop with the image stubbed, and what is left of the pipeline's marginal CPU
+    per image (``pipeline_ms``: Beam's stages, the driver, the duplicate search); medians over the
+    repeats, µs; '' when the ceiling was not measured."""
     floors = [f for f in floors if f.get('extras_us_per_image')]
     if not floors:
         return ''
@@ -239,7 +239,8 @@ def extras_line(floors: list[dict], pipeline_ms: float | None = None) -> str:
     medians = {name: statistics.median(f['extras_us_per_image'][name] for f in floors)
                for name in floors[0]['extras_us_per_image']}
     total = sum(medians.values())
-    parts = [f'floor (decode, resize, encode) {floor_us:.0f}'] + [f'{name} {us:.0f}' for name, us in medians.items()]
+    parts = [f'floor (decode, resize, encode) {floor_us:.0f}']
+    parts += [f'{name} {us:.0f}' for name, us in medians.items()]
     parts.append(f'rest of process_image {ceiling_us - floor_us - total:.0f}')
     writer_us = median('writer_loop_us_per_image')
     if writer_us is not None:
@@ -249,9 +250,9 @@ def extras_line(floors: list[dict], pipeline_ms: float | None = None) -> str:
     if pipeline_ms is not None:
         rest = pipeline_ms * 1e3 - ceiling_us - (writer_us if writer_us is not None else read_us)
         parts.append(f'rest of the pipeline (Beam, driver, duplicates; 2-process CPU) {rest:.0f}')
-    return ('where the time goes, µs per image (median; one thread but the last): ' + ', '.join(parts)
-            + f'; the extras ({", ".join(medians)}) together {total:.0f} µs = {total / floor_us:.1%} of '
-            f'the floor')
+    return ('where the time goes, µs per image (median; one thread but the last): '
+            + ', '.join(parts) + f'; the extras ({", ".join(medians)}) together {total:.0f} µs = '
+            f'{total / floor_us:.1%} of the floor')
 
 
 def _ms(m: dict) -> str:
@@ -316,7 +317,8 @@ def render(results: dict) -> str:
         lines.append('start-up (wall s, median): ' + ', '.join(
             f"{k} {_x(s[k + '_startup_s'] and s[k + '_startup_s']['median'])}" for k in ('pipeline', 'script'))
             + f"; pipeline marginal CPU by process (sampled): {pipeline_split(data)}")
-        extras = extras_line(data['floors'], s['pipeline_cpu_ms'] and s['pipeline_cpu_ms']['median'])
+        pipeline_ms = s['pipeline_cpu_ms'] and s['pipeline_cpu_ms']['median']
+        extras = extras_line(data['floors'], pipeline_ms)
         if extras:
             lines.append(extras)
     if results.get('memory'):

@@ -1,9 +1,9 @@
 """transforms/image.py `channel_sums` equals numpy's exact integer sums (issue 28).
 
-OpenCV's reductions add uint8 samples in int32 blocks and the blocks in float64; these tests hold them
-to numpy's int64 sums on random sizes and contents (hypothesis), on all-255 images (the largest block
-totals) up to the largest image the converter accepts, on RGBX and strided inputs, and check that the
-thread's IPP setting is left as it was.
+OpenCV's reductions add uint8 samples in int32 blocks and the blocks in float64; these tests hold
+them to numpy's int64 sums on random sizes and contents (hypothesis), on all-255 images (the
+largest block totals) up to the largest image the converter accepts, on RGBX and strided inputs,
+and check that the thread's IPP setting is left as it was.
 """
 
 import threading

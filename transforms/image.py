@@ -416,11 +416,11 @@ def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, i
   """Exact per-channel sums of uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX; X is ignored).
 
   OpenCV's own integer-accumulating reductions of each channel plane: `cv2.norm` NORM_L1 and
-  NORM_L2SQR add uint8 samples (and their squares) in int32 over blocks of at most 2**15 samples and
-  the blocks in float64, exact while a total stays below 2**53 (255² x 8.9e7 pixels, the pixel limit,
-  is 5.8e12). IPP is switched off for the call (per thread: `cv2.ipp`): its L2 norm rounds through a
-  square root. Planes are split from a block of rows at a time into planes kept per thread (bounded
-  memory at any image size); totals add up as Python integers.
+  NORM_L2SQR add uint8 samples (and their squares) in int32 over blocks of at most 2**15 samples
+  and the blocks in float64, exact while a total stays below 2**53 (255² x 8.9e7 pixels, the pixel
+  limit, is 5.8e12). IPP is switched off for the call (per thread: `cv2.ipp`): its L2 norm rounds
+  through a square root. Planes are split from a block of rows at a time into planes kept per
+  thread (bounded memory at any image size); totals add up as Python integers.
 
   Returns:
     ((sum R, sum G, sum B), (sum R², sum G², sum B²)) as Python integers, in 0-255 units.
