@@ -400,3 +400,20 @@ def test_levers_benchmark_runs_and_reports_every_lever(tmp_path, monkeypatch, ca
   assert set(result['components']) == {'probe', 'statistics', 'decode'}
   out = capsys.readouterr().out
   assert 'ΔPSNR' in out and 'over open + read + process_image' in out and 'without building the Example' in out
+
+
+def test_issue28_reference_sums_and_tree_specs():
+  """benchmarks.component_levers' previous statistics give the product's sums (a fair 'before'), and
+  compare_trees parses NAME=REF+PATCH."""
+  import argparse
+  from benchmarks.compare_trees import parse_tree
+  from benchmarks.component_levers import previous_channel_sums
+  from transforms.image import channel_sums
+  rng = np.random.default_rng(3)
+  for shape in ((256, 256, 3), (375, 500, 4), (1, 70_000, 3)):
+    pixels = rng.integers(0, 256, shape, np.uint8)
+    assert previous_channel_sums(pixels) == channel_sums(pixels)
+  assert parse_tree('both=0e9fa8d+a.patch+b.patch') == ('both', '0e9fa8d', ('a.patch', 'b.patch'))
+  assert parse_tree('base=HEAD') == ('base', 'HEAD', ())
+  with pytest.raises(argparse.ArgumentTypeError):
+    parse_tree('=HEAD')
