@@ -10,8 +10,13 @@
   what one core does at best with the converter's functions.
 * **extras**: with the ceiling, what the product must do per image beyond the floor, each timed alone
   on the floor's own bytes and pixels: the JPEG header and EXIF probe (``jpeg_header``), the exact
-  channel statistics (``channel_sums``), the perceptual hash (``perceptual_hash``) and the record
-  (``build_example``). Their sum is most of ceiling - floor; the rest is glue.
+  channel statistics (``channel_sums``), the perceptual hashes (``image_hashes``: image/phash and
+  the crop hashes) and the record (``build_example``). Their sum is most of ceiling - floor; the
+  rest is glue.
+* **writer loop**: with the ceiling, the shard writer's per-file loop
+  (``WriteShardFn._write_records``: reading the file, the record, framing, checksum, counters,
+  sidecar fields) over the same files with ``process_image`` stubbed (it returns one finished
+  image), appending to a real shard.
 
 Each image is read once, then the floor and the ceiling run on the same bytes back to back, so the two
 see the same cache and the same load. CPU time (``time.process_time``) of this process, one thread
@@ -19,8 +24,8 @@ see the same cache and the same load. CPU time (``time.process_time``) of this p
 
 Usage: ``python -m benchmarks.ceiling --input DIR [--resize_shorter_side 256 --center_crop 256]
 [--no_ceiling]``; prints one JSON line: images, floor_us_per_image, ceiling_us_per_image and
-extras_us_per_image ({header, statistics, phash, record}; both absent with --no_ceiling),
-read_us_per_image, record_bytes, cpu_s, wall_s.
+extras_us_per_image ({header, statistics, hashes, record}) and writer_loop_us_per_image (all three
+absent with --no_ceiling), read_us_per_image, record_bytes, cpu_s, wall_s.
 """
 from __future__ import annotations
 
@@ -97,18 +102,43 @@ def measure(files: list[tuple[Path, int, str, str]], spec, with_ceiling: bool = 
     return result
 
 
-EXTRAS = ('header', 'statistics', 'phash', 'record')
+EXTRAS = ('header', 'statistics', 'hashes', 'record')
 
 
 def _extras(data, encoded, pixels, key, label, synset):
     """(name, call) of each per-image step the product adds to the floor (module docstring)."""
     from transforms.imaging.example import build_example
     from transforms.imaging.image import channel_sums, jpeg_header
-    from transforms.imaging.perceptual_hash import perceptual_hash
+    from transforms.imaging.perceptual_hash import image_hashes
     height, width = pixels.shape[:2]
     return (('header', lambda: jpeg_header(data)), ('statistics', lambda: channel_sums(pixels)),
-            ('phash', lambda: perceptual_hash(pixels)),
+            ('hashes', lambda: image_hashes(pixels)),
             ('record', lambda: build_example(encoded, height, width, key, label, synset, phash=0)))
+
+
+def writer_loop(root: Path, limit: int, spec, passes: int = 3) -> float:
+    """CPU µs per file of the shard writer's loop over the first ``limit`` files of ``root`` with
+    ``process_image`` stubbed (module docstring), median of ``passes`` passes."""
+    import statistics
+    import tempfile
+    from benchmarks.levers import ShardLoop, shard_refs
+    from transforms.imaging import image as image_lib
+    refs, split_roots = shard_refs(root, limit)
+    stub = image_lib.process_image(Path(split_roots[refs[0].split], refs[0].key).read_bytes(), spec)
+    process_image, image_lib.process_image = image_lib.process_image, lambda data, spec: stub
+    try:
+        with tempfile.TemporaryDirectory(prefix='writer-loop-') as out_dir:
+            loop = ShardLoop(refs, split_roots, spec, out_dir)
+            loop.run(refs[:20])  # warm-up
+            times = []
+            for _ in range(passes):
+                start = time.process_time()
+                loop.run(refs)
+                times.append((time.process_time() - start) / len(refs) * 1e6)
+            loop.sampler.stop()
+    finally:
+        image_lib.process_image = process_image
+    return statistics.median(times)
 
 
 def main(argv=None) -> None:
@@ -126,7 +156,10 @@ def main(argv=None) -> None:
     root = Path(args.input)
     files = [(path, label, path.parent.name, str(path.relative_to(root))) for path, label in list_images(root)]
     files = files[:args.limit or None]
-    print(json.dumps(measure(files, spec, with_ceiling=not args.no_ceiling)))
+    result = measure(files, spec, with_ceiling=not args.no_ceiling)
+    if not args.no_ceiling:
+        result['writer_loop_us_per_image'] = writer_loop(root, len(files), spec)
+    print(json.dumps(result))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,7 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Target:
-    """A goal of issue 11: ``key`` of the per-repeat ratios compared with ``bound`` by ``op``."""
+    """A goal (issue 28): ``key`` of the per-repeat ratios compared with ``bound`` by ``op``."""
     label: str
     key: str
     op: str  # '>=' or '<='
@@ -33,11 +33,14 @@ class Target:
         return value >= self.bound if self.op == '>=' else value <= self.bound
 
 
-TARGETS = (
-    Target('CPU per image, script ÷ pipeline', 'cpu_ratio', '>=', 1.15),
-    Target('marginal wall rate, pipeline ÷ script', 'wall_ratio', '>=', 1.10),
-    Target('pipeline CPU per image ÷ floor', 'floor_ratio', '<=', 1.15),
-)
+# Issue 28: parity with the script on ImageNet-like files, a 1.25x lead on phone photos (where DCT
+# scaling spares most of the decode); issue 11's bound on pipeline ÷ floor was dropped.
+TARGETS = {
+    'imagenet': (Target('CPU per image, script ÷ pipeline', 'cpu_ratio', '>=', 1.0),
+                 Target('marginal wall rate, pipeline ÷ script', 'wall_ratio', '>=', 1.0)),
+    'phone': (Target('CPU per image, script ÷ pipeline', 'cpu_ratio', '>=', 1.25),
+              Target('marginal wall rate, pipeline ÷ script', 'wall_ratio', '>=', 1.25)),
+}
 
 
 def marginal(small: dict, large: dict, cores: int = 0) -> dict:
@@ -104,12 +107,14 @@ SUMMARY_KEYS = {
 }
 
 
-def summarize(repeats: list[dict]) -> dict:
-    """Median and range over repeats of every ratio and figure (SUMMARY_KEYS), and the verdicts."""
+def summarize(repeats: list[dict], profile: str = 'imagenet') -> dict:
+    """Median and range over repeats of every ratio and figure (SUMMARY_KEYS), and the verdicts
+    against the set's TARGETS."""
     summary = {key: spread([get(r) for r in repeats]) for key, get in SUMMARY_KEYS.items()}
+    medians = {t.key: summary[t.key] and summary[t.key]['median'] for t in TARGETS[profile]}
     summary['targets'] = [{'label': t.label, 'key': t.key, 'op': t.op, 'bound': t.bound,
-                           'median': summary[t.key] and summary[t.key]['median'],
-                           'met': t.met(summary[t.key] and summary[t.key]['median'])} for t in TARGETS]
+                           'median': medians[t.key], 'met': t.met(medians[t.key])}
+                          for t in TARGETS[profile]]
     return summary
 
 

@@ -217,23 +217,42 @@ def measure_set(runner: Runner, profile: str, sizes: tuple[int, int], args, ever
               f"{_ms(summary['pipeline'])} ms/img, script {_ms(summary['script'])} ms/img, floor "
               f"{summary['floor_ms_per_image']:.2f} ms/img; CPU script/pipeline {_x(summary['cpu_ratio'])}, "
               f"wall pipeline/script {_x(summary['wall_ratio'])}", flush=True)
-    data['summary'] = marginal.summarize(data['repeats'])
+    data['summary'] = marginal.summarize(data['repeats'], profile)
     return data
 
 
-def extras_line(floors: list[dict]) -> str:
-    """What the product adds to the floor per image, one thread (benchmarks.ceiling extras), medians
-    over the repeats; '' when the ceiling was not measured."""
+def extras_line(floors: list[dict], pipeline_ms: float | None = None) -> str:
+    """Where the time goes, per image, next to the floor: each piece of work the product adds to
+    the floor (benchmarks.ceiling extras, one thread), the rest of the ceiling, reading the file,
+    the shard writer's loop with the image stubbed, and what is left of the pipeline's marginal CPU
+    per image (``pipeline_ms``: Beam's stages, the driver, the duplicate search); medians over the
+    repeats, µs; '' when the ceiling was not measured."""
     floors = [f for f in floors if f.get('extras_us_per_image')]
     if not floors:
         return ''
-    floor_us = statistics.median(f['floor_us_per_image'] for f in floors)
+
+    def median(key):
+        values = [f[key] for f in floors if f.get(key) is not None]
+        return statistics.median(values) if values else None
+    floor_us, ceiling_us, read_us = median('floor_us_per_image'), median('ceiling_us_per_image'), \
+        median('read_us_per_image')
     medians = {name: statistics.median(f['extras_us_per_image'][name] for f in floors)
                for name in floors[0]['extras_us_per_image']}
     total = sum(medians.values())
-    return ('per-image work beyond the floor (one thread, µs, median): '
-            + ', '.join(f'{name} {us:.0f}' for name, us in medians.items())
-            + f'; together {total:.0f} µs = {total / floor_us:.1%} of the floor ({floor_us:.0f} µs)')
+    parts = [f'floor (decode, resize, encode) {floor_us:.0f}']
+    parts += [f'{name} {us:.0f}' for name, us in medians.items()]
+    parts.append(f'rest of process_image {ceiling_us - floor_us - total:.0f}')
+    writer_us = median('writer_loop_us_per_image')
+    if writer_us is not None:
+        parts.append(f'shard writer loop incl. read (image stubbed) {writer_us:.0f}')
+    else:
+        parts.append(f'read {read_us:.0f}')
+    if pipeline_ms is not None:
+        rest = pipeline_ms * 1e3 - ceiling_us - (writer_us if writer_us is not None else read_us)
+        parts.append(f'rest of the pipeline (Beam, driver, duplicates; 2-process CPU) {rest:.0f}')
+    return ('where the time goes, µs per image (median; one thread but the last): '
+            + ', '.join(parts) + f'; the extras ({", ".join(medians)}) together {total:.0f} µs = '
+            f'{total / floor_us:.1%} of the floor')
 
 
 def _ms(m: dict) -> str:
@@ -298,7 +317,8 @@ def render(results: dict) -> str:
         lines.append('start-up (wall s, median): ' + ', '.join(
             f"{k} {_x(s[k + '_startup_s'] and s[k + '_startup_s']['median'])}" for k in ('pipeline', 'script'))
             + f"; pipeline marginal CPU by process (sampled): {pipeline_split(data)}")
-        extras = extras_line(data['floors'])
+        pipeline_ms = s['pipeline_cpu_ms'] and s['pipeline_cpu_ms']['median']
+        extras = extras_line(data['floors'], pipeline_ms)
         if extras:
             lines.append(extras)
     if results.get('memory'):

@@ -220,9 +220,10 @@ def test_a_file_that_grew_past_the_limit_after_the_listing_is_refused(tmp_path, 
   photo = tmp_path / 'photo.jpg'
   shutil.copy(SAMPLE_DIR / 'animal' / 'gc_cat.JPEG', photo)
   size = photo.stat().st_size
-  monkeypatch.setattr(input_file, 'check_input', lambda *args: None)  # as if stat'ed when smaller
+  monkeypatch.setattr(input_file, 'check_input', lambda *args: 100)  # as if stat'ed when smaller
   with pytest.raises(InputFileError, match=f'more than {size - 10} bytes read'):
     read_input(str(photo), size - 10)
+  assert read_input(str(photo), size) == photo.read_bytes()  # Grown, still within the limit.
 
 
 def test_escaped_paths_and_names():

@@ -393,30 +393,39 @@ def decode_stored_jpeg(encoded: bytes) -> np.ndarray:
 def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
   """Exact per-channel sums of uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX; X is ignored).
 
+  OpenCV's own integer-accumulating reductions of each channel plane: `cv2.norm` NORM_L1 and
+  NORM_L2SQR add uint8 samples (and their squares) in int32 over blocks of at most 2**15 samples
+  and the blocks in float64, exact while a total stays below 2**53 (255² x 8.9e7 pixels, the pixel
+  limit, is 5.8e12). IPP is switched off for the call (per thread: `cv2.ipp`): its L2 norm rounds
+  through a square root. Planes are split from a block of rows at a time into planes kept per
+  thread (bounded memory at any image size); totals add up as Python integers.
+
   Returns:
-    ((sum R, sum G, sum B), (sum R², sum G², sum B²)) as Python integers, in 0-255 units. OpenCV sums
-    integer samples exactly into float64 while a sum stays below 2**53 (255² x 1.4e11 pixels would be
-    needed to lose a unit; the pixel limit is 8.9e7). Squares are float32 (exact: 255² < 2**24) from
-    cv2.multiply, a block of rows at a time into one scratch buffer per thread that is reused (a new
-    full-size float32 array every image cost ~20-50 us in page faults and zeroing);
-    cv2.norm(NORM_L2SQR) is not used: its IPP path rounds through a square root.
+    ((sum R, sum G, sum B), (sum R², sum G², sum B²)) as Python integers, in 0-255 units.
   """
-  sums = cv2.sumElems(pixels)[:3]
   height, width, channels = pixels.shape
-  rows = max(1, min(height, _SQUARES_BLOCK_PIXELS // width))
-  scratch = getattr(_SCRATCH, 'squares', None)
-  if scratch is None or scratch.size < rows * width * channels:
-    scratch = _SCRATCH.squares = np.empty(rows * width * channels, np.float32)
-  squares = [0, 0, 0]
-  for top in range(0, height, rows):
-    block = pixels[top:top + rows]
-    block_squares = scratch[:block.shape[0] * width * channels].reshape(block.shape)
-    cv2.multiply(block, block, dst=block_squares, dtype=cv2.CV_32F)
-    squares = [a + int(b) for a, b in zip(squares, cv2.sumElems(block_squares)[:3])]
-  return tuple(int(v) for v in sums), tuple(squares)
+  rows = max(1, min(height, _PLANES_BLOCK_PIXELS // width))
+  planes = getattr(_SCRATCH, 'planes', None)
+  if planes is None or len(planes) != channels or planes[0].shape != (rows, width):
+    # Whole arrays, not views of one buffer: cv2.split fills those ~3x faster.
+    planes = _SCRATCH.planes = [np.empty((rows, width), np.uint8) for _ in range(channels)]
+  sums, squares = [0, 0, 0], [0, 0, 0]
+  use_ipp = cv2.ipp.useIPP()
+  cv2.ipp.setUseIPP(False)
+  try:
+    for top in range(0, height, rows):
+      block = pixels[top:top + rows]
+      split = cv2.split(block, planes if block.shape[0] == rows else
+                        [plane[:block.shape[0]] for plane in planes])
+      for channel in range(3):
+        sums[channel] += int(cv2.norm(split[channel], cv2.NORM_L1))
+        squares[channel] += int(cv2.norm(split[channel], cv2.NORM_L2SQR))
+  finally:
+    cv2.ipp.setUseIPP(use_ipp)
+  return tuple(sums), tuple(squares)
 
 
-_SQUARES_BLOCK_PIXELS = 1 << 16  # 768 KiB of float32 scratch at most, per thread
+_PLANES_BLOCK_PIXELS = 1 << 16  # 256 KiB of uint8 planes at most (4 x 64 Ki), per thread
 _SCRATCH = threading.local()
 
 

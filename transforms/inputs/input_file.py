@@ -86,13 +86,15 @@ def _is_local(filesystem: FileSystem) -> bool:
 
 
 def check_input(path: str, max_bytes: int, size: Optional[int] = None,
-                filesystem: Optional[FileSystem] = None) -> None:
+                filesystem: Optional[FileSystem] = None) -> int:
   """Raises InputFileError when `path` must not be read (module docstring); nothing is opened.
 
   Args:
     size: the file's size in bytes from the listing; used for object stores (local paths are stat'ed
       again). None: one metadata request.
     filesystem: the path's Beam FileSystem, when the caller has it.
+  Returns:
+    The size checked, in bytes (<= max_bytes).
   """
   filesystem = filesystem or FileSystems.get_filesystem(path)
   if _is_local(filesystem):
@@ -110,6 +112,7 @@ def check_input(path: str, max_bytes: int, size: Optional[int] = None,
     size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
   if size > max_bytes:
     raise InputFileError(too_large(size, max_bytes))
+  return size
 
 
 @contextlib.contextmanager
@@ -129,14 +132,20 @@ def open_input(path: str, max_bytes: int, size: Optional[int] = None,
 
 def read_input(path: str, max_bytes: int, size: Optional[int] = None,
                filesystem: Optional[FileSystem] = None) -> bytes:
-  """The whole file's bytes, read through `open_input` (at most `max_bytes` of them).
+  """The whole file's bytes after `check_input` (at most `max_bytes` of them).
 
   Raises:
     InputFileError: the file must not be read, or it grew past `max_bytes` since it was listed.
     OSError / BeamIOError: it cannot be read.
   """
-  with open_input(path, max_bytes, size, filesystem) as src:
-    data = src.read(max_bytes + 1)
+  filesystem = filesystem or FileSystems.get_filesystem(path)
+  size = check_input(path, max_bytes, size, filesystem)
+  with filesystem.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src:
+    # read(n) allocates n bytes before it reads (~80 us for 256 MiB): ask for the checked size and
+    # one byte more, and read on (up to max_bytes + 1) only if the file grew.
+    data = src.read(size + 1)
+    if len(data) > size:
+      data += src.read(max_bytes + 1 - len(data))
   if len(data) > max_bytes:  # It grew since its stat (or the listing's size was stale).
     raise InputFileError(f'file larger than --max_file_bytes (more than {max_bytes} bytes read)')
   return data

@@ -62,6 +62,7 @@ ARRAY_RECORD_COMPRESSORS = ('uncompressed', 'zstd', 'brotli', 'snappy')
 ARRAY_RECORD_REQUIREMENT = 'array-record>=0.8.1'  # setup.py's [array_record] extra
 COPY_CHUNK_BYTES = 8 << 20  # local <-> object store copies
 DATA_CRC_MISMATCH = 'data crc mismatch (corrupt record payload)'
+WRITE_BUFFER_BYTES = 1 << 20  # records gathered per write to the file system (~50 of ~20 KB)
 
 RecordWriter = Callable[[bytes], None]
 
@@ -125,7 +126,8 @@ class TFRecordFormat(ShardFormat):
              ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     # The raw stream hashed below Beam's gzip: the same bytes as FileSystems.create(path, GZIP).
-    raw = HashingWriter(FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    stream = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    raw = HashingWriter(io.BufferedWriter(stream, WRITE_BUFFER_BYTES))
     compression_type = self._COMPRESSION_TYPES[compression]
     f = raw if compression_type == CompressionTypes.UNCOMPRESSED else CompressedFile(
         raw, compression_type)
