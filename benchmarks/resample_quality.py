@@ -49,7 +49,7 @@ def run_quality(blobs: list[bytes], psnr_images: int = 40, repeats: int = 3, sid
     for method in METHODS:
         for fast in (True, False):
             spec = image_lib.ImageSpec(resize_shorter_side=side, center_crop=crop, resample=method, fast=fast)
-            us = time_per_item(lambda d: image_lib.process_image(d, spec), blobs, repeats)
+            us = time_per_item(lambda d, spec=spec: image_lib.process_image(d, spec), blobs, repeats)
             mses = [float(np.mean((pre_jpeg_crop(d, spec).astype(np.float64) - ref) ** 2))
                     for d, ref in zip(blobs, refs)]
             rows.append({'method': method, 'path': 'fast' if fast else 'reference (Pillow)', 'us': us,

@@ -135,7 +135,7 @@ def _check_value(key: str, value: Any, action: argparse.Action, path: str) -> No
   if callable(action.type):
     try:
       parsed = action.type(parsed)
-    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
       kind = getattr(action.type, '__name__', 'value')
       raise ValueError(f'--config {path}: {key!r} takes {TYPE_NAMES.get(kind, kind)}, not '
                        f'{value!r}.') from None

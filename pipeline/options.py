@@ -141,7 +141,7 @@ class ConverterOptions:
     if self.model_garden_batch_size < 1:
       raise UsageError(f'--model_garden_batch_size must be >= 1, got {self.model_garden_batch_size}.')
     try:
-      self.output_layout
+      _ = self.output_layout  # its property checks the flags
     except ValueError as e:
       raise UsageError(f'--shard_name_template: {e}') from None
     if not 0.0 <= self.max_reject_fraction <= 1.0:
@@ -170,7 +170,7 @@ class ConverterOptions:
     except ValueError as e:
       raise UsageError(str(e)) from None
     try:
-      self.image_spec
+      _ = self.image_spec  # its property checks the flags
     except ValueError as e:
       message = str(e)
       for flag in ('center_crop', 'resize_shorter_side', 'resize_longer_side'):
@@ -196,7 +196,7 @@ class ConverterOptions:
                          '(split folders given in --input are never moved).')
     if self.exclude_file:
       try:
-        self.excluded_files
+        _ = self.excluded_files  # its property checks the flags
       except ValueError as e:
         raise UsageError(f'{e}. Pass a file with one path relative to --input per line, or a '
                          'duplicates.jsonl.') from None
@@ -211,7 +211,7 @@ class ConverterOptions:
                        '--manifest the manifest gives every label.')
     if self.manifest:
       try:
-        self.manifest_spec
+        _ = self.manifest_spec  # its property checks the flags
       except ValueError as e:
         raise UsageError(str(e)) from None
 

@@ -22,7 +22,7 @@ import importlib
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from pipeline.example_source import ExampleSource, decode_example  # pylint: disable=unused-import
+from pipeline.example_source import ExampleSource, decode_example  # noqa: F401 (re-exported)
 from transforms.output import file_format as file_formats
 from transforms.output import layout
 

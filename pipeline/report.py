@@ -282,8 +282,9 @@ def summary_lines(data: ReportData) -> List[str]:
 
 def _sample_rows(data: ReportData) -> Tuple[List[str], List[List[Sample]]]:
   labels = sorted(data.samples)
-  return ([data.label_names[l] if l < len(data.label_names) else str(l) for l in labels],
-          [data.samples[l] for l in labels])
+  return ([data.label_names[label] if label < len(data.label_names) else str(label)
+           for label in labels],
+          [data.samples[label] for label in labels])
 
 
 MAX_SIZE_BARS = 12  # distinct stored sizes drawn as bars; more make width/height histograms

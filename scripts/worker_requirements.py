@@ -20,8 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'scripts'))
 
-from install_is_current import CONSTRAINTS, read_pins  # pylint: disable=wrong-import-position
-from transforms.imaging.codec_versions import WORKER_PINNED_DISTRIBUTIONS  # pylint: disable=wrong-import-position
+from install_is_current import CONSTRAINTS, read_pins  # noqa: E402
+from transforms.imaging.codec_versions import WORKER_PINNED_DISTRIBUTIONS  # noqa: E402
 
 
 def worker_requirements(root: pathlib.Path = ROOT) -> str:

@@ -126,8 +126,9 @@ def test_s3_claims_are_elected_and_refreshed(s3_output, monkeypatch):
   with pytest.raises(OutputInUse, match='is in use by run run-a'):
     _claim(root, 'run-b').acquire(may_take_over=True)
   assert _stored_claims(s3) == ['run-a.json']  # The loser left nothing behind.
-  body = lambda: json.loads(s3.client().get_object(
-      Bucket=BUCKET, Key='out/_work/claims/run-a.json')['Body'].read())
+  def body():
+    return json.loads(s3.client().get_object(
+        Bucket=BUCKET, Key='out/_work/claims/run-a.json')['Body'].read())
   beat = body()['heartbeat']
   time.sleep(1.0)
   assert body()['heartbeat'] > beat  # Refreshed while the run lasts.

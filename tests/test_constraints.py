@@ -2,7 +2,6 @@
 
 import importlib.metadata
 import os
-import pathlib
 import subprocess
 import sys
 

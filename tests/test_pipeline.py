@@ -103,7 +103,8 @@ def test_quirky_photos_in_the_shards(sample_output):
   stored = tf.io.decode_jpeg(records['animal/gc_koala.JPEG']['image/encoded'])
   sideways = tf.io.decode_jpeg(process_image(
       _png_bytes(koala_file.convert('RGB')), ImageSpec(fast=False)).encoded)
-  error = lambda a, b: float(tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))))
+  def error(a, b):
+    return float(tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))))
   assert error(stored, expected) < 6 < error(stored, sideways)
   # The inverted Adobe CMYK flower keeps its yellow.
   flower = tf.io.decode_jpeg(records['flower/mate_yellowflower_cmyk.JPEG']['image/encoded']).numpy()

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from clusters.outputs import assert_same_dataset, read_dataset
-from conftest import READERS_FLAGS, SAMPLE_DIR, SAMPLE_FLAGS, convert, files_by_class
+from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert, files_by_class
 from pipeline import verify as verify_lib
 from pipeline.graph import plan_dataset
 from pipeline.options import parse_args

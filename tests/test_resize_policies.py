@@ -71,7 +71,7 @@ def test_longer_side_scales_down_keeps_small_images_and_their_bytes(photos, tmp_
   records = _records(output)
   on_disk = _sizes_on_disk(photos)
   assert set(records) == set(on_disk)
-  for name, (width, height, encoded) in records.items():
+  for name, (width, height, _) in records.items():
     w, h = on_disk[name]
     upright = (h, w) if name in ('gc_koala.JPEG', 'lomiri_friends.JPEG') else (w, h)  # EXIF 8, 6
     scale = min(1.0, 512 / max(w, h))

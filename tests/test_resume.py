@@ -265,8 +265,9 @@ def test_resume_after_the_input_changed_on_s3(tmp_path, capsys):
   from pipeline.run import run  # pylint: disable=import-outside-toplevel
   with moto_bucket('resume') as (s3, client):
     s3.upload_tree('resume', 'in/', _input(tmp_path))
-    convert_s3 = lambda out, *flags: run(['--input', 's3://resume/in/', '--output', out,
-                                          *SAMPLE_FLAGS, *s3.beam_args(), *flags])
+    def convert_s3(out, *flags):
+      return run(['--input', 's3://resume/in/', '--output', out, *SAMPLE_FLAGS, *s3.beam_args(),
+                  *flags])
     assert convert_s3('s3://resume/out/') == 0
     for key in ('out/train-00002-of-00003', 'out/_SUCCESS'):  # An interrupted run.
       client.delete_object(Bucket='resume', Key=key)

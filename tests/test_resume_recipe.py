@@ -119,7 +119,8 @@ def test_a_shard_written_with_another_recipe_is_rewritten(q90, source, tmp_path,
   (q50 / layout.SUCCESS_FILE).unlink()
   (q50 / '_work' / layout.RUN_FILE).unlink()
   assert convert(source, q50, *SAMPLE_FLAGS, '--jpeg_quality', '50', '--resume') == 0
-  line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith('resumed:'))
+  line = next(text for text in capsys.readouterr().out.splitlines()
+              if text.startswith('resumed:'))
   assert line == ('resumed: 4 shards kept, 0 rewritten because their input changed, 1 rewritten '
                   'because other flags or another label map wrote them, 0 missing'), line
   assert verify_lib.main([str(q50)]) == 0

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from conftest import REPO, SAMPLE_DIR, SAMPLE_FLAGS, convert
-from runtime_aids import SCREEN_COLUMNS, SCREEN_ROWS, fork_on_pty
+from runtime_aids import fork_on_pty
 from pipeline import extras, options
 from pipeline.runtime import logs, worker_watch
 from transforms.output import layout

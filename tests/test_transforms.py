@@ -76,7 +76,7 @@ def documented_assignment(refs, seed, fraction, requested, test_fraction=0.0, si
   for ref in refs:
     classes[ref.split, ref.label].append(ref)
   per_split = collections.defaultdict(list)
-  for (split, label), members in sorted(classes.items()):
+  for (split, _), members in sorted(classes.items()):
     members = sorted(members, key=lambda ref: (stable_hash(seed, 'order', ref.key), ref.key))
     if split == UNSPLIT:
       num_validation = math.floor(len(members) * fraction + 0.5)
@@ -209,7 +209,8 @@ def differs_from(other_assignment, min_moved_fraction):
     moved = sum(other[ref] != shard for shard, ref in assigned)
     if moved < min_moved_fraction * len(assigned):
       raise BeamAssertException(f'only {moved} of {len(assigned)} files moved')
-    validation = lambda pairs: {ref for (split, _, _), ref in pairs if split == VALIDATION}
+    def validation(pairs):
+      return {ref for (split, _, _), ref in pairs if split == VALIDATION}
     if validation(assigned) == validation(other_assignment):
       raise BeamAssertException('the same validation files for another seed')
   return check

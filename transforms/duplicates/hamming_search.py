@@ -146,7 +146,7 @@ def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.
     ordered = index[order]
     query_keys = ((queries >> np.uint64(start)) & block).astype(np.int32)
     positions = np.arange(len(queries), dtype=np.int32)
-    known = _Known(labels, lambda current: current[index_nodes[order]], index_keys, bits)
+    known = _Known(labels, lambda current, order=order: current[index_nodes[order]], index_keys, bits)
     for number, mask in enumerate(xor_masks(bits, radius).astype(np.int32)):
       if number % REFRESH_MASKS == 0:
         known.refresh()
