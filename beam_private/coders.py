@@ -39,7 +39,6 @@ def named_tuple_coder_impl(tuple_type: Type[tuple], field_coders: Sequence[beam.
   `beam.coders.TupleCoder(field_coders)` encodes the plain tuple, and decodes to `tuple_type`."""
 
   class _NamedTupleCoderImpl(coder_impl.TupleCoderImpl):
-
     def _construct_from_components(self, components):
       return tuple_type._make(components)
 

@@ -24,4 +24,3 @@ def write_record(file: BinaryIO, record: bytes) -> None:
 def masked_crc32c(data: bytes) -> int:
   """TFRecord's masked crc32c of `data` (crc32c rotated right by 15 bits plus 0xa282ead8)."""
   return _UTIL._masked_crc32c(data, crc32c_fn=google_crc32c.value)  # pylint: disable=protected-access
-

@@ -23,8 +23,11 @@ def worker_exit_code(args) -> Optional[int]:
   Args:
     args: threading.ExceptHookArgs.
   """
-  if (args.thread is None or args.thread.name != WORKER_THREAD_NAME
-      or args.exc_type is not RuntimeError):
+  if (
+    args.thread is None
+    or args.thread.name != WORKER_THREAD_NAME
+    or args.exc_type is not RuntimeError
+  ):
     return None
   match = _RETURN_CODE.search(str(args.exc_value))
   return int(match.group(1)) if match else None

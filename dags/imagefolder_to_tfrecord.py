@@ -53,26 +53,35 @@ PYTHON = "{{ var.value.get('folder2tfrecord_python', 'python3') }}"
 
 # Converter flags taken from Params one to one (name: (default, JSON-schema keywords)).
 CONVERTER_PARAMS = {
-    'resize_shorter_side': (256, {'type': 'integer', 'minimum': 0}),
-    'center_crop': (256, {'type': 'integer', 'minimum': 0}),
-    'jpeg_quality': (90, {'type': 'integer', 'minimum': 1, 'maximum': 100}),
-    'train_shards': (0, {'type': 'integer', 'minimum': 0}),
-    'validation_shards': (0, {'type': 'integer', 'minimum': 0}),
-    'validation_fraction': (0.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
-    'test_fraction': (0.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
-    'test_shards': (0, {'type': 'integer', 'minimum': 0}),
-    'no_upscale': (False, {'type': 'boolean'}),
-    'target_shard_mb': (128, {'type': 'number', 'exclusiveMinimum': 0}),
-    'file_format': ('tfrecord', {'type': 'string', 'enum': ['tfrecord', 'array_record']}),
-    'seed': (0, {'type': 'integer'}),
-    'label_offset': (0, {'type': 'integer', 'enum': [0, 1]}),
-    'compression': ('none', {'type': 'string', 'enum': ['none', 'gzip']}),
-    'max_reject_fraction': (1.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
-    # Labels and splits from a CSV / TSV / JSON-lines file instead of class folders; '': not used.
-    **{name: ('', {'type': 'string'}) for name in (
-        'manifest', 'manifest_path_column', 'manifest_label_column', 'manifest_split_column',
-        'manifest_path_format', 'manifest_columns', 'label_separator')},
-    'base': ('', {'type': 'string'}),  # '': no base (a fresh conversion)
+  'resize_shorter_side': (256, {'type': 'integer', 'minimum': 0}),
+  'center_crop': (256, {'type': 'integer', 'minimum': 0}),
+  'jpeg_quality': (90, {'type': 'integer', 'minimum': 1, 'maximum': 100}),
+  'train_shards': (0, {'type': 'integer', 'minimum': 0}),
+  'validation_shards': (0, {'type': 'integer', 'minimum': 0}),
+  'validation_fraction': (0.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
+  'test_fraction': (0.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
+  'test_shards': (0, {'type': 'integer', 'minimum': 0}),
+  'no_upscale': (False, {'type': 'boolean'}),
+  'target_shard_mb': (128, {'type': 'number', 'exclusiveMinimum': 0}),
+  'file_format': ('tfrecord', {'type': 'string', 'enum': ['tfrecord', 'array_record']}),
+  'seed': (0, {'type': 'integer'}),
+  'label_offset': (0, {'type': 'integer', 'enum': [0, 1]}),
+  'compression': ('none', {'type': 'string', 'enum': ['none', 'gzip']}),
+  'max_reject_fraction': (1.0, {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}),
+  # Labels and splits from a CSV / TSV / JSON-lines file instead of class folders; '': not used.
+  **{
+    name: ('', {'type': 'string'})
+    for name in (
+      'manifest',
+      'manifest_path_column',
+      'manifest_label_column',
+      'manifest_split_column',
+      'manifest_path_format',
+      'manifest_columns',
+      'label_separator',
+    )
+  },
+  'base': ('', {'type': 'string'}),  # '': no base (a fresh conversion)
 }
 
 
@@ -89,51 +98,62 @@ def verify_output(python: str, output: str, beam_options: dict) -> str:
   result = subprocess.run(command, capture_output=True, text=True, check=False)
   print(result.stdout + result.stderr)
   if result.returncode != 0:
-    raise RuntimeError(f'verify found problems in {output} (exit {result.returncode}):\n'
-                       f'{result.stderr[-4000:]}')
+    raise RuntimeError(
+      f'verify found problems in {output} (exit {result.returncode}):\n{result.stderr[-4000:]}'
+    )
   return result.stdout.strip()
 
 
 with DAG(
-    dag_id=DAG_ID,
-    description='Image folder -> sharded TFRecords (Apache Beam), then verify the output',
-    schedule=None,
-    start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-    catchup=False,
-    max_active_runs=1,  # two runs on one output: the second would fail on the first's claim
-    render_template_as_native_obj=True,
-    doc_md=__doc__,
-    tags=['folder2tfrecord', 'beam'],
-    params={
-        'input': Param('', type='string', minLength=1,
-                       description='root/<class>/<image> folder: local path, gs:// or s3:// URL'),
-        'output': Param('', type='string', minLength=1,
-                        description='output directory: local path, gs:// or s3:// URL'),
-        **{name: Param(default, **schema) for name, (default, schema) in CONVERTER_PARAMS.items()},
-        'runner': Param(DIRECT_RUNNER, type='string',
-                        description='Beam runner: the default is the DirectRunner\'s in-process '
-                                    'engine; FlinkRunner, PortableRunner, DataflowRunner'),
-        'beam_options': Param({}, type='object',
-                              description='extra Beam pipeline options, {"name": value}'),
-    },
+  dag_id=DAG_ID,
+  description='Image folder -> sharded TFRecords (Apache Beam), then verify the output',
+  schedule=None,
+  start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+  catchup=False,
+  max_active_runs=1,  # two runs on one output: the second would fail on the first's claim
+  render_template_as_native_obj=True,
+  doc_md=__doc__,
+  tags=['folder2tfrecord', 'beam'],
+  params={
+    'input': Param(
+      '',
+      type='string',
+      minLength=1,
+      description='root/<class>/<image> folder: local path, gs:// or s3:// URL',
+    ),
+    'output': Param(
+      '', type='string', minLength=1, description='output directory: local path, gs:// or s3:// URL'
+    ),
+    **{name: Param(default, **schema) for name, (default, schema) in CONVERTER_PARAMS.items()},
+    'runner': Param(
+      DIRECT_RUNNER,
+      type='string',
+      description="Beam runner: the default is the DirectRunner's in-process "
+      'engine; FlinkRunner, PortableRunner, DataflowRunner',
+    ),
+    'beam_options': Param(
+      {}, type='object', description='extra Beam pipeline options, {"name": value}'
+    ),
+  },
 ) as dag:
   convert = ConvertOperator(
-      task_id='convert',
-      py_interpreter=PYTHON,
-      py_options=['-m'],
-      py_file='pipeline.run',
-      runner='{{ params.runner }}',
-      default_pipeline_options='{{ params.beam_options }}',
-      pipeline_options={
-          'input': '{{ params.input }}',
-          'output': '{{ params.output }}',
-          **{name: '{{ params.' + name + ' }}' for name in CONVERTER_PARAMS},
-          'resume': True,  # a retry rewrites only the missing shards and those whose input changed
-      },
-      dataflow_config="{{ var.json.get('folder2tfrecord_dataflow_config', {}) }}",
-      retries=2,
-      # Longer than pipeline/runtime/claim.py STALE_AFTER_SECONDS: an attempt killed on another machine leaves
-      # an object-store claim that is stale by then (a local output's claim is freed at once).
-      retry_delay=datetime.timedelta(seconds=60),
+    task_id='convert',
+    py_interpreter=PYTHON,
+    py_options=['-m'],
+    py_file='pipeline.run',
+    runner='{{ params.runner }}',
+    default_pipeline_options='{{ params.beam_options }}',
+    pipeline_options={
+      'input': '{{ params.input }}',
+      'output': '{{ params.output }}',
+      **{name: '{{ params.' + name + ' }}' for name in CONVERTER_PARAMS},
+      'resume': True,  # a retry rewrites only the missing shards and those whose input changed
+    },
+    dataflow_config="{{ var.json.get('folder2tfrecord_dataflow_config', {}) }}",
+    retries=2,
+    # Longer than pipeline/runtime/claim.py STALE_AFTER_SECONDS: an attempt killed on another
+    # machine leaves an object-store claim that is stale by then (a local output's claim is freed
+    # at once).
+    retry_delay=datetime.timedelta(seconds=60),
   )
   convert >> verify_output(PYTHON, '{{ params.output }}', '{{ params.beam_options }}')

@@ -24,8 +24,12 @@ from typing import Optional, Sequence
 from pipeline import extras
 from pipeline.runtime import interrupts, logs
 
-SUBCOMMANDS = {'run': 'pipeline.run', 'plan': 'pipeline.run', 'verify': 'pipeline.verify',
-               'report': 'pipeline.report'}
+SUBCOMMANDS = {
+  'run': 'pipeline.run',
+  'plan': 'pipeline.run',
+  'verify': 'pipeline.verify',
+  'report': 'pipeline.report',
+}
 EXTRA_ARGS = {'plan': ['--plan']}  # what a subcommand adds to its module's command line
 HELP_FLAGS = ('-h', '--help')
 HELP = __doc__.split('\n\n', 1)[1]  # the docstring from its usage lines on
@@ -53,8 +57,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     command = 'run'
   else:
     close = difflib.get_close_matches(argv[0], list(SUBCOMMANDS), n=1)
-    _usage_error(f'unknown command {argv[0]!r}' + (f' (did you mean {close[0]!r}?)' if close else '')
-                 + f'; the commands are {", ".join(SUBCOMMANDS)}.')
+    _usage_error(
+      f'unknown command {argv[0]!r}'
+      + (f' (did you mean {close[0]!r}?)' if close else '')
+      + f'; the commands are {", ".join(SUBCOMMANDS)}.'
+    )
   if not argv:
     _usage_error(f'{command} needs arguments; see folder2tfrecord {command} --help.')
   try:

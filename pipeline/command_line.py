@@ -28,19 +28,31 @@ class UsageError(ValueError):
 
 def switch_message(flag: str, value: str) -> str:
   """What to say about a switch (a flag without a value, e.g. --overwrite) given `value`."""
-  return (f'{flag} is a switch and takes no value (got {value!r}): write {flag} to turn it on, '
-          'leave it out to keep it off.')
+  return (
+    f'{flag} is a switch and takes no value (got {value!r}): write {flag} to turn it on, '
+    'leave it out to keep it off.'
+  )
 
 
 def _switches(parsers: Iterable[argparse.ArgumentParser]) -> List[str]:
   """The long options of the parsers' flags that take no value (store_true, store_false, ...)."""
-  return [option for parser in parsers for action in parser._actions  # pylint: disable=protected-access
-          if action.nargs == 0 for option in action.option_strings if option.startswith('--')]
+  return [
+    option
+    for parser in parsers
+    for action in parser._actions  # pylint: disable=protected-access
+    if action.nargs == 0
+    for option in action.option_strings
+    if option.startswith('--')
+  ]
 
 
 def _options(parsers: Iterable[argparse.ArgumentParser]) -> List[str]:
-  return [option for parser in parsers for action in parser._actions  # pylint: disable=protected-access
-          for option in action.option_strings]
+  return [
+    option
+    for parser in parsers
+    for action in parser._actions  # pylint: disable=protected-access
+    for option in action.option_strings
+  ]
 
 
 def check_switch_values(argv: Sequence[str], parsers: Sequence[argparse.ArgumentParser]) -> None:
@@ -59,16 +71,21 @@ def check_switch_values(argv: Sequence[str], parsers: Sequence[argparse.Argument
 def _flag_words(argv: Sequence[str]) -> List[str]:
   """The words of argv before END_OF_FLAGS."""
   argv = list(argv)
-  return argv[:argv.index(END_OF_FLAGS)] if END_OF_FLAGS in argv else argv
+  return argv[: argv.index(END_OF_FLAGS)] if END_OF_FLAGS in argv else argv
 
 
-def check_leftovers(leftover: Sequence[str], argv: Sequence[str],
-                    parsers: Sequence[argparse.ArgumentParser], command: str) -> None:
+def check_leftovers(
+  leftover: Sequence[str],
+  argv: Sequence[str],
+  parsers: Sequence[argparse.ArgumentParser],
+  command: str,
+) -> None:
   """Refuses the words that neither the command's parser nor Beam's used (`leftover`, from Beam's
   parse_known_args); `argv` is the whole command line, for the word before a stray word.
 
   Raises:
-    UsageError: an unknown flag (with the closest known flag as a suggestion), a value after a switch
+    UsageError: an unknown flag (with the closest known flag as a suggestion), a value after a
+    switch
       (`--overwrite false`), or any other word that is no flag, no flag's value and no argument.
   """
   flags = [word for word in leftover if word.startswith('-') and word != END_OF_FLAGS]
@@ -78,28 +95,36 @@ def check_leftovers(leftover: Sequence[str], argv: Sequence[str],
     for flag in flags:
       close = difflib.get_close_matches(flag.split('=', 1)[0], known, n=1)
       hints.append(flag + (f' (did you mean {close[0]}?)' if close else ''))
-    raise UsageError('unknown flag(s): ' + ', '.join(hints) + f'. See {command} --help for its '
-                     'flags; other flags must be Apache Beam pipeline options.')
+    raise UsageError(
+      'unknown flag(s): ' + ', '.join(hints) + f'. See {command} --help for its '
+      'flags; other flags must be Apache Beam pipeline options.'
+    )
   words = [word for word in leftover if word != END_OF_FLAGS]
   if not words:
     return
   switches = set(_switches(parsers))
   argv = list(argv)
-  after_switch = [(argv[i - 1], word) for i, word in enumerate(argv)
-                  if i and argv[i - 1] in switches and not word.startswith('-')]
+  after_switch = [
+    (argv[i - 1], word)
+    for i, word in enumerate(argv)
+    if i and argv[i - 1] in switches and not word.startswith('-')
+  ]
   # A left-over word that follows a switch; else a command's argument was taken as a switch's value
   # and the argument after it left over (`verify --s3_disable_ssl no OUTPUT`).
   if after_switch:
     switch, word = min(after_switch, key=lambda pair: pair[1] not in words)
     raise UsageError(switch_message(switch, word))
-  raise UsageError(f'unexpected word(s) {", ".join(repr(w) for w in words)} on the command line of '
-                   f'{command}: every word must be a flag (--name VALUE or --name=VALUE), a flag\'s '
-                   f'value or one of its arguments (see {command} --help); quote a value that holds '
-                   'spaces.')
+  raise UsageError(
+    f'unexpected word(s) {", ".join(repr(w) for w in words)} on the command line of '
+    f"{command}: every word must be a flag (--name VALUE or --name=VALUE), a flag's "
+    f'value or one of its arguments (see {command} --help); quote a value that holds '
+    'spaces.'
+  )
 
 
-def split_args(parser: argparse.ArgumentParser, argv: Sequence[str]
-               ) -> Tuple[argparse.Namespace, List[str]]:
+def split_args(
+  parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> Tuple[argparse.Namespace, List[str]]:
   """The command's own arguments (`parser`) and the Beam pipeline arguments, every word accounted for.
 
   Raises:
@@ -120,8 +145,9 @@ def _beam_error(message: str) -> None:
   raise UsageError(f'{message} (an Apache Beam pipeline option).')
 
 
-def parse_command_line(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
-                       ) -> Tuple[argparse.Namespace, List[str]]:
+def parse_command_line(
+  parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None
+) -> Tuple[argparse.Namespace, List[str]]:
   """split_args for a command's main(): a usage error prints `error: ...` and exits with 2, as
   argparse's own errors do.
 

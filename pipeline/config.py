@@ -46,8 +46,9 @@ def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
     if str(document.get('labels_file') or '').startswith('sha256:'):
       document['labels_file'] = layout.LABELS_FILE  # The label map it records by digest, beside it.
   if not isinstance(document, dict):
-    raise ValueError(f'--config {path} must hold one mapping of flag names to values, e.g. '
-                     '"train_shards: 8".')
+    raise ValueError(
+      f'--config {path} must hold one mapping of flag names to values, e.g. "train_shards: 8".'
+    )
   values = {}
   for key, value in document.items():
     name = str(key).replace('-', '_')
@@ -57,21 +58,25 @@ def read_config(path: str, path_keys: Sequence[str]) -> Dict[str, Any]:
   base = os.path.dirname(os.path.abspath(path)) if not is_remote(path) else path.rsplit('/', 1)[0]
   for key in path_keys:
     value = values.get(key)
-    if (isinstance(value, str) and not is_remote(value)
-        and not os.path.isabs(os.path.expanduser(value))):
+    if (
+      isinstance(value, str)
+      and not is_remote(value)
+      and not os.path.isabs(os.path.expanduser(value))
+    ):
       values[key] = layout.join(base, value)
   return values
 
 
-def config_argv(values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParser], path: str
-                ) -> List[str]:
+def config_argv(
+  values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParser], path: str
+) -> List[str]:
   """Command-line arguments that give the flags of a config file, for the converter's and Beam's
   parsers (`parsers`); `path` names the file in errors.
 
   Raises:
     ValueError: a key that no parser knows (with a suggestion), a flag that has no place in a file,
-      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch) or
-      type (see _check_value); the message names the file and the key.
+      or a value of the wrong shape (a list for a one-value flag, a mapping, a non-boolean switch)
+      or type (see _check_value); the message names the file and the key.
   """
   actions = _actions_by_name(parsers)
   argv = []
@@ -80,14 +85,18 @@ def config_argv(values: Dict[str, Any], parsers: Iterable[argparse.ArgumentParse
       raise ValueError(f'--config {path}: {key!r} cannot be set in a config file.')
     if key not in actions:
       close = difflib.get_close_matches(key, list(actions), n=1)
-      raise ValueError(f'--config {path}: unknown key {key!r}' +
-                       (f' (did you mean {close[0]!r}?)' if close else '') +
-                       '. Keys are the converter\'s flags (see --help) or Beam pipeline options.')
+      raise ValueError(
+        f'--config {path}: unknown key {key!r}'
+        + (f' (did you mean {close[0]!r}?)' if close else '')
+        + ". Keys are the converter's flags (see --help) or Beam pipeline options."
+      )
     argv += _flag_args(key, value, actions[key], path)
   return argv
 
 
-def _actions_by_name(parsers: Iterable[argparse.ArgumentParser]) -> Dict[str, List[argparse.Action]]:
+def _actions_by_name(
+  parsers: Iterable[argparse.ArgumentParser],
+) -> Dict[str, List[argparse.Action]]:
   """{flag name with `_` (its long option, or its dest): the parsers' actions of that name}."""
   by_name = {}
   for parser in parsers:
@@ -137,11 +146,14 @@ def _check_value(key: str, value: Any, action: argparse.Action, path: str) -> No
       parsed = action.type(parsed)
     except (TypeError, ValueError, argparse.ArgumentTypeError):
       kind = getattr(action.type, '__name__', 'value')
-      raise ValueError(f'--config {path}: {key!r} takes {TYPE_NAMES.get(kind, kind)}, not '
-                       f'{value!r}.') from None
+      raise ValueError(
+        f'--config {path}: {key!r} takes {TYPE_NAMES.get(kind, kind)}, not {value!r}.'
+      ) from None
   if action.choices is not None and parsed not in action.choices:
-    raise ValueError(f'--config {path}: {key!r} must be one of '
-                     f'{", ".join(str(c) for c in action.choices)}, not {value!r}.')
+    raise ValueError(
+      f'--config {path}: {key!r} must be one of '
+      f'{", ".join(str(c) for c in action.choices)}, not {value!r}.'
+    )
 
 
 def _option(key: str, action: argparse.Action) -> str:
@@ -152,6 +164,8 @@ def _option(key: str, action: argparse.Action) -> str:
 
 def dump_config(values: Dict[str, Any]) -> str:
   """A config file (YAML) holding `values` in the given order, with a header saying how to use it."""
-  return ('# folder2tfrecord configuration: folder2tfrecord run --config THIS_FILE '
-          '(flags given on the command line win)\n' +
-          yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=True))
+  return (
+    '# folder2tfrecord configuration: folder2tfrecord run --config THIS_FILE '
+    '(flags given on the command line win)\n'
+    + yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=True)
+  )

@@ -9,10 +9,10 @@
 Over ArrayRecord output it is map-style (Grain's `RandomAccessDataSource` protocol, PyTorch's
 `Dataset`), on `array_record`'s `ArrayRecordDataSource`; over TFRecord output it is iterable only
 (`__getitem__` raises TypeError saying how to convert). Records are parsed by
-transforms/imaging/example.py's Example class and decoded by simplejpeg. Files are read through Beam's
-FileSystems (Beam options as `pipeline_options`); gs:// and s3:// ArrayRecord shards are copied into
-`cache_dir` first, and a pickled source (Grain's, PyTorch's worker processes) reopens its readers
-from those local paths.
+transforms/imaging/example.py's Example class and decoded by simplejpeg. Files are read through
+Beam's FileSystems (Beam options as `pipeline_options`); gs:// and s3:// ArrayRecord shards are
+copied into `cache_dir` first, and a pickled source (Grain's, PyTorch's worker processes) reopens
+its readers from those local paths.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ Example = Dict[str, Any]
 class _ShardInstruction:
   """A whole shard, as array_record's `FileInstruction` protocol (TFDS's): saves opening every file
   to count its records, which manifest.json already says."""
+
   filename: str
   skip: int
   take: int
@@ -62,11 +63,19 @@ def decode_example(record: bytes, multi_label: bool = False) -> Example:
   example = parse_example(record)
   if multi_label:
     example.require('encoded', 'labels', 'filename')
-    return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': list(example.labels),
-            'filename': example.filename, 'synset': list(example.synsets)}
+    return {
+      'image': image_lib.decode_stored_jpeg(example.encoded),
+      'label': list(example.labels),
+      'filename': example.filename,
+      'synset': list(example.synsets),
+    }
   example.require('encoded', 'label', 'filename', 'synset')
-  return {'image': image_lib.decode_stored_jpeg(example.encoded), 'label': example.label,
-          'filename': example.filename, 'synset': example.synset}
+  return {
+    'image': image_lib.decode_stored_jpeg(example.encoded),
+    'label': example.label,
+    'filename': example.filename,
+    'synset': example.synset,
+  }
 
 
 class ExampleSource:
@@ -78,8 +87,13 @@ class ExampleSource:
     paths: the split's shard files, in order (local copies for a remote ArrayRecord output).
   """
 
-  def __init__(self, output_dir: str, split: str, cache_dir: Optional[str] = None,
-               pipeline_options: Optional[PipelineOptions] = None):
+  def __init__(
+    self,
+    output_dir: str,
+    split: str,
+    cache_dir: Optional[str] = None,
+    pipeline_options: Optional[PipelineOptions] = None,
+  ):
     """Reads manifest.json; for a gs:// or s3:// ArrayRecord output, copies the split's shards.
 
     Args:
@@ -96,8 +110,10 @@ class ExampleSource:
       FileSystems.set_options(pipeline_options)
     output, manifest = layout.read_output(output_dir)
     if split not in manifest['splits']:
-      raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
-                       f'{sorted(manifest["splits"])}.')
+      raise ValueError(
+        f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
+        f'{sorted(manifest["splits"])}.'
+      )
     shards = manifest['splits'][split]['shards']
     self.file_format = file_formats.of_manifest(manifest).name
     self.paths = [output.path(shard['file']) for shard in shards]
@@ -126,12 +142,16 @@ class ExampleSource:
 
   def _random_access(self):
     if self.file_format != file_formats.FileFormat.ARRAY_RECORD:
-      raise TypeError(f'{self.file_format} output is read front to back: iterate over this source, '
-                      'or convert with --file_format array_record for random access (source[i]).')
+      raise TypeError(
+        f'{self.file_format} output is read front to back: iterate over this source, '
+        'or convert with --file_format array_record for random access (source[i]).'
+      )
     if self._records is None:
       from array_record.python import array_record_data_source  # pylint: disable=import-outside-toplevel
-      self._records = array_record_data_source.ArrayRecordDataSource([
-          _ShardInstruction(path, 0, n, n) for path, n in zip(self.paths, self._lengths)])
+
+      self._records = array_record_data_source.ArrayRecordDataSource(
+        [_ShardInstruction(path, 0, n, n) for path, n in zip(self.paths, self._lengths)]
+      )
     return self._records
 
   def _index(self, index: SupportsIndex) -> int:
@@ -154,8 +174,10 @@ class ExampleSource:
   def __getitems__(self, indices: Sequence[SupportsIndex]) -> List[Example]:
     """Several examples at once (Grain's and PyTorch's batched fetch; shards are read in parallel)."""
     records = self._random_access()
-    return [decode_example(r, self.multi_label)
-            for r in records.__getitems__([self._index(i) for i in indices])]
+    return [
+      decode_example(r, self.multi_label)
+      for r in records.__getitems__([self._index(i) for i in indices])
+    ]
 
   def __iter__(self) -> Iterator[Example]:
     """Every example in order, each shard read front to back (both formats)."""
@@ -168,5 +190,7 @@ class ExampleSource:
     return {**self.__dict__, '_records': None}  # Readers are reopened in the receiving process.
 
   def __repr__(self) -> str:
-    return (f'ExampleSource({len(self)} examples in {len(self.paths)} {self.file_format} shards, '
-            f'{self.paths[0] if self.paths else "no shards"} ...)')
+    return (
+      f'ExampleSource({len(self)} examples in {len(self.paths)} {self.file_format} shards, '
+      f'{self.paths[0] if self.paths else "no shards"} ...)'
+    )

@@ -19,9 +19,9 @@ from typing import Sequence, Tuple
 
 # (text in a flag's value, a module of the extra, the extra of apache-beam, what needs it)
 BEAM_EXTRAS: Sequence[Tuple[str, str, str, str]] = (
-    ('gs://', 'google.cloud.storage', 'gcp', 'gs:// paths need'),
-    ('s3://', 'boto3', 'aws', 's3:// paths need'),
-    ('DataflowRunner', 'apitools', 'gcp', 'the DataflowRunner needs'),
+  ('gs://', 'google.cloud.storage', 'gcp', 'gs:// paths need'),
+  ('s3://', 'boto3', 'aws', 's3:// paths need'),
+  ('DataflowRunner', 'apitools', 'gcp', 'the DataflowRunner needs'),
 )
 
 
@@ -48,8 +48,10 @@ def install_command(requirement: str) -> str:
 def require(module: str, requirement: str, needed_by: str) -> None:
   """Raises MissingDependency unless `module` can be imported; `needed_by`: e.g. 'gs:// paths need'."""
   if not installed(module):
-    raise MissingDependency(f'{needed_by} {requirement}, which is not installed here; install it '
-                            f'with: {install_command(requirement)}')
+    raise MissingDependency(
+      f'{needed_by} {requirement}, which is not installed here; install it '
+      f'with: {install_command(requirement)}'
+    )
 
 
 def require_for_args(argv: Sequence[str]) -> None:

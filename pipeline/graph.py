@@ -10,8 +10,8 @@
 
 `plan_dataset` runs on the driver before the graph is built: it fixes the layout and the label map,
 fails early (tensorflow/tpu#980) when there is nothing to convert, and, when a split's shard count
-is automatic, converts a small deterministic sample (transforms/split/sample.py) whose bytes per file size
-the shards (transforms/split/shard_count.py).
+is automatic, converts a small deterministic sample (transforms/split/sample.py) whose bytes per
+file size the shards (transforms/split/shard_count.py).
 """
 
 from __future__ import annotations
@@ -37,13 +37,27 @@ from transforms.duplicates.near import FindDuplicates
 from transforms.metadata.write import WriteMetadata
 from transforms.metadata.provenance import CollectOutputFacts, RunInfo
 from transforms.imaging.convert import RecordRecipe
-from transforms.split.sample import (RUN_SAMPLE_SIZE, ConvertedSample, FolderListing, convert,
-                                     folders_of, list_folders, run_sample)
+from transforms.split.sample import (
+  RUN_SAMPLE_SIZE,
+  ConvertedSample,
+  FolderListing,
+  convert,
+  folders_of,
+  list_folders,
+  run_sample,
+)
 from transforms.split.shard_count import ShardSizing
 from transforms.output import version_shards, versions
 from transforms.output.shard_writer import WriteShards
-from transforms.split.sharding import (SPLITS, TEST, TRAIN, UNSPLIT, VALIDATION, AssignSplitShard,
-                                ordered_splits)
+from transforms.split.sharding import (
+  SPLITS,
+  TEST,
+  TRAIN,
+  UNSPLIT,
+  VALIDATION,
+  AssignSplitShard,
+  ordered_splits,
+)
 from transforms.metadata.stats import ChannelStats
 
 
@@ -62,10 +76,12 @@ class DatasetPlan:
       every split's count is given.
     survey: the driver's listing of --input and the split roots (files beside the class folders,
       left-behind entries, empty class folders); None: none was made.
-    manifest: what the driver's pass over --manifest found (transforms/inputs/manifest.py); None: class
+    manifest: what the driver's pass over --manifest found (transforms/inputs/manifest.py); None:
+    class
       folders.
     base: the finished output of --base (transforms/output/versions.py); None without --base.
   """
+
   layout: Layout
   label_map: Dict[str, int]
   class_dirs: Dict[str, List[str]]
@@ -99,12 +115,17 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   ground_truth = None
   if layout.flat_validation:
     if not opts.validation_ground_truth:
-      raise InputError(f'{layout.split_roots["validation"]} holds images but no class folders: pass '
-                       '--validation_ground_truth (LOC_val_solution.csv, or '
-                       'ILSVRC2012_validation_ground_truth.txt with --ground_truth_synsets).')
-    ground_truth = _annotation(read_ground_truth, opts.validation_ground_truth,
-                               opts.ground_truth_synsets)
-  class_texts = _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+      raise InputError(
+        f'{layout.split_roots["validation"]} holds images but no class folders: pass '
+        '--validation_ground_truth (LOC_val_solution.csv, or '
+        'ILSVRC2012_validation_ground_truth.txt with --ground_truth_synsets).'
+      )
+    ground_truth = _annotation(
+      read_ground_truth, opts.validation_ground_truth, opts.ground_truth_synsets
+    )
+  class_texts = (
+    _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+  )
   found = set().union(*class_dirs.values()) - {''}
   if not found:
     raise InputError('no class folders found under ' + ', '.join(layout.split_roots.values()))
@@ -112,37 +133,56 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
   if opts.labels_file:
     label_map = read_labels_file(opts.labels_file)
     if not found.intersection(label_map):
-      raise InputError(f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
-                       f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).')
+      raise InputError(
+        f'none of the {len(label_map)} classes of --labels_file {opts.labels_file} '
+        f'has a folder under --input {opts.input} (found: {sorted(found)[:5]}...).'
+      )
   elif base:
     label_map = versions.version_label_map(base.class_names, found)
   else:
     label_map = label_map_of(sorted(found))  # The sorted union of every split's class folders.
   check_has_images(layout, survey)
   if layout.has_split_folders and (opts.validation_fraction or opts.test_fraction):
-    raise InputError('--validation_fraction and --test_fraction cannot be used when --input already '
-                     f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
-                     '--input at one folder of classes.')
+    raise InputError(
+      '--validation_fraction and --test_fraction cannot be used when --input already '
+      f'has split folders ({", ".join(layout.split_roots)}); drop the flags or point '
+      '--input at one folder of classes.'
+    )
   splits = _planned_splits(opts, layout)
   _check_split_names(opts, splits)
   sample = None
   if not all(opts.requested_shards[split] for split in splits):
-    sample = run_sample(folders_of(layout.split_roots, class_dirs), label_map, opts.label_offset,
-                        ground_truth, record_recipe(opts, layout, class_texts), opts.seed)
-  return DatasetPlan(layout, label_map, class_dirs, ground_truth, class_texts, sample, survey,
-                     base=base)
+    sample = run_sample(
+      folders_of(layout.split_roots, class_dirs),
+      label_map,
+      opts.label_offset,
+      ground_truth,
+      record_recipe(opts, layout, class_texts),
+      opts.seed,
+    )
+  return DatasetPlan(
+    layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base=base
+  )
 
 
 def plan_of_version(opts: ConverterOptions, plan: DatasetPlan) -> versions.VersionPlan:
   """What a --base run will convert and reuse (transforms/output/versions.py plan_version), from a
   listing of the input as ListImages makes it (--exclude_file not applied)."""
-  listings = list_folders(folders_of(plan.layout.split_roots, plan.class_dirs), plan.label_map,
-                          opts.label_offset, plan.ground_truth)
-  return versions.plan_version(plan.base, (ref for listing in listings for ref in listing.refs),
-                               plan.layout.split_roots, opts.seed,
-                               class_texts_digest(plan.class_texts),
-                               codec_versions(opts.compression, opts.file_format),
-                               shard_recipe_of(opts))
+  listings = list_folders(
+    folders_of(plan.layout.split_roots, plan.class_dirs),
+    plan.label_map,
+    opts.label_offset,
+    plan.ground_truth,
+  )
+  return versions.plan_version(
+    plan.base,
+    (ref for listing in listings for ref in listing.refs),
+    plan.layout.split_roots,
+    opts.seed,
+    class_texts_digest(plan.class_texts),
+    codec_versions(opts.compression, opts.file_format),
+    shard_recipe_of(opts),
+  )
 
 
 def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
@@ -153,7 +193,8 @@ def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
 
 
 def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
-  """plan_dataset of a --manifest run: one pass over the manifest (transforms/inputs/manifest.py `scan`)
+  """plan_dataset of a --manifest run: one pass over the manifest (transforms/inputs/manifest.py
+  `scan`)
   fixes the label map; the sample is drawn from its rows.
 
   Raises:
@@ -164,8 +205,9 @@ def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
   facts = scan(spec, opts.seed, RUN_SAMPLE_SIZE)
   labels_file_map = read_labels_file(opts.labels_file) if opts.labels_file else None
   label_map = manifest_label_map(facts, labels_file_map, spec.path)
-  class_texts = (_annotation(read_class_texts, opts.class_text_file) if opts.class_text_file
-                 else None)
+  class_texts = (
+    _annotation(read_class_texts, opts.class_text_file) if opts.class_text_file else None
+  )
   layout = Layout({split: spec.input_root for split in (UNSPLIT, *SPLITS)})
   splits = {split for split, rows in facts.split_rows.items() if rows and split != UNSPLIT}
   if facts.split_rows.get(UNSPLIT):
@@ -175,20 +217,33 @@ def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
   sample = None
   if not all(opts.requested_shards[split] for split in splits):
     names = label_names(label_map)
-    refs = tuple(image_ref(row, label_map, names, opts.label_offset, facts.multi_label)
-                 for row in facts.sample)
+    refs = tuple(
+      image_ref(row, label_map, names, opts.label_offset, facts.multi_label) for row in facts.sample
+    )
     folder = (UNSPLIT, spec.input_root, '')
-    sample = convert([FolderListing(folder, refs, ())], [(0, ref) for ref in refs],
-                     record_recipe(opts, layout, class_texts))
-  return DatasetPlan(layout, label_map, {}, class_texts=class_texts, run_sample=sample,
-                     manifest=facts)
+    sample = convert(
+      [FolderListing(folder, refs, ())],
+      [(0, ref) for ref in refs],
+      record_recipe(opts, layout, class_texts),
+    )
+  return DatasetPlan(
+    layout, label_map, {}, class_texts=class_texts, run_sample=sample, manifest=facts
+  )
 
 
-def record_recipe(opts: ConverterOptions, layout: Layout,
-                  class_texts: Optional[Dict[str, str]]) -> RecordRecipe:
+def record_recipe(
+  opts: ConverterOptions, layout: Layout, class_texts: Optional[Dict[str, str]]
+) -> RecordRecipe:
   """How a run with these flags makes a record (the shard writer's and the driver's samples')."""
-  return RecordRecipe(layout.split_roots, opts.image_spec, opts.file_format, opts.compression,
-                      class_texts, opts.bbox_dir, opts.max_file_bytes)
+  return RecordRecipe(
+    layout.split_roots,
+    opts.image_spec,
+    opts.file_format,
+    opts.compression,
+    class_texts,
+    opts.bbox_dir,
+    opts.max_file_bytes,
+  )
 
 
 def shard_sizing(opts: ConverterOptions, plan: DatasetPlan) -> Optional[ShardSizing]:
@@ -227,11 +282,17 @@ class ConvertImageFolder(beam.PTransform):
     opts, plan, run = self._opts, self._plan, self._run
     if plan.manifest is not None:
       listed = pbegin | 'ListManifestImages' >> ListManifestImages(
-          opts.manifest_spec, plan.manifest, plan.label_map, plan.class_names, opts.label_offset)
+        opts.manifest_spec, plan.manifest, plan.label_map, plan.class_names, opts.label_offset
+      )
     else:
       listed = pbegin | 'ListImages' >> ListImages(
-          plan.layout, plan.class_dirs, plan.label_map, opts.label_offset, plan.ground_truth,
-          plan.survey.loose_files if plan.survey else ())
+        plan.layout,
+        plan.class_dirs,
+        plan.label_map,
+        opts.label_offset,
+        plan.ground_truth,
+        plan.survey.loose_files if plan.survey else (),
+      )
     split_roots, drop = plan.layout.split_roots, opts.drop_duplicates
     images, excluded, excluded_files = listed.images, [], opts.excluded_files
     if excluded_files:  # Not a step of every run: each per-file step costs CPU per file.
@@ -239,40 +300,81 @@ class ConvertImageFolder(beam.PTransform):
       images, excluded = included.kept, [included.dropped]
     groups = images | 'FindExactDuplicates' >> FindExactDuplicates(split_roots, opts.max_file_bytes)
     kept = images | 'DropDuplicates' >> DropDuplicates(groups, split_roots, drop)
-    followers = None if plan.layout.has_split_folders or plan.base else (
-        (kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
+    followers = (
+      None
+      if plan.layout.has_split_folders or plan.base
+      else ((kept.kept, groups) | 'Followers' >> Followers(opts.group_regex, with_copies=not drop))
+    )
     # The driver's codec versions: every shard writer must have the same.
     codecs = codec_versions(opts.compression, opts.file_format)
-    writer_args = (opts.output_layout, record_recipe(opts, plan.layout, plan.class_texts),
-                   opts.seed, opts.resume, codecs, shard_recipe_of(opts))
+    writer_args = (
+      opts.output_layout,
+      record_recipe(opts, plan.layout, plan.class_texts),
+      opts.seed,
+      opts.resume,
+      codecs,
+      shard_recipe_of(opts),
+    )
     changes = []
     if plan.base:  # --base: a new version of a finished output (transforms/output/versions.py)
       version = kept.kept | 'AssignVersionShards' >> version_shards.AssignVersionShards(
-          plan.base, split_roots, opts.seed, opts.validation_fraction, opts.test_fraction,
-          shard_sizing(opts, plan), None if plan.layout.has_split_folders else groups)
+        plan.base,
+        split_roots,
+        opts.seed,
+        opts.validation_fraction,
+        opts.test_fraction,
+        shard_sizing(opts, plan),
+        None if plan.layout.has_split_folders else groups,
+      )
       written = version['assigned'] | 'WriteShards' >> version_shards.WriteVersionShards(
-          plan.base, *writer_args)
-      changes = [version['changes'] | 'VersionRecord' >> beam.Map(
-          lambda counts, base: (base, counts), plan.base.info())]
+        plan.base, *writer_args
+      )
+      changes = [
+        version['changes']
+        | 'VersionRecord' >> beam.Map(lambda counts, base: (base, counts), plan.base.info())
+      ]
     else:
       written = (
-          kept.kept
-          | 'AssignSplitShard' >> AssignSplitShard(opts.seed, opts.validation_fraction,
-                                                   opts.requested_shards, opts.test_fraction,
-                                                   shard_sizing(opts, plan), followers)
-          | 'WriteShards' >> WriteShards(*writer_args))
+        kept.kept
+        | 'AssignSplitShard'
+        >> AssignSplitShard(
+          opts.seed,
+          opts.validation_fraction,
+          opts.requested_shards,
+          opts.test_fraction,
+          shard_sizing(opts, plan),
+          followers,
+        )
+        | 'WriteShards' >> WriteShards(*writer_args)
+      )
     summaries = written.summaries
     split_stats = summaries | 'ChannelStats' >> ChannelStats()
     shard_rejects = summaries | 'ShardRejects' >> beam.FlatMap(lambda summary: summary.rejects)
-    rejects = ((listed.rejects, *excluded, kept.dropped, shard_rejects)
-               | 'AllRejects' >> beam.Flatten())
+    rejects = (
+      listed.rejects,
+      *excluded,
+      kept.dropped,
+      shard_rejects,
+    ) | 'AllRejects' >> beam.Flatten()
     exact = groups | 'ExactGroupPaths' >> beam.Map(
-        lambda group: (group.digest, [(input_path(split_roots, ref), ref.split or None)
-                                      for ref in group.members]))
+      lambda group: (
+        group.digest,
+        [(input_path(split_roots, ref), ref.split or None) for ref in group.members],
+      )
+    )
     duplicates = (summaries, exact) | 'FindDuplicates' >> FindDuplicates(
-        opts.near_duplicate_distance)
+      opts.near_duplicate_distance
+    )
     facts = (summaries, written.outcomes) | 'CollectOutputFacts' >> CollectOutputFacts()
     return (split_stats, rejects, facts, duplicates, *changes) | 'WriteMetadata' >> WriteMetadata(
-        opts.output_layout, plan.class_names, opts.label_offset, opts.compression, opts.to_dict(),
-        opts.max_reject_fraction, opts.file_format, opts.model_garden_batch_size, run,
-        multi_label=bool(plan.manifest and plan.manifest.multi_label))
+      opts.output_layout,
+      plan.class_names,
+      opts.label_offset,
+      opts.compression,
+      opts.to_dict(),
+      opts.max_reject_fraction,
+      opts.file_format,
+      opts.model_garden_batch_size,
+      run,
+      multi_label=bool(plan.manifest and plan.manifest.multi_label),
+    )

@@ -45,8 +45,10 @@ CYCLE_LENGTH = 16  # shards read at once by the interleave
 
 def features() -> Dict[str, Any]:
   """The parsing spec of the two keys training reads (`tf.io.parse_single_example`)."""
-  return {'image/encoded': tf.io.FixedLenFeature([], tf.string),
-          'image/class/label': tf.io.FixedLenFeature([], tf.int64)}
+  return {
+    'image/encoded': tf.io.FixedLenFeature([], tf.string),
+    'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+  }
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: `read.FEATURES` without importing TensorFlow early.
@@ -75,8 +77,10 @@ def shard_files(output_dir: str, split: str, manifest: Optional[Dict] = None) ->
   """
   manifest = manifest or load_manifest(output_dir)
   if split not in manifest['splits']:
-    raise ValueError(f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
-                     f'{sorted(manifest["splits"])}.')
+    raise ValueError(
+      f'split {split!r} is not in {output_dir}/{layout.MANIFEST_FILE}; it has '
+      f'{sorted(manifest["splits"])}.'
+    )
   output = layout.OutputLayout.of_manifest(output_dir, manifest)
   return [output.path(shard['file']) for shard in manifest['splits'][split]['shards']]
 
@@ -91,9 +95,15 @@ def decode_and_random_crop(image_bytes: tf.Tensor, image_size: int, seed: tf.Ten
   """
   shape = tf.io.extract_jpeg_shape(image_bytes)
   begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-      shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]), seed=seed,
-      min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
-      max_attempts=10, use_image_if_no_bounding_boxes=True)
+    shape,
+    bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4]),
+    seed=seed,
+    min_object_covered=0.1,
+    aspect_ratio_range=(3 / 4, 4 / 3),
+    area_range=(0.08, 1.0),
+    max_attempts=10,
+    use_image_if_no_bounding_boxes=True,
+  )
   offset_y, offset_x, _ = tf.unstack(begin)
   height, width, _ = tf.unstack(size)
   crop_window = tf.stack([offset_y, offset_x, height, width])
@@ -106,12 +116,15 @@ def decode_and_center_crop(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor
   of the shorter side, resized (the classic ImageNet eval preprocessing)."""
   shape = tf.io.extract_jpeg_shape(image_bytes)
   height, width = shape[0], shape[1]
-  crop = tf.cast(image_size / (image_size + CROP_PADDING)
-                 * tf.cast(tf.minimum(height, width), tf.float32), tf.int32)
+  crop = tf.cast(
+    image_size / (image_size + CROP_PADDING) * tf.cast(tf.minimum(height, width), tf.float32),
+    tf.int32,
+  )
   offset_y = (height - crop + 1) // 2
   offset_x = (width - crop + 1) // 2
-  image = tf.io.decode_and_crop_jpeg(image_bytes, tf.stack([offset_y, offset_x, crop, crop]),
-                                     channels=3)
+  image = tf.io.decode_and_crop_jpeg(
+    image_bytes, tf.stack([offset_y, offset_x, crop, crop]), channels=3
+  )
   return _resize(image, image_size)
 
 
@@ -126,9 +139,13 @@ def parse_example(serialized: tf.Tensor, num_labels: int = 0) -> Tuple[tf.Tensor
   if not num_labels:
     parsed = tf.io.parse_single_example(serialized, features())
     return parsed['image/encoded'], tf.cast(parsed['image/class/label'], tf.int32)
-  parsed = tf.io.parse_single_example(serialized, {
+  parsed = tf.io.parse_single_example(
+    serialized,
+    {
       'image/encoded': tf.io.FixedLenFeature([], tf.string),
-      'image/class/label': tf.io.VarLenFeature(tf.int64)})
+      'image/class/label': tf.io.VarLenFeature(tf.int64),
+    },
+  )
   ids = parsed['image/class/label'].values
   return parsed['image/encoded'], tf.reduce_max(tf.one_hot(ids, num_labels), axis=0)
 
@@ -139,17 +156,27 @@ def channel_stats(output_dir: str, split: str = 'train') -> Tuple[List[float], L
   return stats['mean_rgb'], stats['std_rgb']
 
 
-def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_size: int = 224,
-            shuffle_buffer: int = SHUFFLE_BUFFER, seed: Optional[int] = None,
-            repeat: bool = False, drop_remainder: bool = False, normalize: bool = False,
-            cycle_length: int = CYCLE_LENGTH) -> tf.data.Dataset:
+def dataset(
+  output_dir: str,
+  split: str,
+  batch_size: int,
+  training: bool,
+  image_size: int = 224,
+  shuffle_buffer: int = SHUFFLE_BUFFER,
+  seed: Optional[int] = None,
+  repeat: bool = False,
+  drop_remainder: bool = False,
+  normalize: bool = False,
+  cycle_length: int = CYCLE_LENGTH,
+) -> tf.data.Dataset:
   """A batched (images, labels) tf.data.Dataset of one split of an output directory.
 
   Args:
     output_dir: the converter's output (local path or gs://), holding manifest.json.
     split: 'train', 'validation', 'test' (a key of the manifest's "splits").
     batch_size: examples per batch; the last batch is smaller unless drop_remainder.
-    training: shuffle shards and records and apply random crop + flip; else center crop, fixed order.
+    training: shuffle shards and records and apply random crop + flip; else center crop, fixed
+    order.
     image_size: side in pixels of the square images produced.
     shuffle_buffer: record shuffle buffer (examples), used when training.
     seed: makes the order and the augmentation repeatable, run to run (None: different every run).
@@ -164,29 +191,35 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
   """
   manifest = load_manifest(output_dir)
   if file_formats.of_manifest(manifest).name != file_formats.FileFormat.TFRECORD:
-    raise ValueError(f'{output_dir} holds {manifest["file_format"]} shards, which tf.data cannot read; '
-                     "use ExampleSource(output_dir, split), Grain or TFDS's as_data_source().")
+    raise ValueError(
+      f'{output_dir} holds {manifest["file_format"]} shards, which tf.data cannot read; '
+      "use ExampleSource(output_dir, split), Grain or TFDS's as_data_source()."
+    )
   files = shard_files(output_dir, split, manifest)
   compression = 'GZIP' if manifest.get('compression') == 'gzip' else ''
   autotune = tf.data.AUTOTUNE
-  # Evaluation keeps shard order; training without a seed lets the interleave and map reorder freely.
+  # Evaluation keeps shard order; training without a seed lets the interleave and map reorder
+  # freely.
   deterministic = not training or seed is not None
 
   shards = tf.data.Dataset.from_tensor_slices(files)
   if training:
     shards = shards.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   records = shards.interleave(
-      lambda path: tf.data.TFRecordDataset(path, compression_type=compression,
-                                           buffer_size=8 << 20),
-      cycle_length=min(cycle_length, len(files)), num_parallel_calls=autotune,
-      deterministic=deterministic)
+    lambda path: tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=8 << 20),
+    cycle_length=min(cycle_length, len(files)),
+    num_parallel_calls=autotune,
+    deterministic=deterministic,
+  )
   if training:
     records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   if repeat:
     records = records.repeat()
-  else:  # Keras then knows the steps per epoch; a shard shorter/longer than the manifest is an error
-    records = records.apply(tf.data.experimental.assert_cardinality(
-        manifest['splits'][split]['num_examples']))
+  # Keras then knows the steps per epoch; a shard shorter/longer than the manifest is an error
+  else:
+    records = records.apply(
+      tf.data.experimental.assert_cardinality(manifest['splits'][split]['num_examples'])
+    )
   # One stateless-op seed per record ([2] int64): augmentation does not depend on thread timing.
   records = tf.data.Dataset.zip((records, tf.data.Dataset.random(seed=seed).batch(2)))
 
@@ -194,14 +227,16 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
   if normalize:
     mean, std = (tf.constant(v, tf.float32) for v in channel_stats(output_dir))
 
-  num_labels = (manifest['num_classes'] + manifest['label_offset']
-                if manifest.get('multi_label') else 0)
+  num_labels = (
+    manifest['num_classes'] + manifest['label_offset'] if manifest.get('multi_label') else 0
+  )
 
   def preprocess(serialized, op_seed):
     image_bytes, label = parse_example(serialized, num_labels)
     if training:
       image = tf.image.stateless_random_flip_left_right(
-          decode_and_random_crop(image_bytes, image_size, op_seed), seed=op_seed[::-1])
+        decode_and_random_crop(image_bytes, image_size, op_seed), seed=op_seed[::-1]
+      )
     else:
       image = decode_and_center_crop(image_bytes, image_size)
     image = tf.cast(image, tf.float32)
@@ -209,7 +244,8 @@ def dataset(output_dir: str, split: str, batch_size: int, training: bool, image_
       image = (image - mean) / std
     return image, label
 
-  return (records
-          .map(preprocess, num_parallel_calls=autotune, deterministic=deterministic)
-          .batch(batch_size, drop_remainder=drop_remainder)
-          .prefetch(autotune))
+  return (
+    records.map(preprocess, num_parallel_calls=autotune, deterministic=deterministic)
+    .batch(batch_size, drop_remainder=drop_remainder)
+    .prefetch(autotune)
+  )

@@ -8,9 +8,9 @@ pixels training reads); examples per class per split; histograms of stored width
 size from up to `--max_records` records per split taken evenly from every shard; mean/std per
 channel and the reject reasons as stats.json counts them; the closest duplicates across splits side
 by side (pipeline/reporting/duplicates.py). Shards are read through Beam's FileSystems with their
-format's reader (transforms/output/file_format.py); images are decoded with `tf.io.decode_jpeg` as in
-training, and drawn unscaled (`Figure.figimage`), so each tile's pixels are exactly `tile_image()`
-of a record.
+format's reader (transforms/output/file_format.py); images are decoded with `tf.io.decode_jpeg` as
+in training, and drawn unscaled (`Figure.figimage`), so each tile's pixels are exactly
+`tile_image()` of a record.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ NO_REJECTS = 'no file was rejected'
 @dataclasses.dataclass
 class Sample:
   """One record's decoded image, for the contact sheet."""
+
   label: int
   filename: str
   shard: str
@@ -86,6 +87,7 @@ class Sample:
 @dataclasses.dataclass
 class Tile:
   """Where a sample landed: row/col in the sheet and its top-left pixel in the sheet and in the PNG."""
+
   row: int
   col: int
   y: int
@@ -98,6 +100,7 @@ class Tile:
 @dataclasses.dataclass
 class ReportData:
   """What the report shows, read from an output directory."""
+
   manifest: Dict
   stats: Dict
   label_names: List[str]  # label i -> name ("background" first with label_offset 1)
@@ -105,7 +108,8 @@ class ReportData:
   samples: Dict[int, List[Sample]]  # label -> first samples in shard order
   sizes: Dict[str, List[Tuple[int, int]]]  # split -> (height, width) of the records read
   num_bytes: Dict[str, List[int]]  # split -> len(image/encoded) of the records read
-  # the closest pairs across splits of duplicates.jsonl, with their images (pipeline/reporting/duplicates.py)
+  # the closest pairs across splits of duplicates.jsonl, with their images
+  # (pipeline/reporting/duplicates.py)
   duplicate_pairs: List[DuplicatePair] = dataclasses.field(default_factory=list)
 
 
@@ -153,6 +157,7 @@ def _tensorflow():
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   with _native_stderr_held():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     tiny = io.BytesIO()
     Image.new('RGB', (8, 8)).save(tiny, format='JPEG')
     tf.io.decode_jpeg(tiny.getvalue(), channels=3)  # Loads the kernels and probes for devices.
@@ -174,7 +179,7 @@ def tile_image(image: np.ndarray, size: int = TILE_PIXELS) -> np.ndarray:
   resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
   tile = np.full((size, size, 3), TILE_BACKGROUND, np.uint8)
   top, left = (size - new_h) // 2, (size - new_w) // 2
-  tile[top:top + new_h, left:left + new_w] = resized
+  tile[top : top + new_h, left : left + new_w] = resized
   return tile
 
 
@@ -182,8 +187,12 @@ def _shard_quota(max_records: int, num_shards: int) -> Optional[int]:
   return None if max_records <= 0 else max(1, math.ceil(max_records / max(1, num_shards)))
 
 
-def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES,
-                     max_records: int = MAX_RECORDS) -> ReportData:
+def read_report_data(
+  output_dir: str,
+  per_class: int = PER_CLASS,
+  max_classes: int = MAX_CLASSES,
+  max_records: int = MAX_RECORDS,
+) -> ReportData:
   """Reads manifest, stats, labels, rejects and (a bounded number of) records of every split.
 
   Samples for the contact sheet are the first `per_class` records of each of the first `max_classes`
@@ -195,11 +204,15 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
   output, manifest = layout.read_output(output_dir)
   stats = layout.read_json(output.path(layout.STATS_FILE))
   # label i -> name; tolerates a labels.txt with or without the "background" line of label_offset 1
-  label_names = tfds_label_names(manifest,
-                                 layout.read_text(output.path(layout.LABELS_FILE)).splitlines())
+  label_names = tfds_label_names(
+    manifest, layout.read_text(output.path(layout.LABELS_FILE)).splitlines()
+  )
   rejects_path = output.path(layout.REJECTS_FILE)
-  rejects = ([Reject.from_json(r) for r in layout.read_jsonl(rejects_path)]
-             if FileSystems.exists(rejects_path) else [])
+  rejects = (
+    [Reject.from_json(r) for r in layout.read_jsonl(rejects_path)]
+    if FileSystems.exists(rejects_path)
+    else []
+  )
   offset = int(manifest['label_offset'])
   wanted = set(range(offset, offset + min(max_classes, int(manifest['num_classes']))))
   samples: Dict[int, List[Sample]] = collections.defaultdict(list)
@@ -212,8 +225,9 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
     quota = _shard_quota(max_records, len(shards))
     sizes[split], num_bytes[split] = [], []
     for shard in shards:
-      with contextlib.closing(shard_format.read(output.path(shard['file']),
-                                                manifest.get('compression', 'none'))) as records:
+      with contextlib.closing(
+        shard_format.read(output.path(shard['file']), manifest.get('compression', 'none'))
+      ) as records:
         for index, data in enumerate(itertools.islice(records, quota)):
           example = parse_example(data).require('encoded', 'height', 'width', 'labels')
           sizes[split].append((example.height, example.width))
@@ -221,14 +235,21 @@ def read_report_data(output_dir: str, per_class: int = PER_CLASS, max_classes: i
           # A multi-label record (transforms/inputs/manifest.py) is a sample of each of its labels.
           for label in example.labels:
             if label in wanted and len(samples[label]) < per_class:
-              samples[label].append(Sample(label, example.filename or '', shard['file'], index,
-                                           decode_image(example.encoded)))
+              samples[label].append(
+                Sample(
+                  label, example.filename or '', shard['file'], index, decode_image(example.encoded)
+                )
+              )
   pairs = read_duplicate_pairs(output, manifest, decode_image)
   return ReportData(manifest, stats, label_names, rejects, dict(samples), sizes, num_bytes, pairs)
 
 
-def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
-                  tile: int = TILE_PIXELS, gap: int = TILE_GAP) -> Tuple[np.ndarray, List[Tile]]:
+def contact_sheet(
+  rows: Sequence[Sequence[Sample]],
+  per_class: int = PER_CLASS,
+  tile: int = TILE_PIXELS,
+  gap: int = TILE_GAP,
+) -> Tuple[np.ndarray, List[Tile]]:
   """Samples in rows (one row per class) -> (uint8 [H, W, 3] sheet, the tiles placed).
 
   The sheet is (len(rows) x per_class) cells of `tile` pixels with `gap` pixels around each;
@@ -241,7 +262,7 @@ def contact_sheet(rows: Sequence[Sequence[Sample]], per_class: int = PER_CLASS,
   for r, row in enumerate(rows):
     for c, sample in enumerate(row[:per_class]):
       y, x = gap + r * (tile + gap), gap + c * (tile + gap)
-      sheet[y:y + tile, x:x + tile] = tile_image(sample.image, tile)
+      sheet[y : y + tile, x : x + tile] = tile_image(sample.image, tile)
       tiles.append(Tile(r, c, y, x, sample))
   return sheet, tiles
 
@@ -271,20 +292,24 @@ def summary_lines(data: ReportData) -> List[str]:
   for split in ordered_splits(set(data.manifest['splits']) | stats_splits):
     s = data.stats.get(split, {})
     entry = data.manifest['splits'].get(split, {'num_examples': 0, 'num_shards': 0})
-    lines.append(f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s), '
-                 f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
-                 f'std RGB {_fmt(s.get("std_rgb", []))}')
+    lines.append(
+      f'{split}: {entry["num_examples"]} examples in {entry["num_shards"]} shard(s), '
+      f'{s.get("num_rejected", 0)} rejected; mean RGB {_fmt(s.get("mean_rgb", []))}, '
+      f'std RGB {_fmt(s.get("std_rgb", []))}'
+    )
   if data.stats.get('num_rejected_without_split'):
-    lines.append(f'no split: {data.stats["num_rejected_without_split"]} rejected before a split was '
-                 'chosen')
+    lines.append(
+      f'no split: {data.stats["num_rejected_without_split"]} rejected before a split was chosen'
+    )
   return lines
 
 
 def _sample_rows(data: ReportData) -> Tuple[List[str], List[List[Sample]]]:
   labels = sorted(data.samples)
-  return ([data.label_names[label] if label < len(data.label_names) else str(label)
-           for label in labels],
-          [data.samples[label] for label in labels])
+  return (
+    [data.label_names[label] if label < len(data.label_names) else str(label) for label in labels],
+    [data.samples[label] for label in labels],
+  )
 
 
 MAX_SIZE_BARS = 12  # distinct stored sizes drawn as bars; more make width/height histograms
@@ -307,8 +332,9 @@ def _draw_sizes(ax, data: ReportData, splits: Sequence[str]) -> None:
   else:
     for split in (s for s in splits if data.sizes[s]):
       dims = np.array(data.sizes[split])
-      ax.hist([dims[:, 1], dims[:, 0]], bins=30, label=[f'{split} width', f'{split} height'],
-              alpha=0.7)
+      ax.hist(
+        [dims[:, 1], dims[:, 0]], bins=30, label=[f'{split} width', f'{split} height'], alpha=0.7
+      )
     ax.set_xlabel('pixels')
   _legend_in_headroom(ax)
 
@@ -330,20 +356,32 @@ def _fitted(text: str, width: int, max_lines: int = 1) -> str:
   lines = textwrap.wrap(text, width, break_on_hyphens=False) or ['']
   if len(lines) > max_lines:
     lines = lines[:max_lines]
-    lines[-1] = lines[-1][:width - 1] + '…'
+    lines[-1] = lines[-1][: width - 1] + '…'
   return '\n'.join(lines)
 
 
-def _draw_charts(fig, data: ReportData, top: float, bottom: float,
-                 glyphs: Callable[[str], str] = str) -> None:
+def _draw_charts(
+  fig, data: ReportData, top: float, bottom: float, glyphs: Callable[[str], str] = str
+) -> None:
   """Four charts in two rows between figure fractions bottom..top; `glyphs` writes texts that hold
   characters no font has (pipeline/reporting/fonts.py)."""
   from matplotlib.ticker import MaxNLocator  # pylint: disable=import-outside-toplevel
+
   row_h = (top - bottom) / 2
   splits = ordered_splits(data.manifest['splits'])
   # the right column starts further in: its y labels (reject reasons) are words, not numbers
-  axes = [fig.add_axes([(0.06, 0.62)[col], bottom + row_h * (1 - row) + 0.12 * row_h,
-                        (0.40, 0.36)[col], 0.68 * row_h]) for row in range(2) for col in range(2)]
+  axes = [
+    fig.add_axes(
+      [
+        (0.06, 0.62)[col],
+        bottom + row_h * (1 - row) + 0.12 * row_h,
+        (0.40, 0.36)[col],
+        0.68 * row_h,
+      ]
+    )
+    for row in range(2)
+    for col in range(2)
+  ]
 
   offset = int(data.manifest['label_offset'])
   classes = data.label_names[offset:]
@@ -353,9 +391,12 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float,
     counts = data.stats.get(split, {}).get('class_counts', {})
     axes[0].bar(positions + i * width, [counts.get(c, 0) for c in classes], width, label=split)
   axes[0].set_xticks(positions + width * (len(splits) - 1) / 2)
-  axes[0].set_xticklabels([_fitted(glyphs(c), TICK_LABEL_CHARS) for c in classes],
-                          rotation=45 if len(classes) <= 40 else 90, ha='right',
-                          fontsize=8 if len(classes) <= 40 else 4)
+  axes[0].set_xticklabels(
+    [_fitted(glyphs(c), TICK_LABEL_CHARS) for c in classes],
+    rotation=45 if len(classes) <= 40 else 90,
+    ha='right',
+    fontsize=8 if len(classes) <= 40 else 4,
+  )
   axes[0].set_ylabel('examples')
   axes[0].set_title('Examples per class per split (stats.json)')
   _legend_in_headroom(axes[0])
@@ -374,28 +415,39 @@ def _draw_charts(fig, data: ReportData, top: float, bottom: float,
   rejected = data.stats.get('num_rejected', len(data.rejects))
   axes[3].set_title(f'Reject reasons (stats.json, {rejected} file{"s" * (rejected != 1)})')
   if reasons:
-    axes[3].barh([_fitted(glyphs(r), REASON_LABEL_CHARS, 3) for r, _ in reasons][::-1],
-                 [n for _, n in reasons][::-1], color='tab:red')
+    axes[3].barh(
+      [_fitted(glyphs(r), REASON_LABEL_CHARS, 3) for r, _ in reasons][::-1],
+      [n for _, n in reasons][::-1],
+      color='tab:red',
+    )
     axes[3].tick_params(axis='y', labelsize=8)
     axes[3].set_xlabel('files')
     axes[3].xaxis.set_major_locator(MaxNLocator(integer=True))
   else:
     axes[3].set_axis_off()
-    axes[3].text(0.5, 0.5, NO_REJECTS, ha='center', va='center', fontsize=12,
-                 transform=axes[3].transAxes)
+    axes[3].text(
+      0.5, 0.5, NO_REJECTS, ha='center', va='center', fontsize=12, transform=axes[3].transAxes
+    )
 
 
 def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> ReportResult:
   """Draws the report into png_path (Beam FileSystems path) and returns its size and tiles."""
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use('Agg')
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
   names, rows = _sample_rows(data)
   sheet, tiles = contact_sheet(rows, per_class)
   lines = summary_lines(data)
-  glyphs = Glyphs([*data.label_names, *lines, *(p.caption() for p in data.duplicate_pairs),
-                   *(reason for reason, _ in data_reasons(data))])
+  glyphs = Glyphs(
+    [
+      *data.label_names,
+      *lines,
+      *(p.caption() for p in data.duplicate_pairs),
+      *(reason for reason, _ in data_reasons(data)),
+    ]
+  )
   header = HEADER_HEIGHT + SUMMARY_LINE_HEIGHT * max(0, len(lines) - 2)  # a test split adds a line
   width = max(MIN_WIDTH, LABEL_WIDTH + sheet.shape[1] + 40)
   pairs = pairs_sheet(data.duplicate_pairs, tile_image, TILE_PIXELS, TILE_GAP, TILE_BACKGROUND)
@@ -403,28 +455,54 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   height = header + sheet.shape[0] + 30 + pairs_height + 2 * CHART_HEIGHT
   with matplotlib.rc_context({'font.family': glyphs.families}):
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor='white')
-    fig.text(10 / width, 1 - 12 / height, 'folder2tfrecord report', fontsize=16, weight='bold',
-             va='top', fontfamily=glyphs.families[0])  # A fallback font may have no bold.
+    fig.text(
+      10 / width,
+      1 - 12 / height,
+      'folder2tfrecord report',
+      fontsize=16,
+      weight='bold',
+      va='top',
+      fontfamily=glyphs.families[0],
+    )  # A fallback font may have no bold.
     for i, line in enumerate(lines):
-      fig.text(10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, glyphs(line), fontsize=10,
-               va='top')
+      fig.text(
+        10 / width, 1 - (44 + SUMMARY_LINE_HEIGHT * i) / height, glyphs(line), fontsize=10, va='top'
+      )
     shown = len(rows)
-    fig.text(10 / width, 1 - (header - 16) / height,
-             f'Contact sheet: first {per_class} records of {shown} of '
-             f'{data.manifest["num_classes"]} classes, decoded from the shards', fontsize=10,
-             va='top', style='italic')
+    fig.text(
+      10 / width,
+      1 - (header - 16) / height,
+      f'Contact sheet: first {per_class} records of {shown} of '
+      f'{data.manifest["num_classes"]} classes, decoded from the shards',
+      fontsize=10,
+      va='top',
+      style='italic',
+    )
     sheet_x, sheet_y = LABEL_WIDTH, header
     fig.figimage(sheet, xo=sheet_x, yo=height - sheet_y - sheet.shape[0], origin='upper')
     for r, name in enumerate(names):
       centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-      fig.text((LABEL_WIDTH - 10) / width, 1 - centre / height,
-               _fitted(glyphs(name), NAME_CHARS, 3), ha='right', va='center', fontsize=11,
-               multialignment='right')
+      fig.text(
+        (LABEL_WIDTH - 10) / width,
+        1 - centre / height,
+        _fitted(glyphs(name), NAME_CHARS, 3),
+        ha='right',
+        va='center',
+        fontsize=11,
+        multialignment='right',
+      )
     for t in tiles:
       t.png_y, t.png_x = sheet_y + t.y, sheet_x + t.x
     if data.duplicate_pairs:
-      _draw_pairs(fig, data.duplicate_pairs, pairs, width, height,
-                  top=sheet_y + sheet.shape[0] + 30, glyphs=glyphs)
+      _draw_pairs(
+        fig,
+        data.duplicate_pairs,
+        pairs,
+        width,
+        height,
+        top=sheet_y + sheet.shape[0] + 30,
+        glyphs=glyphs,
+      )
     _draw_charts(fig, data, top=(2 * CHART_HEIGHT) / height, bottom=0.0, glyphs=glyphs)
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=DPI)
@@ -437,17 +515,36 @@ def render(data: ReportData, png_path: str, per_class: int = PER_CLASS) -> Repor
   return ReportResult(png_path, html_path, width, height, tiles)
 
 
-def _draw_pairs(fig, pairs: Sequence[DuplicatePair], sheet: np.ndarray, width: int, height: int,
-                top: int, glyphs: Callable[[str], str] = str) -> None:
+def _draw_pairs(
+  fig,
+  pairs: Sequence[DuplicatePair],
+  sheet: np.ndarray,
+  width: int,
+  height: int,
+  top: int,
+  glyphs: Callable[[str], str] = str,
+) -> None:
   """The duplicates section at `top` pixels from the top of the figure."""
-  fig.text(10 / width, 1 - top / height, f'Closest duplicates across splits (duplicates.jsonl, '
-           f'{len(pairs)} shown), decoded from the shards', fontsize=10, va='top', style='italic')
+  fig.text(
+    10 / width,
+    1 - top / height,
+    f'Closest duplicates across splits (duplicates.jsonl, '
+    f'{len(pairs)} shown), decoded from the shards',
+    fontsize=10,
+    va='top',
+    style='italic',
+  )
   sheet_y = top + PAIRS_TITLE_HEIGHT
   fig.figimage(sheet, xo=LABEL_WIDTH, yo=height - sheet_y - sheet.shape[0], origin='upper')
   for r, pair in enumerate(pairs):
     centre = sheet_y + TILE_GAP + r * (TILE_PIXELS + TILE_GAP) + TILE_PIXELS / 2
-    fig.text((LABEL_WIDTH + sheet.shape[1] + 10) / width, 1 - centre / height,
-             glyphs(pair.caption()), va='center', fontsize=10)
+    fig.text(
+      (LABEL_WIDTH + sheet.shape[1] + 10) / width,
+      1 - centre / height,
+      glyphs(pair.caption()),
+      va='center',
+      fontsize=10,
+    )
 
 
 def build_html(data: ReportData, png: bytes) -> str:
@@ -458,31 +555,52 @@ def build_html(data: ReportData, png: bytes) -> str:
   splits = ordered_splits(data.manifest['splits'])
   head = ''.join(f'<th>{esc(s)}</th>' for s in splits)
   class_rows = ''.join(
-      f'<tr><td>{i + offset}</td><td>{esc(name)}</td>' + ''.join(
-          f'<td>{data.stats.get(s, {}).get("class_counts", {}).get(name, 0)}</td>' for s in splits)
-      + '</tr>' for i, name in enumerate(data.label_names[offset:]))
-  reject_rows = ''.join(f'<tr><td>{esc(reason)}</td><td>{n}</td></tr>'
-                        for reason, n in data_reasons(data))
-  pair_rows = ''.join(f'<tr><td>{esc(p.kind)}</td><td>{p.distance}</td>' + ''.join(
-      f'<td>{esc(split)}</td><td style="text-align:left">{esc(path)}</td>' for split, path in p.files)
-                      + '</tr>' for p in data.duplicate_pairs)
+    f'<tr><td>{i + offset}</td><td>{esc(name)}</td>'
+    + ''.join(
+      f'<td>{data.stats.get(s, {}).get("class_counts", {}).get(name, 0)}</td>' for s in splits
+    )
+    + '</tr>'
+    for i, name in enumerate(data.label_names[offset:])
+  )
+  reject_rows = ''.join(
+    f'<tr><td>{esc(reason)}</td><td>{n}</td></tr>' for reason, n in data_reasons(data)
+  )
+  pair_rows = ''.join(
+    f'<tr><td>{esc(p.kind)}</td><td>{p.distance}</td>'
+    + ''.join(
+      f'<td>{esc(split)}</td><td style="text-align:left">{esc(path)}</td>'
+      for split, path in p.files
+    )
+    + '</tr>'
+    for p in data.duplicate_pairs
+  )
   return (
-      '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>folder2tfrecord report</title>'
-      '<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>'
-      '</head><body>\n<h1>folder2tfrecord report</h1>\n'
-      f'<ul>{rows}</ul>\n'
-      f'<img alt="report" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">\n'
-      f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
-      f'{class_rows}</table>\n'
-      '<h2>Reject reasons</h2>' + (f'<table><tr><th>reason</th><th>files</th></tr>{reject_rows}'
-                                   f'</table>\n' if reject_rows else f'<p>{NO_REJECTS}</p>\n') +
-      '<h2>Closest duplicates across splits</h2><table><tr><th>kind</th><th>bits</th>'
-      f'<th>split</th><th>file</th><th>split</th><th>file</th></tr>{pair_rows}</table>\n'
-      '</body></html>\n')
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>folder2tfrecord report</title>'
+    '<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>'
+    '</head><body>\n<h1>folder2tfrecord report</h1>\n'
+    f'<ul>{rows}</ul>\n'
+    f'<img alt="report" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">\n'
+    f'<h2>Examples per class</h2><table><tr><th>label</th><th>class</th>{head}</tr>'
+    f'{class_rows}</table>\n'
+    '<h2>Reject reasons</h2>'
+    + (
+      f'<table><tr><th>reason</th><th>files</th></tr>{reject_rows}</table>\n'
+      if reject_rows
+      else f'<p>{NO_REJECTS}</p>\n'
+    )
+    + '<h2>Closest duplicates across splits</h2><table><tr><th>kind</th><th>bits</th>'
+    f'<th>split</th><th>file</th><th>split</th><th>file</th></tr>{pair_rows}</table>\n'
+    '</body></html>\n'
+  )
 
 
-def report(output_dir: str, png_path: str, per_class: int = PER_CLASS,
-           max_classes: int = MAX_CLASSES, max_records: int = MAX_RECORDS) -> ReportResult:
+def report(
+  output_dir: str,
+  png_path: str,
+  per_class: int = PER_CLASS,
+  max_classes: int = MAX_CLASSES,
+  max_records: int = MAX_RECORDS,
+) -> ReportResult:
   """Reads output_dir and writes png_path and the .html next to it."""
   data = read_report_data(output_dir, per_class, max_classes, max_records)
   return render(data, png_path, per_class)
@@ -490,16 +608,28 @@ def report(output_dir: str, png_path: str, per_class: int = PER_CLASS,
 
 def build_parser() -> argparse.ArgumentParser:
   """The flags of `folder2tfrecord report` (scripts/flags_doc.py documents them)."""
-  parser = argparse.ArgumentParser(prog='folder2tfrecord report', description=__doc__.split('\n')[0])
-  parser.add_argument('output_dir', help='the converter\'s output directory (local, gs://, s3://)')
-  parser.add_argument('--output', default='report.png',
-                      help='PNG to write; the HTML page goes next to it (.png -> .html)')
+  parser = argparse.ArgumentParser(
+    prog='folder2tfrecord report', description=__doc__.split('\n')[0]
+  )
+  parser.add_argument('output_dir', help="the converter's output directory (local, gs://, s3://)")
+  parser.add_argument(
+    '--output',
+    default='report.png',
+    help='PNG to write; the HTML page goes next to it (.png -> .html)',
+  )
   parser.add_argument('--per_class', type=int, default=PER_CLASS, help='tiles per class')
-  parser.add_argument('--max_classes', type=int, default=MAX_CLASSES,
-                      help='classes shown in the contact sheet (the first ones by label)')
-  parser.add_argument('--max_records', type=int, default=MAX_RECORDS,
-                      help='records read per split for the histograms, spread over its shards '
-                           '(0 = all)')
+  parser.add_argument(
+    '--max_classes',
+    type=int,
+    default=MAX_CLASSES,
+    help='classes shown in the contact sheet (the first ones by label)',
+  )
+  parser.add_argument(
+    '--max_records',
+    type=int,
+    default=MAX_RECORDS,
+    help='records read per split for the histograms, spread over its shards (0 = all)',
+  )
   return parser
 
 
@@ -515,12 +645,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   FileSystems.set_options(PipelineOptions(beam_args))  # e.g. --s3_endpoint_url
   manifest = layout.join(args.output_dir, layout.MANIFEST_FILE)
   if not FileSystems.exists(manifest):
-    print(f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
-          'not finished (the manifest is written after every shard).', file=sys.stderr)
+    print(
+      f'error: {manifest} not found: {args.output_dir} is not a converter output, or its run has '
+      'not finished (the manifest is written after every shard).',
+      file=sys.stderr,
+    )
     return 2
   result = report(args.output_dir, args.output, args.per_class, args.max_classes, args.max_records)
-  print(f'wrote {result.png} ({result.width}x{result.height}, {len(result.tiles)} tiles) and '
-        f'{result.html}')
+  print(
+    f'wrote {result.png} ({result.width}x{result.height}, {len(result.tiles)} tiles) and '
+    f'{result.html}'
+  )
   return 0
 
 

@@ -2,11 +2,11 @@
 
     python scripts/worker_requirements.py > worker-requirements.txt
 
-run_dataflow.sh passes the result as Beam's --requirements_file, so every worker installs the Pillow,
-simplejpeg, OpenCV and numpy the driver was tested with (and the shard writers' codec check,
-transforms/imaging/codec_versions.py, finds the driver's versions). Only these: the rest comes with the package
-(--setup_file) and Beam's worker image, and a requirements file is downloaded on the launcher and staged
-for the workers, which would be hundreds of MB with TensorFlow in it.
+run_dataflow.sh passes the result as Beam's --requirements_file, so every worker installs the
+Pillow, simplejpeg, OpenCV and numpy the driver was tested with (and the shard writers' codec check,
+transforms/imaging/codec_versions.py, finds the driver's versions). Only these: the rest comes with
+the package (--setup_file) and Beam's worker image, and a requirements file is downloaded on the
+launcher and staged for the workers, which would be hundreds of MB with TensorFlow in it.
 
 Exit status 1 (and a message) when constraints.txt does not pin one of them.
 """

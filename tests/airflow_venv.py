@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 AIRFLOW_PINS: tuple[str, ...] = (
-    'apache-airflow==3.3.2',
-    'apache-airflow-providers-apache-beam==6.3.1',
-    'apache-airflow-providers-google==22.8.0',
+  'apache-airflow==3.3.2',
+  'apache-airflow-providers-apache-beam==6.3.1',
+  'apache-airflow-providers-google==22.8.0',
 )
 UV_PIN = 'uv==0.13.9'
 COMPLETE_MARKER = '.complete'
@@ -67,8 +67,9 @@ def ensure_airflow_venv(pins: tuple[str, ...] = AIRFLOW_PINS) -> Path:
   # uv reads the platform's CA store (as pip does here) instead of its bundled roots.
   env = {**os.environ, 'UV_NATIVE_TLS': '1'}
   subprocess.run(
-      [str(target / 'bin' / 'uv'), 'pip', 'install', '--python', str(python), *pins],
-      check=True, env=env,
+    [str(target / 'bin' / 'uv'), 'pip', 'install', '--python', str(python), *pins],
+    check=True,
+    env=env,
   )
   (target / COMPLETE_MARKER).write_text('\n'.join(pins) + '\n')
   return target

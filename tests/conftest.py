@@ -14,6 +14,7 @@ SAMPLE_FLAGS = ('--train_shards', '3', '--validation_shards', '2', '--validation
 def convert(input_dir, output_dir, *flags) -> int:
   """Runs the converter in-process (FnApiRunner, in_memory unless flags say otherwise)."""
   from pipeline.run import run  # pylint: disable=import-outside-toplevel
+
   return run(['--input', str(input_dir), '--output', str(output_dir), *map(str, flags)])
 
 
@@ -28,6 +29,7 @@ def sample_output(tmp_path_factory) -> pathlib.Path:
 def copies_of_samples(root: pathlib.Path, copies: int) -> pathlib.Path:
   """An input of `copies` x the sample photos (`<class>/<i>_<name>`) under root; returns root."""
   import shutil  # pylint: disable=import-outside-toplevel
+
   for i in range(copies):
     for path in SAMPLE_DIR.glob('*/*'):
       target = root / path.parent.name / f'{i}_{path.name}'
@@ -47,8 +49,16 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # ---------------------------------------------------------------------------------------------
 # Readers' fixtures (tests/test_read.py, test_report.py, test_tfds.py, test_model_garden.py).
 
-READERS_FLAGS = ('--train_shards', '2', '--validation_shards', '1', '--validation_fraction', '0.2',
-                 '--label_offset', '1')
+READERS_FLAGS = (
+  '--train_shards',
+  '2',
+  '--validation_shards',
+  '1',
+  '--validation_fraction',
+  '0.2',
+  '--label_offset',
+  '1',
+)
 
 
 @pytest.fixture(scope='session')
@@ -56,12 +66,13 @@ def readers_offset1_output(tmp_path_factory) -> pathlib.Path:
   """The sample photos plus two unreadable files (a truncated JPEG, a text file named .jpg),
   converted once with READERS_FLAGS (--label_offset 1, as for Model Garden); read-only for tests."""
   import shutil  # pylint: disable=import-outside-toplevel
+
   work = tmp_path_factory.mktemp('readers_offset1')
   photos = work / 'photos'
   shutil.copytree(SAMPLE_DIR, photos)
   (photos / 'ATTRIBUTION.md').unlink()  # A file beside the class folders would be a third reject.
   cat = (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes()
-  (photos / 'animal' / 'zz_truncated.jpg').write_bytes(cat[:len(cat) // 2])
+  (photos / 'animal' / 'zz_truncated.jpg').write_bytes(cat[: len(cat) // 2])
   (photos / 'flower' / 'zz_notes.jpg').write_text('not an image\n')
   output = work / 'output'
   assert convert(photos, output, *READERS_FLAGS) == 0
@@ -83,6 +94,7 @@ def arrange_split_folders(root: pathlib.Path) -> pathlib.Path:
   """The sample photos as root/train/, root/val/ and root/test/ (<class>/<image> in each): per class,
   in file name order, the last two files in val/, the one before them in test/, the rest in train/."""
   import shutil  # pylint: disable=import-outside-toplevel
+
   for klass, files in files_by_class().items():
     for i, path in enumerate(files):
       split = 'val' if i >= len(files) - 2 else 'test' if i == len(files) - 3 else 'train'

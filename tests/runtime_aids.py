@@ -1,15 +1,16 @@
 """Test aids for runs that end early (tests/test_interrupts.py, tests/test_disk_full.py).
 
-`run_on_pty` runs a command on a new pseudo-terminal, as a person would, lets the test act while it runs
-(press Ctrl-C, send a signal), and records what the screen showed, the exit code, when the command
-ended, which processes it started and whether any of them or any new shard outlived it.
+`run_on_pty` runs a command on a new pseudo-terminal, as a person would, lets the test act while it
+runs (press Ctrl-C, send a signal), and records what the screen showed, the exit code, when the
+command ended, which processes it started and whether any of them or any new shard outlived it.
 
-`FAULTS_SITECUSTOMIZE` is a sitecustomize module that every process of a run (the driver and its Beam
-workers inherit PYTHONPATH) loads: the first time a file whose name contains $F2T_FILL_WHEN is opened
-for writing, it fills the disk of $F2T_FILLER by writing that file until the kernel says ENOSPC (a real
-full disk, not a simulated error); the first time a file whose name contains $F2T_PAUSE_WHEN is opened
-(any mode), it creates $F2T_PAUSED and sleeps $F2T_PAUSE_SECONDS, a window in which the test acts;
-opening a file whose name contains $F2T_EIO_WHEN for writing raises OSError EIO (a failing disk).
+`FAULTS_SITECUSTOMIZE` is a sitecustomize module that every process of a run (the driver and its
+Beam workers inherit PYTHONPATH) loads: the first time a file whose name contains $F2T_FILL_WHEN is
+opened for writing, it fills the disk of $F2T_FILLER by writing that file until the kernel says
+ENOSPC (a real full disk, not a simulated error); the first time a file whose name contains
+$F2T_PAUSE_WHEN is opened (any mode), it creates $F2T_PAUSED and sleeps $F2T_PAUSE_SECONDS, a window
+in which the test acts; opening a file whose name contains $F2T_EIO_WHEN for writing raises OSError
+EIO (a failing disk).
 """
 
 import dataclasses
@@ -95,9 +96,11 @@ class Ended:
     code: its exit code (negative: killed by that signal).
     lines: the screen's lines (per line, what follows its last carriage return; escapes dropped).
     seconds: from its start to its exit; acted_at: from its start to the test's action (None: none).
-    survivors: processes it started that were still running WATCH_AFTER_EXIT_SECONDS after it exited.
+    survivors: processes it started that were still running WATCH_AFTER_EXIT_SECONDS after it
+    exited.
     late_shards: final shard files that appeared in the output after it exited.
   """
+
   code: int
   lines: List[str]
   seconds: float
@@ -130,8 +133,13 @@ def fork_on_pty(command, env) -> Tuple[int, int]:
   return pid, fd
 
 
-def run_on_pty(command, env, output: pathlib.Path, act: Optional[Callable[[int, int], bool]] = None,
-               timeout: float = 120.0) -> Ended:
+def run_on_pty(
+  command,
+  env,
+  output: pathlib.Path,
+  act: Optional[Callable[[int, int], bool]] = None,
+  timeout: float = 120.0,
+) -> Ended:
   """Runs `command` in REPO on a new pseudo-terminal; `act(pid, terminal_fd)` is called every 0.05 s
   until it returns True (it acted). Fails the test when the command runs longer than `timeout`."""
   started = time.monotonic()
@@ -141,8 +149,10 @@ def run_on_pty(command, env, output: pathlib.Path, act: Optional[Callable[[int, 
     while status is None:
       if time.monotonic() - started > timeout:
         _kill(pid, seen)
-        raise AssertionError(f'{command} did not end in {timeout} s; the screen ends with:\n'
-                             + '\n'.join(screen_lines(output_bytes)[-30:]))
+        raise AssertionError(
+          f'{command} did not end in {timeout} s; the screen ends with:\n'
+          + '\n'.join(screen_lines(output_bytes)[-30:])
+        )
       try:
         for child in psutil.Process(pid).children(recursive=True):
           seen.setdefault(child.pid, child)
@@ -165,13 +175,22 @@ def run_on_pty(command, env, output: pathlib.Path, act: Optional[Callable[[int, 
   survivors = [p for p in seen.values() if _running(p)]
   _kill(None, {p.pid: p for p in survivors})
   late = sorted(set(final_shards(output)) - shards_at_exit)
-  return Ended(os.waitstatus_to_exitcode(status), screen_lines(output_bytes), seconds, acted_at,
-               survivors, late)
+  return Ended(
+    os.waitstatus_to_exitcode(status),
+    screen_lines(output_bytes),
+    seconds,
+    acted_at,
+    survivors,
+    late,
+  )
 
 
 def screen_lines(data: bytes) -> List[str]:
   import re  # pylint: disable=import-outside-toplevel
-  text = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', data.decode('utf-8', 'replace')).replace('\r\n', '\n')
+
+  text = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', data.decode('utf-8', 'replace')).replace(
+    '\r\n', '\n'
+  )
   return [line.rsplit('\r', 1)[-1].rstrip() for line in text.rstrip('\n').split('\n')]
 
 

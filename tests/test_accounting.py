@@ -19,7 +19,12 @@ from pipeline.run import NO_SPLIT, SUMMARY_COLUMNS, summarize
 from transforms.output import layout
 from transforms.metadata.write import build_stats
 from transforms.records import Reject
-from transforms.metadata.reject_reasons import DUPLICATE, INTERNAL_ERROR, count_reasons, reason_category
+from transforms.metadata.reject_reasons import (
+  DUPLICATE,
+  INTERNAL_ERROR,
+  count_reasons,
+  reason_category,
+)
 from transforms.metadata.stats import SplitTotals
 
 LONG_CLASS = 'a class folder whose name is much longer than any column of the summary could hold'
@@ -34,7 +39,7 @@ def planted(tmp_path_factory):
   shutil.copytree(SAMPLE_DIR, photos, ignore=shutil.ignore_patterns('*.md'))
   (photos / 'flower' / 'notes.jpg').write_text('a text file, not a photo\n')  # not an image
   cut = (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes()
-  (photos / 'animal' / 'cut.jpg').write_bytes(cut[:len(cut) // 3])  # a truncated JPEG
+  (photos / 'animal' / 'cut.jpg').write_bytes(cut[: len(cut) // 3])  # a truncated JPEG
   (photos / LONG_CLASS).mkdir()
   shutil.copy(SAMPLE_DIR / 'space' / 'sk_rocket.jpg', photos / LONG_CLASS / 'rocket.jpg')
   (photos / LONG_CLASS / 'page.jpg').write_text('<!DOCTYPE html><html></html>')  # text (HTML)
@@ -43,8 +48,19 @@ def planted(tmp_path_factory):
   output = work / ('a-rather-deep-output-folder-' * 3) / 'out'
   printed = io.StringIO()
   with contextlib.redirect_stdout(printed):
-    assert convert(photos, output, '--validation_fraction', '0.2', '--train_shards', '2',
-                   '--validation_shards', '1') == 0
+    assert (
+      convert(
+        photos,
+        output,
+        '--validation_fraction',
+        '0.2',
+        '--train_shards',
+        '2',
+        '--validation_shards',
+        '1',
+      )
+      == 0
+    )
   rejects = layout.read_jsonl(str(output / layout.REJECTS_FILE))
   return output, printed.getvalue(), rejects
 
@@ -88,8 +104,10 @@ def test_every_reject_is_counted_once_in_its_split_or_without_one(planted):
   splits = [s for s in ('train', 'validation', 'test') if s in stats]
   for split in splits:
     assert stats[split]['num_rejected'] == sum(r['split'] == split for r in rejects)
-  assert (sum(stats[s]['num_rejected'] for s in splits) + stats['num_rejected_without_split']
-          == stats['num_rejected'])
+  assert (
+    sum(stats[s]['num_rejected'] for s in splits) + stats['num_rejected_without_split']
+    == stats['num_rejected']
+  )
   assert stats['reject_reasons'] == count_reasons(r['reason'] for r in rejects)
   assert sum(stats['reject_reasons'].values()) == stats['num_rejected']
 
@@ -99,14 +117,20 @@ def test_summary_and_stats_agree_and_reasons_are_phrases(planted):
   stats = _stats(output)
   table = _table(summary)
   for split in ('train', 'validation'):
-    assert table[split] == (stats[split]['num_examples'], stats[split]['num_rejected'],
-                            stats[split]['num_shards'])
+    assert table[split] == (
+      stats[split]['num_examples'],
+      stats[split]['num_rejected'],
+      stats[split]['num_shards'],
+    )
   assert table[NO_SPLIT] == (None, stats['num_rejected_without_split'], None)
   assert f'total: {stats["num_examples"]} examples, {stats["num_rejected"]} rejected' in summary
   assert _reasons(summary) == stats['reject_reasons']
-  assert {'text (HTML/XML/JSON), not an image', 'not a recognised image format',
-          'truncated or corrupt JPEG data',
-          'nested folder: only root/<class>/<image> is read'} == set(stats['reject_reasons'])
+  assert {
+    'text (HTML/XML/JSON), not an image',
+    'not a recognised image format',
+    'truncated or corrupt JPEG data',
+    'nested folder: only root/<class>/<image> is read',
+  } == set(stats['reject_reasons'])
 
 
 def test_summary_fits_80_columns(planted):
@@ -124,43 +148,66 @@ def test_report_shows_the_numbers_of_stats_json(planted):
   assert report.data_reasons(data) == list(stats['reject_reasons'].items())
   lines = report.summary_lines(data)
   for split in ('train', 'validation'):
-    assert any(line.startswith(f'{split}: {stats[split]["num_examples"]} examples') and
-               f'{stats[split]["num_rejected"]} rejected' in line for line in lines)
-  assert any(line.startswith(f'no split: {stats["num_rejected_without_split"]} rejected')
-             for line in lines)
+    assert any(
+      line.startswith(f'{split}: {stats[split]["num_examples"]} examples')
+      and f'{stats[split]["num_rejected"]} rejected' in line
+      for line in lines
+    )
+  assert any(
+    line.startswith(f'no split: {stats["num_rejected_without_split"]} rejected') for line in lines
+  )
   page = report.build_html(data, b'')
   for reason, files in stats['reject_reasons'].items():
     assert f'<tr><td>{html.escape(reason)}</td><td>{files}</td></tr>' in page
   assert sum(stats['reject_reasons'].values()) == len(rejects)
 
 
-@pytest.mark.parametrize('reason, category', [
+@pytest.mark.parametrize(
+  'reason, category',
+  [
     ('empty file (0 bytes)', 'empty file'),
     ('text (HTML/XML/JSON), not an image', 'text (HTML/XML/JSON), not an image'),
-    ('not a recognised image (UnidentifiedImageError: cannot identify image file)',
-     'not a recognised image'),
-    ('truncated or corrupt JPEG data (OSError: image file is truncated (60 bytes not processed))',
-     'truncated or corrupt JPEG data'),
-    ('decompression bomb refused from its header: 9000x9000 = 81000000 pixels > '
-     '--max_image_pixels 1000', 'decompression bomb refused from its header'),
+    (
+      'not a recognised image (UnidentifiedImageError: cannot identify image file)',
+      'not a recognised image',
+    ),
+    (
+      'truncated or corrupt JPEG data (OSError: image file is truncated (60 bytes not processed))',
+      'truncated or corrupt JPEG data',
+    ),
+    (
+      'decompression bomb refused from its header: 9000x9000 = 81000000 pixels > '
+      '--max_image_pixels 1000',
+      'decompression bomb refused from its header',
+    ),
     ('image has no pixels (0x5)', 'image has no pixels'),
     ("class 'cats' is not in --labels_file", 'class is not in --labels_file'),
-    ('nested folder: only root/<class>/<image> is read',
-     'nested folder: only root/<class>/<image> is read'),
-    ('cannot read the file (PermissionError: [Errno 13] Permission denied)', 'cannot read the file'),
+    (
+      'nested folder: only root/<class>/<image> is read',
+      'nested folder: only root/<class>/<image> is read',
+    ),
+    (
+      'cannot read the file (PermissionError: [Errno 13] Permission denied)',
+      'cannot read the file',
+    ),
     ('internal error: ValueError: boom', INTERNAL_ERROR),
     ('duplicate of flower/a.jpg', DUPLICATE),
     ('excluded', 'excluded'),
-])
+  ],
+)
 def test_reason_categories_drop_only_per_file_details(reason, category):
   assert reason_category(reason) == category
 
 
 def test_a_split_with_rejects_only_still_has_its_row():
-  rejects = [Reject('a', 'empty file (0 bytes)', 'test'), Reject('b', 'empty file (0 bytes)', None),
-             Reject('c', 'internal error: KeyError: x', 'train')]
-  totals = SplitTotals(3, 300, 0, {'cat': 3}, 12, [1200, 1200, 1200], [120000] * 3,
-                       {'train-00000-of-00001': 3})
+  rejects = [
+    Reject('a', 'empty file (0 bytes)', 'test'),
+    Reject('b', 'empty file (0 bytes)', None),
+    Reject('c', 'internal error: KeyError: x', 'train'),
+  ]
+  totals = SplitTotals(
+    3, 300, 0, {'cat': 3}, 12, [1200, 1200, 1200], [120000] * 3, {'train-00000-of-00001': 3}
+  )
   stats = build_stats({'train': totals}, rejects)
   assert stats['test']['num_examples'] == 0 and stats['test']['num_rejected'] == 1
   assert math.isnan(stats['test']['mean_rgb'][0])
@@ -170,8 +217,12 @@ def test_a_split_with_rejects_only_still_has_its_row():
   assert _table(summary) == {'train': (3, 1, 1), 'test': (0, 1, 0), NO_SPLIT: (None, 1, None)}
   assert 'internal error: a bug in folder2tfrecord' in summary
   assert all(len(line) <= SUMMARY_COLUMNS for line in summary.splitlines())
-  data = report.ReportData({'splits': {'train': {'num_examples': 3, 'num_shards': 1}}}, stats, [],
-                           rejects, {}, {}, {})
+  data = report.ReportData(
+    {'splits': {'train': {'num_examples': 3, 'num_shards': 1}}}, stats, [], rejects, {}, {}, {}
+  )
   lines = report.summary_lines(data)
   assert [line.split(' rejected')[0] for line in lines] == [
-      'train: 3 examples in 1 shard(s), 1', 'test: 0 examples in 0 shard(s), 1', 'no split: 1']
+    'train: 3 examples in 1 shard(s), 1',
+    'test: 0 examples in 0 shard(s), 1',
+    'no split: 1',
+  ]

@@ -34,9 +34,11 @@ def test_synth_is_deterministic_per_image_and_cached(small_dataset, tmp_path):
     assert path.read_bytes() == small[path.name], path.name  # image i depends only on (seed, i)
     assert path.parent.name == synth.synset_name(label)
   other_seed = synth.synthesize(12, 4, seed=4, cache_dir=tmp_path, processes=1)
-  assert [p.read_bytes() for p, _ in synth.list_images(other_seed.root)] != \
-         [p.read_bytes() for p, _ in synth.list_images(smaller.root)]
-  linked = synth.synthesize(6, 4, seed=3, cache_dir=tmp_path)  # the first 6 of the cached 12, hard-linked
+  assert [p.read_bytes() for p, _ in synth.list_images(other_seed.root)] != [
+    p.read_bytes() for p, _ in synth.list_images(smaller.root)
+  ]
+  # the first 6 of the cached 12, hard-linked
+  linked = synth.synthesize(6, 4, seed=3, cache_dir=tmp_path)
   for path, _ in synth.list_images(linked.root):
     assert path.stat().st_nlink == 2 and path.read_bytes() == small[path.name]
   marker = smaller.root / '_COMPLETE'
@@ -75,9 +77,12 @@ def test_synth_refuses_fewer_images_than_classes(tmp_path):
 
 def test_synth_imagenet_profile_keeps_the_first_versions_files():
   import hashlib
+
   sources = synth.load_sources()
   assert {i: hashlib.sha256(synth.synth_image(sources, 0, i)).hexdigest()[:16] for i in (0, 7)} == {
-      0: 'bec429819549551d', 7: 'ebb4a05007ed34cc'}  # cached sets and published figures stay valid
+    0: 'bec429819549551d',
+    7: 'ebb4a05007ed34cc',
+  }  # cached sets and published figures stay valid
 
 
 def test_synth_phone_size_distribution():
@@ -86,6 +91,7 @@ def test_synth_phone_size_distribution():
 
   def share(pred):
     return sum(map(pred, sizes)) / len(sizes)
+
   assert 0.3 < share(lambda s: s[0] < s[1]) < 0.4  # portrait photos (upright)
   assert 0.14 < share(lambda s: s[2] in (6, 8)) < 0.21  # stored sideways with an EXIF orientation
   assert 0.4 < share(lambda s: max(s[:2]) > 1000) < 0.52
@@ -95,10 +101,12 @@ def test_synth_phone_size_distribution():
 
 def test_synth_phone_profile_files(tmp_path):
   import simplejpeg
+
   phone = synth.synthesize(40, 4, seed=1, cache_dir=tmp_path, processes=1, profile='phone')
   assert phone.profile == 'phone' and 'phone' in phone.root.name
   assert synth.synthesize(40, 4, seed=1, cache_dir=tmp_path, profile='phone') == phone  # cached
-  assert synth.synthesize(8, 4, seed=1, cache_dir=tmp_path, processes=1).profile == 'imagenet'  # not linked
+  # not linked
+  assert synth.synthesize(8, 4, seed=1, cache_dir=tmp_path, processes=1).profile == 'imagenet'
   seen = set()
   for path, _ in synth.list_images(phone.root):
     data = path.read_bytes()
@@ -107,13 +115,18 @@ def test_synth_phone_profile_files(tmp_path):
       seen.add(('exif', im.getexif().get(0x0112, 0)))
       seen.add(('progressive', bool(im.info.get('progressive'))))
     seen.add(('subsampling', simplejpeg.decode_jpeg_header(data)[3]))
-  assert {('subsampling', '420'), ('subsampling', '422'), ('exif', 0), ('exif', 1),
-          ('progressive', False)} <= seen
+  assert {
+    ('subsampling', '420'),
+    ('subsampling', '422'),
+    ('exif', 0),
+    ('exif', 1),
+    ('progressive', False),
+  } <= seen
   assert seen & {('exif', 6), ('exif', 8)}
 
 
 def test_measure_sums_the_process_tree(tmp_path):
-  child = textwrap.dedent('''
+  child = textwrap.dedent("""
       import subprocess, sys, time
       grand = subprocess.Popen([sys.executable, '-c',
           'import time; b = bytearray(300 << 20); b[::4096] = b"x" * len(b[::4096]); time.sleep(1.0)'])
@@ -122,7 +135,7 @@ def test_measure_sums_the_process_tree(tmp_path):
           pass
       grand.wait()
       print('done')
-      sys.exit(3)''')
+      sys.exit(3)""")
   m = run_measured([sys.executable, '-c', child], interval_s=0.02)
   assert m.returncode == 3 and m.stdout.strip() == 'done'
   assert m.peak_rss_bytes > 300 << 20  # the grandchild's 300 MiB counted with its parents
@@ -136,19 +149,27 @@ def test_measure_sums_the_process_tree(tmp_path):
 def test_floor_makes_the_products_stored_size(small_dataset):
   from benchmarks.ceiling import floor_image, measure
   from transforms.imaging.image import ImageSpec, process_image
+
   spec = ImageSpec()
-  files = [(p, label, p.parent.name, p.name) for p, label in synth.list_images(small_dataset.root)][:4]
+  files = [(p, label, p.parent.name, p.name) for p, label in synth.list_images(small_dataset.root)][
+    :4
+  ]
   for path, _, _, _ in files:
     data = path.read_bytes()
     floor = Image.open(io.BytesIO(floor_image(data, spec)))
     stored = process_image(data, spec)
     assert floor.format == 'JPEG' and floor.size == (stored.width, stored.height) == (256, 256)
   result = measure(files, spec)
-  assert result['images'] == 4 and result['floor_us_per_image'] > 0 and result['ceiling_us_per_image'] > 0
+  assert (
+    result['images'] == 4
+    and result['floor_us_per_image'] > 0
+    and result['ceiling_us_per_image'] > 0
+  )
   assert set(result['extras_us_per_image']) == {'header', 'statistics', 'hashes', 'record'}
   assert all(us > 0 for us in result['extras_us_per_image'].values())
   assert 'ceiling_us_per_image' not in measure(files, spec, with_ceiling=False)
   from benchmarks.run import extras_line  # pylint: disable=import-outside-toplevel
+
   line = extras_line([result, result], pipeline_ms=9.0)
   assert line.startswith('where the time goes') and 'hashes' in line and '% of the floor' in line
   assert 'read' in line and 'rest of the pipeline' in line and 'rest of process_image' in line
@@ -157,9 +178,19 @@ def test_floor_makes_the_products_stored_size(small_dataset):
   assert extras_line([measure(files, spec, with_ceiling=False)]) == ''
 
 
-@pytest.mark.parametrize('width, height, side, scale', [
-    (500, 375, 256, 1), (1024, 768, 256, 2), (2000, 1500, 256, 4), (4000, 3000, 256, 8),
-    (9000, 6000, 256, 8), (512, 1024, 256, 2), (511, 700, 256, 1), (240, 320, 256, 1)])
+@pytest.mark.parametrize(
+  'width, height, side, scale',
+  [
+    (500, 375, 256, 1),
+    (1024, 768, 256, 2),
+    (2000, 1500, 256, 4),
+    (4000, 3000, 256, 8),
+    (9000, 6000, 256, 8),
+    (512, 1024, 256, 2),
+    (511, 700, 256, 1),
+    (240, 320, 256, 1),
+  ],
+)
 def test_dct_scale_stops_at_or_above_the_target(width, height, side, scale):
   assert ops.dct_scale(width, height, side) == scale
   assert scale == 1 or min(width, height) / scale >= side
@@ -177,15 +208,25 @@ def test_reference_crop_is_exact_at_scale_one():
 def test_geometry_is_the_centered_box():
   g = ops.geometry(500, 375, 256, 224)
   side = 224 * 375 / 256
-  assert g.box == pytest.approx(((500 - side) / 2, (375 - side) / 2, (500 + side) / 2, (375 + side) / 2))
+  assert g.box == pytest.approx(
+    ((500 - side) / 2, (375 - side) / 2, (500 + side) / 2, (375 + side) / 2)
+  )
 
 
-@pytest.mark.parametrize('name, min_psnr', [
-    ('Pillow draft + resize(box) LANCZOS', 45), ('Pillow draft + resize(box) BILINEAR', 33),
-    ('cv2 IMREAD_REDUCED + INTER_LINEAR on box', 32), ('cv2 IMREAD_REDUCED + warpAffine LINEAR, exact box', 33),
-    ('simplejpeg pow2 + cv2 INTER_LINEAR on box', 32), ('cv2 full decode + INTER_LINEAR whole (AlexNet article)', 28)])
+@pytest.mark.parametrize(
+  'name, min_psnr',
+  [
+    ('Pillow draft + resize(box) LANCZOS', 45),
+    ('Pillow draft + resize(box) BILINEAR', 33),
+    ('cv2 IMREAD_REDUCED + INTER_LINEAR on box', 32),
+    ('cv2 IMREAD_REDUCED + warpAffine LINEAR, exact box', 33),
+    ('simplejpeg pow2 + cv2 INTER_LINEAR on box', 32),
+    ('cv2 full decode + INTER_LINEAR whole (AlexNet article)', 28),
+  ],
+)
 def test_resize_paths_match_the_reference(small_dataset, name, min_psnr):
   from benchmarks.micro import CROP, SHORTER_SIDE, aggregate_psnr, resize_paths
+
   items = []
   for path, _ in synth.list_images(small_dataset.root)[:8]:
     data = path.read_bytes()
@@ -199,6 +240,7 @@ def test_resize_paths_match_the_reference(small_dataset, name, min_psnr):
 
 def _read_records(output_dir):
   import tensorflow as tf
+
   files = sorted(tf.io.gfile.glob(os.path.join(output_dir, 'train-*')))
   return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files)]
 
@@ -208,7 +250,17 @@ def _read_records(output_dir):
 @pytest.mark.parametrize('module', ['benchmarks.classic_tf', 'benchmarks.classic_opencv'])
 def test_classic_converters_write_readable_shards(small_dataset, tmp_path, module):
   out = tmp_path / 'out'
-  cmd = [sys.executable, '-m', module, '--input', str(small_dataset.root), '--output', str(out), '--workers', '2']
+  cmd = [
+    sys.executable,
+    '-m',
+    module,
+    '--input',
+    str(small_dataset.root),
+    '--output',
+    str(out),
+    '--workers',
+    '2',
+  ]
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=500)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert json.loads(proc.stdout.strip().splitlines()[-1])['images'] == 24
@@ -222,15 +274,29 @@ def test_classic_converters_write_readable_shards(small_dataset, tmp_path, modul
     assert f['image/class/label'].int64_list.value[0] == labels[name]
     im = Image.open(io.BytesIO(f['image/encoded'].bytes_list.value[0]))
     assert im.format == 'JPEG' and im.size == (256, 256)
-    assert (f['image/height'].int64_list.value[0], f['image/width'].int64_list.value[0]) == (256, 256)
+    assert (f['image/height'].int64_list.value[0], f['image/width'].int64_list.value[0]) == (
+      256,
+      256,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_classic_tf_original_mode_keeps_the_bytes(small_dataset, tmp_path):
   out = tmp_path / 'out'
-  cmd = [sys.executable, '-m', 'benchmarks.classic_tf', '--input', str(small_dataset.root), '--output', str(out),
-         '--resize_shorter_side', '0', '--center_crop', '0']
+  cmd = [
+    sys.executable,
+    '-m',
+    'benchmarks.classic_tf',
+    '--input',
+    str(small_dataset.root),
+    '--output',
+    str(out),
+    '--resize_shorter_side',
+    '0',
+    '--center_crop',
+    '0',
+  ]
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=500)
   assert proc.returncode == 0, proc.stderr[-2000:]
   originals = {p.name: p.read_bytes() for p, _ in synth.list_images(small_dataset.root)}
@@ -238,7 +304,10 @@ def test_classic_tf_original_mode_keeps_the_bytes(small_dataset, tmp_path):
   assert len(records) == 24
   for ex in records:
     f = ex.features.feature
-    assert f['image/encoded'].bytes_list.value[0] == originals[f['image/filename'].bytes_list.value[0].decode()]
+    assert (
+      f['image/encoded'].bytes_list.value[0]
+      == originals[f['image/filename'].bytes_list.value[0].decode()]
+    )
 
 
 def _run(images, wall_s, cpu_s):
@@ -247,15 +316,25 @@ def _run(images, wall_s, cpu_s):
 
 def test_marginal_cancels_startup():
   from benchmarks.marginal import marginal
-  m = marginal(_run(200, 10.0 + 200 / 400, 12.0 + 200 * 0.005), _run(4000, 10.0 + 4000 / 400, 12.0 + 4000 * 0.005))
+
+  m = marginal(
+    _run(200, 10.0 + 200 / 400, 12.0 + 200 * 0.005),
+    _run(4000, 10.0 + 4000 / 400, 12.0 + 4000 * 0.005),
+  )
   assert m['cpu_ms_per_image'] == pytest.approx(5.0) and m['images_per_s'] == pytest.approx(400)
   assert m['startup_wall_s'] == pytest.approx(10.0) and m['startup_cpu_s'] == pytest.approx(12.0)
   assert m['wall_plausible'] is None  # cores not given
   small, large = _run(200, 10.5, 13.0), _run(4000, 20.0, 32.0)  # 400 img/s at 5 ms: 2 cores busy
   assert marginal(small, large, cores=2)['wall_plausible'] is True
-  assert marginal(small, large, cores=1)['wall_plausible'] is False  # the start-up's wall moved, not 2 cores
-  noisy = marginal(_run(8, 9.0, 9.0), _run(24, 8.5, 9.0))  # too small a difference: no figure, no crash
-  assert noisy['cpu_ms_per_image'] is None and noisy['images_per_s'] is None and noisy['startup_wall_s'] is None
+  # the start-up's wall moved, not 2 cores
+  assert marginal(small, large, cores=1)['wall_plausible'] is False
+  # too small a difference: no figure, no crash
+  noisy = marginal(_run(8, 9.0, 9.0), _run(24, 8.5, 9.0))
+  assert (
+    noisy['cpu_ms_per_image'] is None
+    and noisy['images_per_s'] is None
+    and noisy['startup_wall_s'] is None
+  )
   with pytest.raises(ValueError, match='more images'):
     marginal(_run(10, 1, 1), _run(10, 2, 2))
 
@@ -266,13 +345,21 @@ def test_ratios_are_taken_within_each_repeat_and_medians_checked_against_the_tar
   def repeat(load):  # the load slows both converters of one repeat alike: the ratios do not move
     pipeline = {'cpu_ms_per_image': 4.0 * load, 'images_per_s': 500 / load, 'startup_wall_s': 9.0}
     script = {'cpu_ms_per_image': 5.0 * load, 'images_per_s': 400 / load, 'startup_wall_s': 7.0}
-    return mg.repeat_summary(pipeline, script, {'floor_us_per_image': 3600.0 * load, 'ceiling_us_per_image': 1})
+    return mg.repeat_summary(
+      pipeline, script, {'floor_us_per_image': 3600.0 * load, 'ceiling_us_per_image': 1}
+    )
+
   repeats = [repeat(load) for load in (1.0, 1.3, 0.8)]
   for r in repeats:
     assert r['cpu_ratio'] == pytest.approx(1.25) and r['wall_ratio'] == pytest.approx(1.25)
     assert r['floor_ratio'] == pytest.approx(4.0 / 3.6) and r['tf_cpu_ratio'] is None
   summary = mg.summarize(repeats)
-  assert summary['pipeline_cpu_ms'] == {'median': 4.0, 'min': 3.2, 'max': pytest.approx(5.2), 'n': 3}
+  assert summary['pipeline_cpu_ms'] == {
+    'median': 4.0,
+    'min': 3.2,
+    'max': pytest.approx(5.2),
+    'n': 3,
+  }
   assert [t['met'] for t in summary['targets']] == [True, True]
   assert mg.format_targets(summary).count('| MET |') == 2
   assert [t['bound'] for t in mg.summarize(repeats, 'phone')['targets']] == [1.25, 1.25]
@@ -287,8 +374,13 @@ def test_ratios_are_taken_within_each_repeat_and_medians_checked_against_the_tar
 
 def test_repeats_alternate_who_goes_first():
   from benchmarks.run import repeat_order
+
   assert [repeat_order(r, 2) for r in range(4)] == [
-      ['pipeline', 'script', 'tf'], ['script', 'pipeline', 'tf'], ['pipeline', 'script'], ['script', 'pipeline']]
+    ['pipeline', 'script', 'tf'],
+    ['script', 'pipeline', 'tf'],
+    ['pipeline', 'script'],
+    ['script', 'pipeline'],
+  ]
 
 
 @pytest.mark.slow
@@ -296,41 +388,77 @@ def test_repeats_alternate_who_goes_first():
 def test_quick_benchmark_end_to_end(tmp_path, monkeypatch):
   """The smoke run works and prints every field; its figures (a few images) are never checked."""
   from benchmarks import run as bench
+
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
   results = tmp_path / 'results'
-  assert bench.main(['--quick', '--repeats', '1', '--memory', '8,24', '--quality_images', '2',
-                     '--results', str(results)]) == 0
+  assert (
+    bench.main(
+      [
+        '--quick',
+        '--repeats',
+        '1',
+        '--memory',
+        '8,24',
+        '--quality_images',
+        '2',
+        '--results',
+        str(results),
+      ]
+    )
+    == 0
+  )
   data = json.loads((results / 'results.json').read_text())
   assert [s['profile'] for s in data['sets']] == ['imagenet', 'phone']
   assert data['machine']['nproc'] >= 1 and data['machine']['cpu_model'] and data['code']['commit']
   for s in data['sets']:
     assert s['small'] == 8 and s['large'] == 24 and len(s['repeats']) == 1
     assert sorted((r['contender'], r['images']) for r in s['runs']) == [
-        (c, n) for c in ('pipeline', 'script', 'tf') for n in (8, 24)]
+      (c, n) for c in ('pipeline', 'script', 'tf') for n in (8, 24)
+    ]
     assert all(r['cpu_s'] > 0 and r['wall_s'] > 0 and r['peak_rss_mib'] > 50 for r in s['runs'])
     assert s['floors'][0]['images'] == 24 and s['floors'][0]['floor_us_per_image'] > 0
     assert [t['key'] for t in s['summary']['targets']] == ['cpu_ratio', 'wall_ratio']
   assert len(list(results.glob('run-*.json'))) == 1
   assert [p['images'] for p in data['memory']['points']] == [8, 24] and 'flat' in data['memory']
   assert {(q['method'], q['path']) for q in data['quality']} == {
-      (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')}
+    (m, p) for m in ('bilinear', 'bicubic', 'lanczos') for p in ('fast', 'reference (Pillow)')
+  }
   summary = (results / 'summary.md').read_text()
-  for field in ('cores', 'load average', 'commit', "Set 'imagenet'", "Set 'phone'", 'CPU script÷pipeline',
-                'wall pipeline÷script', 'pipeline÷floor', 'ceiling÷floor', 'TF CPU ms/img', 'start-up',
-                'pipeline peak RSS', 'resample methods'):
+  for field in (
+    'cores',
+    'load average',
+    'commit',
+    "Set 'imagenet'",
+    "Set 'phone'",
+    'CPU script÷pipeline',
+    'wall pipeline÷script',
+    'pipeline÷floor',
+    'ceiling÷floor',
+    'TF CPU ms/img',
+    'start-up',
+    'pipeline peak RSS',
+    'resample methods',
+  ):
     assert field in summary, field
-  target_lines = [line for line in summary.splitlines() if line.startswith('| CPU per image, script')]
-  assert len(target_lines) == 2 and all('MET' in line or 'NOT MEASURABLE' in line for line in target_lines)
+  target_lines = [
+    line for line in summary.splitlines() if line.startswith('| CPU per image, script')
+  ]
+  assert len(target_lines) == 2 and all(
+    'MET' in line or 'NOT MEASURABLE' in line for line in target_lines
+  )
   assert bench.main(['--render', str(results / 'results.json'), '--results', str(results)]) == 0
 
 
 @pytest.fixture(scope='module')
 def phone_dataset(tmp_path_factory):
-  return synth.synthesize(24, 4, seed=5, cache_dir=tmp_path_factory.mktemp('phone'), processes=1, profile='phone')
+  return synth.synthesize(
+    24, 4, seed=5, cache_dir=tmp_path_factory.mktemp('phone'), processes=1, profile='phone'
+  )
 
 
 def test_app1_exif_probe_agrees_with_pillow(phone_dataset):
   from benchmarks import variants
+
   seen = set()
   for path, _ in synth.list_images(phone_dataset.root):
     data = path.read_bytes()
@@ -343,19 +471,35 @@ def test_app1_exif_probe_agrees_with_pillow(phone_dataset):
   assert seen >= {1} and seen & {6, 8}
 
 
-@pytest.mark.parametrize('variant, same_pixels', [
-    ('BASELINE', True), ('sums', True), ('pillow_probe', True), ('probe', True), ('probe_segment', True),
+@pytest.mark.parametrize(
+  'variant, same_pixels',
+  [
+    ('BASELINE', True),
+    ('sums', True),
+    ('pillow_probe', True),
+    ('probe', True),
+    ('probe_segment', True),
     ('fastdct', False),
-    ('m8', False), ('rotate_late', False), ('reuse_buffer', True)])
+    ('m8', False),
+    ('rotate_late', False),
+    ('reuse_buffer', True),
+  ],
+)
 def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant, same_pixels):
   from benchmarks import variants
   from transforms.imaging.image import ImageSpec, process_image
-  v = {'BASELINE': variants.BASELINE, 'sums': variants.Variant(sums='array'),
-       'pillow_probe': variants.Variant(probe='pillow'),
-       'probe': variants.Variant(probe='simplejpeg'),
-       'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
-       'fastdct': variants.Variant(fastdct=True), 'm8': variants.Variant(scale='m8'),
-       'rotate_late': variants.Variant(rotate_late=True), 'reuse_buffer': variants.Variant(reuse_buffer=True)}[variant]
+
+  v = {
+    'BASELINE': variants.BASELINE,
+    'sums': variants.Variant(sums='array'),
+    'pillow_probe': variants.Variant(probe='pillow'),
+    'probe': variants.Variant(probe='simplejpeg'),
+    'probe_segment': variants.Variant(probe='simplejpeg', exif='segment'),
+    'fastdct': variants.Variant(fastdct=True),
+    'm8': variants.Variant(scale='m8'),
+    'rotate_late': variants.Variant(rotate_late=True),
+    'reuse_buffer': variants.Variant(reuse_buffer=True),
+  }[variant]
   spec = ImageSpec()
   for dataset in (small_dataset, phone_dataset):
     for path, _ in synth.list_images(dataset.root)[:12]:
@@ -369,16 +513,33 @@ def test_lever_variants_match_the_product(small_dataset, phone_dataset, variant,
         assert (got.channel_sums, got.channel_squares) == (want.channel_sums, want.channel_squares)
       else:  # other pixels, or the same pixels before JPEG: the means move by a fraction of a level
         n = got.height * got.width
-        assert np.allclose(np.array(got.channel_sums) / n, np.array(want.channel_sums) / n, atol=2.0)
+        assert np.allclose(
+          np.array(got.channel_sums) / n, np.array(want.channel_sums) / n, atol=2.0
+        )
 
 
 def test_interleaved_passes_rotate_and_pair():
   from benchmarks.levers import interleaved, paired
+
   calls = []
   fns = {name: (lambda item, name=name: calls.append((name, item))) for name in ('a', 'b', 'c')}
   per_pass = interleaved(fns, [0, 1], 2)
-  assert calls == [('a', 0), ('b', 0), ('c', 0), ('b', 1), ('c', 1), ('a', 1),  # pass 1: image by image
-                   ('b', 0), ('c', 0), ('a', 0), ('c', 1), ('a', 1), ('b', 1)]  # pass 2: rotated again
+  # pass 1: image by image
+  assert calls == [
+    ('a', 0),
+    ('b', 0),
+    ('c', 0),
+    ('b', 1),
+    ('c', 1),
+    ('a', 1),
+    # pass 2: rotated again
+    ('b', 0),
+    ('c', 0),
+    ('a', 0),
+    ('c', 1),
+    ('a', 1),
+    ('b', 1),
+  ]
   assert {len(v) for v in per_pass.values()} == {2}
   result = paired({'base': [10.0, 12.0, 11.0], 'x': [8.0, 11.0, 8.0]}, 'base')
   assert result['x']['us'] == 8.0 and result['x']['saving_us'] == 2.0
@@ -389,9 +550,28 @@ def test_interleaved_passes_rotate_and_pair():
 def test_levers_benchmark_runs_and_reports_every_lever(tmp_path, monkeypatch, capsys):
   """A tiny run: every lever gets a row with its time, PSNR and record check; figures not checked."""
   from benchmarks import levers
+
   monkeypatch.setenv('FOLDER2TFRECORD_BENCH_CACHE', str(tmp_path / 'cache'))
-  assert levers.main(['--sets', 'imagenet', '--num_images', '8', '--images', '6', '--passes', '1',
-                      '--psnr_images', '2', '--profile', '--results', str(tmp_path)]) == 0
+  assert (
+    levers.main(
+      [
+        '--sets',
+        'imagenet',
+        '--num_images',
+        '8',
+        '--images',
+        '6',
+        '--passes',
+        '1',
+        '--psnr_images',
+        '2',
+        '--profile',
+        '--results',
+        str(tmp_path),
+      ]
+    )
+    == 0
+  )
   result = json.loads(next(tmp_path.glob('levers-*.json')).read_text())['sets'][0]
   assert set(result['variants']) == set(levers.VARIANTS)
   assert result['records']['1. sums of the pre-encode pixels']['identical_bytes'] == 6
@@ -399,7 +579,11 @@ def test_levers_benchmark_runs_and_reports_every_lever(tmp_path, monkeypatch, ca
   assert 'with open() instead of FileSystems' in result['writer']['variants']
   assert set(result['components']) == {'probe', 'statistics', 'decode'}
   out = capsys.readouterr().out
-  assert 'ΔPSNR' in out and 'over open + read + process_image' in out and 'without building the Example' in out
+  assert (
+    'ΔPSNR' in out
+    and 'over open + read + process_image' in out
+    and 'without building the Example' in out
+  )
 
 
 def test_issue28_reference_sums_and_tree_specs():
@@ -409,6 +593,7 @@ def test_issue28_reference_sums_and_tree_specs():
   from benchmarks.compare_trees import parse_tree
   from benchmarks.component_levers import previous_channel_sums
   from transforms.imaging.image import channel_sums
+
   rng = np.random.default_rng(3)
   for shape in ((256, 256, 3), (375, 500, 4), (1, 70_000, 3)):
     pixels = rng.integers(0, 256, shape, np.uint8)

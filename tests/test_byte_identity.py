@@ -25,41 +25,38 @@ from conftest import SAMPLE_DIR, convert
 NOT_HELD = frozenset({'provenance.json', '_SUCCESS'})
 WITH_PATHS = frozenset({'rejects.jsonl', 'model_garden.yaml'})
 FLAG_SETS: Dict[str, Sequence[str]] = {
-    'default': (),
-    'fractions': ('--validation_fraction', '0.2', '--test_fraction', '0.1'),
+  'default': (),
+  'fractions': ('--validation_fraction', '0.2', '--test_fraction', '0.1'),
 }
 
 # SHA-256 of each held output file of the sample conversion, per flag set (computed at 0e9fa8d).
 EXPECTED: Dict[str, Dict[str, str]] = {
-    'default': {
-        'dataset_info.json': '53465b56eb99f7934a81545e62d9b76c6ffbd961c5ebae245834832f36fd212c',
-        'duplicates.jsonl': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-        'features.json': '846d900ef9c32d9a85797f61f8296d39007a98179f88e218424fb033dd3f10e1',
-        'image-class-label.labels.txt':
-            '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
-        'labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
-        'manifest.json': '742077a07c26d634242a98ed6ea332ad3fca1845fcee5a74ab45d344aad74d98',
-        'model_garden.yaml': '2c539131f78c2ad67c4c89ff3456629fae1588d76b7cd3a81c84fe9136dc3d84',
-        'rejects.jsonl': '9bbf10fd7447ba33d585afada5866af029e2be2985fbc5442afd93a3f2e9c541',
-        'stats.json': '5457c5380e25a051f7d52f69ef79ef80f94a9ed1b929694257ca81e5e8865c44',
-        'train-00000-of-00001': 'd2757a6f6490cdc4ea07756904d100c002bc3f9567d6c3247a930ef557f2a45e',
-    },
-    'fractions': {
-        'dataset_info.json': 'c670e2ee217f9aafe6e424d4fcb52be7e4791447e4338c1412454f231d01066a',
-        'duplicates.jsonl': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-        'features.json': '846d900ef9c32d9a85797f61f8296d39007a98179f88e218424fb033dd3f10e1',
-        'image-class-label.labels.txt':
-            '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
-        'labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
-        'manifest.json': '9309bd52097d1c27724867315bb5647d395c53450d33c3f7268206c1e9d773ef',
-        'model_garden.yaml': '93d9d51c8cd1cb1c331a39e467a6447ad99310b43a193458150fda7ea21eca69',
-        'rejects.jsonl': '9bbf10fd7447ba33d585afada5866af029e2be2985fbc5442afd93a3f2e9c541',
-        'stats.json': '9766bf75d9e4e2c8f440da6be1875fc665a693239635884631fe9ef55911bcda',
-        'test-00000-of-00001': '67ea526889fb3c5074b358e951907476832a98821962184025206dccaa2b023b',
-        'train-00000-of-00001': '07f97c3889556f6c8b4243a7912e63b40b02401673da732489aea7dee12d7873',
-        'validation-00000-of-00001':
-            'af4a48df76805f0d56e0ad82e62c07a5132f52b1e0db450312a086b5cabeca6c',
-    },
+  'default': {
+    'dataset_info.json': '53465b56eb99f7934a81545e62d9b76c6ffbd961c5ebae245834832f36fd212c',
+    'duplicates.jsonl': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    'features.json': '846d900ef9c32d9a85797f61f8296d39007a98179f88e218424fb033dd3f10e1',
+    'image-class-label.labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
+    'labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
+    'manifest.json': '742077a07c26d634242a98ed6ea332ad3fca1845fcee5a74ab45d344aad74d98',
+    'model_garden.yaml': '2c539131f78c2ad67c4c89ff3456629fae1588d76b7cd3a81c84fe9136dc3d84',
+    'rejects.jsonl': '9bbf10fd7447ba33d585afada5866af029e2be2985fbc5442afd93a3f2e9c541',
+    'stats.json': '5457c5380e25a051f7d52f69ef79ef80f94a9ed1b929694257ca81e5e8865c44',
+    'train-00000-of-00001': 'd2757a6f6490cdc4ea07756904d100c002bc3f9567d6c3247a930ef557f2a45e',
+  },
+  'fractions': {
+    'dataset_info.json': 'c670e2ee217f9aafe6e424d4fcb52be7e4791447e4338c1412454f231d01066a',
+    'duplicates.jsonl': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    'features.json': '846d900ef9c32d9a85797f61f8296d39007a98179f88e218424fb033dd3f10e1',
+    'image-class-label.labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
+    'labels.txt': '5da582b1b178ce7dc4008c83b42bdccc287c304f3d324f7968201ac97a807f61',
+    'manifest.json': '9309bd52097d1c27724867315bb5647d395c53450d33c3f7268206c1e9d773ef',
+    'model_garden.yaml': '93d9d51c8cd1cb1c331a39e467a6447ad99310b43a193458150fda7ea21eca69',
+    'rejects.jsonl': '9bbf10fd7447ba33d585afada5866af029e2be2985fbc5442afd93a3f2e9c541',
+    'stats.json': '9766bf75d9e4e2c8f440da6be1875fc665a693239635884631fe9ef55911bcda',
+    'test-00000-of-00001': '67ea526889fb3c5074b358e951907476832a98821962184025206dccaa2b023b',
+    'train-00000-of-00001': '07f97c3889556f6c8b4243a7912e63b40b02401673da732489aea7dee12d7873',
+    'validation-00000-of-00001': 'af4a48df76805f0d56e0ad82e62c07a5132f52b1e0db450312a086b5cabeca6c',
+  },
 }
 
 
@@ -99,11 +96,18 @@ def convert_sample(output_dir: pathlib.Path, flags: Sequence[str]) -> Dict[str, 
 def test_sample_conversion_is_byte_identical(flag_set, tmp_path):
   digests = convert_sample(tmp_path / 'out', FLAG_SETS[flag_set])
   assert digests == EXPECTED[flag_set], (
-      f'Output bytes changed for flags {FLAG_SETS[flag_set]}. If meant, regenerate EXPECTED '
-      f'(see the module docstring); the digests now:\n{format_expected({flag_set: digests})}')
+    f'Output bytes changed for flags {FLAG_SETS[flag_set]}. If meant, regenerate EXPECTED '
+    f'(see the module docstring); the digests now:\n{format_expected({flag_set: digests})}'
+  )
 
 
 if __name__ == '__main__':
   with tempfile.TemporaryDirectory() as work:
-    print(format_expected({name: convert_sample(pathlib.Path(work) / name, flags)
-                           for name, flags in FLAG_SETS.items()}))
+    print(
+      format_expected(
+        {
+          name: convert_sample(pathlib.Path(work) / name, flags)
+          for name, flags in FLAG_SETS.items()
+        }
+      )
+    )

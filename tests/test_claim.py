@@ -1,4 +1,5 @@
-"""One run per output (pipeline/runtime/claim.py): on a local disk (flock) and on S3 (moto's server), the
+"""One run per output (pipeline/runtime/claim.py): on a local disk (flock) and on S3 (moto's server),
+the
 claim's rules alone, then two real conversions started on one output."""
 
 import json
@@ -46,23 +47,34 @@ def test_a_second_local_claim_fails_naming_the_first_until_it_is_released(tmp_pa
 def test_a_local_claim_left_by_a_dead_run_is_taken_over_only_with_resume_or_overwrite(tmp_path):
   claim_file = tmp_path / '_work' / 'claim.json'
   claim_file.parent.mkdir()
-  claim_file.write_bytes(ClaimRecord('run-dead', '2026-11-29T08:00:00+00:00', 'elsewhere', 4242,
-                                     'x', 0.0).to_bytes())  # Nobody holds its lock.
-  with pytest.raises(OutputInUse, match='still claimed by run run-dead .* ended without releasing '
-                                        'it .* Pass --resume to finish its work, or --overwrite'):
+  claim_file.write_bytes(
+    ClaimRecord('run-dead', '2026-11-29T08:00:00+00:00', 'elsewhere', 4242, 'x', 0.0).to_bytes()
+  )  # Nobody holds its lock.
+  with pytest.raises(
+    OutputInUse,
+    match='still claimed by run run-dead .* ended without releasing '
+    'it .* Pass --resume to finish its work, or --overwrite',
+  ):
     _claim(tmp_path, 'run-b').acquire(may_take_over=False)
   with _claim(tmp_path, 'run-c') as taker:
     note = taker.acquire(may_take_over=True)
-    assert note.startswith('note: taking --output over from run run-dead (started '
-                           '2026-11-29T08:00:00+00:00 on elsewhere, pid 4242)'), note
+    assert note.startswith(
+      'note: taking --output over from run run-dead (started '
+      '2026-11-29T08:00:00+00:00 on elsewhere, pid 4242)'
+    ), note
     assert json.loads(claim_file.read_text())['run_id'] == 'run-c'
   assert not claim_file.exists()
 
 
 def _start(args, log):
   with open(log, 'wb') as out:
-    return subprocess.Popen([sys.executable, '-m', 'pipeline.run', *args], cwd=REPO,
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+      [sys.executable, '-m', 'pipeline.run', *args],
+      cwd=REPO,
+      stdout=out,
+      stderr=subprocess.STDOUT,
+      start_new_session=True,
+    )
 
 
 def _wait_for(condition, process, what, timeout=300.0):
@@ -77,8 +89,9 @@ def _wait_for(condition, process, what, timeout=300.0):
 def test_two_runs_on_one_local_output(tmp_path, capsys):
   source, output = copies_of_samples(tmp_path / 'input', 3), tmp_path / 'out'
   claim_file = output / '_work' / 'claim.json'
-  first = _start(['--input', str(source), '--output', str(output), *SAMPLE_FLAGS],
-                 tmp_path / 'first.log')
+  first = _start(
+    ['--input', str(source), '--output', str(output), *SAMPLE_FLAGS], tmp_path / 'first.log'
+  )
   try:
     _wait_for(lambda: claim_file.exists() and claim_file.stat().st_size, first, 'claim')
     holder = json.loads(claim_file.read_text())
@@ -95,6 +108,7 @@ def test_two_runs_on_one_local_output(tmp_path, capsys):
       first.wait()
   assert not claim_file.exists()
   from pipeline.verify import verify  # pylint: disable=import-outside-toplevel
+
   assert verify(str(output)).ok  # The second run touched nothing.
 
 
@@ -106,6 +120,7 @@ def test_two_runs_on_one_local_output(tmp_path, capsys):
 def fixture_s3_output():
   from apache_beam.io.filesystems import FileSystems  # pylint: disable=import-outside-toplevel
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+
   with moto_bucket(BUCKET) as (s3, _):
     FileSystems.set_options(PipelineOptions(s3.beam_args()))
     yield s3, f's3://{BUCKET}/out'
@@ -126,9 +141,12 @@ def test_s3_claims_are_elected_and_refreshed(s3_output, monkeypatch):
   with pytest.raises(OutputInUse, match='is in use by run run-a'):
     _claim(root, 'run-b').acquire(may_take_over=True)
   assert _stored_claims(s3) == ['run-a.json']  # The loser left nothing behind.
+
   def body():
-    return json.loads(s3.client().get_object(
-        Bucket=BUCKET, Key='out/_work/claims/run-a.json')['Body'].read())
+    return json.loads(
+      s3.client().get_object(Bucket=BUCKET, Key='out/_work/claims/run-a.json')['Body'].read()
+    )
+
   beat = body()['heartbeat']
   time.sleep(1.0)
   assert body()['heartbeat'] > beat  # Refreshed while the run lasts.
@@ -173,18 +191,33 @@ def test_two_s3_claims_written_at_the_same_moment_never_both_win(s3_output):
 @pytest.mark.slow
 def test_a_stale_s3_claim_is_taken_over_after_saying_so(s3_output):
   s3, root = s3_output
-  stale = ClaimRecord('run-old', '2026-11-29T08:00:00+00:00', 'gone-host', 7, 'gone-machine',
-                      time.time() - claim_lib.STALE_AFTER_SECONDS - 5)
+  stale = ClaimRecord(
+    'run-old',
+    '2026-11-29T08:00:00+00:00',
+    'gone-host',
+    7,
+    'gone-machine',
+    time.time() - claim_lib.STALE_AFTER_SECONDS - 5,
+  )
   s3.client().put_object(Bucket=BUCKET, Key='out/_work/claims/run-old.json', Body=stale.to_bytes())
-  with pytest.raises(OutputInUse, match=r'still claimed by run run-old .*not been refreshed for '
-                                        r'6\d s.*Pass --resume'):
+  with pytest.raises(
+    OutputInUse,
+    match=r'still claimed by run run-old .*not been refreshed for '
+    r'6\d s.*Pass --resume',
+  ):
     _claim(root, 'run-b').acquire(may_take_over=False)
   with _claim(root, 'run-c') as taker:
     assert 'taking --output over from run run-old' in taker.acquire(may_take_over=True)
     assert _stored_claims(s3) == ['run-c.json']
   # A claim written on this machine by a process that is gone is stale at once.
-  dead = ClaimRecord('run-dead', '2026-11-30T08:00:00+00:00', 'here', 2 ** 22 + 7,
-                     claim_lib.this_machine(), time.time())
+  dead = ClaimRecord(
+    'run-dead',
+    '2026-11-30T08:00:00+00:00',
+    'here',
+    2**22 + 7,
+    claim_lib.this_machine(),
+    time.time(),
+  )
   s3.client().put_object(Bucket=BUCKET, Key='out/_work/claims/run-dead.json', Body=dead.to_bytes())
   with _claim(root, 'run-d') as taker:
     assert 'its process no longer exists' in taker.acquire(may_take_over=True)
@@ -195,8 +228,14 @@ def test_a_stale_s3_claim_is_taken_over_after_saying_so(s3_output):
 def test_two_runs_on_one_s3_output(tmp_path, capsys):
   with moto_bucket(BUCKET) as (s3, client):
     s3.upload_tree(BUCKET, 'in/', copies_of_samples(tmp_path / 'input', 2))
-    args = ['--input', f's3://{BUCKET}/in/', '--output', f's3://{BUCKET}/out/', *SAMPLE_FLAGS,
-            *s3.beam_args()]
+    args = [
+      '--input',
+      f's3://{BUCKET}/in/',
+      '--output',
+      f's3://{BUCKET}/out/',
+      *SAMPLE_FLAGS,
+      *s3.beam_args(),
+    ]
     first = _start(args, tmp_path / 'first.log')
     try:
       _wait_for(lambda: _stored_claims(s3), first, 'claim in the store')
@@ -204,6 +243,7 @@ def test_two_runs_on_one_s3_output(tmp_path, capsys):
       stored = client.get_object(Bucket=BUCKET, Key=f'out/_work/claims/{name}')
       holder = json.loads(stored['Body'].read())
       from pipeline.run import run  # pylint: disable=import-outside-toplevel
+
       assert run(args + ['--resume']) == 2
       error = capsys.readouterr().err
       assert f'is in use by run {holder["run_id"]}' in error and f'pid {first.pid})' in error, error
@@ -222,10 +262,17 @@ def test_a_run_that_loses_a_simultaneous_start_names_the_winner(tmp_path, monkey
   """The winner locks the claim file first and writes its record just after: the loser, which finds
   the lock held and the file still empty, waits for the record and names that run."""
   import fcntl  # pylint: disable=import-outside-toplevel
+
   path = layout.OutputLayout(str(tmp_path)).work_path(layout.CLAIM_FILE)
   os.makedirs(os.path.dirname(path))
-  winner = ClaimRecord('20261207-181500-abcdef', '2026-12-07T18:15:00+00:00', 'builder-7', 4242,
-                       claim_lib.this_machine(), time.time())
+  winner = ClaimRecord(
+    '20261207-181500-abcdef',
+    '2026-12-07T18:15:00+00:00',
+    'builder-7',
+    4242,
+    claim_lib.this_machine(),
+    time.time(),
+  )
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -234,13 +281,17 @@ def test_a_run_that_loses_a_simultaneous_start_names_the_winner(tmp_path, monkey
     with pytest.raises(OutputInUse) as raised:
       _claim(tmp_path, 'loser').acquire(may_take_over=True)
     writer.join()
-    assert ('is in use by run 20261207-181500-abcdef (started 2026-12-07T18:15:00+00:00 on '
-            'builder-7, pid 4242)') in str(raised.value)
+    assert (
+      'is in use by run 20261207-181500-abcdef (started 2026-12-07T18:15:00+00:00 on '
+      'builder-7, pid 4242)'
+    ) in str(raised.value)
     assert 'unreadable' not in str(raised.value)
     os.ftruncate(fd, 0)  # A holder that never writes its record: said so, after a bounded wait.
     monkeypatch.setattr(claim_lib, 'HOLDER_WRITE_SECONDS', 0.2)
     started = time.monotonic()
-    with pytest.raises(OutputInUse, match=r'in use by another run \(its claim record is unreadable\)'):
+    with pytest.raises(
+      OutputInUse, match=r'in use by another run \(its claim record is unreadable\)'
+    ):
       _claim(tmp_path, 'loser').acquire(may_take_over=False)
     assert time.monotonic() - started < 2
   finally:

@@ -18,7 +18,9 @@ def _write(path, text):
 
 
 def test_command_line_wins_over_the_file_and_beam_options_pass_through(tmp_path):
-  config = _write(tmp_path / 'conf' / 'run.yaml', f'''
+  config = _write(
+    tmp_path / 'conf' / 'run.yaml',
+    f"""
 input: {SAMPLE_DIR}
 output: out                 # relative to the config file's folder
 train-shards: 3             # dashes or underscores
@@ -27,9 +29,11 @@ overwrite: true
 direct_num_workers: 2       # a Beam option
 experiments: [a, b]
 labels_file: null           # the default
-''')
-  opts, beam_args = parse_args(['--config', str(config), '--train_shards', '4',
-                                '--direct_num_workers=1'])
+""",
+  )
+  opts, beam_args = parse_args(
+    ['--config', str(config), '--train_shards', '4', '--direct_num_workers=1']
+  )
   assert (opts.train_shards, opts.validation_fraction, opts.overwrite) == (4, 0.2, True)
   assert opts.output == str(tmp_path / 'conf' / 'out') and opts.labels_file is None
   beam = PipelineOptions(beam_args)
@@ -40,14 +44,24 @@ labels_file: null           # the default
 def test_json_config_and_paths_relative_to_it(tmp_path):
   (tmp_path / 'conf' / 'labels.txt').parent.mkdir(parents=True)
   (tmp_path / 'conf' / 'labels.txt').write_text('space\nanimal\n')
-  config = _write(tmp_path / 'conf' / 'run.json', json.dumps(
-      {'input': str(SAMPLE_DIR), 'output': str(tmp_path / 'out'), 'labels_file': 'labels.txt',
-       'label-offset': 1}))
+  config = _write(
+    tmp_path / 'conf' / 'run.json',
+    json.dumps(
+      {
+        'input': str(SAMPLE_DIR),
+        'output': str(tmp_path / 'out'),
+        'labels_file': 'labels.txt',
+        'label-offset': 1,
+      }
+    ),
+  )
   opts, _ = parse_args(['--config', str(config)])
   assert opts.labels_file == str(tmp_path / 'conf' / 'labels.txt') and opts.label_offset == 1
 
 
-@pytest.mark.parametrize('text, message', [
+@pytest.mark.parametrize(
+  'text, message',
+  [
     ('train_shard: 3', "unknown key 'train_shard' (did you mean 'train_shards'?)"),
     ('direct_num_worker: 2', "(did you mean 'direct_num_workers'?)"),
     ('overwrite: 1', "'overwrite' is a switch; give true or false"),
@@ -57,7 +71,8 @@ def test_json_config_and_paths_relative_to_it(tmp_path):
     ('train_shards: 3\ntrain-shards: 4', "gives 'train_shards' twice"),
     ('- a list', 'must hold one mapping'),
     ('a: [unclosed', 'cannot read --config'),
-])
+  ],
+)
 def test_a_bad_config_fails_before_any_work(tmp_path, capsys, text, message):
   config = _write(tmp_path / 'run.yaml', text)
   assert convert(SAMPLE_DIR, tmp_path / 'out', '--config', config) == 2
@@ -68,9 +83,20 @@ def test_a_bad_config_fails_before_any_work(tmp_path, capsys, text, message):
 
 
 def test_print_config_prints_yaml_that_reproduces_the_options(tmp_path, capsys):
-  config = _write(tmp_path / 'run.yaml', f'input: {SAMPLE_DIR}\ntrain_shards: 3\nrunner: FnApiRunner\n')
-  argv = ['--config', str(config), '--output', str(tmp_path / 'out'), '--test_fraction', '0.1',
-          '--shard_name_template', '{split}.{index:05d}-of-{num_shards:05d}', '--s3_disable_ssl']
+  config = _write(
+    tmp_path / 'run.yaml', f'input: {SAMPLE_DIR}\ntrain_shards: 3\nrunner: FnApiRunner\n'
+  )
+  argv = [
+    '--config',
+    str(config),
+    '--output',
+    str(tmp_path / 'out'),
+    '--test_fraction',
+    '0.1',
+    '--shard_name_template',
+    '{split}.{index:05d}-of-{num_shards:05d}',
+    '--s3_disable_ssl',
+  ]
   with pytest.raises(SystemExit) as exit_:
     parse_args(argv + ['--print_config'])
   assert exit_.value.code == 0
@@ -82,8 +108,9 @@ def test_print_config_prints_yaml_that_reproduces_the_options(tmp_path, capsys):
   assert not (tmp_path / 'out').exists()  # no work
   again = _write(tmp_path / 'printed.yaml', printed)
   assert parse_args(['--config', str(again)])[0] == parse_args(argv)[0]
-  assert PipelineOptions(parse_args(['--config', str(again)])[1]).get_all_options(drop_default=True) \
-      == PipelineOptions(parse_args(argv)[1]).get_all_options(drop_default=True)
+  assert PipelineOptions(parse_args(['--config', str(again)])[1]).get_all_options(
+    drop_default=True
+  ) == PipelineOptions(parse_args(argv)[1]).get_all_options(drop_default=True)
 
 
 def test_manifest_as_config_repeats_the_run_byte_for_byte(fractions_output, tmp_path):

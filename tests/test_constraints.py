@@ -20,11 +20,17 @@ PINS = install_is_current.read_pins(REPO / 'constraints.txt')
 
 def test_every_direct_dependency_is_pinned_within_setup_py():
   literals = install_is_current.setup_literals(REPO / 'setup.py')
-  requirements = [Requirement(r) for r in literals['REQUIRED'] + sum(literals['EXTRAS'].values(), [])]
+  requirements = [
+    Requirement(r) for r in literals['REQUIRED'] + sum(literals['EXTRAS'].values(), [])
+  ]
   for requirement in requirements:
     name = canonicalize_name(requirement.name)
     assert name in PINS, f'constraints.txt does not pin {name}'
-    assert requirement.specifier.contains(PINS[name]), (name, PINS[name], str(requirement.specifier))
+    assert requirement.specifier.contains(PINS[name]), (
+      name,
+      PINS[name],
+      str(requirement.specifier),
+    )
   assert set(WORKER_PINNED_DISTRIBUTIONS) <= set(PINS)
 
 
@@ -43,7 +49,8 @@ def test_install_is_current_wants_the_pinned_versions():
 
 def test_worker_requirements_are_the_codec_pins():
   assert worker_requirements.worker_requirements() == ''.join(
-      f'{name}=={PINS[name]}\n' for name in WORKER_PINNED_DISTRIBUTIONS)
+    f'{name}=={PINS[name]}\n' for name in WORKER_PINNED_DISTRIBUTIONS
+  )
 
 
 def test_run_dataflow_sh_hands_the_codec_pins_to_the_workers(tmp_path):
@@ -61,9 +68,15 @@ case "$1" in
 esac
 ''')
   stub.chmod(0o755)
-  done = subprocess.run(['bash', str(REPO / 'run_dataflow.sh'), 'my-project', 'us-central1',
-                         'gs://bucket/path'], env=dict(os.environ, VENV=str(venv)), cwd=tmp_path,
-                        capture_output=True, text=True, timeout=120, check=False)
+  done = subprocess.run(
+    ['bash', str(REPO / 'run_dataflow.sh'), 'my-project', 'us-central1', 'gs://bucket/path'],
+    env=dict(os.environ, VENV=str(venv)),
+    cwd=tmp_path,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
   assert done.returncode == 0, done.stderr
   args = args_file.read_text().splitlines()
   requirements = venv / 'worker-requirements.txt'

@@ -1,7 +1,7 @@
-"""One file to one record (transforms/imaging/convert.py `convert_file`), shared by the shard writer and the
+"""One file to one record (transforms/imaging/convert.py `convert_file`), shared by the shard writer
+and the
 driver's samples: the records of a real run are convert_file's to the byte, and a file that gives no
 record is a reject with the writer's reason."""
-
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS
 from pipeline.options import parse_args
@@ -36,8 +36,11 @@ def test_the_writers_records_are_convert_files(sample_output, tmp_path):
 def test_the_samples_records_are_convert_files(tmp_path):
   """The driver's sample counts the bytes convert_file gives for each drawn file."""
   recipe = _recipe(tmp_path)
-  listings = list_folders(folders_of({UNSPLIT: str(SAMPLE_DIR)}, {UNSPLIT: ['animal', 'space']}),
-                          {'animal': 0, 'space': 1}, 0)
+  listings = list_folders(
+    folders_of({UNSPLIT: str(SAMPLE_DIR)}, {UNSPLIT: ['animal', 'space']}),
+    {'animal': 0, 'space': 1},
+    0,
+  )
   sample = convert(listings, draw(listings, 6, 0), recipe)
   assert len(sample.files) == 6
   for sampled in sample.files:
@@ -55,6 +58,7 @@ def test_files_that_give_no_record_are_rejects_with_a_reason(tmp_path, monkeypat
 
   def broken(data, spec):
     raise KeyError('a bug')
+
   monkeypatch.setattr(image, 'process_image', broken)
   bug = convert_file(ref, (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes(), recipe)
   assert isinstance(bug, Rejected) and isinstance(bug.error, KeyError)
@@ -65,8 +69,9 @@ def test_an_unreadable_box_annotation_keeps_the_record_without_boxes(tmp_path):
   boxes = tmp_path / 'boxes' / 'animal'
   boxes.mkdir(parents=True)
   (boxes / 'gc_cat.xml').write_text('<annotation><object>')  # truncated XML
-  recipe = RecordRecipe({UNSPLIT: str(SAMPLE_DIR)}, _recipe(tmp_path).spec,
-                        bbox_dir=str(tmp_path / 'boxes'))
+  recipe = RecordRecipe(
+    {UNSPLIT: str(SAMPLE_DIR)}, _recipe(tmp_path).spec, bbox_dir=str(tmp_path / 'boxes')
+  )
   ref = ImageRef(UNSPLIT, 0, 'animal', 'animal/gc_cat.JPEG')
   converted = convert_file(ref, (SAMPLE_DIR / ref.key).read_bytes(), recipe)
   assert isinstance(converted, Converted) and converted.boxes_error

@@ -12,7 +12,11 @@ from typing import List, Set, Tuple
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = [REPO / 'README.md', *sorted((REPO / 'docs').glob('*.md')), REPO / 'benchmarks' / 'RESULTS.md']
+PAGES = [
+  REPO / 'README.md',
+  *sorted((REPO / 'docs').glob('*.md')),
+  REPO / 'benchmarks' / 'RESULTS.md',
+]
 FENCE = re.compile(r'^(```|~~~).*?^\1', re.M | re.S)
 INLINE_CODE = re.compile(r'`[^`\n]*`')
 LINK = re.compile(r'!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)')
@@ -47,8 +51,9 @@ def anchors(path: Path) -> Set[str]:
 def links(path: Path) -> List[str]:
   """Relative link targets in path's prose (code spans and blocks left out)."""
   text = INLINE_CODE.sub('', _prose(path.read_text(encoding='utf-8')))
-  return [target for target in LINK.findall(text)
-          if not re.match(r'[a-z][a-z0-9+.-]*:', target)]  # http:, https:, mailto:
+  return [
+    target for target in LINK.findall(text) if not re.match(r'[a-z][a-z0-9+.-]*:', target)
+  ]  # http:, https:, mailto:
 
 
 def broken_links(pages: List[Path]) -> List[Tuple[str, str, str]]:
@@ -76,16 +81,20 @@ def test_slugs_follow_github():
 def test_the_link_check_finds_a_missing_file_and_a_missing_heading(tmp_path):
   page = tmp_path / 'page.md'
   (tmp_path / 'other.md').write_text('# Other\n\n## Exit codes\n```\n# not a heading\n```\n')
-  page.write_text('[a](other.md#exit-codes) [b](other.md#not-a-heading) [c](gone.md) '
-                  '[d](https://example.com/x.md) `[e](code.md)` [f](#here)\n\n# Here\n')
+  page.write_text(
+    '[a](other.md#exit-codes) [b](other.md#not-a-heading) [c](gone.md) '
+    '[d](https://example.com/x.md) `[e](code.md)` [f](#here)\n\n# Here\n'
+  )
   global REPO  # pylint: disable=global-statement
   saved, REPO = REPO, tmp_path
   try:
     found = broken_links([page])
   finally:
     REPO = saved
-  assert found == [('page.md', 'other.md#not-a-heading', 'no heading #not-a-heading in other.md'),
-                   ('page.md', 'gone.md', 'no such file')]
+  assert found == [
+    ('page.md', 'other.md#not-a-heading', 'no heading #not-a-heading in other.md'),
+    ('page.md', 'gone.md', 'no such file'),
+  ]
 
 
 @pytest.mark.parametrize('page', PAGES, ids=lambda p: p.name)
@@ -95,8 +104,14 @@ def test_every_relative_link_resolves(page):
 
 def test_flags_md_is_what_the_parsers_say():
   """Fails when a flag or its help changed and docs/flags.md was not regenerated."""
-  result = subprocess.run([sys.executable, str(REPO / 'scripts' / 'flags_doc.py'), '--check'],
-                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  result = subprocess.run(
+    [sys.executable, str(REPO / 'scripts' / 'flags_doc.py'), '--check'],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
 
 

@@ -19,7 +19,8 @@ from transforms.split.groups import group_value, merged_followers
 from transforms.duplicates.near import count_lines, find_duplicates
 from transforms.split.sharding import ImageRef
 
-# Found at the default distance on every sample photo (benchmarks/duplicates.py; docs/duplicates.md).
+# Found at the default distance on every sample photo (benchmarks/duplicates.py;
+# docs/duplicates.md).
 NEAR_KINDS = ('q60', 'resize0.7', 'bright10', 'crop1')
 PARTLY_FOUND = 'crop2'  # 2% cut from every side: 96% of the sample photos' copies within 8 bits
 SHARDS = ('--train_shards', '2', '--validation_shards', '2', '--test_shards', '1')
@@ -33,7 +34,7 @@ def _origin(path: str) -> str:
   """The sample photo a corpus file was made from: its name without the planted prefix."""
   name = path.rsplit('/', 1)[-1]
   for prefix in ('dup_', 'leak_', 'twin_'):
-    name = name[len(prefix):] if name.startswith(prefix) else name
+    name = name[len(prefix) :] if name.startswith(prefix) else name
   if name.startswith('near_'):
     name = name.split('_', 2)[2].rsplit('.', 1)[0]
   return name.rsplit('.', 1)[0]
@@ -68,7 +69,9 @@ def pool(tmp_path_factory):
     exact.append({f'{synset}/{path.name}', f'{synset}/dup_{path.name}', f'{other}/dup_{path.name}'})
   for synset, path in (files[5], files[15], files[25], files[35]):
     for name in _plant_near(root / synset, path, NEAR_KINDS + (PARTLY_FOUND,)):
-      (cropped if PARTLY_FOUND in name else near).append({f'{synset}/{path.name}', f'{synset}/{name}'})
+      (cropped if PARTLY_FOUND in name else near).append(
+        {f'{synset}/{path.name}', f'{synset}/{name}'}
+      )
   return root, exact, near, cropped
 
 
@@ -88,13 +91,15 @@ def splits(tmp_path_factory):
     synset, path = files[i]
     (root / 'train' / synset).mkdir(parents=True, exist_ok=True)
     shutil.copy(path, root / 'train' / synset / f'leak_{path.name}')
-    planted['leaks'].append((f'validation/{synset}/{path.name}', f'train/{synset}/leak_{path.name}'))
+    planted['leaks'].append(
+      (f'validation/{synset}/{path.name}', f'train/{synset}/leak_{path.name}')
+    )
   synset, path = files[1]
   shutil.copy(path, root / 'train' / synset / f'twin_{path.name}')
   planted['twins'].append((f'train/{synset}/{path.name}', f'train/{synset}/twin_{path.name}'))
   for i in (4, 12):
     synset, path = files[i]
-    name, = _plant_near(root / 'train' / synset, path, kinds=('q60',))
+    (name,) = _plant_near(root / 'train' / synset, path, kinds=('q60',))
     planted['near_leaks'].append((f'validation/{synset}/{path.name}', f'train/{synset}/{name}'))
   return root, planted
 
@@ -128,8 +133,9 @@ def _rejects(output: pathlib.Path) -> dict:
 def pool_output(pool, tmp_path_factory):
   root, _, _, _ = pool
   output = tmp_path_factory.mktemp('pool_out') / 'out'
-  assert convert(root, output, '--validation_fraction', '0.3', '--test_fraction', '0.2',
-                 *SHARDS) == 0
+  assert (
+    convert(root, output, '--validation_fraction', '0.3', '--test_fraction', '0.2', *SHARDS) == 0
+  )
   return output
 
 
@@ -146,7 +152,9 @@ def splits_output(splits, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_planted_exact_copies_are_one_line_each_and_never_straddle_a_fraction_split(pool, pool_output):
+def test_planted_exact_copies_are_one_line_each_and_never_straddle_a_fraction_split(
+  pool, pool_output
+):
   _, exact, _, _ = pool
   lines = _lines(pool_output)
   exact_lines = [line for line in lines if line['kind'] == 'exact']
@@ -161,8 +169,9 @@ def test_planted_exact_copies_are_one_line_each_and_never_straddle_a_fraction_sp
 
 
 @pytest.mark.slow
-def test_planted_near_copies_are_one_group_with_their_photo_and_distinct_photos_are_not(pool,
-                                                                                      pool_output):
+def test_planted_near_copies_are_one_group_with_their_photo_and_distinct_photos_are_not(
+  pool, pool_output
+):
   _, exact, near, cropped = pool
   found = [_paths(line) for line in _lines(pool_output) if line['kind'] == 'near']
   for pair in near + cropped:
@@ -194,7 +203,7 @@ def test_verify_finds_a_tampered_duplicates_file(pool_output, tmp_path):
   layout.write_jsonl(str(copy / layout.DUPLICATES_FILE), lines)
   problems = [str(p) for p in verify_lib.verify(str(copy)).problems]
   assert any('but not in one group' in p for p in problems), problems
-  assert any('duplicates.jsonl\'s lines give' in p for p in problems), problems
+  assert any("duplicates.jsonl's lines give" in p for p in problems), problems
 
 
 @pytest.mark.slow
@@ -230,8 +239,9 @@ def test_drop_duplicates_drops_train_copies_only(splits, splits_output, tmp_path
   assert len(after) == len(before) - 3
   counts = json.loads((output / layout.STATS_FILE).read_text())['duplicates']
   assert counts['exact_across_splits'] == 2  # still reported, with the train copies not stored
-  assert all(not f['stored'] for line in _lines(output) if line['kind'] == 'exact'
-             for f in line['files'][1:])
+  assert all(
+    not f['stored'] for line in _lines(output) if line['kind'] == 'exact' for f in line['files'][1:]
+  )
   assert verify_lib.verify(str(output)).ok
 
 
@@ -239,11 +249,14 @@ def test_drop_duplicates_drops_train_copies_only(splits, splits_output, tmp_path
 def test_exclude_file_from_duplicates_jsonl_or_a_list(splits, splits_output, tmp_path):
   root, planted = splits
   output = tmp_path / 'excluded'
-  assert convert(root, output, *SHARDS[:4], '--exclude_file',
-                 splits_output / layout.DUPLICATES_FILE) == 0
+  assert (
+    convert(root, output, *SHARDS[:4], '--exclude_file', splits_output / layout.DUPLICATES_FILE)
+    == 0
+  )
   rejects = _rejects(output)
-  expected = {str(root / entry['path']) for line in _lines(splits_output)
-              for entry in line['files'][1:]}
+  expected = {
+    str(root / entry['path']) for line in _lines(splits_output) for entry in line['files'][1:]
+  }
   assert {path for path, reason in rejects.items() if reason == 'excluded'} == expected
   for _, copy in planted['leaks'] + planted['near_leaks']:
     assert str(root / copy) in expected
@@ -254,15 +267,17 @@ def test_exclude_file_from_duplicates_jsonl_or_a_list(splits, splits_output, tmp
   output = tmp_path / 'listed'
   assert convert(root, output, *SHARDS[:4], '--exclude_file', listed) == 0
   assert {p for p, r in _rejects(output).items() if r == 'excluded'} == {
-      str(root / copy) for _, copy in planted['leaks']}
+    str(root / copy) for _, copy in planted['leaks']
+  }
 
 
 @pytest.mark.slow
 def test_same_input_and_flags_give_the_same_bytes(pool, pool_output, tmp_path):
   root, _, _, _ = pool
   again = tmp_path / 'again'
-  assert convert(root, again, '--validation_fraction', '0.3', '--test_fraction', '0.2',
-                 *SHARDS) == 0
+  assert (
+    convert(root, again, '--validation_fraction', '0.3', '--test_fraction', '0.2', *SHARDS) == 0
+  )
   for path in sorted(pool_output.iterdir()):
     if path.is_file() and path.name not in (layout.PROVENANCE_FILE, layout.MODEL_GARDEN_FILE):
       assert (again / path.name).read_bytes() == path.read_bytes(), path.name
@@ -277,8 +292,15 @@ def _ref(split, key):
 
 
 def test_a_group_keeps_validation_and_test_and_drops_train_copies():
-  group = DuplicateGroup('d', (_ref('validation', 'a/v.jpg'), _ref('test', 'a/t.jpg'),
-                               _ref('train', 'a/x.jpg'), _ref('train', 'b/y.jpg')))
+  group = DuplicateGroup(
+    'd',
+    (
+      _ref('validation', 'a/v.jpg'),
+      _ref('test', 'a/t.jpg'),
+      _ref('train', 'a/x.jpg'),
+      _ref('train', 'b/y.jpg'),
+    ),
+  )
   assert [r.key for r in group.dropped()] == ['a/x.jpg', 'b/y.jpg']
   assert group.followers() == []  # split folders: nothing moves
   unsplit = DuplicateGroup('d', (_ref('', 'a/1.jpg'), _ref('', 'b/2.jpg')))
@@ -291,8 +313,16 @@ def test_read_exclusions_of_a_list_and_of_a_duplicates_file(tmp_path):
   listed.write_text('# comment\n\n./train/a/x.jpg\nb/y.jpg\n')
   assert read_exclusions(str(listed)) == {'train/a/x.jpg', 'b/y.jpg'}
   jsonl = tmp_path / 'duplicates.jsonl'
-  jsonl.write_text(json.dumps({'kind': 'near', 'distance': 2, 'files': [
-      {'path': 'validation/a/1.jpg'}, {'path': 'train/a/2.jpg'}]}) + '\n')
+  jsonl.write_text(
+    json.dumps(
+      {
+        'kind': 'near',
+        'distance': 2,
+        'files': [{'path': 'validation/a/1.jpg'}, {'path': 'train/a/2.jpg'}],
+      }
+    )
+    + '\n'
+  )
   assert read_exclusions(str(jsonl)) == {'train/a/2.jpg'}
   jsonl.write_text('{"kind": "near"}\n')
   with pytest.raises(ValueError, match='line 1'):
@@ -302,16 +332,28 @@ def test_read_exclusions_of_a_list_and_of_a_duplicates_file(tmp_path):
 
 
 def test_find_duplicates_lists_each_group_once_and_counts_it():
-  stored = [('a/1.jpg', 'train', 0b1111), ('a/2.jpg', 'validation', 0b0111),
-            ('a/3.jpg', 'train', 0b1111), ('b/4.jpg', 'train', -1)]
+  stored = [
+    ('a/1.jpg', 'train', 0b1111),
+    ('a/2.jpg', 'validation', 0b0111),
+    ('a/3.jpg', 'train', 0b1111),
+    ('b/4.jpg', 'train', -1),
+  ]
   found = find_duplicates(stored, [('d', [('a/1.jpg', None), ('a/3.jpg', None)])], 1)
-  kinds = [(line['kind'], [(f['path'], f['distance']) for f in line['files']]) for line in found.lines]
+  kinds = [
+    (line['kind'], [(f['path'], f['distance']) for f in line['files']]) for line in found.lines
+  ]
   assert kinds == [('near', [('a/2.jpg', 0), ('a/1.jpg', 1), ('a/3.jpg', 1)])]
-  assert found.counts == {'exact_within_split': 0, 'exact_across_splits': 0,
-                          'near_within_split': 0, 'near_across_splits': 1, 'files_across_splits': 2}
+  assert found.counts == {
+    'exact_within_split': 0,
+    'exact_across_splits': 0,
+    'near_within_split': 0,
+    'near_across_splits': 1,
+    'files_across_splits': 2,
+  }
   alone = find_duplicates(stored, [('d', [('a/1.jpg', None), ('a/3.jpg', None)])], 0)
   assert [(line['kind'], line['sha256'], len(line['files'])) for line in alone.lines] == [
-      ('exact', 'd', 2)]
+    ('exact', 'd', 2)
+  ]
 
 
 @pytest.mark.slow
@@ -328,8 +370,20 @@ def test_group_regex_keeps_each_group_and_its_copies_in_one_split(tmp_path):
   copied = next(root.glob('class1/clip1_frame0.*'))
   shutil.copy(copied, root / 'class2' / f'loose{copied.suffix}')
   output = tmp_path / 'out'
-  assert convert(root, output, '--validation_fraction', '0.3', '--test_fraction', '0.2',
-                 '--group_regex', r'^(clip\d+)_', *SHARDS) == 0
+  assert (
+    convert(
+      root,
+      output,
+      '--validation_fraction',
+      '0.3',
+      '--test_fraction',
+      '0.2',
+      '--group_regex',
+      r'^(clip\d+)_',
+      *SHARDS,
+    )
+    == 0
+  )
   split_of = {name: split for split, name in _records(output)}
   clips = {}
   for name, split in split_of.items():
@@ -351,22 +405,27 @@ def test_group_value_and_merged_groups():
   assert merged_followers([]) == []
 
 
-@pytest.mark.parametrize('flags, message', [
+@pytest.mark.parametrize(
+  'flags, message',
+  [
     (['--group_regex', '(', '--validation_fraction', '0.1'], 'not a regular expression'),
     (['--group_regex', 'clip', '--validation_fraction', '0.1'], 'no capture group'),
     (['--group_regex', '(clip)'], '--validation_fraction or'),
     (['--near_duplicate_distance', '17'], '0..16 bits'),
     (['--exclude_file', '/nonexistent/list.txt'], 'cannot read --exclude_file'),
-])
+  ],
+)
 def test_duplicate_flags_fail_before_any_work(flags, message):
   with pytest.raises(options.UsageError, match=re.escape(message)):
     options.parse_args(['--input', 'in', '--output', 'out', *flags])
 
 
 @pytest.mark.slow
-def test_report_shows_the_closest_cross_split_pairs_decoded_from_the_shards(splits, splits_output,
-                                                                           tmp_path):
+def test_report_shows_the_closest_cross_split_pairs_decoded_from_the_shards(
+  splits, splits_output, tmp_path
+):
   from pipeline import report  # pylint: disable=import-outside-toplevel
+
   _, planted = splits
   data = report.read_report_data(str(splits_output))
   shown = [{path for _, path in pair.files} for pair in data.duplicate_pairs]

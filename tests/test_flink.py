@@ -3,7 +3,8 @@
 JobManager + TaskManager (2 slots) from PyPI's apache-flink 1.19.0, Beam's Flink job server, and a
 Beam worker pool for the Python workers (--environment_type=EXTERNAL), all on loopback inside a
 private network namespace (tests/clusters/processes.py). First run downloads ~260 MB of Flink and
-~150 MB of job-server jars into ~/.cache/folder2tfrecord/ (about 2-3 minutes); later runs reuse them.
+~150 MB of job-server jars into ~/.cache/folder2tfrecord/ (about 2-3 minutes); later runs reuse
+them.
 """
 
 import logging
@@ -25,10 +26,17 @@ def test_flink_matches_direct_runner(tmp_path):
   with flink_cluster(tmp_path / 'flink-cluster', REPO) as cluster:
     assert cluster.overview()['taskmanagers'] >= 1
     flink_seconds = timed_conversion(
-        REPO, [*common, '--output', str(tmp_path / 'flink'), *cluster.pipeline_args()],
-        tmp_path / 'flink.log', prefix=cluster.ns.prefix)
+      REPO,
+      [*common, '--output', str(tmp_path / 'flink'), *cluster.pipeline_args()],
+      tmp_path / 'flink.log',
+      prefix=cluster.ns.prefix,
+    )
     finished = cluster.overview()
     assert finished['jobs-finished'] == 1 and finished['jobs-failed'] == 0, finished
   direct_seconds = assert_matches_direct_runner(REPO, common, tmp_path / 'flink', tmp_path)
-  _LOGGER.warning('wall time of the sample conversion: Flink (%d slots) %.1f s, DirectRunner %.1f s',
-                  TASK_SLOTS, flink_seconds, direct_seconds)
+  _LOGGER.warning(
+    'wall time of the sample conversion: Flink (%d slots) %.1f s, DirectRunner %.1f s',
+    TASK_SLOTS,
+    flink_seconds,
+    direct_seconds,
+  )

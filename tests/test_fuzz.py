@@ -1,14 +1,14 @@
 """Property-based fuzzing of the decode function with mutated real JPEG and PNG bytes.
 
 Properties: for any bytes, `process_image` returns a stored JPEG or raises `ImageRejected`; nothing
-else, within a bounded time and memory. For mutated JPEGs, the fast libjpeg (simplejpeg) decode gives
-exactly the outcome of the Pillow path: the same verdict and reason, or the same stored bytes.
+else, within a bounded time and memory. For mutated JPEGs, the fast libjpeg (simplejpeg) decode
+gives exactly the outcome of the Pillow path: the same verdict and reason, or the same stored bytes.
 
 CI runs FUZZ_EXAMPLES (default 2000) examples per seed file. The default is measured, not guessed: a
 JPEG whose header was mutated to 320x1 (an empty crop box that stopped whole conversions) is the
-~620th example of the JPEG seed (611 examples passed, 625 found it), so 2000 leaves a margin; the whole
-file takes ~2-3 minutes here. A longer run: `FUZZ_EXAMPLES=20000 ./run_tests.sh tests/test_fuzz.py`
-(see docs/decoding.md).
+~620th example of the JPEG seed (611 examples passed, 625 found it), so 2000 leaves a margin; the
+whole file takes ~2-3 minutes here. A longer run: `FUZZ_EXAMPLES=20000 ./run_tests.sh
+tests/test_fuzz.py` (see docs/decoding.md).
 """
 
 import os
@@ -26,9 +26,9 @@ from transforms.imaging.image import ImageRejected, ImageSpec, process_image
 pytestmark = pytest.mark.slow  # FUZZ_EXAMPLES examples per seed file: ~1-2 minutes here.
 
 SEEDS = {
-    'jpeg': (SAMPLE_DIR / 'object' / 'gc_cup.JPEG').read_bytes(),
-    'png': (SAMPLE_DIR / 'animal' / 'sk_chelsea.png').read_bytes(),
-    'cmyk': (SAMPLE_DIR / 'flower' / 'mate_yellowflower_cmyk.JPEG').read_bytes(),
+  'jpeg': (SAMPLE_DIR / 'object' / 'gc_cup.JPEG').read_bytes(),
+  'png': (SAMPLE_DIR / 'animal' / 'sk_chelsea.png').read_bytes(),
+  'cmyk': (SAMPLE_DIR / 'flower' / 'mate_yellowflower_cmyk.JPEG').read_bytes(),
 }
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '2000'))
 # A fuzzed header can claim up to this many pixels; the limit is what bounds time and memory.
@@ -54,10 +54,10 @@ def mutate(seed: bytes, integer, choice, blob) -> bytes:
     elif kind == 'insert':
       data[at:at] = blob(1, 64)
     elif kind == 'delete':
-      del data[at:at + integer(1, 64)]
+      del data[at : at + integer(1, 64)]
     else:  # Headers hold the sizes, tables and markers: hit them more often.
       at = integer(0, min(len(data), 400))
-      data[at:at + 1] = bytes([integer(0, 255)])
+      data[at : at + 1] = bytes([integer(0, 255)])
     if not data:
       break
   return bytes(data)
@@ -65,16 +65,25 @@ def mutate(seed: bytes, integer, choice, blob) -> bytes:
 
 @st.composite
 def mutated(draw, seed: bytes):
-  return mutate(seed, lambda a, b: draw(st.integers(a, b)), lambda o: draw(st.sampled_from(o)),
-                lambda n1, n2: draw(st.binary(min_size=n1, max_size=n2)))
+  return mutate(
+    seed,
+    lambda a, b: draw(st.integers(a, b)),
+    lambda o: draw(st.sampled_from(o)),
+    lambda n1, n2: draw(st.binary(min_size=n1, max_size=n2)),
+  )
 
 
 @pytest.mark.parametrize('seed', SEEDS)
 def test_mutated_images_are_stored_or_rejected(seed):
   outcomes = {'stored': 0, 'rejected': 0}
 
-  @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-            suppress_health_check=list(HealthCheck))
+  @settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+  )
   @given(mutated(SEEDS[seed]))
   def check(data):
     start = time.monotonic()
@@ -103,7 +112,9 @@ def test_mutated_images_leak_no_memory(seed):
     if i == LEAK_WARM_UP:
       rss_before = process.memory_info().rss
     try:
-      mutant = mutate(SEEDS[seed], rng.randint, rng.choice, lambda a, b: rng.randbytes(rng.randint(a, b)))
+      mutant = mutate(
+        SEEDS[seed], rng.randint, rng.choice, lambda a, b: rng.randbytes(rng.randint(a, b))
+      )
       process_image(mutant, SPEC)
     except ImageRejected:
       pass
@@ -114,7 +125,9 @@ def test_mutated_images_leak_no_memory(seed):
 def _outcome(data: bytes, through_pillow: bool):
   try:
     if through_pillow:
-      return image_lib._process_with_pillow(image_lib.open_image(data, SPEC.max_image_pixels), data, SPEC)
+      return image_lib._process_with_pillow(
+        image_lib.open_image(data, SPEC.max_image_pixels), data, SPEC
+      )
     return process_image(data, SPEC)
   except ImageRejected as e:
     return 'rejected: ' + e.reason
@@ -122,13 +135,20 @@ def _outcome(data: bytes, through_pillow: bool):
 
 @pytest.mark.parametrize('seed', ['jpeg', 'gray', 'rotated'])
 def test_libjpeg_path_matches_the_pillow_path_on_mutated_jpegs(seed):
-  data = {'jpeg': SEEDS['jpeg'],
-          'gray': (SAMPLE_DIR / 'landscape' / 'kde_coldripple_gray.JPEG').read_bytes(),
-          'rotated': (SAMPLE_DIR / 'animal' / 'gc_koala.JPEG').read_bytes()}[seed]
+  data = {
+    'jpeg': SEEDS['jpeg'],
+    'gray': (SAMPLE_DIR / 'landscape' / 'kde_coldripple_gray.JPEG').read_bytes(),
+    'rotated': (SAMPLE_DIR / 'animal' / 'gc_koala.JPEG').read_bytes(),
+  }[seed]
   outcomes = {'same bytes': 0, 'same rejection': 0}
 
-  @settings(max_examples=max(50, EXAMPLES // 2), deadline=None, derandomize=True, database=None,
-            suppress_health_check=list(HealthCheck))
+  @settings(
+    max_examples=max(50, EXAMPLES // 2),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+  )
   @given(mutated(data))
   def check(mutant):
     fast, pillow = _outcome(mutant, False), _outcome(mutant, True)

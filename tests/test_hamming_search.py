@@ -1,4 +1,5 @@
-"""transforms/duplicates/hamming_search.py: exactly the pairs a brute-force comparison finds, on every plan."""
+"""transforms/duplicates/hamming_search.py: exactly the pairs a brute-force comparison finds, on
+every plan."""
 
 import numpy as np
 import pytest
@@ -10,14 +11,14 @@ def _brute_force(values: np.ndarray, max_distance: int):
   bits = values.view(np.uint64)
   found = set()
   for i in range(len(bits)):
-    distances = np.bitwise_count(bits[i] ^ bits[i + 1:])
+    distances = np.bitwise_count(bits[i] ^ bits[i + 1 :])
     found.update((i, i + 1 + int(j)) for j in np.nonzero(distances <= max_distance)[0])
   return found
 
 
 def _hashes_with_planted_neighbours(n: int, planted: int, max_flips: int, seed: int) -> np.ndarray:
   rng = np.random.default_rng(seed)
-  values = rng.integers(-2**63, 2**63 - 1, n, dtype=np.int64).view(np.uint64)
+  values = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64).view(np.uint64)
   for k in range(min(planted, n // 2)):
     flips = rng.choice(64, rng.integers(0, max_flips + 1), replace=False)
     values[n - 1 - k] = values[k] ^ np.uint64(sum(1 << int(b) for b in flips))

@@ -11,8 +11,14 @@ from PIL import Image
 
 from conftest import SAMPLE_DIR, sample_files
 from transforms.imaging import image as image_lib
-from transforms.imaging.image import (ImageRejected, ImageSpec, crop_box, decode_rgb, encode_jpeg,
-                              process_image)
+from transforms.imaging.image import (
+  ImageRejected,
+  ImageSpec,
+  crop_box,
+  decode_rgb,
+  encode_jpeg,
+  process_image,
+)
 
 SPEC = ImageSpec()
 REFERENCE = ImageSpec(fast=False)
@@ -24,7 +30,7 @@ def _decode(encoded: bytes) -> np.ndarray:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
   mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-  return float('inf') if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+  return float('inf') if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def _png(array: np.ndarray, mode=None, **save_args) -> bytes:
@@ -46,20 +52,24 @@ def _asymmetric(h=60, w=90) -> np.ndarray:
   """A test card whose every flip/rotation differs: red left half, blue bottom-right quadrant."""
   array = np.full((h, w, 3), 255, np.uint8)
   array[:, : w // 2] = (255, 0, 0)
-  array[h // 2:, w * 3 // 4:] = (0, 0, 255)
+  array[h // 2 :, w * 3 // 4 :] = (0, 0, 255)
   return array
 
 
 @pytest.mark.parametrize('synset,path', sample_files(), ids=lambda v: getattr(v, 'name', v))
 def test_every_sample_photo_is_stored_as_256_square_jpeg(synset, path, monkeypatch):
-  """Statistics are exact sums of the pixels handed to the JPEG encoder (docs/output.md: what stats.json is
+  """Statistics are exact sums of the pixels handed to the JPEG encoder (docs/output.md: what
+  stats.json is
   computed over), and within a fraction of a grey level of the stored JPEG's pixels."""
   if path.suffix == '.md':
     pytest.skip('attribution file')
   encoded_from = []
   real_encode = image_lib._encode
-  monkeypatch.setattr(image_lib, '_encode', lambda pixels, q: encoded_from.append(pixels.copy())
-                      or real_encode(pixels, q))
+  monkeypatch.setattr(
+    image_lib,
+    '_encode',
+    lambda pixels, q: encoded_from.append(pixels.copy()) or real_encode(pixels, q),
+  )
   stored = process_image(path.read_bytes(), SPEC)
   assert stored.encoded[:2] == b'\xff\xd8'
   image = Image.open(io.BytesIO(stored.encoded))
@@ -68,11 +78,14 @@ def test_every_sample_photo_is_stored_as_256_square_jpeg(synset, path, monkeypat
   (handed,) = encoded_from
   handed = handed[..., :3].reshape(-1, 3).astype(np.int64)
   assert stored.channel_sums == tuple(handed.sum(axis=0).tolist())
-  assert stored.channel_squares == tuple((handed ** 2).sum(axis=0).tolist())
-  # One image's channel mean moves by up to ~1.3 levels through JPEG where a channel sits near 0 or 255
-  # (ringing past the range is clipped: kde_onestandsout's blue); a split's by <= 0.25 (test_pipeline).
+  assert stored.channel_squares == tuple((handed**2).sum(axis=0).tolist())
+  # One image's channel mean moves by up to ~1.3 levels through JPEG where a channel sits near 0 or
+  # 255 (ringing past the range is clipped: kde_onestandsout's blue); a split's by <= 0.25
+  # (test_pipeline).
   decoded = np.asarray(image.convert('RGB')).reshape(-1, 3).astype(np.float64)
-  np.testing.assert_allclose(np.array(stored.channel_sums) / len(handed), decoded.mean(axis=0), atol=2.0)
+  np.testing.assert_allclose(
+    np.array(stored.channel_sums) / len(handed), decoded.mean(axis=0), atol=2.0
+  )
 
 
 def test_png_named_jpeg_is_sniffed_from_bytes_and_stored_as_jpeg():
@@ -83,19 +96,25 @@ def test_png_named_jpeg_is_sniffed_from_bytes_and_stored_as_jpeg():
   assert Image.open(io.BytesIO(stored.encoded)).format == 'JPEG'
 
 
-@pytest.mark.parametrize('name,orientation,displayed', [
+@pytest.mark.parametrize(
+  'name,orientation,displayed',
+  [
     ('animal/gc_koala.JPEG', 8, (600, 800)),
     ('animal/lomiri_friends.JPEG', 6, (799, 1200)),
     ('landscape/lomiri_sunset.JPEG', 3, (1200, 800)),
-])
+  ],
+)
 def test_exif_rotated_sample_photos_come_out_upright(name, orientation, displayed):
   data = (SAMPLE_DIR / name).read_bytes()
   raw = Image.open(io.BytesIO(data))
   assert raw.getexif()[0x0112] == orientation
   rgb, _ = decode_rgb(data)
   assert (rgb.shape[1], rgb.shape[0]) == displayed
-  transpose = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_270,
-               8: Image.Transpose.ROTATE_90}[orientation]
+  transpose = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_270,
+    8: Image.Transpose.ROTATE_90,
+  }[orientation]
   expected = np.asarray(raw.convert('RGB').transpose(transpose))
   np.testing.assert_array_equal(rgb, expected)
   # Both paths store the upright picture: compare with the upright reference crop.
@@ -124,10 +143,16 @@ def test_every_exif_orientation_is_applied(orientation):
 def _stored_for(card: np.ndarray, orientation: int) -> np.ndarray:
   """The stored pixels that a viewer applying EXIF `orientation` displays as `card` (the inverse of
   each orientation's transform, EXIF 2.32 section 4.6.4)."""
-  inverse = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-             6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-             8: Image.Transpose.ROTATE_270}[orientation]
+  inverse = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+  }[orientation]
   image = Image.fromarray(card)
   return np.asarray(image.transpose(inverse) if inverse is not None else image)
 
@@ -137,9 +162,10 @@ def test_cmyk_jpeg_has_the_right_colours():
   assert Image.open(io.BytesIO(data)).mode == 'CMYK'
   rgb, _ = decode_rgb(data)
   h, w, _ = rgb.shape
-  centre = rgb[h // 3: 2 * h // 3, w // 3: 2 * w // 3].reshape(-1, 3).astype(float)
+  centre = rgb[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].reshape(-1, 3).astype(float)
   r, g, b = centre.mean(axis=0)
-  # A yellow flower: red and green high, blue low. An uninverted Adobe CMYK file would come out blue.
+  # A yellow flower: red and green high, blue low. An uninverted Adobe CMYK file would come out
+  # blue.
   assert r > 150 and g > 120 and b < 90, (r, g, b)
   fast, ref = (_decode(process_image(data, s).encoded) for s in (SPEC, REFERENCE))
   assert np.abs(fast.mean(axis=(0, 1)) - ref.mean(axis=(0, 1))).max() < 3
@@ -179,13 +205,20 @@ def _outcome(data: bytes, through_pillow: bool = False, spec: ImageSpec = SPEC):
 
 def _jpeg_variants():
   """JPEG flavours the libjpeg (simplejpeg) path takes: every sample JPEG, plus made ones."""
-  variants = [(path.name, path.read_bytes()) for _, path in sample_files()
-              if path.read_bytes()[:2] == b'\xff\xd8']
+  variants = [
+    (path.name, path.read_bytes())
+    for _, path in sample_files()
+    if path.read_bytes()[:2] == b'\xff\xd8'
+  ]
   card = np.asarray(Image.open(SAMPLE_DIR / 'object' / 'gc_cup.JPEG').convert('RGB'))
   for orientation in range(1, 9):
     variants.append((f'exif-{orientation}', _jpeg_with_orientation(card, orientation)))
-  for name, size in (('large-4x', (2200, 1700)), ('huge-16x', (4200, 4500)), ('odd', (517, 263)),
-                     ('tiny', (7, 5))):
+  for name, size in (
+    ('large-4x', (2200, 1700)),
+    ('huge-16x', (4200, 4500)),
+    ('odd', (517, 263)),
+    ('tiny', (7, 5)),
+  ):
     buffer = io.BytesIO()
     Image.fromarray(card).resize(size).save(buffer, 'JPEG', quality=92)
     variants.append((name, buffer.getvalue()))
@@ -193,15 +226,23 @@ def _jpeg_variants():
   Image.fromarray(card).save(buffer, 'JPEG', quality=90, progressive=True, subsampling=0)
   variants.append(('progressive-444', buffer.getvalue()))
   data = variants[0][1]
-  variants += [('junk-after-eoi', data + b'\x00junk' * 10), ('no-eoi', data[:-2]),
-               ('truncated', data[:len(data) // 2]), ('flipped-bit', data[:3000] + bytes([data[3000] ^ 4]) + data[3001:])]
+  variants += [
+    ('junk-after-eoi', data + b'\x00junk' * 10),
+    ('no-eoi', data[:-2]),
+    ('truncated', data[: len(data) // 2]),
+    ('flipped-bit', data[:3000] + bytes([data[3000] ^ 4]) + data[3001:]),
+  ]
   return variants
 
 
-@pytest.mark.parametrize('name,data', _jpeg_variants(), ids=lambda v: v if isinstance(v, str) else '')
-@pytest.mark.parametrize('spec', [SPEC, ImageSpec(center_crop=0), ImageSpec(160, 128, 95), ImageSpec(0, 0),
-                                  ImageSpec(0, 200)],
-                         ids=['256-crop', 'no-crop', '160-crop-128', 'pass-through', 'crop-only'])
+@pytest.mark.parametrize(
+  'name,data', _jpeg_variants(), ids=lambda v: v if isinstance(v, str) else ''
+)
+@pytest.mark.parametrize(
+  'spec',
+  [SPEC, ImageSpec(center_crop=0), ImageSpec(160, 128, 95), ImageSpec(0, 0), ImageSpec(0, 200)],
+  ids=['256-crop', 'no-crop', '160-crop-128', 'pass-through', 'crop-only'],
+)
 def test_libjpeg_path_gives_the_pillow_path_verdict_and_bytes(name, data, spec):
   """The simplejpeg decode is an optimisation only: same verdict, same stored bytes, same sums,
   orientation and crop as Pillow's decode (both are libjpeg-turbo, accurate IDCT, same DCT scale)."""
@@ -225,14 +266,29 @@ def _exif_segment(orientation: int) -> bytes:
   return b'Exif\x00\x00' + exif.tobytes()
 
 
-@pytest.mark.parametrize('name,segments,orientation', [
-    ('xmp orientation only', [b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x="adobe:ns:meta/">'
-                              b'<rdf:RDF><rdf:Description tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'], 6),
+@pytest.mark.parametrize(
+  'name,segments,orientation',
+  [
+    (
+      'xmp orientation only',
+      [
+        b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        b'<rdf:RDF><rdf:Description tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+      ],
+      6,
+    ),
     ('two exif segments', [_exif_segment(3), _exif_segment(6)], 3),
     ('exif without orientation', [b'Exif\x00\x00' + Image.Exif().tobytes()], 1),
-    ('exif orientation 8 and xmp 6', [_exif_segment(8), b'http://ns.adobe.com/xap/1.0/\x00'
-                                      b'<rdf:Description tiff:Orientation="6"/>'], 8),
-])
+    (
+      'exif orientation 8 and xmp 6',
+      [
+        _exif_segment(8),
+        b'http://ns.adobe.com/xap/1.0/\x00<rdf:Description tiff:Orientation="6"/>',
+      ],
+      8,
+    ),
+  ],
+)
 def test_header_probe_reads_orientation_as_pillow_does(name, segments, orientation):
   """The libjpeg path reads the header without Pillow; where Pillow would read the orientation from
   somewhere the probe does not (XMP, joined Exif segments), Pillow's path decides: same result."""
@@ -249,20 +305,28 @@ def test_libjpeg_path_is_taken_for_rgb_and_grayscale_jpeg_only(monkeypatch):
   for synset, name in (('object', 'gc_cup.JPEG'), ('landscape', 'kde_coldripple_gray.JPEG')):
     process_image((SAMPLE_DIR / synset / name).read_bytes(), SPEC)
   assert len(calls) == 2
-  for synset, name, spec in (('flower', 'mate_yellowflower_cmyk.JPEG', SPEC),
-                             ('animal', 'sk_chelsea.png', SPEC),
-                             ('object', 'gc_cup.JPEG', ImageSpec(resample='lanczos')),
-                             ('object', 'gc_cup.JPEG', REFERENCE)):
+  for synset, name, spec in (
+    ('flower', 'mate_yellowflower_cmyk.JPEG', SPEC),
+    ('animal', 'sk_chelsea.png', SPEC),
+    ('object', 'gc_cup.JPEG', ImageSpec(resample='lanczos')),
+    ('object', 'gc_cup.JPEG', REFERENCE),
+  ):
     process_image((SAMPLE_DIR / synset / name).read_bytes(), spec)
   assert len(calls) == 2
 
 
-@pytest.mark.parametrize('data,reason', [
+@pytest.mark.parametrize(
+  'data,reason',
+  [
     (b'', 'empty file'),
     (b'<!DOCTYPE html><html><body>404 Not Found</body></html>', 'text'),
     (b'  <html><head></head></html>', 'text'),
-    (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), 'not a recognised image'),
-])
+    (
+      bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+      'not a recognised image',
+    ),
+  ],
+)
 def test_non_images_are_rejected_with_a_reason(data, reason):
   for spec in (SPEC, REFERENCE):
     with pytest.raises(ImageRejected, match=reason):
@@ -281,7 +345,7 @@ def test_truncated_files_are_rejected_not_patched(name):
 def test_decompression_bomb_is_refused_from_its_header_without_allocating():
   small = _png(np.zeros((8, 8), np.uint8))
   # Rewrite the IHDR chunk to claim 30000 x 30000 pixels (900 megapixels), with a valid CRC.
-  ihdr = bytearray(small[8:8 + 25])
+  ihdr = bytearray(small[8 : 8 + 25])
   ihdr[8:16] = struct.pack('>II', 30000, 30000)
   ihdr[21:25] = struct.pack('>I', zlib.crc32(bytes(ihdr[4:21])))
   bomb = small[:8] + bytes(ihdr) + small[33:]
@@ -308,7 +372,7 @@ def test_palette_transparency_and_alpha_are_composited_on_white():
   palette.save(buffer, 'PNG', transparency=0)
   rgb, _ = decode_rgb(buffer.getvalue())
   assert tuple(rgb[1, 1]) == (255, 255, 255)  # Transparent red -> white.
-  assert tuple(rgb[0, 0]) == (0, 0, 255)      # Opaque blue stays blue.
+  assert tuple(rgb[0, 0]) == (0, 0, 255)  # Opaque blue stays blue.
 
   rgba = np.zeros((2, 2, 4), np.uint8)
   rgba[0, 0] = (255, 0, 0, 255)
@@ -351,7 +415,9 @@ def test_crop_box_geometry():
   assert (box[0] + box[2]) / 2 == pytest.approx(250)
   assert (box[1] + box[3]) / 2 == pytest.approx(187.5)
   assert crop_box(500, 375, ImageSpec(resize_shorter_side=0, center_crop=0)) == (
-      (0.0, 0.0, 500.0, 375.0), (500, 375))
+    (0.0, 0.0, 500.0, 375.0),
+    (500, 375),
+  )
 
 
 def test_passthrough_keeps_upright_baseline_jpeg_bytes_and_reencodes_the_rest():
@@ -359,8 +425,12 @@ def test_passthrough_keeps_upright_baseline_jpeg_bytes_and_reencodes_the_rest():
   baseline = (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes()
   stored = process_image(baseline, spec)
   assert stored.passthrough and stored.encoded == baseline
-  for name in ('animal/gc_koala.JPEG', 'flower/mate_yellowflower_cmyk.JPEG',
-               'landscape/kde_coldripple_gray.JPEG', 'animal/scipy_raccoon.JPEG'):
+  for name in (
+    'animal/gc_koala.JPEG',
+    'flower/mate_yellowflower_cmyk.JPEG',
+    'landscape/kde_coldripple_gray.JPEG',
+    'animal/scipy_raccoon.JPEG',
+  ):
     other = process_image((SAMPLE_DIR / name).read_bytes(), spec)
     assert not other.passthrough, name
     assert Image.open(io.BytesIO(other.encoded)).mode == 'RGB'
@@ -380,12 +450,13 @@ def test_spec_validation_messages():
 def test_channel_sums_are_exact_integers(shape):
   rng = np.random.default_rng(sum(shape))
   pixels = rng.integers(0, 256, shape, dtype=np.uint8)
-  if shape[0] == 9000:  # 90 Mpixel of 255: the largest sums an image under the pixel limit can have.
+  # 90 Mpixel of 255: the largest sums an image under the pixel limit can have.
+  if shape[0] == 9000:
     pixels[:] = 255
   flat = pixels[..., :3].reshape(-1, 3).astype(np.int64)
   sums, squares = image_lib.channel_sums(pixels)
   assert sums == tuple(flat.sum(axis=0).tolist())
-  assert squares == tuple((flat ** 2).sum(axis=0).tolist())
+  assert squares == tuple((flat**2).sum(axis=0).tolist())
 
 
 def test_encode_jpeg_round_trip():

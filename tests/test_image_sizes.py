@@ -1,11 +1,11 @@
 """Every decodable image of any size is stored with the size its resize policy promises, centred.
 
-A property test over image sizes (1..5000 on each side, the edges 1, 2, 3 and the odd/even neighbours
-of each policy's target weighted up), modes (RGB, greyscale, RGBA) and formats (JPEG, PNG), under
-every resize policy and filter. The expected size is computed here from the policy's own definition,
-not by calling the product's geometry. Content: the input is black with a white block (>= 60% of
-each side) at its exact centre; the stored image must be white at its centre and its white region must be centred (within
-the few output pixels that rounding, JPEG and resampling blur).
+A property test over image sizes (1..5000 on each side, the edges 1, 2, 3 and the odd/even
+neighbours of each policy's target weighted up), modes (RGB, greyscale, RGBA) and formats (JPEG,
+PNG), under every resize policy and filter. The expected size is computed here from the policy's own
+definition, not by calling the product's geometry. Content: the input is black with a white block
+(>= 60% of each side) at its exact centre; the stored image must be white at its centre and its
+white region must be centred (within the few output pixels that rounding, JPEG and resampling blur).
 
 CI runs SIZE_EXAMPLES (default 60) sizes, each under every policy; a longer run:
 `SIZE_EXAMPLES=2000 ./run_tests.sh tests/test_image_sizes.py`.
@@ -24,27 +24,31 @@ from transforms.imaging.image import ImageSpec, MAX_ASPECT_RATIO, process_image
 
 EXAMPLES = int(os.environ.get('SIZE_EXAMPLES', '60'))
 POLICIES = {
-    'crop 256 (default, bilinear, fast path)': ImageSpec(),
-    'crop 224 of 256': ImageSpec(256, 224),
-    'keep aspect (--center_crop 0)': ImageSpec(center_crop=0),
-    'bicubic': ImageSpec(resample='bicubic'),
-    'lanczos': ImageSpec(resample='lanczos'),
-    'reference path (fast=False)': ImageSpec(fast=False),
-    'crop only (--resize_shorter_side 0)': ImageSpec(0, 200),
-    'pass-through (0, 0)': ImageSpec(0, 0),
-    'longer side 512 (--resize_longer_side)': ImageSpec(0, 0, resize_longer_side=512),
-    'no upscale, crop 224 of 256 (--no_upscale)': ImageSpec(256, 224, upscale=False),
-    'no upscale, keep aspect': ImageSpec(256, 0, upscale=False),
+  'crop 256 (default, bilinear, fast path)': ImageSpec(),
+  'crop 224 of 256': ImageSpec(256, 224),
+  'keep aspect (--center_crop 0)': ImageSpec(center_crop=0),
+  'bicubic': ImageSpec(resample='bicubic'),
+  'lanczos': ImageSpec(resample='lanczos'),
+  'reference path (fast=False)': ImageSpec(fast=False),
+  'crop only (--resize_shorter_side 0)': ImageSpec(0, 200),
+  'pass-through (0, 0)': ImageSpec(0, 0),
+  'longer side 512 (--resize_longer_side)': ImageSpec(0, 0, resize_longer_side=512),
+  'no upscale, crop 224 of 256 (--no_upscale)': ImageSpec(256, 224, upscale=False),
+  'no upscale, keep aspect': ImageSpec(256, 0, upscale=False),
 }
-# Sides around which rounding and DCT scaling change behaviour: every target, its multiples by the DCT
-# scales, and the aspect-ratio cap.
-_TARGETS = sorted({t * k for t in (200, 224, 256, 512) for k in (1, 2, 4, 8)} | {256 * MAX_ASPECT_RATIO})
-SIDES = st.one_of(
-    st.sampled_from([1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17]),
-    st.sampled_from(_TARGETS).flatmap(lambda t: st.sampled_from([t - 1, t, t + 1])),
-    st.integers(1, 5000),
+# Sides around which rounding and DCT scaling change behaviour: every target, its multiples by the
+# DCT scales, and the aspect-ratio cap.
+_TARGETS = sorted(
+  {t * k for t in (200, 224, 256, 512) for k in (1, 2, 4, 8)} | {256 * MAX_ASPECT_RATIO}
 )
-MODES = st.sampled_from([('RGB', 'JPEG'), ('L', 'JPEG'), ('RGB', 'PNG'), ('L', 'PNG'), ('RGBA', 'PNG')])
+SIDES = st.one_of(
+  st.sampled_from([1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17]),
+  st.sampled_from(_TARGETS).flatmap(lambda t: st.sampled_from([t - 1, t, t + 1])),
+  st.integers(1, 5000),
+)
+MODES = st.sampled_from(
+  [('RGB', 'JPEG'), ('L', 'JPEG'), ('RGB', 'PNG'), ('L', 'PNG'), ('RGBA', 'PNG')]
+)
 
 
 def expected_size(width: int, height: int, spec: ImageSpec) -> tuple:
@@ -107,20 +111,28 @@ def check_policy(data: bytes, width: int, height: int, spec: ImageSpec) -> None:
   out_w, out_h = want
   # The central pixel(s): one where the size is odd, two where even. A whole-pixel crop at scale 1
   # (8 rows of 9) cannot be centred to the pixel, so one of two central pixels may be the border.
-  centre = luma[(out_h - 1) // 2:out_h // 2 + 1, (out_w - 1) // 2:out_w // 2 + 1]
-  assert centre.max() > 128, f'the centre of the stored image is not the centre of the input: {centre}'
-    # The white block's margins are equal: the fast path's whole-pixel crop box may sit up to half a
+  centre = luma[(out_h - 1) // 2 : out_h // 2 + 1, (out_w - 1) // 2 : out_w // 2 + 1]
+  assert centre.max() > 128, (
+    f'the centre of the stored image is not the centre of the input: {centre}'
+  )
+  # The white block's margins are equal: the fast path's whole-pixel crop box may sit up to half a
   # source pixel off when downscaling (< 0.5 output px; it is never used to upscale), and JPEG and
   # resampling blur the block's edges by about a pixel.
   for axis, out_len in enumerate((out_h, out_w)):
     start, stop = _white_extent(luma, axis)
-    assert abs(start - (out_len - stop)) <= 3, ('y', 'x')[axis] + f': white {start}..{stop} of {out_len}'
-
+    assert abs(start - (out_len - stop)) <= 3, ('y', 'x')[
+      axis
+    ] + f': white {start}..{stop} of {out_len}'
 
 
 @pytest.mark.slow  # ~30 s of generated sizes; the thin-image cases below stay in the quick check.
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+  max_examples=EXAMPLES,
+  deadline=None,
+  derandomize=True,
+  database=None,
+  suppress_health_check=list(HealthCheck),
+)
 @given(width=SIDES, height=SIDES, mode=MODES)
 @example(width=1, height=320, mode=('RGB', 'PNG'))
 @example(width=320, height=1, mode=('RGB', 'JPEG'))

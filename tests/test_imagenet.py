@@ -17,10 +17,14 @@ SYNSETS = {'animal': 'n00000001', 'flower': 'n00000002', 'space': 'n00000003'}
 
 def _voc(width, height, boxes):
   objects = ''.join(
-      f'<object><name>x</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>'
-      f'<ymax>{b[3]}</ymax></bndbox></object>' for b in boxes)
-  return (f'<annotation><filename>f</filename><size><width>{width}</width><height>{height}</height>'
-          f'<depth>3</depth></size>{objects}</annotation>').encode()
+    f'<object><name>x</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin><xmax>{b[2]}</xmax>'
+    f'<ymax>{b[3]}</ymax></bndbox></object>'
+    for b in boxes
+  )
+  return (
+    f'<annotation><filename>f</filename><size><width>{width}</width><height>{height}</height>'
+    f'<depth>3</depth></size>{objects}</annotation>'
+  ).encode()
 
 
 def _imagenet_like(root):
@@ -50,7 +54,7 @@ def _records(output, split):
 
 def _value(feature, key):
   f = feature[key]
-  return (list(f.bytes_list.value) or list(f.int64_list.value) or list(f.float_list.value))
+  return list(f.bytes_list.value) or list(f.int64_list.value) or list(f.float_list.value)
 
 
 @pytest.mark.parametrize('form', ['csv', 'devkit', 'synset_per_line'])
@@ -58,13 +62,16 @@ def test_flat_validation_folder_with_ground_truth(tmp_path, form):
   source = tmp_path / 'imagenet'
   truth = _imagenet_like(source)
   (source / 'validation' / 'ILSVRC2012_val_00000099.JPEG').write_bytes(
-      (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes())  # No ground truth for this one.
+    (SAMPLE_DIR / 'animal' / 'gc_cat.JPEG').read_bytes()
+  )  # No ground truth for this one.
   synset_list = sorted(SYNSETS.values())
   extra = []
   if form == 'csv':
     gt = tmp_path / 'LOC_val_solution.csv'
-    gt.write_text('ImageId,PredictionString\n' + ''.join(
-        f'{stem},{synset} 1 2 30 40 {synset} 5 6 70 80\n' for stem, synset in truth.items()))
+    gt.write_text(
+      'ImageId,PredictionString\n'
+      + ''.join(f'{stem},{synset} 1 2 30 40 {synset} 5 6 70 80\n' for stem, synset in truth.items())
+    )
   elif form == 'devkit':
     gt = tmp_path / 'ILSVRC2012_validation_ground_truth.txt'
     gt.write_text(''.join(f'{synset_list.index(truth[s]) + 1}\n' for s in sorted(truth)))
@@ -77,8 +84,20 @@ def test_flat_validation_folder_with_ground_truth(tmp_path, form):
   texts = tmp_path / 'synset_words.txt'
   texts.write_text(''.join(f'{s} human text, number {i}\n' for i, s in enumerate(synset_list)))
   output = tmp_path / 'out'
-  assert convert(source, output, '--validation_ground_truth', gt, '--class_text_file', texts,
-                 '--label_offset', '1', *extra) == 0
+  assert (
+    convert(
+      source,
+      output,
+      '--validation_ground_truth',
+      gt,
+      '--class_text_file',
+      texts,
+      '--label_offset',
+      '1',
+      *extra,
+    )
+    == 0
+  )
   assert (output / 'labels.txt').read_text().splitlines() == synset_list
   validation = _records(output, 'validation')
   assert len(validation) == len(truth)
@@ -108,7 +127,7 @@ def test_devkit_ids_need_the_synset_list(tmp_path):
 
 def _card_with_box(width, height, box):
   array = np.full((height, width, 3), 255, np.uint8)
-  array[box[1]:box[3], box[0]:box[2]] = (220, 20, 20)
+  array[box[1] : box[3], box[0] : box[2]] = (220, 20, 20)
   return array
 
 
@@ -141,7 +160,8 @@ def test_boxes_follow_orientation_and_crop(orientation):
 
 def test_boxes_cut_away_by_the_crop_are_dropped():
   assert map_boxes([(0.0, 0.0, 0.1, 0.1), (0.4, 0.4, 0.6, 0.6)], 1, (0.125, 0.0, 0.875, 1.0)) == [
-      (pytest.approx(0.4 / 0.75 - 0.125 / 0.75), 0.4, pytest.approx(0.6 / 0.75 - 0.125 / 0.75), 0.6)]
+    (pytest.approx(0.4 / 0.75 - 0.125 / 0.75), 0.4, pytest.approx(0.6 / 0.75 - 0.125 / 0.75), 0.6)
+  ]
 
 
 def test_boxes_end_to_end(tmp_path):
@@ -150,8 +170,9 @@ def test_boxes_end_to_end(tmp_path):
   annotations = tmp_path / 'Annotation'
   (annotations / 'n00000001').mkdir(parents=True)
   box = (100, 50, 300, 250)
-  Image.fromarray(_card_with_box(400, 300, box)).save(source / 'n00000001' / 'n00000001_1.JPEG',
-                                                     quality=95)
+  Image.fromarray(_card_with_box(400, 300, box)).save(
+    source / 'n00000001' / 'n00000001_1.JPEG', quality=95
+  )
   (annotations / 'n00000001' / 'n00000001_1.xml').write_bytes(_voc(400, 300, [box]))
   Image.fromarray(_card_with_box(300, 300, (0, 0, 1, 1))).save(source / 'n00000001' / 'no_box.JPEG')
   output = tmp_path / 'out'

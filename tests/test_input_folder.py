@@ -17,13 +17,22 @@ from transforms.inputs.input_file import InputFileError, read_input
 from transforms.inputs.survey import check_class_name, left_behind_line
 from transforms.inputs.listing import InputError, is_left_behind, left_behind_kind
 
-PHOTOS = {'animal': ['gc_cat.JPEG', 'gc_owl.JPEG'], 'flower': ['skl_flower.jpg', 'mate_garden.JPEG']}
+PHOTOS = {
+  'animal': ['gc_cat.JPEG', 'gc_owl.JPEG'],
+  'flower': ['skl_flower.jpg', 'mate_garden.JPEG'],
+}
 MAX_BYTES = 1_000_000  # --max_file_bytes of the runs: above every photo used, below the sparse file
 SPARSE_BYTES = 64 << 20
 NOT_UTF8 = b'caf\xe9.jpg'  # Latin-1 'café.jpg'
 # What the hostile folder leaves behind, counted as the run prints it.
-LEFT_BEHIND = {'.DS_Store': 3, '.ipynb_checkpoints': 2, '__MACOSX': 1, '_work': 1, 'Thumbs.db': 1,
-               'desktop.ini': 1}
+LEFT_BEHIND = {
+  '.DS_Store': 3,
+  '.ipynb_checkpoints': 2,
+  '__MACOSX': 1,
+  '_work': 1,
+  'Thumbs.db': 1,
+  'desktop.ini': 1,
+}
 
 
 def photos(root, classes=PHOTOS):
@@ -57,16 +66,18 @@ def hostile_folder(root):
   os.symlink('/dev/zero', root / 'flower' / 'zero.jpg')
   with open(root / 'flower' / 'sparse.jpg', 'wb') as f:
     f.truncate(SPARSE_BYTES)
-  shutil.copy(SAMPLE_DIR / 'flower' / 'kde_fallenleaf.JPEG', os.fsencode(root / 'flower') + b'/' + NOT_UTF8)
+  shutil.copy(
+    SAMPLE_DIR / 'flower' / 'kde_fallenleaf.JPEG', os.fsencode(root / 'flower') + b'/' + NOT_UTF8
+  )
   return {
-      'loose.jpg': 'not in a class folder',
-      'animal/dangling.jpg': 'broken symbolic link (its target does not exist)',
-      'animal/loop.jpg': 'symbolic link loop (too many levels of symbolic links)',
-      'animal/photo.jpg': 'nested folder: only root/<class>/<image> is read',
-      'animal/pipe.jpg': 'not a regular file (FIFO)',
-      'flower/zero.jpg': 'not a regular file (character device, through a symbolic link)',
-      'flower/sparse.jpg': f'file larger than --max_file_bytes ({SPARSE_BYTES} bytes > {MAX_BYTES})',
-      'flower/caf\\xe9.jpg': 'file name is not valid UTF-8 (shown with \\x escapes)',
+    'loose.jpg': 'not in a class folder',
+    'animal/dangling.jpg': 'broken symbolic link (its target does not exist)',
+    'animal/loop.jpg': 'symbolic link loop (too many levels of symbolic links)',
+    'animal/photo.jpg': 'nested folder: only root/<class>/<image> is read',
+    'animal/pipe.jpg': 'not a regular file (FIFO)',
+    'flower/zero.jpg': 'not a regular file (character device, through a symbolic link)',
+    'flower/sparse.jpg': f'file larger than --max_file_bytes ({SPARSE_BYTES} bytes > {MAX_BYTES})',
+    'flower/caf\\xe9.jpg': 'file name is not valid UTF-8 (shown with \\x escapes)',
   }
 
 
@@ -84,8 +95,12 @@ def snapshot(root):
           content = hashlib.file_digest(f, 'sha256').hexdigest()
       elif stat.S_ISLNK(info.st_mode):
         content = os.readlink(path)
-      tree[os.path.relpath(path, os.fsencode(root))] = (stat.S_IFMT(info.st_mode), info.st_size,
-                                                         info.st_mtime_ns, content)
+      tree[os.path.relpath(path, os.fsencode(root))] = (
+        stat.S_IFMT(info.st_mode),
+        info.st_size,
+        info.st_mtime_ns,
+        content,
+      )
   return tree
 
 
@@ -93,9 +108,12 @@ def read_rejects(output):
   return [json.loads(line) for line in (output / 'rejects.jsonl').read_text('utf-8').splitlines()]
 
 
-@pytest.mark.parametrize('shard_flags', [['--train_shards', '2'], []], ids=['explicit', 'automatic'])
-def test_a_run_skips_litter_keeps_the_empty_class_and_rejects_the_unreadable(tmp_path, capsys,
-                                                                              shard_flags):
+@pytest.mark.parametrize(
+  'shard_flags', [['--train_shards', '2'], []], ids=['explicit', 'automatic']
+)
+def test_a_run_skips_litter_keeps_the_empty_class_and_rejects_the_unreadable(
+  tmp_path, capsys, shard_flags
+):
   root = tmp_path / 'in'
   expected = hostile_folder(root)
   before = snapshot(root)
@@ -110,16 +128,24 @@ def test_a_run_skips_litter_keeps_the_empty_class_and_rejects_the_unreadable(tmp
   stats = json.loads((output / 'stats.json').read_text())
   assert stats['num_examples'] == 4 and stats['num_rejected'] == len(expected)
   assert err.count('warning:') == 1
-  assert (f'warning: 1 class folder is empty (only left-behind files or nothing): its label is kept '
-          f'in labels.txt, with no examples: {root / "empty"}') in err.splitlines()
+  assert (
+    f'warning: 1 class folder is empty (only left-behind files or nothing): its label is kept '
+    f'in labels.txt, with no examples: {root / "empty"}'
+  ) in err.splitlines()
   lines = out.splitlines()
   assert all(len(line) <= 80 for line in lines)
-  assert ('skipped 9 files and folders that tools leave behind (3 .DS_Store, 2 .ipynb_checkpoints, '
-          '1 __MACOSX, 1 _work, 1 desktop.ini, 1 Thumbs.db)') in ' '.join(out.split())  # wrapped
+  assert (
+    'skipped 9 files and folders that tools leave behind (3 .DS_Store, 2 .ipynb_checkpoints, '
+    '1 __MACOSX, 1 _work, 1 desktop.ini, 1 Thumbs.db)'
+  ) in ' '.join(out.split())  # wrapped
   assert sum(line.startswith('  rejected      1  not a regular file (') for line in lines) == 2
-  for reason, count in (('not in a class folder', 1),
-                        ('file name is not valid UTF-8', 1), ('broken symbolic link', 1),
-                        ('symbolic link loop', 1), ('file larger than --max_file_bytes', 1)):
+  for reason, count in (
+    ('not in a class folder', 1),
+    ('file name is not valid UTF-8', 1),
+    ('broken symbolic link', 1),
+    ('symbolic link loop', 1),
+    ('file larger than --max_file_bytes', 1),
+  ):
     assert any(line.startswith(f'  rejected {count:>6}  {reason}') for line in lines), reason
   out.encode('utf-8'), err.encode('utf-8')  # pylint: disable=expression-not-assigned  (no surrogates)
 
@@ -151,41 +177,54 @@ def test_split_folders_reject_loose_files_with_no_split(tmp_path, capsys):
   assert convert(root, output, '--train_shards', 2, '--validation_shards', 1) == 0
   out, _ = capsys.readouterr()
   assert (output / 'labels.txt').read_text() == 'animal\nflower\n'
-  assert sorted((os.path.relpath(r['path'], root), r['reason'], r['split'])
-                for r in read_rejects(output)) == [
-      ('top.JPEG', 'not in a class folder', None), ('train/stray.JPEG', 'not in a class folder', None)]
-  assert ('skipped 2 files and folders that tools leave behind (1 .DS_Store, 1 __MACOSX)'
-          in ' '.join(out.split()))
+  assert sorted(
+    (os.path.relpath(r['path'], root), r['reason'], r['split']) for r in read_rejects(output)
+  ) == [
+    ('top.JPEG', 'not in a class folder', None),
+    ('train/stray.JPEG', 'not in a class folder', None),
+  ]
+  assert (
+    'skipped 2 files and folders that tools leave behind (1 .DS_Store, 1 __MACOSX)'
+    in ' '.join(out.split())
+  )
   stats = json.loads((output / 'stats.json').read_text())
   assert (stats['train']['num_examples'], stats['validation']['num_examples']) == (4, 2)
 
 
-@pytest.mark.parametrize('name, shown, what', [
+@pytest.mark.parametrize(
+  'name, shown, what',
+  [
     (b'new\nline', "'new\\nline'", 'a newline'),
     (b'carriage\rreturn', "'carriage\\rreturn'", 'a carriage return'),
     (b'caf\xe9', "b'caf\\xe9'", 'bytes that are not UTF-8'),
-])
-def test_a_class_name_that_cannot_be_a_labels_line_stops_before_any_work(tmp_path, capsys, name,
-                                                                          shown, what):
+  ],
+)
+def test_a_class_name_that_cannot_be_a_labels_line_stops_before_any_work(
+  tmp_path, capsys, name, shown, what
+):
   root = tmp_path / 'in'
   photos(root)
   os.mkdir(os.fsencode(root) + b'/' + name)
   shutil.copy(SAMPLE_DIR / 'animal' / 'gc_cat.JPEG', os.fsencode(root) + b'/' + name + b'/cat.jpg')
   assert convert(root, tmp_path / 'out', '--train_shards', 1) == 2
   err = capsys.readouterr().err
-  assert err == (f'error: the class folder {shown} in {root} has a name that cannot be one line of '
-                 f'labels.txt ({what}): rename the folder.\n')
+  assert err == (
+    f'error: the class folder {shown} in {root} has a name that cannot be one line of '
+    f'labels.txt ({what}): rename the folder.\n'
+  )
   assert not (tmp_path / 'out').exists()
 
 
 def _read_with_deadline(path, max_bytes, seconds=5.0):
   """read_input in a thread: (the exception it raised or its bytes, whether it returned in time)."""
   result = []
+
   def target():
     try:
       result.append(read_input(str(path), max_bytes))
     except Exception as e:  # pylint: disable=broad-except
       result.append(e)
+
   thread = threading.Thread(target=target, daemon=True)
   thread.start()
   thread.join(seconds)
@@ -201,10 +240,10 @@ def test_the_safe_reader_refuses_special_and_oversized_files_without_reading(tmp
   with open(tmp_path / 'sparse.jpg', 'wb') as f:
     f.truncate(SPARSE_BYTES)
   cases = {
-      'pipe.jpg': 'not a regular file (FIFO)',  # open() of a FIFO would wait for a writer
-      'zero.jpg': 'not a regular file (character device, through a symbolic link)',
-      'dangling.jpg': 'broken symbolic link (its target does not exist)',
-      'sparse.jpg': f'file larger than --max_file_bytes ({SPARSE_BYTES} bytes > {MAX_BYTES})',
+    'pipe.jpg': 'not a regular file (FIFO)',  # open() of a FIFO would wait for a writer
+    'zero.jpg': 'not a regular file (character device, through a symbolic link)',
+    'dangling.jpg': 'broken symbolic link (its target does not exist)',
+    'sparse.jpg': f'file larger than --max_file_bytes ({SPARSE_BYTES} bytes > {MAX_BYTES})',
   }
   for name, reason in cases.items():
     error, in_time = _read_with_deadline(tmp_path / name, MAX_BYTES)
@@ -234,6 +273,7 @@ def test_escaped_paths_and_names():
 
 def test_max_file_bytes_is_recorded_only_when_set_and_must_be_positive(tmp_path, capsys):
   from pipeline import options  # pylint: disable=import-outside-toplevel
+
   default, _ = options.parse_args(['--input', 'in', '--output', 'out'])
   assert default.max_file_bytes == 268435456 and 'max_file_bytes' not in default.to_dict()
   small, _ = options.parse_args(['--input', 'in', '--output', 'out', '--max_file_bytes', '1000'])
@@ -248,8 +288,26 @@ def test_a_nul_in_a_class_name_is_refused_and_left_behind_kinds_are_bounded():
   """A NUL cannot be in a local file name; an object store's key can hold one."""
   with pytest.raises(InputError, match=r"class folder 'a\\x00b' in s3://bucket/in .*\(a NUL\)"):
     check_class_name('s3://bucket/in', 'a\0b')
-  names = ['.DS_Store', '._IMG_1.jpg', '.Trashes', '__MACOSX', '_work', '_old', 'THUMBS.DB',
-           'Desktop.ini', '.ipynb_checkpoints']
+  names = [
+    '.DS_Store',
+    '._IMG_1.jpg',
+    '.Trashes',
+    '__MACOSX',
+    '_work',
+    '_old',
+    'THUMBS.DB',
+    'Desktop.ini',
+    '.ipynb_checkpoints',
+  ]
   assert all(is_left_behind(n) for n in names) and not is_left_behind('cat.jpg')
   assert [left_behind_kind(n) for n in names] == [
-      '.DS_Store', '._*', '.*', '__MACOSX', '_work', '_*', 'Thumbs.db', 'desktop.ini', '.ipynb_checkpoints']
+    '.DS_Store',
+    '._*',
+    '.*',
+    '__MACOSX',
+    '_work',
+    '_*',
+    'Thumbs.db',
+    'desktop.ini',
+    '.ipynb_checkpoints',
+  ]

@@ -1,11 +1,11 @@
 """Ctrl-C, SIGTERM and SIGHUP at any moment of a run, in every running mode, on a real terminal.
 
-Each case checks what pipeline/runtime/interrupts.py promises: the exit code (130, 143, 129), one line on the
-screen saying how to go on, no traceback and no ERROR line, no process of the run left after it, and
-no shard renamed into place after the run ended (the output is watched for
+Each case checks what pipeline/runtime/interrupts.py promises: the exit code (130, 143, 129), one
+line on the screen saying how to go on, no traceback and no ERROR line, no process of the run left
+after it, and no shard renamed into place after the run ended (the output is watched for
 runtime_aids.WATCH_AFTER_EXIT_SECONDS after exit). Ctrl-C is typed on the terminal (the terminal
-sends SIGINT to the whole foreground process group, workers included); SIGTERM and SIGHUP are sent to
-the driver alone, as Airflow does, so the driver itself must stop its workers.
+sends SIGINT to the whole foreground process group, workers included); SIGTERM and SIGHUP are sent
+to the driver alone, as Airflow does, so the driver itself must stop its workers.
 """
 
 import os
@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow  # Each case is a run of its own, some a --resume 
 
 # 216 images in 28 shards: the graph runs for a few seconds after the first shard is final.
 MANY_SHARDS = ('--train_shards', '24', '--validation_shards', '4', '--validation_fraction', '0.1')
-RESUME_LINE = ('Finished shards are kept; rerun with the same flags and --resume to write only the '
-               'missing ones.')
+RESUME_LINE = (
+  'Finished shards are kept; rerun with the same flags and --resume to write only the missing ones.'
+)
 CTRL_C = b'\x03'
 
 
@@ -45,17 +46,27 @@ def fixture_pause_env(tmp_path):
 
 
 def _command(source, output, *flags):
-  return [sys.executable, '-m', 'pipeline.run', '--input', str(source), '--output', str(output),
-          *flags]
+  return [
+    sys.executable,
+    '-m',
+    'pipeline.run',
+    '--input',
+    str(source),
+    '--output',
+    str(output),
+    *flags,
+  ]
 
 
 def _when(condition, action):
   """An act() for run_on_pty: `action(pid, terminal_fd)` once `condition()` holds."""
+
   def act(pid, fd):
     if not condition():
       return False
     action(pid, fd)
     return True
+
   return act
 
 
@@ -84,10 +95,15 @@ def _assert_ended_cleanly(ended, code, line):
 def test_ctrl_c_while_beam_is_imported(tmp_path):
   output = tmp_path / 'out'
   started = []
-  ended = run_on_pty(_command(SAMPLE_DIR, output, '--train_shards', '2'), dict(os.environ), output,
-                     act=_when(lambda: started.append(1) or len(started) > 20, _type_ctrl_c))
-  _assert_ended_cleanly(ended, 130, 'interrupted (Ctrl-C) before anything was written; run the same '
-                        'command again.')
+  ended = run_on_pty(
+    _command(SAMPLE_DIR, output, '--train_shards', '2'),
+    dict(os.environ),
+    output,
+    act=_when(lambda: started.append(1) or len(started) > 20, _type_ctrl_c),
+  )
+  _assert_ended_cleanly(
+    ended, 130, 'interrupted (Ctrl-C) before anything was written; run the same command again.'
+  )
   assert not output.exists()
 
 
@@ -95,44 +111,65 @@ def test_ctrl_c_while_the_driver_lists_and_samples_the_input(tmp_path, pause_env
   """The automatic shard count converts a sample on the driver before the graph is built."""
   output = tmp_path / 'out'
   env = dict(pause_env, F2T_PAUSE_WHEN='.JPEG')  # the first photo the driver opens
-  ended = run_on_pty(_command(SAMPLE_DIR, output), env, output,
-                     act=_when(lambda: os.path.exists(env['F2T_PAUSED']), _type_ctrl_c))
-  _assert_ended_cleanly(ended, 130, 'interrupted (Ctrl-C) before anything was written; run the same '
-                        'command again.')
+  ended = run_on_pty(
+    _command(SAMPLE_DIR, output),
+    env,
+    output,
+    act=_when(lambda: os.path.exists(env['F2T_PAUSED']), _type_ctrl_c),
+  )
+  _assert_ended_cleanly(
+    ended, 130, 'interrupted (Ctrl-C) before anything was written; run the same command again.'
+  )
 
 
 @pytest.mark.parametrize('mode', ['in_memory', 'multi_threading', 'multi_processing'])
 def test_ctrl_c_while_shards_are_written(photos, tmp_path, mode):
   output = tmp_path / 'out'
   workers = () if mode == 'in_memory' else ('--direct_num_workers=2',)
-  ended = run_on_pty(_command(photos, output, *MANY_SHARDS, f'--direct_running_mode={mode}', *workers),
-                     dict(os.environ), output, act=_when(lambda: final_shards(output), _type_ctrl_c))
+  ended = run_on_pty(
+    _command(photos, output, *MANY_SHARDS, f'--direct_running_mode={mode}', *workers),
+    dict(os.environ),
+    output,
+    act=_when(lambda: final_shards(output), _type_ctrl_c),
+  )
   _assert_ended_cleanly(ended, 130, f'interrupted (Ctrl-C). {RESUME_LINE}')
   assert not (output / '_SUCCESS').exists()
   assert not (output / '_work' / 'claim.json').exists()  # Released, after the workers stopped.
 
 
-@pytest.mark.parametrize('signum, code, mode', [
+@pytest.mark.parametrize(
+  'signum, code, mode',
+  [
     (signal.SIGTERM, 143, 'multi_processing'),
     (signal.SIGHUP, 129, 'multi_threading'),
-])
-def test_a_signal_to_the_driver_stops_its_workers_first_and_resume_finishes(photos, tmp_path, signum,
-                                                                           code, mode):
+  ],
+)
+def test_a_signal_to_the_driver_stops_its_workers_first_and_resume_finishes(
+  photos, tmp_path, signum, code, mode
+):
   output = tmp_path / 'out'
-  command = _command(photos, output, *MANY_SHARDS, f'--direct_running_mode={mode}',
-                     '--direct_num_workers=2')
-  ended = run_on_pty(command, dict(os.environ), output,
-                     act=_when(lambda: final_shards(output), _send(signum)))
+  command = _command(
+    photos, output, *MANY_SHARDS, f'--direct_running_mode={mode}', '--direct_num_workers=2'
+  )
+  ended = run_on_pty(
+    command, dict(os.environ), output, act=_when(lambda: final_shards(output), _send(signum))
+  )
   _assert_ended_cleanly(ended, code, f'interrupted ({signal.Signals(signum).name}). {RESUME_LINE}')
   assert not (output / '_work' / 'claim.json').exists()
   kept = final_shards(output)
-  resumed = subprocess.run(command + ['--resume'], capture_output=True, text=True, timeout=600,
-                           check=False)
+  resumed = subprocess.run(
+    command + ['--resume'], capture_output=True, text=True, timeout=600, check=False
+  )
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert re.search(rf'^resumed: {len(kept)} shards? kept', resumed.stdout, re.M), resumed.stdout
   assert 'note: taking --output over' not in resumed.stderr  # The claim was released, not left.
-  verified = subprocess.run([sys.executable, '-m', 'pipeline.verify', str(output)],
-                            capture_output=True, text=True, timeout=300, check=False)
+  verified = subprocess.run(
+    [sys.executable, '-m', 'pipeline.verify', str(output)],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert verified.returncode == 0, verified.stdout
 
 
@@ -140,10 +177,22 @@ def test_ctrl_c_while_the_metadata_is_written(tmp_path, pause_env):
   output = tmp_path / 'out'
   env = dict(pause_env, F2T_PAUSE_WHEN='stats.json')
   ended = run_on_pty(
-      _command(SAMPLE_DIR, output, '--train_shards', '2', '--validation_shards', '1',
-               '--validation_fraction', '0.2', '--direct_running_mode=multi_processing',
-               '--direct_num_workers=2'), env, output,
-      act=_when(lambda: os.path.exists(env['F2T_PAUSED']), _type_ctrl_c))
+    _command(
+      SAMPLE_DIR,
+      output,
+      '--train_shards',
+      '2',
+      '--validation_shards',
+      '1',
+      '--validation_fraction',
+      '0.2',
+      '--direct_running_mode=multi_processing',
+      '--direct_num_workers=2',
+    ),
+    env,
+    output,
+    act=_when(lambda: os.path.exists(env['F2T_PAUSED']), _type_ctrl_c),
+  )
   _assert_ended_cleanly(ended, 130, f'interrupted (Ctrl-C). {RESUME_LINE}')
   assert len(final_shards(output)) == 3 and not (output / '_SUCCESS').exists()
 
@@ -155,20 +204,32 @@ def test_sigterm_to_the_folder2tfrecord_script_while_beam_is_imported(tmp_path):
     pytest.skip('the folder2tfrecord script is not installed next to this Python')
   output = tmp_path / 'out'
   ticks = []
-  ended = run_on_pty([script, 'run', '--input', str(SAMPLE_DIR), '--output', str(output)],
-                     dict(os.environ), output,
-                     act=_when(lambda: ticks.append(1) or len(ticks) > 20, _send(signal.SIGTERM)))
-  _assert_ended_cleanly(ended, 143, 'interrupted (SIGTERM) before anything was written; run the '
-                        'same command again.')
+  ended = run_on_pty(
+    [script, 'run', '--input', str(SAMPLE_DIR), '--output', str(output)],
+    dict(os.environ),
+    output,
+    act=_when(lambda: ticks.append(1) or len(ticks) > 20, _send(signal.SIGTERM)),
+  )
+  _assert_ended_cleanly(
+    ended, 143, 'interrupted (SIGTERM) before anything was written; run the same command again.'
+  )
 
 
 def test_sigterm_to_the_whole_process_group(photos, tmp_path):
   """systemd and `kill -TERM -<pgid>` reach the workers too: still one line and exit 143."""
   output = tmp_path / 'out'
   ended = run_on_pty(
-      _command(photos, output, *MANY_SHARDS, '--direct_running_mode=multi_processing',
-               '--direct_num_workers=2'), dict(os.environ), output,
-      act=_when(lambda: final_shards(output), lambda pid, _: os.killpg(pid, signal.SIGTERM)))
+    _command(
+      photos,
+      output,
+      *MANY_SHARDS,
+      '--direct_running_mode=multi_processing',
+      '--direct_num_workers=2',
+    ),
+    dict(os.environ),
+    output,
+    act=_when(lambda: final_shards(output), lambda pid, _: os.killpg(pid, signal.SIGTERM)),
+  )
   _assert_ended_cleanly(ended, 143, f'interrupted (SIGTERM). {RESUME_LINE}')
 
 
@@ -176,19 +237,35 @@ def test_sigterm_to_one_worker_alone_fails_the_run_instead_of_hanging(photos, tm
   output = tmp_path / 'out'
 
   def stop_a_worker(pid, _):
-    workers = [p for p in psutil.Process(pid).children(recursive=True)
-               if p.cmdline()[1:3] == ['-m', 'apache_beam.runners.worker.sdk_worker_main']]
+    workers = [
+      p
+      for p in psutil.Process(pid).children(recursive=True)
+      if p.cmdline()[1:3] == ['-m', 'apache_beam.runners.worker.sdk_worker_main']
+    ]
     workers[0].send_signal(signal.SIGTERM)
 
   ended = run_on_pty(
-      _command(photos, output, *MANY_SHARDS, '--direct_running_mode=multi_processing',
-               '--direct_num_workers=2'), dict(os.environ), output,
-      act=_when(lambda: final_shards(output), stop_a_worker))
+    _command(
+      photos,
+      output,
+      *MANY_SHARDS,
+      '--direct_running_mode=multi_processing',
+      '--direct_num_workers=2',
+    ),
+    dict(os.environ),
+    output,
+    act=_when(lambda: final_shards(output), stop_a_worker),
+  )
   print(ended.text)
   assert ended.code == 1, ended.text
-  assert re.fullmatch(r'error: the pipeline failed: a Beam worker process died \(exit code '
-                      r'(-15|143): stopped by SIGTERM\)\.', ended.lines[-3]), ended.text
+  assert re.fullmatch(
+    r'error: the pipeline failed: a Beam worker process died \(exit code '
+    r'(-15|143): stopped by SIGTERM\)\.',
+    ended.lines[-3],
+  ), ended.text
   assert ended.lines[-2:] == [
-      RESUME_LINE, f'The run log (Beam\'s and the workers\' logs): {output / "_work" / "run.log"}']
+    RESUME_LINE,
+    f"The run log (Beam's and the workers' logs): {output / '_work' / 'run.log'}",
+  ]
   assert 'Traceback' not in ended.text and 'ERROR' not in ended.text
   assert ended.seconds - ended.acted_at < 15 and not ended.survivors and not ended.late_shards

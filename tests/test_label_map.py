@@ -18,14 +18,19 @@ def _labels_by_synset(output):
   for shard in output.glob('train-*'):
     for raw in tf.data.TFRecordDataset(str(shard)):
       feature = tf.train.Example.FromString(raw.numpy()).features.feature
-      found.add((feature['image/class/synset'].bytes_list.value[0].decode(),
-                 feature['image/class/label'].int64_list.value[0]))
+      found.add(
+        (
+          feature['image/class/synset'].bytes_list.value[0].decode(),
+          feature['image/class/label'].int64_list.value[0],
+        )
+      )
   return found
 
 
 @pytest.mark.parametrize('offset', [0, 1])
 def test_json_label_map_keeps_its_ids_and_names_the_gaps(tmp_path, offset):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   labels = tmp_path / 'label_map.json'
   labels.write_text(json.dumps(GAPPED))
   output = tmp_path / 'out'
@@ -51,10 +56,14 @@ def test_labels_txt_of_a_gapped_map_fed_back_keeps_the_ids(tmp_path):
   labels.write_text(json.dumps(GAPPED))
   assert convert(SAMPLE_DIR, tmp_path / 'a', '--labels_file', labels) == 0
   assert read_labels_file(str(tmp_path / 'a' / 'labels.txt')) == {
-      **GAPPED, **{PLACEHOLDER.format(id=i): i for i in (1, 3, 4)}}
+    **GAPPED,
+    **{PLACEHOLDER.format(id=i): i for i in (1, 3, 4)},
+  }
 
 
-@pytest.mark.parametrize('text, message', [
+@pytest.mark.parametrize(
+  'text, message',
+  [
     ('{"animal": 0, "flower": 0}', 'gives these ids to more than one class: [0]'),
     ('{"animal": -1, "flower": 0}', "ids must be integers from 0 to 999999; got 'animal': -1"),
     ('{"animal": 1.5}', "'animal': 1.5"),
@@ -66,7 +75,8 @@ def test_labels_txt_of_a_gapped_map_fed_back_keeps_the_ids(tmp_path):
     ('{"animal": 0,}', 'not a JSON object'),
     ('{"animal": 0, "__unused_1__": 2}', 'placeholder name of an id the map leaves out'),
     ('{"animal": 1000000}', 'from 0 to 999999'),
-])
+  ],
+)
 def test_bad_json_label_maps_are_input_errors(tmp_path, text, message):
   path = tmp_path / 'labels.json'
   path.write_text(text)

@@ -10,13 +10,22 @@ from transforms.output.layout import OutputLayout, ShardNameTemplate
 from transforms.records import Reject, ShardSummary
 
 
-@pytest.mark.parametrize('template,name,tfds', [
+@pytest.mark.parametrize(
+  'template,name,tfds',
+  [
     (ShardNameTemplate.template, 'train-00003-of-00128', '{SPLIT}-{SHARD_X_OF_Y}'),
-    ('flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord',
-     'flowers_validation_00000-of-00002.tfrecord', 'flowers_{SPLIT}_{SHARD_X_OF_Y}.tfrecord'),
-    ('name-{split}.tfrecord-{index:05d}-of-{num_shards:05d}', 'name-train.tfrecord-00127-of-00128',
-     'name-{SPLIT}.tfrecord-{SHARD_X_OF_Y}'),
-])
+    (
+      'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord',
+      'flowers_validation_00000-of-00002.tfrecord',
+      'flowers_{SPLIT}_{SHARD_X_OF_Y}.tfrecord',
+    ),
+    (
+      'name-{split}.tfrecord-{index:05d}-of-{num_shards:05d}',
+      'name-train.tfrecord-00127-of-00128',
+      'name-{SPLIT}.tfrecord-{SHARD_X_OF_Y}',
+    ),
+  ],
+)
 def test_shard_names_format_and_parse_with_one_template(template, name, tfds):
   names = ShardNameTemplate(template)
   split, index, num_shards = names.parse(name)
@@ -38,8 +47,15 @@ def test_array_record_shards_are_named_as_tfds_names_them():
 
 def test_parse_refuses_what_the_template_does_not_write():
   names = layout.DEFAULT_SHARD_NAMES
-  for other in ('train-00003-of-00128.tmp-ab12', 'train-3-of-128', 'train-00128-of-00128',
-                'stats.json', 'train-00003-of-00128.json', 'tr/ain-00003-of-00128', ''):
+  for other in (
+    'train-00003-of-00128.tmp-ab12',
+    'train-3-of-128',
+    'train-00128-of-00128',
+    'stats.json',
+    'train-00003-of-00128.json',
+    'tr/ain-00003-of-00128',
+    '',
+  ):
     assert names.parse(other) is None, other
   assert names.parse('test-00000-of-00001') == ('test', 0, 1)  # Any split name the converter makes.
 
@@ -53,7 +69,9 @@ def test_templates_must_number_the_shards():
     ShardNameTemplate('{split}-{index}-of-{num_shards}').tfds_filepath_template()
 
 
-@pytest.mark.parametrize('template, message', [
+@pytest.mark.parametrize(
+  'template, message',
+  [
     ('../{split}-{index}-of-{num_shards}', "'/'"),  # leaves --output
     ('{split}/{index}-of-{num_shards}', "'/'"),
     ('{split}\\{index}-of-{num_shards}', 'makes names with'),
@@ -65,7 +83,8 @@ def test_templates_must_number_the_shards():
     ('{split:.1}-{index}-of-{num_shards}', 'ambiguous'),  # train and test both 't'
     ('{split}-{index:c}-of-{num_shards}', 'ambiguous'),
     ('{split}-{index:s}-of-{num_shards}', 'does not format'),
-])
+  ],
+)
 def test_unsafe_or_ambiguous_templates_are_refused(template, message):
   with pytest.raises(ValueError, match=re.escape(message)):
     ShardNameTemplate(template)
@@ -83,12 +102,19 @@ def test_splits_must_get_different_names():
     layout.DEFAULT_SHARD_NAMES.check_splits(['test', 'Test'])
 
 
-@pytest.mark.parametrize('template, split, glob', [
+@pytest.mark.parametrize(
+  'template, split, glob',
+  [
     (ShardNameTemplate.template, 'validation', 'validation-*-of-*'),
-    ('flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord', 'train', 'flowers_train_*-of-*.tfrecord'),
+    (
+      'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord',
+      'train',
+      'flowers_train_*-of-*.tfrecord',
+    ),
     ('{index:03d}-{split}-{num_shards}', 'test', '*-test-*'),
     ('data-{index:05d}-of-{num_shards:05d}', 'train', 'data-*-of-*'),
-])
+  ],
+)
 def test_glob_matches_the_split_and_only_it(template, split, glob):
   names = ShardNameTemplate(template)
   assert names.glob(split) == glob
@@ -100,11 +126,16 @@ def test_glob_matches_the_split_and_only_it(template, split, glob):
 
 def test_readers_take_the_shard_names_from_the_manifest(tmp_path):
   template = 'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord'
-  layout.write_json(str(tmp_path / layout.MANIFEST_FILE),
-                    {'options': {'shard_name_template': template}, 'splits': {}})
+  layout.write_json(
+    str(tmp_path / layout.MANIFEST_FILE),
+    {'options': {'shard_name_template': template}, 'splits': {}},
+  )
   output, manifest = layout.read_output(str(tmp_path))
   assert output.shard_names == ShardNameTemplate(template) and manifest['splits'] == {}
-  assert OutputLayout.of_manifest('/x', {'options': {'seed': 0}}).shard_names == layout.DEFAULT_SHARD_NAMES
+  assert (
+    OutputLayout.of_manifest('/x', {'options': {'seed': 0}}).shard_names
+    == layout.DEFAULT_SHARD_NAMES
+  )
   assert OutputLayout.of_manifest('/x', {}).shard_names == layout.DEFAULT_SHARD_NAMES
 
 
@@ -116,16 +147,23 @@ def test_paths_of_the_output(root):
   assert output.shard_path('train', 1, 4) == base + '/train-00001-of-00004'
   assert output.sidecar_path('train-00001-of-00004') == base + '/_work/train-00001-of-00004.json'
   assert output.work_path(layout.RUN_FILE) == base + '/_work/run.json'
-  assert layout.is_temp(layout.temp_path(output.work_path('train-00001-of-00004'), 'ab').rsplit('/')[-1])
+  assert layout.is_temp(
+    layout.temp_path(output.work_path('train-00001-of-00004'), 'ab').rsplit('/')[-1]
+  )
 
 
 def test_json_files_round_trip_with_stable_bytes(tmp_path):
   path = str(tmp_path / 'x.json')
   layout.write_json(path, {'b': 'ünï', 'a': [1, 2]})
-  assert (tmp_path / 'x.json').read_text(encoding='utf-8') == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": "ünï"\n}\n'
+  assert (tmp_path / 'x.json').read_text(
+    encoding='utf-8'
+  ) == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": "ünï"\n}\n'
   assert layout.read_json(path) == {'a': [1, 2], 'b': 'ünï'}
   assert layout.read_optional_json(str(tmp_path / 'missing.json')) is None
-  rows = [{'path': 'a/b.jpg', 'reason': 'x', 'split': None}, {'path': 'c', 'reason': 'y', 'split': 'train'}]
+  rows = [
+    {'path': 'a/b.jpg', 'reason': 'x', 'split': None},
+    {'path': 'c', 'reason': 'y', 'split': 'train'},
+  ]
   layout.write_jsonl(str(tmp_path / 'r.jsonl'), rows)
   assert layout.read_jsonl(str(tmp_path / 'r.jsonl')) == rows
   layout.write_jsonl(str(tmp_path / 'empty.jsonl'), [])
@@ -133,8 +171,18 @@ def test_json_files_round_trip_with_stable_bytes(tmp_path):
 
 
 def test_shard_summary_round_trips_its_sidecar_and_counts_rejects_once():
-  summary = ShardSummary('train-00000-of-00002', 'train', 2, 1000, 1, {'b': 1, 'a': 1}, 131072,
-                         (1, 2, 3), (4, 5, 6), (Reject('p', 'r', 'train'),))
+  summary = ShardSummary(
+    'train-00000-of-00002',
+    'train',
+    2,
+    1000,
+    1,
+    {'b': 1, 'a': 1},
+    131072,
+    (1, 2, 3),
+    (4, 5, 6),
+    (Reject('p', 'r', 'train'),),
+  )
   value = summary.to_json()
   assert list(value['class_counts']) == ['a', 'b'] and value['channel_sums'] == [1, 2, 3]
   assert ShardSummary.from_json(value) == summary

@@ -28,8 +28,9 @@ def _objects(client, bucket, prefix):
   found = {}
   for page in client.get_paginator('list_objects_v2').paginate(Bucket=bucket, Prefix=prefix):
     for item in page.get('Contents', []):
-      found[item['Key'][len(prefix):]] = client.get_object(
-          Bucket=bucket, Key=item['Key'])['Body'].read()
+      found[item['Key'][len(prefix) :]] = client.get_object(Bucket=bucket, Key=item['Key'])[
+        'Body'
+      ].read()
   return found
 
 
@@ -39,15 +40,20 @@ def test_beam_s3_filesystem_round_trip(tmp_path):
   import apache_beam as beam  # pylint: disable=import-outside-toplevel
   from apache_beam.io import fileio  # pylint: disable=import-outside-toplevel
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+
   with moto_s3() as s3:
     client = s3.client()
     client.create_bucket(Bucket=BUCKET)
     assert s3.upload_tree(BUCKET, 'in/', SAMPLE_DIR / 'object') >= 10
     options = PipelineOptions([*s3.beam_args(), '--runner=DirectRunner'])
     with beam.Pipeline(options=options) as p:
-      _ = (p | fileio.MatchFiles(f's3://{BUCKET}/in/*') | fileio.ReadMatches()
-           | beam.Map(lambda f: f'{f.metadata.path.rsplit("/", 1)[1]} {len(f.read())}')
-           | beam.io.WriteToText(f's3://{BUCKET}/list/sizes', num_shards=1))
+      _ = (
+        p
+        | fileio.MatchFiles(f's3://{BUCKET}/in/*')
+        | fileio.ReadMatches()
+        | beam.Map(lambda f: f'{f.metadata.path.rsplit("/", 1)[1]} {len(f.read())}')
+        | beam.io.WriteToText(f's3://{BUCKET}/list/sizes', num_shards=1)
+      )
     stored = _objects(client, BUCKET, 'list/')
   assert list(stored) == ['sizes-00000-of-00001']
   expected = sorted(f'{p.name} {p.stat().st_size}' for p in (SAMPLE_DIR / 'object').iterdir())
@@ -65,9 +71,18 @@ def test_s3_round_trip_matches_local_run(tmp_path, sample_output):
     uploaded = s3.upload_tree(BUCKET, 'in/', SAMPLE_DIR)
     assert uploaded == len([p for p in SAMPLE_DIR.rglob('*') if p.is_file()])
     start = time.monotonic()
-    code = run_converter(REPO, ['--input', f's3://{BUCKET}/in/', '--output',
-                                f's3://{BUCKET}/out/', *SAMPLE_FLAGS, *s3.beam_args()],
-                         tmp_path / 's3.log')
+    code = run_converter(
+      REPO,
+      [
+        '--input',
+        f's3://{BUCKET}/in/',
+        '--output',
+        f's3://{BUCKET}/out/',
+        *SAMPLE_FLAGS,
+        *s3.beam_args(),
+      ],
+      tmp_path / 's3.log',
+    )
     seconds = time.monotonic() - start
     assert code == 0, tail(tmp_path / 's3.log', 60)
     stored = _objects(client, BUCKET, 'out/')

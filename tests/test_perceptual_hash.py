@@ -13,8 +13,12 @@ from transforms.imaging import perceptual_hash as ph
 def _stored_pixels():
   for _, path in sample_files():
     try:
-      yield path.name, image_lib.decode_stored_jpeg(
-          image_lib.process_image(path.read_bytes(), image_lib.ImageSpec()).encoded)
+      yield (
+        path.name,
+        image_lib.decode_stored_jpeg(
+          image_lib.process_image(path.read_bytes(), image_lib.ImageSpec()).encoded
+        ),
+      )
     except image_lib.ImageRejected:
       continue
 
@@ -38,7 +42,7 @@ def test_hash_of_reduced_is_imagehash_on_a_32_pixel_grey_image():
 def test_stored_value_is_a_signed_int64_whose_bits_are_the_hash():
   for value in (0, 1, 2**63 - 1, 2**63, 2**64 - 1):
     signed = ph.to_signed(value)
-    assert -2**63 <= signed < 2**63
+    assert -(2**63) <= signed < 2**63
     assert ph.to_unsigned(signed) == value
     assert ph.as_uint64([signed])[0] == value
   assert ph.to_hex(-1) == 'f' * 16
@@ -78,25 +82,30 @@ def _random_images(seed: int, count: int):
     elif kind == 1:
       yield np.full(shape, rng.integers(0, 256), np.uint8)
     else:
-      yield np.where(rng.random(shape[:2])[..., None] < 0.5, 0, 255).astype(np.uint8).repeat(
-          shape[2], axis=2)
+      yield (
+        np.where(rng.random(shape[:2])[..., None] < 0.5, 0, 255)
+        .astype(np.uint8)
+        .repeat(shape[2], axis=2)
+      )
 
 
 def test_image_hashes_first_value_is_the_previous_release_phash_bit_for_bit():
   from benchmarks.duplicates import previous_release_phash  # pylint: disable=import-outside-toplevel
+
   images = list(_random_images(seed=25, count=400))
   images += [pixels for _, pixels in _stored_pixels()]
   for pixels in images:
     full, crops = ph.image_hashes(pixels)
     assert full == previous_release_phash(pixels) == ph.perceptual_hash(pixels), pixels.shape
-    assert len(crops) == ph.NUM_CROP_HASHES and all(-2**63 <= c < 2**63 for c in crops)
+    assert len(crops) == ph.NUM_CROP_HASHES and all(-(2**63) <= c < 2**63 for c in crops)
 
 
 def test_crop_hashes_are_full_hashes_of_the_views():
   # A view of exactly CROP_VIEW_PIXELS of the 32 x 32 grey image, hashed as a whole image would be
   # (DCT of its own length): the corner view's crop hash equals the DCT hash taken of those pixels.
   grey = np.random.default_rng(3).integers(0, 256, (32, 32)).astype(np.uint8)
-  pixels = np.repeat(grey[..., None], 3, axis=2)  # grey in, the same grey out (BT.601 weights sum to 1)
+  # grey in, the same grey out (BT.601 weights sum to 1)
+  pixels = np.repeat(grey[..., None], 3, axis=2)
   _, crops = ph.image_hashes(pixels)
   side = ph.CROP_VIEW_PIXELS
   dct = np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(side)[None, :] + 1) / (2 * side))
@@ -104,7 +113,7 @@ def test_crop_hashes_are_full_hashes_of_the_views():
     if 0.5 in (top, left):
       continue  # the centre view starts half a pixel in
     y, x = round((32 - side) * top), round((32 - side) * left)
-    coefficients = (dct @ grey[y:y + side, x:x + side].astype(np.float64) @ dct.T).ravel()
+    coefficients = (dct @ grey[y : y + side, x : x + side].astype(np.float64) @ dct.T).ravel()
     median = np.median(coefficients)
     expected = ph.to_signed(int(np.packbits(coefficients > median).view('>u8')[0]))
     assert crop == expected

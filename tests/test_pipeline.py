@@ -15,15 +15,15 @@ from conftest import SAMPLE_DIR, SAMPLE_FLAGS, convert
 from transforms.imaging.image import ImageSpec, process_image
 
 FEATURES = {
-    'image/encoded': tf.io.FixedLenFeature([], tf.string),
-    'image/format': tf.io.FixedLenFeature([], tf.string),
-    'image/height': tf.io.FixedLenFeature([], tf.int64),
-    'image/width': tf.io.FixedLenFeature([], tf.int64),
-    'image/channels': tf.io.FixedLenFeature([], tf.int64),
-    'image/colorspace': tf.io.FixedLenFeature([], tf.string),
-    'image/filename': tf.io.FixedLenFeature([], tf.string),
-    'image/class/label': tf.io.FixedLenFeature([], tf.int64),
-    'image/class/synset': tf.io.FixedLenFeature([], tf.string),
+  'image/encoded': tf.io.FixedLenFeature([], tf.string),
+  'image/format': tf.io.FixedLenFeature([], tf.string),
+  'image/height': tf.io.FixedLenFeature([], tf.int64),
+  'image/width': tf.io.FixedLenFeature([], tf.int64),
+  'image/channels': tf.io.FixedLenFeature([], tf.int64),
+  'image/colorspace': tf.io.FixedLenFeature([], tf.string),
+  'image/filename': tf.io.FixedLenFeature([], tf.string),
+  'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+  'image/class/synset': tf.io.FixedLenFeature([], tf.string),
 }
 
 
@@ -39,19 +39,35 @@ def read_split(output, split, compression=None):
 
 def test_shards_metadata_and_counts(sample_output):
   names = sorted(p.name for p in sample_output.iterdir())
-  assert names == ['_SUCCESS', '_work', 'dataset_info.json', 'duplicates.jsonl', 'features.json',
-                   'image-class-label.labels.txt', 'labels.txt', 'manifest.json', 'model_garden.yaml',
-                   'provenance.json',
-                   'rejects.jsonl', 'stats.json',
-                   'train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
-                   'validation-00000-of-00002', 'validation-00001-of-00002']
+  assert names == [
+    '_SUCCESS',
+    '_work',
+    'dataset_info.json',
+    'duplicates.jsonl',
+    'features.json',
+    'image-class-label.labels.txt',
+    'labels.txt',
+    'manifest.json',
+    'model_garden.yaml',
+    'provenance.json',
+    'rejects.jsonl',
+    'stats.json',
+    'train-00000-of-00003',
+    'train-00001-of-00003',
+    'train-00002-of-00003',
+    'validation-00000-of-00002',
+    'validation-00001-of-00002',
+  ]
   labels = (sample_output / 'labels.txt').read_text().splitlines()
   assert labels == sorted(p.name for p in SAMPLE_DIR.iterdir() if p.is_dir())
   stats = json.loads((sample_output / 'stats.json').read_text())
   manifest = json.loads((sample_output / 'manifest.json').read_text())
   assert stats['num_examples'] == 54 and stats['num_rejected'] == 1
   assert json.loads((sample_output / 'rejects.jsonl').read_text()) == {  # beside the class folders
-      'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder', 'split': None}
+    'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'),
+    'reason': 'not in a class folder',
+    'split': None,
+  }
   seen = {}
   for split in ('train', 'validation'):
     records = read_split(sample_output, split)
@@ -62,7 +78,11 @@ def test_shards_metadata_and_counts(sample_output):
       synset = example['image/class/synset'].decode()
       assert labels[example['image/class/label']] == synset
       assert example['image/format'] == b'JPEG' and example['image/colorspace'] == b'RGB'
-      assert (example['image/height'], example['image/width'], example['image/channels']) == (256, 256, 3)
+      assert (example['image/height'], example['image/width'], example['image/channels']) == (
+        256,
+        256,
+        3,
+      )
       filename = example['image/filename'].decode()
       assert filename.split('/')[0] == synset and filename not in seen
       seen[filename] = split
@@ -89,8 +109,10 @@ def test_records_hold_exactly_what_the_image_function_makes(sample_output):
 
 
 def test_quirky_photos_in_the_shards(sample_output):
-  records = {e['image/filename'].decode(): e for _, e in
-             read_split(sample_output, 'train') + read_split(sample_output, 'validation')}
+  records = {
+    e['image/filename'].decode(): e
+    for _, e in read_split(sample_output, 'train') + read_split(sample_output, 'validation')
+  }
   # PNG bytes named .JPEG are stored as JPEG.
   raccoon = records['animal/scipy_raccoon.JPEG']['image/encoded']
   assert raccoon[:2] == b'\xff\xd8' and Image.open(io.BytesIO(raccoon)).format == 'JPEG'
@@ -101,10 +123,13 @@ def test_quirky_photos_in_the_shards(sample_output):
   upright.save(buffer, 'PNG')
   expected = tf.io.decode_jpeg(process_image(buffer.getvalue(), ImageSpec(fast=False)).encoded)
   stored = tf.io.decode_jpeg(records['animal/gc_koala.JPEG']['image/encoded'])
-  sideways = tf.io.decode_jpeg(process_image(
-      _png_bytes(koala_file.convert('RGB')), ImageSpec(fast=False)).encoded)
+  sideways = tf.io.decode_jpeg(
+    process_image(_png_bytes(koala_file.convert('RGB')), ImageSpec(fast=False)).encoded
+  )
+
   def error(a, b):
     return float(tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))))
+
   assert error(stored, expected) < 6 < error(stored, sideways)
   # The inverted Adobe CMYK flower keeps its yellow.
   flower = tf.io.decode_jpeg(records['flower/mate_yellowflower_cmyk.JPEG']['image/encoded']).numpy()
@@ -121,24 +146,43 @@ def _png_bytes(image):
 def test_stats_are_within_a_quarter_level_of_the_decoded_stored_images(sample_output):
   """stats.json sums the pixels handed to the JPEG encoder (exact: tests/test_image.py); what a reader
   decodes from the records differs by JPEG's rounding only. Exact libjpeg decoding (ISLOW):
-  tf.io.decode_jpeg's default INTEGER_FAST IDCT differs by up to ~5 levels a pixel and shifts channel
+  tf.io.decode_jpeg's default INTEGER_FAST IDCT differs by up to ~5 levels a pixel and shifts
+  channel
   means by up to ~1.2 (measured on these photos)."""
   stats = json.loads((sample_output / 'stats.json').read_text())
   for split in ('train', 'validation'):
-    pixels = np.concatenate([
-        tf.io.decode_jpeg(example['image/encoded'], dct_method='INTEGER_ACCURATE'
-                          ).numpy().reshape(-1, 3).astype(np.float64)
-        for _, example in read_split(sample_output, split)])
+    pixels = np.concatenate(
+      [
+        tf.io.decode_jpeg(example['image/encoded'], dct_method='INTEGER_ACCURATE')
+        .numpy()
+        .reshape(-1, 3)
+        .astype(np.float64)
+        for _, example in read_split(sample_output, split)
+      ]
+    )
     np.testing.assert_allclose(stats[split]['mean_rgb'], pixels.mean(axis=0), atol=0.25)
     np.testing.assert_allclose(stats[split]['std_rgb'], pixels.std(axis=0), atol=0.25)
-    print(split, 'mean difference', np.round(np.array(stats[split]['mean_rgb']) - pixels.mean(axis=0), 3),
-          'std difference', np.round(np.array(stats[split]['std_rgb']) - pixels.std(axis=0), 3))
+    print(
+      split,
+      'mean difference',
+      np.round(np.array(stats[split]['mean_rgb']) - pixels.mean(axis=0), 3),
+      'std difference',
+      np.round(np.array(stats[split]['std_rgb']) - pixels.std(axis=0), 3),
+    )
 
 
 @pytest.mark.slow
 def test_in_memory_and_multi_processing_give_identical_bytes(sample_output, tmp_path):
-  assert convert(SAMPLE_DIR, tmp_path, *SAMPLE_FLAGS, '--direct_running_mode=multi_processing',
-                 '--direct_num_workers=2') == 0
+  assert (
+    convert(
+      SAMPLE_DIR,
+      tmp_path,
+      *SAMPLE_FLAGS,
+      '--direct_running_mode=multi_processing',
+      '--direct_num_workers=2',
+    )
+    == 0
+  )
   assert_same_dataset(read_dataset(str(tmp_path)), read_dataset(str(sample_output)))
 
 
@@ -151,7 +195,9 @@ def _copy_sample(tmp_path):
 
 def test_bad_files_are_rejected_and_the_run_goes_on(tmp_path):
   source = _copy_sample(tmp_path)
-  (source / 'animal' / 'truncated.jpg').write_bytes((source / 'animal' / 'gc_cat.JPEG').read_bytes()[:5000])
+  (source / 'animal' / 'truncated.jpg').write_bytes(
+    (source / 'animal' / 'gc_cat.JPEG').read_bytes()[:5000]
+  )
   (source / 'animal' / 'error_page.jpg').write_text('<html><body>403 Forbidden</body></html>')
   (source / 'animal' / '.DS_Store').write_bytes(b'\0\0\0\1Bud1')
   (source / 'animal' / '._gc_cat.JPEG').write_bytes(b'\0\5\26\7AppleDouble')
@@ -168,7 +214,8 @@ def test_bad_files_are_rejected_and_the_run_goes_on(tmp_path):
   stats = json.loads((output / 'stats.json').read_text())
   assert stats['num_examples'] == 54 and stats['num_rejected'] == 3
   assert (output / '_SUCCESS').exists()
-  # Past --max_reject_fraction the run fails, after writing the rejects list, and leaves no _SUCCESS.
+  # Past --max_reject_fraction the run fails, after writing the rejects list, and leaves no
+  # _SUCCESS.
   assert convert(source, tmp_path / 'strict', '--max_reject_fraction', '0.01') == 1
   assert len((tmp_path / 'strict' / 'rejects.jsonl').read_text().splitlines()) == 3
   assert not (tmp_path / 'strict' / '_SUCCESS').exists()
@@ -182,11 +229,17 @@ def test_labels_file_fixes_order_and_rejects_unlisted_classes(tmp_path):
   assert (output / 'labels.txt').read_text() == 'space\nanimal\nflower\n'
   records = read_split(output, 'train')
   assert {(e['image/class/synset'], e['image/class/label']) for _, e in records} == {
-      (b'space', 1), (b'animal', 2), (b'flower', 3)}
+    (b'space', 1),
+    (b'animal', 2),
+    (b'flower', 3),
+  }
   rejects = [json.loads(line) for line in (output / 'rejects.jsonl').read_text().splitlines()]
-  rejects.remove({'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder',
-                  'split': None})  # beside the class folders
-  unlisted = len(list((SAMPLE_DIR / 'landscape').iterdir())) + len(list((SAMPLE_DIR / 'object').iterdir()))
+  rejects.remove(
+    {'path': str(SAMPLE_DIR / 'ATTRIBUTION.md'), 'reason': 'not in a class folder', 'split': None}
+  )  # beside the class folders
+  unlisted = len(list((SAMPLE_DIR / 'landscape').iterdir())) + len(
+    list((SAMPLE_DIR / 'object').iterdir())
+  )
   assert len(rejects) == unlisted
   assert all('not in --labels_file' in r['reason'] for r in rejects)
 
@@ -203,10 +256,16 @@ def test_explicit_split_folders_and_gzip(tmp_path):
   output = tmp_path / 'out'
   assert convert(source, output, '--compression', 'gzip') == 0
   assert len(read_split(output, 'validation', 'GZIP')) == 4
-  assert len(read_split(output, 'train', 'GZIP')) == len(list((SAMPLE_DIR / 'animal').iterdir())) + len(
-      list((SAMPLE_DIR / 'space').iterdir())) - 4
-  assert sorted(p.name for p in output.glob('*-of-*')) == ['train-00000-of-00001',
-                                                          'validation-00000-of-00001']
+  assert (
+    len(read_split(output, 'train', 'GZIP'))
+    == len(list((SAMPLE_DIR / 'animal').iterdir()))
+    + len(list((SAMPLE_DIR / 'space').iterdir()))
+    - 4
+  )
+  assert sorted(p.name for p in output.glob('*-of-*')) == [
+    'train-00000-of-00001',
+    'validation-00000-of-00001',
+  ]
 
 
 def test_existing_output_is_refused_then_overwritten_or_resumed(sample_output, tmp_path, capsys):
@@ -225,17 +284,22 @@ def test_existing_output_is_refused_then_overwritten_or_resumed(sample_output, t
   assert not list((output / '_work').glob('*.tmp-*'))
   # --overwrite with other flags replaces every shard of the old run.
   assert convert(SAMPLE_DIR, output, '--overwrite', '--train_shards', '2') == 0
-  assert sorted(p.name for p in output.glob('*-of-*')) == ['train-00000-of-00002',
-                                                          'train-00001-of-00002']
+  assert sorted(p.name for p in output.glob('*-of-*')) == [
+    'train-00000-of-00002',
+    'train-00001-of-00002',
+  ]
 
 
-@pytest.mark.parametrize('flags,message', [
+@pytest.mark.parametrize(
+  'flags,message',
+  [
     (['--center_crop', '300'], 'would not fit'),
     (['--label_offset', '2'], 'invalid choice'),
     (['--validation_fraction', '1.5'], 'validation_fraction'),
     (['--train_shard', '4'], 'did you mean --train_shards'),
     (['--overwrite', '--resume'], 'exclude each other'),
-])
+  ],
+)
 def test_bad_flags_fail_before_any_work(tmp_path, capsys, flags, message):
   try:
     code = convert(SAMPLE_DIR, tmp_path / 'out', *flags)
@@ -250,8 +314,11 @@ def test_empty_missing_and_classless_inputs_fail_with_a_hint(tmp_path, capsys):
   (tmp_path / 'empty' / 'cat').mkdir(parents=True)
   (tmp_path / 'flat').mkdir()
   (tmp_path / 'flat' / 'a.jpg').write_bytes(b'x')
-  for source, message in ((tmp_path / 'empty', 'no images'), (tmp_path / 'missing', 'cannot be read'),
-                          (tmp_path / 'flat', 'no class folders')):
+  for source, message in (
+    (tmp_path / 'empty', 'no images'),
+    (tmp_path / 'missing', 'cannot be read'),
+    (tmp_path / 'flat', 'no class folders'),
+  ):
     assert convert(source, tmp_path / 'out', '--overwrite') == 2
     assert message in capsys.readouterr().err
   assert not (tmp_path / 'out').exists()
@@ -262,24 +329,37 @@ def test_channel_stats_are_exact_and_read_sidecars_with_histograms():
   written by an earlier version (768-bin histogram instead of sums) resumes to the same numbers."""
   from transforms.metadata.stats import SplitStatsCombineFn
   from transforms.records import ShardSummary
+
   rng = np.random.default_rng(7)
   shards = [rng.integers(0, 256, (n, 3), dtype=np.int64) for n in (5000, 1, 777)]
 
   def summary(name, pixels, old_format):
-    s = {'shard': name, 'split': 'train', 'num_examples': 1, 'num_bytes': 0, 'num_passthrough': 0, 'rejects': [],
-         'class_counts': {'a': 1}}
+    s = {
+      'shard': name,
+      'split': 'train',
+      'num_examples': 1,
+      'num_bytes': 0,
+      'num_passthrough': 0,
+      'rejects': [],
+      'class_counts': {'a': 1},
+    }
     if old_format:
       s['histogram'] = [int((pixels[:, c] == v).sum()) for c in range(3) for v in range(256)]
     else:
-      s.update(num_pixels=len(pixels), channel_sums=pixels.sum(0).tolist(),
-               channel_squares=(pixels ** 2).sum(0).tolist())
+      s.update(
+        num_pixels=len(pixels),
+        channel_sums=pixels.sum(0).tolist(),
+        channel_squares=(pixels**2).sum(0).tolist(),
+      )
     return ShardSummary.from_json(s)
 
   combine = SplitStatsCombineFn()
   results = []
   for old_format in (False, True):
-    accs = [combine.add_input(combine.create_accumulator(), summary(f's{i}', p, old_format and i != 1))
-            for i, p in enumerate(shards)]
+    accs = [
+      combine.add_input(combine.create_accumulator(), summary(f's{i}', p, old_format and i != 1))
+      for i, p in enumerate(shards)
+    ]
     results.append(combine.extract_output(combine.merge_accumulators(accs)))
   everything = np.concatenate(shards).astype(np.float64)
   for result in results:
@@ -296,8 +376,9 @@ def test_image_refs_travel_small_and_find_their_files(tmp_path):
   from transforms.split.sharding import ImageRef
 
   coder = beam.coders.registry.get_coder(ImageRef)
-  ref = ImageRef('train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG', 110_527,
-                 1_732_970_000_123_456)
+  ref = ImageRef(
+    'train', 17, 'n01440764', 'n01440764/n01440764_10026.JPEG', 110_527, 1_732_970_000_123_456
+  )
   assert coder.is_deterministic() and coder.decode(coder.encode(ref)) == ref
   assert len(coder.encode(ref)) <= 60
   layout = Layout({'': str(SAMPLE_DIR)})

@@ -39,6 +39,9 @@ def test_log_lines_when_not_on_a_terminal(tmp_path, monkeypatch, caplog):
 
 def test_progress_line():
   assert progress.progress_line(50, 2, 200, 10.0) == (
-      '50/200 images (25.0%), 5.0 img/s, ETA 30 s, 2 rejected')
+    '50/200 images (25.0%), 5.0 img/s, ETA 30 s, 2 rejected'
+  )
   assert progress.progress_line(50, 0, None, 10.0) == '50 images, 5.0 img/s, 0 rejected'
-  assert progress.progress_line(0, 0, 54, 10.0) == '0/54 images (0.0%), 0.0 img/s, ETA ?, 0 rejected'
+  assert (
+    progress.progress_line(0, 0, 54, 10.0) == '0/54 images (0.0%), 0.0 img/s, ETA ?, 0 rejected'
+  )

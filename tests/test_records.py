@@ -1,6 +1,7 @@
 """One home per rule: the typed records between steps (transforms/records.py), remote paths
-(transforms/paths.py), FileFormat and the TFRecord framing reader (transforms/output/file_format.py), the
-Example parser (transforms/imaging/example.py), OutputFacts' typed methods (transforms/metadata/provenance.py)."""
+(transforms/paths.py), FileFormat and the TFRecord framing reader (transforms/output/file_format.py),
+the Example parser (transforms/imaging/example.py), OutputFacts' typed methods
+(transforms/metadata/provenance.py)."""
 
 import pytest
 from apache_beam.io.filesystems import FileSystems
@@ -24,12 +25,22 @@ from transforms.metadata.provenance import OutputFacts
 from transforms.records import ImageRef, Reject, ShardSummary
 
 
-@pytest.mark.parametrize('path,remote', [
-    ('gs://bucket/in', True), ('s3://b/out/', True), ('S3://b/x', True), ('hdfs://nn/x', True),
-    ('/data/in', False), ('data/in', False), ('~/in', False), ('', False), ('C:\\data', False),
+@pytest.mark.parametrize(
+  'path,remote',
+  [
+    ('gs://bucket/in', True),
+    ('s3://b/out/', True),
+    ('S3://b/x', True),
+    ('hdfs://nn/x', True),
+    ('/data/in', False),
+    ('data/in', False),
+    ('~/in', False),
+    ('', False),
+    ('C:\\data', False),
     ('/tmp/a://b', False),  # '://' inside a local path: not a scheme
     ('3d://x', False),  # a scheme starts with a letter (RFC 3986)
-])
+  ],
+)
 def test_is_remote_reads_a_scheme_as_beam_does(path, remote):
   assert is_remote(path) is remote
   assert is_remote(path) is (FileSystems.get_scheme(path) is not None)
@@ -54,8 +65,16 @@ def real_record():
   """(the serialized Example of a real sample photo as the shard writer builds it, its image)."""
   path = sorted(SAMPLE_DIR.glob('flower/*'))[0]
   stored = image.process_image(path.read_bytes(), image.ImageSpec())
-  record = build_example(stored.encoded, stored.height, stored.width, f'flower/{path.name}', 3,
-                         'flower', 'a flower', phash=stored.phash)
+  record = build_example(
+    stored.encoded,
+    stored.height,
+    stored.width,
+    f'flower/{path.name}',
+    3,
+    'flower',
+    'a flower',
+    phash=stored.phash,
+  )
   return record, stored
 
 
@@ -64,9 +83,15 @@ def test_the_parser_reads_a_real_record_as_tensorflow_does(real_record):
   record, stored = real_record
   example = parse_example(record)
   assert example == example.require()
-  assert (example.encoded, example.height, example.width, example.label, example.synset,
-          example.text, example.phash) == (stored.encoded, stored.height, stored.width, 3, 'flower',
-                                           'a flower', stored.phash)
+  assert (
+    example.encoded,
+    example.height,
+    example.width,
+    example.label,
+    example.synset,
+    example.text,
+    example.phash,
+  ) == (stored.encoded, stored.height, stored.width, 3, 'flower', 'a flower', stored.phash)
   assert example.filename.startswith('flower/')
   tf = pytest.importorskip('tensorflow')
   feature = tf.train.Example.FromString(record).features.feature
@@ -98,7 +123,10 @@ def test_one_framing_reader_reads_what_the_writer_frames(real_record):
   flipped = bytearray(framed)
   flipped[12] ^= 1  # a payload byte of the first record: its crc fails, the next ones still read
   assert [r.data_crc_ok for r in file_format.read_tfrecords(io.BytesIO(bytes(flipped)))] == [
-      False, True, True]
+    False,
+    True,
+    True,
+  ]
   with pytest.raises(file_format.FramingError, match='truncated record') as raised:
     list(file_format.read_tfrecords(io.BytesIO(framed[:-1])))
   assert (raised.value.index, raised.value.offset) == (2, len(record) + 32)
@@ -129,16 +157,30 @@ def test_reject_writes_todays_rejects_jsonl_line(tmp_path):
   path = tmp_path / 'rejects.jsonl'
   layout.write_jsonl(str(path), [reject.to_json(), Reject('/in/x', 'excluded', 'train').to_json()])
   assert path.read_bytes().decode('utf-8') == (
-      '{"path": "/in/animal/caf\u00e9_\\\\xff.jpg", "reason": "truncated or corrupt JPEG data", '
-      '"split": null}\n{"path": "/in/x", "reason": "excluded", "split": "train"}\n')
+    '{"path": "/in/animal/caf\u00e9_\\\\xff.jpg", "reason": "truncated or corrupt JPEG data", '
+    '"split": null}\n{"path": "/in/x", "reason": "excluded", "split": "train"}\n'
+  )
   assert [Reject.from_json(line) for line in layout.read_jsonl(str(path))] == [
-      reject, Reject('/in/x', 'excluded', 'train')]
+    reject,
+    Reject('/in/x', 'excluded', 'train'),
+  ]
 
 
 def test_records_cross_beam_coders_and_pickle():
   reject = Reject('/in/a.jpg', 'empty file (0 bytes)', 'validation')
-  summary = ShardSummary('train-00000-of-00001', 'train', 1, 10, 0, {'a': 1}, 4, (1, 2, 3),
-                         (1, 4, 9), (reject,), phashes=(('a/x.jpg', -3),))
+  summary = ShardSummary(
+    'train-00000-of-00001',
+    'train',
+    1,
+    10,
+    0,
+    {'a': 1},
+    4,
+    (1, 2, 3),
+    (1, 4, 9),
+    (reject,),
+    phashes=(('a/x.jpg', -3),),
+  )
   ref = ImageRef('', 2, 'animal', 'animal/x.jpg', 123, 456)
   for value in (reject, summary, ref):
     coder = beam.coders.registry.get_coder(type(value))
@@ -163,22 +205,31 @@ def test_output_facts_add_summaries_and_outcomes_by_type():
 def _sources():
   """{path relative to the repository: text} of every module of the converter."""
   root = pathlib.Path(__file__).resolve().parent.parent
-  return {str(path.relative_to(root)): path.read_text(encoding='utf-8')
-          for package in ('pipeline', 'transforms', 'beam_private')
-          for path in sorted((root / package).rglob('*.py'))}
+  return {
+    str(path.relative_to(root)): path.read_text(encoding='utf-8')
+    for package in ('pipeline', 'transforms', 'beam_private')
+    for path in sorted((root / package).rglob('*.py'))
+  }
 
 
-@pytest.mark.parametrize('pattern,home', [
+@pytest.mark.parametrize(
+  'pattern,home',
+  [
     (r"'://' (not )?in\b", 'nowhere: transforms/paths.py is_remote'),
     (r'\.FromString\(', 'transforms/imaging/example.py'),
     (r"struct\.unpack\('<QI'", 'transforms/output/file_format.py'),
     (r'^FORMAT_VERSION = ', 'transforms/output/layout.py'),
-    (r"^class (Reject|ShardSummary|DuplicateGroup)\b", 'transforms/records.py'),
+    (r'^class (Reject|ShardSummary|DuplicateGroup)\b', 'transforms/records.py'),
     # A format name compared, defaulted or used as a key: FileFormat's members only.
-    (r"""(==|!=|str =|'file_format', |\{)\s*['"](tfrecord|array_record)['"]"""
-     r"""|^\s+(TFRECORD|ARRAY_RECORD) = ['"]""", 'transforms/output/file_format.py'),
-])
+    (
+      r"""(==|!=|str =|'file_format', |\{)\s*['"](tfrecord|array_record)['"]"""
+      r"""|^\s+(TFRECORD|ARRAY_RECORD) = ['"]""",
+      'transforms/output/file_format.py',
+    ),
+  ],
+)
 def test_each_rule_has_one_home(pattern, home):
-  found = sorted({path for path, text in _sources().items()
-                  if re.search(pattern, text, re.MULTILINE)})
+  found = sorted(
+    {path for path, text in _sources().items() if re.search(pattern, text, re.MULTILINE)}
+  )
   assert found == ([] if home.startswith('nowhere') else [home])

@@ -28,17 +28,22 @@ def _png(path: pathlib.Path) -> np.ndarray:
 
 def _record(output: pathlib.Path, shard: str, index: int, compression: str = '') -> dict:
   """Record `index` of a shard, read with TensorFlow's own TFRecord reader (not the report's)."""
-  serialized = next(iter(tf.data.TFRecordDataset(str(output / shard), compression)
-                         .skip(index).take(1)))
-  return tf.io.parse_single_example(serialized, {
+  serialized = next(
+    iter(tf.data.TFRecordDataset(str(output / shard), compression).skip(index).take(1))
+  )
+  return tf.io.parse_single_example(
+    serialized,
+    {
       'image/encoded': tf.io.FixedLenFeature([], tf.string),
       'image/filename': tf.io.FixedLenFeature([], tf.string),
-      'image/class/label': tf.io.FixedLenFeature([], tf.int64)})
+      'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+    },
+  )
 
 
 def _tile_in_png(png: np.ndarray, tile: report.Tile) -> np.ndarray:
   size = report.TILE_PIXELS
-  return png[tile.png_y:tile.png_y + size, tile.png_x:tile.png_x + size]
+  return png[tile.png_y : tile.png_y + size, tile.png_x : tile.png_x + size]
 
 
 def _expected_tiles(output: pathlib.Path, per_class: int) -> int:
@@ -65,9 +70,14 @@ def test_png_size_and_html_page(rendered):
   assert image.format == 'PNG'
   data = report.read_report_data(str(output))
   sheet_rows = len(data.samples)
-  assert image.size == (report.MIN_WIDTH, report.HEADER_HEIGHT + sheet_rows *
-                        (report.TILE_PIXELS + report.TILE_GAP) + report.TILE_GAP + 30
-                        + 2 * report.CHART_HEIGHT)
+  assert image.size == (
+    report.MIN_WIDTH,
+    report.HEADER_HEIGHT
+    + sheet_rows * (report.TILE_PIXELS + report.TILE_GAP)
+    + report.TILE_GAP
+    + 30
+    + 2 * report.CHART_HEIGHT,
+  )
   page = png.with_suffix('.html').read_text()
   embedded = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
   assert base64.b64decode(embedded) == png.read_bytes()
@@ -124,8 +134,9 @@ def test_an_altered_shard_shows_up_in_the_contact_sheet(sample_output, tmp_path)
   _rewrite_first_record(output / first_shard['file'], buffer.getvalue())
 
   result = report.report(str(output), str(tmp_path / 'report.png'))
-  altered = [t for t in result.tiles
-             if t.sample.shard == first_shard['file'] and t.sample.index == 0]
+  altered = [
+    t for t in result.tiles if t.sample.shard == first_shard['file'] and t.sample.index == 0
+  ]
   assert len(altered) == 1
   pixels = _tile_in_png(_png(tmp_path / 'report.png'), altered[0]).reshape(-1, 3).astype(int)
   assert np.abs(pixels - MAGENTA).max() <= 2  # the whole tile is the magenta square
@@ -153,8 +164,7 @@ def test_histograms_sample_evenly_from_every_shard(sample_output):
   for split, entry in manifest['splits'].items():
     assert len(full.num_bytes[split]) == entry['num_examples']
     quota = -(-4 // entry['num_shards'])
-    assert len(part.num_bytes[split]) == sum(min(quota, s['num_examples'])
-                                             for s in entry['shards'])
+    assert len(part.num_bytes[split]) == sum(min(quota, s['num_examples']) for s in entry['shards'])
     assert all(n > 1000 for n in full.num_bytes[split])  # JPEG bytes, not lengths of something else
     options = manifest['options']
     assert set(full.sizes[split]) == {(options['center_crop'], options['center_crop'])}
@@ -174,23 +184,31 @@ def test_gzip_shards_are_read(sample_output, tmp_path):
   plain = report.read_report_data(str(sample_output), per_class=2)
   zipped = report.read_report_data(str(output), per_class=2)
   assert zipped.num_bytes == plain.num_bytes
-  assert [s.filename for v in zipped.samples.values() for s in v] == \
-      [s.filename for v in plain.samples.values() for s in v]
+  assert [s.filename for v in zipped.samples.values() for s in v] == [
+    s.filename for v in plain.samples.values() for s in v
+  ]
 
 
 @pytest.mark.parametrize('counts, per_class', [([3, 0, 1], 2), ([1], 4), ([5, 5], 5)])
 def test_contact_sheet_layout(counts, per_class):
   rng = np.random.default_rng(0)
-  rows = [[report.Sample(r, f'{r}/{i}', 's', i, rng.integers(0, 256, (30 + i, 50, 3), np.uint8))
-           for i in range(n)] for r, n in enumerate(counts)]
+  rows = [
+    [
+      report.Sample(r, f'{r}/{i}', 's', i, rng.integers(0, 256, (30 + i, 50, 3), np.uint8))
+      for i in range(n)
+    ]
+    for r, n in enumerate(counts)
+  ]
   sheet, tiles = report.contact_sheet(rows, per_class, tile=16, gap=2)
   assert sheet.shape == (len(counts) * 18 + 2, per_class * 18 + 2, 3)
   assert len(tiles) == sum(min(n, per_class) for n in counts)
   for t in tiles:
-    assert np.array_equal(sheet[t.y:t.y + 16, t.x:t.x + 16], report.tile_image(t.sample.image, 16))
+    assert np.array_equal(
+      sheet[t.y : t.y + 16, t.x : t.x + 16], report.tile_image(t.sample.image, 16)
+    )
   used = np.zeros(sheet.shape[:2], bool)
   for t in tiles:
-    used[t.y:t.y + 16, t.x:t.x + 16] = True
+    used[t.y : t.y + 16, t.x : t.x + 16] = True
   assert (sheet[~used] == report.TILE_BACKGROUND).all()  # empty cells and gaps stay white
 
 
@@ -201,12 +219,16 @@ def test_tile_image_keeps_aspect_on_white():
   assert (tile[5:15] == 0).all() and (tile[:5] == 255).all() and (tile[15:] == 255).all()
 
 
-@pytest.mark.parametrize('sizes, bars', [
+@pytest.mark.parametrize(
+  'sizes, bars',
+  [
     ({'train': [(256, 256)] * 3, 'validation': [(256, 256)]}, 2),  # one size: one bar per split
     ({'train': [(200 + i, 300 - i) for i in range(40)], 'validation': []}, None),  # histograms
-])
+  ],
+)
 def test_size_chart_bars_or_histograms(sizes, bars):
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
   data = report.ReportData({}, {}, [], [], {}, sizes, {})
   ax = Figure().add_subplot()
   report._draw_sizes(ax, data, sorted(sizes))  # pylint: disable=protected-access
@@ -226,40 +248,46 @@ def test_not_an_output_directory_is_a_clear_error(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------
 # What the reader sees: names in any script, legends, an empty rejects chart, a quiet terminal.
 
-SCRIPT_NAMES = ('猫', 'ねこ', 'кошка', '🐱cat', '\U0001F9A9')  # Chinese, Japanese, Cyrillic, emoji
+SCRIPT_NAMES = ('猫', 'ねこ', 'кошка', '🐱cat', '\U0001f9a9')  # Chinese, Japanese, Cyrillic, emoji
 
 
 @pytest.fixture(scope='module')
 def script_names_output(tmp_path_factory):
   """Five classes named in several scripts, one or two photos each, no reject."""
   from conftest import convert  # pylint: disable=import-outside-toplevel
+
   work = tmp_path_factory.mktemp('script_names')
   photos = sorted(SAMPLE_DIR.glob('*/*.JPEG'))
   for i, name in enumerate(SCRIPT_NAMES):
     (work / 'photos' / name).mkdir(parents=True)
-    for photo in photos[2 * i:2 * i + 1 + (i == 0)]:
+    for photo in photos[2 * i : 2 * i + 1 + (i == 0)]:
       shutil.copy(photo, work / 'photos' / name / photo.name)
   assert convert(work / 'photos', work / 'out') == 0
   return work / 'out'
 
 
 def _glyph_messages(caplog, caught) -> list:
-  return ([str(w.message) for w in caught if 'missing from' in str(w.message)] +
-          [r.getMessage() for r in caplog.records if 'missing from' in r.getMessage()])
+  return [str(w.message) for w in caught if 'missing from' in str(w.message)] + [
+    r.getMessage() for r in caplog.records if 'missing from' in r.getMessage()
+  ]
 
 
-def test_class_names_in_any_script_are_drawn_or_escaped_never_boxes(script_names_output, tmp_path,
-                                                                    caplog):
+def test_class_names_in_any_script_are_drawn_or_escaped_never_boxes(
+  script_names_output, tmp_path, caplog
+):
   import warnings  # pylint: disable=import-outside-toplevel
   from pipeline.reporting.fonts import Glyphs, _charmap  # pylint: disable=import-outside-toplevel
   from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
+
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter('always')
     result = report.report(str(script_names_output), str(tmp_path / 'report.png'))
   assert not _glyph_messages(caplog, caught)
   glyphs = Glyphs(SCRIPT_NAMES)
-  paths = [font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
-           for f in glyphs.families]
+  paths = [
+    font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
+    for f in glyphs.families
+  ]
   for char in ''.join(SCRIPT_NAMES):
     drawn = any(ord(char) in _charmap(path) for path in paths)
     assert drawn != (char in glyphs.missing), char  # each character drawn by a font, or escaped
@@ -270,8 +298,10 @@ def test_class_names_in_any_script_are_drawn_or_escaped_never_boxes(script_names
 
 def test_without_rejects_the_chart_says_so(script_names_output):
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use('Agg')
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
   data = report.read_report_data(str(script_names_output), per_class=1, max_records=4)
   assert data.stats['num_rejected'] == 0
   fig = Figure(figsize=(14, 8))
@@ -284,10 +314,13 @@ def test_without_rejects_the_chart_says_so(script_names_output):
 
 def test_legends_never_cover_a_bar(readers_offset1_output):
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use('Agg')
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
   data = report.read_report_data(str(readers_offset1_output), per_class=1)
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel,line-too-long
+
   fig = Figure(figsize=(14, 8.4))
   canvas = FigureCanvasAgg(fig)
   report._draw_charts(fig, data, top=1.0, bottom=0.0)  # pylint: disable=protected-access
@@ -311,13 +344,22 @@ def test_report_prints_one_line_on_a_terminal(readers_offset1_output, tmp_path):
   import os  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
+
   if not shutil.which('script'):
     pytest.skip('script(1) from util-linux is not installed')
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  command = (f'{sys.executable} -W default -m pipeline.report {readers_offset1_output} '
-             f'--output {tmp_path / "report.png"}')
-  done = subprocess.run(['script', '-qec', command, '/dev/null'], capture_output=True, text=True,
-                        env=env, timeout=300, check=False)
+  command = (
+    f'{sys.executable} -W default -m pipeline.report {readers_offset1_output} '
+    f'--output {tmp_path / "report.png"}'
+  )
+  done = subprocess.run(
+    ['script', '-qec', command, '/dev/null'],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=300,
+    check=False,
+  )
   lines = [line for line in done.stdout.replace('\r', '').splitlines() if line.strip()]
   assert done.returncode == 0, lines
   assert len(lines) == 1 and lines[0].startswith('wrote '), lines

@@ -33,7 +33,8 @@ def photos(tmp_path_factory):
   (root / 'animal' / 'small_200x150.jpg').write_bytes(_jpeg(photo.resize((200, 150))))
   (root / 'animal' / 'square_256.jpg').write_bytes(_jpeg(photo.resize((256, 256))))
   (root / 'animal' / 'square_256_progressive.jpg').write_bytes(
-      _jpeg(photo.resize((256, 256)), progressive=True))
+    _jpeg(photo.resize((256, 256)), progressive=True)
+  )
   buffer = io.BytesIO()
   photo.resize((120, 90)).save(buffer, 'PNG')
   (root / 'landscape' / 'tiny_120x90.png').write_bytes(buffer.getvalue())
@@ -49,16 +50,22 @@ def _records(output):
       name = feature['image/filename'].bytes_list.value[0].decode().split('/')[-1]
       encoded = feature['image/encoded'].bytes_list.value[0]
       decoded = tf.io.decode_jpeg(encoded).numpy()
-      assert (decoded.shape[1], decoded.shape[0]) == (feature['image/width'].int64_list.value[0],
-                                                      feature['image/height'].int64_list.value[0])
+      assert (decoded.shape[1], decoded.shape[0]) == (
+        feature['image/width'].int64_list.value[0],
+        feature['image/height'].int64_list.value[0],
+      )
       records[name] = (decoded.shape[1], decoded.shape[0], encoded)
   return records
 
 
 def _upright_rgb_baseline_jpeg(path) -> bool:
   image = Image.open(path)
-  return (image.format == 'JPEG' and image.mode == 'RGB' and not image.info.get('progressive')
-          and image.getexif().get(0x0112, 1) == 1)
+  return (
+    image.format == 'JPEG'
+    and image.mode == 'RGB'
+    and not image.info.get('progressive')
+    and image.getexif().get(0x0112, 1) == 1
+  )
 
 
 def _sizes_on_disk(root):
@@ -75,12 +82,23 @@ def test_longer_side_scales_down_keeps_small_images_and_their_bytes(photos, tmp_
     w, h = on_disk[name]
     upright = (h, w) if name in ('gc_koala.JPEG', 'lomiri_friends.JPEG') else (w, h)  # EXIF 8, 6
     scale = min(1.0, 512 / max(w, h))
-    assert (width, height) == (max(1, round(upright[0] * scale)), max(1, round(upright[1] * scale))), name
-  # What fits already keeps its own bytes when it is an upright RGB baseline JPEG (Pillow says which).
-  kept = {p.name for p in photos.glob('*/*') if _upright_rgb_baseline_jpeg(p) and max(on_disk[p.name]) <= 512}
+    assert (width, height) == (
+      max(1, round(upright[0] * scale)),
+      max(1, round(upright[1] * scale)),
+    ), name
+  # What fits already keeps its own bytes when it is an upright RGB baseline JPEG (Pillow says
+  # which).
+  kept = {
+    p.name
+    for p in photos.glob('*/*')
+    if _upright_rgb_baseline_jpeg(p) and max(on_disk[p.name]) <= 512
+  }
   assert {'small_200x150.jpg', 'square_256.jpg'} <= kept
-  assert kept == {name for name in records if records[name][2] == (photos.glob(f'*/{name}').__next__()
-                                                                   ).read_bytes()}
+  assert kept == {
+    name
+    for name in records
+    if records[name][2] == (photos.glob(f'*/{name}').__next__()).read_bytes()
+  }
   assert 'square_256_progressive.jpg' not in kept and 'tiny_120x90.png' not in kept
   assert records['tiny_120x90.png'][:2] == (120, 90)  # PNG: re-encoded, never blown up.
   stats = json.loads((output / 'stats.json').read_text())
@@ -98,7 +116,9 @@ def test_no_upscale_keeps_small_images_and_crops_their_largest_square(photos, tm
   assert records['tiny_120x90.png'][:2] == (90, 90)
   assert records['square_256.jpg'][:2] == (224, 224)
   assert records['gc_cat.JPEG'][:2] == (224, 224)
-  small = np.asarray(Image.open(io.BytesIO(records['small_200x150.jpg'][2])).convert('L'), np.float64)
+  small = np.asarray(
+    Image.open(io.BytesIO(records['small_200x150.jpg'][2])).convert('L'), np.float64
+  )
   source = np.asarray(Image.open(photos / 'animal' / 'small_200x150.jpg').convert('L'), np.float64)
   assert np.abs(small - source[:, 25:175]).mean() < 3  # The centred square, unscaled.
 
@@ -112,11 +132,17 @@ def test_default_policy_blows_small_images_up_and_keeps_a_256_square_jpeg(photos
   assert records['small_200x150.jpg'][2] != (photos / 'animal' / 'small_200x150.jpg').read_bytes()
 
 
-@pytest.mark.parametrize('flags,error', [
+@pytest.mark.parametrize(
+  'flags,error',
+  [
     (('--resize_longer_side', '512', '--center_crop', '224'), 'excludes --center_crop 224'),
-    (('--resize_longer_side', '512', '--resize_shorter_side', '256'), 'excludes --resize_shorter_side'),
+    (
+      ('--resize_longer_side', '512', '--resize_shorter_side', '256'),
+      'excludes --resize_shorter_side',
+    ),
     (('--resize_longer_side', '-1'), '>= 0'),
-])
+  ],
+)
 def test_policy_flags_are_checked_before_any_work(flags, error, tmp_path, capsys):
   assert convert(SAMPLE_DIR, tmp_path / 'out', *flags) == 2
   assert error in capsys.readouterr().err
@@ -132,4 +158,4 @@ def test_longer_side_uses_dct_scaling_and_matches_the_reference_geometry():
   assert (fast.width, fast.height) == (reference.width, reference.height)
   a = np.asarray(Image.open(io.BytesIO(fast.encoded)), np.float64)
   b = np.asarray(Image.open(io.BytesIO(reference.encoded)), np.float64)
-  assert 10 * np.log10(255 ** 2 / np.mean((a - b) ** 2)) > 30
+  assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 30

@@ -14,15 +14,22 @@ from pipeline import read, verify
 SLIM_TEMPLATE = 'flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord'
 
 
-@pytest.mark.parametrize('template, message', [
-    ('data-{index:05d}-of-{num_shards:05d}', "gives splits 'train' and 'validation' the same file names"),
+@pytest.mark.parametrize(
+  'template, message',
+  [
+    (
+      'data-{index:05d}-of-{num_shards:05d}',
+      "gives splits 'train' and 'validation' the same file names",
+    ),
     ('../{split}-{index}-of-{num_shards}', "makes names with '/'"),
     ('_{split}-{index}-of-{num_shards}', 'starting with "_"'),
     ('{split}-{index}', 'must use {index} and {num_shards}'),
-])
+  ],
+)
 def test_unsafe_templates_fail_before_any_work(tmp_path, capsys, template, message):
-  code = convert(SAMPLE_DIR, tmp_path / 'out', '--validation_fraction', '0.2',
-                 '--shard_name_template', template)
+  code = convert(
+    SAMPLE_DIR, tmp_path / 'out', '--validation_fraction', '0.2', '--shard_name_template', template
+  )
   assert code == 2
   err = capsys.readouterr().err
   assert '--shard_name_template' in err and message in err
@@ -31,11 +38,23 @@ def test_unsafe_templates_fail_before_any_work(tmp_path, capsys, template, messa
 
 def test_one_split_needs_no_split_field_and_tfds_reads_it(tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   output = tmp_path / 'out'
-  assert convert(SAMPLE_DIR, output, '--train_shards', '2', '--shard_name_template',
-                 'data-{index:05d}-of-{num_shards:05d}.tfrecord') == 0
-  assert sorted(p.name for p in output.glob('data-*')) == ['data-00000-of-00002.tfrecord',
-                                                         'data-00001-of-00002.tfrecord']
+  assert (
+    convert(
+      SAMPLE_DIR,
+      output,
+      '--train_shards',
+      '2',
+      '--shard_name_template',
+      'data-{index:05d}-of-{num_shards:05d}.tfrecord',
+    )
+    == 0
+  )
+  assert sorted(p.name for p in output.glob('data-*')) == [
+    'data-00000-of-00002.tfrecord',
+    'data-00001-of-00002.tfrecord',
+  ]
   assert verify.verify(str(output)).ok
   train = tfds.builder_from_directory(str(output)).as_dataset(split='train')
   assert sum(1 for _ in train) == 54
@@ -44,8 +63,17 @@ def test_one_split_needs_no_split_field_and_tfds_reads_it(tmp_path):
 def test_names_tfds_cannot_express_skip_its_metadata_with_a_warning(tmp_path, caplog):
   output = tmp_path / 'out'
   with caplog.at_level(logging.WARNING):
-    assert convert(SAMPLE_DIR, output, '--validation_fraction', '0.2', '--shard_name_template',
-                   '{split}-{index}-of-{num_shards}.rec') == 0
+    assert (
+      convert(
+        SAMPLE_DIR,
+        output,
+        '--validation_fraction',
+        '0.2',
+        '--shard_name_template',
+        '{split}-{index}-of-{num_shards}.rec',
+      )
+      == 0
+    )
   assert 'Not writing TFDS metadata' in caplog.text and '5 digits' in caplog.text
   assert not (output / 'dataset_info.json').exists()
   assert (output / 'train-0-of-1.rec').exists()
@@ -56,11 +84,23 @@ def test_names_tfds_cannot_express_skip_its_metadata_with_a_warning(tmp_path, ca
 def test_overwrite_with_new_names_leaves_no_old_shard(fractions_output, tmp_path):
   output = tmp_path / 'out'
   shutil.copytree(fractions_output, output)
-  assert convert(SAMPLE_DIR, output, '--overwrite', '--validation_fraction', '0.2',
-                 '--shard_name_template', SLIM_TEMPLATE) == 0
+  assert (
+    convert(
+      SAMPLE_DIR,
+      output,
+      '--overwrite',
+      '--validation_fraction',
+      '0.2',
+      '--shard_name_template',
+      SLIM_TEMPLATE,
+    )
+    == 0
+  )
   assert not list(output.glob('name-*'))  # fractions_output's shards (TFDS_TEMPLATE) are gone
   assert sorted(p.name for p in output.glob('flowers_*')) == [
-      'flowers_train_00000-of-00001.tfrecord', 'flowers_validation_00000-of-00001.tfrecord']
+    'flowers_train_00000-of-00001.tfrecord',
+    'flowers_validation_00000-of-00001.tfrecord',
+  ]
   assert verify.verify(str(output)).ok
 
 

@@ -24,10 +24,17 @@ def test_spark_matches_direct_runner(tmp_path):
   common = ['--input', str(SAMPLE_DIR), *SAMPLE_FLAGS]
   with spark_cluster(tmp_path / 'spark-cluster', REPO) as cluster:
     spark_seconds = timed_conversion(
-        REPO, [*common, '--output', str(tmp_path / 'spark'), *cluster.pipeline_args()],
-        tmp_path / 'spark.log', prefix=cluster.ns.prefix)
+      REPO,
+      [*common, '--output', str(tmp_path / 'spark'), *cluster.pipeline_args()],
+      tmp_path / 'spark.log',
+      prefix=cluster.ns.prefix,
+    )
     master_log = (cluster.log_dir / 'spark-master.log').read_text()
     assert 'Registered app BeamApp' in master_log, 'the job did not run on the standalone master'
   direct_seconds = assert_matches_direct_runner(REPO, common, tmp_path / 'spark', tmp_path)
-  _LOGGER.warning('wall time of the sample conversion: Spark (%d cores) %.1f s, DirectRunner %.1f s',
-                  WORKER_CORES, spark_seconds, direct_seconds)
+  _LOGGER.warning(
+    'wall time of the sample conversion: Spark (%d cores) %.1f s, DirectRunner %.1f s',
+    WORKER_CORES,
+    spark_seconds,
+    direct_seconds,
+  )

@@ -11,10 +11,18 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import (SAMPLE_DIR, SAMPLE_FLAGS, TFDS_TEMPLATE, arrange_split_folders, convert,
-                      files_by_class, sample_files)
+from conftest import (
+  SAMPLE_DIR,
+  SAMPLE_FLAGS,
+  TFDS_TEMPLATE,
+  arrange_split_folders,
+  convert,
+  files_by_class,
+  sample_files,
+)
 from pipeline import read, report, verify
 from transforms.split.sharding import ImageRef, split_class
+
 
 def _counts(output, split):
   return json.loads((output / 'stats.json').read_text())[split]['class_counts']
@@ -37,8 +45,9 @@ def test_test_files_come_after_the_validation_files(n, validation, test):
   without_test = split_class(refs, 0, validation)
   splits = split_class(refs, 0, validation, test)
   assert splits.get('validation') == without_test.get('validation')  # never moved by a test split
-  assert len(splits.get('test', [])) == min(math.floor(n * test + 0.5),
-                                            n - len(splits.get('validation', [])))
+  assert len(splits.get('test', [])) == min(
+    math.floor(n * test + 0.5), n - len(splits.get('validation', []))
+  )
   assert sorted(r.key for part in splits.values() for r in part) == sorted(r.key for r in refs)
   assert split_class(refs, 0, validation, 0.0) == without_test
 
@@ -56,7 +65,9 @@ def test_split_folders_make_three_splits(split_folders_output):
   for split, counts in expected.items():
     assert _counts(output, split) == counts
   assert sorted(p.name for p in output.glob('test-*')) == ['test-00000-of-00001']
-  assert sorted(_filenames(output, 'test')) == sorted(f'{k}/{f[-3].name}' for k, f in files_by_class().items())
+  assert sorted(_filenames(output, 'test')) == sorted(
+    f'{k}/{f[-3].name}' for k, f in files_by_class().items()
+  )
   checked = verify.verify(str(output))
   assert checked.ok, checked.problems
   assert checked.records_read == {split: sum(c.values()) for split, c in expected.items()}
@@ -69,7 +80,9 @@ def test_test_fraction_keeps_the_validation_split_and_carves_test(fractions_outp
     ours = fractions_output / TFDS_TEMPLATE.format(split='validation', index=index, num_shards=2)
     assert ours.read_bytes() == (sample_output / f'validation-{index:05d}-of-00002').read_bytes()
   sizes = {klass: len(files) for klass, files in files_by_class().items()}
-  assert _counts(fractions_output, 'test') == {k: math.floor(n * 0.1 + 0.5) for k, n in sizes.items()}
+  assert _counts(fractions_output, 'test') == {
+    k: math.floor(n * 0.1 + 0.5) for k, n in sizes.items()
+  }
   names = {split: _filenames(fractions_output, split) for split in ('train', 'validation', 'test')}
   assert set(names['test']).isdisjoint(names['train'])
   assert sorted(sum(names.values(), [])) == sorted(f'{k}/{p.name}' for k, p in sample_files())
@@ -78,16 +91,19 @@ def test_test_fraction_keeps_the_validation_split_and_carves_test(fractions_outp
 
 def test_readers_on_the_test_split_and_tfds_names(fractions_output, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   manifest = read.load_manifest(str(fractions_output))
   assert manifest['options']['shard_name_template'] == TFDS_TEMPLATE
   assert [p.rsplit('/', 1)[-1] for p in read.shard_files(str(fractions_output), 'test')] == [
-      'name-test.tfrecord-00000-of-00001']
+    'name-test.tfrecord-00000-of-00001'
+  ]
   checked = verify.verify(str(fractions_output))
   assert checked.ok, checked.problems
   assert set(checked.records_read) == {'train', 'validation', 'test'}
 
-  batches = list(read.dataset(str(fractions_output), 'test', batch_size=64, training=False,
-                              image_size=64))
+  batches = list(
+    read.dataset(str(fractions_output), 'test', batch_size=64, training=False, image_size=64)
+  )
   assert sum(len(labels) for _, labels in batches) == manifest['splits']['test']['num_examples']
 
   builder = tfds.builder_from_directory(str(fractions_output))
@@ -101,18 +117,26 @@ def test_readers_on_the_test_split_and_tfds_names(fractions_output, tmp_path):
   assert counts == _counts(fractions_output, 'test')
 
   data = report.read_report_data(str(fractions_output), max_records=0)
-  assert [line.split(':')[0] for line in report.summary_lines(data)] == ['train', 'validation', 'test',
-                                                                        'no split']  # ATTRIBUTION.md
+  assert [line.split(':')[0] for line in report.summary_lines(data)] == [
+    'train',
+    'validation',
+    'test',
+    # ATTRIBUTION.md
+    'no split',
+  ]
   assert len(data.sizes['test']) == manifest['splits']['test']['num_examples']
   result = report.report(str(fractions_output), str(tmp_path / 'report.png'))
   assert '<th>test</th>' in (tmp_path / 'report.html').read_text()
   # The test split's and the no-split rejects' lines make the header two lines taller; the sheet
   # moves down with it.
   png = np.asarray(Image.open(tmp_path / 'report.png').convert('RGB'))
-  assert result.tiles[0].png_y == (report.HEADER_HEIGHT + 2 * report.SUMMARY_LINE_HEIGHT
-                                   + report.TILE_GAP)
+  assert result.tiles[0].png_y == (
+    report.HEADER_HEIGHT + 2 * report.SUMMARY_LINE_HEIGHT + report.TILE_GAP
+  )
   for tile in result.tiles:
-    shown = png[tile.png_y:tile.png_y + report.TILE_PIXELS, tile.png_x:tile.png_x + report.TILE_PIXELS]
+    shown = png[
+      tile.png_y : tile.png_y + report.TILE_PIXELS, tile.png_x : tile.png_x + report.TILE_PIXELS
+    ]
     assert np.array_equal(shown, report.tile_image(tile.sample.image))
 
 
@@ -126,7 +150,9 @@ def test_an_unlabelled_flat_test_folder_is_skipped_with_a_warning(tmp_path, capl
     assert convert(photos, tmp_path / 'out') == 0
   assert 'no class folders' in caplog.text
   assert sorted(json.loads((tmp_path / 'out' / 'manifest.json').read_text())['splits']) == [
-      'train', 'validation']
+    'train',
+    'validation',
+  ]
 
 
 def test_train_and_test_folders_alone_are_splits(tmp_path):
@@ -139,10 +165,13 @@ def test_train_and_test_folders_alone_are_splits(tmp_path):
   assert manifest['options']['test_shards'] == 2
 
 
-@pytest.mark.parametrize('flags, message', [
+@pytest.mark.parametrize(
+  'flags, message',
+  [
     (['--test_fraction', '0.1'], 'cannot be used when --input already has split folders'),
     (['--validation_fraction', '0.1'], 'cannot be used when --input already has split folders'),
-])
+  ],
+)
 def test_fractions_and_split_folders_exclude_each_other(tmp_path, capsys, flags, message):
   photos = arrange_split_folders(tmp_path / 'photos')
   assert convert(photos, tmp_path / 'out', *flags) == 2
@@ -150,11 +179,17 @@ def test_fractions_and_split_folders_exclude_each_other(tmp_path, capsys, flags,
   assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--validation_fraction', '0.6', '--test_fraction', '0.4'], 'must be < 1: train keeps the rest'),
+@pytest.mark.parametrize(
+  'flags, message',
+  [
+    (
+      ['--validation_fraction', '0.6', '--test_fraction', '0.4'],
+      'must be < 1: train keeps the rest',
+    ),
     (['--test_fraction', '1'], '--test_fraction must be in [0, 1)'),
     (['--test_shards', '-1'], '--test_shards must be >= 0'),
-])
+  ],
+)
 def test_bad_test_split_flags_fail_before_any_work(tmp_path, capsys, flags, message):
   assert convert(SAMPLE_DIR, tmp_path / 'out', *flags) == 2
   assert message in capsys.readouterr().err
@@ -167,6 +202,13 @@ def test_with_test_fraction_zero_every_file_is_as_before(sample_output, tmp_path
   assert convert(SAMPLE_DIR, tmp_path / 'out', *SAMPLE_FLAGS, '--test_fraction', '0') == 0
   for reference in sample_output.iterdir():
     if reference.is_file() and reference.name not in ('model_garden.yaml', 'provenance.json'):
-      assert (tmp_path / 'out' / reference.name).read_bytes() == reference.read_bytes(), reference.name
+      assert (tmp_path / 'out' / reference.name).read_bytes() == reference.read_bytes(), (
+        reference.name
+      )
   options = json.loads((sample_output / 'manifest.json').read_text())['options']
-  assert not {'test_fraction', 'test_shards', 'shard_name_template', 'model_garden_batch_size'} & set(options)
+  assert not {
+    'test_fraction',
+    'test_shards',
+    'shard_name_template',
+    'model_garden_batch_size',
+  } & set(options)

@@ -23,15 +23,22 @@ def numpy_sums(pixels: np.ndarray):
 
 
 @settings(max_examples=150, deadline=None)
-@given(height=st.integers(1, 700), width=st.integers(1, 700), channels=st.sampled_from([3, 4]),
-       seed=st.integers(0, 2**32 - 1), low=st.integers(0, 255))
+@given(
+  height=st.integers(1, 700),
+  width=st.integers(1, 700),
+  channels=st.sampled_from([3, 4]),
+  seed=st.integers(0, 2**32 - 1),
+  low=st.integers(0, 255),
+)
 def test_equals_numpy_on_random_sizes_and_contents(height, width, channels, seed, low):
   pixels = np.random.default_rng(seed).integers(low, 256, (height, width, channels), np.uint8)
   assert channel_sums(pixels) == numpy_sums(pixels)
 
 
-@pytest.mark.parametrize('shape', [(1, 1, 3), (256, 256, 3), (375, 500, 4), (1, 200_000, 3),
-                                   (200_000, 1, 3), (4000, 3000, 3)])
+@pytest.mark.parametrize(
+  'shape',
+  [(1, 1, 3), (256, 256, 3), (375, 500, 4), (1, 200_000, 3), (200_000, 1, 3), (4000, 3000, 3)],
+)
 def test_all_255_images_sum_exactly(shape):
   pixels = np.full(shape, 255, np.uint8)
   count = shape[0] * shape[1]

@@ -28,12 +28,17 @@ def _class_counts(output: pathlib.Path, split: str) -> dict:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize('fixture, names', [
+@pytest.mark.parametrize(
+  'fixture, names',
+  [
     ('sample_output', CLASSES),
     ('readers_offset1_output', ['background'] + CLASSES),
-], ids=['label_offset0', 'label_offset1'])
+  ],
+  ids=['label_offset0', 'label_offset1'],
+)
 def test_builder_from_directory_reads_every_record(request, tmp_path, fixture, names):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   output = tmp_path / 'output'
   manifest = _with_tfds_metadata(request.getfixturevalue(fixture), output)
   assert {p.name for p in output.iterdir()} >= {'dataset_info.json', 'features.json'}
@@ -65,6 +70,7 @@ def test_builder_from_directory_reads_every_record(request, tmp_path, fixture, n
 def test_train_split_as_supervised_style_pipeline(sample_output, tmp_path):
   """What docs/readers.md shows: as_dataset(split='train') mapped to (image, label) pairs."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   output = tmp_path / 'output'
   manifest = _with_tfds_metadata(sample_output, output)
   ds = tfds.builder_from_directory(str(output)).as_dataset(split='train', shuffle_files=True)
@@ -86,16 +92,21 @@ def test_gzip_output_gets_no_metadata_and_a_warning(sample_output, tmp_path, cap
   assert 'uncompressed' in caplog.text
 
 
-@pytest.mark.parametrize('offset, given, expected', [
+@pytest.mark.parametrize(
+  'offset, given, expected',
+  [
     (0, CLASSES, CLASSES),
     (1, CLASSES, ['background'] + CLASSES),
     (1, ['background'] + CLASSES, ['background'] + CLASSES),  # labels.txt style
-])
+  ],
+)
 def test_label_names(offset, given, expected):
   assert tfds_label_names({'label_offset': offset, 'num_classes': 5}, given) == expected
 
 
-@pytest.mark.parametrize('offset, given', [(0, CLASSES[:4]), (1, ['x'] + CLASSES), (0, CLASSES * 2)])
+@pytest.mark.parametrize(
+  'offset, given', [(0, CLASSES[:4]), (1, ['x'] + CLASSES), (0, CLASSES * 2)]
+)
 def test_label_names_mismatch_is_an_error(offset, given):
   with pytest.raises(ValueError, match='num_classes=5'):
     tfds_label_names({'label_offset': offset, 'num_classes': 5}, given)
@@ -116,12 +127,17 @@ def test_command_line_for_an_existing_output(readers_offset1_output, tmp_path):
   """`python -m transforms.metadata.tfds_metadata OUTPUT` takes the names from labels.txt."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   from transforms.metadata import tfds_metadata  # pylint: disable=import-outside-toplevel
+
   output = tmp_path / 'output'
   shutil.copytree(readers_offset1_output, output)
   assert tfds_metadata.main([str(output)]) == 0
   builder = tfds.builder_from_directory(str(output))
   assert builder.info.features['image']['class']['label'].names == ['background'] + CLASSES
-  labels = [int(e['image']['class']['label'])
-            for e in tfds.as_numpy(builder.as_dataset(split='validation'))]
-  assert len(labels) == json.loads((output / 'manifest.json').read_text())['splits'][
-      'validation']['num_examples'] and 0 not in labels
+  labels = [
+    int(e['image']['class']['label']) for e in tfds.as_numpy(builder.as_dataset(split='validation'))
+  ]
+  assert (
+    len(labels)
+    == json.loads((output / 'manifest.json').read_text())['splits']['validation']['num_examples']
+    and 0 not in labels
+  )

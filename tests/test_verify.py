@@ -28,8 +28,22 @@ pytestmark = pytest.mark.timeout(600)
 def converted(sample_output, tmp_path_factory) -> dict:
   """compression -> a finished converter output (read-only: copy before changing it)."""
   gzipped = tmp_path_factory.mktemp('gzip_output')
-  assert convert(SAMPLE_DIR, gzipped, *SAMPLE_FLAGS, '--compression', 'gzip', '--label_offset', 1,
-                 '--resize_shorter_side', 64, '--center_crop', 64) == 0
+  assert (
+    convert(
+      SAMPLE_DIR,
+      gzipped,
+      *SAMPLE_FLAGS,
+      '--compression',
+      'gzip',
+      '--label_offset',
+      1,
+      '--resize_shorter_side',
+      64,
+      '--center_crop',
+      64,
+    )
+    == 0
+  )
   return {'none': sample_output, 'gzip': gzipped}
 
 
@@ -71,12 +85,19 @@ def _messages(output: Path) -> list[str]:
 def _changed(path: Path) -> str:
   """verify's message for a shard whose bytes are no longer those manifest.json records."""
   import hashlib  # pylint: disable=import-outside-toplevel
-  entry = next(s for e in _manifest(path.parent)['splits'].values() for s in e['shards']
-               if s['file'] == path.name)
+
+  entry = next(
+    s
+    for e in _manifest(path.parent)['splits'].values()
+    for s in e['shards']
+    if s['file'] == path.name
+  )
   data = path.read_bytes()
-  return (f'{path}: {len(data)} bytes with SHA-256 {hashlib.sha256(data).hexdigest()[:16]}..., but '
-          f"manifest.json says {entry['bytes']} bytes with SHA-256 {entry['sha256'][:16]}...: the "
-          'file changed after it was written')
+  return (
+    f'{path}: {len(data)} bytes with SHA-256 {hashlib.sha256(data).hexdigest()[:16]}..., but '
+    f'manifest.json says {entry["bytes"]} bytes with SHA-256 {entry["sha256"][:16]}...: the '
+    'file changed after it was written'
+  )
 
 
 def _rewrite_record(path: Path, index: int, edit) -> None:
@@ -86,6 +107,7 @@ def _rewrite_record(path: Path, index: int, edit) -> None:
   edit(example.features.feature)
   payloads[index] = example.SerializeToString(deterministic=True)
   from beam_private.tfrecord import write_record  # pylint: disable=import-outside-toplevel
+
   with _open(path, 'wb') as handle:
     for payload in payloads:
       write_record(handle, payload)
@@ -108,8 +130,10 @@ def test_gzip_shards_really_are_gzip(converted):
   shard = _shard(converted['gzip'])
   assert shard.read_bytes()[:2] == b'\x1f\x8b'
   with gzip.open(shard, 'rb') as handle:
-    assert len(list(file_format.read_tfrecords(handle))) == _manifest(
-        converted['gzip'])['splits']['train']['shards'][0]['num_examples']
+    assert (
+      len(list(file_format.read_tfrecords(handle)))
+      == _manifest(converted['gzip'])['splits']['train']['shards'][0]['num_examples']
+    )
 
 
 def test_framing_and_example_match_tensorflow(converted):
@@ -123,9 +147,12 @@ def test_framing_and_example_match_tensorflow(converted):
     expected = tf.train.Example.FromString(payload)
     parsed = example_class().FromString(payload)
     assert parsed.SerializeToString(deterministic=True) == expected.SerializeToString(
-        deterministic=True)
-    assert (parsed.features.feature['image/class/label'].int64_list.value[0] ==
-            expected.features.feature['image/class/label'].int64_list.value[0])
+      deterministic=True
+    )
+    assert (
+      parsed.features.feature['image/class/label'].int64_list.value[0]
+      == expected.features.feature['image/class/label'].int64_list.value[0]
+    )
 
 
 def test_corrupt_payload_byte_names_record(output):
@@ -135,8 +162,9 @@ def test_corrupt_payload_byte_names_record(output):
   data[target.offset + 12 + len(target.data) // 2] ^= 0xFF
   shard.write_bytes(bytes(data))
   assert _messages(output) == [
-      f'{shard}: record 1 (byte {target.offset}): data crc mismatch (corrupt record payload)',
-      _changed(shard)]
+    f'{shard}: record 1 (byte {target.offset}): data crc mismatch (corrupt record payload)',
+    _changed(shard),
+  ]
 
 
 def test_corrupt_length_byte_stops_at_record(output):
@@ -147,8 +175,10 @@ def test_corrupt_length_byte_stops_at_record(output):
   shard.write_bytes(bytes(data))
   expected = _manifest(output)['splits']['train']['shards'][0]['num_examples']
   messages = _messages(output)
-  assert f'{shard}: record 2 (byte {target.offset}): length crc mismatch (corrupt record header)' \
-      in messages
+  assert (
+    f'{shard}: record 2 (byte {target.offset}): length crc mismatch (corrupt record header)'
+    in messages
+  )
   assert f'{shard}: 2 records, manifest.json says {expected}' in messages
 
 
@@ -158,8 +188,10 @@ def test_truncated_shard(output):
   shard.write_bytes(shard.read_bytes()[:-10])
   expected = _manifest(output)['splits']['train']['shards'][0]['num_examples']
   messages = _messages(output)
-  assert (f'{shard}: record {last.index} (byte {last.offset}): truncated record: '
-          f'{len(last.data) - 6} of {len(last.data) + 4} bytes after the header') in messages
+  assert (
+    f'{shard}: record {last.index} (byte {last.offset}): truncated record: '
+    f'{len(last.data) - 6} of {len(last.data) + 4} bytes after the header'
+  ) in messages
   assert f'{shard}: {expected - 1} records, manifest.json says {expected}' in messages
 
 
@@ -178,13 +210,14 @@ def test_truncated_gzip_shard(gzip_output):
   read = int(messages[0].split(': record ')[1].split(':')[0])
   assert 0 < read < expected
   assert messages == [
-      f'{shard}: record {read}: read failed after {read} records: EOFError: Compressed file '
-      'ended before the end-of-stream marker was reached',
-      _changed(shard),
-      f'{shard}: {read} records, manifest.json says {expected}',
-      f"{gzip_output / 'manifest.json'}: split 'train': read "
-      f"{_manifest(gzip_output)['splits']['train']['num_examples'] - expected + read} records, "
-      f"manifest says {_manifest(gzip_output)['splits']['train']['num_examples']}"]
+    f'{shard}: record {read}: read failed after {read} records: EOFError: Compressed file '
+    'ended before the end-of-stream marker was reached',
+    _changed(shard),
+    f'{shard}: {read} records, manifest.json says {expected}',
+    f"{gzip_output / 'manifest.json'}: split 'train': read "
+    f'{_manifest(gzip_output)["splits"]["train"]["num_examples"] - expected + read} records, '
+    f'manifest says {_manifest(gzip_output)["splits"]["train"]["num_examples"]}',
+  ]
 
 
 def test_corrupt_byte_inside_gzip_shard(gzip_output):
@@ -204,9 +237,10 @@ def test_deleted_shard(output):
   (output / entry['file']).unlink()
   total = manifest['splits']['validation']['num_examples']
   assert _messages(output) == [
-      f"{output / entry['file']}: missing: listed in manifest.json",
-      f"{output / 'manifest.json'}: split 'validation': read {total - entry['num_examples']} "
-      f'records, manifest says {total}']
+    f'{output / entry["file"]}: missing: listed in manifest.json',
+    f"{output / 'manifest.json'}: split 'validation': read {total - entry['num_examples']} "
+    f'records, manifest says {total}',
+  ]
 
 
 def test_extra_shard_file(output):
@@ -217,7 +251,7 @@ def test_extra_shard_file(output):
 
 def test_missing_success_marker(output):
   (output / '_SUCCESS').unlink()
-  assert _messages(output) == [f"{output / '_SUCCESS'}: missing: the conversion did not finish"]
+  assert _messages(output) == [f'{output / "_SUCCESS"}: missing: the conversion did not finish']
 
 
 def test_edited_shard_count_in_manifest(output):
@@ -228,10 +262,11 @@ def test_edited_shard_count_in_manifest(output):
   _write_manifest(output, manifest)
   total = manifest['splits']['train']['num_examples']
   assert _messages(output) == [
-      f"{output / 'manifest.json'}: split 'train': num_examples {total} but its shards add up "
-      f'to {total + 1}',
-      f"{output / shard['file']}: {real} records, manifest.json says {real + 1}",
-      _edited_manifest(output)]
+    f"{output / 'manifest.json'}: split 'train': num_examples {total} but its shards add up "
+    f'to {total + 1}',
+    f'{output / shard["file"]}: {real} records, manifest.json says {real + 1}',
+    _edited_manifest(output),
+  ]
 
 
 def test_edited_split_count_in_manifest(output):
@@ -240,21 +275,22 @@ def test_edited_split_count_in_manifest(output):
   manifest['splits']['train']['num_examples'] = total - 1
   _write_manifest(output, manifest)
   assert _messages(output) == [
-      f"{output / 'manifest.json'}: split 'train': num_examples {total - 1} but its shards add up "
-      f'to {total}',
-      f"{output / 'manifest.json'}: split 'train': read {total} records, manifest says "
-      f'{total - 1}',
-      _edited_manifest(output),
-      f"{output / 'stats.json'}: split 'train': num_examples {total}, manifest.json says "
-      f'{total - 1}']
+    f"{output / 'manifest.json'}: split 'train': num_examples {total - 1} but its shards add up "
+    f'to {total}',
+    f"{output / 'manifest.json'}: split 'train': read {total} records, manifest says {total - 1}",
+    _edited_manifest(output),
+    f"{output / 'stats.json'}: split 'train': num_examples {total}, manifest.json says {total - 1}",
+  ]
 
 
 def _edited_manifest(output: Path) -> str:
   """verify's line for a manifest.json edited after the run (_SUCCESS lists its SHA-256)."""
   listed = dict(line.split('  ')[::-1] for line in (output / '_SUCCESS').read_text().splitlines())
   actual = hashlib.sha256((output / 'manifest.json').read_bytes()).hexdigest()
-  return (f"{output / 'manifest.json'}: changed since the run: SHA-256 {actual[:16]}..., but "
-          f"_SUCCESS says {listed['manifest.json'][:16]}...")
+  return (
+    f'{output / "manifest.json"}: changed since the run: SHA-256 {actual[:16]}..., but '
+    f'_SUCCESS says {listed["manifest.json"][:16]}...'
+  )
 
 
 @pytest.mark.parametrize('compression', ['none', 'gzip'])
@@ -265,19 +301,23 @@ def test_label_out_of_range(converted, compression, tmp_path):
   start = manifest['label_offset']
   stop = start + manifest['num_classes']
   assert manifest['num_classes'] == 5 and start == {'none': 0, 'gzip': 1}[compression]
+
   def set_label(feature):
     feature['image/class/label'].int64_list.value[0] = stop  # one past the last class
 
   _rewrite_record(shard, 3, set_label)
   offset = _records(shard)[3].offset
   assert _messages(output) == [
-      f'{shard}: record 3 (byte {offset}): label {stop} outside [{start}, {stop})', _changed(shard)]
+    f'{shard}: record 3 (byte {offset}): label {stop} outside [{start}, {stop})',
+    _changed(shard),
+  ]
 
 
 def test_png_payload_is_not_jpeg(output):
   shard = _shard(output, 'validation')
   png = next(SAMPLE_DIR.glob('*/*.png'))
   from PIL import Image  # pylint: disable=import-outside-toplevel
+
   with Image.open(png) as image:
     size = image.size
 
@@ -286,8 +326,10 @@ def test_png_payload_is_not_jpeg(output):
     feature['image/width'].int64_list.value[0], feature['image/height'].int64_list.value[0] = size
 
   _rewrite_record(shard, 0, put_png)
-  assert _messages(output) == [f'{shard}: record 0 (byte 0): image/encoded is PNG, not JPEG',
-                               _changed(shard)]
+  assert _messages(output) == [
+    f'{shard}: record 0 (byte 0): image/encoded is PNG, not JPEG',
+    _changed(shard),
+  ]
 
 
 def test_truncated_jpeg_payload(output):
@@ -295,13 +337,14 @@ def test_truncated_jpeg_payload(output):
 
   def truncate(feature):
     encoded = feature['image/encoded'].bytes_list.value[0]
-    feature['image/encoded'].bytes_list.value[0] = encoded[:len(encoded) // 2]
+    feature['image/encoded'].bytes_list.value[0] = encoded[: len(encoded) // 2]
 
   _rewrite_record(shard, 0, truncate)
   messages = _messages(output)
   assert len(messages) == 2 and messages[1] == _changed(shard)
-  assert messages[0].startswith(f'{shard}: record 0 (byte 0): image/encoded does not decode as '
-                                'JPEG: ')
+  assert messages[0].startswith(
+    f'{shard}: record 0 (byte 0): image/encoded does not decode as JPEG: '
+  )
 
 
 def test_main_exit_code_and_output(output, capsys):
@@ -319,16 +362,20 @@ def test_missing_output_dir(tmp_path):
   assert 'manifest.json: cannot use manifest' in messages[1]
 
 
-@pytest.mark.parametrize('edit, expected', [
+@pytest.mark.parametrize(
+  'edit, expected',
+  [
     (lambda m: m.pop('splits'), "KeyError: 'splits'"),
     (lambda m: m.update(format_version=2), 'ValueError: format_version 2, expected 1'),
     (lambda m: m['splits']['train'].pop('num_shards'), "KeyError: 'num_shards'"),
-], ids=['no_splits', 'format_version', 'no_num_shards'])
+  ],
+  ids=['no_splits', 'format_version', 'no_num_shards'],
+)
 def test_unusable_manifest(output, edit, expected):
   manifest = _manifest(output)
   edit(manifest)
   _write_manifest(output, manifest)
-  assert _messages(output) == [f"{output / 'manifest.json'}: cannot use manifest: {expected}"]
+  assert _messages(output) == [f'{output / "manifest.json"}: cannot use manifest: {expected}']
 
 
 def test_changed_bytes_that_still_parse_are_named_by_the_checksum(output):

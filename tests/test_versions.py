@@ -25,14 +25,18 @@ REPLACED = 'flower/skl_flower.jpg'  # its bytes replaced by another photo's
 
 
 def _hashes(root: pathlib.Path) -> dict:
-  return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-          for p in sorted(root.rglob('*')) if p.is_file()}
+  return {
+    str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+    for p in sorted(root.rglob('*'))
+    if p.is_file()
+  }
 
 
 def _records(output: pathlib.Path) -> dict:
   """{image/filename: (split, label, synset, decoded uint8 HxWx3 image, shard)} of every record
   (exact libjpeg decoding, ISLOW, as tests/test_pipeline.py reads them)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
   manifest = json.loads((output / 'manifest.json').read_text())
   records = {}
   for split, entry in manifest['splits'].items():
@@ -42,11 +46,15 @@ def _records(output: pathlib.Path) -> dict:
         feature = example.features.feature
         name = feature['image/filename'].bytes_list.value[0].decode()
         assert name not in records, name
-        records[name] = (split, feature['image/class/label'].int64_list.value[0],
-                         feature['image/class/synset'].bytes_list.value[0].decode(),
-                         tf.io.decode_jpeg(feature['image/encoded'].bytes_list.value[0],
-                                           dct_method='INTEGER_ACCURATE').numpy(),
-                         shard['file'])
+        records[name] = (
+          split,
+          feature['image/class/label'].int64_list.value[0],
+          feature['image/class/synset'].bytes_list.value[0].decode(),
+          tf.io.decode_jpeg(
+            feature['image/encoded'].bytes_list.value[0], dct_method='INTEGER_ACCURATE'
+          ).numpy(),
+          shard['file'],
+        )
   return records
 
 
@@ -77,8 +85,15 @@ def made(tmp_path_factory):
   copy = leaked.replace('/', '/copy_of_', 1)
   shutil.copy(version_input / leaked, version_input / copy)
   assert convert(version_input, work / 'version', '--base', work / 'base', *FLAGS) == 0
-  return {'work': work, 'base': work / 'base', 'version': work / 'version', 'input': version_input,
-          'before': before, 'base_records': base_records, 'leak': (leaked, copy)}
+  return {
+    'work': work,
+    'base': work / 'base',
+    'version': work / 'version',
+    'input': version_input,
+    'before': before,
+    'base_records': base_records,
+    'leak': (leaked, copy),
+  }
 
 
 @pytest.mark.slow
@@ -108,19 +123,27 @@ def test_untouched_base_shards_are_placed_byte_for_byte_and_the_base_is_unchange
   reused = [s for s in shards if s['sha256'] in base_shas]
   changes = manifest['version']['changes']
   touched = {made['base_records'][key][4] for key in (*REMOVED, REPLACED)}
-  assert changes == {'files_added': len(os.listdir(SAMPLE_DIR / NEW_CLASS)) + 2, 'files_removed': 2,
-                     'files_changed': 1, 'shards_reused': len(reused),
-                     'shards_rewritten': len(touched),
-                     'shards_new': len(shards) - len(reused) - len(touched)}
+  assert changes == {
+    'files_added': len(os.listdir(SAMPLE_DIR / NEW_CLASS)) + 2,
+    'files_removed': 2,
+    'files_changed': 1,
+    'shards_reused': len(reused),
+    'shards_rewritten': len(touched),
+    'shards_new': len(shards) - len(reused) - len(touched),
+  }
   assert len(reused) == len(base_shas) - len(touched)
   assert len(reused) >= 5
   for shard in reused:  # a hard link: the base's own bytes, the base's sums
     path = made['version'] / shard['file']
     sidecar = json.loads((made['version'] / '_work' / (shard['file'] + '.json')).read_text())
-    base_sidecar = json.loads((made['base'] / '_work' / (base_shas[shard['sha256']] + '.json')
-                               ).read_text())
-    assert {**sidecar, 'shard': None, 'recipe': None} == {**base_sidecar, 'shard': None,
-                                                          'recipe': None}
+    base_sidecar = json.loads(
+      (made['base'] / '_work' / (base_shas[shard['sha256']] + '.json')).read_text()
+    )
+    assert {**sidecar, 'shard': None, 'recipe': None} == {
+      **base_sidecar,
+      'shard': None,
+      'recipe': None,
+    }
     assert hashlib.sha256(path.read_bytes()).hexdigest() == shard['sha256']
     assert os.stat(path).st_ino == os.stat(made['base'] / base_shas[shard['sha256']]).st_ino
   base_sha = hashlib.sha256((made['base'] / 'manifest.json').read_bytes()).hexdigest()
@@ -129,7 +152,8 @@ def test_untouched_base_shards_are_placed_byte_for_byte_and_the_base_is_unchange
   assert provenance['version'] == manifest['version']
   for split, entry in manifest['splits'].items():  # numbered as one set
     assert [s['file'] for s in entry['shards']] == [
-        f'{split}-{i:05d}-of-{len(entry["shards"]):05d}' for i in range(len(entry['shards']))]
+      f'{split}-{i:05d}-of-{len(entry["shards"]):05d}' for i in range(len(entry['shards']))
+    ]
 
 
 @pytest.mark.slow
@@ -154,6 +178,7 @@ def test_statistics_are_those_of_the_records(made):
 @pytest.mark.slow
 def test_verify_and_tfds_read_the_version(made):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   assert verify.main([str(made['version'])]) == 0
   manifest = json.loads((made['version'] / 'manifest.json').read_text())
   builder = tfds.builder_from_directory(str(made['version']))
@@ -166,8 +191,9 @@ def test_verify_and_tfds_read_the_version(made):
 @pytest.mark.slow
 def test_a_new_copy_of_a_base_validation_photo_follows_it_and_is_reported(made):
   leaked, copy = made['leak']
-  groups = [json.loads(line) for line in
-            (made['version'] / 'duplicates.jsonl').read_text().splitlines()]
+  groups = [
+    json.loads(line) for line in (made['version'] / 'duplicates.jsonl').read_text().splitlines()
+  ]
   files = [{member['path'] for member in group['files']} for group in groups]
   assert any({leaked, copy} <= members for members in files), groups
   records = _records(made['version'])
@@ -193,14 +219,22 @@ def test_resume_finishes_an_interrupted_version(made):
 
 def test_label_map_keeps_base_ids_and_gives_new_classes_the_next():
   assert versions.version_label_map(['b', 'd', '__unused_2__', 'c'], ['a', 'c', 'e']) == {
-      'b': 0, 'd': 1, 'c': 3, 'a': 4, 'e': 5}
+    'b': 0,
+    'd': 1,
+    'c': 3,
+    'a': 4,
+    'e': 5,
+  }
 
 
-@pytest.mark.parametrize('base, added, expected', [
+@pytest.mark.parametrize(
+  'base, added, expected',
+  [
     ({TRAIN: 8, VALIDATION: 2}, 10, {TRAIN: 8, VALIDATION: 2}),  # 20 files: 4 in validation
     ({TRAIN: 6, VALIDATION: 4}, 5, {TRAIN: 5}),  # the base already holds more than its share
     ({}, 5, {TRAIN: 4, VALIDATION: 1}),
-])
+  ],
+)
 def test_added_files_split_so_each_class_keeps_its_fraction(base, added, expected):
   refs = [ImageRef(UNSPLIT, 0, 'a', f'a/{i}.jpg') for i in range(added)]
   split = versions.split_added(refs, base, 0, 0.2, 0.0)
@@ -210,19 +244,37 @@ def test_added_files_split_so_each_class_keeps_its_fraction(base, added, expecte
 @pytest.mark.slow
 def test_plan_says_what_the_version_converts_and_reuses(made, capsys):
   from pipeline.run import run  # pylint: disable=import-outside-toplevel
+
   output = made['work'] / 'planned'
-  assert run(['--plan', '--input', str(made['input']), '--output', str(output), '--base',
-              str(made['base']), *FLAGS]) == 0
+  assert (
+    run(
+      [
+        '--plan',
+        '--input',
+        str(made['input']),
+        '--output',
+        str(output),
+        '--base',
+        str(made['base']),
+        *FLAGS,
+      ]
+    )
+    == 0
+  )
   assert not output.exists()
   changes = json.loads((made['version'] / 'manifest.json').read_text())['version']['changes']
   printed = capsys.readouterr().out
   files = len(list(made['input'].glob('*/*')))
   converted = files - sum(s['num_examples'] for s in _reused_entries(made))
-  assert (f'Version of --base {made["base"]}: converts {converted} of {files} files '
-          f'({converted / files:.0%}), reuses {changes["shards_reused"]} base shards') in printed
-  assert (f'files: {changes["files_added"]} added, {changes["files_removed"]} removed, '
-          f'{changes["files_changed"]} changed; base shards rewritten without them: '
-          f'{changes["shards_rewritten"]} ') in printed
+  assert (
+    f'Version of --base {made["base"]}: converts {converted} of {files} files '
+    f'({converted / files:.0%}), reuses {changes["shards_reused"]} base shards'
+  ) in printed
+  assert (
+    f'files: {changes["files_added"]} added, {changes["files_removed"]} removed, '
+    f'{changes["files_changed"]} changed; base shards rewritten without them: '
+    f'{changes["shards_rewritten"]} '
+  ) in printed
 
 
 def _reused_entries(made) -> list:
@@ -234,15 +286,52 @@ def _reused_entries(made) -> list:
 
 def test_a_base_that_is_the_output_or_no_finished_output_is_refused(tmp_path, capsys):
   from pipeline.run import run  # pylint: disable=import-outside-toplevel
+
   (tmp_path / 'out').mkdir()
-  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'out' / 'v2'), '--base',
-              str(tmp_path / 'out'), '--overwrite']) == 2
+  assert (
+    run(
+      [
+        '--input',
+        str(SAMPLE_DIR),
+        '--output',
+        str(tmp_path / 'out' / 'v2'),
+        '--base',
+        str(tmp_path / 'out'),
+        '--overwrite',
+      ]
+    )
+    == 2
+  )
   assert 'one is inside the other' in capsys.readouterr().err
-  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
-              str(tmp_path / 'out')]) == 2
+  assert (
+    run(
+      [
+        '--input',
+        str(SAMPLE_DIR),
+        '--output',
+        str(tmp_path / 'v2'),
+        '--base',
+        str(tmp_path / 'out'),
+      ]
+    )
+    == 2
+  )
   assert 'is not a finished output' in capsys.readouterr().err
-  assert run(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
-              str(tmp_path / 'out'), '--train_shards', '4']) == 2
+  assert (
+    run(
+      [
+        '--input',
+        str(SAMPLE_DIR),
+        '--output',
+        str(tmp_path / 'v2'),
+        '--base',
+        str(tmp_path / 'out'),
+        '--train_shards',
+        '4',
+      ]
+    )
+    == 2
+  )
   assert not (tmp_path / 'v2').exists()
 
 
@@ -256,6 +345,7 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
   from clusters.s3 import moto_s3  # pylint: disable=import-outside-toplevel
   from conftest import REPO  # pylint: disable=import-outside-toplevel
   from test_object_store import _objects  # pylint: disable=import-outside-toplevel
+
   photos = tmp_path / 'photos'
   for path in SAMPLE_DIR.glob('*/*'):
     if path.parent.name != NEW_CLASS:
@@ -271,8 +361,11 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
     base = _objects(client, 'photos', 'v1/')
     s3.upload_tree('photos', f'in/{NEW_CLASS}/', SAMPLE_DIR / NEW_CLASS)
     client.delete_object(Bucket='photos', Key=f'in/{REMOVED[0]}')
-    code = run_converter(REPO, [*base_args, '--base', 's3://photos/v1/', '--output',
-                                's3://photos/v2/'], tmp_path / 'v2.log')
+    code = run_converter(
+      REPO,
+      [*base_args, '--base', 's3://photos/v1/', '--output', 's3://photos/v2/'],
+      tmp_path / 'v2.log',
+    )
     assert code == 0, tail(tmp_path / 'v2.log', 40)
     assert verify.main(['s3://photos/v2/', *s3.beam_args()]) == 0
     assert _objects(client, 'photos', 'v1/') == base
@@ -280,21 +373,32 @@ def test_a_version_on_s3_copies_base_shards_in_the_store(tmp_path):
   manifest = json.loads(version['manifest.json'])
   changes = manifest['version']['changes']
   assert (changes['files_added'], changes['files_removed'], changes['shards_rewritten']) == (
-      len(os.listdir(SAMPLE_DIR / NEW_CLASS)), 1, 1)
-  base_shards = {hashlib.sha256(data).hexdigest() for name, data in base.items()
-                 if '/' not in name and name.startswith(('train-', 'validation-'))}
-  reused = [name for name, data in version.items() if '/' not in name
-            and hashlib.sha256(data).hexdigest() in base_shards]
+    len(os.listdir(SAMPLE_DIR / NEW_CLASS)),
+    1,
+    1,
+  )
+  base_shards = {
+    hashlib.sha256(data).hexdigest()
+    for name, data in base.items()
+    if '/' not in name and name.startswith(('train-', 'validation-'))
+  }
+  reused = [
+    name
+    for name, data in version.items()
+    if '/' not in name and hashlib.sha256(data).hexdigest() in base_shards
+  ]
   assert len(reused) == changes['shards_reused'] == len(base_shards) - 1
 
 
 def test_an_empty_base_is_no_base(tmp_path):
   """The Airflow DAG passes its empty `base` Param as `--base=`: a fresh conversion."""
   from pipeline.options import parse_args  # pylint: disable=import-outside-toplevel
+
   opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path), '--base='])
   assert opts.base is None and 'base' not in opts.to_dict()
-  opts, _ = parse_args(['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base',
-                        str(tmp_path / 'v1')])
+  opts, _ = parse_args(
+    ['--input', str(SAMPLE_DIR), '--output', str(tmp_path / 'v2'), '--base', str(tmp_path / 'v1')]
+  )
   assert opts.base == str(tmp_path / 'v1') and opts.to_dict()['base'] == opts.base
 
 
@@ -303,14 +407,29 @@ def test_portable_runner_writes_the_same_version(made):
   """The version graph translated through Beam's portable protos (what Flink and Spark run) writes
   the same bytes as the FnApiRunner."""
   portable = made['work'] / 'portable'
-  assert convert(made['input'], portable, '--base', made['base'], *FLAGS, '--runner',
-                 'PortableRunner', '--job_endpoint', 'embed', '--environment_type', 'LOOPBACK') == 0
+  assert (
+    convert(
+      made['input'],
+      portable,
+      '--base',
+      made['base'],
+      *FLAGS,
+      '--runner',
+      'PortableRunner',
+      '--job_endpoint',
+      'embed',
+      '--environment_type',
+      'LOOPBACK',
+    )
+    == 0
+  )
   assert verify.main([str(made['version']), '--against', str(portable)]) == 0
 
 
 @pytest.mark.slow
 def test_a_version_of_split_folders_keeps_each_file_in_its_folder_split(tmp_path):
   from conftest import arrange_split_folders  # pylint: disable=import-outside-toplevel
+
   photos = arrange_split_folders(tmp_path / 'photos')
   for split in ('train', 'test'):
     shutil.rmtree(photos / split / NEW_CLASS)
@@ -319,17 +438,24 @@ def test_a_version_of_split_folders_keeps_each_file_in_its_folder_split(tmp_path
   assert convert(photos, tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
   shutil.move(tmp_path / 'held', held)  # a new class, in val/ only
   (photos / 'train' / REMOVED[0]).unlink()
-  assert convert(photos, tmp_path / 'v2', '--base', tmp_path / 'v1',
-                 '--target_shard_mb', '0.05') == 0
+  assert (
+    convert(photos, tmp_path / 'v2', '--base', tmp_path / 'v1', '--target_shard_mb', '0.05') == 0
+  )
   names = (tmp_path / 'v2' / 'labels.txt').read_text().splitlines()
-  assert names[-1] == NEW_CLASS and names[:-1] == (tmp_path / 'v1' / 'labels.txt').read_text(
-      ).splitlines()
+  assert (
+    names[-1] == NEW_CLASS
+    and names[:-1] == (tmp_path / 'v1' / 'labels.txt').read_text().splitlines()
+  )
   records = _records(tmp_path / 'v2')
   folders = {'train': TRAIN, 'val': VALIDATION, 'test': 'test'}
-  listed = {f'{p.parent.name}/{p.name}': folders[p.parent.parent.name]
-            for p in photos.glob('*/*/*')}
+  listed = {
+    f'{p.parent.name}/{p.name}': folders[p.parent.parent.name] for p in photos.glob('*/*/*')
+  }
   assert {name: record[0] for name, record in records.items()} == listed
   changes = json.loads((tmp_path / 'v2' / 'manifest.json').read_text())['version']['changes']
   assert (changes['files_added'], changes['files_removed'], changes['shards_rewritten']) == (
-      len(os.listdir(held)), 1, 1)
+    len(os.listdir(held)),
+    1,
+    1,
+  )
   assert verify.main([str(tmp_path / 'v2')]) == 0

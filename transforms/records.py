@@ -4,9 +4,9 @@
 the shard writer (transforms/split/sharding.py keeps them beside their coder and the split rule); a
 `DuplicateGroup` from the exact-duplicate search to the split rule and --drop_duplicates; a `Reject`
 from the listing, the duplicate filters and the shard writer to rejects.jsonl; a `ShardSummary` from
-the shard writer, with the shard's outcome (one of transforms/output/resume.py OUTCOMES) on the writer's
-`outcomes` output, to the statistics, the metadata and its sidecar `_work/<shard>.json`, which
---resume reads back. All are immutable and picklable, as every runner needs.
+the shard writer, with the shard's outcome (one of transforms/output/resume.py OUTCOMES) on the
+writer's `outcomes` output, to the statistics, the metadata and its sidecar `_work/<shard>.json`,
+which --resume reads back. All are immutable and picklable, as every runner needs.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Reject:
     split: the split it was listed in or assigned to; None when it was rejected before any split
       was chosen (files beside the class folders, classes missing from --labels_file, ...).
   """
+
   path: str
   reason: str
   split: Optional[str] = None
@@ -66,6 +67,7 @@ class DuplicateGroup:
     members: two or more ImageRefs in the order copies are kept (transforms/duplicates/exact.py
       `member_order`): the first is the copy that is kept.
   """
+
   digest: str
   members: Tuple[ImageRef, ...]
 
@@ -94,7 +96,8 @@ class ShardSummary:
     channel_sums: exact (R, G, B) sums of the stored pixel values, 0-255 units.
     channel_squares: exact (R, G, B) sums of the squared pixel values.
     rejects: the shard's files that were not stored.
-    inputs: the fingerprint of the files the shard was written from (transforms/inputs/fingerprint.py).
+    inputs: the fingerprint of the files the shard was written from
+    (transforms/inputs/fingerprint.py).
     file_bytes: size of the shard file in bytes, as stored (after compression).
     file_sha256: hex SHA-256 of the shard file as stored.
     codecs: {codec: version} of the builds that wrote it (transforms/imaging/codec_versions.py).
@@ -102,10 +105,13 @@ class ShardSummary:
       near-duplicate search reads (transforms/duplicates/near.py); None in a sidecar written before
       records had image/phash.
     recipe: {flag: value} of the flags that decided the shard's bytes and the input root it was
-      written from (transforms/output/resume.py RECIPE_FLAGS); None in a sidecar written before recipes.
-    crop_phashes: the crop hashes (transforms/imaging/perceptual_hash.py `image_hashes`) of each record,
+      written from (transforms/output/resume.py RECIPE_FLAGS); None in a sidecar written before
+      recipes.
+    crop_phashes: the crop hashes (transforms/imaging/perceptual_hash.py `image_hashes`) of each
+    record,
       in the order of `phashes`; None in a sidecar written before them.
   """
+
   shard: str
   split: str
   num_examples: int = 0
@@ -141,8 +147,9 @@ class ShardSummary:
     values['codecs'] = dict(sorted(self.codecs.items())) if self.codecs is not None else None
     values['phashes'] = [list(item) for item in self.phashes] if self.phashes is not None else None
     values['recipe'] = dict(sorted(self.recipe.items())) if self.recipe is not None else None
-    values['crop_phashes'] = ([list(item) for item in self.crop_phashes]
-                              if self.crop_phashes is not None else None)
+    values['crop_phashes'] = (
+      [list(item) for item in self.crop_phashes] if self.crop_phashes is not None else None
+    )
     return values
 
   @classmethod
@@ -157,19 +164,27 @@ class ShardSummary:
     inputs, codecs, phashes = value.get('inputs'), value.get('codecs'), value.get('phashes')
     recipe = value.get('recipe')
     crop_phashes = value.get('crop_phashes')
-    return cls(shard=value['shard'], split=value['split'], num_examples=value['num_examples'],
-               num_bytes=value['num_bytes'], num_passthrough=value.get('num_passthrough', 0),
-               class_counts=dict(value['class_counts']), num_pixels=num_pixels,
-               channel_sums=tuple(sums), channel_squares=tuple(squares),
-               rejects=tuple(Reject.from_json(reject) for reject in value['rejects']),
-               inputs=ShardInputs.from_json(inputs) if inputs else None,
-               file_bytes=value.get('file_bytes'), file_sha256=value.get('file_sha256'),
-               codecs=dict(codecs) if codecs is not None else None,
-               phashes=(tuple((path, value) for path, value in phashes)
-                        if phashes is not None else None),
-               recipe=dict(recipe) if recipe is not None else None,
-               crop_phashes=(tuple(tuple(item) for item in crop_phashes)
-                             if crop_phashes is not None else None))
+    return cls(
+      shard=value['shard'],
+      split=value['split'],
+      num_examples=value['num_examples'],
+      num_bytes=value['num_bytes'],
+      num_passthrough=value.get('num_passthrough', 0),
+      class_counts=dict(value['class_counts']),
+      num_pixels=num_pixels,
+      channel_sums=tuple(sums),
+      channel_squares=tuple(squares),
+      rejects=tuple(Reject.from_json(reject) for reject in value['rejects']),
+      inputs=ShardInputs.from_json(inputs) if inputs else None,
+      file_bytes=value.get('file_bytes'),
+      file_sha256=value.get('file_sha256'),
+      codecs=dict(codecs) if codecs is not None else None,
+      phashes=(tuple((path, value) for path, value in phashes) if phashes is not None else None),
+      recipe=dict(recipe) if recipe is not None else None,
+      crop_phashes=(
+        tuple(tuple(item) for item in crop_phashes) if crop_phashes is not None else None
+      ),
+    )
 
 
 def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[int]]:
@@ -177,6 +192,9 @@ def _pixel_sums(value: Mapping[str, Any]) -> Tuple[int, Sequence[int], Sequence[
   histogram (256 counts per channel) instead, which gives the same numbers."""
   if 'histogram' not in value:
     return value['num_pixels'], value['channel_sums'], value['channel_squares']
-  counts = [value['histogram'][c * 256:(c + 1) * 256] for c in range(3)]
-  return (sum(counts[0]), [sum(v * k for v, k in enumerate(c)) for c in counts],
-          [sum(v * v * k for v, k in enumerate(c)) for c in counts])
+  counts = [value['histogram'][c * 256 : (c + 1) * 256] for c in range(3)]
+  return (
+    sum(counts[0]),
+    [sum(v * k for v, k in enumerate(c)) for c in counts],
+    [sum(v * v * k for v, k in enumerate(c)) for c in counts],
+  )

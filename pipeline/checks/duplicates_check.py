@@ -22,14 +22,24 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.output import layout
 from transforms.imaging.example import parse_example
-from transforms.duplicates.near import (COUNT_KEYS, DEFAULT_NEAR_DISTANCE, EXACT, NEAR, count_lines,
-                                        near_components)
+from transforms.duplicates.near import (
+  COUNT_KEYS,
+  DEFAULT_NEAR_DISTANCE,
+  EXACT,
+  NEAR,
+  count_lines,
+  near_components,
+)
 from transforms.imaging.perceptual_hash import hamming_distance
 
 RecordId = Tuple[str, str]  # (split, image/filename)
 MAX_LISTED_PROBLEMS = 10  # problems of one kind shown before a count of the rest
-_FILE_KEYS = {'path': (str,), 'split': (str, type(None)), 'stored': (bool,),
-              'distance': (int, type(None))}
+_FILE_KEYS = {
+  'path': (str,),
+  'split': (str, type(None)),
+  'stored': (bool,),
+  'distance': (int, type(None)),
+}
 
 
 def record_phash(payload: bytes) -> Tuple[str, Optional[int]]:
@@ -111,13 +121,16 @@ class _Problems:
       self._extra[kind] = self._extra.get(kind, 0) + 1
 
   def all(self) -> List[Tuple[str, str]]:
-    extra = [(self.where, f'... and {n} more problems of the kind "{kind}"')
-             for kind, n in sorted(self._extra.items())]
+    extra = [
+      (self.where, f'... and {n} more problems of the kind "{kind}"')
+      for kind, n in sorted(self._extra.items())
+    ]
     return [(where, message) for _, where, message in self.listed] + extra
 
 
-def check_duplicates(output: layout.OutputLayout, manifest: Dict,
-                     records: Sequence[Tuple[str, str, Optional[int]]]) -> List[Tuple[str, str]]:
+def check_duplicates(
+  output: layout.OutputLayout, manifest: Dict, records: Sequence[Tuple[str, str, Optional[int]]]
+) -> List[Tuple[str, str]]:
   """Problems, as (file, message), of duplicates.jsonl and stats.json's `duplicates` (module
   docstring).
 
@@ -132,8 +145,9 @@ def check_duplicates(output: layout.OutputLayout, manifest: Dict,
   problems = _Problems(where)
   with_hash = [(split, name, value) for split, name, value in records if value is not None]
   if len(with_hash) < len(records):
-    problems.add('no phash', f'{len(records) - len(with_hash)} records have no image/phash to '
-                             'check it against')
+    problems.add(
+      'no phash', f'{len(records) - len(with_hash)} records have no image/phash to check it against'
+    )
   index = {(split, name): i for i, (split, name, _) in enumerate(with_hash)}
   hashes = np.array([value for _, _, value in with_hash], dtype=np.int64)
   group = np.full(len(with_hash), -1, np.int64)  # the line holding each record
@@ -160,16 +174,23 @@ def _added(counts: Dict[str, int], line: Dict) -> Dict[str, int]:
   return {key: counts[key] + line_counts[key] for key in counts}
 
 
-def _check_line(number: int, line: Dict, index: Dict[RecordId, int], hashes: np.ndarray,
-                group: np.ndarray, problems: _Problems) -> None:
+def _check_line(
+  number: int,
+  line: Dict,
+  index: Dict[RecordId, int],
+  hashes: np.ndarray,
+  group: np.ndarray,
+  problems: _Problems,
+) -> None:
   members = []  # (entry, record index) of the stored files
   for entry in line['files']:
     if not entry['stored']:
       continue
     record = _record_of(entry, index)
     if record is None:
-      problems.add('no record', f'line {number}: no record holds {entry["path"]} in split '
-                                f'{entry["split"]!r}')
+      problems.add(
+        'no record', f'line {number}: no record holds {entry["path"]} in split {entry["split"]!r}'
+      )
     elif group[record] >= 0:
       problems.add('twice', f'line {number}: {entry["path"]} is also in line {group[record] + 1}')
     else:
@@ -177,19 +198,28 @@ def _check_line(number: int, line: Dict, index: Dict[RecordId, int], hashes: np.
       members.append((entry, record))
   values = [int(hashes[record]) for _, record in members]
   if line['kind'] == EXACT and len(set(values)) > 1:
-    problems.add('exact', f'line {number}: identical files whose records have different '
-                          'image/phash')
+    problems.add(
+      'exact', f'line {number}: identical files whose records have different image/phash'
+    )
   first = line['files'][0]
   if members and members[0][0] is first:
     for entry, value in zip((entry for entry, _ in members), values):
       distance = hamming_distance(value, values[0])
       if entry['distance'] != distance:
-        problems.add('distance', f'line {number}: {entry["path"]} at distance {entry["distance"]}, '
-                                 f'the records\' image/phash are {distance} bits apart')
+        problems.add(
+          'distance',
+          f'line {number}: {entry["path"]} at distance {entry["distance"]}, '
+          f"the records' image/phash are {distance} bits apart",
+        )
 
 
-def _check_complete(records: Sequence[Tuple[str, str, int]], hashes: np.ndarray, group: np.ndarray,
-                    max_distance: int, problems: _Problems) -> None:
+def _check_complete(
+  records: Sequence[Tuple[str, str, int]],
+  hashes: np.ndarray,
+  group: np.ndarray,
+  max_distance: int,
+  problems: _Problems,
+) -> None:
   """Every component of records within max_distance lies in one line."""
   labels = near_components(hashes, None, max_distance)
   order = np.lexsort((group, labels))
@@ -199,15 +229,20 @@ def _check_complete(records: Sequence[Tuple[str, str, int]], hashes: np.ndarray,
   for start, end in zip(starts.tolist(), ends.tolist()):
     if end - start > 1 and (lines[start] < 0 or lines[start] != lines[end - 1]):
       a, b = records[order[start]], records[order[end - 1]]
-      problems.add('unlisted', f'records {a[0]}/{a[1]} and {b[0]}/{b[1]} are linked by pairs within '
-                               f'{max_distance} bits but not in one group')
+      problems.add(
+        'unlisted',
+        f'records {a[0]}/{a[1]} and {b[0]}/{b[1]} are linked by pairs within '
+        f'{max_distance} bits but not in one group',
+      )
 
 
-def _check_counts(output: layout.OutputLayout, expected: Dict[str, int], problems: _Problems) -> None:
+def _check_counts(
+  output: layout.OutputLayout, expected: Dict[str, int], problems: _Problems
+) -> None:
   path = output.path(layout.STATS_FILE)
   try:
     got = layout.read_json(path).get('duplicates')
   except Exception:  # pylint: disable=broad-except  (verify's stats check reports it)
     return
   if got != expected:
-    problems.add('counts', f'duplicates {got}, duplicates.jsonl\'s lines give {expected}', path)
+    problems.add('counts', f"duplicates {got}, duplicates.jsonl's lines give {expected}", path)

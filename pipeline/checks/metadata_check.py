@@ -56,14 +56,19 @@ class RecordTally:
     texts: {image/class/synset: the image/class/text values seen with it}.
     num_pixels, channel_sums, channel_squares: of the decoded JPEGs (0-255 units, exact integers).
     multi_label: the records are a multi-label --manifest's (manifest.json "multi_label"): each
-      holds a list of labels and the list of their names (transforms/inputs/manifest.py), counted per
-      label.
+      holds a list of labels and the list of their names (transforms/inputs/manifest.py), counted
+      per label.
   """
+
   num_examples: int = 0
   num_bytes: int = 0
   class_counts: Dict[str, int] = dataclasses.field(default_factory=collections.Counter)
-  synsets: Dict[int, Set[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(set))
-  texts: Dict[str, Set[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(set))
+  synsets: Dict[int, Set[str]] = dataclasses.field(
+    default_factory=lambda: collections.defaultdict(set)
+  )
+  texts: Dict[str, Set[str]] = dataclasses.field(
+    default_factory=lambda: collections.defaultdict(set)
+  )
   num_pixels: int = 0
   channel_sums: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
   channel_squares: List[int] = dataclasses.field(default_factory=lambda: [0, 0, 0])
@@ -92,8 +97,12 @@ class RecordTally:
       self.channel_squares = [a + b for a, b in zip(self.channel_squares, squares)]
 
 
-def check_metadata(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],
-                   records_complete: bool = True) -> Tuple[Problems, Optional[int]]:
+def check_metadata(
+  output: layout.OutputLayout,
+  manifest: Dict,
+  tallies: Mapping[str, RecordTally],
+  records_complete: bool = True,
+) -> Tuple[Problems, Optional[int]]:
   """Every check of the module docstring.
 
   Args:
@@ -131,11 +140,19 @@ def check_success(output: layout.OutputLayout, problems: Problems) -> Optional[i
     return None
   for name in success.listed_metadata(output):
     if name not in listed:
-      problems.append((output.path(name), f'not listed in {layout.SUCCESS_FILE}: the run did not write '
-                                          'it (added after the run?)'))
+      problems.append(
+        (
+          output.path(name),
+          f'not listed in {layout.SUCCESS_FILE}: the run did not write it (added after the run?)',
+        )
+      )
   if not FileSystems.exists(output.path(layout.PROVENANCE_FILE)):
-    problems.append((output.path(layout.PROVENANCE_FILE), 'missing: every run writes it (the one file '
-                                                          '_SUCCESS does not list, as it holds times)'))
+    problems.append(
+      (
+        output.path(layout.PROVENANCE_FILE),
+        'missing: every run writes it (the one file _SUCCESS does not list, as it holds times)',
+      )
+    )
   checked = 0
   for name, expected in sorted(listed.items()):
     path = output.path(name)
@@ -152,13 +169,22 @@ def check_success(output: layout.OutputLayout, problems: Problems) -> Optional[i
         continue
     checked += 1
     if actual != expected:
-      problems.append((path, f'changed since the run: SHA-256 {actual[:16]}..., but '
-                             f'{layout.SUCCESS_FILE} says {expected[:16]}...'))
+      problems.append(
+        (
+          path,
+          f'changed since the run: SHA-256 {actual[:16]}..., but '
+          f'{layout.SUCCESS_FILE} says {expected[:16]}...',
+        )
+      )
   return checked
 
 
-def _check_labels(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[str, RecordTally],
-                  problems: Problems) -> Optional[List[str]]:
+def _check_labels(
+  output: layout.OutputLayout,
+  manifest: Dict,
+  tallies: Mapping[str, RecordTally],
+  problems: Problems,
+) -> Optional[List[str]]:
   """labels.txt against the records and manifest.json; returns its lines (None: unreadable)."""
   path = output.path(layout.LABELS_FILE)
   try:
@@ -171,27 +197,43 @@ def _check_labels(output: layout.OutputLayout, manifest: Dict, tallies: Mapping[
     return None
   names = text.splitlines()
   if len(names) != manifest['num_classes']:
-    problems.append((path, f"{len(names)} lines, manifest.json says num_classes "
-                           f"{manifest['num_classes']}"))
+    problems.append(
+      (path, f'{len(names)} lines, manifest.json says num_classes {manifest["num_classes"]}')
+    )
   digest = (manifest.get('options') or {}).get('labels_file')
   if isinstance(digest, str) and digest.startswith('sha256:'):
     actual = 'sha256:' + hashlib.sha256(text.encode('utf-8')).hexdigest()
     if actual != digest:
-      problems.append((path, f'its SHA-256 is not the label map manifest.json records for '
-                             f'--labels_file ({digest[:23]}...)'))
+      problems.append(
+        (
+          path,
+          f'its SHA-256 is not the label map manifest.json records for '
+          f'--labels_file ({digest[:23]}...)',
+        )
+      )
   offset = manifest['label_offset']
   for split, tally in sorted(tallies.items()):
     for synset, texts in sorted(tally.texts.items(), key=lambda item: str(item[0])):
       if len(texts) > 1:
-        problems.append((path, f'{split} records of class {synset!r} have {len(texts)} different '
-                               f'image/class/text values: {sorted(map(str, texts))[:3]}'))
+        problems.append(
+          (
+            path,
+            f'{split} records of class {synset!r} have {len(texts)} different '
+            f'image/class/text values: {sorted(map(str, texts))[:3]}',
+          )
+        )
     for label, synsets in sorted(tally.synsets.items()):
       line = label - offset
       if not 0 <= line < len(names):
         continue  # Outside the label range: named with the record.
       for synset in sorted(s for s in synsets if s != names[line] and s is not None):
-        problems.append((path, f'line {line + 1} is {names[line]!r}, but {split} records with label '
-                               f'{label} have image/class/synset {synset!r}'))
+        problems.append(
+          (
+            path,
+            f'line {line + 1} is {names[line]!r}, but {split} records with label '
+            f'{label} have image/class/synset {synset!r}',
+          )
+        )
   return names
 
 
@@ -201,8 +243,9 @@ def _missing(path: str, problems: Problems) -> None:
     problems.append((path, 'missing'))
 
 
-def _check_tfds_labels(output: layout.OutputLayout, manifest: Dict, names: List[str],
-                       problems: Problems) -> None:
+def _check_tfds_labels(
+  output: layout.OutputLayout, manifest: Dict, names: List[str], problems: Problems
+) -> None:
   path = output.path(layout.TFDS_LABEL_NAMES_FILE)
   if not FileSystems.exists(path):
     return  # Named by check_success when the run wrote it.
@@ -213,19 +256,27 @@ def _check_tfds_labels(output: layout.OutputLayout, manifest: Dict, names: List[
     problems.append((path, f'cannot check: {e}'))
     return
   if actual != expected:
-    first = next((i for i, (a, b) in enumerate(zip(actual, expected)) if a != b),
-                 min(len(actual), len(expected)))
-    problems.append((path, f'label {first} is named {_at(actual, first)!r}, labels.txt and the records '
-                           f'give {_at(expected, first)!r} ({len(actual)} names, {len(expected)} '
-                           'expected)'))
+    first = next(
+      (i for i, (a, b) in enumerate(zip(actual, expected)) if a != b),
+      min(len(actual), len(expected)),
+    )
+    problems.append(
+      (
+        path,
+        f'label {first} is named {_at(actual, first)!r}, labels.txt and the records '
+        f'give {_at(expected, first)!r} ({len(actual)} names, {len(expected)} '
+        'expected)',
+      )
+    )
 
 
 def _at(values: List[str], index: int) -> Optional[str]:
   return values[index] if index < len(values) else None
 
 
-def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
-                required: bool = True) -> Optional[Dict[Optional[str], int]]:
+def check_jsonl(
+  path: str, keys: Tuple[str, ...], problems: Problems, required: bool = True
+) -> Optional[Dict[Optional[str], int]]:
   """Checks that every line of a JSON-lines file is an object with `keys`; returns its lines per
   value of 'split' when the lines have one (None: missing or unreadable)."""
   if not FileSystems.exists(path):
@@ -240,8 +291,9 @@ def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
       try:
         value = json.loads(line)
       except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        problems.append((path, f'line {number} is not JSON ({e})'
-                               + ('' if ended else ': the file is cut short')))
+        problems.append(
+          (path, f'line {number} is not JSON ({e})' + ('' if ended else ': the file is cut short'))
+        )
         continue
       missing = [k for k in keys if not isinstance(value, dict) or k not in value]
       if missing:
@@ -256,9 +308,13 @@ def check_jsonl(path: str, keys: Tuple[str, ...], problems: Problems,
   return per_split
 
 
-def _check_stats(output: layout.OutputLayout, manifest: Dict,
-                 tallies: Optional[Mapping[str, RecordTally]],
-                 rejects: Optional[Mapping[Optional[str], int]], problems: Problems) -> None:
+def _check_stats(
+  output: layout.OutputLayout,
+  manifest: Dict,
+  tallies: Optional[Mapping[str, RecordTally]],
+  rejects: Optional[Mapping[Optional[str], int]],
+  problems: Problems,
+) -> None:
   """stats.json's counts, sums and statistics against manifest.json, rejects.jsonl and (unless
   `tallies` is None) the records."""
   path = output.path(layout.STATS_FILE)
@@ -276,43 +332,76 @@ def _check_stats(output: layout.OutputLayout, manifest: Dict,
     expected = {'num_examples': entry['num_examples'], 'num_shards': entry['num_shards']}
     tally = tallies.get(split, RecordTally()) if tallies is not None else None
     if tally is not None:
-      expected.update(num_bytes=tally.num_bytes, class_counts=dict(sorted(tally.class_counts.items())))
+      expected.update(
+        num_bytes=tally.num_bytes, class_counts=dict(sorted(tally.class_counts.items()))
+      )
     if rejects is not None:
       expected['num_rejected'] = rejects.get(split, 0)
     for key, value in expected.items():
       if key not in got and key not in _ALWAYS_IN_STATS:
         continue  # An output of a version before the key.
       if got.get(key) != value:
-        source = {'num_rejected': 'rejects.jsonl has', 'num_examples': 'manifest.json says',
-                  'num_shards': 'manifest.json says'}.get(key, 'the records give')
+        source = {
+          'num_rejected': 'rejects.jsonl has',
+          'num_examples': 'manifest.json says',
+          'num_shards': 'manifest.json says',
+        }.get(key, 'the records give')
         problems.append((path, f'split {split!r}: {key} {got.get(key)}, {source} {value}'))
     if tally is not None:
       _check_mean_std(path, split, got, totals.get(split), tally, problems)
-  top = {'num_examples': (sum(stats[s].get('num_examples', 0) for s in manifest['splits']
-                              if isinstance(stats.get(s), dict)), 'its splits add up to')}
-  if rejects is not None:  # Rejects of no split (a class missing from --labels_file) count here only.
+  top = {
+    'num_examples': (
+      sum(
+        stats[s].get('num_examples', 0)
+        for s in manifest['splits']
+        if isinstance(stats.get(s), dict)
+      ),
+      'its splits add up to',
+    )
+  }
+  # Rejects of no split (a class missing from --labels_file) count here only.
+  if rejects is not None:
     top['num_rejected'] = sum(rejects.values()), 'rejects.jsonl has'
   for key, (value, source) in top.items():
     if stats.get(key) != value:
       problems.append((path, f'{key} {stats.get(key)}, {source} {value}'))
 
 
-def _check_mean_std(path: str, split: str, got: Dict, totals: Optional[SplitTotals],
-                    tally: RecordTally, problems: Problems) -> None:
+def _check_mean_std(
+  path: str,
+  split: str,
+  got: Dict,
+  totals: Optional[SplitTotals],
+  tally: RecordTally,
+  problems: Problems,
+) -> None:
   if totals is not None:
     mean, std = totals.mean_std
-    source, tolerances = 'the pixel sums of its shards\' sidecars', (0.0, 0.0)
+    source, tolerances = "the pixel sums of its shards' sidecars", (0.0, 0.0)
   else:
     mean, std = mean_std(tally.num_pixels, tally.channel_sums, tally.channel_squares)
     source, tolerances = 'the decoded records', (MEAN_TOLERANCE, STD_TOLERANCE)
-  for key, values, tolerance in (('mean_rgb', mean, tolerances[0]), ('std_rgb', std, tolerances[1])):
+  for key, values, tolerance in (
+    ('mean_rgb', mean, tolerances[0]),
+    ('std_rgb', std, tolerances[1]),
+  ):
     stored = got.get(key)
-    if not (isinstance(stored, list) and len(stored) == 3 and all(
+    if not (
+      isinstance(stored, list)
+      and len(stored) == 3
+      and all(
         isinstance(v, (int, float)) and (math.isnan(v) and math.isnan(e) or abs(v - e) <= tolerance)
-        for v, e in zip(stored, values))):
-      problems.append((path, f'split {split!r}: {key} is {stored}, {source} give '
-                             f'[{", ".join(f"{v:.4f}" for v in values)}]'
-                             + (f' (± {tolerance} allowed for the JPEG encoding)' if tolerance else '')))
+        for v, e in zip(stored, values)
+      )
+    ):
+      problems.append(
+        (
+          path,
+          f'split {split!r}: {key} is {stored}, {source} give '
+          f'[{", ".join(f"{v:.4f}" for v in values)}]'
+          + (f' (± {tolerance} allowed for the JPEG encoding)' if tolerance else ''),
+        )
+      )
 
 
 def _sidecar_totals(output: layout.OutputLayout, manifest: Dict) -> Dict[str, SplitTotals]:

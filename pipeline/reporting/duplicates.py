@@ -36,6 +36,7 @@ class DuplicatePair:
     files: ((split, path relative to --input), ...) of the two.
     images: their decoded stored images, uint8 [H, W, 3] (None when a record was not found).
   """
+
   kind: str
   distance: Optional[int]
   files: Tuple[Tuple[str, str], Tuple[str, str]]
@@ -46,24 +47,40 @@ class DuplicatePair:
     return f'{self.kind}, {self.distance} bits: {path_a} ({split_a})  |  {path_b} ({split_b})'
 
 
-def closest_cross_split_pairs(lines: Iterable[Dict], max_pairs: int = MAX_PAIRS
-                              ) -> List[DuplicatePair]:
+def closest_cross_split_pairs(
+  lines: Iterable[Dict], max_pairs: int = MAX_PAIRS
+) -> List[DuplicatePair]:
   """The closest `max_pairs` groups whose stored files span two splits: of each, its first stored
   file and the first stored file in another split. Holds only `max_pairs` groups at a time."""
+
   def pairs() -> Iterator[Tuple[Tuple, int, DuplicatePair]]:
     for number, line in enumerate(lines):
       stored = [f for f in line['files'] if f.get('stored')]
-      other = next((f for f in stored[1:] if f['split'] != stored[0]['split']), None) if stored else None
+      other = (
+        next((f for f in stored[1:] if f['split'] != stored[0]['split']), None) if stored else None
+      )
       if other is not None:
         distance = other.get('distance')
         key = (line['kind'] != 'exact', distance is None, distance or 0)
-        yield key, number, DuplicatePair(line['kind'], distance, ((stored[0]['split'], stored[0]['path']),
-                                                                  (other['split'], other['path'])))
+        yield (
+          key,
+          number,
+          DuplicatePair(
+            line['kind'],
+            distance,
+            ((stored[0]['split'], stored[0]['path']), (other['split'], other['path'])),
+          ),
+        )
+
   return [pair for _, _, pair in heapq.nsmallest(max_pairs, pairs(), key=lambda item: item[:2])]
 
 
-def read_pair_images(output: layout.OutputLayout, manifest: Dict, pairs: List[DuplicatePair],
-                     decode: Callable[[bytes], np.ndarray]) -> None:
+def read_pair_images(
+  output: layout.OutputLayout,
+  manifest: Dict,
+  pairs: List[DuplicatePair],
+  decode: Callable[[bytes], np.ndarray],
+) -> None:
   """Fills each pair's `images` from the shards (records found by split and image/filename: the
   input-relative path, or it without the split folder)."""
   wanted: Dict[Tuple[str, str], List[Tuple[DuplicatePair, int]]] = {}
@@ -77,16 +94,22 @@ def read_pair_images(output: layout.OutputLayout, manifest: Dict, pairs: List[Du
     for shard in manifest['splits'].get(split, {}).get('shards', []):
       if all(image is not None for pair in pairs for image in pair.images):
         return
-      with contextlib.closing(shard_format.read(output.path(shard['file']),
-                                                manifest.get('compression', 'none'))) as records:
+      with contextlib.closing(
+        shard_format.read(output.path(shard['file']), manifest.get('compression', 'none'))
+      ) as records:
         for data in records:
           example = parse_example(data)
           for pair, i in wanted.get((split, example.filename), ()):
             pair.images[i] = decode(example.encoded)
 
 
-def pairs_sheet(pairs: Sequence[DuplicatePair], tile: Callable[[np.ndarray], np.ndarray],
-                tile_pixels: int, gap: int, background: int) -> np.ndarray:
+def pairs_sheet(
+  pairs: Sequence[DuplicatePair],
+  tile: Callable[[np.ndarray], np.ndarray],
+  tile_pixels: int,
+  gap: int,
+  background: int,
+) -> np.ndarray:
   """uint8 [H, W, 3]: one row per pair, its two images as tiles side by side."""
   height = len(pairs) * (tile_pixels + gap) + gap
   width = 2 * (tile_pixels + gap) + gap
@@ -95,13 +118,16 @@ def pairs_sheet(pairs: Sequence[DuplicatePair], tile: Callable[[np.ndarray], np.
     for c, image in enumerate(pair.images):
       if image is not None:
         y, x = gap + r * (tile_pixels + gap), gap + c * (tile_pixels + gap)
-        sheet[y:y + tile_pixels, x:x + tile_pixels] = tile(image)
+        sheet[y : y + tile_pixels, x : x + tile_pixels] = tile(image)
   return sheet
 
 
-def read_duplicate_pairs(output: layout.OutputLayout, manifest: Dict,
-                         decode: Callable[[bytes], np.ndarray], max_pairs: int = MAX_PAIRS
-                         ) -> List[DuplicatePair]:
+def read_duplicate_pairs(
+  output: layout.OutputLayout,
+  manifest: Dict,
+  decode: Callable[[bytes], np.ndarray],
+  max_pairs: int = MAX_PAIRS,
+) -> List[DuplicatePair]:
   """The closest cross-split pairs of an output with their images; [] without duplicates.jsonl."""
   path = output.path(layout.DUPLICATES_FILE)
   try:

@@ -26,6 +26,7 @@ def _candidate_fonts() -> List[str]:
   """Paths of the fonts on this machine (the system's font folders, as scanned now, and matplotlib's
   font list), sorted, without those _SKIPPED names by file name."""
   from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
+
   paths = set(font_manager.findSystemFonts()) | {e.fname for e in font_manager.fontManager.ttflist}
   return sorted(p for p in paths if not _SKIPPED.search(p.rsplit('/', 1)[-1]))
 
@@ -34,6 +35,7 @@ def _candidate_fonts() -> List[str]:
 def _charmap(path: str) -> FrozenSet[int]:
   """The code points the font file at `path` has glyphs for (its first face)."""
   from matplotlib.ft2font import FT2Font  # pylint: disable=import-outside-toplevel
+
   return frozenset(FT2Font(path).get_charmap())
 
 
@@ -47,11 +49,12 @@ class Glyphs:
 
   def __init__(self, texts: Iterable[str]):
     from matplotlib import font_manager  # pylint: disable=import-outside-toplevel
+
     default = font_manager.findfont(font_manager.FontProperties())
     self.families: List[str] = [font_manager.get_font(default).family_name]
     wanted = {char for text in texts for char in text if not char.isspace()}
     missing = {char for char in wanted if ord(char) not in _charmap(default)}
-    for path in (_candidate_fonts() if missing else []):
+    for path in _candidate_fonts() if missing else []:
       try:
         found = {char for char in missing if ord(char) in _charmap(path)}
         if not found:
@@ -71,5 +74,7 @@ class Glyphs:
     """`text` with every character no font holds written as its Python escape."""
     if not self.missing or not any(char in self.missing for char in text):
       return text
-    return ''.join(char.encode('unicode_escape').decode('ascii') if char in self.missing else char
-                   for char in text)
+    return ''.join(
+      char.encode('unicode_escape').decode('ascii') if char in self.missing else char
+      for char in text
+    )

@@ -60,8 +60,10 @@ def new_run_id() -> str:
 def this_machine() -> str:
   """Host name, boot id and pid namespace: two processes with this same value see the same pids."""
   parts = [socket.gethostname()]
-  for path, read in (('/proc/sys/kernel/random/boot_id', lambda p: open(p).read().strip()),
-                     ('/proc/self/ns/pid', os.readlink)):
+  for path, read in (
+    ('/proc/sys/kernel/random/boot_id', lambda p: open(p).read().strip()),
+    ('/proc/self/ns/pid', os.readlink),
+  ):
     try:
       parts.append(read(path))
     except OSError:
@@ -90,6 +92,7 @@ class ClaimRecord:
     machine: `this_machine()` of the driver.
     heartbeat: when the claim was last written, in seconds since the epoch (object stores).
   """
+
   run_id: str
   started: str
   host: str
@@ -147,7 +150,9 @@ class OutputClaim:
     Raises:
       OutputInUse: another run holds the output, or a stale claim and not `may_take_over`.
     """
-    return self._acquire_local(may_take_over) if self._local else self._acquire_remote(may_take_over)
+    return (
+      self._acquire_local(may_take_over) if self._local else self._acquire_remote(may_take_over)
+    )
 
   def release(self) -> None:
     """Gives the output up (idempotent)."""
@@ -172,17 +177,22 @@ class OutputClaim:
     self.release()
 
   def _in_use(self, holder: Optional[ClaimRecord]) -> str:
-    return (f'--output {self._output.root} is in use by {_describe(holder)}: two runs on one output '
-            'would mix their shards. Wait for that run to end (or stop it), or choose another '
-            '--output.')
+    return (
+      f'--output {self._output.root} is in use by {_describe(holder)}: two runs on one output '
+      'would mix their shards. Wait for that run to end (or stop it), or choose another '
+      '--output.'
+    )
 
   def _stale(self, holder: Optional[ClaimRecord], reason: str, may_take_over: bool) -> str:
     if may_take_over:
-      return (f'note: taking --output over from {_describe(holder)}, which ended without '
-              f'releasing it ({reason}).')
+      return (
+        f'note: taking --output over from {_describe(holder)}, which ended without '
+        f'releasing it ({reason}).'
+      )
     raise OutputInUse(
-        f'--output {self._output.root} is still claimed by {_describe(holder)}, which ended without '
-        f'releasing it ({reason}). Pass --resume to finish its work, or --overwrite to start again.')
+      f'--output {self._output.root} is still claimed by {_describe(holder)}, which ended without '
+      f'releasing it ({reason}). Pass --resume to finish its work, or --overwrite to start again.'
+    )
 
   # -- local disks: flock --------------------------------------------------------------------------
 
@@ -230,20 +240,28 @@ class OutputClaim:
     note = None
     if claims:
       record = claims[0][1]
-      note = self._stale(record, record.stale_reason(now) if record else 'unreadable', may_take_over)
+      note = self._stale(
+        record, record.stale_reason(now) if record else 'unreadable', may_take_over
+      )
     mine = self._output.claim_path(self._record.run_id)
     self._write_remote(mine)
     for path, _ in claims:
       _delete_quietly(path)
     now = time.time()
-    rivals = [record for path, record in self._claims()
-              if path != mine and record and not record.stale_reason(now)]
+    rivals = [
+      record
+      for path, record in self._claims()
+      if path != mine and record and not record.stale_reason(now)
+    ]
     if rivals:
       _delete_quietly(mine)
-      raise OutputInUse(self._in_use(rivals[0]) + ' (the two runs started at the same moment; '
-                        'run one of them again)')
-    self._heartbeat = threading.Thread(target=self._beat, args=(mine,), name='output-claim',
-                                       daemon=True)
+      raise OutputInUse(
+        self._in_use(rivals[0]) + ' (the two runs started at the same moment; '
+        'run one of them again)'
+      )
+    self._heartbeat = threading.Thread(
+      target=self._beat, args=(mine,), name='output-claim', daemon=True
+    )
     self._heartbeat.start()
     return note
 

@@ -1,11 +1,12 @@
 """How a command-line run ends early: Ctrl-C, SIGTERM, SIGHUP, or a failure that Beam cannot report.
 
 Order: the local Beam workers are killed and waited for (worker_watch.stop_local_workers), THEN the
-output's claim is released (pipeline/runtime/claim.py), then one line goes to the terminal and the process
-exits at once (os._exit). Workers first, so that none renames a shard into place after the output
-was given up; at once, because Beam's clean-up waits for workers that no longer answer. Shards are
-renamed into place only when complete, so what is left is what --resume keeps. Signals are handled
-like Ctrl-C (SIGTERM: Airflow, Kubernetes, systemd; SIGHUP: a closed terminal); the exit code is 128
+output's claim is released (pipeline/runtime/claim.py), then one line goes to the terminal and the
+process exits at once (os._exit). Workers first, so that none renames a shard into place after the
+output was given up; at once, because Beam's clean-up waits for workers that no longer answer.
+Shards are renamed into place only when complete, so what is left is what --resume keeps. Signals
+are handled like Ctrl-C (SIGTERM: Airflow, Kubernetes, systemd; SIGHUP: a closed terminal); the exit
+code is 128
 + the signal's number, as shells report it: 130 SIGINT, 143 SIGTERM, 129 SIGHUP. The entry points
 call `install()` before Beam and TensorFlow are imported, so an interrupt during start-up ends the
 same way; a second signal while the run ends is ignored. Library use (run() called from Python, the
@@ -26,8 +27,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # Signals that end a command-line run, and the exit code of each (128 + the signal's number).
 SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-RESUME_HINT = ('Finished shards are kept; rerun with the same flags and --resume to write only the '
-               'missing ones.')
+RESUME_HINT = (
+  'Finished shards are kept; rerun with the same flags and --resume to write only the missing ones.'
+)
 
 _ending = threading.Lock()  # Held by whichever ends the run first.
 _ending_event = threading.Event()  # Set once it is held.
@@ -73,6 +75,7 @@ def end_now(text: str, code: int) -> None:
   _ending_event.set()
   logs.silence_terminal()  # Stopped workers and broken connections log errors: not news.
   from pipeline.runtime.worker_watch import stop_local_workers  # pylint: disable=import-outside-toplevel
+
   stop_local_workers()
   if _claim is not None:
     try:
@@ -115,6 +118,6 @@ def _write_terminal(text: str) -> None:
   data = text.encode('utf-8', 'backslashreplace')
   try:
     while data:
-      data = data[os.write(fd, data):]
+      data = data[os.write(fd, data) :]
   except OSError:
     pass

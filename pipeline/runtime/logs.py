@@ -34,33 +34,37 @@ HELD_RECORDS = 10000  # records kept in memory until the run log opens; older on
 # The logger through which the FnApiRunner passes on what its workers log ("Worker: <LogEntry>").
 WORKER_LOGGER = 'apache_beam.runners.portability.local_job_service'
 
-# (logger name, text in the message) of Beam warnings that say nothing about this run: terminal only.
+# (logger name, text in the message) of Beam warnings that say nothing about this run: terminal
+# only.
 HARMLESS: Sequence[Tuple[str, str]] = (
-    # Beam's BigQuery client stub when the gcp extra is missing (through the root logger, on import).
-    ('root', 'apitools not found, and bigquery client libraries are not available'),
-    # Every local SDK harness worker, forwarded to the driver: workers here have no staging folder and
-    # need none (no pickled main session, save_main_session=False).
-    (WORKER_LOGGER, 'No semi_persistent_directory found'),
+  # Beam's BigQuery client stub when the gcp extra is missing (through the root logger, on
+  # import).
+  ('root', 'apitools not found, and bigquery client libraries are not available'),
+  # Every local SDK harness worker, forwarded to the driver: workers here have no staging folder
+  # and need none (no pickled main session, save_main_session=False).
+  (WORKER_LOGGER, 'No semi_persistent_directory found'),
 )
-# (logger name, text in the message) of INFO records that the terminal shows at WARNING as well: where
-# a submitted Dataflow job is and how it goes (the run can last hours with nothing else on the screen).
+# (logger name, text in the message) of INFO records that the terminal shows at WARNING as well:
+# where a submitted Dataflow job is and how it goes (the run can last hours with nothing else on the
+# screen).
 NOTABLE: Sequence[Tuple[str, str]] = (
-    ('apache_beam.runners.dataflow.internal.apiclient', 'Created job with id'),
-    ('apache_beam.runners.dataflow.internal.apiclient', 'To access the Dataflow monitoring console'),
-    ('apache_beam.runners.dataflow.dataflow_runner', ' is in state JOB_STATE_'),
+  ('apache_beam.runners.dataflow.internal.apiclient', 'Created job with id'),
+  ('apache_beam.runners.dataflow.internal.apiclient', 'To access the Dataflow monitoring console'),
+  ('apache_beam.runners.dataflow.dataflow_runner', ' is in state JOB_STATE_'),
 )
 
 
 # (logger name, text in the message) of the ERROR records Beam writes about a failed bundle, in this
-# process (in_memory, multi_threading) or passed on from a worker (WORKER_LOGGER): run log only, because
-# the pipeline then fails and the driver says why (pipeline/run.py).
+# process (in_memory, multi_threading) or passed on from a worker (WORKER_LOGGER): run log only,
+# because the pipeline then fails and the driver says why (pipeline/run.py).
 BUNDLE_FAILURES: Sequence[Tuple[str, str]] = (
-    ('apache_beam.runners.common', "[while running "),
-    ('apache_beam.runners.worker.sdk_worker', 'Error processing instruction'),
-    (WORKER_LOGGER, "[while running "),
-    (WORKER_LOGGER, 'Error processing instruction'),
-    # A worker's connection that broke (the worker died or was stopped): the run fails, and says why.
-    ('apache_beam.runners.worker.data_plane', 'Failed to read inputs in the data plane'),
+  ('apache_beam.runners.common', '[while running '),
+  ('apache_beam.runners.worker.sdk_worker', 'Error processing instruction'),
+  (WORKER_LOGGER, '[while running '),
+  (WORKER_LOGGER, 'Error processing instruction'),
+  # A worker's connection that broke (the worker died or was stopped): the run fails, and says
+  # why.
+  ('apache_beam.runners.worker.data_plane', 'Failed to read inputs in the data plane'),
 )
 PIPE_CHUNK_BYTES = 1 << 16
 
@@ -78,8 +82,9 @@ class TerminalFilter(logging.Filter):
 
   def filter(self, record: logging.LogRecord) -> bool:
     if record.levelno >= self.level:
-      return not _matches(record, HARMLESS) and not (record.levelno >= logging.ERROR
-                                                     and _matches(record, BUNDLE_FAILURES))
+      return not _matches(record, HARMLESS) and not (
+        record.levelno >= logging.ERROR and _matches(record, BUNDLE_FAILURES)
+      )
     return record.levelno >= logging.INFO and _matches(record, NOTABLE)
 
 
@@ -93,6 +98,7 @@ def worker_message(record: logging.LogRecord) -> Optional[str]:
     return None
   from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
   from apache_beam.portability.api import beam_fn_api_pb2  # pylint: disable=import-outside-toplevel
+
   try:
     entry = text_format.Parse(str(record.args[0]), beam_fn_api_pb2.LogEntry())
   except text_format.ParseError:
@@ -112,7 +118,9 @@ class TerminalFormatter(logging.Formatter):
     if not self.short:
       return super().format(record)
     message = worker_message(record)
-    short = logging.makeLogRecord(dict(record.__dict__, exc_info=None, exc_text=None, stack_info=None))
+    short = logging.makeLogRecord(
+      dict(record.__dict__, exc_info=None, exc_text=None, stack_info=None)
+    )
     if message is not None:
       short.msg, short.args = 'worker: %s', (message,)
     return super().format(short)
@@ -136,11 +144,12 @@ _held_at_import: list = []  # HARMLESS records held by held_import_logs(), for t
 def held_import_logs() -> Iterator[None]:
   """Wrap the first `import apache_beam`: keeps Beam's import-time HARMLESS warning off stderr.
 
-  Without the gcp extra Beam logs a warning through `logging.warning()` while it is imported; with no
-  handler configured yet, that call installs logging's default stderr handler for the whole process
-  (`logging.basicConfig()`), which then also prints every INFO record that follows. Here a holding
-  handler takes the records instead; when the block ends, the ones that are not HARMLESS are passed on
-  as they would have been, and the HARMLESS ones wait for the run log (CommandLineLogs.open).
+  Without the gcp extra Beam logs a warning through `logging.warning()` while it is imported; with
+  no handler configured yet, that call installs logging's default stderr handler for the whole
+  process (`logging.basicConfig()`), which then also prints every INFO record that follows. Here a
+  holding handler takes the records instead; when the block ends, the ones that are not HARMLESS are
+  passed on as they would have been, and the HARMLESS ones wait for the run log
+  (CommandLineLogs.open).
   """
   root = logging.getLogger()
   if root.handlers:  # Logging is configured already; nothing is installed behind its back.
@@ -160,7 +169,8 @@ def held_import_logs() -> Iterator[None]:
 
 
 def local_log_path(path: str) -> str:
-  """`path` (the output's `_work/run.log`, transforms/output/layout.py) when it is local; for a gs:// or s3://
+  """`path` (the output's `_work/run.log`, transforms/output/layout.py) when it is local; for a gs://
+  or s3://
   output the same file name in a new local temporary folder."""
   if is_remote(path):
     return os.path.join(tempfile.mkdtemp(prefix='folder2tfrecord-'), path.rsplit('/', 1)[-1])
@@ -170,10 +180,10 @@ def local_log_path(path: str) -> str:
 class CommandLineLogs:
   """The logging of one command-line run (pipeline.run main()); see the module docstring.
 
-  Entered before run(): the terminal shows WARNING and up (not HARMLESS) and every INFO record is held
-  in memory. run() then calls `open_run_log()`, which opens the log file, writes the held records into
-  it, applies --log_level and, below INFO on the terminal, redirects file descriptor 2 to the file.
-  Leaving the block restores descriptor 2 and sys.stderr.
+  Entered before run(): the terminal shows WARNING and up (not HARMLESS) and every INFO record is
+  held in memory. run() then calls `open_run_log()`, which opens the log file, writes the held
+  records into it, applies --log_level and, below INFO on the terminal, redirects file descriptor 2
+  to the file. Leaving the block restores descriptor 2 and sys.stderr.
   """
 
   def __init__(self):
@@ -224,8 +234,9 @@ class CommandLineLogs:
     self._root.removeHandler(self._held)
     self._root.addHandler(self._file)
     self._root.setLevel(min(terminal_level, logging.INFO))
-    logging.getLogger(__name__).info('---- a run starts (pid %d; --resume appends to this log) ----',
-                                     os.getpid())
+    logging.getLogger(__name__).info(
+      '---- a run starts (pid %d; --resume appends to this log) ----', os.getpid()
+    )
     self._terminal_filter.level = terminal_level
     if terminal_level > logging.INFO:
       self._terminal_format.short = True
@@ -237,9 +248,13 @@ class CommandLineLogs:
     terminal for the main thread (MainThreadTerminal)."""
     sys.stderr.flush()
     self._terminal_fd = os.dup(2)
-    terminal = os.fdopen(os.dup(self._terminal_fd), 'w', buffering=1,
-                         encoding=getattr(self._stderr, 'encoding', None) or 'utf-8',
-                         errors='backslashreplace')
+    terminal = os.fdopen(
+      os.dup(self._terminal_fd),
+      'w',
+      buffering=1,
+      encoding=getattr(self._stderr, 'encoding', None) or 'utf-8',
+      errors='backslashreplace',
+    )
     self._pipe = _StderrPipe(path)
     os.dup2(self._pipe.write_fd, 2)
     sys.stderr = MainThreadTerminal(terminal, self._stderr)
@@ -258,9 +273,13 @@ class CommandLineLogs:
       return
     grpc_error = any(c.__module__.split('.')[0] == 'grpc' for c in args.exc_type.__mro__)
     logging.getLogger(__name__).log(
-        logging.INFO if grpc_error else logging.ERROR, 'Exception in thread %s: %s: %s',
-        args.thread.name if args.thread else '?', args.exc_type.__name__, args.exc_value,
-        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+      logging.INFO if grpc_error else logging.ERROR,
+      'Exception in thread %s: %s: %s',
+      args.thread.name if args.thread else '?',
+      args.exc_type.__name__,
+      args.exc_value,
+      exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
   def __exit__(self, *exc) -> None:
     global _current  # pylint: disable=global-statement
@@ -287,8 +306,9 @@ class CommandLineLogs:
 class MainThreadTerminal:
   """sys.stderr while descriptor 2 is the run log's pipe: what the main thread writes goes to the
   terminal (`terminal`), what other threads write to `log` (descriptor 2). Beam's in-process workers
-  (in_memory, multi_threading) print a failed bundle's traceback to sys.stderr from their threads; the
-  driver says what failed in one line. Other attributes (fileno, isatty, encoding) are the terminal's.
+  (in_memory, multi_threading) print a failed bundle's traceback to sys.stderr from their threads;
+  the driver says what failed in one line. Other attributes (fileno, isatty, encoding) are the
+  terminal's.
   """
 
   def __init__(self, terminal, log):
@@ -321,8 +341,9 @@ class _StderrPipe:
   def __init__(self, path: str):
     read_fd, self.write_fd = os.pipe()
     self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    self._thread = threading.Thread(target=self._copy, args=(read_fd,), name='stderr-to-run-log',
-                                    daemon=True)
+    self._thread = threading.Thread(
+      target=self._copy, args=(read_fd,), name='stderr-to-run-log', daemon=True
+    )
     self._thread.start()
 
   def _copy(self, read_fd: int) -> None:
@@ -350,7 +371,8 @@ _current: Optional[CommandLineLogs] = None
 
 def silence_terminal() -> None:
   """From now on no log record reaches the terminal (the run log still gets them): for a run that is
-  ending, whose stopped workers' and broken connections' errors are not news (pipeline/runtime/interrupts.py)."""
+  ending, whose stopped workers' and broken connections' errors are not news
+  (pipeline/runtime/interrupts.py)."""
   if _current is not None:
     _current.silence()
 

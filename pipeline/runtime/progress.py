@@ -33,7 +33,9 @@ def count_files(split_roots, class_dirs) -> Optional[int]:
       return None
     for synset in class_dirs[split]:
       try:
-        total += sum(1 for name in os.listdir(os.path.join(root, synset)) if not is_left_behind(name))
+        total += sum(
+          1 for name in os.listdir(os.path.join(root, synset)) if not is_left_behind(name)
+        )
       except OSError:
         pass
   return total
@@ -46,7 +48,8 @@ class Progress:
     """`progress_dir`: the folder of the workers' progress files (OutputLayout.work_path(PROGRESS_DIR))."""
     self._progress_dir = progress_dir
     self._total = total
-    # The terminal itself, also while sys.stderr sends other threads' writes to the run log (logs.py).
+    # The terminal itself, also while sys.stderr sends other threads' writes to the run log
+    # (logs.py).
     self._stream = stream or getattr(sys.stderr, 'terminal', sys.stderr)
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._loop, name='progress', daemon=True)
@@ -57,8 +60,15 @@ class Progress:
       return self
     if self._stream.isatty():
       from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-      self._bar = tqdm(total=self._total, unit='img', file=self._stream, dynamic_ncols=True,
-                       desc='converting', smoothing=0.1)
+
+      self._bar = tqdm(
+        total=self._total,
+        unit='img',
+        file=self._stream,
+        dynamic_ncols=True,
+        desc='converting',
+        smoothing=0.1,
+      )
     self._thread.start()
     return self
 
@@ -79,8 +89,9 @@ class Progress:
         self._bar.set_postfix(rejected=totals['rejected'], refresh=False)
       elif time.monotonic() - last_log >= LOG_INTERVAL_SECONDS:
         last_log = time.monotonic()
-        _LOGGER.warning('%s', progress_line(done, totals['rejected'], self._total,
-                                            last_log - start))
+        _LOGGER.warning(
+          '%s', progress_line(done, totals['rejected'], self._total, last_log - start)
+        )
 
 
 def progress_line(done: int, rejected: int, total: Optional[int], seconds: float) -> str:
@@ -88,6 +99,8 @@ def progress_line(done: int, rejected: int, total: Optional[int], seconds: float
   rate = done / seconds if seconds > 0 else 0.0
   if total:
     eta = f'{(total - done) / rate:.0f} s' if rate > 0 else '?'
-    return (f'{done}/{total} images ({100.0 * done / total:.1f}%), {rate:.1f} img/s, '
-            f'ETA {eta}, {rejected} rejected')
+    return (
+      f'{done}/{total} images ({100.0 * done / total:.1f}%), {rate:.1f} img/s, '
+      f'ETA {eta}, {rejected} rejected'
+    )
   return f'{done} images, {rate:.1f} img/s, {rejected} rejected'

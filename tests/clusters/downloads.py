@@ -7,9 +7,9 @@ Why the Flink/Spark job servers are Beam 2.62.0 class paths and not the 2.77.0 s
 Maven repository this machine kind reaches serves no `beam-runners-flink-*-job-server` or
 `beam-runners-spark-3-job-server` artifact at any version, and the newest Beam release whose runner
 and job-service modules resolve completely is 2.62.0 (2.70.0 lacks beam-runners-java-job-service).
-So the job server runs from the unshaded modules (`FlinkJobServerDriver` / `SparkJobServerDriver`) on
-a class path that `mvn dependency:copy-dependencies` builds. A 2.62 job server runs pipelines of the
-2.77 Python SDK through the portable protocol, with 2.77 Python workers.
+So the job server runs from the unshaded modules (`FlinkJobServerDriver` / `SparkJobServerDriver`)
+on a class path that `mvn dependency:copy-dependencies` builds. A 2.62 job server runs pipelines of
+the 2.77 Python SDK through the portable protocol, with 2.77 Python workers.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   </dependencies>
 </project>
 """
-_DEPENDENCY = ('    <dependency><groupId>{0}</groupId><artifactId>{1}</artifactId>'
-               '<version>{2}</version></dependency>')
+_DEPENDENCY = (
+  '    <dependency><groupId>{0}</groupId><artifactId>{1}</artifactId>'
+  '<version>{2}</version></dependency>'
+)
 
 
 def _fresh(dest: pathlib.Path) -> pathlib.Path:
@@ -47,8 +49,14 @@ def _fresh(dest: pathlib.Path) -> pathlib.Path:
 
 def _run(argv: Sequence[str], log: pathlib.Path, cwd: pathlib.Path) -> None:
   with open(log, 'wb') as out:
-    done = subprocess.run(list(argv), stdout=out, stderr=subprocess.STDOUT, cwd=cwd, check=False,
-                          timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    done = subprocess.run(
+      list(argv),
+      stdout=out,
+      stderr=subprocess.STDOUT,
+      cwd=cwd,
+      check=False,
+      timeout=DOWNLOAD_TIMEOUT_SECONDS,
+    )
   if done.returncode:
     raise RuntimeError(f'{" ".join(argv)} failed ({done.returncode}):\n{tail(log)}')
 
@@ -62,9 +70,23 @@ def pip_target(dest: pathlib.Path, requirements: Sequence[str]) -> pathlib.Path:
   if dest.is_dir():
     return dest
   partial = _fresh(dest)
-  _run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-compile',
-        '--disable-pip-version-check', '--target', str(partial), *requirements],
-       partial.parent / f'{dest.name}.pip.log', partial.parent)
+  _run(
+    [
+      sys.executable,
+      '-m',
+      'pip',
+      'install',
+      '--quiet',
+      '--no-deps',
+      '--no-compile',
+      '--disable-pip-version-check',
+      '--target',
+      str(partial),
+      *requirements,
+    ],
+    partial.parent / f'{dest.name}.pip.log',
+    partial.parent,
+  )
   partial.rename(dest)
   return dest
 
@@ -85,7 +107,17 @@ def maven_jars(dest: pathlib.Path, artifacts: Sequence[str]) -> pathlib.Path:
   work.mkdir()
   deps = '\n'.join(_DEPENDENCY.format(*a.split(':')) for a in artifacts)
   (work / 'pom.xml').write_text(_POM.format(dependencies=deps))
-  _run(['mvn', '-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime',
-        f'-DoutputDirectory={partial}'], work / 'mvn.log', work)
+  _run(
+    [
+      'mvn',
+      '-B',
+      '-q',
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      f'-DoutputDirectory={partial}',
+    ],
+    work / 'mvn.log',
+    work,
+  )
   partial.rename(dest)
   return dest

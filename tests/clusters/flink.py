@@ -27,17 +27,22 @@ START_TIMEOUT_SECONDS = 180
 
 def install_flink() -> pathlib.Path:
   """FLINK_HOME (the `pyflink` folder holding bin/, lib/, conf/), installed when missing."""
-  target = pip_target(cache_dir('flink') / f'apache-flink-{FLINK_VERSION}',
-                      [f'apache-flink=={FLINK_VERSION}', f'apache-flink-libraries=={FLINK_VERSION}'])
+  target = pip_target(
+    cache_dir('flink') / f'apache-flink-{FLINK_VERSION}',
+    [f'apache-flink=={FLINK_VERSION}', f'apache-flink-libraries=={FLINK_VERSION}'],
+  )
   return target / 'pyflink'
 
 
 def install_flink_job_server() -> pathlib.Path:
   """Folder of the jars of Beam's Flink job server (FlinkJobServerDriver and dependencies)."""
   return maven_jars(
-      cache_dir('jars') / f'beam-flink-{FLINK_MINOR}-job-server-{BEAM_JOB_SERVER_VERSION}',
-      [f'org.apache.beam:beam-runners-flink-{FLINK_MINOR}:{BEAM_JOB_SERVER_VERSION}',
-       f'org.apache.beam:beam-runners-java-job-service:{BEAM_JOB_SERVER_VERSION}'])
+    cache_dir('jars') / f'beam-flink-{FLINK_MINOR}-job-server-{BEAM_JOB_SERVER_VERSION}',
+    [
+      f'org.apache.beam:beam-runners-flink-{FLINK_MINOR}:{BEAM_JOB_SERVER_VERSION}',
+      f'org.apache.beam:beam-runners-java-job-service:{BEAM_JOB_SERVER_VERSION}',
+    ],
+  )
 
 
 def _java_opts(flink_home: pathlib.Path) -> str:
@@ -48,8 +53,9 @@ def _java_opts(flink_home: pathlib.Path) -> str:
   return ''
 
 
-def write_config(conf_dir: pathlib.Path, flink_home: pathlib.Path, rpc_port: int,
-                 rest_port: int) -> None:
+def write_config(
+  conf_dir: pathlib.Path, flink_home: pathlib.Path, rpc_port: int, rest_port: int
+) -> None:
   """config.yaml: everything on 127.0.0.1, one TaskManager with TASK_SLOTS slots, small memory."""
   conf_dir.mkdir(parents=True, exist_ok=True)
   for name in ('log4j-console.properties', 'log4j.properties'):
@@ -79,6 +85,7 @@ rest: {{address: 127.0.0.1, bind-address: 127.0.0.1, port: {rest_port}}}
 @dataclasses.dataclass
 class FlinkCluster(PortableCluster):
   """What a test needs to submit to the running cluster, and Flink's REST address."""
+
   rest_url: str = ''
 
   def pipeline_args(self, *extra: str) -> List[str]:
@@ -101,23 +108,50 @@ def flink_cluster(work_dir: pathlib.Path, pythonpath: pathlib.Path) -> Iterator[
   env = {'FLINK_CONF_DIR': str(work_dir / 'conf'), 'FLINK_LOG_DIR': str(log_dir)}
   with contextlib.ExitStack() as stack:
     ns = stack.enter_context(LoopbackNamespace())
-    cluster = FlinkCluster(ns, f'127.0.0.1:{job_port}', f'127.0.0.1:{pool_port}', log_dir,
-                           rest_url=f'http://127.0.0.1:{rest_port}')
-    jobmanager = stack.enter_context(Server(
-        'jobmanager', [str(flink_home / 'bin' / 'jobmanager.sh'), 'start-foreground'], log_dir, ns,
-        env=env))
-    stack.enter_context(Server(
-        'taskmanager', [str(flink_home / 'bin' / 'taskmanager.sh'), 'start-foreground'], log_dir,
-        ns, env=env))
-    beam_job_server = stack.enter_context(job_server(
-        'flink-job-server', [*sorted(flink_home.glob('lib/log4j-*.jar')), jars],
+    cluster = FlinkCluster(
+      ns,
+      f'127.0.0.1:{job_port}',
+      f'127.0.0.1:{pool_port}',
+      log_dir,
+      rest_url=f'http://127.0.0.1:{rest_port}',
+    )
+    jobmanager = stack.enter_context(
+      Server(
+        'jobmanager',
+        [str(flink_home / 'bin' / 'jobmanager.sh'), 'start-foreground'],
+        log_dir,
+        ns,
+        env=env,
+      )
+    )
+    stack.enter_context(
+      Server(
+        'taskmanager',
+        [str(flink_home / 'bin' / 'taskmanager.sh'), 'start-foreground'],
+        log_dir,
+        ns,
+        env=env,
+      )
+    )
+    beam_job_server = stack.enter_context(
+      job_server(
+        'flink-job-server',
+        [*sorted(flink_home.glob('lib/log4j-*.jar')), jars],
         'org.apache.beam.runners.flink.FlinkJobServerDriver',
-        [f'--flink-master=127.0.0.1:{rest_port}'], ns, log_dir, job_port))
+        [f'--flink-master=127.0.0.1:{rest_port}'],
+        ns,
+        log_dir,
+        job_port,
+      )
+    )
     pool = stack.enter_context(worker_pool_server(ns, log_dir, pool_port, pythonpath))
     jobmanager.wait_until(
-        lambda: cluster.overview().get('slots-available', 0) >= TASK_SLOTS,
-        START_TIMEOUT_SECONDS, f'TaskManager with {TASK_SLOTS} free slots')
-    beam_job_server.wait_until(lambda: ns.can_connect(job_port), START_TIMEOUT_SECONDS,
-                               'job service port')
+      lambda: cluster.overview().get('slots-available', 0) >= TASK_SLOTS,
+      START_TIMEOUT_SECONDS,
+      f'TaskManager with {TASK_SLOTS} free slots',
+    )
+    beam_job_server.wait_until(
+      lambda: ns.can_connect(job_port), START_TIMEOUT_SECONDS, 'job service port'
+    )
     pool.wait_until(lambda: ns.can_connect(pool_port), 60, 'worker pool port')
     yield cluster

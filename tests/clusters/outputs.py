@@ -13,11 +13,22 @@ from transforms.output.layout import PROVENANCE_FILE
 from .beam_services import timed_conversion
 
 # What every complete output holds besides its shards.
-METADATA_FILES = ('labels.txt', 'stats.json', 'rejects.jsonl', 'manifest.json', 'model_garden.yaml',
-                  '_SUCCESS')
+METADATA_FILES = (
+  'labels.txt',
+  'stats.json',
+  'rejects.jsonl',
+  'manifest.json',
+  'model_garden.yaml',
+  '_SUCCESS',
+)
 # The shards of the sample photos converted with conftest.SAMPLE_FLAGS.
-SAMPLE_SHARDS = ['train-00000-of-00003', 'train-00001-of-00003', 'train-00002-of-00003',
-                 'validation-00000-of-00002', 'validation-00001-of-00002']
+SAMPLE_SHARDS = [
+  'train-00000-of-00003',
+  'train-00001-of-00003',
+  'train-00002-of-00003',
+  'validation-00000-of-00002',
+  'validation-00001-of-00002',
+]
 
 
 def read_dataset(output: str) -> Dict[str, bytes]:
@@ -29,7 +40,7 @@ def read_dataset(output: str) -> Dict[str, bytes]:
   prefix = output.rstrip('/') + '/'
   files = {}
   for metadata in FileSystems.match([prefix + '*'])[0].metadata_list:
-    name = metadata.path[len(prefix):]
+    name = metadata.path[len(prefix) :]
     if '/' in name or name.startswith('_work') or name == PROVENANCE_FILE:
       continue
     with FileSystems.open(metadata.path, compression_type='uncompressed') as f:
@@ -41,12 +52,14 @@ def shard_names(files: Dict[str, bytes]):
   return sorted(n for n in files if n.startswith(('train-', 'validation-')))
 
 
-def assert_matches_direct_runner(repo: pathlib.Path, common: Sequence[str], actual: pathlib.Path,
-                                 work_dir: pathlib.Path) -> float:
+def assert_matches_direct_runner(
+  repo: pathlib.Path, common: Sequence[str], actual: pathlib.Path, work_dir: pathlib.Path
+) -> float:
   """Converts `common` args on the DirectRunner into work_dir/direct, checks the sample's shards and
   that `actual` holds the same bytes; returns the DirectRunner's wall time in seconds."""
-  direct_seconds = timed_conversion(repo, [*common, '--output', str(work_dir / 'direct')],
-                                    work_dir / 'direct.log')
+  direct_seconds = timed_conversion(
+    repo, [*common, '--output', str(work_dir / 'direct')], work_dir / 'direct.log'
+  )
   expected = read_dataset(str(work_dir / 'direct'))
   assert shard_names(expected) == SAMPLE_SHARDS
   assert_same_dataset(read_dataset(str(actual)), expected)
@@ -74,9 +87,16 @@ def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) ->
   differing files on failure."""
   assert sorted(actual) == sorted(expected)
   # model_garden.yaml only for TFRecord shards (Model Garden reads no ArrayRecord).
-  required = [n for n in METADATA_FILES if n != 'model_garden.yaml' or
-              b'"file_format": "array_record"' not in expected.get('manifest.json', b'')]
+  required = [
+    n
+    for n in METADATA_FILES
+    if n != 'model_garden.yaml'
+    or b'"file_format": "array_record"' not in expected.get('manifest.json', b'')
+  ]
   assert all(name in expected for name in required)
-  differing = [name for name in expected
-               if without_root(name, actual[name]) != without_root(name, expected[name])]
+  differing = [
+    name
+    for name in expected
+    if without_root(name, actual[name]) != without_root(name, expected[name])
+  ]
   assert not differing, f'files differ from the reference run: {differing}'

@@ -1,11 +1,12 @@
 """Servers for the runner tests: processes in a loopback-only network namespace, free ports, waits.
 
 Flink, Beam's job servers and Beam's worker pool open some of their gRPC/netty ports on the wildcard
-address whatever they are told (the job server's --job-host only names the address it advertises). So
-when the machine allows it (root with `unshare`/`nsenter`, as here and in CI) every server and every
+address whatever they are told (the job server's --job-host only names the address it advertises).
+So when the machine allows it (root with `unshare`/`nsenter`, as here and in CI) every server and
+every
 client of a cluster test runs inside a private network namespace whose only interface is loopback:
-nothing they open can be reached from outside the machine. Without `unshare` the same processes run in
-the host's namespace, told to use 127.0.0.1 everywhere they can be.
+nothing they open can be reached from outside the machine. Without `unshare` the same processes run
+in the host's namespace, told to use 127.0.0.1 everywhere they can be.
 
 Every process is started in its own session (process group) and stopped through that group, so the
 JVMs and Python workers a launcher script forks are stopped with it.
@@ -26,8 +27,9 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 _LOGGER = logging.getLogger(__name__)
-CACHE_ROOT = pathlib.Path(os.environ.get('FOLDER2TFRECORD_CACHE',
-                                         pathlib.Path.home() / '.cache' / 'folder2tfrecord'))
+CACHE_ROOT = pathlib.Path(
+  os.environ.get('FOLDER2TFRECORD_CACHE', pathlib.Path.home() / '.cache' / 'folder2tfrecord')
+)
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -76,8 +78,10 @@ class LoopbackNamespace:
       _LOGGER.warning('No network namespace (needs root and unshare); servers run on the host.')
       return self
     self._holder = subprocess.Popen(
-        ['unshare', '--net', 'sh', '-c', 'ip link set lo up && echo up && exec sleep 86400'],
-        stdout=subprocess.PIPE, start_new_session=True)
+      ['unshare', '--net', 'sh', '-c', 'ip link set lo up && echo up && exec sleep 86400'],
+      stdout=subprocess.PIPE,
+      start_new_session=True,
+    )
     if self._holder.stdout.readline().strip() != b'up':
       raise RuntimeError('could not bring up lo in a new network namespace')
     self.prefix = ['nsenter', f'--net=/proc/{self._holder.pid}/ns/net', '--']
@@ -98,8 +102,10 @@ class LoopbackNamespace:
 
   def http_get(self, url: str) -> Optional[str]:
     """Body of a GET on url from inside the namespace, or None when it fails."""
-    code = ('import sys, urllib.request; '
-            f'sys.stdout.write(urllib.request.urlopen({url!r}, timeout=5).read().decode())')
+    code = (
+      'import sys, urllib.request; '
+      f'sys.stdout.write(urllib.request.urlopen({url!r}, timeout=5).read().decode())'
+    )
     done = self.run([sys.executable, '-c', code], capture_output=True, text=True)
     return done.stdout if done.returncode == 0 else None
 
@@ -126,9 +132,15 @@ def _stop_group(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> No
 class Server:
   """One long-running process of a cluster (its own process group, log file, stop on exit)."""
 
-  def __init__(self, name: str, argv: Sequence[str], log_dir: pathlib.Path,
-               ns: LoopbackNamespace, env: Optional[Dict[str, str]] = None,
-               cwd: Optional[pathlib.Path] = None):
+  def __init__(
+    self,
+    name: str,
+    argv: Sequence[str],
+    log_dir: pathlib.Path,
+    ns: LoopbackNamespace,
+    env: Optional[Dict[str, str]] = None,
+    cwd: Optional[pathlib.Path] = None,
+  ):
     self.name = name
     self.log = log_dir / f'{name}.log'
     self._argv = [*ns.prefix, *argv]
@@ -138,9 +150,15 @@ class Server:
 
   def __enter__(self) -> 'Server':
     with open(self.log, 'ab') as log:
-      self._proc = subprocess.Popen(self._argv, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=self._env, cwd=self._cwd,
-                                    start_new_session=True)
+      self._proc = subprocess.Popen(
+        self._argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=self._env,
+        cwd=self._cwd,
+        start_new_session=True,
+      )
     _LOGGER.info('started %s (pid %d): %s', self.name, self._proc.pid, ' '.join(self._argv))
     return self
 
@@ -153,8 +171,9 @@ class Server:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
       if self._proc.poll() is not None:
-        raise RuntimeError(f'{self.name} exited with {self._proc.returncode} before {what}:\n'
-                           f'{tail(self.log)}')
+        raise RuntimeError(
+          f'{self.name} exited with {self._proc.returncode} before {what}:\n{tail(self.log)}'
+        )
       if ready():
         return
       time.sleep(1.0)

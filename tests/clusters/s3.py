@@ -19,13 +19,24 @@ class S3Server:
 
   def beam_args(self) -> List[str]:
     """Beam pipeline options for apache_beam.io.aws (--s3_disable_ssl is a bare flag)."""
-    return [f'--s3_endpoint_url={self.endpoint_url}', '--s3_access_key_id=x',
-            '--s3_secret_access_key=x', f'--s3_region_name={REGION}', '--s3_disable_ssl']
+    return [
+      f'--s3_endpoint_url={self.endpoint_url}',
+      '--s3_access_key_id=x',
+      '--s3_secret_access_key=x',
+      f'--s3_region_name={REGION}',
+      '--s3_disable_ssl',
+    ]
 
   def client(self):
     import boto3  # pylint: disable=import-outside-toplevel
-    return boto3.client('s3', endpoint_url=self.endpoint_url, aws_access_key_id='x',
-                        aws_secret_access_key='x', region_name=REGION)
+
+    return boto3.client(
+      's3',
+      endpoint_url=self.endpoint_url,
+      aws_access_key_id='x',
+      aws_secret_access_key='x',
+      region_name=REGION,
+    )
 
   def upload_tree(self, bucket: str, prefix: str, root: pathlib.Path) -> int:
     """Uploads every file under root to s3://bucket/prefix<relative path>; returns the count."""
@@ -46,12 +57,17 @@ def moto_s3() -> Iterator[S3Server]:
   """
   import urllib.request  # pylint: disable=import-outside-toplevel
   from moto.server import ThreadedMotoServer  # pylint: disable=import-outside-toplevel
+
   logging.getLogger('werkzeug').setLevel(logging.WARNING)  # One line per request otherwise.
   port = free_port()
   server = ThreadedMotoServer(ip_address='127.0.0.1', port=port)
   server.start()
-  urllib.request.urlopen(urllib.request.Request(  # pylint: disable=consider-using-with
-      f'http://127.0.0.1:{port}/moto-api/reset', method='POST'), timeout=30).close()
+  urllib.request.urlopen(
+    urllib.request.Request(  # pylint: disable=consider-using-with
+      f'http://127.0.0.1:{port}/moto-api/reset', method='POST'
+    ),
+    timeout=30,
+  ).close()
   try:
     yield S3Server(f'http://127.0.0.1:{port}')
   finally:

@@ -6,10 +6,10 @@ only when another file has the same size and head. Identity is SHA-256 (hashlib)
 through Beam's FileSystems. A group is every listed file with that digest, in `member_order` (the
 copy that is kept first: validation and test before train, then split order, then key). What a group
 does: without split folders every member but the first follows the first one's split
-(transforms/split/sharding.py), so copies never straddle splits; with split folders nothing moves and
-groups across splits are reported (duplicates.jsonl). --drop_duplicates instead drops every train
-(or unsplit) member but the first member, as a reject `duplicate of <kept path>`; a file named by
---exclude_file is a reject `excluded`. Costs: benchmarks/duplicates.py, docs/duplicates.md.
+(transforms/split/sharding.py), so copies never straddle splits; with split folders nothing moves
+and groups across splits are reported (duplicates.jsonl). --drop_duplicates instead drops every
+train (or unsplit) member but the first member, as a reject `duplicate of <kept path>`; a file named
+by --exclude_file is a reject `excluded`. Costs: benchmarks/duplicates.py, docs/duplicates.md.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ DUPLICATE_OF = 'duplicate of '
 DROPPED_TAG = 'dropped'  # the rejects output of DropAndExclude
 
 
-def file_digest(path: str, limit: Optional[int] = None, filesystem=None,
-                max_bytes: int = DEFAULT_MAX_FILE_BYTES, size: Optional[int] = None) -> str:
+def file_digest(
+  path: str,
+  limit: Optional[int] = None,
+  filesystem=None,
+  max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+  size: Optional[int] = None,
+) -> str:
   """Hex SHA-256 of a file's first `limit` bytes (the whole file when None), via FileSystems, opened
   as every input file is (transforms/inputs/input_file.py `open_input`).
 
@@ -131,8 +136,9 @@ def _identical_groups(refs: Iterable[ImageRef], digest: _Digests) -> Iterator[Du
       yield DuplicateGroup(whole, tuple(members))
 
 
-def exact_duplicate_groups(refs: Sequence[ImageRef], split_roots: Dict[str, str],
-                           max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> List[DuplicateGroup]:
+def exact_duplicate_groups(
+  refs: Sequence[ImageRef], split_roots: Dict[str, str], max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> List[DuplicateGroup]:
   """FindExactDuplicates on the driver (the plan): the same stages, so the same groups; heads are
   read by THREADS threads (an object store answers each request in tens of milliseconds).
 
@@ -197,25 +203,29 @@ class FindExactDuplicates(beam.PTransform):
     self._max_bytes = max_bytes
 
   def expand(self, refs):
-    sizes = (refs
-             | 'Sizes' >> beam.Map(lambda ref: ref.size)
-             | 'CountSizes' >> beam.combiners.Count.PerElement()
-             | 'SharedSizes' >> beam.FlatMap(lambda kv: [kv[0]] if kv[1] > 1 else [])
-             | 'AsSet' >> beam.combiners.ToList()
-             | 'Freeze' >> beam.Map(frozenset))
-    return (refs
-            | 'HashHeads' >> beam.ParDo(_HashHeadFn(self._split_roots, self._max_bytes),
-                                         beam.pvalue.AsSingleton(sizes))
-            | 'GroupBySizeAndHead' >> beam.GroupByKey()
-            | 'HashFiles' >> beam.ParDo(_HashFilesFn(self._split_roots, self._max_bytes)))
+    sizes = (
+      refs
+      | 'Sizes' >> beam.Map(lambda ref: ref.size)
+      | 'CountSizes' >> beam.combiners.Count.PerElement()
+      | 'SharedSizes' >> beam.FlatMap(lambda kv: [kv[0]] if kv[1] > 1 else [])
+      | 'AsSet' >> beam.combiners.ToList()
+      | 'Freeze' >> beam.Map(frozenset)
+    )
+    return (
+      refs
+      | 'HashHeads'
+      >> beam.ParDo(_HashHeadFn(self._split_roots, self._max_bytes), beam.pvalue.AsSingleton(sizes))
+      | 'GroupBySizeAndHead' >> beam.GroupByKey()
+      | 'HashFiles' >> beam.ParDo(_HashFilesFn(self._split_roots, self._max_bytes))
+    )
 
 
 def read_exclusions(path: str) -> FrozenSet[str]:
   """The input-relative paths (`class/file`, `train/class/file`) --exclude_file names.
 
-  A file of one path per line (blank lines and lines starting with '#' ignored), or a duplicates.jsonl
-  (lines that are JSON objects with "files"): every file of a line but the first, the copy that is
-  kept (duplicates.jsonl lists it first).
+  A file of one path per line (blank lines and lines starting with '#' ignored), or a
+  duplicates.jsonl (lines that are JSON objects with "files"): every file of a line but the first,
+  the copy that is kept (duplicates.jsonl lists it first).
 
   Raises:
     ValueError: the file cannot be read, or a JSON line has no "files" list.
@@ -235,8 +245,10 @@ def read_exclusions(path: str) -> FrozenSet[str]:
         files = json.loads(line)['files']
         excluded.update(entry['path'] for entry in files[1:])
       except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'--exclude_file {path} line {number}: not a duplicates.jsonl line '
-                         f'({e}); expected {{"files": [{{"path": ...}}, ...], ...}}') from None
+        raise ValueError(
+          f'--exclude_file {path} line {number}: not a duplicates.jsonl line '
+          f'({e}); expected {{"files": [{{"path": ...}}, ...], ...}}'
+        ) from None
     else:
       excluded.add(line.lstrip('./').replace('\\', '/'))
   return frozenset(excluded)
@@ -252,8 +264,9 @@ def is_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[str, 
   return input_path(split_roots, ref) in excluded
 
 
-def dropped_copies(group: DuplicateGroup, split_roots: Dict[str, str]
-                   ) -> List[Tuple[Tuple[str, str], str]]:
+def dropped_copies(
+  group: DuplicateGroup, split_roots: Dict[str, str]
+) -> List[Tuple[Tuple[str, str], str]]:
   """(ref_id, path of the kept copy) of each copy --drop_duplicates drops from `group`."""
   return [(ref_id(ref), image_path(split_roots, group.members[0])) for ref in group.dropped()]
 
@@ -266,7 +279,9 @@ def _unless_excluded(ref: ImageRef, excluded: FrozenSet[str], split_roots: Dict[
   yield _reject_ref(ref, split_roots, EXCLUDED) if is_excluded(ref, excluded, split_roots) else ref
 
 
-def _unless_dropped(ref: ImageRef, dropped: Dict[Tuple[str, str], str], split_roots: Dict[str, str]):
+def _unless_dropped(
+  ref: ImageRef, dropped: Dict[Tuple[str, str], str], split_roots: Dict[str, str]
+):
   reason = dropped.get(ref_id(ref))
   yield _reject_ref(ref, split_roots, DUPLICATE_OF + reason) if reason else ref
 
@@ -282,7 +297,7 @@ class ExcludeFiles(beam.PTransform):
 
   def expand(self, refs):
     return refs | 'UnlessExcluded' >> beam.FlatMap(
-        _unless_excluded, self._excluded, self._split_roots
+      _unless_excluded, self._excluded, self._split_roots
     ).with_output_types(ImageRef).with_outputs(DROPPED_TAG, main='kept')
 
 
@@ -301,7 +316,8 @@ class DropDuplicates(beam.PTransform):
   def expand(self, refs):
     split_roots, drop = self._split_roots, self._drop
     dropped = self._groups | 'DroppedCopies' >> beam.FlatMap(
-        lambda group: dropped_copies(group, split_roots) if drop else [])
+      lambda group: dropped_copies(group, split_roots) if drop else []
+    )
     return refs | 'UnlessDropped' >> beam.FlatMap(
-        _unless_dropped, beam.pvalue.AsDict(dropped), split_roots
+      _unless_dropped, beam.pvalue.AsDict(dropped), split_roots
     ).with_output_types(ImageRef).with_outputs(DROPPED_TAG, main='kept')

@@ -66,8 +66,9 @@ def _check_distance(max_distance: int) -> None:
     raise ValueError(f'max_distance must be in 0..64 bits, got {max_distance}')
 
 
-def pairs_within(hashes: Sequence[int] | np.ndarray, max_distance: int
-                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pairs_within(
+  hashes: Sequence[int] | np.ndarray, max_distance: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Every pair of hashes at Hamming distance <= max_distance, materialised (`iter_pairs` streams).
 
   Args:
@@ -90,8 +91,9 @@ def pairs_within(hashes: Sequence[int] | np.ndarray, max_distance: int
   return first, second, distance
 
 
-def iter_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int,
-               labels: Optional[Labels] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def iter_pairs(
+  hashes: Sequence[int] | np.ndarray, max_distance: int, labels: Optional[Labels] = None
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Every pair of hashes within max_distance bits, streamed in chunks of at most ~CHUNK_CANDIDATES.
 
   Args:
@@ -115,9 +117,13 @@ def iter_pairs(hashes: Sequence[int] | np.ndarray, max_distance: int,
     yield from _block_pairs(values, start, bits, radius, max_distance, labels)
 
 
-def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.ndarray,
-                 max_distance: int, labels: Optional[Labels] = None,
-                 index_nodes: Optional[np.ndarray] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def iter_matches(
+  queries: Sequence[int] | np.ndarray,
+  index: Sequence[int] | np.ndarray,
+  max_distance: int,
+  labels: Optional[Labels] = None,
+  index_nodes: Optional[np.ndarray] = None,
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Every (query, index entry) pair of hashes within max_distance bits, streamed in chunks.
 
   The same multi-index search as `iter_pairs` between two sets: the index is sorted by block value,
@@ -146,24 +152,37 @@ def iter_matches(queries: Sequence[int] | np.ndarray, index: Sequence[int] | np.
     ordered = index[order]
     query_keys = ((queries >> np.uint64(start)) & block).astype(np.int32)
     positions = np.arange(len(queries), dtype=np.int32)
-    known = _Known(labels, lambda current, order=order: current[index_nodes[order]], index_keys, bits)
+    known = _Known(
+      labels, lambda current, order=order: current[index_nodes[order]], index_keys, bits
+    )
     for number, mask in enumerate(xor_masks(bits, radius).astype(np.int32)):
       if number % REFRESH_MASKS == 0:
         known.refresh()
       targets = query_keys ^ mask
       hits = counts[targets]
       found = (hits > 0) & known.unknown(targets, positions)
-      yield from _checked(queries, ordered, positions[found], starts[targets[found]], hits[found],
-                          max_distance, order)
+      yield from _checked(
+        queries, ordered, positions[found], starts[targets[found]], hits[found], max_distance, order
+      )
 
 
 class _Known:
   """Which runs of one block's sorted hashes hold a single component (`labels` of iter_pairs):
   `run_label[block value]` is that label, or -1 for a run of several labels (or no run)."""
 
-  def __init__(self, labels: Optional[Labels], sorted_labels: Callable[[np.ndarray], np.ndarray],
-               sorted_keys: np.ndarray, bits: int):
-    self._labels, self._sorted_labels, self._keys, self._bits = labels, sorted_labels, sorted_keys, bits
+  def __init__(
+    self,
+    labels: Optional[Labels],
+    sorted_labels: Callable[[np.ndarray], np.ndarray],
+    sorted_keys: np.ndarray,
+    bits: int,
+  ):
+    self._labels, self._sorted_labels, self._keys, self._bits = (
+      labels,
+      sorted_labels,
+      sorted_keys,
+      bits,
+    )
     self.run_label = self.query_label = None
 
   def refresh(self) -> None:
@@ -184,9 +203,15 @@ class _Known:
     return self.run_label[targets] != self.query_label[query_labels_of]
 
 
-def _checked(left: np.ndarray, right: np.ndarray, query: np.ndarray, offsets: np.ndarray,
-             hits: np.ndarray, max_distance: int, right_order: Optional[np.ndarray] = None
-             ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def _checked(
+  left: np.ndarray,
+  right: np.ndarray,
+  query: np.ndarray,
+  offsets: np.ndarray,
+  hits: np.ndarray,
+  max_distance: int,
+  right_order: Optional[np.ndarray] = None,
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """The candidates (query[k], offsets[k] + c for c < hits[k]) within max_distance, in chunks of at
   most CHUNK_CANDIDATES candidates plus one query's; right indices mapped through `right_order` when
   given."""
@@ -205,7 +230,7 @@ def _checked(left: np.ndarray, right: np.ndarray, query: np.ndarray, offsets: np
 def _all_pairs(values: np.ndarray, max_distance: int) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   rows = max(1, CHUNK_CANDIDATES // max(1, len(values)))
   for top in range(0, len(values), rows):
-    block = values[top:top + rows, None] ^ values[None, :]
+    block = values[top : top + rows, None] ^ values[None, :]
     close = np.bitwise_count(block) <= max_distance
     i, j = np.nonzero(close)
     i = i + top
@@ -214,8 +239,14 @@ def _all_pairs(values: np.ndarray, max_distance: int) -> Iterator[Tuple[np.ndarr
       yield i[keep].astype(np.int64), j[keep].astype(np.int64)
 
 
-def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_distance: int,
-                 labels: Optional[Labels] = None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def _block_pairs(
+  values: np.ndarray,
+  start: int,
+  bits: int,
+  radius: int,
+  max_distance: int,
+  labels: Optional[Labels] = None,
+) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
   """Pairs within max_distance whose block [start, start + bits) differs in <= radius bits, as
   (smaller index, larger index) chunks.
 
@@ -248,19 +279,22 @@ def _block_pairs(values: np.ndarray, start: int, bits: int, radius: int, max_dis
     else:
       offsets = starts[targets]
     found = (hits > 0) & known.unknown(targets, order[query])
-    for first, second in _checked(ordered, ordered, query[found], offsets[found], hits[found],
-                                  max_distance):
+    for first, second in _checked(
+      ordered, ordered, query[found], offsets[found], hits[found], max_distance
+    ):
       first, second = order[first], order[second]
       yield np.minimum(first, second), np.maximum(first, second)
 
 
-def _expand(query: np.ndarray, offsets: np.ndarray, hits: np.ndarray
-            ) -> Tuple[np.ndarray, np.ndarray]:
+def _expand(
+  query: np.ndarray, offsets: np.ndarray, hits: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray]:
   """(query[k], offsets[k] + c) for c in 0..hits[k]-1 and every k: a ragged expansion."""
   if len(hits) and int(hits.max()) == 1:
     return query.astype(np.int64), offsets.astype(np.int64)
   total = int(hits.sum(dtype=np.int64))
   first = np.repeat(query.astype(np.int64), hits)
-  second = (np.repeat(offsets - (np.cumsum(hits, dtype=np.int64) - hits), hits)
-            + np.arange(total, dtype=np.int64))
+  second = np.repeat(offsets - (np.cumsum(hits, dtype=np.int64) - hits), hits) + np.arange(
+    total, dtype=np.int64
+  )
   return first, second

@@ -1,17 +1,18 @@
 """duplicates.jsonl and stats.json's `duplicates`: groups of exact and near duplicates, after the
 shards exist.
 
-Two stored images are near duplicates when their `image/phash` (transforms/imaging/perceptual_hash.py)
-differ in at most D = --near_duplicate_distance bits, or one's image/phash is within D - CROP_MARGIN
-bits of one of the other's five crop hashes (it is then a crop of the other); identical files
-(transforms/duplicates/exact.py) are duplicates too. A group is a connected component of that relation
-(transforms/duplicates/union_find.py): it does not depend on the order images are visited, and a member may be
-farther than D from the first member (the line gives each member's distance to it). Memory is
-O(images), never O(pairs): equal hashes are one node, and the pair search
-(transforms/duplicates/hamming_search.py) streams pairs into the union-find. The relation and the default
+Two stored images are near duplicates when their `image/phash`
+(transforms/imaging/perceptual_hash.py) differ in at most D = --near_duplicate_distance bits, or
+one's image/phash is within D - CROP_MARGIN bits of one of the other's five crop hashes (it is then
+a crop of the other); identical files (transforms/duplicates/exact.py) are duplicates too. A group
+is a connected component of that relation (transforms/duplicates/union_find.py): it does not depend
+on the order images are visited, and a member may be farther than D from the first member (the line
+gives each member's distance to it). Memory is O(images), never O(pairs): equal hashes are one node,
+and the pair search (transforms/duplicates/hamming_search.py) streams pairs into the union-find. The
+relation and the default
 distance: docs/duplicates.md; the line schema: docs/output.md#duplicatesjsonl. A line lists its
-files in the order copies are kept (transforms/duplicates/exact.py `copy_order`), which --exclude_file relies on; exact groups come
-first, then near groups, each by first path.
+files in the order copies are kept (transforms/duplicates/exact.py `copy_order`), which
+--exclude_file relies on; exact groups come first, then near groups, each by first path.
 """
 
 from __future__ import annotations
@@ -30,11 +31,17 @@ from transforms.imaging.perceptual_hash import NUM_CROP_HASHES, hamming_distance
 from transforms.duplicates.union_find import Components
 
 DEFAULT_NEAR_DISTANCE = 8  # bits of 64 (module docstring)
-MAX_NEAR_DISTANCE = 16  # the search time grows ~5x per 2 bits (1.33 M hashes: 25 s at 8, 128 s at 10)
+# the search time grows ~5x per 2 bits (1.33 M hashes: 25 s at 8, 128 s at 10)
+MAX_NEAR_DISTANCE = 16
 CROP_MARGIN = 2  # crop-hash matches must be within D - CROP_MARGIN bits (module docstring)
 EXACT, NEAR = 'exact', 'near'
-COUNT_KEYS = ('exact_within_split', 'exact_across_splits', 'near_within_split', 'near_across_splits',
-              'files_across_splits')
+COUNT_KEYS = (
+  'exact_within_split',
+  'exact_across_splits',
+  'near_within_split',
+  'near_across_splits',
+  'files_across_splits',
+)
 
 # (input path, split, image/phash, crop hashes or None for a sidecar written before them)
 StoredHashes = Tuple[str, str, int, Optional[Sequence[int]]]
@@ -50,6 +57,7 @@ class Duplicates:
       several, and `files_across_splits`, the files stored or listed in another split than their
       group's first file.
   """
+
   text: str = ''
   counts: Dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
 
@@ -64,18 +72,24 @@ def crop_match_distance(max_distance: int) -> int:
   return max(0, max_distance - CROP_MARGIN)
 
 
-def are_near(phash_a: int, crops_a: Sequence[int], phash_b: int, crops_b: Sequence[int],
-             max_distance: int) -> bool:
+def are_near(
+  phash_a: int, crops_a: Sequence[int], phash_b: int, crops_b: Sequence[int], max_distance: int
+) -> bool:
   """The relation of the module docstring for one pair of images (what `near_components` joins)."""
   if hamming_distance(phash_a, phash_b) <= max_distance:
     return True
   limit = crop_match_distance(max_distance)
-  return (any(hamming_distance(phash_a, crop) <= limit for crop in crops_b)
-          or any(hamming_distance(phash_b, crop) <= limit for crop in crops_a))
+  return any(hamming_distance(phash_a, crop) <= limit for crop in crops_b) or any(
+    hamming_distance(phash_b, crop) <= limit for crop in crops_a
+  )
 
 
-def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_distance: int,
-                    joined: Sequence[Tuple[int, int]] = ()) -> np.ndarray:
+def near_components(
+  phashes: np.ndarray,
+  crop_hashes: Optional[np.ndarray],
+  max_distance: int,
+  joined: Sequence[Tuple[int, int]] = (),
+) -> np.ndarray:
   """The component of every image under the near-duplicate relation (module docstring).
 
   Args:
@@ -102,8 +116,9 @@ def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_
     distinct = np.ones(len(crops), bool)
     distinct[1:] = (crops[1:] != crops[:-1]) | (owners[1:] != owners[:-1])
     crops, owners = crops[distinct], owners[distinct]
-    for query, entry in iter_matches(values, crops, crop_match_distance(max_distance),
-                                     components.labels, owners):
+    for query, entry in iter_matches(
+      values, crops, crop_match_distance(max_distance), components.labels, owners
+    ):
       components.add(query, owners[entry])
   if joined:
     pairs = np.asarray(joined, np.int64)
@@ -115,6 +130,7 @@ def near_components(phashes: np.ndarray, crop_hashes: Optional[np.ndarray], max_
 class GroupFile:
   """One member of a group: its path relative to --input, split (None: listed before one), whether it
   is stored, its image/phash (None: not stored) and SHA-256 (None: not hashed)."""
+
   path: str
   split: Optional[str]
   stored: bool
@@ -137,14 +153,18 @@ def group_line(files: List[GroupFile]) -> Dict:
   line = {'kind': EXACT if len(digests) == 1 and None not in digests else NEAR}
   if line['kind'] == EXACT:
     line['sha256'] = files[0].digest
-  line['files'] = [{'path': f.path, 'split': f.split, 'stored': f.stored,
-                    'distance': _distance(f, files[0])} for f in files]
+  line['files'] = [
+    {'path': f.path, 'split': f.split, 'stored': f.stored, 'distance': _distance(f, files[0])}
+    for f in files
+  ]
   return line
 
 
-def find_duplicates(stored: Sequence[StoredHashes],
-                    exact_groups: Iterable[Tuple[str, Sequence[Tuple[str, Optional[str]]]]],
-                    max_distance: int) -> Duplicates:
+def find_duplicates(
+  stored: Sequence[StoredHashes],
+  exact_groups: Iterable[Tuple[str, Sequence[Tuple[str, Optional[str]]]]],
+  max_distance: int,
+) -> Duplicates:
   """Groups of exact and near duplicates as duplicates.jsonl's text, and their counts.
 
   Args:
@@ -156,9 +176,10 @@ def find_duplicates(stored: Sequence[StoredHashes],
   stored = sorted(tuple(item) + (None,) * (4 - len(item)) for item in stored)
   index_of = {path: i for i, (path, _, _, _) in enumerate(stored)}
   phashes = np.array([value for _, _, value, _ in stored], dtype=np.int64)
-  crop_hashes = np.array([crops if crops is not None else (value,) * NUM_CROP_HASHES
-                          for _, _, value, crops in stored], dtype=np.int64).reshape(
-                              len(stored), NUM_CROP_HASHES)
+  crop_hashes = np.array(
+    [crops if crops is not None else (value,) * NUM_CROP_HASHES for _, _, value, crops in stored],
+    dtype=np.int64,
+  ).reshape(len(stored), NUM_CROP_HASHES)
   digest_of, unstored, joined = {}, [], []
   for digest, members in sorted(exact_groups):
     kept = [index_of[path] for path, _ in members if path in index_of]
@@ -175,7 +196,9 @@ def find_duplicates(stored: Sequence[StoredHashes],
   by_label: Dict[int, List[GroupFile]] = {}
   for i in np.nonzero(grouped)[0].tolist():
     path, split, value, _ = stored[i]
-    by_label.setdefault(int(labels[i]), []).append(GroupFile(path, split, True, value, digest_of.get(path)))
+    by_label.setdefault(int(labels[i]), []).append(
+      GroupFile(path, split, True, value, digest_of.get(path))
+    )
   alone: Dict[str, List[GroupFile]] = {}  # identical files none of which is stored
   for i, digest, path, listed in unstored:
     files = by_label[int(labels[i])] if i is not None else alone.setdefault(digest, [])
@@ -184,7 +207,9 @@ def find_duplicates(stored: Sequence[StoredHashes],
   for files in list(by_label.values()) + list(alone.values()):
     line = group_line(files)
     _count(counts, line)
-    lines.append(((line['kind'] != EXACT, line['files'][0]['path']), layout.to_json(line, indent=None)))
+    lines.append(
+      ((line['kind'] != EXACT, line['files'][0]['path']), layout.to_json(line, indent=None))
+    )
   lines.sort()
   return Duplicates(''.join(text + '\n' for _, text in lines), counts)
 
@@ -205,7 +230,9 @@ def _count(counts: Dict[str, int], line: Dict) -> None:
   named = {split for split in splits if split is not None}
   counts[f'{line["kind"]}_{"across_splits" if len(named) > 1 else "within_split"}'] += 1
   if splits and splits[0] is not None:
-    counts['files_across_splits'] += sum(split is not None and split != splits[0] for split in splits)
+    counts['files_across_splits'] += sum(
+      split is not None and split != splits[0] for split in splits
+    )
 
 
 def _stored_hashes(summaries: Iterable) -> List[StoredHashes]:
@@ -231,8 +258,12 @@ class FindDuplicates(beam.PTransform):
   def expand(self, inputs):
     summaries, groups = inputs
     max_distance = self._max_distance
-    return (summaries
-            | 'AllShards' >> beam.combiners.ToList()
-            | 'Search' >> beam.Map(
-                lambda shards, exact: find_duplicates(_stored_hashes(shards), exact, max_distance),
-                beam.pvalue.AsList(groups)))
+    return (
+      summaries
+      | 'AllShards' >> beam.combiners.ToList()
+      | 'Search'
+      >> beam.Map(
+        lambda shards, exact: find_duplicates(_stored_hashes(shards), exact, max_distance),
+        beam.pvalue.AsList(groups),
+      )
+    )

@@ -26,8 +26,8 @@ from typing import Dict, List, Mapping, Optional
 
 from transforms.output.file_format import FileFormat
 
-# The distributions constraints.txt pins for the workers (scripts/worker_requirements.py): the codecs
-# and numpy, whose ABI their wheels are built against.
+# The distributions constraints.txt pins for the workers (scripts/worker_requirements.py): the
+# codecs and numpy, whose ABI their wheels are built against.
 WORKER_PINNED_DISTRIBUTIONS = ('pillow', 'simplejpeg', 'opencv-python-headless', 'numpy')
 _SIMPLEJPEG_TURBO = re.compile(rb'libjpeg-turbo version ([0-9][0-9.]*)')
 _OPENCV_JPEG = re.compile(r'^\s*JPEG:\s*(.+?)\s*$', re.MULTILINE)
@@ -43,15 +43,17 @@ def _jpeg_codecs() -> Dict[str, str]:
   import PIL  # pylint: disable=import-outside-toplevel
   import simplejpeg  # pylint: disable=import-outside-toplevel
   from PIL import features  # pylint: disable=import-outside-toplevel
+
   opencv_jpeg = _OPENCV_JPEG.search(cv2.getBuildInformation())
   return {
-      'pillow': PIL.__version__,
-      'pillow libjpeg-turbo': (features.version('libjpeg_turbo')
-                               or f'none (libjpeg {features.version("jpg")})'),
-      'simplejpeg': simplejpeg.__version__,
-      'simplejpeg libjpeg-turbo': _simplejpeg_turbo(simplejpeg) or 'unknown',
-      'opencv': cv2.__version__,
-      'opencv libjpeg': opencv_jpeg.group(1) if opencv_jpeg else 'unknown',
+    'pillow': PIL.__version__,
+    'pillow libjpeg-turbo': (
+      features.version('libjpeg_turbo') or f'none (libjpeg {features.version("jpg")})'
+    ),
+    'simplejpeg': simplejpeg.__version__,
+    'simplejpeg libjpeg-turbo': _simplejpeg_turbo(simplejpeg) or 'unknown',
+    'opencv': cv2.__version__,
+    'opencv libjpeg': opencv_jpeg.group(1) if opencv_jpeg else 'unknown',
   }
 
 
@@ -66,8 +68,9 @@ def _simplejpeg_turbo(module) -> Optional[str]:
   return match.group(1).decode('ascii') if match else None
 
 
-def codec_versions(compression: str = 'none', file_format: str = FileFormat.TFRECORD
-                   ) -> Dict[str, str]:
+def codec_versions(
+  compression: str = 'none', file_format: str = FileFormat.TFRECORD
+) -> Dict[str, str]:
   """{codec: version} of the builds this process encodes and decodes with (the module docstring says
   which count); 'zlib' too for --compression gzip, 'array-record' for --file_format array_record."""
   versions = dict(_jpeg_codecs())
@@ -85,13 +88,18 @@ def _distribution_version(name: str) -> str:
     return 'not installed'
 
 
-def package_versions(compression: str = 'none', file_format: str = FileFormat.TFRECORD
-                     ) -> Dict[str, str]:
+def package_versions(
+  compression: str = 'none', file_format: str = FileFormat.TFRECORD
+) -> Dict[str, str]:
   """What provenance.json records: Python, Beam, numpy, protobuf, google-crc32c and the codecs."""
   import apache_beam  # pylint: disable=import-outside-toplevel
   import numpy  # pylint: disable=import-outside-toplevel
-  versions = {'python': platform.python_version(), 'apache-beam': apache_beam.__version__,
-              'numpy': numpy.__version__}
+
+  versions = {
+    'python': platform.python_version(),
+    'apache-beam': apache_beam.__version__,
+    'numpy': numpy.__version__,
+  }
   for distribution in ('protobuf', 'google-crc32c'):
     versions[distribution] = _distribution_version(distribution)
   versions.update(codec_versions(compression, file_format))
@@ -100,8 +108,11 @@ def package_versions(compression: str = 'none', file_format: str = FileFormat.TF
 
 def mismatches(expected: Mapping[str, str], actual: Mapping[str, str]) -> List[str]:
   """'pillow 12.1.1 here, 12.3.0 on the driver' for each codec whose versions differ."""
-  return [f'{name} {actual.get(name, "missing")} here, {expected[name]} on the driver'
-          for name in sorted(expected) if actual.get(name) != expected[name]]
+  return [
+    f'{name} {actual.get(name, "missing")} here, {expected[name]} on the driver'
+    for name in sorted(expected)
+    if actual.get(name) != expected[name]
+  ]
 
 
 def check_codecs(expected: Mapping[str, str]) -> None:
@@ -111,12 +122,17 @@ def check_codecs(expected: Mapping[str, str]) -> None:
   Raises:
     CodecMismatch: naming each codec whose version differs, and how to fix it.
   """
-  different = mismatches(expected, codec_versions(
+  different = mismatches(
+    expected,
+    codec_versions(
       'gzip' if 'zlib' in expected else 'none',
-      FileFormat.ARRAY_RECORD if 'array-record' in expected else FileFormat.TFRECORD))
+      FileFormat.ARRAY_RECORD if 'array-record' in expected else FileFormat.TFRECORD,
+    ),
+  )
   if different:
     raise CodecMismatch(
-        'this worker\'s image codecs differ from the driver\'s, so its shards would not be '
-        'byte-identical to a run elsewhere: ' + '; '.join(different) + '. Install the versions of '
-        'constraints.txt on the workers (pip install -c constraints.txt ...; run_dataflow.sh passes '
-        'them to Dataflow as --requirements_file), or run the driver with the workers\' versions.')
+      "this worker's image codecs differ from the driver's, so its shards would not be "
+      'byte-identical to a run elsewhere: ' + '; '.join(different) + '. Install the versions of '
+      'constraints.txt on the workers (pip install -c constraints.txt ...; run_dataflow.sh passes '
+      "them to Dataflow as --requirements_file), or run the driver with the workers' versions."
+    )

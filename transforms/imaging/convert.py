@@ -1,10 +1,10 @@
 """One input file to one record: the shard writer's per-file conversion, which the driver's samples
 (transforms/split/sample.py) use too, so both give the same bytes.
 
-`convert_file` processes the image (transforms/imaging/image.py `process_image`: decode, orient, RGB,
-resize, crop, JPEG), moves its --bbox_dir boxes onto the stored image and serializes the
-tf.train.Example (transforms/imaging/example.py). A file that gives no record is a `Rejected` with the
-reason rejects.jsonl gives, and the run goes on; reading the bytes is the caller's
+`convert_file` processes the image (transforms/imaging/image.py `process_image`: decode, orient,
+RGB, resize, crop, JPEG), moves its --bbox_dir boxes onto the stored image and serializes the
+tf.train.Example (transforms/imaging/example.py). A file that gives no record is a `Rejected` with
+the reason rejects.jsonl gives, and the run goes on; reading the bytes is the caller's
 (transforms/inputs/input_file.py `read_input`), and `read_reason` words its errors.
 """
 
@@ -34,6 +34,7 @@ class RecordRecipe:
     bbox_dir: --bbox_dir, or None.
     max_file_bytes: --max_file_bytes (transforms/inputs/input_file.py `read_input`).
   """
+
   split_roots: Dict[str, str]
   spec: image.ImageSpec
   file_format: str = file_formats.FileFormat.TFRECORD
@@ -52,6 +53,7 @@ class Converted:
     image: the stored image it holds (size, pixel sums, pHashes).
     boxes_error: why the file's --bbox_dir annotation was ignored (stored without boxes), or None.
   """
+
   record: bytes
   image: image.ProcessedImage
   boxes_error: Optional[str] = None
@@ -65,6 +67,7 @@ class Rejected:
     reason: rejects.jsonl's reason (transforms/metadata/reject_reasons.py).
     error: the exception of an internal error (a bug, `INTERNAL_ERROR`), for the log; else None.
   """
+
   reason: str
   error: Optional[BaseException] = None
 
@@ -86,8 +89,17 @@ def convert_file(ref: ImageRef, data: bytes, recipe: RecordRecipe) -> Union[Conv
     stored = image.process_image(data, recipe.spec)
     boxes, boxes_error = _boxes(ref, stored, recipe)
     texts = recipe.class_texts or {}
-    record = example.build_example(stored.encoded, stored.height, stored.width, ref.key, ref.label,
-                                   ref.synset, texts.get(ref.synset), boxes, stored.phash)
+    record = example.build_example(
+      stored.encoded,
+      stored.height,
+      stored.width,
+      ref.key,
+      ref.label,
+      ref.synset,
+      texts.get(ref.synset),
+      boxes,
+      stored.phash,
+    )
   except image.ImageRejected as e:
     return Rejected(e.reason)
   except Exception as e:  # pylint: disable=broad-except  (a bug must not end an hour of work)

@@ -21,17 +21,33 @@ from typing import Any, List, Optional, Sequence, Tuple
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
 FEATURE_KEYS = (
-    'image/encoded', 'image/format', 'image/height', 'image/width', 'image/channels',
-    'image/colorspace', 'image/filename', 'image/class/label', 'image/class/synset',
-    'image/class/text', 'image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
-    'image/object/bbox/ymax', 'image/object/bbox/label', 'image/phash')
+  'image/encoded',
+  'image/format',
+  'image/height',
+  'image/width',
+  'image/channels',
+  'image/colorspace',
+  'image/filename',
+  'image/class/label',
+  'image/class/synset',
+  'image/class/text',
+  'image/object/bbox/xmin',
+  'image/object/bbox/ymin',
+  'image/object/bbox/xmax',
+  'image/object/bbox/ymax',
+  'image/object/bbox/label',
+  'image/phash',
+)
 _F = descriptor_pb2.FieldDescriptorProto
 MULTI_LABEL_END = '\n'  # ends each label of a `multi_label_synset`
 
 
 def _message(file, name, fields, nested=(), oneof=None):
-  message = file.message_type.add(name=name) if file is not None else descriptor_pb2.DescriptorProto(
-      name=name)
+  message = (
+    file.message_type.add(name=name)
+    if file is not None
+    else descriptor_pb2.DescriptorProto(name=name)
+  )
   for nested_message in nested:
     message.nested_type.add().CopyFrom(nested_message)
   if oneof:
@@ -48,22 +64,38 @@ def _message(file, name, fields, nested=(), oneof=None):
 @functools.lru_cache(maxsize=None)
 def example_class():
   """The tf.train.Example message class (proto3, package tensorflow), without TensorFlow."""
-  file = descriptor_pb2.FileDescriptorProto(name='folder2tfrecord/tf_example.proto',
-                                            package='tensorflow', syntax='proto3')
+  file = descriptor_pb2.FileDescriptorProto(
+    name='folder2tfrecord/tf_example.proto', package='tensorflow', syntax='proto3'
+  )
   repeated, optional = _F.LABEL_REPEATED, _F.LABEL_OPTIONAL
   _message(file, 'BytesList', [('value', 1, repeated, _F.TYPE_BYTES, None)])
   _message(file, 'FloatList', [('value', 1, repeated, _F.TYPE_FLOAT, None)])
   _message(file, 'Int64List', [('value', 1, repeated, _F.TYPE_INT64, None)])
-  _message(file, 'Feature', [('bytes_list', 1, optional, _F.TYPE_MESSAGE, '.tensorflow.BytesList'),
-                             ('float_list', 2, optional, _F.TYPE_MESSAGE, '.tensorflow.FloatList'),
-                             ('int64_list', 3, optional, _F.TYPE_MESSAGE, '.tensorflow.Int64List')],
-           oneof='kind')
-  entry = _message(None, 'FeatureEntry', [('key', 1, optional, _F.TYPE_STRING, None),
-                                          ('value', 2, optional, _F.TYPE_MESSAGE,
-                                           '.tensorflow.Feature')])
+  _message(
+    file,
+    'Feature',
+    [
+      ('bytes_list', 1, optional, _F.TYPE_MESSAGE, '.tensorflow.BytesList'),
+      ('float_list', 2, optional, _F.TYPE_MESSAGE, '.tensorflow.FloatList'),
+      ('int64_list', 3, optional, _F.TYPE_MESSAGE, '.tensorflow.Int64List'),
+    ],
+    oneof='kind',
+  )
+  entry = _message(
+    None,
+    'FeatureEntry',
+    [
+      ('key', 1, optional, _F.TYPE_STRING, None),
+      ('value', 2, optional, _F.TYPE_MESSAGE, '.tensorflow.Feature'),
+    ],
+  )
   entry.options.map_entry = True
-  _message(file, 'Features', [('feature', 1, repeated, _F.TYPE_MESSAGE,
-                               '.tensorflow.Features.FeatureEntry')], nested=[entry])
+  _message(
+    file,
+    'Features',
+    [('feature', 1, repeated, _F.TYPE_MESSAGE, '.tensorflow.Features.FeatureEntry')],
+    nested=[entry],
+  )
   _message(file, 'Example', [('features', 1, optional, _F.TYPE_MESSAGE, '.tensorflow.Features')])
   pool = descriptor_pool.DescriptorPool()
   pool.Add(file)
@@ -90,10 +122,17 @@ def class_names_of(synset: str) -> List[str]:
   return multi[1] if multi else [synset]
 
 
-def build_example(encoded: bytes, height: int, width: int, filename: str, label: int, synset: str,
-                  text: Optional[str] = None,
-                  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
-                  phash: Optional[int] = None) -> bytes:
+def build_example(
+  encoded: bytes,
+  height: int,
+  width: int,
+  filename: str,
+  label: int,
+  synset: str,
+  text: Optional[str] = None,
+  boxes: Optional[Sequence[Tuple[float, float, float, float]]] = None,
+  phash: Optional[int] = None,
+) -> bytes:
   """Serializes one image as a tf.train.Example.
 
   Args:
@@ -102,14 +141,15 @@ def build_example(encoded: bytes, height: int, width: int, filename: str, label:
     filename: path relative to the split's root, stored as UTF-8.
     label: integer class id (label_offset already added).
     synset: the class directory name (an ImageNet synset such as n01440764, or any class name); or a
-      `multi_label_synset` (a multi-label --manifest, transforms/inputs/manifest.py): its labels are then
-      written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its names
-      as bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``; `label` is
-      its first label.
+      `multi_label_synset` (a multi-label --manifest, transforms/inputs/manifest.py): its labels are
+      then written as one int64 list (as Model Garden's `is_multilabel` input reads them) and its
+      names as bytes lists to ``image/class/synset`` and, without `text`, ``image/class/text``;
+      `label` is its first label.
     text: optional human-readable class name for ``image/class/text``.
     boxes: optional bounding boxes (xmin, ymin, xmax, ymax) normalised to the stored image, written
       as ``image/object/bbox/*`` with the image's label, as build_imagenet_data.py does.
-    phash: the stored pixels' perceptual hash (transforms/imaging/perceptual_hash.py), a signed int64 written
+    phash: the stored pixels' perceptual hash (transforms/imaging/perceptual_hash.py), a signed
+    int64 written
       as ``image/phash``; the converter always gives it (None writes no such feature).
   Returns:
     The deterministic serialization of the Example.
@@ -162,6 +202,7 @@ class StoredExample:
   type (records of earlier versions have no `image/phash`); `label` and `synset` are None for a
   multi-label record. Strings are UTF-8, invalid bytes replaced.
   """
+
   encoded: Optional[bytes]
   height: Optional[int]
   width: Optional[int]
@@ -191,11 +232,16 @@ class StoredExample:
 
 
 # StoredExample attribute -> (feature key, value list)
-_FEATURES = {'encoded': ('image/encoded', 'bytes_list'), 'height': ('image/height', 'int64_list'),
-             'width': ('image/width', 'int64_list'), 'label': ('image/class/label', 'int64_list'),
-             'filename': ('image/filename', 'bytes_list'),
-             'synset': ('image/class/synset', 'bytes_list'),
-             'text': ('image/class/text', 'bytes_list'), 'phash': ('image/phash', 'int64_list')}
+_FEATURES = {
+  'encoded': ('image/encoded', 'bytes_list'),
+  'height': ('image/height', 'int64_list'),
+  'width': ('image/width', 'int64_list'),
+  'label': ('image/class/label', 'int64_list'),
+  'filename': ('image/filename', 'bytes_list'),
+  'synset': ('image/class/synset', 'bytes_list'),
+  'text': ('image/class/text', 'bytes_list'),
+  'phash': ('image/phash', 'int64_list'),
+}
 _TEXT = ('filename', 'synset', 'text')
 
 
@@ -220,9 +266,14 @@ def parse_example(record: bytes) -> StoredExample:
   for name in _TEXT:
     if values[name] is not None:
       values[name] = values[name].decode('utf-8', 'replace')
-  return StoredExample(**values, labels=tuple(_all_values(feature_map, 'image/class/label', 'int64_list')),
-                       synsets=tuple(value.decode('utf-8', 'replace') for value in
-                                     _all_values(feature_map, 'image/class/synset', 'bytes_list')))
+  return StoredExample(
+    **values,
+    labels=tuple(_all_values(feature_map, 'image/class/label', 'int64_list')),
+    synsets=tuple(
+      value.decode('utf-8', 'replace')
+      for value in _all_values(feature_map, 'image/class/synset', 'bytes_list')
+    ),
+  )
 
 
 def _all_values(feature_map: Any, key: str, kind: str) -> Sequence[Any]:

@@ -38,18 +38,19 @@ cv2.setNumThreads(1)  # One image per core: Beam workers provide the parallelism
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-# Pillow's own default limit (~89.5 megapixels, a 1024 MiB RGBA image); --max_image_pixels overrides it.
+# Pillow's own default limit (~89.5 megapixels, a 1024 MiB RGBA image); --max_image_pixels overrides
+# it.
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 # The longer side is cropped to at most this multiple of the shorter side before resizing when the
-# aspect ratio is kept (--center_crop 0): a 6000x40 strip resized to shorter side 256 would otherwise
-# be 38400 pixels long.
+# aspect ratio is kept (--center_crop 0): a 6000x40 strip resized to shorter side 256 would
+# otherwise be 38400 pixels long.
 MAX_ASPECT_RATIO = 8
 # Formats we decode. Pillow identifies these from the bytes (magic numbers), not from file names.
 DECODABLE_FORMATS = ('JPEG', 'PNG', 'GIF', 'WEBP', 'TIFF', 'BMP')  # JPEG covers MPO.
 RESAMPLE_FILTERS = {
-    'bilinear': Image.Resampling.BILINEAR,
-    'bicubic': Image.Resampling.BICUBIC,
-    'lanczos': Image.Resampling.LANCZOS,
+  'bilinear': Image.Resampling.BILINEAR,
+  'bicubic': Image.Resampling.BICUBIC,
+  'lanczos': Image.Resampling.LANCZOS,
 }
 _WHITE = (255, 255, 255)
 _EXIF_ORIENTATION = 0x0112
@@ -69,7 +70,8 @@ class ImageSpec:
 
   Attributes:
     resize_shorter_side: target length of the shorter side in pixels; 0 keeps the decoded size.
-    center_crop: side of the centred square crop in pixels (after resizing); 0 keeps the aspect ratio.
+    center_crop: side of the centred square crop in pixels (after resizing); 0 keeps the aspect
+    ratio.
     resize_longer_side: instead of the two above (which must then be 0), scale the longer side down
       to this many pixels, aspect ratio kept, no crop, never up (ffcv's `max_resolution`); 0 = off.
     upscale: False keeps an image smaller than the target at its size (the crop then takes the
@@ -80,6 +82,7 @@ class ImageSpec:
     max_image_pixels: images whose header declares more pixels than this are rejected unread.
     fast: use the DCT-scaling + OpenCV path for JPEG input where it applies (see module docstring).
   """
+
   resize_shorter_side: int = 256
   center_crop: int = 256
   jpeg_quality: int = 90
@@ -91,27 +94,36 @@ class ImageSpec:
 
   def __post_init__(self):
     if min(self.resize_shorter_side, self.center_crop, self.resize_longer_side) < 0:
-      raise ValueError('resize_shorter_side, center_crop and resize_longer_side must be >= 0 (0 '
-                       'disables the step).')
+      raise ValueError(
+        'resize_shorter_side, center_crop and resize_longer_side must be >= 0 (0 '
+        'disables the step).'
+      )
     if self.resize_longer_side and (self.resize_shorter_side or self.center_crop):
       raise ValueError(
-          f'resize_longer_side ({self.resize_longer_side}) excludes resize_shorter_side and '
-          'center_crop: the longer side is scaled and nothing is cropped. Drop one of them.')
+        f'resize_longer_side ({self.resize_longer_side}) excludes resize_shorter_side and '
+        'center_crop: the longer side is scaled and nothing is cropped. Drop one of them.'
+      )
     if 0 < self.resize_shorter_side < self.center_crop:
       raise ValueError(
-          f'center_crop ({self.center_crop}) is larger than resize_shorter_side '
-          f'({self.resize_shorter_side}): the crop would not fit. Lower the crop or raise the side.')
+        f'center_crop ({self.center_crop}) is larger than resize_shorter_side '
+        f'({self.resize_shorter_side}): the crop would not fit. Lower the crop or raise the side.'
+      )
     if not 1 <= self.jpeg_quality <= 100:
       raise ValueError(f'jpeg_quality must be in 1..100, got {self.jpeg_quality}.')
     if self.resample not in RESAMPLE_FILTERS:
-      raise ValueError(f'resample must be one of {sorted(RESAMPLE_FILTERS)}, got {self.resample!r}.')
+      raise ValueError(
+        f'resample must be one of {sorted(RESAMPLE_FILTERS)}, got {self.resample!r}.'
+      )
     if self.max_image_pixels <= 0:
       raise ValueError(f'max_image_pixels must be > 0, got {self.max_image_pixels}.')
 
   def keeps_geometry(self, width: int, height: int) -> bool:
     """True when an image of `width` x `height` needs neither resizing nor cropping: an upright RGB
     baseline JPEG then keeps its own bytes (no generation loss), as in pass-through mode."""
-    return crop_box(width, height, self) == ((0.0, 0.0, float(width), float(height)), (width, height))
+    return crop_box(width, height, self) == (
+      (0.0, 0.0, float(width), float(height)),
+      (width, height),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,11 +142,13 @@ class ProcessedImage:
     orientation: the input's EXIF orientation (1-8) that was applied.
     crop: the region of the upright input that became the output, as normalised
       (left, top, right, bottom) in [0, 1]; used to move bounding boxes.
-    phash: the perceptual hash (transforms/imaging/perceptual_hash.py) of the same pixels the channel sums
+    phash: the perceptual hash (transforms/imaging/perceptual_hash.py) of the same pixels the
+    channel sums
       are taken of, as the signed int64 stored in ``image/phash``.
     crop_phashes: the crop hashes of the same pixels (transforms/imaging/perceptual_hash.py
       `image_hashes`), signed int64s; kept in the shard's sidecar, not in the record.
   """
+
   encoded: bytes
   height: int
   width: int
@@ -176,8 +190,9 @@ def open_image(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
   width, height = image.size
   if width * height > max_image_pixels:
     raise ImageRejected(
-        f'decompression bomb refused from its header: {width}x{height} = {width * height} pixels '
-        f'> --max_image_pixels {max_image_pixels}')
+      f'decompression bomb refused from its header: {width}x{height} = {width * height} pixels '
+      f'> --max_image_pixels {max_image_pixels}'
+    )
   if width < 1 or height < 1:
     raise ImageRejected(f'image has no pixels ({width}x{height})')
   return image
@@ -200,11 +215,11 @@ def process_image(data: bytes, spec: ImageSpec) -> ProcessedImage:
   """Turns one input file's bytes into the JPEG that is stored, following `spec`.
 
   RGB and greyscale JPEGs with the default bilinear filter are decoded by libjpeg-turbo through
-  simplejpeg (strict: any libjpeg warning counts as a failure); every other input, and every JPEG that
-  libjpeg warns about, goes through Pillow, which gives the verdict. Both decoders are libjpeg-turbo with
-  the same settings (accurate integer IDCT, fancy upsampling, the same power-of-two DCT scale), so a file
-  gives the same pixels and the same stored bytes on either path (tested on every sample photo and on
-  fuzzed files).
+  simplejpeg (strict: any libjpeg warning counts as a failure); every other input, and every JPEG
+  that libjpeg warns about, goes through Pillow, which gives the verdict. Both decoders are
+  libjpeg-turbo with the same settings (accurate integer IDCT, fancy upsampling, the same
+  power-of-two DCT scale), so a file gives the same pixels and the same stored bytes on either path
+  (tested on every sample photo and on fuzzed files).
 
   Args:
     data: the file's bytes (any format Pillow decodes from DECODABLE_FORMATS).
@@ -236,6 +251,7 @@ class JpegHeader:
     baseline: sequential (not progressive) coding.
     colorspace: libjpeg's 'YCbCr' or 'Gray' (other colour spaces never get a header).
   """
+
   width: int
   height: int
   orientation: int
@@ -243,20 +259,25 @@ class JpegHeader:
   colorspace: str
 
 
-# SOFn markers: the frame header; 0xC2, 0xC6, 0xCA and 0xCE code progressively (as Pillow reads them).
+# SOFn markers: the frame header; 0xC2, 0xC6, 0xCA and 0xCE code progressively (as Pillow reads
+# them).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _PROGRESSIVE_SOF_MARKERS = frozenset((0xC2, 0xC6, 0xCA, 0xCE))
 _EXIF_PREFIX = b'Exif\x00\x00'
 _XMP_PREFIX = b'http://ns.adobe.com/xap/1.0/\x00'
 
 
-def jpeg_header(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Optional[JpegHeader]:
+def jpeg_header(
+  data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Optional[JpegHeader]:
   """The header of a YCbCr or greyscale JPEG from libjpeg-turbo's header read (simplejpeg) and the
-  markers before the first scan, without Pillow (whose open() and getexif() cost ~0.2-0.7 ms a file).
+  markers before the first scan, without Pillow (whose open() and getexif() cost ~0.2-0.7 ms a
+  file).
 
-  EXIF orientation comes from the first APP1 Exif segment, read with Pillow's `Image.Exif`, as Pillow's
-  own getexif() does. Returns None for anything this cannot answer exactly as Pillow would (not a JPEG,
-  CMYK/YCCK/RGB-coded components, more pixels than `max_image_pixels`, an Exif segment Pillow's parser
+  EXIF orientation comes from the first APP1 Exif segment, read with Pillow's `Image.Exif`, as
+  Pillow's own getexif() does. Returns None for anything this cannot answer exactly as Pillow would
+  (not a JPEG, CMYK/YCCK/RGB-coded components, more pixels than `max_image_pixels`, an Exif segment
+  Pillow's parser
   rejects, an XMP orientation Pillow would honour without an Exif one, a broken marker structure):
   the caller then asks Pillow, whose verdict counts.
   """
@@ -278,8 +299,8 @@ def jpeg_header(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -
       break
     if marker == 0xD9:  # End of image before any scan.
       return None
-    length = int.from_bytes(data[at + 2:at + 4], 'big')
-    segment = data[at + 4:at + 2 + length]
+    length = int.from_bytes(data[at + 2 : at + 4], 'big')
+    segment = data[at + 4 : at + 2 + length]
     if marker == 0xE1 and segment.startswith(_EXIF_PREFIX):
       if exif is not None:
         return None  # Pillow joins several Exif segments into one: let it.
@@ -303,30 +324,51 @@ def jpeg_header(data: bytes, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -
   return JpegHeader(width, height, orientation, sof not in _PROGRESSIVE_SOF_MARKERS, colorspace)
 
 
-def _process_with_libjpeg(data: bytes, header: JpegHeader, spec: ImageSpec
-                          ) -> Optional[ProcessedImage]:
+def _process_with_libjpeg(
+  data: bytes, header: JpegHeader, spec: ImageSpec
+) -> Optional[ProcessedImage]:
   """The fast path for a YCbCr or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
-  decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box, the
-  encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the Pillow
+  decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box,
+  the encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the
+  Pillow
   path then decides, so verdicts stay Pillow's."""
   width, height, orientation = header.width, header.height, header.orientation
   scale = _dct_scale(width, height, spec)
   try:
-    pixels = simplejpeg.decode_jpeg(data, colorspace='RGB', min_height=-(-height // scale),
-                                    min_width=-(-width // scale), strict=True)
+    pixels = simplejpeg.decode_jpeg(
+      data,
+      colorspace='RGB',
+      min_height=-(-height // scale),
+      min_width=-(-width // scale),
+      strict=True,
+    )
   except Exception:  # pylint: disable=broad-except  (Pillow's verdict is the one that counts)
     return None
   if pixels.shape[:2] != (-(-height // scale), -(-width // scale)):
     return None  # Not the scale Pillow's draft() would pick: let Pillow decode.
-  if (header.colorspace == 'YCbCr' and header.baseline and orientation == 1
-      and spec.keeps_geometry(width, height)):
+  if (
+    header.colorspace == 'YCbCr'
+    and header.baseline
+    and orientation == 1
+    and spec.keeps_geometry(width, height)
+  ):
     phash, crop_phashes = image_hashes(pixels)
-    return ProcessedImage(data, height, width, *channel_sums(pixels), 'JPEG', True, orientation,
-                          phash=phash, crop_phashes=crop_phashes)
+    return ProcessedImage(
+      data,
+      height,
+      width,
+      *channel_sums(pixels),
+      'JPEG',
+      True,
+      orientation,
+      phash=phash,
+      crop_phashes=crop_phashes,
+    )
   pixels = _UPRIGHT_VIEW[orientation](pixels)
   source_size = _upright_size((width, height), orientation)
   resized = _resize_and_crop_array(
-      pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size)
+    pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size
+  )
   return _stored(resized, source_size, spec, 'JPEG', orientation)
 
 
@@ -343,8 +385,17 @@ def _process_with_pillow(image: Image.Image, data: bytes, spec: ImageSpec) -> Pr
   if _is_upright_rgb_baseline_jpeg(image) and spec.keeps_geometry(*size):
     pixels = _rgbx_view(rgb)
     phash, crop_phashes = image_hashes(pixels)
-    return ProcessedImage(data, rgb.height, rgb.width, *channel_sums(pixels), source_format, True,
-                          orientation, phash=phash, crop_phashes=crop_phashes)
+    return ProcessedImage(
+      data,
+      rgb.height,
+      rgb.width,
+      *channel_sums(pixels),
+      source_format,
+      True,
+      orientation,
+      phash=phash,
+      crop_phashes=crop_phashes,
+    )
   source_size = _upright_size(size, orientation)
   resized = _resize_and_crop_array(_rgbx_view(rgb), spec, lambda: rgb, source_size)
   return _stored(resized, source_size, spec, source_format, orientation)
@@ -355,8 +406,13 @@ def _upright_size(size: Tuple[int, int], orientation: int) -> Tuple[int, int]:
   return (size[1], size[0]) if orientation >= 5 else size
 
 
-def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, source_format: str,
-            orientation: int) -> ProcessedImage:
+def _stored(
+  resized: np.ndarray,
+  source_size: Tuple[int, int],
+  spec: ImageSpec,
+  source_format: str,
+  orientation: int,
+) -> ProcessedImage:
   """Encodes the resized pixels and describes the stored JPEG; `source_size` is the upright input's
   (width, height) in pixels, before any DCT scaling."""
   encoded = _encode(resized, spec.jpeg_quality)
@@ -365,13 +421,27 @@ def _stored(resized: np.ndarray, source_size: Tuple[int, int], spec: ImageSpec, 
   (left, top, right, bottom), _ = crop_box(width, height, spec)
   crop = (left / width, top / height, right / width, bottom / height)
   phash, crop_phashes = image_hashes(resized)
-  return ProcessedImage(encoded, resized.shape[0], resized.shape[1], sums, squares, source_format,
-                        False, orientation, crop, phash, crop_phashes)
+  return ProcessedImage(
+    encoded,
+    resized.shape[0],
+    resized.shape[1],
+    sums,
+    squares,
+    source_format,
+    False,
+    orientation,
+    crop,
+    phash,
+    crop_phashes,
+  )
 
 
-def stored_pixel_sums(encoded: bytes) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:
+def stored_pixel_sums(
+  encoded: bytes,
+) -> Tuple[np.ndarray, Tuple[int, int, int], Tuple[int, int, int]]:
   """Decodes a stored JPEG as readers do (libjpeg-turbo, accurate integer IDCT, fancy upsampling: the
-  same pixels as Pillow, OpenCV and ``tf.io.decode_jpeg(dct_method='INTEGER_ACCURATE')``) and sums them.
+  same pixels as Pillow, OpenCV and ``tf.io.decode_jpeg(dct_method='INTEGER_ACCURATE')``) and sums
+  them.
 
   Returns:
     (uint8 [H, W, 3] RGB pixels, per-channel sums, per-channel sums of squares); see `channel_sums`.
@@ -414,9 +484,10 @@ def channel_sums(pixels: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, i
   cv2.ipp.setUseIPP(False)
   try:
     for top in range(0, height, rows):
-      block = pixels[top:top + rows]
-      split = cv2.split(block, planes if block.shape[0] == rows else
-                        [plane[:block.shape[0]] for plane in planes])
+      block = pixels[top : top + rows]
+      split = cv2.split(
+        block, planes if block.shape[0] == rows else [plane[: block.shape[0]] for plane in planes]
+      )
       for channel in range(3):
         sums[channel] += int(cv2.norm(split[channel], cv2.NORM_L1))
         squares[channel] += int(cv2.norm(split[channel], cv2.NORM_L2SQR))
@@ -430,8 +501,9 @@ _SCRATCH = threading.local()
 
 
 @functools.lru_cache(maxsize=4096)  # Pure; called up to 3 times an image, and sizes repeat.
-def crop_box(width: int, height: int, spec: ImageSpec) -> Tuple[Tuple[float, float, float, float],
-                                                                Tuple[int, int]]:
+def crop_box(
+  width: int, height: int, spec: ImageSpec
+) -> Tuple[Tuple[float, float, float, float], Tuple[int, int]]:
   """Geometry of resize-then-centre-crop, expressed on the source image.
 
   Args:
@@ -481,8 +553,9 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 def _encode(pixels: np.ndarray, quality: int) -> bytes:
   """Baseline 4:2:0 JPEG of uint8 [H, W, 3] RGB or [H, W, 4] RGBX pixels (X is padding)."""
   colorspace = 'RGBX' if pixels.shape[2] == 4 else 'RGB'
-  return simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=quality, colorspace=colorspace,
-                                colorsubsampling='420')
+  return simplejpeg.encode_jpeg(
+    np.ascontiguousarray(pixels), quality=quality, colorspace=colorspace, colorsubsampling='420'
+  )
 
 
 def _rgbx_view(image: Image.Image) -> np.ndarray:
@@ -495,8 +568,12 @@ def _rgbx_view(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert('RGBX'))
 
 
-def _resize_and_crop_array(pixels: np.ndarray, spec: ImageSpec, as_image: Callable[[], Image.Image],
-                           source_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+def _resize_and_crop_array(
+  pixels: np.ndarray,
+  spec: ImageSpec,
+  as_image: Callable[[], Image.Image],
+  source_size: Optional[Tuple[int, int]] = None,
+) -> np.ndarray:
   """Resize-then-centre-crop of upright uint8 [H, W, C] pixels (C = 3 RGB or 4 RGBX).
 
   `source_size` is the upright input's (width, height) when `pixels` is a DCT-scaled decode of it:
@@ -517,8 +594,8 @@ def _resize_and_crop_array(pixels: np.ndarray, spec: ImageSpec, as_image: Callab
     return pixels
   if spec.fast and spec.resample == 'bilinear' and 1.0 <= factor < 2.0:
     # The crop box rounded to whole source pixels (< 0.5 px, so < 0.5 output px when downscaling),
-    # then one bilinear step of < 2x. Upscaling takes Pillow's exact box instead: there half a source
-    # pixel would be up to half the output (a 2x3 image blown up to 256x256).
+    # then one bilinear step of < 2x. Upscaling takes Pillow's exact box instead: there half a
+    # source pixel would be up to half the output (a 2x3 image blown up to 256x256).
     (x0, x1), (y0, y1) = _whole_pixels(left, right, width), _whole_pixels(top, bottom, height)
     return cv2.resize(_opencv_layout(pixels[y0:y1, x0:x1]), size, interpolation=cv2.INTER_LINEAR)
   return _rgbx_view(as_image().resize(size, RESAMPLE_FILTERS[spec.resample], box=box))
@@ -549,9 +626,9 @@ def _dct_scale(width: int, height: int, spec: ImageSpec) -> int:
   bilinear path: the largest s in (1, 2, 4, 8) that keeps the decode at or above the target on the
   side the policy fixes (min(width, height) // resize_shorter_side >= s, or max(width, height) //
   resize_longer_side >= s); 1 for every other filter and policy. The shorter side also keeps at
-  least 8 pixels per scale step (min(width, height) // 8 >= s): libjpeg scales whole 8x8 blocks, so in
-  a narrower image the edge padding of its one partial block would become part of the picture (a 5 px
-  wide strip at 1/4 came out 40% darker).
+  least 8 pixels per scale step (min(width, height) // 8 >= s): libjpeg scales whole 8x8 blocks, so
+  in a narrower image the edge padding of its one partial block would become part of the picture (a
+  5 px wide strip at 1/4 came out 40% darker).
   """
   if not (spec.fast and spec.resample == 'bilinear'):
     return 1
@@ -565,21 +642,23 @@ def _dct_scale(width: int, height: int, spec: ImageSpec) -> int:
   return next(s for s in (8, 4, 2, 1) if ratio >= s or s == 1)
 
 
-# EXIF orientation -> the view of the stored [H, W, C] array that is upright (as ImageOps.exif_transpose).
+# EXIF orientation -> the view of the stored [H, W, C] array that is upright (as
+# ImageOps.exif_transpose).
 _UPRIGHT_VIEW = {
-    1: lambda a: a,
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
-    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
-    8: lambda a: a.transpose(1, 0, 2)[::-1],
+  1: lambda a: a,
+  2: lambda a: a[:, ::-1],
+  3: lambda a: a[::-1, ::-1],
+  4: lambda a: a[::-1],
+  5: lambda a: a.transpose(1, 0, 2),
+  6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+  7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+  8: lambda a: a.transpose(1, 0, 2)[::-1],
 }
 
 
-def _to_upright_rgb(image: Image.Image, draft_size: Optional[Tuple[int, int]]
-                    ) -> Tuple[Image.Image, int]:
+def _to_upright_rgb(
+  image: Image.Image, draft_size: Optional[Tuple[int, int]]
+) -> Tuple[Image.Image, int]:
   """Decodes the first frame completely, applies EXIF orientation and converts to RGB uint8.
 
   Returns:

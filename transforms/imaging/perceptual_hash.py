@@ -29,10 +29,14 @@ _HALVE_WHILE_SIDE = 4 * REDUCED_SIDE  # area-halve in colour while both sides ar
 _BITS = 64
 _UNSIGNED = (1 << _BITS) - 1
 
-# Rows 0..7 of the unnormalised DCT-II matrix of length 32: coefficient k of x is
-# sum_n x[n] cos(pi k (2n + 1) / 64) (scipy's type-2 DCT without its factor 2, which no bit depends on).
-_DCT_ROWS = np.cos(np.pi * np.arange(HASH_SIDE)[:, None] * (2 * np.arange(REDUCED_SIDE)[None, :] + 1)
-                   / (2 * REDUCED_SIDE))
+# Rows 0..7 of the unnormalised DCT-II matrix of length 32: coefficient k of x is sum_n x[n] cos(pi
+# k (2n + 1) / 64) (scipy's type-2 DCT without its factor 2, which no bit depends on).
+_DCT_ROWS = np.cos(
+  np.pi
+  * np.arange(HASH_SIDE)[:, None]
+  * (2 * np.arange(REDUCED_SIDE)[None, :] + 1)
+  / (2 * REDUCED_SIDE)
+)
 _GREY = {3: cv2.COLOR_RGB2GRAY, 4: cv2.COLOR_RGBA2GRAY}
 CROP_VIEW_PIXELS = 29  # pixels of the REDUCED_SIDE a crop hash's view keeps, each side
 CROP_VIEW = CROP_VIEW_PIXELS / REDUCED_SIDE  # fraction of each side a crop hash's view keeps
@@ -51,11 +55,14 @@ def _view_dct_rows(start: float) -> np.ndarray:
   pixel n's weight is the fraction of [n, n + 1) inside the view, its phase that of its centre."""
   n = np.arange(REDUCED_SIDE)
   inside = np.clip(np.minimum(n + 1, start + CROP_VIEW_PIXELS) - np.maximum(n, start), 0, 1)
-  return inside * np.cos(np.pi * np.arange(HASH_SIDE)[:, None] * (n + 0.5 - start) / CROP_VIEW_PIXELS)
+  return inside * np.cos(
+    np.pi * np.arange(HASH_SIDE)[:, None] * (n + 0.5 - start) / CROP_VIEW_PIXELS
+  )
 
 
 _VIEW_ROWS = {f: _view_dct_rows((REDUCED_SIDE - CROP_VIEW_PIXELS) * f) for f in (0.0, 0.5, 1.0)}
-# View v's coefficients: rows 8v..8v+7 of `_LEFT` @ reduced @ `_RIGHT_T`[v] (the whole image: v = 0).
+# View v's coefficients: rows 8v..8v+7 of `_LEFT` @ reduced @ `_RIGHT_T`[v] (the whole image: v =
+# 0).
 _LEFT = np.concatenate([_DCT_ROWS] + [_VIEW_ROWS[top] for top, _ in CROP_ORIGINS])
 _RIGHT_T = np.stack([_DCT_ROWS.T] + [_VIEW_ROWS[left].T for _, left in CROP_ORIGINS])
 
@@ -75,14 +82,15 @@ def image_hashes(pixels: np.ndarray) -> Tuple[int, Tuple[int, ...]]:
   """pHash of the whole image and the crop hashes (module docstring) of the same pixels.
 
   Returns:
-    (image/phash, (centre, top-left, top-right, bottom-left, bottom-right crop hash)), signed int64s;
-    the first is `perceptual_hash(pixels)`.
+    (image/phash, (centre, top-left, top-right, bottom-left, bottom-right crop hash)), signed
+    int64s; the first is `perceptual_hash(pixels)`.
   Raises:
     ValueError: not a uint8 [H, W, 3 or 4] array.
   """
   reduced = _reduce(_grey(pixels)).astype(np.float64)
-  coefficients = (np.dot(_LEFT, reduced).reshape(_VIEWS, HASH_SIDE, REDUCED_SIDE) @ _RIGHT_T).reshape(
-      _VIEWS, -1)
+  coefficients = (
+    np.dot(_LEFT, reduced).reshape(_VIEWS, HASH_SIDE, REDUCED_SIDE) @ _RIGHT_T
+  ).reshape(_VIEWS, -1)
   # Step 5 on each row: the median of 64 values is the mean of the 32nd and 33rd smallest, here a
   # product with `_MEDIAN` (0.5 a + 0.5 b plus exact zeros: one rounding, equal to (a + b) / 2 in
   # binary floating point, halving being exact).
@@ -142,4 +150,3 @@ def hamming_distance(first: int, second: int) -> int:
 def as_uint64(values) -> np.ndarray:
   """Stored hashes (signed int64 values) as a numpy uint64 array of their bits."""
   return np.asarray(values, dtype=np.int64).view(np.uint64)
-

@@ -48,6 +48,7 @@ class ShardInputs:
     labels_sha256: hex SHA-256 of the class texts' digest, then `name NUL label NUL synset` lines.
     listing_sum: hex of the shard's sum of per-file listing hashes (module docstring).
   """
+
   files: int
   bytes: int
   names_sha256: str
@@ -89,8 +90,9 @@ def shard_inputs(refs: Iterable[ImageRef], class_texts: str = '') -> ShardInputs
     files += 1
     total += ref.size
     listing = (listing + _listing_item(ref)) % _MODULUS
-  return ShardInputs(files, total, names.hexdigest(), stamps.hexdigest(), labels.hexdigest(),
-                     f'{listing:064x}')
+  return ShardInputs(
+    files, total, names.hexdigest(), stamps.hexdigest(), labels.hexdigest(), f'{listing:064x}'
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +104,7 @@ class InputFingerprint:
     bytes: their total size in bytes.
     listing_sha256: the listing hash (module docstring), 64 hex digits.
   """
+
   files: int = 0
   bytes: int = 0
   listing_sha256: str = '0' * 64
@@ -113,4 +116,3 @@ class InputFingerprint:
 
   def to_json(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
-

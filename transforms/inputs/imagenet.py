@@ -57,23 +57,30 @@ def read_ground_truth(path: str, synsets_path: Optional[str] = None) -> Dict[str
   first = text.lstrip().split('\n', 1)[0]
   if first.startswith('ImageId'):
     rows = csv.DictReader(io.StringIO(text))
-    return {row['ImageId']: row['PredictionString'].split()[0] for row in rows
-            if row.get('PredictionString')}
+    return {
+      row['ImageId']: row['PredictionString'].split()[0]
+      for row in rows
+      if row.get('PredictionString')
+    }
   lines = [line.strip() for line in text.splitlines() if line.strip()]
   if all(_SYNSET.match(line) for line in lines):
     return {_validation_stem(i): synset for i, synset in enumerate(lines, start=1)}
   if not all(line.isdigit() for line in lines):
-    raise AnnotationError(f'{path}: expected LOC_val_solution.csv, one class ID per line, or one '
-                          'synset per line.')
+    raise AnnotationError(
+      f'{path}: expected LOC_val_solution.csv, one class ID per line, or one synset per line.'
+    )
   if not synsets_path:
-    raise AnnotationError(f'{path} holds class IDs: also pass --ground_truth_synsets (the synset '
-                          'list whose line k is the synset of ID k, e.g. LOC_synset_mapping.txt).')
+    raise AnnotationError(
+      f'{path} holds class IDs: also pass --ground_truth_synsets (the synset '
+      'list whose line k is the synset of ID k, e.g. LOC_synset_mapping.txt).'
+    )
   synsets = [line.split()[0] for line in read_text(synsets_path).splitlines() if line.strip()]
   try:
     return {_validation_stem(i): synsets[int(line) - 1] for i, line in enumerate(lines, start=1)}
   except IndexError:
-    raise AnnotationError(f'{path} has class IDs beyond the {len(synsets)} lines of '
-                          f'{synsets_path}') from None
+    raise AnnotationError(
+      f'{path} has class IDs beyond the {len(synsets)} lines of {synsets_path}'
+    ) from None
 
 
 def read_class_texts(path: str) -> Dict[str, str]:
@@ -105,7 +112,9 @@ def parse_voc_xml(data: bytes) -> List[Box]:
   boxes = []
   for box in root.iter('bndbox'):
     xmin, ymin, xmax, ymax = (float(box.findtext(k)) for k in ('xmin', 'ymin', 'xmax', 'ymax'))
-    boxes.append((_clip(xmin / width), _clip(ymin / height), _clip(xmax / width), _clip(ymax / height)))
+    boxes.append(
+      (_clip(xmin / width), _clip(ymin / height), _clip(xmax / width), _clip(ymax / height))
+    )
   return boxes
 
 
@@ -115,8 +124,16 @@ def _clip(value: float) -> float:
 
 def _orient_point(x: float, y: float, orientation: int) -> Tuple[float, float]:
   """Where a normalised stored-frame point lands once EXIF `orientation` is applied (EXIF 2.32 4.6.4)."""
-  return {1: (x, y), 2: (1 - x, y), 3: (1 - x, 1 - y), 4: (x, 1 - y), 5: (y, x), 6: (1 - y, x),
-          7: (1 - y, 1 - x), 8: (y, 1 - x)}[orientation]
+  return {
+    1: (x, y),
+    2: (1 - x, y),
+    3: (1 - x, 1 - y),
+    4: (x, 1 - y),
+    5: (y, x),
+    6: (1 - y, x),
+    7: (1 - y, 1 - x),
+    8: (y, 1 - x),
+  }[orientation]
 
 
 def map_boxes(boxes: Sequence[Box], orientation: int, crop: Box) -> List[Box]:
@@ -132,7 +149,10 @@ def map_boxes(boxes: Sequence[Box], orientation: int, crop: Box) -> List[Box]:
   left, top, right, bottom = crop
   mapped = []
   for xmin, ymin, xmax, ymax in boxes:
-    (x0, y0), (x1, y1) = _orient_point(xmin, ymin, orientation), _orient_point(xmax, ymax, orientation)
+    (x0, y0), (x1, y1) = (
+      _orient_point(xmin, ymin, orientation),
+      _orient_point(xmax, ymax, orientation),
+    )
     x0, x1 = sorted((x0, x1))
     y0, y1 = sorted((y0, y1))
     x0, x1 = (_clip((x - left) / (right - left)) for x in (x0, x1))
@@ -145,7 +165,10 @@ def map_boxes(boxes: Sequence[Box], orientation: int, crop: Box) -> List[Box]:
 def annotation_paths(bbox_dir: str, synset: str, filename: str) -> List[str]:
   """Where a file's VOC annotation may be: <bbox_dir>/<synset>/<stem>.xml, then <bbox_dir>/<stem>.xml."""
   stem = filename.rsplit('/', 1)[-1].rsplit('.', 1)[0]
-  return [FileSystems.join(bbox_dir, synset, stem + '.xml'), FileSystems.join(bbox_dir, stem + '.xml')]
+  return [
+    FileSystems.join(bbox_dir, synset, stem + '.xml'),
+    FileSystems.join(bbox_dir, stem + '.xml'),
+  ]
 
 
 def read_boxes(bbox_dir: str, synset: str, filename: str) -> Optional[List[Box]]:

@@ -1,7 +1,8 @@
 """Opening an input file safely: only regular files, never more than --max_file_bytes.
 
-Every reader of an input file (the shard writer, the driver's sample in transforms/split/sample.py, the
-exact-duplicate hashes of transforms/duplicates/exact.py) opens it through `open_input` or `read_input`,
+Every reader of an input file (the shard writer, the driver's sample in transforms/split/sample.py,
+the exact-duplicate hashes of transforms/duplicates/exact.py) opens it through `open_input` or
+`read_input`,
 so that one check decides, BEFORE the file is opened, what may be read:
   * local paths: `os.stat` (it follows symbolic links, so a link is judged by its target). A FIFO, a
     socket, a character or block device (e.g. a link to /dev/zero) is refused: opening a FIFO blocks
@@ -29,8 +30,12 @@ from apache_beam.io.localfilesystem import LocalFileSystem
 MIB = 1 << 20
 DEFAULT_MAX_FILE_BYTES = 256 * MIB  # --max_file_bytes: 268435456 bytes
 NOT_UTF8_NAME = 'file name is not valid UTF-8 (shown with \\x escapes)'
-_KINDS = ((stat.S_ISFIFO, 'FIFO'), (stat.S_ISSOCK, 'socket'), (stat.S_ISCHR, 'character device'),
-          (stat.S_ISBLK, 'block device'))
+_KINDS = (
+  (stat.S_ISFIFO, 'FIFO'),
+  (stat.S_ISSOCK, 'socket'),
+  (stat.S_ISCHR, 'character device'),
+  (stat.S_ISBLK, 'block device'),
+)
 
 
 class InputFileError(OSError):
@@ -85,8 +90,9 @@ def _is_local(filesystem: FileSystem) -> bool:
   return isinstance(filesystem, LocalFileSystem)
 
 
-def check_input(path: str, max_bytes: int, size: Optional[int] = None,
-                filesystem: Optional[FileSystem] = None) -> int:
+def check_input(
+  path: str, max_bytes: int, size: Optional[int] = None, filesystem: Optional[FileSystem] = None
+) -> int:
   """Raises InputFileError when `path` must not be read (module docstring); nothing is opened.
 
   Args:
@@ -116,8 +122,9 @@ def check_input(path: str, max_bytes: int, size: Optional[int] = None,
 
 
 @contextlib.contextmanager
-def open_input(path: str, max_bytes: int, size: Optional[int] = None,
-               filesystem: Optional[FileSystem] = None) -> Iterator[BinaryIO]:
+def open_input(
+  path: str, max_bytes: int, size: Optional[int] = None, filesystem: Optional[FileSystem] = None
+) -> Iterator[BinaryIO]:
   """The file opened for reading (uncompressed) after `check_input`; read at most `max_bytes` + 1.
 
   Raises:
@@ -130,8 +137,9 @@ def open_input(path: str, max_bytes: int, size: Optional[int] = None,
     yield src
 
 
-def read_input(path: str, max_bytes: int, size: Optional[int] = None,
-               filesystem: Optional[FileSystem] = None) -> bytes:
+def read_input(
+  path: str, max_bytes: int, size: Optional[int] = None, filesystem: Optional[FileSystem] = None
+) -> bytes:
   """The whole file's bytes after `check_input` (at most `max_bytes` of them).
 
   Raises:

@@ -63,15 +63,19 @@ def read_labels_file(path: str) -> Dict[str, int]:
   names = [name for name, _ in pairs]
   unsafe = [n for n in names if '/' in n or '\\' in n or n in ('.', '..') or is_hidden(n)]
   if unsafe:
-    raise InputError(f'--labels_file {path} has names that are not class folder names: {unsafe[:5]} '
-                     '(no slashes, no leading dot).')
+    raise InputError(
+      f'--labels_file {path} has names that are not class folder names: {unsafe[:5]} '
+      '(no slashes, no leading dot).'
+    )
   _refuse_repeats(path, 'lists these classes twice', names)
   label_map = dict(pairs)
   missing = set(range(max(label_map.values()) + 1)) - set(label_map.values())
   clashes = sorted(n for n in (PLACEHOLDER.format(id=i) for i in missing) if n in label_map)
   if clashes:
-    raise InputError(f'--labels_file {path}: {clashes[:3]} is the placeholder name of an id the map '
-                     'leaves out; rename the class or give every id.')
+    raise InputError(
+      f'--labels_file {path}: {clashes[:3]} is the placeholder name of an id the map '
+      'leaves out; rename the class or give every id.'
+    )
   return label_map
 
 
@@ -87,9 +91,11 @@ def _text_names(path: str, text: str) -> List[str]:
     if not name or name.startswith('#'):
       continue
     if name in first_line:
-      raise InputError(f'--labels_file {path} names class {name!r} twice, on lines '
-                       f'{first_line[name]} and {number}; each class must have one line (its label '
-                       'id is its position among the classes).')
+      raise InputError(
+        f'--labels_file {path} names class {name!r} twice, on lines '
+        f'{first_line[name]} and {number}; each class must have one line (its label '
+        'id is its position among the classes).'
+      )
     first_line[name] = number
   return list(first_line)
 
@@ -99,14 +105,21 @@ def _json_pairs(path: str, text: str) -> List[Tuple[str, int]]:
   try:
     pairs = json.loads(text, object_pairs_hook=lambda items: items)
   except ValueError as e:
-    raise InputError(f'--labels_file {path} starts with "{{" but is not a JSON object: {e}') from None
+    raise InputError(
+      f'--labels_file {path} starts with "{{" but is not a JSON object: {e}'
+    ) from None
   if not isinstance(pairs, list) or any(not isinstance(name, str) for name, _ in pairs):
     raise InputError(f'--labels_file {path} must be one JSON object {{"class name": id, ...}}.')
-  bad = [(name, label) for name, label in pairs
-         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= MAX_LABEL_ID]
+  bad = [
+    (name, label)
+    for name, label in pairs
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= MAX_LABEL_ID
+  ]
   if bad:
-    raise InputError(f'--labels_file {path}: ids must be integers from 0 to {MAX_LABEL_ID}; got '
-                     + ', '.join(f'{name!r}: {label!r}' for name, label in bad[:5]))
+    raise InputError(
+      f'--labels_file {path}: ids must be integers from 0 to {MAX_LABEL_ID}; got '
+      + ', '.join(f'{name!r}: {label!r}' for name, label in bad[:5])
+    )
   _refuse_repeats(path, 'gives these ids to more than one class', [label for _, label in pairs])
   return pairs
 

@@ -27,7 +27,13 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.inputs.input_file import NOT_UTF8_NAME, escaped, is_utf8, stat_error_reason, stat_problem
+from transforms.inputs.input_file import (
+  NOT_UTF8_NAME,
+  escaped,
+  is_utf8,
+  stat_error_reason,
+  stat_problem,
+)
 from transforms.output.layout import join
 from transforms.paths import is_remote
 from transforms.records import Reject
@@ -36,15 +42,18 @@ from transforms.split.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef
 VALIDATION_DIR_NAMES = ('validation', 'val')
 _LOGGER = logging.getLogger(__name__)
 REJECTS_TAG = 'rejects'
-LEFT_BEHIND_TAG = 'left_behind'  # the kind (`left_behind_kind`) of each skipped entry of a class folder
+# the kind (`left_behind_kind`) of each skipped entry of a class folder
+LEFT_BEHIND_TAG = 'left_behind'
 NOT_IN_CLASS_FOLDER = 'not in a class folder'
 # Metric counters 'left behind: <kind>' of the graph's listing (namespace METRICS_NAMESPACE).
 METRICS_NAMESPACE = 'folder2tfrecord'
 LEFT_BEHIND_COUNTER = 'left behind: '
 # Names (compared in lower case) that tools write into folders they show: macOS Finder, Windows
 # Explorer, Jupyter, zip on macOS, this converter's own work folder.
-_LEFT_BEHIND_NAMES = {name.lower(): name for name in (
-    '.DS_Store', 'Thumbs.db', 'desktop.ini', '__MACOSX', '.ipynb_checkpoints', '_work')}
+_LEFT_BEHIND_NAMES = {
+  name.lower(): name
+  for name in ('.DS_Store', 'Thumbs.db', 'desktop.ini', '__MACOSX', '.ipynb_checkpoints', '_work')
+}
 
 
 class InputError(ValueError):
@@ -55,6 +64,7 @@ class InputError(ValueError):
 class Layout:
   """Where each split's class folders are: {split: root}; split UNSPLIT when there are no split
   folders. `flat_validation`: the validation root holds images, not class folders."""
+
   split_roots: Dict[str, str]
   flat_validation: bool = False
 
@@ -90,7 +100,7 @@ def relative(path: str, base: str) -> str:
   base = base.rstrip('/') + '/'
   if not path.startswith(base):
     raise ValueError(f'{path} is not under {base}')
-  return path[len(base):].replace('\\', '/')
+  return path[len(base) :].replace('\\', '/')
 
 
 def is_hidden(name: str) -> bool:
@@ -127,9 +137,11 @@ class Entry(NamedTuple):
     mtime_us: modification time of a file in integer microseconds since the Unix epoch, as the file
       system reports it in the listing (local: st_mtime_ns; S3/GCS: the object's last-modified time,
       S3 to the second); 0 for a folder or when the store gives none.
-    problem: why the entry cannot be read as a file (its reject reason: a broken link, a FIFO, a name
+    problem: why the entry cannot be read as a file (its reject reason: a broken link, a FIFO, a
+    name
       that is not UTF-8, ...), decided from os.stat without opening it; None when it can.
   """
+
   path: str
   name: str
   is_folder: bool
@@ -139,7 +151,8 @@ class Entry(NamedTuple):
 
 
 def _local_entry(entry: os.DirEntry) -> Entry:
-  """One os.scandir entry, stat'ed through links (transforms/inputs/input_file.py decides what is readable)."""
+  """One os.scandir entry, stat'ed through links (transforms/inputs/input_file.py decides what is
+  readable)."""
   try:
     info = entry.stat()
   except OSError as e:  # A broken link, a link loop, a file deleted meanwhile.
@@ -155,11 +168,11 @@ def _local_entry(entry: os.DirEntry) -> Entry:
 def list_entries(directory: str) -> List[Entry]:
   """Entries directly under `directory`, hidden names excluded, sorted by name.
 
-  Local folders are read with os.scandir (Beam's local glob does not return folders) and one stat per
-  entry, through links (size, mtime and `Entry.problem`); object stores through FileSystems.match of
-  `<dir>/**` (Beam's `*` does not cross '/'; its S3 and GCS listings fetch the whole prefix either
-  way, with each object's size and last-modified time), where a "folder" is the first component of a
-  deeper object name.
+  Local folders are read with os.scandir (Beam's local glob does not return folders) and one stat
+  per entry, through links (size, mtime and `Entry.problem`); object stores through
+  FileSystems.match of `<dir>/**` (Beam's `*` does not cross '/'; its S3 and GCS listings fetch the
+  whole prefix either way, with each object's size and last-modified time), where a "folder" is the
+  first component of a deeper object name.
 
   Raises:
     InputError: the folder cannot be listed.
@@ -200,8 +213,13 @@ def _scan(directory: str) -> List[Entry]:
       if '/' in rel:
         entries[name] = Entry(join(directory, name), name, True)
       elif name not in entries:
-        entries[name] = Entry(metadata.path, name, False, metadata.size_in_bytes,
-                              round((metadata.last_updated_in_seconds or 0.0) * 1e6))
+        entries[name] = Entry(
+          metadata.path,
+          name,
+          False,
+          metadata.size_in_bytes,
+          round((metadata.last_updated_in_seconds or 0.0) * 1e6),
+        )
   return [entries[name] for name in sorted(entries) if name]
 
 
@@ -216,7 +234,8 @@ def discover_layout(input_root: str, labelled_validation: bool = False) -> Layou
   """Decides between the one-pool and the explicit-split layouts.
 
   Args:
-    labelled_validation: --validation_ground_truth was given: a validation folder that holds images is
+    labelled_validation: --validation_ground_truth was given: a validation folder that holds images
+    is
       the flat ImageNet layout even when it also holds folders (those become rejects); without it, a
       validation folder is flat only when it holds images and no folder.
   Raises:
@@ -225,8 +244,10 @@ def discover_layout(input_root: str, labelled_validation: bool = False) -> Layou
   try:
     dirs, _ = list_children(input_root)
   except InputError as e:
-    raise InputError(f'--input {input_root} cannot be read ({e}). Point --input at a folder of class '
-                     'folders (root/<class>/<image>).') from None
+    raise InputError(
+      f'--input {input_root} cannot be read ({e}). Point --input at a folder of class '
+      'folders (root/<class>/<image>).'
+    ) from None
   validation = next((d for d in VALIDATION_DIR_NAMES if d in dirs), None)
   if TRAIN in dirs and (validation or TEST in dirs):
     roots = {TRAIN: join(input_root, TRAIN)}
@@ -240,19 +261,27 @@ def discover_layout(input_root: str, labelled_validation: bool = False) -> Layou
       if test_dirs or not test_files:
         roots[TEST] = join(input_root, TEST)
       else:
-        _LOGGER.warning('Skipping %s: it holds %d files but no class folders (an unlabelled test '
-                        'set, as ImageNet\'s); only root/test/<class>/<image> is converted.',
-                        join(input_root, TEST), len(test_files))
+        _LOGGER.warning(
+          'Skipping %s: it holds %d files but no class folders (an unlabelled test '
+          "set, as ImageNet's); only root/test/<class>/<image> is converted.",
+          join(input_root, TEST),
+          len(test_files),
+        )
     return Layout(roots, flat_validation=flat_validation)
   if not dirs:
     raise InputError(
-        f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
-        'root/train/<class>/... with root/validation/<class>/... and/or root/test/<class>/...).')
+      f'--input {input_root} holds no class folders. Expected root/<class>/<image> (or '
+      'root/train/<class>/... with root/validation/<class>/... and/or root/test/<class>/...).'
+    )
   return Layout({UNSPLIT: input_root})
 
 
-def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], label_offset: int,
-                   ground_truth: Optional[Dict[str, str]] = None) -> Iterable:
+def list_class_dir(
+  element: Tuple[str, str, str],
+  label_map: Dict[str, int],
+  label_offset: int,
+  ground_truth: Optional[Dict[str, str]] = None,
+) -> Iterable:
   """Lists one class folder: yields ImageRef for files, tagged rejects for everything else.
 
   Args:
@@ -270,19 +299,33 @@ def list_class_dir(element: Tuple[str, str, str], label_map: Dict[str, int], lab
   for entry in entries:
     if synset not in label_map:
       yield beam.pvalue.TaggedOutput(
-          REJECTS_TAG, Reject.of(entry.path, split, f'class {synset!r} is not in --labels_file'))
+        REJECTS_TAG, Reject.of(entry.path, split, f'class {synset!r} is not in --labels_file')
+      )
     elif entry.is_folder:
-      yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(
-          entry.path, split, 'nested folder: only root/<class>/<image> is read'))
+      yield beam.pvalue.TaggedOutput(
+        REJECTS_TAG,
+        Reject.of(entry.path, split, 'nested folder: only root/<class>/<image> is read'),
+      )
     elif entry.problem:
       yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, entry.problem))
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, f'{synset}/{entry.name}',
-                     entry.size, entry.mtime_us)
+      yield ImageRef(
+        split,
+        label_map[synset] + label_offset,
+        synset,
+        f'{synset}/{entry.name}',
+        entry.size,
+        entry.mtime_us,
+      )
 
 
-def _list_flat_dir(split: str, entries: List[Entry], label_map: Dict[str, int], label_offset: int,
-                   ground_truth: Dict[str, str]) -> Iterable:
+def _list_flat_dir(
+  split: str,
+  entries: List[Entry],
+  label_map: Dict[str, int],
+  label_offset: int,
+  ground_truth: Dict[str, str],
+) -> Iterable:
   for entry in entries:
     synset = ground_truth.get(entry.name.rsplit('.', 1)[0])
     if entry.is_folder:
@@ -294,14 +337,16 @@ def _list_flat_dir(split: str, entries: List[Entry], label_map: Dict[str, int], 
     elif synset not in label_map:
       reason = f'ground-truth class {synset!r} is not in the label map'
     else:
-      yield ImageRef(split, label_map[synset] + label_offset, synset, entry.name, entry.size,
-                     entry.mtime_us)
+      yield ImageRef(
+        split, label_map[synset] + label_offset, synset, entry.name, entry.size, entry.mtime_us
+      )
       continue
     yield beam.pvalue.TaggedOutput(REJECTS_TAG, Reject.of(entry.path, split, reason))
 
 
 class Listed(NamedTuple):
   """ListImages' outputs: ImageRefs, and Rejects (the class folders' and `loose_files`)."""
+
   images: beam.PCollection
   rejects: beam.PCollection
 
@@ -318,25 +363,37 @@ class ListImages(beam.PTransform):
   'left behind: <kind>' (namespace METRICS_NAMESPACE).
   """
 
-  def __init__(self, layout: Layout, class_dirs: Dict[str, List[str]], label_map: Dict[str, int],
-               label_offset: int, ground_truth: Optional[Dict[str, str]] = None,
-               loose_files: Iterable[Reject] = ()):
+  def __init__(
+    self,
+    layout: Layout,
+    class_dirs: Dict[str, List[str]],
+    label_map: Dict[str, int],
+    label_offset: int,
+    ground_truth: Optional[Dict[str, str]] = None,
+    loose_files: Iterable[Reject] = (),
+  ):
     """`loose_files`: Rejects the driver found beside the class folders (InputSurvey)."""
     super().__init__()
     self._loose_files = list(loose_files)
     self._ground_truth = ground_truth
-    self._elements = sorted((split, layout.split_roots[split], synset)
-                            for split, synsets in class_dirs.items() for synset in synsets)
+    self._elements = sorted(
+      (split, layout.split_roots[split], synset)
+      for split, synsets in class_dirs.items()
+      for synset in synsets
+    )
     self._label_map = label_map
     self._label_offset = label_offset
 
   def expand(self, pbegin):
-    listed = (pbegin
-              | 'ClassFolders' >> beam.Create(self._elements)
-              | 'SpreadFolders' >> beam.Reshuffle()
-              | 'ListClassFolder' >> beam.FlatMap(
-                  list_class_dir, self._label_map, self._label_offset, self._ground_truth
-              ).with_output_types(ImageRef).with_outputs(REJECTS_TAG, LEFT_BEHIND_TAG, main='images'))
+    listed = (
+      pbegin
+      | 'ClassFolders' >> beam.Create(self._elements)
+      | 'SpreadFolders' >> beam.Reshuffle()
+      | 'ListClassFolder'
+      >> beam.FlatMap(list_class_dir, self._label_map, self._label_offset, self._ground_truth)
+      .with_output_types(ImageRef)
+      .with_outputs(REJECTS_TAG, LEFT_BEHIND_TAG, main='images')
+    )
     _ = listed[LEFT_BEHIND_TAG] | 'CountLeftBehind' >> beam.Map(_count_left_behind)
     loose = pbegin | 'LooseFiles' >> beam.Create(self._loose_files)
     rejects = (listed[REJECTS_TAG], loose) | 'ListingRejects' >> beam.Flatten()

@@ -36,9 +36,18 @@ LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'categories')
 SPLIT_COLUMNS = ('split', 'ml_use')
 ROLES = ('path', 'label', 'split')  # the column roles --manifest_columns names
 # Split names (lower case) of HF, TFDS and AutoML's ML_USE; UNASSIGNED and an empty cell: no split.
-SPLIT_NAMES = {'train': TRAIN, 'training': TRAIN, 'validation': VALIDATION, 'val': VALIDATION,
-               'valid': VALIDATION, 'validate': VALIDATION, 'test': TEST, 'testing': TEST,
-               'unassigned': UNSPLIT, '': UNSPLIT}
+SPLIT_NAMES = {
+  'train': TRAIN,
+  'training': TRAIN,
+  'validation': VALIDATION,
+  'val': VALIDATION,
+  'valid': VALIDATION,
+  'validate': VALIDATION,
+  'test': TEST,
+  'testing': TEST,
+  'unassigned': UNSPLIT,
+  '': UNSPLIT,
+}
 CSV_EXTENSIONS = {'.csv': ',', '.tsv': '\t', '.tab': '\t'}
 JSON_LINES_EXTENSIONS = ('.jsonl', '.ndjson', '.json')
 _UNLABELLABLE = ('\n', '\r', '\0')  # cannot be in a line of labels.txt
@@ -63,6 +72,7 @@ class ManifestSpec:
       cell.
     label_separator: splits a label cell into several labels (multi-label).
   """
+
   path: str
   input_root: str
   path_column: Optional[str] = None
@@ -81,8 +91,9 @@ class ManifestSpec:
       try:
         self.path_format.format('x')
       except (IndexError, KeyError, ValueError) as e:
-        raise ManifestError(f'--manifest_path_format {self.path_format!r} must hold one "{{}}" '
-                            f'({e}).') from None
+        raise ManifestError(
+          f'--manifest_path_format {self.path_format!r} must hold one "{{}}" ({e}).'
+        ) from None
     file_kind(self.path)
 
 
@@ -96,6 +107,7 @@ class Row(NamedTuple):
     split: TRAIN, VALIDATION, TEST or UNSPLIT (the fractions decide).
     is_list: the labels were a list (a JSON list or --label_separator): a multi-label manifest.
   """
+
   line: int
   key: str
   labels: Tuple[str, ...]
@@ -114,8 +126,10 @@ def file_kind(path: str) -> str:
     return 'tsv' if CSV_EXTENSIONS[extension] == '\t' else 'csv'
   if extension in JSON_LINES_EXTENSIONS:
     return 'jsonl'
-  raise ManifestError(f'--manifest {path}: unknown extension {extension or "(none)"!r}; use .csv, '
-                      '.tsv or .jsonl (JSON lines).')
+  raise ManifestError(
+    f'--manifest {path}: unknown extension {extension or "(none)"!r}; use .csv, '
+    '.tsv or .jsonl (JSON lines).'
+  )
 
 
 def _open_text(path: str) -> io.TextIOWrapper:
@@ -126,20 +140,30 @@ def _open_text(path: str) -> io.TextIOWrapper:
   return io.TextIOWrapper(raw, encoding='utf-8-sig', newline='')
 
 
-def _pick(names: Sequence[str], given: Optional[str], candidates: Sequence[str], role: str,
-          flag: str, path: str, required: bool = True) -> Optional[str]:
+def _pick(
+  names: Sequence[str],
+  given: Optional[str],
+  candidates: Sequence[str],
+  role: str,
+  flag: str,
+  path: str,
+  required: bool = True,
+) -> Optional[str]:
   """The column (one of `names`) playing `role`: `given`, else the first of `candidates` found."""
   lower = {name.strip().lower(): name for name in names}
   if given is not None:
     if given.lower() not in lower:
-      raise ManifestError(f'--manifest {path} has no column {given!r} ({flag}); its columns: '
-                          f'{list(names)}.')
+      raise ManifestError(
+        f'--manifest {path} has no column {given!r} ({flag}); its columns: {list(names)}.'
+      )
     return lower[given.lower()]
   found = next((lower[name] for name in candidates if name in lower), None)
   if found is None and required:
-    raise ManifestError(f'--manifest {path} has no {role} column (looked for '
-                        f'{", ".join(candidates)}; its columns: {list(names)}): name it with '
-                        f'{flag}.')
+    raise ManifestError(
+      f'--manifest {path} has no {role} column (looked for '
+      f'{", ".join(candidates)}; its columns: {list(names)}): name it with '
+      f'{flag}.'
+    )
   return found
 
 
@@ -165,7 +189,8 @@ def _json_records(spec: ManifestSpec, text: Iterable[str]) -> Iterator[Tuple[int
       record = json.loads(line)
     except ValueError as e:
       raise ManifestError(
-          f'--manifest {spec.path} line {number}: not a JSON object ({e}).') from None
+        f'--manifest {spec.path} line {number}: not a JSON object ({e}).'
+      ) from None
     if not isinstance(record, dict):
       raise ManifestError(f'--manifest {spec.path} line {number}: not a JSON object.')
     if roles is None:
@@ -175,17 +200,29 @@ def _json_records(spec: ManifestSpec, text: Iterable[str]) -> Iterator[Tuple[int
 
 def _roles(spec: ManifestSpec, names: Sequence[str]) -> Dict[str, str]:
   """{role: column name} of a header (or the first JSON object's keys)."""
-  roles = {'path': _pick(names, spec.path_column, PATH_COLUMNS, 'path', '--manifest_path_column',
-                         spec.path),
-           'label': _pick(names, spec.label_column, LABEL_COLUMNS, 'label',
-                          '--manifest_label_column', spec.path)}
-  split = _pick(names, spec.split_column, SPLIT_COLUMNS, 'split', '--manifest_split_column',
-                spec.path, required=False)
+  roles = {
+    'path': _pick(
+      names, spec.path_column, PATH_COLUMNS, 'path', '--manifest_path_column', spec.path
+    ),
+    'label': _pick(
+      names, spec.label_column, LABEL_COLUMNS, 'label', '--manifest_label_column', spec.path
+    ),
+  }
+  split = _pick(
+    names,
+    spec.split_column,
+    SPLIT_COLUMNS,
+    'split',
+    '--manifest_split_column',
+    spec.path,
+    required=False,
+  )
   return {**roles, 'split': split} if split is not None else roles
 
 
-def _csv_records(spec: ManifestSpec, text: Iterable[str], delimiter: str
-                 ) -> Iterator[Tuple[int, Dict]]:
+def _csv_records(
+  spec: ManifestSpec, text: Iterable[str], delimiter: str
+) -> Iterator[Tuple[int, Dict]]:
   reader = csv.reader(text, delimiter=delimiter, strict=True)
   try:
     if spec.columns is None:
@@ -198,29 +235,36 @@ def _csv_records(spec: ManifestSpec, text: Iterable[str], delimiter: str
     else:
       index = {role: i for i, role in enumerate(spec.columns) if role in ROLES}
       width = None
-    last_label = max(i for i, role in enumerate(spec.columns or ()) if role == 'label') \
-        if spec.columns else None
+    last_label = (
+      max(i for i, role in enumerate(spec.columns or ()) if role == 'label')
+      if spec.columns
+      else None
+    )
     line = reader.line_num + 1
     for cells in reader:
       if not any(cell.strip() for cell in cells):
         line = reader.line_num + 1
         continue
       if width is not None and len(cells) != width:
-        raise ManifestError(f'--manifest {spec.path} line {line}: {len(cells)} cells, the header '
-                            f'has {width}.')
+        raise ManifestError(
+          f'--manifest {spec.path} line {line}: {len(cells)} cells, the header has {width}.'
+        )
       if len(cells) <= max(index.values()):
-        raise ManifestError(f'--manifest {spec.path} line {line}: {len(cells)} cells, '
-                            f'--manifest_columns names {len(spec.columns)}.')
+        raise ManifestError(
+          f'--manifest {spec.path} line {line}: {len(cells)} cells, '
+          f'--manifest_columns names {len(spec.columns)}.'
+        )
       record = {role: cells[i] for role, i in index.items()}
       if last_label is not None and len(cells) > last_label + 1:  # AutoML: LABEL[,LABEL...]
-        extra = [cell.strip() for cell in cells[last_label + 1:] if cell.strip()]
+        extra = [cell.strip() for cell in cells[last_label + 1 :] if cell.strip()]
         if extra:
           record['label'] = [record['label'].strip(), *extra]
       yield line, record
       line = reader.line_num + 1
   except csv.Error as e:
     raise ManifestError(
-        f'--manifest {spec.path} line {reader.line_num}: malformed CSV ({e}).') from None
+      f'--manifest {spec.path} line {reader.line_num}: malformed CSV ({e}).'
+    ) from None
 
 
 def _label_text(value: object, where: str) -> str:
@@ -235,13 +279,15 @@ def _label_text(value: object, where: str) -> str:
   if not text:
     raise ManifestError(f'{where}: empty label.')
   if any(char in text for char in _UNLABELLABLE):
-    raise ManifestError(f'{where}: label {text!r} holds a line break or NUL; a label must be one '
-                        'line of labels.txt.')
+    raise ManifestError(
+      f'{where}: label {text!r} holds a line break or NUL; a label must be one line of labels.txt.'
+    )
   return text
 
 
-def parse_labels(value: object, separator: Optional[str], where: str
-                 ) -> Tuple[Tuple[str, ...], bool]:
+def parse_labels(
+  value: object, separator: Optional[str], where: str
+) -> Tuple[Tuple[str, ...], bool]:
   """(distinct labels in order, whether they were a list) of one row's label value.
 
   A list is a JSON list (in JSON lines, or a CSV cell such as FathomNet's "[1.0, 9.0]") or a cell
@@ -275,9 +321,11 @@ def parse_split(value: object, where: str) -> str:
   """
   name = '' if value is None else str(value).strip().lower()
   if name not in SPLIT_NAMES:
-    raise ManifestError(f'{where}: unknown split {value!r}; use train, validation (val, valid), '
-                        'test, or unassigned / empty for --validation_fraction and '
-                        '--test_fraction.')
+    raise ManifestError(
+      f'{where}: unknown split {value!r}; use train, validation (val, valid), '
+      'test, or unassigned / empty for --validation_fraction and '
+      '--test_fraction.'
+    )
   return SPLIT_NAMES[name]
 
 
@@ -295,11 +343,13 @@ def row_key(value: object, spec: ManifestSpec, where: str) -> str:
   if is_absolute(text):
     root = spec.input_root.rstrip('/') + '/'
     path = text if is_remote(text) else os.path.normpath(text)
-    return path[len(root):] if path.startswith(root) else path
+    return path[len(root) :] if path.startswith(root) else path
   key = posixpath.normpath(text.replace('\\', '/'))
   if key == '..' or key.startswith('../') or key == '.':
-    raise ManifestError(f'{where}: path {text!r} is not a file under --input; give an absolute '
-                        'path or URI for a file elsewhere.')
+    raise ManifestError(
+      f'{where}: path {text!r} is not a file under --input; give an absolute '
+      'path or URI for a file elsewhere.'
+    )
   return key
 
 
@@ -318,8 +368,9 @@ def read_rows(spec: ManifestSpec) -> Iterator[Row]:
 
 
 def _hash64(text: str) -> int:
-  return int.from_bytes(hashlib.blake2b(text.encode('utf-8', 'surrogateescape'),
-                                        digest_size=8).digest(), 'big')
+  return int.from_bytes(
+    hashlib.blake2b(text.encode('utf-8', 'surrogateescape'), digest_size=8).digest(), 'big'
+  )
 
 
 class _RowHashes:
@@ -347,7 +398,7 @@ class _RowHashes:
 
   def _column(self, i: int) -> np.ndarray:
     """Column i of every row; its blocks are dropped."""
-    column = np.concatenate(self._blocks[i] + [self._block[i][:self._size]])
+    column = np.concatenate(self._blocks[i] + [self._block[i][: self._size]])
     self._blocks[i].clear()
     return column
 
@@ -369,9 +420,11 @@ class _RowHashes:
       if n == 0 or same[n - 1] != i - 1:  # the first repeat of a key: its first row is i - 1
         first = order[i - 1]
       if values[order[i]] != values[first]:
-        raise ManifestError(f'--manifest {path} lines {int(lines[first])} and '
-                            f'{int(lines[order[i]])} list the same file with different labels or '
-                            'splits: keep one row per image (its labels in one list for several).')
+        raise ManifestError(
+          f'--manifest {path} lines {int(lines[first])} and '
+          f'{int(lines[order[i]])} list the same file with different labels or '
+          'splits: keep one row per image (its labels in one list for several).'
+        )
       repeats.add(int(lines[order[i]]))
     return frozenset(repeats)
 
@@ -388,6 +441,7 @@ class ManifestFacts:
     repeated_lines: lines that repeat an earlier row (same file, labels and split): skipped.
     sample: the rows of smallest stable_hash(seed, 'sample', key), at most `sample_size` of `scan`.
   """
+
   labels: Tuple[str, ...]
   multi_label: bool
   num_rows: int
@@ -422,8 +476,9 @@ def scan(spec: ManifestSpec, seed: int = 0, sample_size: int = 0) -> ManifestFac
   repeated = hashes.repeated(spec.path)
   sample = tuple(row for _, _, row in sorted(heap, reverse=True) if row.line not in repeated)
   num_rows = sum(split_rows.values()) - len(repeated)
-  return ManifestFacts(tuple(sorted(labels, key=_label_order)), multi_label, num_rows, split_rows,
-                       repeated, sample)
+  return ManifestFacts(
+    tuple(sorted(labels, key=_label_order)), multi_label, num_rows, split_rows, repeated, sample
+  )
 
 
 def manifest_digest(path: str) -> str:
@@ -442,8 +497,9 @@ def manifest_digest(path: str) -> str:
   return 'sha256:' + digest.hexdigest()
 
 
-def manifest_label_map(facts: ManifestFacts, labels_file_map: Optional[Dict[str, int]],
-                       path: str) -> Dict[str, int]:
+def manifest_label_map(
+  facts: ManifestFacts, labels_file_map: Optional[Dict[str, int]], path: str
+) -> Dict[str, int]:
   """{class name: id}: the sorted labels (`ManifestFacts.labels`), or `labels_file_map`, whose ids
   the manifest's integer labels may name.
 
@@ -453,16 +509,22 @@ def manifest_label_map(facts: ManifestFacts, labels_file_map: Optional[Dict[str,
   if labels_file_map is None:
     return {name: i for i, name in enumerate(facts.labels)}
   ids = set(labels_file_map.values())
-  unknown = [label for label in facts.labels
-             if label not in labels_file_map and not (label.isdigit() and int(label) in ids)]
+  unknown = [
+    label
+    for label in facts.labels
+    if label not in labels_file_map and not (label.isdigit() and int(label) in ids)
+  ]
   if unknown:
-    raise ManifestError(f'--manifest {path} has labels that are neither classes nor ids of '
-                        f'--labels_file: {unknown[:10]}.')
+    raise ManifestError(
+      f'--manifest {path} has labels that are neither classes nor ids of '
+      f'--labels_file: {unknown[:10]}.'
+    )
   return labels_file_map
 
 
-def resolve(labels: Sequence[str], label_map: Dict[str, int], names: Sequence[str]
-            ) -> List[Tuple[int, str]]:
+def resolve(
+  labels: Sequence[str], label_map: Dict[str, int], names: Sequence[str]
+) -> List[Tuple[int, str]]:
   """(id, class name) of a row's labels, sorted by id, each once. `names`:
   label_names(label_map)."""
   pairs = {}
@@ -472,11 +534,21 @@ def resolve(labels: Sequence[str], label_map: Dict[str, int], names: Sequence[st
   return sorted(pairs.items())
 
 
-def image_ref(row: Row, label_map: Dict[str, int], names: Sequence[str], label_offset: int,
-              multi_label: bool, size: int = 0, mtime_us: int = 0) -> ImageRef:
+def image_ref(
+  row: Row,
+  label_map: Dict[str, int],
+  names: Sequence[str],
+  label_offset: int,
+  multi_label: bool,
+  size: int = 0,
+  mtime_us: int = 0,
+) -> ImageRef:
   """The row's ImageRef: `label` its smallest id (the class the split is stratified by) + offset;
   a multi-label image's `synset` is example.multi_label_synset of every (id + offset, name)."""
   pairs = resolve(row.labels, label_map, names)
-  synset = (multi_label_synset([(i + label_offset, name) for i, name in pairs]) if multi_label
-            else pairs[0][1])
+  synset = (
+    multi_label_synset([(i + label_offset, name) for i, name in pairs])
+    if multi_label
+    else pairs[0][1]
+  )
   return ImageRef(row.split, pairs[0][0] + label_offset, synset, row.key, size, mtime_us)

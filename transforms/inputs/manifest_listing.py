@@ -21,9 +21,19 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.inputs.input_file import stat_error_reason, stat_problem
 from transforms.output.layout import join
-from transforms.inputs.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, REJECTS_TAG, Entry,
-                                       InputError, Listed, is_absolute, is_left_behind,
-                                       left_behind_kind, list_input_folder, relative)
+from transforms.inputs.listing import (
+  LEFT_BEHIND_COUNTER,
+  METRICS_NAMESPACE,
+  REJECTS_TAG,
+  Entry,
+  InputError,
+  Listed,
+  is_absolute,
+  is_left_behind,
+  left_behind_kind,
+  list_input_folder,
+  relative,
+)
 from transforms.paths import is_remote
 from transforms.records import Reject
 from transforms.inputs.manifest import ManifestFacts, ManifestSpec, image_ref, read_rows
@@ -38,8 +48,10 @@ def check_input_root(root: str) -> None:
   """Raises InputError when --input is not a folder that can be listed (one request at most)."""
   if not is_remote(root):
     if not os.path.isdir(root):
-      raise InputError(f'--input {root} is not a folder: with --manifest, --input is the folder '
-                       'its relative paths start from.')
+      raise InputError(
+        f'--input {root} is not a folder: with --manifest, --input is the folder '
+        'its relative paths start from.'
+      )
     return
   try:
     FileSystems.match([join(root, '**')], limits=[1])
@@ -63,8 +75,16 @@ def list_tree(root: str, skip: Sequence[str] = ()) -> Iterator:
       if left is not None:
         _count(LEFT_BEHIND_COUNTER + left_behind_kind(left))
       elif metadata.path not in skipped:
-        yield key, Entry(metadata.path, parts[-1], False, metadata.size_in_bytes,
-                         round((metadata.last_updated_in_seconds or 0.0) * 1e6))
+        yield (
+          key,
+          Entry(
+            metadata.path,
+            parts[-1],
+            False,
+            metadata.size_in_bytes,
+            round((metadata.last_updated_in_seconds or 0.0) * 1e6),
+          ),
+        )
     return
   folders = ['']
   while folders:
@@ -94,8 +114,9 @@ def stat_entry(path: str) -> Optional[Entry]:
     except OSError as e:
       return Entry(path, os.path.basename(path), False, problem=stat_error_reason(e, path))
     problem = stat_problem(info.st_mode, os.path.islink(path))
-    return Entry(path, os.path.basename(path), False, info.st_size, info.st_mtime_ns // 1000,
-                 problem)
+    return Entry(
+      path, os.path.basename(path), False, info.st_size, info.st_mtime_ns // 1000, problem
+    )
   try:
     found = FileSystems.match([path])[0].metadata_list
   except Exception:  # pylint: disable=broad-except  (not found)
@@ -103,8 +124,13 @@ def stat_entry(path: str) -> Optional[Entry]:
   match = next((m for m in found if m.path == path), None)
   if match is None:
     return None
-  return Entry(path, path.rsplit('/', 1)[-1], False, match.size_in_bytes,
-               round((match.last_updated_in_seconds or 0.0) * 1e6))
+  return Entry(
+    path,
+    path.rsplit('/', 1)[-1],
+    False,
+    match.size_in_bytes,
+    round((match.last_updated_in_seconds or 0.0) * 1e6),
+  )
 
 
 def match_rows(element, input_root: str) -> Iterator:
@@ -127,8 +153,14 @@ def match_rows(element, input_root: str) -> Iterator:
     yield ref._replace(size=entry.size, mtime_us=entry.mtime_us)
 
 
-def _keyed_refs(_, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-                names: Sequence[str], label_offset: int) -> Iterator[Tuple[str, ImageRef]]:
+def _keyed_refs(
+  _,
+  spec: ManifestSpec,
+  facts: ManifestFacts,
+  label_map: Dict[str, int],
+  names: Sequence[str],
+  label_offset: int,
+) -> Iterator[Tuple[str, ImageRef]]:
   for row in read_rows(spec):
     if row.line not in facts.repeated_lines:
       yield row.key, image_ref(row, label_map, names, label_offset, facts.multi_label)
@@ -138,8 +170,14 @@ class ListManifestImages(beam.PTransform):
   """PBegin -> `listing.Listed`: an ImageRef per manifest row whose file exists, reject dicts for
   the others; files under --input in no row are counted (metric counter UNLISTED_COUNTER)."""
 
-  def __init__(self, spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-               names: Sequence[str], label_offset: int):
+  def __init__(
+    self,
+    spec: ManifestSpec,
+    facts: ManifestFacts,
+    label_map: Dict[str, int],
+    names: Sequence[str],
+    label_offset: int,
+  ):
     """`names`: label_names(label_map)."""
     super().__init__()
     self._spec, self._facts, self._label_map = spec, facts, label_map
@@ -147,22 +185,37 @@ class ListManifestImages(beam.PTransform):
 
   def expand(self, pbegin):
     spec, root = self._spec, self._spec.input_root
-    rows = (pbegin
-            | 'Manifest' >> beam.Create([spec.path])
-            | 'ReadManifest' >> beam.FlatMap(_keyed_refs, spec, self._facts, self._label_map,
-                                             self._names, self._label_offset))
-    files = (pbegin
-             | 'InputRoot' >> beam.Create([root])
-             | 'ListInputFiles' >> beam.FlatMap(lambda top: list_tree(top, [spec.path])))
-    matched = ({'rows': rows, 'files': files}
-               | 'JoinRowsFiles' >> beam.CoGroupByKey()
-               | 'MatchRows' >> beam.FlatMap(match_rows, root).with_output_types(
-                   ImageRef).with_outputs(REJECTS_TAG, main='images'))
+    rows = (
+      pbegin
+      | 'Manifest' >> beam.Create([spec.path])
+      | 'ReadManifest'
+      >> beam.FlatMap(
+        _keyed_refs, spec, self._facts, self._label_map, self._names, self._label_offset
+      )
+    )
+    files = (
+      pbegin
+      | 'InputRoot' >> beam.Create([root])
+      | 'ListInputFiles' >> beam.FlatMap(lambda top: list_tree(top, [spec.path]))
+    )
+    matched = (
+      {'rows': rows, 'files': files}
+      | 'JoinRowsFiles' >> beam.CoGroupByKey()
+      | 'MatchRows'
+      >> beam.FlatMap(match_rows, root)
+      .with_output_types(ImageRef)
+      .with_outputs(REJECTS_TAG, main='images')
+    )
     return Listed(matched.images, matched[REJECTS_TAG])
 
 
-def manifest_listings(spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[str, int],
-                      names: Sequence[str], label_offset: int) -> List[FolderListing]:
+def manifest_listings(
+  spec: ManifestSpec,
+  facts: ManifestFacts,
+  label_map: Dict[str, int],
+  names: Sequence[str],
+  label_offset: int,
+) -> List[FolderListing]:
   """The whole manifest as the plan's strata (pipeline/plan.py): one FolderListing per (split, first
   class) of the rows whose file exists, in sorted order; the missing files' rejects on the first.
   Holds every file of --input and every row, as the plan's listing of class folders does."""
@@ -176,8 +229,10 @@ def manifest_listings(spec: ManifestSpec, facts: ManifestFacts, label_map: Dict[
         rejects.append(item.value)
       else:
         strata.setdefault((item.split, names[item.label - label_offset]), []).append(item)
-  listings = [FolderListing((split, spec.input_root, name), tuple(refs), ())
-              for (split, name), refs in sorted(strata.items())]
+  listings = [
+    FolderListing((split, spec.input_root, name), tuple(refs), ())
+    for (split, name), refs in sorted(strata.items())
+  ]
   if listings and rejects:
     listings[0] = dataclasses.replace(listings[0], rejects=tuple(rejects))
   return listings
@@ -187,16 +242,18 @@ def unlisted_count(result) -> int:
   """Files under --input that no manifest row names, from a PipelineResult's counters (0 without
   metrics)."""
   try:
-    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE)
-                                   .with_name(UNLISTED_COUNTER))
+    query = result.metrics().query(
+      MetricsFilter().with_namespace(METRICS_NAMESPACE).with_name(UNLISTED_COUNTER)
+    )
   except Exception:  # pylint: disable=broad-except  (a runner without metrics)
     return 0
-  return sum((c.committed if c.committed is not None else c.attempted) or 0
-             for c in query['counters'])
+  return sum(
+    (c.committed if c.committed is not None else c.attempted) or 0 for c in query['counters']
+  )
 
 
 def unlisted_line(count: int) -> Optional[str]:
   """The summary's line about files under --input in no manifest row; None when there are none."""
   if not count:
     return None
-  return (f'not converted: {count} file{"s" * (count != 1)} under --input in no row of --manifest')
+  return f'not converted: {count} file{"s" * (count != 1)} under --input in no row of --manifest'

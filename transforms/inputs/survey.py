@@ -1,9 +1,9 @@
 """The driver's look at --input before the graph runs: class folders, what lies beside them, what
 tools left behind, empty class folders; and the lines the run and the plan print about them.
 
-The rules of what is a class, a reject or left behind are transforms/inputs/listing.py's; this module
-applies them to --input and the split roots (one listing each) and checks every class folder for an
-entry (local: os.scandir up to the first one; object stores: one request of at most
+The rules of what is a class, a reject or left behind are transforms/inputs/listing.py's; this
+module applies them to --input and the split roots (one listing each) and checks every class folder
+for an entry (local: os.scandir up to the first one; object stores: one request of at most
 _EMPTY_CHECK_LIMIT names), on _THREADS threads. The class folders' own left-behind entries are
 counted by ListImages in the graph (metric counters, `left_behind_counts`), or by the plan's listing
 on the driver.
@@ -22,9 +22,17 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.inputs.input_file import escaped, is_utf8
 from transforms.output.layout import join
-from transforms.inputs.listing import (LEFT_BEHIND_COUNTER, METRICS_NAMESPACE, NOT_IN_CLASS_FOLDER, InputError,
-                                Layout, is_left_behind, left_behind_kind,
-                                list_input_folder, relative)
+from transforms.inputs.listing import (
+  LEFT_BEHIND_COUNTER,
+  METRICS_NAMESPACE,
+  NOT_IN_CLASS_FOLDER,
+  InputError,
+  Layout,
+  is_left_behind,
+  left_behind_kind,
+  list_input_folder,
+  relative,
+)
 from transforms.paths import is_remote
 from transforms.records import Reject
 from transforms.split.sharding import UNSPLIT, VALIDATION
@@ -47,6 +55,7 @@ class InputSurvey:
       folders' own are counted by ListImages).
     empty_classes: paths of the class folders that hold nothing but left-behind entries.
   """
+
   class_dirs: Dict[str, List[str]]
   loose_files: Tuple[Reject, ...] = ()
   left_behind: Mapping[str, int] = dataclasses.field(default_factory=dict)
@@ -77,8 +86,12 @@ def survey_input(input_root: str, layout: Layout) -> InputSurvey:
     class_dirs[split] = [entry.name for entry in entries if entry.is_folder]
     for name in class_dirs[split]:
       check_class_name(root, name)
-  folders = [join(layout.split_roots[split], name) for split, names in class_dirs.items()
-             for name in names if name]
+  folders = [
+    join(layout.split_roots[split], name)
+    for split, names in class_dirs.items()
+    for name in names
+    if name
+  ]
   with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
     empty = [path for path, full in zip(folders, pool.map(_holds_entries, folders)) if not full]
   loose_files = tuple(Reject.of(path, None, NOT_IN_CLASS_FOLDER) for path in loose)
@@ -90,8 +103,10 @@ def check_class_name(root: str, name: str) -> None:
   found = [what for char, what in _UNLABELLABLE.items() if char in name]
   found += [] if is_utf8(name) else ['bytes that are not UTF-8']
   if found:
-    raise InputError(f'the class folder {shown_name(name)} in {escaped(root)} has a name that cannot '
-                     f'be one line of labels.txt ({", ".join(found)}): rename the folder.')
+    raise InputError(
+      f'the class folder {shown_name(name)} in {escaped(root)} has a name that cannot '
+      f'be one line of labels.txt ({", ".join(found)}): rename the folder.'
+    )
 
 
 def _holds_entries(folder: str) -> bool:
@@ -116,8 +131,11 @@ def check_has_images(layout: Layout, survey: InputSurvey) -> None:
   folders = sum(1 for names in survey.class_dirs.values() for name in names if name)
   if layout.flat_validation or len(survey.empty_classes) < folders:
     return
-  raise InputError('the class folders under ' + ', '.join(layout.split_roots.values()) +
-                   ' are all empty: there are no images to convert. Check --input.')
+  raise InputError(
+    'the class folders under '
+    + ', '.join(layout.split_roots.values())
+    + ' are all empty: there are no images to convert. Check --input.'
+  )
 
 
 def left_behind_line(counts: Mapping[str, int]) -> Optional[str]:
@@ -127,8 +145,11 @@ def left_behind_line(counts: Mapping[str, int]) -> Optional[str]:
   if not total:
     return None
   kinds = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
-  return (f'skipped {total} file{"s" * (total != 1)} and folders that tools leave behind ('
-          + ', '.join(f'{n} {kind}' for kind, n in kinds) + ')')
+  return (
+    f'skipped {total} file{"s" * (total != 1)} and folders that tools leave behind ('
+    + ', '.join(f'{n} {kind}' for kind, n in kinds)
+    + ')'
+  )
 
 
 def left_behind_counts(survey: Optional[InputSurvey], result=None) -> Dict[str, int]:
@@ -145,7 +166,7 @@ def left_behind_counts(survey: Optional[InputSurvey], result=None) -> Dict[str, 
     name = counter.key.metric.name
     if name.startswith(LEFT_BEHIND_COUNTER):
       value = counter.committed if counter.committed is not None else counter.attempted
-      counts[name[len(LEFT_BEHIND_COUNTER):]] += value or 0
+      counts[name[len(LEFT_BEHIND_COUNTER) :]] += value or 0
   return dict(counts)
 
 
@@ -155,11 +176,15 @@ def empty_classes_warning(survey: Optional[InputSurvey], limit: int = 10) -> Opt
   paths = survey.empty_classes if survey else ()
   if not paths:
     return None
-  shown = ', '.join(escaped(path) for path in paths[:limit]) + (', ...' if len(paths) > limit else '')
+  shown = ', '.join(escaped(path) for path in paths[:limit]) + (
+    ', ...' if len(paths) > limit else ''
+  )
   one = len(paths) == 1
-  return (f'warning: {len(paths)} class folder{"s" * (not one)} {"is" if one else "are"} empty (only '
-          f'left-behind files or nothing): {"its label is" if one else "their labels are"} kept in '
-          f'labels.txt, with no examples: {shown}')
+  return (
+    f'warning: {len(paths)} class folder{"s" * (not one)} {"is" if one else "are"} empty (only '
+    f'left-behind files or nothing): {"its label is" if one else "their labels are"} kept in '
+    f'labels.txt, with no examples: {shown}'
+  )
 
 
 def shown_name(name: str) -> str:

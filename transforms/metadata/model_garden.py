@@ -9,8 +9,9 @@ classes + --label_offset), each split's `input_path` (a glob of its shards under
 `ShardNameTemplate.glob`), batch and dtype (float32), `tfrecord_compressed` for gzip shards,
 `drop_remainder: false` for validation, and the `trainer` schedule of Model Garden's ResNet-50
 ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256, divided by 10
-at epochs 30, 60 and 80, after a 5-epoch warm-up); a multi-label output (transforms/inputs/manifest.py)
-gets `is_multilabel: true` and a sigmoid loss (`losses.use_binary_cross_entropy`, no label
+at epochs 30, 60 and 80, after a 5-epoch warm-up); a multi-label output
+(transforms/inputs/manifest.py) gets `is_multilabel: true` and a sigmoid loss
+(`losses.use_binary_cross_entropy`, no label
 smoothing). The batch is --model_garden_batch_size. Every value and its source:
 docs/readers.md#what-model_gardenyaml-holds.
 """
@@ -38,8 +39,12 @@ LEARNING_RATE_PER_256 = 0.1  # initial learning rate for a batch of 256 (Goyal e
 
 
 def _data_config(output: layout.OutputLayout, manifest: Dict, split: str, batch_size: int) -> Dict:
-  data = {'input_path': layout.join(output.root, output.shard_names.glob(split)),
-          'is_training': split == TRAIN, 'global_batch_size': batch_size, 'dtype': 'float32'}
+  data = {
+    'input_path': layout.join(output.root, output.shard_names.glob(split)),
+    'is_training': split == TRAIN,
+    'global_batch_size': batch_size,
+    'dtype': 'float32',
+  }
   if split != TRAIN:
     data['drop_remainder'] = False
   if manifest.get('compression') == 'gzip':
@@ -49,7 +54,9 @@ def _data_config(output: layout.OutputLayout, manifest: Dict, split: str, batch_
   return data
 
 
-def model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> Optional[Dict]:
+def model_garden_config(
+  output: layout.OutputLayout, manifest: Dict, batch_size: int
+) -> Optional[Dict]:
   """The experiment overrides for an output (module docstring); None when it has no train split.
 
   Args:
@@ -61,10 +68,16 @@ def model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size:
   if TRAIN not in splits:
     return None
   steps_per_epoch = max(1, splits[TRAIN]['num_examples'] // batch_size)
-  task = {'model': {'num_classes': manifest['num_classes'] + manifest['label_offset']},
-          'train_data': _data_config(output, manifest, TRAIN, batch_size)}
-  trainer = {'train_steps': EPOCHS * steps_per_epoch, 'steps_per_loop': steps_per_epoch,
-             'summary_interval': steps_per_epoch, 'checkpoint_interval': steps_per_epoch}
+  task = {
+    'model': {'num_classes': manifest['num_classes'] + manifest['label_offset']},
+    'train_data': _data_config(output, manifest, TRAIN, batch_size),
+  }
+  trainer = {
+    'train_steps': EPOCHS * steps_per_epoch,
+    'steps_per_loop': steps_per_epoch,
+    'summary_interval': steps_per_epoch,
+    'checkpoint_interval': steps_per_epoch,
+  }
   if VALIDATION in splits:
     task['validation_data'] = _data_config(output, manifest, VALIDATION, batch_size)
     trainer['validation_steps'] = math.ceil(splits[VALIDATION]['num_examples'] / batch_size)
@@ -73,10 +86,15 @@ def model_garden_config(output: layout.OutputLayout, manifest: Dict, batch_size:
     task['losses'] = {'use_binary_cross_entropy': True, 'label_smoothing': 0.0}
   rate = LEARNING_RATE_PER_256 * batch_size / 256
   trainer['optimizer_config'] = {
-      'learning_rate': {'type': 'stepwise', 'stepwise': {
-          'boundaries': [epoch * steps_per_epoch for epoch in DECAY_EPOCHS],
-          'values': [round(rate / 10 ** k, 12) for k in range(len(DECAY_EPOCHS) + 1)]}},
-      'warmup': {'type': 'linear', 'linear': {'warmup_steps': WARMUP_EPOCHS * steps_per_epoch}}}
+    'learning_rate': {
+      'type': 'stepwise',
+      'stepwise': {
+        'boundaries': [epoch * steps_per_epoch for epoch in DECAY_EPOCHS],
+        'values': [round(rate / 10**k, 12) for k in range(len(DECAY_EPOCHS) + 1)],
+      },
+    },
+    'warmup': {'type': 'linear', 'linear': {'warmup_steps': WARMUP_EPOCHS * steps_per_epoch}},
+  }
   return {'task': task, 'trainer': trainer}
 
 
@@ -84,29 +102,37 @@ def _header(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> str
   splits = manifest['splits']
   counts = ', '.join(f'{split} {splits[split]["num_examples"]}' for split in ordered_splits(splits))
   lines = [
-      'TF Model Garden experiment config for this output, written by folder2tfrecord. Train with:',
-      f'  python -m official.vision.train --experiment={EXPERIMENT} --mode=train_and_eval \\',
-      f'      --model_dir=MODEL_DIR --config_file={output.path(layout.MODEL_GARDEN_FILE)}',
-      f'Examples: {counts}. Global batch {batch_size} (--model_garden_batch_size; Model Garden\'s',
-      'own ResNet-50 ImageNet configs use 4096 on TPU, 2048 on GPU). Their schedule in this output\'s',
-      f'steps: {EPOCHS} epochs of max(1, train examples // batch) steps; learning rate 0.1 x batch / 256,',
-      f'divided by 10 at epochs {", ".join(map(str, DECAY_EPOCHS))}; {WARMUP_EPOCHS} warm-up epochs; '
-      'validation_steps = ceil(validation examples / batch).']
+    'TF Model Garden experiment config for this output, written by folder2tfrecord. Train with:',
+    f'  python -m official.vision.train --experiment={EXPERIMENT} --mode=train_and_eval \\',
+    f'      --model_dir=MODEL_DIR --config_file={output.path(layout.MODEL_GARDEN_FILE)}',
+    f"Examples: {counts}. Global batch {batch_size} (--model_garden_batch_size; Model Garden's",
+    "own ResNet-50 ImageNet configs use 4096 on TPU, 2048 on GPU). Their schedule in this output's",
+    f'steps: {EPOCHS} epochs of max(1, train examples // batch) steps; learning rate 0.1 x batch / 256,',
+    f'divided by 10 at epochs {", ".join(map(str, DECAY_EPOCHS))}; {WARMUP_EPOCHS} warm-up epochs; '
+    'validation_steps = ceil(validation examples / batch).',
+  ]
   if VALIDATION not in splits:
     lines.append('No validation split: train with --mode=train.')
   if TEST in splits:
-    lines.append('Test split (the trainer does not read it): '
-                 + layout.join(output.root, output.shard_names.glob(TEST)))
+    lines.append(
+      'Test split (the trainer does not read it): '
+      + layout.join(output.root, output.shard_names.glob(TEST))
+    )
   return ''.join(f'# {line}\n' for line in lines)
 
 
-def model_garden_text(output: layout.OutputLayout, manifest: Dict, batch_size: int) -> Optional[str]:
+def model_garden_text(
+  output: layout.OutputLayout, manifest: Dict, batch_size: int
+) -> Optional[str]:
   """model_garden.yaml's content; None (and a warning that says why) without a train split, or for
   ArrayRecord shards (Model Garden's readers take TFRecord)."""
   if manifest.get('file_format', FileFormat.TFRECORD) != FileFormat.TFRECORD:
-    _LOGGER.warning('Not writing %s: Model Garden reads TFRecord shards, these are %s (convert with '
-                    '--file_format tfrecord for Model Garden).', layout.MODEL_GARDEN_FILE,
-                    manifest['file_format'])
+    _LOGGER.warning(
+      'Not writing %s: Model Garden reads TFRecord shards, these are %s (convert with '
+      '--file_format tfrecord for Model Garden).',
+      layout.MODEL_GARDEN_FILE,
+      manifest['file_format'],
+    )
     return None
   values = model_garden_config(output, manifest, batch_size)
   if values is None:

@@ -60,8 +60,13 @@ def converter_version(repo: str = _REPO) -> Dict[str, Any]:
 
 
 def _git(repo: str, *args: str) -> str:
-  return subprocess.run(['git', '-C', repo, *args], capture_output=True, text=True, check=True,
-                        timeout=GIT_TIMEOUT_SECONDS).stdout
+  return subprocess.run(
+    ['git', '-C', repo, *args],
+    capture_output=True,
+    text=True,
+    check=True,
+    timeout=GIT_TIMEOUT_SECONDS,
+  ).stdout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +81,7 @@ class RunInfo:
     converter: `converter_version()`.
     packages: `codec_versions.package_versions()` of the driver.
   """
+
   run_id: str
   started: str
   runner: str
@@ -93,7 +99,10 @@ class OutputFacts:
     fingerprint: the input's fingerprint (transforms/inputs/fingerprint.py).
     outcomes: {transforms/output/resume.py outcome: number of shards}.
   """
-  checksums: Dict[str, Tuple[Optional[int], Optional[str]]] = dataclasses.field(default_factory=dict)
+
+  checksums: Dict[str, Tuple[Optional[int], Optional[str]]] = dataclasses.field(
+    default_factory=dict
+  )
   fingerprint: InputFingerprint = InputFingerprint()
   outcomes: Dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -150,21 +159,32 @@ class CollectOutputFacts(beam.PTransform):
 
   def expand(self, inputs):
     summaries, outcomes = inputs
-    return ((summaries | 'FactsOfSummaries' >> beam.Map(_facts_of_summary),
-             outcomes | 'FactsOfOutcomes' >> beam.Map(_facts_of_outcome))
-            | 'SummariesAndOutcomes' >> beam.Flatten()
-            | 'CombineFacts' >> beam.CombineGlobally(_OutputFactsFn()))
+    return (
+      (
+        summaries | 'FactsOfSummaries' >> beam.Map(_facts_of_summary),
+        outcomes | 'FactsOfOutcomes' >> beam.Map(_facts_of_outcome),
+      )
+      | 'SummariesAndOutcomes' >> beam.Flatten()
+      | 'CombineFacts' >> beam.CombineGlobally(_OutputFactsFn())
+    )
 
 
-def build_provenance(run: RunInfo, facts: OutputFacts, deleted_shards: List[str],
-                     finished: str) -> Dict[str, Any]:
+def build_provenance(
+  run: RunInfo, facts: OutputFacts, deleted_shards: List[str], finished: str
+) -> Dict[str, Any]:
   """provenance.json's content (module docstring)."""
-  return {'format_version': layout.FORMAT_VERSION, 'run_id': run.run_id, 'started': run.started,
-          'finished': finished, 'runner': run.runner, 'converter': dict(run.converter),
-          'packages': dict(sorted(run.packages.items())),
-          'input': {'root': run.input_root, **facts.fingerprint.to_json()},
-          'shards': dict(sorted(collections.Counter(facts.outcomes).items())),
-          'deleted_shards': sorted(deleted_shards)}
+  return {
+    'format_version': layout.FORMAT_VERSION,
+    'run_id': run.run_id,
+    'started': run.started,
+    'finished': finished,
+    'runner': run.runner,
+    'converter': dict(run.converter),
+    'packages': dict(sorted(run.packages.items())),
+    'input': {'root': run.input_root, **facts.fingerprint.to_json()},
+    'shards': dict(sorted(collections.Counter(facts.outcomes).items())),
+    'deleted_shards': sorted(deleted_shards),
+  }
 
 
 def write_provenance(output: layout.OutputLayout, provenance: Mapping[str, Any]) -> None:
@@ -176,8 +196,9 @@ def read_provenance(output: layout.OutputLayout) -> Optional[Dict[str, Any]]:
   return layout.read_optional_json(output.path(layout.PROVENANCE_FILE))
 
 
-def recipe_entries(provenance: Optional[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]]
-                   ) -> Dict[str, Any]:
+def recipe_entries(
+  provenance: Optional[Mapping[str, Any]], manifest: Optional[Mapping[str, Any]]
+) -> Dict[str, Any]:
   """{dotted name: value} of what made an output, for comparing two outputs: provenance.json without
   PER_RUN_ENTRIES, and manifest.json's flags as `options.<flag>`."""
   entries: Dict[str, Any] = {}

@@ -1,9 +1,9 @@
 """Exact per-split statistics: a CombineFn over per-shard summaries.
 
 Each `ShardSummary` carries its pixel count and the per-channel (R, G, B) sums and sums of squares
-of the pixels handed to the JPEG encoder (transforms/imaging/image.py); these add exactly (Python integers),
-and mean and standard deviation (population, 0-255 units) follow exactly from them, whatever the
-merge order a runner chooses.
+of the pixels handed to the JPEG encoder (transforms/imaging/image.py); these add exactly (Python
+integers), and mean and standard deviation (population, 0-255 units) follow exactly from them,
+whatever the merge order a runner chooses.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import apache_beam as beam
 from transforms.records import ShardSummary
 
 
-def mean_std(num_pixels: int, sums: Sequence[int], squares: Sequence[int]
-             ) -> Tuple[List[float], List[float]]:
+def mean_std(
+  num_pixels: int, sums: Sequence[int], squares: Sequence[int]
+) -> Tuple[List[float], List[float]]:
   """Per-channel mean and population std in 0-255 units from exact integer sums.
 
   Args:
@@ -42,6 +43,7 @@ class SplitTotals:
   Attributes:
     shards: {shard file name: records}, for manifest.json; the other fields as in ShardSummary.
   """
+
   num_examples: int = 0
   num_bytes: int = 0
   num_passthrough: int = 0
@@ -54,9 +56,16 @@ class SplitTotals:
   @classmethod
   def of(cls, summary: ShardSummary) -> 'SplitTotals':
     """The totals of one shard."""
-    return cls(summary.num_examples, summary.num_bytes, summary.num_passthrough,
-               dict(summary.class_counts), summary.num_pixels, list(summary.channel_sums),
-               list(summary.channel_squares), {summary.shard: summary.num_examples})
+    return cls(
+      summary.num_examples,
+      summary.num_bytes,
+      summary.num_passthrough,
+      dict(summary.class_counts),
+      summary.num_pixels,
+      list(summary.channel_sums),
+      list(summary.channel_squares),
+      {summary.shard: summary.num_examples},
+    )
 
   def merge(self, other: 'SplitTotals') -> 'SplitTotals':
     """Adds `other` into these totals (exact: Python integers) and returns them."""
@@ -99,6 +108,8 @@ class ChannelStats(beam.PTransform):
   """ShardSummary per shard -> (split, SplitTotals) per split."""
 
   def expand(self, summaries):
-    return (summaries
-            | 'KeyBySplit' >> beam.Map(lambda summary: (summary.split, summary))
-            | 'CombinePerSplit' >> beam.CombinePerKey(SplitStatsCombineFn()))
+    return (
+      summaries
+      | 'KeyBySplit' >> beam.Map(lambda summary: (summary.split, summary))
+      | 'CombinePerSplit' >> beam.CombinePerKey(SplitStatsCombineFn())
+    )

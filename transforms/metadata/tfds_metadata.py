@@ -54,21 +54,27 @@ def tfds_label_names(manifest: Dict, class_names: Sequence[str]) -> List[str]:
     return [BACKGROUND] * offset + names
   if offset and len(names) == num_classes + offset and names[0] == BACKGROUND:
     return names
-  raise ValueError(f'{len(names)} class names given but manifest.json says num_classes={num_classes} '
-                   f'with label_offset={offset}; pass the class names in label order.')
+  raise ValueError(
+    f'{len(names)} class names given but manifest.json says num_classes={num_classes} '
+    f'with label_offset={offset}; pass the class names in label order.'
+  )
 
 
 _TFDS = 'tensorflow_datasets.core.features.'
 
 
 def _features_dict(features: Dict) -> Dict:
-  return {'featuresDict': {'features': features},
-          'pythonClassName': _TFDS + 'features_dict.FeaturesDict'}
+  return {
+    'featuresDict': {'features': features},
+    'pythonClassName': _TFDS + 'features_dict.FeaturesDict',
+  }
 
 
 def _int64() -> Dict:
-  return {'pythonClassName': _TFDS + 'scalar.Scalar',
-          'tensor': {'dtype': 'int64', 'encoding': 'none', 'shape': {}}}
+  return {
+    'pythonClassName': _TFDS + 'scalar.Scalar',
+    'tensor': {'dtype': 'int64', 'encoding': 'none', 'shape': {}},
+  }
 
 
 def _text() -> Dict:
@@ -76,27 +82,45 @@ def _text() -> Dict:
 
 
 def _sequence(feature: Dict) -> Dict:
-  return {'pythonClassName': _TFDS + 'sequence_feature.Sequence',
-          'sequence': {'feature': feature, 'length': '-1'}}
+  return {
+    'pythonClassName': _TFDS + 'sequence_feature.Sequence',
+    'sequence': {'feature': feature, 'length': '-1'},
+  }
 
 
 def features_json(num_labels: int, phash: bool = True, multi_label: bool = False) -> Dict:
   """features.json of the FeaturesDict whose flattened keys are our record's keys (module doc), as
   TFDS serializes {'image': {'encoded': Image(jpeg, [None, None, 3]), 'format': Text, 'height':
   Scalar(int64), ..., 'phash': Scalar(int64), 'class': {'label': ClassLabel(num_labels), 'synset':
-  Text}}} (`image/phash`, transforms/imaging/perceptual_hash.py, is in every record this version writes;
-  `phash` False leaves it out, for outputs of earlier versions). `multi_label`: 'label' is a
+  Text}}} (`image/phash`, transforms/imaging/perceptual_hash.py, is in every record this version
+  writes; `phash` False leaves it out, for outputs of earlier versions). `multi_label`: 'label' is a
   Sequence(ClassLabel) and 'synset' a Sequence(Text) (a multi-label --manifest's records)."""
-  label = {'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
-           'classLabel': {'numClasses': str(num_labels)}}
+  label = {
+    'pythonClassName': _TFDS + 'class_label_feature.ClassLabel',
+    'classLabel': {'numClasses': str(num_labels)},
+  }
   image = {
-      'encoded': {'pythonClassName': _TFDS + 'image_feature.Image',
-                  'image': {'dtype': 'uint8', 'encodingFormat': 'jpeg',
-                            'shape': {'dimensions': ['-1', '-1', '3']}}},
-      'format': _text(), 'height': _int64(), 'width': _int64(), 'channels': _int64(),
-      'colorspace': _text(), 'filename': _text(), 'phash': _int64(),
-      'class': _features_dict({'label': _sequence(label) if multi_label else label,
-                               'synset': _sequence(_text()) if multi_label else _text()}),
+    'encoded': {
+      'pythonClassName': _TFDS + 'image_feature.Image',
+      'image': {
+        'dtype': 'uint8',
+        'encodingFormat': 'jpeg',
+        'shape': {'dimensions': ['-1', '-1', '3']},
+      },
+    },
+    'format': _text(),
+    'height': _int64(),
+    'width': _int64(),
+    'channels': _int64(),
+    'colorspace': _text(),
+    'filename': _text(),
+    'phash': _int64(),
+    'class': _features_dict(
+      {
+        'label': _sequence(label) if multi_label else label,
+        'synset': _sequence(_text()) if multi_label else _text(),
+      }
+    ),
   }
   if not phash:
     del image['phash']
@@ -109,8 +133,9 @@ def shard_sizes(output: layout.OutputLayout, files: Sequence[str]) -> int:
   return sum(m.size_in_bytes for result in FileSystems.match(paths) for m in result.metadata_list)
 
 
-def dataset_info_json(output: layout.OutputLayout, manifest: Dict,
-                      num_bytes: Optional[Dict[str, int]] = None) -> Dict:
+def dataset_info_json(
+  output: layout.OutputLayout, manifest: Dict, num_bytes: Optional[Dict[str, int]] = None
+) -> Dict:
   """dataset_info.json with the exact per-shard counts of the manifest and the shards' byte sizes
   (`num_bytes`, {split: bytes of its shards}, when given, e.g. planned; else the files' sizes)."""
   splits = []
@@ -121,20 +146,33 @@ def dataset_info_json(output: layout.OutputLayout, manifest: Dict,
     # TFDS rebuilds each file name from the template; names that differ would be unreadable.
     if files != output.shard_names.names(split, len(files)):
       raise ValueError(f'split {split!r}: shard files {files} do not follow {template}.')
-    splits.append({'filepathTemplate': template, 'name': split,
-                   'numBytes': str(num_bytes[split] if num_bytes else shard_sizes(output, files)),
-                   'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']]})
+    splits.append(
+      {
+        'filepathTemplate': template,
+        'name': split,
+        'numBytes': str(num_bytes[split] if num_bytes else shard_sizes(output, files)),
+        'shardLengths': [str(int(shard['num_examples'])) for shard in entry['shards']],
+      }
+    )
   tfrecord = shard_format.name == file_formats.FileFormat.TFRECORD
   files = 'TFRecords' if tfrecord else 'ArrayRecord files'
-  return {'description': f'Image folder converted to {files} of tf.train.Example by folder2tfrecord '
-                         "(keys as in TensorFlow's build_imagenet_data.py).",
-          'fileFormat': shard_format.name, 'name': DATASET_NAME, 'splits': splits,
-          'version': DATASET_VERSION}
+  return {
+    'description': f'Image folder converted to {files} of tf.train.Example by folder2tfrecord '
+    "(keys as in TensorFlow's build_imagenet_data.py).",
+    'fileFormat': shard_format.name,
+    'name': DATASET_NAME,
+    'splits': splits,
+    'version': DATASET_VERSION,
+  }
 
 
-def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names: list[str],
-                        num_bytes: Optional[Dict[str, int]] = None, phash: bool = True
-                        ) -> Dict[str, str]:
+def tfds_metadata_files(
+  output: layout.OutputLayout,
+  manifest: dict,
+  class_names: list[str],
+  num_bytes: Optional[Dict[str, int]] = None,
+  phash: bool = True,
+) -> Dict[str, str]:
   """{file name: content} of dataset_info.json, features.json and the ClassLabel names file; {} (and
   a warning that says why) when TFDS cannot read the shards.
 
@@ -152,25 +190,33 @@ def tfds_metadata_files(output: layout.OutputLayout, manifest: dict, class_names
     ValueError: class names inconsistent with the manifest.
   """
   if manifest.get('compression', 'none') != 'none':
-    _LOGGER.warning('Not writing TFDS metadata: TFDS reads uncompressed TFRecords only and these '
-                    'shards are %s-compressed (convert with --compression none to read with TFDS).',
-                    manifest['compression'])
+    _LOGGER.warning(
+      'Not writing TFDS metadata: TFDS reads uncompressed TFRecords only and these '
+      'shards are %s-compressed (convert with --compression none to read with TFDS).',
+      manifest['compression'],
+    )
     return {}
   try:
     output.shard_names.tfds_filepath_template()
   except ValueError as e:
-    _LOGGER.warning('Not writing TFDS metadata: TFDS cannot name these shards (%s); use a '
-                    '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.', e)
+    _LOGGER.warning(
+      'Not writing TFDS metadata: TFDS cannot name these shards (%s); use a '
+      '--shard_name_template with {index:05d} and {num_shards:05d} to read with TFDS.',
+      e,
+    )
     return {}
   names = tfds_label_names(manifest, class_names)
   features = features_json(len(names), phash, bool(manifest.get('multi_label')))
-  return {layout.FEATURES_FILE: layout.to_json(features, indent=4),
-          layout.DATASET_INFO_FILE: layout.to_json(dataset_info_json(output, manifest, num_bytes)),
-          layout.TFDS_LABEL_NAMES_FILE: ''.join(name + '\n' for name in names)}
+  return {
+    layout.FEATURES_FILE: layout.to_json(features, indent=4),
+    layout.DATASET_INFO_FILE: layout.to_json(dataset_info_json(output, manifest, num_bytes)),
+    layout.TFDS_LABEL_NAMES_FILE: ''.join(name + '\n' for name in names),
+  }
 
 
-def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names: list[str],
-                        phash: bool = True) -> None:
+def write_tfds_metadata(
+  output: layout.OutputLayout, manifest: dict, class_names: list[str], phash: bool = True
+) -> None:
   """Writes `tfds_metadata_files` into the output (after the shards and manifest.json exist), through
   Beam FileSystems (local, gs:// or s3://).
 
@@ -182,10 +228,12 @@ def write_tfds_metadata(output: layout.OutputLayout, manifest: dict, class_names
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  """CLI for outputs converted earlier: `python -m transforms.metadata.tfds_metadata OUTPUT [beam options]`
+  """CLI for outputs converted earlier: `python -m transforms.metadata.tfds_metadata OUTPUT [beam
+  options]`
   reads manifest.json and labels.txt and writes the TFDS metadata next to the shards."""
-  parser = argparse.ArgumentParser(prog='python -m transforms.metadata.tfds_metadata',
-                                   description=main.__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(
+    prog='python -m transforms.metadata.tfds_metadata', description=main.__doc__.split('\n')[0]
+  )
   parser.add_argument('output_dir')
   args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
   FileSystems.set_options(PipelineOptions(beam_args))

@@ -3,10 +3,11 @@ config and provenance, then `_SUCCESS`.
 
 It runs once, after every shard (its inputs are side inputs computed from the shard summaries), and
 writes through Beam's FileSystems. Before provenance.json it deletes shards of an earlier attempt
-that the current input no longer has (transforms/output/resume.py). `_SUCCESS` is written last and only
-when the run is acceptable (at least one example, reject fraction within --max_reject_fraction), so
-an orchestrator's sensor never sees a half-written or rejected dataset; it holds the SHA-256 of
-every other file but provenance.json (transforms/output/success.py), which `pipeline.verify` checks.
+that the current input no longer has (transforms/output/resume.py). `_SUCCESS` is written last and
+only when the run is acceptable (at least one example, reject fraction within
+--max_reject_fraction), so an orchestrator's sensor never sees a half-written or rejected dataset;
+it holds the SHA-256 of every other file but provenance.json (transforms/output/success.py), which
+`pipeline.verify` checks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from transforms.imaging.example import class_names_of
 from transforms.inputs.label_map import labels_text
 from transforms.duplicates.near import Duplicates
 from transforms.metadata.model_garden import DEFAULT_BATCH_SIZE, write_model_garden_config
-from transforms.metadata.provenance import OutputFacts, RunInfo, build_provenance, utc_now, write_provenance
+from transforms.metadata.provenance import (
+  OutputFacts,
+  RunInfo,
+  build_provenance,
+  utc_now,
+  write_provenance,
+)
 from transforms.records import Reject
 from transforms.metadata.reject_reasons import count_reasons
 from transforms.output.resume import delete_stale_shards
@@ -48,12 +55,15 @@ def label_counts(class_counts: Dict[str, int]) -> Dict[str, int]:
   return dict(sorted(counts.items()))
 
 
-def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
-                duplicates: Optional[Duplicates] = None) -> Dict:
+def build_stats(
+  split_stats: Dict[str, SplitTotals],
+  rejects: Sequence[Reject],
+  duplicates: Optional[Duplicates] = None,
+) -> Dict:
   """stats.json: per split the counts, class counts and mean/std; at the top level the totals,
   `num_rejected_without_split` (rejects whose `split` is null: listed before any split was chosen),
-  `reject_reasons` ({reason category: files}, transforms/metadata/reject_reasons.py) and `duplicates`, the
-  counts of duplicates.jsonl's lines (transforms/duplicates/near.py).
+  `reject_reasons` ({reason category: files}, transforms/metadata/reject_reasons.py) and
+  `duplicates`, the counts of duplicates.jsonl's lines (transforms/duplicates/near.py).
 
   Rejects are counted here and only here, every one once: in its split (a split with rejects only
   has an entry with 0 examples and NaN mean/std) or in `num_rejected_without_split`. The run's
@@ -64,11 +74,16 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
   for split in sorted(set(split_stats) | {s for s in rejected if s is not None}):
     totals = split_stats.get(split, SplitTotals())
     mean, std = totals.mean_std
-    stats[split] = {'num_examples': totals.num_examples, 'num_shards': len(totals.shards),
-                    'num_rejected': rejected[split],
-                    'num_bytes': totals.num_bytes, 'num_passthrough': totals.num_passthrough,
-                    'class_counts': label_counts(totals.class_counts),
-                    'mean_rgb': mean, 'std_rgb': std}
+    stats[split] = {
+      'num_examples': totals.num_examples,
+      'num_shards': len(totals.shards),
+      'num_rejected': rejected[split],
+      'num_bytes': totals.num_bytes,
+      'num_passthrough': totals.num_passthrough,
+      'class_counts': label_counts(totals.class_counts),
+      'mean_rgb': mean,
+      'std_rgb': std,
+    }
   stats['num_examples'] = sum(totals.num_examples for totals in split_stats.values())
   stats['num_rejected'] = len(rejects)
   stats['num_rejected_without_split'] = rejected[None]
@@ -77,11 +92,17 @@ def build_stats(split_stats: Dict[str, SplitTotals], rejects: Sequence[Reject],
   return stats
 
 
-def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTotals],
-                   num_classes: int, label_offset: int, compression: str, options: Dict,
-                   file_format: str = file_formats.FileFormat.TFRECORD,
-                   checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None,
-                   multi_label: bool = False) -> Dict:
+def build_manifest(
+  output: layout.OutputLayout,
+  split_stats: Dict[str, SplitTotals],
+  num_classes: int,
+  label_offset: int,
+  compression: str,
+  options: Dict,
+  file_format: str = file_formats.FileFormat.TFRECORD,
+  checksums: Optional[Dict[str, Tuple[Optional[int], Optional[str]]]] = None,
+  multi_label: bool = False,
+) -> Dict:
   """manifest.json: per split its shards in index order with their record counts and their size in
   bytes and SHA-256 as stored (`bytes`, `sha256`: from `checksums`, {shard: (bytes, hex)}), the
   shards' file format and compression, and the flags; `"multi_label": true` for a multi-label
@@ -90,37 +111,60 @@ def build_manifest(output: layout.OutputLayout, split_stats: Dict[str, SplitTota
   splits = {}
   for split, totals in sorted(split_stats.items()):
     names = sorted(totals.shards, key=lambda name: output.shard_names.parse(name)[1])
-    shards = [_shard_entry(name, totals.shards[name], *checksums.get(name, (None, None)))
-              for name in names]
-    splits[split] = {'num_examples': totals.num_examples, 'num_shards': len(shards),
-                     'shards': shards}
-  manifest = {'format_version': layout.FORMAT_VERSION, 'num_classes': num_classes,
-              'label_offset': label_offset, 'compression': compression, 'file_format': file_format,
-              'splits': splits, 'options': options}
+    shards = [
+      _shard_entry(name, totals.shards[name], *checksums.get(name, (None, None))) for name in names
+    ]
+    splits[split] = {
+      'num_examples': totals.num_examples,
+      'num_shards': len(shards),
+      'shards': shards,
+    }
+  manifest = {
+    'format_version': layout.FORMAT_VERSION,
+    'num_classes': num_classes,
+    'label_offset': label_offset,
+    'compression': compression,
+    'file_format': file_format,
+    'splits': splits,
+    'options': options,
+  }
   return {**manifest, 'multi_label': True} if multi_label else manifest
 
 
-def _shard_entry(name: str, num_examples: int, num_bytes: Optional[int], sha256: Optional[str]
-                 ) -> Dict:
+def _shard_entry(
+  name: str, num_examples: int, num_bytes: Optional[int], sha256: Optional[str]
+) -> Dict:
   entry = {'file': name, 'num_examples': num_examples}
-  if num_bytes is not None and sha256 is not None:  # Unknown for a shard kept from an older version.
+  # Unknown for a shard kept from an older version.
+  if num_bytes is not None and sha256 is not None:
     entry.update(bytes=num_bytes, sha256=sha256)
   return entry
 
 
-def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label_offset: int,
-                   compression: str, options: Dict, max_reject_fraction: float, split_stats: Dict[str, SplitTotals],
-                   rejects: List[Reject], facts: OutputFacts,
-                   file_format: str = file_formats.FileFormat.TFRECORD,
-                   model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
-                   run: Optional[RunInfo] = None, duplicates: Optional[Duplicates] = None,
-                   multi_label: bool = False,
-                   version: Optional[Tuple[Dict, Dict]] = None) -> Dict:
+def write_metadata(
+  _,
+  output: layout.OutputLayout,
+  class_names: List[str],
+  label_offset: int,
+  compression: str,
+  options: Dict,
+  max_reject_fraction: float,
+  split_stats: Dict[str, SplitTotals],
+  rejects: List[Reject],
+  facts: OutputFacts,
+  file_format: str = file_formats.FileFormat.TFRECORD,
+  model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
+  run: Optional[RunInfo] = None,
+  duplicates: Optional[Duplicates] = None,
+  multi_label: bool = False,
+  version: Optional[Tuple[Dict, Dict]] = None,
+) -> Dict:
   """Writes labels.txt, rejects.jsonl, duplicates.jsonl, stats.json, manifest.json, the TFDS metadata
   (dataset_info.json, features.json, image-class-label.labels.txt), model_garden.yaml, deletes stale
-  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the SHA-256
-  of every other file (transforms/output/success.py). `version`: (base, change counts) of a --base
-  run, recorded in manifest.json and provenance.json as `version` (transforms/output/versions.py).
+  shards, writes provenance.json (when `run` is given) and, when acceptable, _SUCCESS with the
+  SHA-256 of every other file (transforms/output/success.py). `version`: (base, change counts) of a
+  --base run, recorded in manifest.json and provenance.json as `version`
+  (transforms/output/versions.py).
 
   Returns:
     The stats.json content (also the step's output, for tests and the command-line summary).
@@ -132,15 +176,25 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
   layout.write_jsonl(output.path(layout.REJECTS_FILE), [r.to_json() for r in rejects])
   layout.write_text(output.path(layout.DUPLICATES_FILE), duplicates.text)  # already JSON lines
   layout.write_json(output.path(layout.STATS_FILE), stats)
-  manifest = build_manifest(output, split_stats, len(class_names), label_offset, compression, options,
-                            file_format, facts.checksums, multi_label)
+  manifest = build_manifest(
+    output,
+    split_stats,
+    len(class_names),
+    label_offset,
+    compression,
+    options,
+    file_format,
+    facts.checksums,
+    multi_label,
+  )
   if version is not None:
     manifest['version'] = versions.record(*version, facts.outcomes)
   layout.write_json(output.path(layout.MANIFEST_FILE), manifest)
   write_tfds_metadata(output, manifest, class_names)
   write_model_garden_config(output, manifest, model_garden_batch_size)
-  deleted = delete_stale_shards(output, [s['file'] for e in manifest['splits'].values()
-                                         for s in e['shards']])
+  deleted = delete_stale_shards(
+    output, [s['file'] for e in manifest['splits'].values() for s in e['shards']]
+  )
   if run is not None:
     provenance = build_provenance(run, facts, deleted, utc_now())
     if version is not None:
@@ -154,34 +208,59 @@ def write_metadata(_, output: layout.OutputLayout, class_names: List[str], label
 class WriteMetadata(beam.PTransform):
   """(split statistics, rejects, OutputFacts) -> the metadata files, written once after every shard.
 
-  The third input holds exactly one OutputFacts (transforms/metadata/provenance.py CollectOutputFacts), the
-  fourth exactly one Duplicates (transforms/duplicates/near.py FindDuplicates).
+  The third input holds exactly one OutputFacts (transforms/metadata/provenance.py
+  CollectOutputFacts), the fourth exactly one Duplicates (transforms/duplicates/near.py
+  FindDuplicates).
   """
 
-  def __init__(self, output: layout.OutputLayout, class_names: List[str], label_offset: int,
-               compression: str, options: Dict, max_reject_fraction: float,
-               file_format: str = file_formats.FileFormat.TFRECORD,
-               model_garden_batch_size: int = DEFAULT_BATCH_SIZE, run: Optional[RunInfo] = None,
-               multi_label: bool = False):
+  def __init__(
+    self,
+    output: layout.OutputLayout,
+    class_names: List[str],
+    label_offset: int,
+    compression: str,
+    options: Dict,
+    max_reject_fraction: float,
+    file_format: str = file_formats.FileFormat.TFRECORD,
+    model_garden_batch_size: int = DEFAULT_BATCH_SIZE,
+    run: Optional[RunInfo] = None,
+    multi_label: bool = False,
+  ):
     """`run`: what the driver knows for provenance.json; None writes no provenance.json.
     `multi_label`: the records hold lists of labels (a multi-label --manifest)."""
     super().__init__()
-    self._args = dict(output=output, class_names=class_names, label_offset=label_offset,
-                      compression=compression, options=options,
-                      max_reject_fraction=max_reject_fraction, file_format=file_format,
-                      model_garden_batch_size=model_garden_batch_size, run=run,
-                      multi_label=multi_label)
+    self._args = dict(
+      output=output,
+      class_names=class_names,
+      label_offset=label_offset,
+      compression=compression,
+      options=options,
+      max_reject_fraction=max_reject_fraction,
+      file_format=file_format,
+      model_garden_batch_size=model_garden_batch_size,
+      run=run,
+      multi_label=multi_label,
+    )
 
   def expand(self, inputs):
     split_stats, rejects, facts, *optional = inputs  # Duplicates, a --base run's version: optional
-    duplicates = optional[0] if optional else split_stats.pipeline | 'NoDuplicates' >> beam.Create(
-        [Duplicates()])
+    duplicates = (
+      optional[0]
+      if optional
+      else split_stats.pipeline | 'NoDuplicates' >> beam.Create([Duplicates()])
+    )
     version = {'version': beam.pvalue.AsSingleton(optional[1])} if len(optional) > 1 else {}
-    return (split_stats.pipeline
-            | 'Once' >> beam.Create([None])
-            | 'WriteMetadataFiles' >> beam.Map(
-                write_metadata, split_stats=beam.pvalue.AsDict(split_stats),
-                rejects=beam.pvalue.AsList(rejects), facts=beam.pvalue.AsSingleton(facts),
-                duplicates=beam.pvalue.AsSingleton(duplicates), **version,
-                **self._args))
-
+    return (
+      split_stats.pipeline
+      | 'Once' >> beam.Create([None])
+      | 'WriteMetadataFiles'
+      >> beam.Map(
+        write_metadata,
+        split_stats=beam.pvalue.AsDict(split_stats),
+        rejects=beam.pvalue.AsList(rejects),
+        facts=beam.pvalue.AsSingleton(facts),
+        duplicates=beam.pvalue.AsSingleton(duplicates),
+        **version,
+        **self._args,
+      )
+    )

@@ -1,8 +1,8 @@
 """SHA-256 and byte counts of files as stored: computed while a shard is written, checked by verify.
 
-The shard formats (transforms/output/file_format.py) hash the bytes on their way to the file system (after
-gzip, if any), so recording a shard's checksum costs no second read of the shard; `verify` hashes
-each file while it reads it.
+The shard formats (transforms/output/file_format.py) hash the bytes on their way to the file system
+(after gzip, if any), so recording a shard's checksum costs no second read of the shard; `verify`
+hashes each file while it reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ READ_CHUNK_BYTES = 1 << 20
 @dataclasses.dataclass
 class FileChecksum:
   """Size in bytes and hex SHA-256 of a file as stored; None until it is complete."""
+
   bytes: Optional[int] = None
   sha256: Optional[str] = None
 

@@ -27,8 +27,17 @@ import shutil
 import struct
 import tempfile
 import zlib
-from typing import (TYPE_CHECKING, BinaryIO, Callable, ClassVar, Dict, Iterator, Mapping, Optional,
-                    Sequence)
+from typing import (
+  TYPE_CHECKING,
+  BinaryIO,
+  Callable,
+  ClassVar,
+  Dict,
+  Iterator,
+  Mapping,
+  Optional,
+  Sequence,
+)
 
 from apache_beam.io.filesystem import CompressedFile, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -43,6 +52,7 @@ if TYPE_CHECKING:  # transforms/output/layout.py imports this module for FileFor
 try:
   from enum import StrEnum
 except ImportError:  # Python 3.10: what 3.11's StrEnum is.
+
   class StrEnum(str, enum.Enum):
     __str__, __format__, __hash__ = str.__str__, str.__format__, str.__hash__
 
@@ -50,12 +60,14 @@ except ImportError:  # Python 3.10: what 3.11's StrEnum is.
 class FileFormat(StrEnum):
   """The shard containers, by their --file_format value (also manifest.json's "file_format" and the
   suffix in TFDS's `fileFormat`). A member equals, hashes and formats as that string."""
+
   TFRECORD = 'tfrecord'
   ARRAY_RECORD = 'array_record'
 
 
 COMPRESSIONS = ('none', 'gzip')  # --compression: whole-file compression of TFRecord shards
-# ArrayRecordWriter options (module docstring): TFDS's random-access group size, no chunk compression.
+# ArrayRecordWriter options (module docstring): TFDS's random-access group size, no chunk
+# compression.
 ARRAY_RECORD_WRITER_OPTIONS = 'group_size:1,uncompressed'
 # What ArrayRecord offers instead of --compression (ArrayRecordWriter's compressor options).
 ARRAY_RECORD_COMPRESSORS = ('uncompressed', 'zstd', 'brotli', 'snappy')
@@ -84,6 +96,7 @@ class ShardFormat(abc.ABC):
     record_overhead_bytes: bytes the container adds to each record (the plan's size predictions).
     shard_overhead_bytes: bytes it adds to each shard file, on average.
   """
+
   name: ClassVar[FileFormat]
   record_overhead_bytes: ClassVar[int]
   shard_overhead_bytes: ClassVar[int]
@@ -94,11 +107,13 @@ class ShardFormat(abc.ABC):
       raise ValueError(f'unknown compression {compression!r}; choose one of {COMPRESSIONS}')
 
   @abc.abstractmethod
-  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
-             ) -> contextlib.AbstractContextManager[RecordWriter]:
+  def create(
+    self, path: str, compression: str, checksum: Optional[FileChecksum] = None
+  ) -> contextlib.AbstractContextManager[RecordWriter]:
     """A context whose value appends one serialized record; on a normal exit the complete shard is at
     `path` (any Beam FileSystems path) and `checksum` (when given) holds its size and SHA-256. On an
-    exception, `path` may hold a partial file (the caller writes to a temporary name and deletes it),
+    exception, `path` may hold a partial file (the caller writes to a temporary name and deletes
+    it),
     and local temporary files are removed."""
 
   @abc.abstractmethod
@@ -116,21 +131,26 @@ class ShardFormat(abc.ABC):
 
 class TFRecordFormat(ShardFormat):
   """TensorFlow's TFRecord framing (12-byte header, payload, 4-byte crc), optionally gzip-compressed."""
+
   name = FileFormat.TFRECORD
   record_overhead_bytes = 16  # 8-byte length, its 4-byte crc, the 4-byte crc of the data
   shard_overhead_bytes = 0
   _COMPRESSION_TYPES = {'none': CompressionTypes.UNCOMPRESSED, 'gzip': CompressionTypes.GZIP}
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
-             ) -> Iterator[RecordWriter]:
+  def create(
+    self, path: str, compression: str, checksum: Optional[FileChecksum] = None
+  ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     # The raw stream hashed below Beam's gzip: the same bytes as FileSystems.create(path, GZIP).
     stream = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
     raw = HashingWriter(io.BufferedWriter(stream, WRITE_BUFFER_BYTES))
     compression_type = self._COMPRESSION_TYPES[compression]
-    f = raw if compression_type == CompressionTypes.UNCOMPRESSED else CompressedFile(
-        raw, compression_type)
+    f = (
+      raw
+      if compression_type == CompressionTypes.UNCOMPRESSED
+      else CompressedFile(raw, compression_type)
+    )
     try:
       yield lambda record: tfrecord.write_record(f, record)
     finally:
@@ -152,6 +172,7 @@ class TFRecordFormat(ShardFormat):
 
 class ArrayRecordFormat(ShardFormat):
   """ArrayRecord files with one record per chunk (`ARRAY_RECORD_WRITER_OPTIONS`)."""
+
   name = FileFormat.ARRAY_RECORD
   # Measured here (array_record 0.8, ARRAY_RECORD_WRITER_OPTIONS, 40 files of 5-400 records of
   # 15-45 KB): 64 bytes a record (its chunk's header), and per file a ~64 KiB footer and index plus
@@ -162,14 +183,16 @@ class ArrayRecordFormat(ShardFormat):
   def check_compression(self, compression: str) -> None:
     if compression != 'none':
       raise ValueError(
-          f'--compression {compression} compresses TFRecord files only. ArrayRecord compresses each '
-          f'chunk itself ({", ".join(ARRAY_RECORD_COMPRESSORS)}); the converter writes its '
-          "ArrayRecord shards uncompressed, since JPEG records do not shrink. Drop --compression or "
-          'use --file_format tfrecord.')
+        f'--compression {compression} compresses TFRecord files only. ArrayRecord compresses each '
+        f'chunk itself ({", ".join(ARRAY_RECORD_COMPRESSORS)}); the converter writes its '
+        'ArrayRecord shards uncompressed, since JPEG records do not shrink. Drop --compression or '
+        'use --file_format tfrecord.'
+      )
 
   @contextlib.contextmanager
-  def create(self, path: str, compression: str, checksum: Optional[FileChecksum] = None
-             ) -> Iterator[RecordWriter]:
+  def create(
+    self, path: str, compression: str, checksum: Optional[FileChecksum] = None
+  ) -> Iterator[RecordWriter]:
     self.check_compression(compression)
     module = array_record_module()
     local = _local_temp_file(path) if is_remote(path) else path
@@ -229,6 +252,7 @@ class FramedRecord:
     data: the payload.
     data_crc_ok: whether the payload's masked crc32c matches.
   """
+
   index: int
   offset: int
   data: bytes
@@ -261,15 +285,22 @@ def read_tfrecords(handle: BinaryIO) -> Iterator[FramedRecord]:
     if not header:
       return
     if len(header) < TFRECORD_HEADER_BYTES:
-      raise FramingError(index, offset, f'truncated record header: {len(header)} of '
-                         f'{TFRECORD_HEADER_BYTES} bytes before end of file')
+      raise FramingError(
+        index,
+        offset,
+        f'truncated record header: {len(header)} of '
+        f'{TFRECORD_HEADER_BYTES} bytes before end of file',
+      )
     length, length_crc = struct.unpack('<QI', header)
     if tfrecord.masked_crc32c(header[:8]) != length_crc:
       raise FramingError(index, offset, 'length crc mismatch (corrupt record header)')
     body = _read_exactly(handle, length + TFRECORD_FOOTER_BYTES)
     if len(body) < length + TFRECORD_FOOTER_BYTES:
-      raise FramingError(index, offset, f'truncated record: {len(body)} of '
-                         f'{length + TFRECORD_FOOTER_BYTES} bytes after the header')
+      raise FramingError(
+        index,
+        offset,
+        f'truncated record: {len(body)} of {length + TFRECORD_FOOTER_BYTES} bytes after the header',
+      )
     data = body[:length]
     (data_crc,) = struct.unpack('<I', body[length:])
     yield FramedRecord(index, offset, data, tfrecord.masked_crc32c(data) == data_crc)
@@ -278,7 +309,8 @@ def read_tfrecords(handle: BinaryIO) -> Iterator[FramedRecord]:
 
 
 FORMATS: Dict[FileFormat, ShardFormat] = {
-    f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())}
+  f.name: f for f in (TFRecordFormat(), ArrayRecordFormat())
+}
 
 
 def gzip_fraction(records: Sequence[bytes]) -> float:
@@ -322,8 +354,10 @@ def array_record_module():
   try:
     from array_record.python import array_record_module as module  # pylint: disable=import-outside-toplevel
   except ModuleNotFoundError as e:
-    raise ModuleNotFoundError(f'ArrayRecord shards need the array_record package ({e}); install it '
-                              f"with: pip install '{ARRAY_RECORD_REQUIREMENT}'") from e
+    raise ModuleNotFoundError(
+      f'ArrayRecord shards need the array_record package ({e}); install it '
+      f"with: pip install '{ARRAY_RECORD_REQUIREMENT}'"
+    ) from e
   return module
 
 
@@ -333,6 +367,7 @@ def array_record_module():
 
 def _local_temp_file(path: str) -> str:
   from transforms.output import layout  # pylint: disable=import-outside-toplevel  (layout imports us)
+
   handle, local = tempfile.mkstemp(prefix=path.rstrip('/').rsplit('/', 1)[-1] + layout.TEMP_MARKER)
   os.close(handle)
   return local
@@ -340,15 +375,19 @@ def _local_temp_file(path: str) -> str:
 
 def upload(local: str, path: str) -> None:
   """Copies the local file `local` to `path` (any Beam FileSystems path), bytes unchanged."""
-  with open(local, 'rb') as src, FileSystems.create(
-      path, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
+  with (
+    open(local, 'rb') as src,
+    FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as dst,
+  ):
     shutil.copyfileobj(src, dst, COPY_CHUNK_BYTES)
 
 
 def download(path: str, local: str) -> None:
   """Copies `path` (any Beam FileSystems path) to the local file `local`, bytes unchanged."""
-  with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src, \
-      open(local, 'wb') as dst:
+  with (
+    FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as src,
+    open(local, 'wb') as dst,
+  ):
     shutil.copyfileobj(src, dst, COPY_CHUNK_BYTES)
 
 
@@ -364,4 +403,3 @@ def local_copy(path: str) -> Iterator[str]:
     yield local
   finally:
     os.remove(local)
-

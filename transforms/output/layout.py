@@ -40,19 +40,32 @@ MANIFEST_FILE = 'manifest.json'
 SUCCESS_FILE = '_SUCCESS'
 DATASET_INFO_FILE = 'dataset_info.json'  # TFDS
 FEATURES_FILE = 'features.json'  # TFDS
-TFDS_LABEL_NAMES_FILE = 'image-class-label.labels.txt'  # TFDS's name for ClassLabel 'image/class/label'
+# TFDS's name for ClassLabel 'image/class/label'
+TFDS_LABEL_NAMES_FILE = 'image-class-label.labels.txt'
 MODEL_GARDEN_FILE = 'model_garden.yaml'
-PROVENANCE_FILE = 'provenance.json'  # differs run to run (times, runner): never compared byte for byte
+# differs run to run (times, runner): never compared byte for byte
+PROVENANCE_FILE = 'provenance.json'
 # Every file the converter writes at the top of the output besides the shards (what --overwrite may
 # delete; nothing else in --output is ever touched).
-METADATA_FILES = (LABELS_FILE, STATS_FILE, REJECTS_FILE, DUPLICATES_FILE, MANIFEST_FILE, DATASET_INFO_FILE,
-                  FEATURES_FILE, TFDS_LABEL_NAMES_FILE, MODEL_GARDEN_FILE, PROVENANCE_FILE,
-                  SUCCESS_FILE)
+METADATA_FILES = (
+  LABELS_FILE,
+  STATS_FILE,
+  REJECTS_FILE,
+  DUPLICATES_FILE,
+  MANIFEST_FILE,
+  DATASET_INFO_FILE,
+  FEATURES_FILE,
+  TFDS_LABEL_NAMES_FILE,
+  MODEL_GARDEN_FILE,
+  PROVENANCE_FILE,
+  SUCCESS_FILE,
+)
 WORK_DIR = '_work'
 RUN_FILE = 'run.json'  # in WORK_DIR: the output-deciding flags of the run (--resume compares them)
 PROGRESS_DIR = 'progress'  # in WORK_DIR: live counts (transforms/output/progress_counters.py)
 LOG_FILE = 'run.log'  # in WORK_DIR: Beam's and the workers' logs (pipeline/runtime/logs.py)
-CLAIM_FILE = 'claim.json'  # in WORK_DIR: the claim of the run using a local output (pipeline/runtime/claim.py)
+# in WORK_DIR: the claim of the run using a local output (pipeline/runtime/claim.py)
+CLAIM_FILE = 'claim.json'
 CLAIMS_DIR = 'claims'  # in WORK_DIR: claims <run id>.json of runs using an object-store output
 SIDECAR_SUFFIX = '.json'  # WORK_DIR/<shard name>.json
 TEMP_MARKER = '.tmp-'  # <final name>.tmp-<uuid>: a file being written, never read
@@ -61,9 +74,11 @@ _LINE_READ_BYTES = 1 << 16  # iter_lines' block size
 
 
 # (split, index, num_shards) of the names a template is checked on: every split, 1 to 7 digits.
-_SAMPLE_SHARDS = tuple((split, index, num_shards) for split in SPLITS
-                       for index, num_shards in ((0, 1), (7, 12), (11, 12), (99999, 100000),
-                                                 (123456, 1000000)))
+_SAMPLE_SHARDS = tuple(
+  (split, index, num_shards)
+  for split in SPLITS
+  for index, num_shards in ((0, 1), (7, 12), (11, 12), (99999, 100000), (123456, 1000000))
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +86,8 @@ class ShardNameTemplate:
   """Formats and parses shard file names: one template string, both directions (TFDS's naming).
 
   Attributes:
-    template: a `str.format` template with the fields {split}, {index} and {num_shards} (format specs
+    template: a `str.format` template with the fields {split}, {index} and {num_shards} (format
+    specs
       allowed, e.g. {index:05d}). The default gives `train-00003-of-00128`, the naming of TF's
       build_imagenet_data.py that Model Garden's `train*` / `valid*` globs match; TF-slim's
       `flowers_{split}_{index:05d}-of-{num_shards:05d}.tfrecord` and TFDS's
@@ -83,6 +99,7 @@ class ShardNameTemplate:
       index and count), be misread as a glob or a list by Model Garden (`*?[],`), or be taken for a
       metadata file (METADATA_FILES).
   """
+
   template: str = '{split}-{index:05d}-of-{num_shards:05d}'
 
   _PATTERNS = {'split': r'[A-Za-z0-9_]+', 'index': r'\d+', 'num_shards': r'\d+'}
@@ -92,15 +109,21 @@ class ShardNameTemplate:
     try:
       fields = self._fields()
     except ValueError as e:  # unbalanced braces
-      raise ValueError(f'shard name template {self.template!r} is not a format string: {e} (write '
-                       'a literal brace as {{ or }})') from None
+      raise ValueError(
+        f'shard name template {self.template!r} is not a format string: {e} (write '
+        'a literal brace as {{ or }})'
+      ) from None
     problems = [f'has no {{{name}}}' for name in ('index', 'num_shards') if name not in fields]
     unknown = sorted(set(fields) - set(self._PATTERNS))
     if unknown:
-      problems.append('has ' + ', '.join('{' + name + '}' for name in unknown) + ', which is no field')
+      problems.append(
+        'has ' + ', '.join('{' + name + '}' for name in unknown) + ', which is no field'
+      )
     if problems:
-      raise ValueError(f'shard name template {self.template!r} ' + ' and '.join(problems) + ': it '
-                       'must use {index} and {num_shards}, and may use {split}.')
+      raise ValueError(
+        f'shard name template {self.template!r} ' + ' and '.join(problems) + ': it '
+        'must use {index} and {num_shards}, and may use {split}.'
+      )
     try:
       names = {sample: self.name(*sample) for sample in _SAMPLE_SHARDS}
     except (ValueError, TypeError) as e:  # a format spec the field's type does not take
@@ -113,24 +136,34 @@ class ShardNameTemplate:
     """What is wrong with the names the template gives the sample shards, or None."""
     bad = sorted({c for name in names.values() for c in name if c in self._FORBIDDEN})
     if bad:
-      return (f'makes names with {"".join(bad)!r}: a shard is a file directly in --output, and '
-              'Model Garden reads its input path as comma-separated globs.')
+      return (
+        f'makes names with {"".join(bad)!r}: a shard is a file directly in --output, and '
+        'Model Garden reads its input path as comma-separated globs.'
+      )
     if any(name.startswith(('_', '.')) or TEMP_MARKER in name for name in names.values()):
-      return (f'makes names starting with "_" or "." (hidden files to TFDS and Hadoop) or holding '
-              f'{TEMP_MARKER!r} (the mark of a file being written).')
+      return (
+        f'makes names starting with "_" or "." (hidden files to TFDS and Hadoop) or holding '
+        f'{TEMP_MARKER!r} (the mark of a file being written).'
+      )
     has_split = 'split' in self._fields()
     globs = {split: self.glob(split) for split in SPLITS}
     for (split, index, num_shards), name in names.items():
       if self.parse(name) != ((split if has_split else ''), index, num_shards):
-        return (f'is ambiguous: {name!r} does not read back as split {split!r}, shard {index} of '
-                f'{num_shards}; put a separator between the fields.')
-      if has_split and {s for s, glob in globs.items() if fnmatch.fnmatchcase(name, glob)} != {split}:
+        return (
+          f'is ambiguous: {name!r} does not read back as split {split!r}, shard {index} of '
+          f'{num_shards}; put a separator between the fields.'
+        )
+      if has_split and {s for s, glob in globs.items() if fnmatch.fnmatchcase(name, glob)} != {
+        split
+      }:
         return f'gives split {split!r} a name, {name!r}, that the glob of another split matches.'
     clash = [name for name in METADATA_FILES if self.parse(name)]
     return f'would take the metadata file {clash[0]} for a shard.' if clash else None
 
   def _fields(self) -> List[str]:
-    return [field for _, field, _, _ in string.Formatter().parse(self.template) if field is not None]
+    return [
+      field for _, field, _, _ in string.Formatter().parse(self.template) if field is not None
+    ]
 
   def check_splits(self, splits: Sequence[str]) -> None:
     """Refuses a template that names two splits' shards alike (case-insensitively, as macOS and
@@ -144,8 +177,10 @@ class ShardNameTemplate:
       for index, num_shards in ((0, 1), (0, 2), (1, 2)):
         key = self.name(split, index, num_shards).casefold()
         if seen.setdefault(key, split) != split:
-          raise ValueError(f'shard name template {self.template!r} gives splits {seen[key]!r} and '
-                           f'{split!r} the same file names ({key!r}); use {{split}} in it.')
+          raise ValueError(
+            f'shard name template {self.template!r} gives splits {seen[key]!r} and '
+            f'{split!r} the same file names ({key!r}); use {{split}} in it.'
+          )
 
   def glob(self, split: str) -> str:
     """A glob matching every shard file of `split` and no file of another split (Model Garden's
@@ -175,7 +210,11 @@ class ShardNameTemplate:
     if not match:
       return None
     values = match.groupdict()
-    split, index, num_shards = values.get('split', ''), int(values['index']), int(values['num_shards'])
+    split, index, num_shards = (
+      values.get('split', ''),
+      int(values['index']),
+      int(values['num_shards']),
+    )
     if index >= num_shards or self.name(split, index, num_shards) != filename:
       return None
     return split, index, num_shards
@@ -198,8 +237,10 @@ class ShardNameTemplate:
         parts.append('{SPLIT}')
       elif field in ('index', 'num_shards'):
         if spec != '05d':
-          raise ValueError(f'TFDS numbers shards with 5 digits ({{{field}:05d}}); {self.template!r} '
-                           f'has {{{field}{":" + spec if spec else ""}}}')
+          raise ValueError(
+            f'TFDS numbers shards with 5 digits ({{{field}:05d}}); {self.template!r} '
+            f'has {{{field}{":" + spec if spec else ""}}}'
+          )
         parts.append('{SHARD_INDEX}' if field == 'index' else '{NUM_SHARDS}')
     return ''.join(parts).replace('{SHARD_INDEX}-of-{NUM_SHARDS}', '{SHARD_X_OF_Y}')
 
@@ -221,12 +262,15 @@ ARRAY_RECORD_SHARD_NAMES = ShardNameTemplate('{split}.array_record-{index:05d}-o
 
 
 # Each --file_format's default shard names.
-FORMAT_SHARD_NAMES = {FileFormat.TFRECORD: DEFAULT_SHARD_NAMES,
-                      FileFormat.ARRAY_RECORD: ARRAY_RECORD_SHARD_NAMES}
+FORMAT_SHARD_NAMES = {
+  FileFormat.TFRECORD: DEFAULT_SHARD_NAMES,
+  FileFormat.ARRAY_RECORD: ARRAY_RECORD_SHARD_NAMES,
+}
 
 
-def shard_names_for(template: Optional[str], file_format: str = FileFormat.TFRECORD
-                    ) -> ShardNameTemplate:
+def shard_names_for(
+  template: Optional[str], file_format: str = FileFormat.TFRECORD
+) -> ShardNameTemplate:
   """The shard names of a run: its --shard_name_template, else its --file_format's default.
 
   Raises:
@@ -244,8 +288,9 @@ def recorded_shard_names(options: Optional[Dict]) -> ShardNameTemplate:
     ValueError: the recorded template is not a valid one.
   """
   options = options or {}
-  return shard_names_for(options.get('shard_name_template'),
-                         options.get('file_format', FileFormat.TFRECORD))
+  return shard_names_for(
+    options.get('shard_name_template'), options.get('file_format', FileFormat.TFRECORD)
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +301,7 @@ class OutputLayout:
     root: the output folder (local path, gs:// or s3:// URL), as given to --output.
     shard_names: how shard files are named.
   """
+
   root: str
   shard_names: ShardNameTemplate = DEFAULT_SHARD_NAMES
 
@@ -336,8 +382,9 @@ def read_text(path: str) -> str:
 def write_text(path: str, text: str) -> None:
   """Raises OSError naming `path` (a full disk fails at write or close, where Python names no file)."""
   try:
-    with FileSystems.create(path, mime_type='text/plain',
-                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with FileSystems.create(
+      path, mime_type='text/plain', compression_type=CompressionTypes.UNCOMPRESSED
+    ) as f:
       f.write(text.encode('utf-8'))
   except OSError as e:
     if e.filename is None and e.errno is not None:

@@ -5,12 +5,13 @@ Only file paths are grouped by shard, not records as ``WriteToTFRecord(num_shard
 benchmarks/RESULTS.md). The DoFn reads, converts and appends each image in hash order to a temporary
 file and renames it to the final shard name when complete: memory stays flat, the bytes are the same
 on every run and runner, a retried bundle rewrites its temporary file, and no reader sees a
-half-written shard under a final name. The container is transforms/output/file_format.py's. Before the
-rename, a JSON sidecar (`_work/<shard>.json`, a ShardSummary: counts, pixel sums, rejects,
+half-written shard under a final name. The container is transforms/output/file_format.py's. Before
+the rename, a JSON sidecar (`_work/<shard>.json`, a ShardSummary: counts, pixel sums, rejects,
 perceptual hashes, the input fingerprint, the shard's size and SHA-256, codec versions and recipe)
 is written; `--resume` keeps a finished shard only when its inputs, codecs and recipe are unchanged
-(transforms/output/resume.py). Each shard's outcome goes to the output `outcomes`. In `setup()` a worker
-whose codec builds differ from the driver's refuses to write (transforms/imaging/codec_versions.py).
+(transforms/output/resume.py). Each shard's outcome goes to the output `outcomes`. In `setup()` a
+worker whose codec builds differ from the driver's refuses to write
+(transforms/imaging/codec_versions.py).
 """
 
 from __future__ import annotations
@@ -48,13 +49,21 @@ class WriteShardFn(beam.DoFn):
   """((split, index, num_shards), [ImageRef]) -> ShardSummary, and its outcome on OUTCOMES_TAG;
   writes the shard file unless --resume keeps it."""
 
-  def __init__(self, output: layout.OutputLayout, recipe: RecordRecipe, seed: int, resume: bool,
-               codecs: Optional[Dict[str, str]] = None,
-               shard_recipe: Optional[Dict[str, Any]] = None):
-    """`recipe`: how each file becomes a record (transforms/imaging/convert.py; its `split_roots` find each
-    ImageRef's file, read through transforms/inputs/input_file.py `read_input` with its `max_file_bytes`).
-    `codecs`: the driver's codec_versions(compression, file_format); each worker must have the same
-    (None: no check, and --resume does not compare them). `shard_recipe`: resume.shard_recipe of the
+  def __init__(
+    self,
+    output: layout.OutputLayout,
+    recipe: RecordRecipe,
+    seed: int,
+    resume: bool,
+    codecs: Optional[Dict[str, str]] = None,
+    shard_recipe: Optional[Dict[str, Any]] = None,
+  ):
+    """`recipe`: how each file becomes a record (transforms/imaging/convert.py; its `split_roots` find
+    each
+    ImageRef's file, read through transforms/inputs/input_file.py `read_input` with its
+    `max_file_bytes`). `codecs`: the driver's codec_versions(compression, file_format); each worker
+    must have the same (None: no check, and --resume does not compare them). `shard_recipe`:
+    resume.shard_recipe of the
     run, stored in each sidecar (None: not stored, and --resume does not compare it)."""
     super().__init__()
     self._recipe = recipe
@@ -101,8 +110,9 @@ class WriteShardFn(beam.DoFn):
     self._shards.inc()
     yield beam.pvalue.TaggedOutput(OUTCOMES_TAG, outcome)
 
-  def _write_shard(self, name: str, split: str, refs: List[ImageRef], inputs: ShardInputs
-                   ) -> ShardSummary:
+  def _write_shard(
+    self, name: str, split: str, refs: List[ImageRef], inputs: ShardInputs
+  ) -> ShardSummary:
     """Writes the shard to a temp file, its sidecar, then renames the shard into place."""
     final, sidecar = self._output.path(name), self._output.sidecar_path(name)
     temp = layout.temp_path(self._output.work_path(name), uuid.uuid4().hex)
@@ -110,9 +120,14 @@ class WriteShardFn(beam.DoFn):
       checksum = FileChecksum()
       with self._format.create(temp, self._recipe.compression, checksum) as write_record:
         summary = self._write_records(write_record, name, split, refs)
-      summary = dataclasses.replace(summary, inputs=inputs, file_bytes=checksum.bytes,
-                                    file_sha256=checksum.sha256, codecs=self._codecs,
-                                    recipe=self._shard_recipe)
+      summary = dataclasses.replace(
+        summary,
+        inputs=inputs,
+        file_bytes=checksum.bytes,
+        file_sha256=checksum.sha256,
+        codecs=self._codecs,
+        recipe=self._shard_recipe,
+      )
       if self._resume:  # An old shard must not stay next to a sidecar that describes the new one.
         _delete_quietly(final)
       temp_sidecar = layout.temp_path(sidecar, uuid.uuid4().hex)
@@ -126,8 +141,9 @@ class WriteShardFn(beam.DoFn):
       raise
     return summary
 
-  def _write_records(self, write_record: file_formats.RecordWriter, name: str, split: str,
-                     refs: List[ImageRef]) -> ShardSummary:
+  def _write_records(
+    self, write_record: file_formats.RecordWriter, name: str, split: str, refs: List[ImageRef]
+  ) -> ShardSummary:
     """Converts and appends every file of the shard with `write_record`; returns what was written
     and rejected."""
     num_examples = num_bytes = num_passthrough = num_pixels = 0
@@ -148,8 +164,11 @@ class WriteShardFn(beam.DoFn):
       converted = convert_file(ref, data, self._recipe)
       if isinstance(converted, Rejected):
         if converted.error is not None:
-          logging.error('Internal error while converting %s (stored as a reject)', path,
-                        exc_info=converted.error)
+          logging.error(
+            'Internal error while converting %s (stored as a reject)',
+            path,
+            exc_info=converted.error,
+          )
           self._internal_errors.inc()
         self._add_reject(rejects, split, path, converted.reason)
         continue
@@ -168,10 +187,22 @@ class WriteShardFn(beam.DoFn):
       sums = [a + b for a, b in zip(sums, stored.channel_sums)]
       squares = [a + b for a, b in zip(squares, stored.channel_squares)]
       self._progress.add(written=1)
-    self._written.inc(num_examples)  # Once a shard: a shard is one bundle, counters report per bundle.
-    return ShardSummary(name, split, num_examples, num_bytes, num_passthrough, dict(class_counts),
-                        num_pixels, tuple(sums), tuple(squares), tuple(rejects),
-                        phashes=tuple(phashes), crop_phashes=tuple(crop_phashes))
+    # Once a shard: a shard is one bundle, counters report per bundle.
+    self._written.inc(num_examples)
+    return ShardSummary(
+      name,
+      split,
+      num_examples,
+      num_bytes,
+      num_passthrough,
+      dict(class_counts),
+      num_pixels,
+      tuple(sums),
+      tuple(squares),
+      tuple(rejects),
+      phashes=tuple(phashes),
+      crop_phashes=tuple(crop_phashes),
+    )
 
   def _add_reject(self, rejects: List[Reject], split: str, path: str, reason: str) -> None:
     rejects.append(Reject.of(path, split, reason))
@@ -192,14 +223,22 @@ class WriteShards(beam.PTransform):
   """(shard key, ImageRef) pairs -> one ShardSummary per shard (output `summaries`), each shard
   written exactly once (or kept by --resume), and each shard's outcome (output `outcomes`)."""
 
-  def __init__(self, output: layout.OutputLayout, recipe: RecordRecipe, seed: int, resume: bool,
-               codecs: Optional[Dict[str, str]] = None,
-               shard_recipe: Optional[Dict[str, Any]] = None):
+  def __init__(
+    self,
+    output: layout.OutputLayout,
+    recipe: RecordRecipe,
+    seed: int,
+    resume: bool,
+    codecs: Optional[Dict[str, str]] = None,
+    shard_recipe: Optional[Dict[str, Any]] = None,
+  ):
     """The arguments of WriteShardFn."""
     super().__init__()
     self._fn = WriteShardFn(output, recipe, seed, resume, codecs, shard_recipe)
 
   def expand(self, assigned):
-    return (assigned
-            | 'GroupPathsByShard' >> beam.GroupByKey()
-            | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries'))
+    return (
+      assigned
+      | 'GroupPathsByShard' >> beam.GroupByKey()
+      | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries')
+    )

@@ -23,7 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.output import layout
 from transforms.output.checksum import file_sha256
 
-# Metadata files never listed: provenance.json differs run to run, _SUCCESS cannot hold its own hash.
+# Metadata files never listed: provenance.json differs run to run, _SUCCESS cannot hold its own
+# hash.
 UNLISTED_FILES = (layout.PROVENANCE_FILE, layout.SUCCESS_FILE)
 _LINE = re.compile(r'([0-9a-f]{64})  (\S.*)')
 _CONFIG_FILE = re.compile(r'--config_file=(\S+)/' + re.escape(layout.MODEL_GARDEN_FILE))
@@ -53,16 +54,22 @@ def without_folder(model_garden_text: str) -> str:
 
 def listed_metadata(output: layout.OutputLayout) -> List[str]:
   """Names of the metadata files present in `output` that `_SUCCESS` lists, sorted."""
-  return sorted(name for name in layout.METADATA_FILES
-                if name not in UNLISTED_FILES and FileSystems.exists(output.path(name)))
+  return sorted(
+    name
+    for name in layout.METADATA_FILES
+    if name not in UNLISTED_FILES and FileSystems.exists(output.path(name))
+  )
 
 
-def success_text(output: layout.OutputLayout,
-                 shard_checksums: Mapping[str, Tuple[Optional[int], Optional[str]]]) -> str:
+def success_text(
+  output: layout.OutputLayout, shard_checksums: Mapping[str, Tuple[Optional[int], Optional[str]]]
+) -> str:
   """`_SUCCESS`'s content for the shards `shard_checksums` ({name: (bytes, hex SHA-256)}; a shard
   with None, kept from a version before checksums, is hashed here) and the metadata files present."""
-  digests = {name: sha256 if sha256 else file_sha256(output.path(name))[1]
-             for name, (_, sha256) in shard_checksums.items()}
+  digests = {
+    name: sha256 if sha256 else file_sha256(output.path(name))[1]
+    for name, (_, sha256) in shard_checksums.items()
+  }
   digests.update((name, file_digest(output, name)) for name in listed_metadata(output))
   return success_lines(digests)
 
@@ -72,8 +79,9 @@ def success_lines(digests: Mapping[str, str]) -> str:
   return ''.join(f'{digest}  {name}\n' for name, digest in sorted(digests.items()))
 
 
-def write_success(output: layout.OutputLayout,
-                  shard_checksums: Mapping[str, Tuple[Optional[int], Optional[str]]]) -> None:
+def write_success(
+  output: layout.OutputLayout, shard_checksums: Mapping[str, Tuple[Optional[int], Optional[str]]]
+) -> None:
   """Writes `_SUCCESS` (see success_text) under a temporary name, then renames it into place."""
   final = output.path(layout.SUCCESS_FILE)
   temp = layout.temp_path(final, uuid.uuid4().hex)

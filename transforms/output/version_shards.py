@@ -22,9 +22,19 @@ from transforms.inputs.listing import input_path
 from transforms.output import layout, resume
 from transforms.output.shard_writer import OUTCOMES_TAG, WriteShardFn
 from transforms.paths import is_remote
-from transforms.output.versions import (ADDED, CHANGE_COUNTS, CHANGED, NEW, REMOVED, REUSED,
-                                        BaseOutput, base_members, base_outcome, classify,
-                                        split_added)
+from transforms.output.versions import (
+  ADDED,
+  CHANGE_COUNTS,
+  CHANGED,
+  NEW,
+  REMOVED,
+  REUSED,
+  BaseOutput,
+  base_members,
+  base_outcome,
+  classify,
+  split_added,
+)
 from transforms.split.shard_count import ShardSizing
 from transforms.split.sharding import ImageRef, assign_shards, num_shards_of, order_key, ref_id
 
@@ -49,20 +59,29 @@ def _classify(element, started_us: int):
     yield member[0], refs[0]
 
 
-def _final_key(split: str, index: int, base_counts: Mapping[str, int],
-               new_counts: Mapping[str, int], base_shard: str = '') -> Tuple[str, int, int, str]:
+def _final_key(
+  split: str,
+  index: int,
+  base_counts: Mapping[str, int],
+  new_counts: Mapping[str, int],
+  base_shard: str = '',
+) -> Tuple[str, int, int, str]:
   """(split, index, num_shards, base shard or '') of a version shard: the base's shards first."""
   return split, index, base_counts.get(split, 0) + new_counts.get(split, 0), base_shard
 
 
-def _base_ranks(shards: Iterable[Tuple[str, str]], base: layout.OutputLayout
-                ) -> Dict[str, Tuple[str, int]]:
+def _base_ranks(
+  shards: Iterable[Tuple[str, str]], base: layout.OutputLayout
+) -> Dict[str, Tuple[str, int]]:
   """{base shard: (split, index among the split's remaining base shards)}."""
   by_split: Dict[str, List[Tuple[int, str]]] = {}
   for shard, split in set(shards):
     by_split.setdefault(split, []).append((base.shard_names.parse(shard)[1], shard))
-  return {shard: (split, rank) for split, items in by_split.items()
-          for rank, (_, shard) in enumerate(sorted(items))}
+  return {
+    shard: (split, rank)
+    for split, items in by_split.items()
+    for rank, (_, shard) in enumerate(sorted(items))
+  }
 
 
 class AssignVersionShards(beam.PTransform):
@@ -72,9 +91,16 @@ class AssignVersionShards(beam.PTransform):
   Returns a dict {'assigned': ..., 'changes': ...}.
   """
 
-  def __init__(self, base: BaseOutput, split_roots: Dict[str, str], seed: int,
-               validation_fraction: float, test_fraction: float, sizing: ShardSizing,
-               copies=None):
+  def __init__(
+    self,
+    base: BaseOutput,
+    split_roots: Dict[str, str],
+    seed: int,
+    validation_fraction: float,
+    test_fraction: float,
+    sizing: ShardSizing,
+    copies=None,
+  ):
     """`copies`: the DuplicateGroups of the listed files (transforms/duplicates/exact.py): an added
     copy of a base file takes that file's split (the first base copy's, in the group's order), as
     copies follow their first file in a fresh run (transforms/split/groups.py); None: no copies."""
@@ -87,78 +113,128 @@ class AssignVersionShards(beam.PTransform):
   def expand(self, refs):
     base, roots, seed, sizing = self._base, self._split_roots, self._seed, self._sizing
     fractions = self._fractions
-    members = (refs.pipeline
-               | 'BaseShards' >> beam.Create(list(base.shards))
-               | 'SpreadBaseShards' >> beam.Reshuffle()
-               | 'BaseMembers' >> beam.FlatMap(base_members, base.output))
+    members = (
+      refs.pipeline
+      | 'BaseShards' >> beam.Create(list(base.shards))
+      | 'SpreadBaseShards' >> beam.Reshuffle()
+      | 'BaseMembers' >> beam.FlatMap(base_members, base.output)
+    )
     keyed = refs | 'KeyByPath' >> beam.Map(lambda ref: (input_path(roots, ref), ref))
-    joined = ({'ref': keyed, 'base': members}
-              | 'JoinBase' >> beam.CoGroupByKey()
-              | 'Classify' >> beam.FlatMap(_classify, base.started_us).with_outputs(
-                  *CHANGE_COUNTS, main='kept'))
+    joined = (
+      {'ref': keyed, 'base': members}
+      | 'JoinBase' >> beam.CoGroupByKey()
+      | 'Classify'
+      >> beam.FlatMap(_classify, base.started_us).with_outputs(*CHANGE_COUNTS, main='kept')
+    )
     kept = joined.kept
-    kept_shards = (kept | 'KeptShards' >> beam.Map(lambda kv: (kv[0], None))
-                   | 'DistinctKept' >> beam.CombinePerKey(lambda _: None))
+    kept_shards = (
+      kept
+      | 'KeptShards' >> beam.Map(lambda kv: (kv[0], None))
+      | 'DistinctKept' >> beam.CombinePerKey(lambda _: None)
+    )
     ranks = beam.pvalue.AsSingleton(
-        kept_shards | 'KeptShardSplits' >> beam.Map(lambda kv, b: (kv[0], _split_of(b, kv[0])),
-                                                    base.output)
-        | 'RankBaseShards' >> beam.combiners.ToList()
-        | 'Ranks' >> beam.Map(_base_ranks, base.output))
-    base_split = (kept | 'KeptSplit' >> beam.Map(
-        lambda kv, b: (_split_of(b, kv[0]), kv[1]), base.output))
+      kept_shards
+      | 'KeptShardSplits' >> beam.Map(lambda kv, b: (kv[0], _split_of(b, kv[0])), base.output)
+      | 'RankBaseShards' >> beam.combiners.ToList()
+      | 'Ranks' >> beam.Map(_base_ranks, base.output)
+    )
+    base_split = kept | 'KeptSplit' >> beam.Map(
+      lambda kv, b: (_split_of(b, kv[0]), kv[1]), base.output
+    )
     stay = (base_split, joined[CHANGED]) | 'BaseFiles' >> beam.Flatten()
     base_class_counts = beam.pvalue.AsDict(
-        stay | 'BaseClassSplit' >> beam.Map(lambda kv: ((kv[1].label, kv[0]), 1))
-        | 'CountBaseClassSplit' >> beam.CombinePerKey(sum))
+      stay
+      | 'BaseClassSplit' >> beam.Map(lambda kv: ((kv[1].label, kv[0]), 1))
+      | 'CountBaseClassSplit' >> beam.CombinePerKey(sum)
+    )
     added, follow = joined[ADDED], []
     if self._copies is not None:
       copies = _CopiesOfBase(self._copies, stay)
-      added, follow = (added | 'CopiesFollowBase' >> beam.FlatMap(
-          copies.follow, copies.members, copies.splits).with_outputs(_FOLLOW, main='alone'))
+      added, follow = added | 'CopiesFollowBase' >> beam.FlatMap(
+        copies.follow, copies.members, copies.splits
+      ).with_outputs(_FOLLOW, main='alone')
       follow = [follow]
-    added = (added
-             | 'KeyAddedByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref))
-             | 'GroupAddedByClass' >> beam.GroupByKey()
-             | 'SplitAdded' >> beam.FlatMap(
-                 lambda kv, counts: [((split, kv[0][1]), refs) for split, refs in split_added(
-                     list(kv[1]), {s: n for (label, s), n in counts.items() if label == kv[0][1]},
-                     seed, *fractions).items()], base_class_counts))
-    changed = ((joined[CHANGED], *follow) | 'KnownSplits' >> beam.Flatten()
-               | 'KeyChangedByClass' >> beam.Map(lambda kv: ((kv[0], kv[1].label), kv[1]))
-               | 'GroupChangedByClass' >> beam.GroupByKey())
-    new_per_class = ((added, changed) | 'NewFiles' >> beam.Flatten()
-                     | 'GroupNewByClass' >> beam.GroupByKey()
-                     | 'OrderNew' >> beam.Map(lambda kv: (kv[0], sorted(
-                         [ref for refs in kv[1] for ref in refs],
-                         key=lambda r: order_key(seed, r)))))
+    added = (
+      added
+      | 'KeyAddedByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref))
+      | 'GroupAddedByClass' >> beam.GroupByKey()
+      | 'SplitAdded'
+      >> beam.FlatMap(
+        lambda kv, counts: [
+          ((split, kv[0][1]), refs)
+          for split, refs in split_added(
+            list(kv[1]),
+            {s: n for (label, s), n in counts.items() if label == kv[0][1]},
+            seed,
+            *fractions,
+          ).items()
+        ],
+        base_class_counts,
+      )
+    )
+    changed = (
+      (joined[CHANGED], *follow)
+      | 'KnownSplits' >> beam.Flatten()
+      | 'KeyChangedByClass' >> beam.Map(lambda kv: ((kv[0], kv[1].label), kv[1]))
+      | 'GroupChangedByClass' >> beam.GroupByKey()
+    )
+    new_per_class = (
+      (added, changed)
+      | 'NewFiles' >> beam.Flatten()
+      | 'GroupNewByClass' >> beam.GroupByKey()
+      | 'OrderNew'
+      >> beam.Map(
+        lambda kv: (
+          kv[0],
+          sorted([ref for refs in kv[1] for ref in refs], key=lambda r: order_key(seed, r)),
+        )
+      )
+    )
     class_counts = new_per_class | 'CountNewPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     new_shards = beam.pvalue.AsSingleton(
-        class_counts | 'NewFilesPerSplit' >> beam.Map(lambda kv: (kv[0][0], kv[1]))
-        | 'SumNewPerSplit' >> beam.CombinePerKey(sum)
-        | 'NewShardCounts' >> beam.combiners.ToDict()
-        | 'NumNewShards' >> beam.Map(lambda files: {
-            split: num_shards_of(split, n, {}, sizing) for split, n in files.items()}))
+      class_counts
+      | 'NewFilesPerSplit' >> beam.Map(lambda kv: (kv[0][0], kv[1]))
+      | 'SumNewPerSplit' >> beam.CombinePerKey(sum)
+      | 'NewShardCounts' >> beam.combiners.ToDict()
+      | 'NumNewShards'
+      >> beam.Map(
+        lambda files: {split: num_shards_of(split, n, {}, sizing) for split, n in files.items()}
+      )
+    )
     base_counts = beam.pvalue.AsSingleton(
-        kept_shards | 'Unit' >> beam.Map(lambda kv, b: _split_of(b, kv[0]), base.output)
-        | 'CountBaseShards' >> beam.combiners.Count.PerElement()
-        | 'BaseShardCounts' >> beam.combiners.ToDict())
+      kept_shards
+      | 'Unit' >> beam.Map(lambda kv, b: _split_of(b, kv[0]), base.output)
+      | 'CountBaseShards' >> beam.combiners.Count.PerElement()
+      | 'BaseShardCounts' >> beam.combiners.ToDict()
+    )
     assigned_new = new_per_class | 'AssignNewShards' >> beam.FlatMap(
-        lambda kv, counts, old, new: [
-            (_final_key(split, old.get(split, 0) + index, old, new), ref)
-            for (split, index, _), ref in assign_shards(kv[0][0], kv[0][1], kv[1], counts, {},
-                                                        sizing)],
-        beam.pvalue.AsDict(class_counts), base_counts, new_shards)
+      lambda kv, counts, old, new: [
+        (_final_key(split, old.get(split, 0) + index, old, new), ref)
+        for (split, index, _), ref in assign_shards(kv[0][0], kv[0][1], kv[1], counts, {}, sizing)
+      ],
+      beam.pvalue.AsDict(class_counts),
+      base_counts,
+      new_shards,
+    )
     assigned_base = kept | 'AssignBaseShards' >> beam.Map(
-        lambda kv, rank, old, new: (_final_key(*rank[kv[0]], old, new, kv[0]), kv[1]),
-        ranks, base_counts, new_shards)
-    changes = ((joined[ADDED] | 'Added' >> beam.Map(lambda _: (ADDED, 1)),
-                joined[REMOVED] | 'Removed' >> beam.Map(lambda _: (REMOVED, 1)),
-                joined[CHANGED] | 'Changed' >> beam.Map(lambda _: (CHANGED, 1)))
-               | 'AllChanges' >> beam.Flatten()
-               | 'CountChanges' >> beam.CombinePerKey(sum)
-               | 'ChangeCounts' >> beam.combiners.ToDict())
+      lambda kv, rank, old, new: (_final_key(*rank[kv[0]], old, new, kv[0]), kv[1]),
+      ranks,
+      base_counts,
+      new_shards,
+    )
+    changes = (
+      (
+        joined[ADDED] | 'Added' >> beam.Map(lambda _: (ADDED, 1)),
+        joined[REMOVED] | 'Removed' >> beam.Map(lambda _: (REMOVED, 1)),
+        joined[CHANGED] | 'Changed' >> beam.Map(lambda _: (CHANGED, 1)),
+      )
+      | 'AllChanges' >> beam.Flatten()
+      | 'CountChanges' >> beam.CombinePerKey(sum)
+      | 'ChangeCounts' >> beam.combiners.ToDict()
+    )
     assigned = (assigned_base, assigned_new) | 'AllAssigned' >> beam.Flatten().with_output_types(
-        Tuple[Tuple[str, int, int, str], ImageRef])
+      Tuple[Tuple[str, int, int, str], ImageRef]
+    )
     return {'assigned': assigned, 'changes': changes}
 
 
@@ -174,15 +250,21 @@ class _CopiesOfBase:
     """`groups`: DuplicateGroups; `base_files`: (base split, ImageRef) of the files kept from the
     base (changed ones included)."""
     members = groups | 'CopyMembers' >> beam.FlatMap(
-        lambda group: [(ref_id(ref), (group.digest, i)) for i, ref in enumerate(group.members)])
+      lambda group: [(ref_id(ref), (group.digest, i)) for i, ref in enumerate(group.members)]
+    )
     self.members = beam.pvalue.AsDict(members)
     self.splits = beam.pvalue.AsDict(
-        base_files
-        | 'BaseCopies' >> beam.FlatMap(
-            lambda kv, m: [(m[ref_id(kv[1])][0], (m[ref_id(kv[1])][1], kv[0]))]
-            if ref_id(kv[1]) in m else [], self.members)
-        | 'FirstBaseCopy' >> beam.CombinePerKey(min)
-        | 'ItsSplit' >> beam.Map(lambda kv: (kv[0], kv[1][1])))
+      base_files
+      | 'BaseCopies'
+      >> beam.FlatMap(
+        lambda kv, m: (
+          [(m[ref_id(kv[1])][0], (m[ref_id(kv[1])][1], kv[0]))] if ref_id(kv[1]) in m else []
+        ),
+        self.members,
+      )
+      | 'FirstBaseCopy' >> beam.CombinePerKey(min)
+      | 'ItsSplit' >> beam.Map(lambda kv: (kv[0], kv[1][1]))
+    )
 
   @staticmethod
   def follow(ref: ImageRef, members, splits):
@@ -235,7 +317,10 @@ class VersionWriteShardFn(WriteShardFn):
       outcome = base_outcome(base_summary, base_bytes, inputs, self._codecs, self._shard_recipe)
     if self._resume:
       finished, shard_bytes = resume.read_finished(self._output, name)
-      if resume.decide(finished, shard_bytes, inputs, self._codecs, self._shard_recipe) == resume.KEPT:
+      if (
+        resume.decide(finished, shard_bytes, inputs, self._codecs, self._shard_recipe)
+        == resume.KEPT
+      ):
         self._skipped.inc()
         self._progress.add(finished.num_examples, finished.num_rejected)
         yield finished
@@ -270,6 +355,8 @@ class WriteVersionShards(beam.PTransform):
     self._fn = VersionWriteShardFn(base.output, *args, **kwargs)
 
   def expand(self, assigned):
-    return (assigned
-            | 'GroupPathsByShard' >> beam.GroupByKey()
-            | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries'))
+    return (
+      assigned
+      | 'GroupPathsByShard' >> beam.GroupByKey()
+      | 'WriteShard' >> beam.ParDo(self._fn).with_outputs(OUTCOMES_TAG, main='summaries')
+    )

@@ -54,6 +54,7 @@ class BaseOutput:
       its base shard, which is rewritten).
     options: its manifest's recorded flags.
   """
+
   root: str
   output: layout.OutputLayout
   manifest_sha256: str
@@ -80,15 +81,26 @@ def read_base(root: str) -> BaseOutput:
     names = tuple(layout.read_text(output.path(layout.LABELS_FILE)).splitlines())
     provenance = layout.read_optional_json(output.path(layout.PROVENANCE_FILE)) or {}
   except (OSError, ValueError) as e:
-    raise InputError(f'--base {root} is not a finished output: cannot read its metadata ({e}).'
-                     ) from None
+    raise InputError(
+      f'--base {root} is not a finished output: cannot read its metadata ({e}).'
+    ) from None
   if not finished:
-    raise InputError(f'--base {root} has no {layout.SUCCESS_FILE}: it is not a finished output; '
-                     'finish it first (--resume) or choose another --base.')
-  shards = tuple(shard['file'] for split in manifest['splits'].values()
-                 for shard in split['shards'])
-  return BaseOutput(root, output, hashlib.sha256(manifest_text.encode('utf-8')).hexdigest(), names,
-                    shards, _iso_to_us(provenance.get('started')), manifest.get('options', {}))
+    raise InputError(
+      f'--base {root} has no {layout.SUCCESS_FILE}: it is not a finished output; '
+      'finish it first (--resume) or choose another --base.'
+    )
+  shards = tuple(
+    shard['file'] for split in manifest['splits'].values() for shard in split['shards']
+  )
+  return BaseOutput(
+    root,
+    output,
+    hashlib.sha256(manifest_text.encode('utf-8')).hexdigest(),
+    names,
+    shards,
+    _iso_to_us(provenance.get('started')),
+    manifest.get('options', {}),
+  )
 
 
 def _iso_to_us(value: Optional[str]) -> int:
@@ -124,8 +136,13 @@ def base_members(shard: str, base: layout.OutputLayout) -> List[Tuple[str, Tuple
   return [(path, (shard, finished.split)) for path in paths]
 
 
-def split_added(refs: Sequence[ImageRef], base_counts: Mapping[str, int], seed: int,
-                validation_fraction: float, test_fraction: float) -> Dict[str, List[ImageRef]]:
+def split_added(
+  refs: Sequence[ImageRef],
+  base_counts: Mapping[str, int],
+  seed: int,
+  validation_fraction: float,
+  test_fraction: float,
+) -> Dict[str, List[ImageRef]]:
   """Splits one class's added files by sharding.split_class's rule over the class's base and added
   files together: of n files, round(n * fraction) (half up) in validation and in test, the base's
   counted first; the added files in hash order fill what the base leaves, validation then test.
@@ -144,8 +161,11 @@ def split_added(refs: Sequence[ImageRef], base_counts: Mapping[str, int], seed: 
   wanted_test = math.floor(total * test_fraction + 0.5)
   num_validation = min(len(ordered), max(0, wanted_validation - base_counts.get(VALIDATION, 0)))
   end_test = min(len(ordered), num_validation + max(0, wanted_test - base_counts.get(TEST, 0)))
-  result = {TRAIN: ordered[end_test:], VALIDATION: ordered[:num_validation],
-            TEST: ordered[num_validation:end_test]}
+  result = {
+    TRAIN: ordered[end_test:],
+    VALIDATION: ordered[:num_validation],
+    TEST: ordered[num_validation:end_test],
+  }
   return {split: refs for split, refs in result.items() if refs}
 
 
@@ -161,8 +181,13 @@ def classify(ref: ImageRef, member: Optional[Tuple[str, str]], started_us: int) 
   return CHANGED if started_us and ref.mtime_us >= started_us else KEPT_FILE
 
 
-def base_outcome(summary, shard_bytes: Optional[int], inputs, codecs: Optional[Mapping[str, str]],
-                 recipe: Optional[Mapping[str, Any]]) -> str:
+def base_outcome(
+  summary,
+  shard_bytes: Optional[int],
+  inputs,
+  codecs: Optional[Mapping[str, str]],
+  recipe: Optional[Mapping[str, Any]],
+) -> str:
   """REUSED, or resume's `rewritten: <why>`, for a base shard (its sidecar `summary` and size, as
   resume.read_finished gives them) whose remaining files now have the fingerprint `inputs`: the
   --resume rule (resume.decide) with the base's own --input root (the files are compared by their
@@ -175,23 +200,31 @@ def base_outcome(summary, shard_bytes: Optional[int], inputs, codecs: Optional[M
   return outcome if outcome.startswith(REWRITTEN_PREFIX) else f'{REWRITTEN_PREFIX}: {outcome}'
 
 
-def record(base_info: Mapping[str, str], changes: Mapping[str, int], outcomes: Mapping[str, int]
-           ) -> Dict[str, Any]:
+def record(
+  base_info: Mapping[str, str], changes: Mapping[str, int], outcomes: Mapping[str, int]
+) -> Dict[str, Any]:
   """manifest.json's and provenance.json's `version`: the base ({'path', 'manifest_sha256'}) and
   what changed: files added, removed and changed; shards reused, rewritten and new."""
   rewritten = sum(n for outcome, n in outcomes.items() if outcome.startswith(REWRITTEN_PREFIX))
-  return {'base': dict(base_info),
-          'changes': {**{name: changes.get(name, 0) for name in CHANGE_COUNTS},
-                      'shards_reused': outcomes.get(REUSED, 0), 'shards_rewritten': rewritten,
-                      'shards_new': outcomes.get(NEW, 0)}}
+  return {
+    'base': dict(base_info),
+    'changes': {
+      **{name: changes.get(name, 0) for name in CHANGE_COUNTS},
+      'shards_reused': outcomes.get(REUSED, 0),
+      'shards_rewritten': rewritten,
+      'shards_new': outcomes.get(NEW, 0),
+    },
+  }
 
 
 def version_message(changes: Mapping[str, int]) -> str:
   """`version: 12 shards reused, 2 rewritten, 1 new; files: 6 added, 3 removed, 1 changed` from
   `record`'s `changes`."""
-  return (f'version: {changes["shards_reused"]} shards reused, {changes["shards_rewritten"]} '
-          f'rewritten, {changes["shards_new"]} new; files: {changes[ADDED]} added, '
-          f'{changes[REMOVED]} removed, {changes[CHANGED]} changed')
+  return (
+    f'version: {changes["shards_reused"]} shards reused, {changes["shards_rewritten"]} '
+    f'rewritten, {changes["shards_new"]} new; files: {changes[ADDED]} added, '
+    f'{changes[REMOVED]} removed, {changes[CHANGED]} changed'
+  )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +239,7 @@ class VersionPlan:
     reused: (shards, files) of base shards placed unchanged.
     rewritten: (shards, files) of base shards written again without their removed or changed files.
   """
+
   base: str
   files: int
   added: int
@@ -221,15 +255,23 @@ class VersionPlan:
 
   def lines(self) -> List[str]:
     share = self.converted / self.files if self.files else 0.0
-    return [f'Version of --base {self.base}: converts {self.converted} of {self.files} files '
-            f'({share:.0%}), reuses {self.reused[0]} base shards ({self.reused[1]} files)',
-            f'  files: {self.added} added, {self.removed} removed, {self.changed} changed; base '
-            f'shards rewritten without them: {self.rewritten[0]} ({self.rewritten[1]} files)']
+    return [
+      f'Version of --base {self.base}: converts {self.converted} of {self.files} files '
+      f'({share:.0%}), reuses {self.reused[0]} base shards ({self.reused[1]} files)',
+      f'  files: {self.added} added, {self.removed} removed, {self.changed} changed; base '
+      f'shards rewritten without them: {self.rewritten[0]} ({self.rewritten[1]} files)',
+    ]
 
 
-def plan_version(base: BaseOutput, refs: Iterable[ImageRef], split_roots: Dict[str, str],
-                 seed: int, class_texts: str, codecs: Optional[Mapping[str, str]],
-                 recipe: Optional[Mapping[str, Any]]) -> VersionPlan:
+def plan_version(
+  base: BaseOutput,
+  refs: Iterable[ImageRef],
+  split_roots: Dict[str, str],
+  seed: int,
+  class_texts: str,
+  codecs: Optional[Mapping[str, str]],
+  recipe: Optional[Mapping[str, Any]],
+) -> VersionPlan:
   """The driver's account of a --base run over the listed `refs`, by the graph's rules (`classify`,
   `base_outcome`); reads each base sidecar once and holds one entry per base file.
 
@@ -237,8 +279,9 @@ def plan_version(base: BaseOutput, refs: Iterable[ImageRef], split_roots: Dict[s
     class_texts: fingerprint.class_texts_digest of the run's class texts.
     codecs, recipe: the run's codec versions and shard recipe, as the shard writer gets them.
   """
-  members = {path: member for shard in base.shards
-             for path, member in base_members(shard, base.output)}
+  members = {
+    path: member for shard in base.shards for path, member in base_members(shard, base.output)
+  }
   kept: Dict[str, List[ImageRef]] = {}
   counts = {ADDED: 0, CHANGED: 0, KEPT_FILE: 0}
   listed = seen = 0
@@ -257,5 +300,12 @@ def plan_version(base: BaseOutput, refs: Iterable[ImageRef], split_roots: Dict[s
     target = reused if outcome == REUSED else rewritten
     target[0] += 1
     target[1] += len(shard_refs)
-  return VersionPlan(base.root, listed, counts[ADDED], len(members) - seen, counts[CHANGED],
-                     tuple(reused), tuple(rewritten))
+  return VersionPlan(
+    base.root,
+    listed,
+    counts[ADDED],
+    len(members) - seen,
+    counts[CHANGED],
+    tuple(reused),
+    tuple(rewritten),
+  )

@@ -1,11 +1,11 @@
 """Files that must share a split: copies of one file, and with --group_regex, files of one group.
 
-With --validation_fraction / --test_fraction, a file's split is decided per class by its position
-in hash order (transforms/split/sharding.py). Files that belong together (frames of one video, photos of
-one patient or object, identical copies) would then land in different splits and leak between
+With --validation_fraction / --test_fraction, a file's split is decided per class by its position in
+hash order (transforms/split/sharding.py). Files that belong together (frames of one video, photos
+of one patient or object, identical copies) would then land in different splits and leak between
 train and validation. So every such set of files gets a leader, its first member in
-`duplicates.member_order` (by path for an input without split folders), which is split as usual;
-the others follow it (sharding.AssignSplitShard's `followers`), in their own class.
+`duplicates.member_order` (by path for an input without split folders), which is split as usual; the
+others follow it (sharding.AssignSplitShard's `followers`), in their own class.
 
 --group_regex REGEX: a file's group is the first capture group of `re.search(REGEX, path)` where
 path is the file's path relative to its class folder (`clip7_frame0031.jpg` with
@@ -23,8 +23,16 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 
-from transforms.duplicates.exact import (DUPLICATE_OF, EXCLUDED, DuplicateGroup, dropped_copies,
-                                   exact_duplicate_groups, is_excluded, left_out, member_order)
+from transforms.duplicates.exact import (
+  DUPLICATE_OF,
+  EXCLUDED,
+  DuplicateGroup,
+  dropped_copies,
+  exact_duplicate_groups,
+  is_excluded,
+  left_out,
+  member_order,
+)
 from transforms.inputs.input_file import DEFAULT_MAX_FILE_BYTES
 from transforms.split.sharding import UNSPLIT, ImageRef, assign_splits, ref_id
 
@@ -78,8 +86,12 @@ def regex_groups(refs: Iterable[ImageRef], pattern: 're.Pattern') -> List[List[I
   return [members for _, members in sorted(by_value.items()) if len(members) > 1]
 
 
-def followers_of(refs: Sequence[ImageRef], copy_groups: Iterable[DuplicateGroup],
-                 group_regex: Optional[str], with_copies: bool) -> List[Tuple[ImageRef, ImageRef]]:
+def followers_of(
+  refs: Sequence[ImageRef],
+  copy_groups: Iterable[DuplicateGroup],
+  group_regex: Optional[str],
+  with_copies: bool,
+) -> List[Tuple[ImageRef, ImageRef]]:
   """`Followers` on one machine: (follower, leader) pairs of the groups of identical files (unless
   not `with_copies`) and of the --group_regex groups of `refs`, merged."""
   groups = [list(group.members) for group in copy_groups] if with_copies else []
@@ -98,16 +110,24 @@ class SplitFiles:
       --drop_duplicates), as the run writes them to rejects.jsonl.
     copy_groups: the groups of identical files (empty when no copy can move or leave a file).
   """
+
   per_class: Dict[Tuple[str, int], List[ImageRef]]
   left_out: Dict[Tuple[str, str], dict]
   copy_groups: Tuple[DuplicateGroup, ...]
 
 
-def split_files(refs: Sequence[ImageRef], split_roots: Dict[str, str], seed: int,
-                validation_fraction: float, test_fraction: float = 0.0,
-                excluded: FrozenSet[str] = frozenset(), drop_duplicates: bool = False,
-                group_regex: Optional[str] = None, split_folders: bool = False,
-                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SplitFiles:
+def split_files(
+  refs: Sequence[ImageRef],
+  split_roots: Dict[str, str],
+  seed: int,
+  validation_fraction: float,
+  test_fraction: float = 0.0,
+  excluded: FrozenSet[str] = frozenset(),
+  drop_duplicates: bool = False,
+  group_regex: Optional[str] = None,
+  split_folders: bool = False,
+  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> SplitFiles:
   """The run's split of every listed file, on one machine (the plan): the graph's ExcludeFiles,
   FindExactDuplicates, DropDuplicates, Followers and AssignSplitShard (pipeline/graph.py), step for
   step, with the same functions. Near-duplicate groups are found after the shards are written and
@@ -126,17 +146,29 @@ def split_files(refs: Sequence[ImageRef], split_roots: Dict[str, str], seed: int
     else:
       kept.append(ref)
   splitting = not split_folders and bool(validation_fraction or test_fraction)
-  copy_groups = (exact_duplicate_groups(kept, split_roots, max_file_bytes)
-                 if drop_duplicates or splitting else [])
+  copy_groups = (
+    exact_duplicate_groups(kept, split_roots, max_file_bytes)
+    if drop_duplicates or splitting
+    else []
+  )
   if drop_duplicates:
     dropped = dict(pair for group in copy_groups for pair in dropped_copies(group, split_roots))
-    left.update((ref_id(ref), left_out(ref, split_roots, DUPLICATE_OF + dropped[ref_id(ref)]))
-                for ref in kept if ref_id(ref) in dropped)
+    left.update(
+      (ref_id(ref), left_out(ref, split_roots, DUPLICATE_OF + dropped[ref_id(ref)]))
+      for ref in kept
+      if ref_id(ref) in dropped
+    )
     kept = [ref for ref in kept if ref_id(ref) not in dropped]
-  followers = followers_of(kept, copy_groups, group_regex,
-                           with_copies=not drop_duplicates) if splitting else []
-  return SplitFiles(assign_splits(kept, followers, seed, validation_fraction, test_fraction),
-                    left, tuple(copy_groups))
+  followers = (
+    followers_of(kept, copy_groups, group_regex, with_copies=not drop_duplicates)
+    if splitting
+    else []
+  )
+  return SplitFiles(
+    assign_splits(kept, followers, seed, validation_fraction, test_fraction),
+    left,
+    tuple(copy_groups),
+  )
 
 
 class Followers(beam.PTransform):
@@ -154,18 +186,26 @@ class Followers(beam.PTransform):
     with_copies = self._with_copies
     if self._regex is None:
       return duplicate_groups | 'CopiesFollowFirst' >> beam.FlatMap(
-          lambda group: group.followers() if with_copies else [])
+        lambda group: group.followers() if with_copies else []
+      )
     copies = duplicate_groups | 'CopyGroups' >> beam.FlatMap(
-        lambda group: [list(group.members)] if with_copies else [])
+      lambda group: [list(group.members)] if with_copies else []
+    )
     regex = self._regex
-    by_value = (refs
-                | 'GroupValue' >> beam.FlatMap(
-                    lambda ref: [(value, ref)] if (value := group_value(re.compile(regex), ref.key))
-                    is not None else []).with_output_types(Tuple[str, ImageRef])
-                | 'GroupByValue' >> beam.GroupByKey()
-                | 'GroupsOfTwoOrMore' >> beam.FlatMap(
-                    lambda kv: [list(kv[1])] if len(kv[1]) > 1 else []))
-    return ((copies, by_value)
-            | 'AllGroups' >> beam.Flatten()
-            | 'OnOneWorker' >> beam.combiners.ToList()
-            | 'MergeGroups' >> beam.FlatMap(merged_followers))
+    by_value = (
+      refs
+      | 'GroupValue'
+      >> beam.FlatMap(
+        lambda ref: (
+          [(value, ref)] if (value := group_value(re.compile(regex), ref.key)) is not None else []
+        )
+      ).with_output_types(Tuple[str, ImageRef])
+      | 'GroupByValue' >> beam.GroupByKey()
+      | 'GroupsOfTwoOrMore' >> beam.FlatMap(lambda kv: [list(kv[1])] if len(kv[1]) > 1 else [])
+    )
+    return (
+      (copies, by_value)
+      | 'AllGroups' >> beam.Flatten()
+      | 'OnOneWorker' >> beam.combiners.ToList()
+      | 'MergeGroups' >> beam.FlatMap(merged_followers)
+    )

@@ -2,17 +2,17 @@
 converted by the shard writer's own `convert_file` (transforms/imaging/convert.py).
 
 Users: every run with an automatic shard count (pipeline/graph.py `plan_dataset`: RUN_SAMPLE_SIZE
-files give the planned bytes per file, transforms/split/shard_count.py), which must give the same count on
-every run of the same input and flags; and the plan (pipeline/plan.py, --plan_sample files). Strata
-are the listing's folders (split, split root, class folder). With at most `size` folders each gives
-one file and the rest go in proportion to their file counts (`allocate`); with more, the `size`
-folders of smallest stable_hash(seed, 'sample', split, folder) give one each (`pick_folders`). In a
-folder, the files of smallest stable_hash(seed, 'sample', key) are taken: not the validation files,
-which come first in transforms/split/sharding.py's 'order' hash. A sampled file's planned bytes are its
-record as written (the serialized Example plus the container's framing; with gzip, times the
-sample's gzip fraction), 0 for a reject; bytes per listed file are the stratified mean sum(N_h *
-mean_h) / sum(N_h). Listing and reading use a thread pool (THREADS); converting runs on the calling
-thread, timed with its CPU clock.
+files give the planned bytes per file, transforms/split/shard_count.py), which must give the same
+count on every run of the same input and flags; and the plan (pipeline/plan.py, --plan_sample
+files). Strata are the listing's folders (split, split root, class folder). With at most `size`
+folders each gives one file and the rest go in proportion to their file counts (`allocate`); with
+more, the `size` folders of smallest stable_hash(seed, 'sample', split, folder) give one each
+(`pick_folders`). In a folder, the files of smallest stable_hash(seed, 'sample', key) are taken: not
+the validation files, which come first in transforms/split/sharding.py's 'order' hash. A sampled
+file's planned bytes are its record as written (the serialized Example plus the container's framing;
+with gzip, times the sample's gzip fraction), 0 for a reject; bytes per listed file are the
+stratified mean sum(N_h * mean_h) / sum(N_h). Listing and reading use a thread pool (THREADS);
+converting runs on the calling thread, timed with its CPU clock.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from transforms.split.sharding import ImageRef, stable_hash
 
 RUN_SAMPLE_SIZE = 32  # files a run converts on the driver for its automatic shard counts
 THREADS = 16  # concurrent folder listings and file reads
-SAMPLE_TAG = 'sample'  # the stable_hash domain of the sample; never 'order' (transforms/split/sharding.py)
+# the stable_hash domain of the sample; never 'order' (transforms/split/sharding.py)
+SAMPLE_TAG = 'sample'
 Folder = Tuple[str, str, str]  # (split, split root, class folder; '' for a flat validation folder)
 
 
@@ -50,6 +51,7 @@ class FolderListing:
     rejects: Rejects of its entries that are no image of a listed class (nested folders, ...).
     left_behind: the `listing.left_behind_kind` of each entry it skipped.
   """
+
   folder: Folder
   refs: Tuple[ImageRef, ...]
   rejects: Tuple[Reject, ...]
@@ -67,6 +69,7 @@ class SampledFile:
     reason: why it was rejected (the shard writer's words), None when it gave a record.
     cpu_seconds: CPU time of this thread converting it (process_image and the Example), seconds.
   """
+
   stratum: int
   ref: ImageRef
   record_bytes: int
@@ -84,6 +87,7 @@ class ConvertedSample:
     record_overhead: framing bytes the container adds to each record.
     compressed_fraction: the gzip fraction of the sample's records (1.0 without --compression).
   """
+
   listings: Tuple[FolderListing, ...]
   files: Tuple[SampledFile, ...]
   record_overhead: int
@@ -114,8 +118,11 @@ class ConvertedSample:
 
 def folders_of(split_roots: Dict[str, str], class_dirs: Dict[str, List[str]]) -> List[Folder]:
   """Every folder the listing reads, sorted as ListImages creates them."""
-  return sorted((split, split_roots[split], synset)
-                for split, synsets in class_dirs.items() for synset in synsets)
+  return sorted(
+    (split, split_roots[split], synset)
+    for split, synsets in class_dirs.items()
+    for synset in synsets
+  )
 
 
 def pick_folders(folders: Sequence[Folder], size: int, seed: int) -> List[Folder]:
@@ -126,13 +133,18 @@ def pick_folders(folders: Sequence[Folder], size: int, seed: int) -> List[Folder
   return sorted(chosen)
 
 
-def list_folders(folders: Sequence[Folder], label_map: Dict[str, int], label_offset: int,
-                 ground_truth: Optional[Dict[str, str]] = None) -> List[FolderListing]:
+def list_folders(
+  folders: Sequence[Folder],
+  label_map: Dict[str, int],
+  label_offset: int,
+  ground_truth: Optional[Dict[str, str]] = None,
+) -> List[FolderListing]:
   """Lists `folders` as ListImages does (listing.list_class_dir), concurrently, in `folders` order.
 
   Raises:
     InputError: a folder cannot be listed.
   """
+
   def list_one(folder: Folder) -> FolderListing:
     refs, tagged = [], {REJECTS_TAG: [], LEFT_BEHIND_TAG: []}
     for item in list_class_dir(folder, label_map, label_offset, ground_truth):
@@ -140,8 +152,10 @@ def list_folders(folders: Sequence[Folder], label_map: Dict[str, int], label_off
         tagged[item.tag].append(item.value)
       else:
         refs.append(item)
-    return FolderListing(folder, tuple(refs), tuple(tagged[REJECTS_TAG]),
-                         tuple(tagged[LEFT_BEHIND_TAG]))
+    return FolderListing(
+      folder, tuple(refs), tuple(tagged[REJECTS_TAG]), tuple(tagged[LEFT_BEHIND_TAG])
+    )
+
   with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
     return list(pool.map(list_one, folders))
 
@@ -162,7 +176,7 @@ def allocate(sizes: Sequence[int], size: int) -> List[int]:
   counts = [c + w * rest // total for c, w in zip(counts, weights)]
   # Remainders scaled by `total` (integers): w * rest mod total, largest first.
   order = sorted(range(len(sizes)), key=lambda i: (-(weights[i] * rest % total), i))
-  for i in order[:size - sum(counts)]:
+  for i in order[: size - sum(counts)]:
     counts[i] += 1
   return counts
 
@@ -175,12 +189,16 @@ def pick_files(refs: Sequence[ImageRef], count: int, seed: int) -> List[ImageRef
 def draw(listings: Sequence[FolderListing], size: int, seed: int) -> List[Tuple[int, ImageRef]]:
   """(stratum, file) of the sample of `size` files from `listings` (module docstring)."""
   counts = allocate([len(listing.refs) for listing in listings], size)
-  return [(h, ref) for h, (listing, count) in enumerate(zip(listings, counts))
-          for ref in pick_files(listing.refs, count, seed)]
+  return [
+    (h, ref)
+    for h, (listing, count) in enumerate(zip(listings, counts))
+    for ref in pick_files(listing.refs, count, seed)
+  ]
 
 
-def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageRef]],
-            recipe: RecordRecipe) -> ConvertedSample:
+def convert(
+  listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageRef]], recipe: RecordRecipe
+) -> ConvertedSample:
   """Reads (concurrently) and converts (on this thread) the drawn files as the shard writer would."""
   example.example_class()  # Built once, before any timing.
   shard_format = file_formats.get(recipe.file_format)
@@ -194,13 +212,20 @@ def convert(listings: Sequence[FolderListing], drawn: Sequence[Tuple[int, ImageR
       files.append(SampledFile(stratum, ref, len(record or b''), reason, seconds))
       records += [record] if record is not None else []
   fraction = file_formats.gzip_fraction(records) if recipe.compression == 'gzip' else 1.0
-  return ConvertedSample(tuple(listings), tuple(files), shard_format.record_overhead_bytes,
-                         fraction)
+  return ConvertedSample(
+    tuple(listings), tuple(files), shard_format.record_overhead_bytes, fraction
+  )
 
 
-def run_sample(folders: Sequence[Folder], label_map: Dict[str, int], label_offset: int,
-               ground_truth: Optional[Dict[str, str]], recipe: RecordRecipe, seed: int,
-               size: int = RUN_SAMPLE_SIZE) -> ConvertedSample:
+def run_sample(
+  folders: Sequence[Folder],
+  label_map: Dict[str, int],
+  label_offset: int,
+  ground_truth: Optional[Dict[str, str]],
+  recipe: RecordRecipe,
+  seed: int,
+  size: int = RUN_SAMPLE_SIZE,
+) -> ConvertedSample:
   """A run's sample: at most `size` folders listed (`pick_folders`, among the folders of classes in
   the label map and flat folders: the others hold only rejects), `size` files converted.
 
@@ -212,8 +237,12 @@ def run_sample(folders: Sequence[Folder], label_map: Dict[str, int], label_offse
   listings = list_folders(pick_folders(labelled, size, seed), label_map, label_offset, ground_truth)
   sample = convert(listings, draw(listings, size, seed), recipe)
   logging.getLogger(__name__).info(
-      'Sampled %d files of %d folders in %.2f s: %d bytes a file planned for the shard counts.',
-      len(sample.files), len(listings), time.monotonic() - start, sample.file_bytes())
+    'Sampled %d files of %d folders in %.2f s: %d bytes a file planned for the shard counts.',
+    len(sample.files),
+    len(listings),
+    time.monotonic() - start,
+    sample.file_bytes(),
+  )
   return sample
 
 
@@ -224,8 +253,9 @@ def _read(path: str, size: int, max_bytes: int) -> Union[bytes, OSError]:
     return e
 
 
-def _record(ref: ImageRef, data: Union[bytes, OSError], recipe: RecordRecipe
-            ) -> Tuple[Optional[bytes], Optional[str], float]:
+def _record(
+  ref: ImageRef, data: Union[bytes, OSError], recipe: RecordRecipe
+) -> Tuple[Optional[bytes], Optional[str], float]:
   """(the file's serialized Example or None, the reject reason or None, CPU seconds of
   `convert_file`)."""
   if isinstance(data, OSError):

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import List
 
-MB = 10 ** 6  # --target_shard_mb and the plan's sizes are decimal megabytes, as TF's guide counts them
+# --target_shard_mb and the plan's sizes are decimal megabytes, as TF's guide counts them
+MB = 10**6
 DEFAULT_TARGET_SHARD_MB = 128
 MIN_SHARD_BYTES = 10 * MB  # TF's guide: "at least 10 MB+"
 MAX_SHARD_BYTES = 1 << 30  # TFDS's largest shard, 1 GiB
@@ -35,26 +36,32 @@ class ShardSizing:
   Attributes:
     target_shard_bytes: --target_shard_mb in bytes (> 0).
     file_bytes: planned output bytes per listed file: the serialized Example plus the container's
-      framing, a file that will be rejected counting 0 (transforms/split/sample.py estimates it, >= 0).
+      framing, a file that will be rejected counting 0 (transforms/split/sample.py estimates it, >=
+      0).
     num_readers: --num_readers, hosts that will read the output (>= 1).
   Raises:
     ValueError: a target <= 0, negative file bytes or no reader.
   """
+
   target_shard_bytes: int
   file_bytes: int
   num_readers: int = DEFAULT_NUM_READERS
 
   def __post_init__(self):
     if self.target_shard_bytes <= 0 or self.file_bytes < 0 or self.num_readers < 1:
-      raise ValueError(f'target_shard_bytes and num_readers must be > 0 and file_bytes >= 0, got '
-                       f'{self.target_shard_bytes}, {self.num_readers} and {self.file_bytes}.')
+      raise ValueError(
+        f'target_shard_bytes and num_readers must be > 0 and file_bytes >= 0, got '
+        f'{self.target_shard_bytes}, {self.num_readers} and {self.file_bytes}.'
+      )
 
   def num_shards(self, num_files: int) -> int:
     """The automatic count for a split of `num_files` listed files (before the cap at num_files)."""
     return shards_for_bytes(num_files * self.file_bytes, self.target_shard_bytes, self.num_readers)
 
 
-def shards_for_bytes(total_bytes: int, target_bytes: int, num_readers: int = DEFAULT_NUM_READERS) -> int:
+def shards_for_bytes(
+  total_bytes: int, target_bytes: int, num_readers: int = DEFAULT_NUM_READERS
+) -> int:
   """The shard count for `total_bytes` of records (module docstring's rule).
 
   Args:
@@ -69,10 +76,12 @@ def shards_for_bytes(total_bytes: int, target_bytes: int, num_readers: int = DEF
 
 def _count_by_size(total_bytes: int, target_bytes: int) -> int:
   if 2 * total_bytes >= 3 * LARGE_COUNT * target_bytes:  # ideal >= 1536: nearest multiple of 1024
-    return LARGE_COUNT * ((2 * total_bytes + LARGE_COUNT * target_bytes)
-                          // (2 * LARGE_COUNT * target_bytes))
+    return LARGE_COUNT * (
+      (2 * total_bytes + LARGE_COUNT * target_bytes) // (2 * LARGE_COUNT * target_bytes)
+    )
   count = 1
-  # Double while the ideal count is at least 2 * count / sqrt(2), i.e. 2 * total^2 >= (2 * count * target)^2.
+  # Double while the ideal count is at least 2 * count / sqrt(2), i.e. 2 * total^2 >= (2 * count *
+  # target)^2.
   while count < LARGE_COUNT and 2 * total_bytes * total_bytes >= (2 * count * target_bytes) ** 2:
     count *= 2
   return count
@@ -94,14 +103,22 @@ def shard_warnings(num_shards: int, shard_bytes: float, num_readers: int) -> Lis
   `num_readers` hosts: [] when nothing, else one sentence per problem."""
   problems = []
   if shard_bytes < MIN_SHARD_BYTES:
-    problems.append(f'{shard_bytes / MB:.2f} MB a shard, below 10 MB (TF\'s TFRecord guide: 10 MB+, '
-                    'ideally 100 MB+)' + ('; the whole split is smaller' if num_shards == 1 else ''))
+    problems.append(
+      f"{shard_bytes / MB:.2f} MB a shard, below 10 MB (TF's TFRecord guide: 10 MB+, "
+      'ideally 100 MB+)' + ('; the whole split is smaller' if num_shards == 1 else '')
+    )
   if shard_bytes > MAX_SHARD_BYTES:
-    problems.append(f'{shard_bytes / MB:.0f} MB a shard, above 1 GiB (TFDS\'s largest shard)')
+    problems.append(f"{shard_bytes / MB:.0f} MB a shard, above 1 GiB (TFDS's largest shard)")
   wanted = READER_FILES_FACTOR * num_readers
   if num_shards < wanted:
-    problems.append(f'{num_shards} shard{"s" * (num_shards != 1)}, fewer than {READER_FILES_FACTOR} x '
-                    f'--num_readers {num_readers} = {wanted} (TF\'s guide: at least 10 files per reading '
-                    'host)' + ('; the split is too small for that many shards of 10 MB'
-                               if num_shards * shard_bytes < wanted * MIN_SHARD_BYTES else ''))
+    problems.append(
+      f'{num_shards} shard{"s" * (num_shards != 1)}, fewer than {READER_FILES_FACTOR} x '
+      f"--num_readers {num_readers} = {wanted} (TF's guide: at least 10 files per reading "
+      'host)'
+      + (
+        '; the split is too small for that many shards of 10 MB'
+        if num_shards * shard_bytes < wanted * MIN_SHARD_BYTES
+        else ''
+      )
+    )
   return problems

@@ -3,15 +3,15 @@
 Every decision is a function of the seed and the file's key (its path relative to the split root),
 never of run order, worker count or runner, so every run writes the same records into the same shard
 files in the same order (as TFDS's writer). DO NOT change `stable_hash` or the ordering rules: that
-would reorder every dataset users have already converted.
-Per class, files are ordered by ``stable_hash(seed, 'order', key)``. Of an input without split
-folders, the first ``round(n * validation_fraction)`` go to validation and the next ``round(n *
-test_fraction)`` to test (round half up, of the class's own n: stratified and exact; adding a test
-split never moves a validation file). Files that must share a split (copies of one file,
---group_regex groups: transforms/split/groups.py) follow their leader's split, in their own class. Within
-a split, classes are concatenated in label order and file i goes to shard ``i % num_shards``: shard
-sizes differ by at most one and every shard holds every class in proportion; inside a shard, records
-are in hash order. ``num_shards`` is the requested count or the count for the split's planned bytes
+would reorder every dataset users have already converted. Per class, files are ordered by
+``stable_hash(seed, 'order', key)``. Of an input without split folders, the first ``round(n *
+validation_fraction)`` go to validation and the next ``round(n * test_fraction)`` to test (round
+half up, of the class's own n: stratified and exact; adding a test split never moves a validation
+file). Files that must share a split (copies of one file, --group_regex groups:
+transforms/split/groups.py) follow their leader's split, in their own class. Within a split, classes
+are concatenated in label order and file i goes to shard ``i % num_shards``: shard sizes differ by
+at most one and every shard holds every class in proportion; inside a shard, records are in hash
+order. ``num_shards`` is the requested count or the count for the split's planned bytes
 (transforms/split/shard_count.py), capped at the split's file count.
 """
 
@@ -27,7 +27,8 @@ from beam_private.coders import NamedTupleCoder
 from transforms.split.shard_count import ShardSizing
 
 TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
-SPLITS = (TRAIN, VALIDATION, TEST)  # The splits the converter writes, in the order people list them.
+# The splits the converter writes, in the order people list them.
+SPLITS = (TRAIN, VALIDATION, TEST)
 UNSPLIT = ''  # Files of an input without split folders, before --validation_fraction splits them.
 
 
@@ -43,8 +44,10 @@ class ImageRef(NamedTuple):
       file is `listing.image_path(split_roots, ref)`.
     size: the file's size in bytes, from the listing.
     mtime_us: its modification time in microseconds since the epoch, from the listing (0: unknown).
-      With `size`, what --resume compares (transforms/inputs/fingerprint.py); neither decides any order.
+      With `size`, what --resume compares (transforms/inputs/fingerprint.py); neither decides any
+      order.
   """
+
   split: str
   label: int
   synset: str
@@ -56,14 +59,21 @@ class ImageRef(NamedTuple):
 class ImageRefCoder(NamedTupleCoder):
   """ImageRef as its six fields in Beam's standard coders: 59 bytes for an ImageNet file (48 for the
   names and label, 3 for the size, 8 for the mtime), where the default pickle takes ~120.
-  Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62 job servers used in
-  tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded by Beam's compiled
-  tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries between the listing
+  Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62
+  job servers used in tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded
+  by Beam's compiled tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries
+  between the listing
   and the shard writer."""
 
   TUPLE_TYPE = ImageRef
-  FIELDS = (beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.StrUtf8Coder(),
-            beam.coders.StrUtf8Coder(), beam.coders.VarIntCoder(), beam.coders.VarIntCoder())
+  FIELDS = (
+    beam.coders.StrUtf8Coder(),
+    beam.coders.VarIntCoder(),
+    beam.coders.StrUtf8Coder(),
+    beam.coders.StrUtf8Coder(),
+    beam.coders.VarIntCoder(),
+    beam.coders.VarIntCoder(),
+  )
 
 
 beam.coders.registry.register_coder(ImageRef, ImageRefCoder)
@@ -72,6 +82,7 @@ beam.coders.registry.register_coder(ImageRef, ImageRefCoder)
 class ShardId(NamedTuple):
   """One shard of a split: index in 0..num_shards-1. Its file name is the output layout's business
   (transforms/output/layout.py ShardNameTemplate)."""
+
   split: str
   index: int
   num_shards: int
@@ -94,15 +105,18 @@ def order_key(seed: int, ref: ImageRef) -> Tuple[int, str]:
 
 def ordered_splits(names: Iterable[str]) -> List[str]:
   """Split names in SPLITS order (train, validation, test), any other name after them, sorted."""
-  return sorted(names, key=lambda name: (SPLITS.index(name) if name in SPLITS else len(SPLITS), name))
+  return sorted(
+    names, key=lambda name: (SPLITS.index(name) if name in SPLITS else len(SPLITS), name)
+  )
 
 
 def _round_half_up(value: float) -> int:
   return math.floor(value + 0.5)
 
 
-def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float,
-                test_fraction: float = 0.0) -> Dict[str, List[ImageRef]]:
+def split_class(
+  refs: Iterable[ImageRef], seed: int, validation_fraction: float, test_fraction: float = 0.0
+) -> Dict[str, List[ImageRef]]:
   """Orders one class's files by hash and, for an unsplit input, splits them exactly.
 
   Of n files in hash order, the first round(n * validation_fraction) go to validation, the next
@@ -117,17 +131,25 @@ def split_class(refs: Iterable[ImageRef], seed: int, validation_fraction: float,
     return {ordered[0].split: ordered} if ordered else {}
   num_validation = _round_half_up(len(ordered) * validation_fraction)
   end_test = min(len(ordered), num_validation + _round_half_up(len(ordered) * test_fraction))
-  result = {TRAIN: ordered[end_test:], VALIDATION: ordered[:num_validation],
-            TEST: ordered[num_validation:end_test]}
+  result = {
+    TRAIN: ordered[end_test:],
+    VALIDATION: ordered[:num_validation],
+    TEST: ordered[num_validation:end_test],
+  }
   return {split: refs for split, refs in result.items() if refs}
 
 
-def split_leaders(refs: Iterable[ImageRef], follows: Container[Tuple[str, str]], seed: int,
-                  validation_fraction: float, test_fraction: float = 0.0
-                  ) -> Dict[str, List[ImageRef]]:
+def split_leaders(
+  refs: Iterable[ImageRef],
+  follows: Container[Tuple[str, str]],
+  seed: int,
+  validation_fraction: float,
+  test_fraction: float = 0.0,
+) -> Dict[str, List[ImageRef]]:
   """`split_class` of one class's files that follow no other file (`follows`: their `ref_id`s)."""
-  return split_class([ref for ref in refs if ref_id(ref) not in follows], seed, validation_fraction,
-                     test_fraction)
+  return split_class(
+    [ref for ref in refs if ref_id(ref) not in follows], seed, validation_fraction, test_fraction
+  )
 
 
 def class_order(refs: Iterable[ImageRef], seed: int) -> List[ImageRef]:
@@ -135,9 +157,13 @@ def class_order(refs: Iterable[ImageRef], seed: int) -> List[ImageRef]:
   return sorted(refs, key=lambda ref: order_key(seed, ref))
 
 
-def assign_splits(refs: Iterable[ImageRef], followers: Sequence[Tuple[ImageRef, ImageRef]],
-                  seed: int, validation_fraction: float, test_fraction: float = 0.0
-                  ) -> Dict[Tuple[str, int], List[ImageRef]]:
+def assign_splits(
+  refs: Iterable[ImageRef],
+  followers: Sequence[Tuple[ImageRef, ImageRef]],
+  seed: int,
+  validation_fraction: float,
+  test_fraction: float = 0.0,
+) -> Dict[Tuple[str, int], List[ImageRef]]:
   """The split rule on one machine: what AssignSplitShard's per-class lists are before the shards.
 
   Each class's files that follow no other file are split by `split_class` (`split_leaders`); each
@@ -157,8 +183,9 @@ def assign_splits(refs: Iterable[ImageRef], followers: Sequence[Tuple[ImageRef, 
   per_class: Dict[Tuple[str, int], List[ImageRef]] = {}
   split_of: Dict[Tuple[str, str], str] = {}
   for (_, label), members in by_class.items():
-    for split, leaders in split_leaders(members, follows, seed, validation_fraction,
-                                        test_fraction).items():
+    for split, leaders in split_leaders(
+      members, follows, seed, validation_fraction, test_fraction
+    ).items():
       per_class[split, label] = leaders
       split_of.update((ref_id(ref), split) for ref in leaders)
   for follower, leader in followers:
@@ -167,8 +194,9 @@ def assign_splits(refs: Iterable[ImageRef], followers: Sequence[Tuple[ImageRef, 
   return {key: class_order(members, seed) for key, members in per_class.items()}
 
 
-def num_shards_of(split: str, num_files: int, requested_shards: Dict[str, int],
-                  sizing: Optional[ShardSizing]) -> int:
+def num_shards_of(
+  split: str, num_files: int, requested_shards: Dict[str, int], sizing: Optional[ShardSizing]
+) -> int:
   """The shard count of a split of `num_files` listed files.
 
   Args:
@@ -176,23 +204,30 @@ def num_shards_of(split: str, num_files: int, requested_shards: Dict[str, int],
     sizing: what the automatic count is computed from (transforms/split/shard_count.py).
   Returns:
     The requested count, else `sizing`'s, capped at `num_files` (a shard holds at least one file:
-    nothing writes a shard that no file reaches, and TFDS, verify and Model Garden expect every shard
-    of the count to exist).
+    nothing writes a shard that no file reaches, and TFDS, verify and Model Garden expect every
+    shard of the count to exist).
   Raises:
     ValueError: the split has no requested count and `sizing` is None.
   """
   requested = requested_shards.get(split)
   if not requested:
     if sizing is None:
-      raise ValueError(f'split {split!r} has no shard count and no size estimate to compute one '
-                       'from; pass its --<split>_shards or a ShardSizing.')
+      raise ValueError(
+        f'split {split!r} has no shard count and no size estimate to compute one '
+        'from; pass its --<split>_shards or a ShardSizing.'
+      )
     requested = sizing.num_shards(num_files)
   return min(requested, num_files)
 
 
-def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Dict[Tuple[str, int], int],
-                  requested_shards: Dict[str, int], sizing: Optional[ShardSizing] = None
-                  ) -> Iterable[Tuple[ShardId, ImageRef]]:
+def assign_shards(
+  split: str,
+  label: int,
+  refs: List[ImageRef],
+  class_counts: Dict[Tuple[str, int], int],
+  requested_shards: Dict[str, int],
+  sizing: Optional[ShardSizing] = None,
+) -> Iterable[Tuple[ShardId, ImageRef]]:
   """Round-robin shard assignment over the split's class-major, hash-ordered sequence.
 
   Args:
@@ -210,12 +245,20 @@ def assign_shards(split: str, label: int, refs: List[ImageRef], class_counts: Di
 class AssignSplitShard(beam.PTransform):
   """ImageRef -> ((split, shard index, num_shards), ImageRef): stable split, balanced shards.
 
-  `sizing` computes the count of a split whose `requested_shards` is 0 from its file count (the split's
-  planned bytes: transforms/split/shard_count.py); it may be None when every split's count is requested.
+  `sizing` computes the count of a split whose `requested_shards` is 0 from its file count (the
+  split's planned bytes: transforms/split/shard_count.py); it may be None when every split's count
+  is requested.
   """
 
-  def __init__(self, seed: int, validation_fraction: float, requested_shards: Dict[str, int],
-               test_fraction: float = 0.0, sizing: Optional[ShardSizing] = None, followers=None):
+  def __init__(
+    self,
+    seed: int,
+    validation_fraction: float,
+    requested_shards: Dict[str, int],
+    test_fraction: float = 0.0,
+    sizing: Optional[ShardSizing] = None,
+    followers=None,
+  ):
     """`followers`: a PCollection of (ImageRef, ImageRef): each first file is placed in the split of
     the second, its leader (transforms/split/groups.py), and takes no part in `split_class`; None:
     no followers (the graph of an input with split folders, whose files never move)."""
@@ -231,35 +274,49 @@ class AssignSplitShard(beam.PTransform):
     followers = self._followers
     # Followers leave their class's list after the grouping, on one element per class: as a side
     # input of a per-file filter they made the runner hold every file's ref once more (issue 11).
-    follower_ids = {} if followers is None else beam.pvalue.AsDict(
-        followers | 'FollowerIds' >> beam.Map(lambda fa: (ref_id(fa[0]), ref_id(fa[1]))))
+    follower_ids = (
+      {}
+      if followers is None
+      else beam.pvalue.AsDict(
+        followers | 'FollowerIds' >> beam.Map(lambda fa: (ref_id(fa[0]), ref_id(fa[1])))
+      )
+    )
     per_class = (
-        refs
-        | 'KeyByClass' >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
-            Tuple[Tuple[str, int], ImageRef])
-        | 'GroupByClass' >> beam.GroupByKey()
-        | 'SplitClass' >> beam.FlatMap(
-            lambda kv, follows: split_leaders(kv[1], follows, seed, *fractions).items(),
-            follower_ids).with_output_types(Tuple[str, List[ImageRef]])
-        | 'KeyBySplitClass' >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
-            Tuple[Tuple[str, int], List[ImageRef]]))
+      refs
+      | 'KeyByClass'
+      >> beam.Map(lambda ref: ((ref.split, ref.label), ref)).with_output_types(
+        Tuple[Tuple[str, int], ImageRef]
+      )
+      | 'GroupByClass' >> beam.GroupByKey()
+      | 'SplitClass'
+      >> beam.FlatMap(
+        lambda kv, follows: split_leaders(kv[1], follows, seed, *fractions).items(), follower_ids
+      ).with_output_types(Tuple[str, List[ImageRef]])
+      | 'KeyBySplitClass'
+      >> beam.Map(lambda kv: ((kv[0], kv[1][0].label), kv[1])).with_output_types(
+        Tuple[Tuple[str, int], List[ImageRef]]
+      )
+    )
     if followers is not None:
       per_class = (per_class, followers) | 'AddFollowers' >> AddFollowers(seed)
     counts = per_class | 'CountPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     return per_class | 'AssignShards' >> beam.FlatMap(
-        lambda kv, class_counts, requested, sizing: assign_shards(kv[0][0], kv[0][1], kv[1],
-                                                                  class_counts, requested, sizing),
-        class_counts=beam.pvalue.AsDict(counts), requested=self._requested_shards,
-        sizing=self._sizing).with_output_types(Tuple[Tuple[str, int, int], ImageRef])
+      lambda kv, class_counts, requested, sizing: assign_shards(
+        kv[0][0], kv[0][1], kv[1], class_counts, requested, sizing
+      ),
+      class_counts=beam.pvalue.AsDict(counts),
+      requested=self._requested_shards,
+      sizing=self._sizing,
+    ).with_output_types(Tuple[Tuple[str, int, int], ImageRef])
 
 
 class AddFollowers(beam.PTransform):
   """(((split, label), [ImageRef in order]) per class, (follower, leader) pairs) -> the per-class lists
   with each follower added to its leader's split, in its own class, in `order_key` order.
 
-  Followers are the copies of a file and the files of a --group_regex group (transforms/split/groups.py)
-  whose leader, the first of them, was split by `split_class`; they follow it so that a group never
-  straddles splits. Without followers every list passes unchanged.
+  Followers are the copies of a file and the files of a --group_regex group
+  (transforms/split/groups.py) whose leader, the first of them, was split by `split_class`; they
+  follow it so that a group never straddles splits. Without followers every list passes unchanged.
   """
 
   def __init__(self, seed: int):
@@ -271,21 +328,31 @@ class AddFollowers(beam.PTransform):
     seed = self._seed
     leader_ids = followers | 'LeaderIds' >> beam.Map(lambda fa: (ref_id(fa[1]), True))
     leader_splits = per_class | 'LeaderSplits' >> beam.FlatMap(
-        lambda kv, leaders: [(ref_id(ref), kv[0][0]) for ref in kv[1] if ref_id(ref) in leaders],
-        beam.pvalue.AsDict(leader_ids))
+      lambda kv, leaders: [(ref_id(ref), kv[0][0]) for ref in kv[1] if ref_id(ref) in leaders],
+      beam.pvalue.AsDict(leader_ids),
+    )
     by_leader = followers | 'ByLeader' >> beam.Map(lambda fa: (ref_id(fa[1]), fa[0]))
-    placed = ({'split': leader_splits, 'followers': by_leader}
-              | 'JoinLeaders' >> beam.CoGroupByKey()
-              | 'PlaceFollowers' >> beam.FlatMap(
-                  lambda kv: [((split, ref.label), ref) for split in kv[1]['split']
-                              for ref in kv[1]['followers']]).with_output_types(
-                                  Tuple[Tuple[str, int], ImageRef]))
-    return ({'listed': per_class, 'placed': placed}
-            | 'JoinClasses' >> beam.CoGroupByKey()
-            | 'MergeClass' >> beam.Map(lambda kv: (kv[0], _merged(kv[1], seed))).with_output_types(
-                Tuple[Tuple[str, int], List[ImageRef]]))
+    placed = (
+      {'split': leader_splits, 'followers': by_leader}
+      | 'JoinLeaders' >> beam.CoGroupByKey()
+      | 'PlaceFollowers'
+      >> beam.FlatMap(
+        lambda kv: [
+          ((split, ref.label), ref) for split in kv[1]['split'] for ref in kv[1]['followers']
+        ]
+      ).with_output_types(Tuple[Tuple[str, int], ImageRef])
+    )
+    return (
+      {'listed': per_class, 'placed': placed}
+      | 'JoinClasses' >> beam.CoGroupByKey()
+      | 'MergeClass'
+      >> beam.Map(lambda kv: (kv[0], _merged(kv[1], seed))).with_output_types(
+        Tuple[Tuple[str, int], List[ImageRef]]
+      )
+    )
 
 
 def _merged(joined: Dict[str, Iterable], seed: int) -> List[ImageRef]:
-  return class_order([ref for refs in joined['listed'] for ref in refs] + list(joined['placed']),
-                     seed)
+  return class_order(
+    [ref for refs in joined['listed'] for ref in refs] + list(joined['placed']), seed
+  )
