@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
+import shutil
 from typing import Dict, Sequence
 
 from apache_beam.io.filesystems import FileSystems
@@ -100,3 +102,40 @@ def assert_same_dataset(actual: Dict[str, bytes], expected: Dict[str, bytes]) ->
     if without_root(name, actual[name]) != without_root(name, expected[name])
   ]
   assert not differing, f'files differ from the reference run: {differing}'
+
+
+# A version (--base) of the sample conversion: its flags (new shards sized by bytes, ~2 photos a
+# shard) and the input changes (tests/test_versions.py covers each kind on its own).
+VERSION_FLAGS = ('--validation_fraction', '0.2', '--target_shard_mb', '0.05')
+
+
+def version_input(sample_dir: pathlib.Path, dest: pathlib.Path) -> pathlib.Path:
+  """A copy of the sample photos (same modification times) with one file added under a new name,
+  one removed and one replaced by another photo's bytes: the input of a version of their output."""
+  shutil.copytree(sample_dir, dest)  # copy2: the base's files stay unchanged
+  flowers = sorted((dest / 'flower').iterdir())
+  shutil.copy(flowers[0], dest / 'flower' / 'added_copy.jpg')
+  flowers[1].unlink()
+  flowers[2].write_bytes((sample_dir / 'landscape' / 'es_dmottl3.JPEG').read_bytes())
+  return dest
+
+
+def assert_version_matches_direct_runner(
+  repo: pathlib.Path,
+  input_dir: pathlib.Path,
+  base: pathlib.Path,
+  actual: pathlib.Path,
+  work_dir: pathlib.Path,
+) -> None:
+  """Makes the same version of `base` from `input_dir` on the DirectRunner and checks that `actual`
+  holds the same bytes, with some base shards reused and some written anew."""
+  direct = work_dir / 'direct_version'
+  timed_conversion(
+    repo,
+    ['--input', str(input_dir), '--base', str(base), '--output', str(direct), *VERSION_FLAGS],
+    work_dir / 'direct_version.log',
+  )
+  expected = read_dataset(str(direct))
+  changes = json.loads(expected['manifest.json'])['version']['changes']
+  assert changes['shards_reused'] and changes['shards_new'], changes
+  assert_same_dataset(read_dataset(str(actual)), expected)

@@ -172,23 +172,19 @@ class AssignVersionShards(beam.PTransform):
         base_class_counts,
       )
     )
-    changed = (
+    # One GroupByKey of single files (a Flatten of grouped and ungrouped collections before a second
+    # GroupByKey is what Flink's job server cannot translate).
+    added_files = added | 'AddedFiles' >> beam.FlatMap(lambda kv: [(kv[0], ref) for ref in kv[1]])
+    changed_files = (
       (joined[CHANGED], *follow)
       | 'KnownSplits' >> beam.Flatten()
       | 'KeyChangedByClass' >> beam.Map(lambda kv: ((kv[0], kv[1].label), kv[1]))
-      | 'GroupChangedByClass' >> beam.GroupByKey()
     )
     new_per_class = (
-      (added, changed)
+      (added_files, changed_files)
       | 'NewFiles' >> beam.Flatten()
       | 'GroupNewByClass' >> beam.GroupByKey()
-      | 'OrderNew'
-      >> beam.Map(
-        lambda kv: (
-          kv[0],
-          sorted([ref for refs in kv[1] for ref in refs], key=lambda r: order_key(seed, r)),
-        )
-      )
+      | 'OrderNew' >> beam.Map(lambda kv: (kv[0], sorted(kv[1], key=lambda r: order_key(seed, r))))
     )
     class_counts = new_per_class | 'CountNewPerClass' >> beam.Map(lambda kv: (kv[0], len(kv[1])))
     new_shards = beam.pvalue.AsSingleton(
