@@ -160,8 +160,8 @@ def exact_duplicate_groups(
   return sorted(groups, key=lambda group: group.digest)
 
 
-class _HashHeadFn(beam.DoFn):
-  """ImageRef -> ((size, head digest), ImageRef) for a file whose size another file shares."""
+class _DigestingFn(beam.DoFn):
+  """A DoFn that hashes listed files (`self._digest`, set up once per worker)."""
 
   def __init__(self, split_roots: Dict[str, str], max_bytes: int):
     super().__init__()
@@ -170,6 +170,10 @@ class _HashHeadFn(beam.DoFn):
 
   def setup(self):
     self._digest = _Digests(self._split_roots, self._max_bytes)
+
+
+class _HashHeadFn(_DigestingFn):
+  """ImageRef -> ((size, head digest), ImageRef) for a file whose size another file shares."""
 
   def process(self, ref: ImageRef, sizes: FrozenSet[int]):
     key = _head_key(ref, sizes, self._digest)
@@ -177,17 +181,9 @@ class _HashHeadFn(beam.DoFn):
       yield key, ref
 
 
-class _HashFilesFn(beam.DoFn):
+class _HashFilesFn(_DigestingFn):
   """Files with the same size and head -> DuplicateGroup per set of identical ones (whole-file
   digests)."""
-
-  def __init__(self, split_roots: Dict[str, str], max_bytes: int):
-    super().__init__()
-    self._split_roots = split_roots
-    self._max_bytes = max_bytes
-
-  def setup(self):
-    self._digest = _Digests(self._split_roots, self._max_bytes)
 
   def process(self, element: Tuple[Tuple[int, str], Iterable[ImageRef]]):
     yield from _identical_groups(element[1], self._digest)
