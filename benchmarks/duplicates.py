@@ -369,9 +369,8 @@ HASH_SIZES = {  # name -> ImageSpec keyword arguments
 
 def previous_release_phash(pixels: np.ndarray) -> int:
   """image/phash as the release before crop hashes computed it (transforms/imaging/perceptual_hash.py
-  at
-  commit ce855ca, verbatim but for names): the reference `image_hashes`' first value must equal bit
-  for bit (tests/test_perceptual_hash.py) and whose cost it must not exceed."""
+  at commit ce855ca, verbatim but for names): the reference `image_hashes`' first value must equal
+  bit for bit (tests/test_perceptual_hash.py) and whose cost it must not exceed."""
   import cv2  # pylint: disable=import-outside-toplevel
   from transforms.imaging import perceptual_hash as ph  # pylint: disable=import-outside-toplevel
 

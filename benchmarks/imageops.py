@@ -177,8 +177,7 @@ def _lanczos_matrix(
 
 def reference_crop(data: bytes, g: Geometry) -> np.ndarray:
   """float64 (out, out, 3) Lanczos-3 resample of the exact crop box from the full Pillow decode,
-  upright
-  (EXIF orientation applied: ``g`` is in upright pixels)."""
+  upright (EXIF orientation applied: ``g`` is in upright pixels)."""
   img = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert('RGB'), np.float64)
   left, top, right, bottom = g.box
   wy = _lanczos_matrix(g.height, top, bottom - top, g.out)

@@ -2,8 +2,7 @@
 
 Usage: ``python -m benchmarks.levers [--sets imagenet,phone] [--images 600] [--passes 5] [--commit
 HEAD] [--profile]``. On the first ``--images`` files of each synthetic set (``benchmarks.synth``),
-in this
-process, one thread (OpenCV pinned to one), CPU time:
+in this process, one thread (OpenCV pinned to one), CPU time:
 
 1. per-image variants of ``process_image`` (``benchmarks.variants``): statistics over the pre-encode
    pixels, the simplejpeg header probe with EXIF parsed only when an APP1 segment exists, fast IDCT
@@ -71,10 +70,8 @@ PSNR_RULE_DB = 0.2
 
 def interleaved(fns: dict[str, Callable], items, passes: int) -> dict[str, list[float]]:
   """CPU µs per item of each fn, per pass. Interleaved image by image: every fn runs on an item
-  before
-  the next item, in an order that rotates with the item and the pass, so load changes (and which
-  fn
-  meets the item's bytes first in the cache) weigh on all fns alike."""
+  before the next item, in an order that rotates with the item and the pass, so load changes (and
+  which fn meets the item's bytes first in the cache) weigh on all fns alike."""
   names = list(fns)
   n, clock = len(names), time.process_time
   per_pass = {name: [] for name in names}

@@ -3,8 +3,7 @@
 
 Why marginal: a converter's start-up (imports, Beam planning, worker processes, TensorFlow) costs
 the same whatever the folder size, so running the same command on a small and a large folder and
-taking
-the difference cancels it:
+taking the difference cancels it:
 
     CPU ms per image = (CPU(large) - CPU(small)) / (N_large - N_small)      (whole process tree)
     images/s         = (N_large - N_small) / (wall(large) - wall(small))
@@ -56,8 +55,8 @@ def marginal(small: dict, large: dict, cores: int = 0) -> dict:
   'startup_wall_s', 'startup_cpu_s', 'wall_plausible'}; a figure is None when the difference is
   not positive (a run too small or too noisy to separate start-up from work). ``wall_plausible``
   is False when the rate would need more than ``cores`` busy cores at the marginal CPU per image
-  (+5%): the
-  start-up's wall time differed between the two runs (load), so that repeat's rate is not reliable."""
+  (+5%): the start-up's wall time differed between the two runs (load), so that repeat's rate is not
+  reliable."""
   images = large['images'] - small['images']
   if images <= 0:
     raise ValueError(

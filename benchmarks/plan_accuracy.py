@@ -3,8 +3,7 @@ benchmarks.plan_accuracy``.
 
 For each set (``benchmarks.synth``; default the ``imagenet`` profile, 4,000 images in 100 classes,
 the set ``benchmarks.run`` measures), with the converter's flags (default ``--validation_fraction
-0.1``,
-automatic shard counts; ``--flags`` replaces them):
+0.1``, automatic shard counts; ``--flags`` replaces them):
 
 1. the plan, in this process, as ``--plan`` makes it (``parse_args``, ``plan_dataset``,
    ``make_plan``), timed; nothing is written;

@@ -9,8 +9,7 @@ side 256, crop 256, q90; 4 train shards), once per ``--file_format``; both outpu
 synth cache and reused. Then, in this process, on the train split, each row is timed ``--repeats``
 times after one untimed warm-up pass (so every shard is in the page cache for both formats), and the
 median is reported, as records/s of wall time and as CPU microseconds per record (this process,
-every
-thread: what a busy shared machine does not distort):
+every thread: what a busy shared machine does not distort):
 
 * ``array_record raw, random``: ``ArrayRecordDataSource[i]`` (the array_record package, what Grain's
   ``ArrayRecordDataSource`` is) over a fixed random permutation of every index, one thread;

@@ -2,8 +2,7 @@
 
 For each ``--resample`` method (bilinear, bicubic, lanczos) and each path of
 ``transforms.imaging.image`` (``ImageSpec(fast=True)``: DCT-scaled decode + OpenCV bilinear where it
-applies; ``fast=False``: the
-Pillow reference path), on the same images:
+applies; ``fast=False``: the Pillow reference path), on the same images:
 - CPU µs per image of ``process_image`` (decode → resize → crop → JPEG → exact sums), median of
   passes;
 - PSNR (dB) of the resized crop *before JPEG* against the float64 Lanczos-3 reference of the same

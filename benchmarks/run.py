@@ -170,8 +170,7 @@ def machine_info() -> dict:
 def export_commit(ref: str, dest: Path, patches: tuple[str, ...] = ()) -> str:
   """Product code at ``ref`` in ``dest`` (git archive), with this checkout's benchmarks/ over it, and
   ``patches`` (unified diffs, e.g. benchmarks/patches/*.patch) applied to that copy only: a
-  product
-  change measured without touching the product's files."""
+  product change measured without touching the product's files."""
   commit = git('rev-parse', '--short', ref)
   if not commit:
     raise SystemExit(f'--commit {ref}: not a commit of {REPO}')

@@ -4,8 +4,7 @@ in the product.
 A ``Variant`` names the levers it pulls; ``process_variant`` runs the product's own fast path for an
 RGB/greyscale JPEG (``transforms.imaging.image`` functions: DCT scale, upright view,
 resize-and-crop, encode) with those levers swapped in, and falls back to ``process_image`` itself
-for every other input, so a
-variant's output is comparable with the product's image by image:
+for every other input, so a variant's output is comparable with the product's image by image:
 
 * ``probe``: how the header (size, colourspace, EXIF orientation) is read. ``'product'`` (the
   default) is ``transforms.imaging.image.jpeg_header`` (libjpeg's header, Exif segment read alone:

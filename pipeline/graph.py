@@ -194,8 +194,7 @@ def _check_split_names(opts: ConverterOptions, splits: List[str]) -> None:
 
 def _plan_manifest_dataset(opts: ConverterOptions) -> DatasetPlan:
   """plan_dataset of a --manifest run: one pass over the manifest (transforms/inputs/manifest.py
-  `scan`)
-  fixes the label map; the sample is drawn from its rows.
+  `scan`) fixes the label map; the sample is drawn from its rows.
 
   Raises:
     InputError: a bad manifest (ManifestError naming the line) or --labels_file.

@@ -332,8 +332,7 @@ class ConverterOptions:
   @property
   def output_layout(self) -> OutputLayout:
     """The names of every output file (transforms/output/layout.py); shard names follow
-    --shard_name_template,
-    else --file_format's default."""
+    --shard_name_template, else --file_format's default."""
     return OutputLayout(self.output, shard_names_for(self.shard_name_template, self.file_format))
 
   @property
@@ -369,8 +368,7 @@ def _url_or_abspath(path: str) -> str:
 
 def _prog() -> str:
   """The command's name in usage lines: `folder2tfrecord run` or `folder2tfrecord plan`
-  (pipeline/cli.py
-  sets it as sys.argv[0]), also for python -m pipeline.run."""
+  (pipeline/cli.py sets it as sys.argv[0]), also for python -m pipeline.run."""
   name = os.path.basename(sys.argv[0]) if sys.argv else ''
   return name if name.startswith('folder2tfrecord ') else PROG
 
@@ -793,8 +791,7 @@ def _given(key: str, argv: Sequence[str]) -> bool:
 
 def _resolve_resize_policy(values: Dict) -> None:
   """--resize_shorter_side and --center_crop default to DEFAULT_SIDE, or to 0 with
-  --resize_longer_side,
-  which excludes any other value of theirs.
+  --resize_longer_side, which excludes any other value of theirs.
 
   Raises:
     UsageError: --resize_longer_side with a non-zero --resize_shorter_side or --center_crop.

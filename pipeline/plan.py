@@ -13,8 +13,7 @@ Bytes: a stratified expansion estimator over class folders h, T = sum(sampled y)
 mean_h, with the 95% prediction interval T +- 1.96 s sqrt(sum_h (m_h^2 / n_h + m_h)), s^2 the sample
 variance pooled over the strata (conservative); a fully sampled input gives a zero-width interval.
 The same expansion of a 0/1 "gave a record" predicts the examples; the metadata files are predicted
-by their own builders. Measured
-accuracy: benchmarks/RESULTS.md.
+by their own builders. Measured accuracy: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -466,8 +465,7 @@ def _provenance(
   opts: ConverterOptions, sample: ConvertedSample, checksums: Dict[str, Tuple[int, str]]
 ) -> Dict:
   """provenance.json as a run of these flags would write it (transforms/metadata/provenance.py), its
-  times,
-  run id and listing hash placeholders of their length, the runner the default one."""
+  times, run id and listing hash placeholders of their length, the runner the default one."""
   started = utc_now()
   run = RunInfo(
     new_run_id(),

@@ -3,8 +3,7 @@
     python scripts/install_is_current.py ["[gcp]"]
 
 scripts/ensure_venv.sh asks this before it calls pip, so that a run after the first one does not
-call
-pip at all (no network, nothing printed). "Installed" means all of:
+call pip at all (no network, nothing printed). "Installed" means all of:
 * the `folder2tfrecord` distribution is an editable install of this folder, of setup.py's version;
 * every requirement in setup.py's REQUIRED and in EXTRAS[extra] for each extra asked for is
   installed at a version its specifier allows, and so are the extras those requirements ask for in

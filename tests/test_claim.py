@@ -1,6 +1,5 @@
 """One run per output (pipeline/runtime/claim.py): on a local disk (flock) and on S3 (moto's server),
-the
-claim's rules alone, then two real conversions started on one output."""
+the claim's rules alone, then two real conversions started on one output."""
 
 import json
 import os

@@ -1,7 +1,6 @@
 """One file to one record (transforms/imaging/convert.py `convert_file`), shared by the shard writer
-and the
-driver's samples: the records of a real run are convert_file's to the byte, and a file that gives no
-record is a reject with the writer's reason."""
+and the driver's samples: the records of a real run are convert_file's to the byte, and a file that
+gives no record is a reject with the writer's reason."""
 
 from conftest import SAMPLE_DIR, SAMPLE_FLAGS
 from pipeline.options import parse_args

@@ -1,7 +1,6 @@
 """Issue 25: duplicates as groups (transforms/duplicates/near.py, union_find.py, hamming_search.py's
 streaming searches), crop hashes (transforms/imaging/perceptual_hash.py) on the real sample photos,
-and the
-group format through a real conversion, verify, report and --exclude_file."""
+and the group format through a real conversion, verify, report and --exclude_file."""
 
 import json
 import random

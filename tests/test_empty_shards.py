@@ -1,7 +1,6 @@
 """More shards requested than a split has files: AssignSplitShard caps the count at one file a shard
 (tests/test_transforms.py::test_shard_sizes_differ_by_at_most_one), so the run writes every shard
-its
-names promise and its output verifies (it once failed in WriteMetadata after all the work)."""
+its names promise and its output verifies (it once failed in WriteMetadata after all the work)."""
 
 import json
 import shutil

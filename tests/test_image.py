@@ -59,8 +59,8 @@ def _asymmetric(h=60, w=90) -> np.ndarray:
 @pytest.mark.parametrize('synset,path', sample_files(), ids=lambda v: getattr(v, 'name', v))
 def test_every_sample_photo_is_stored_as_256_square_jpeg(synset, path, monkeypatch):
   """Statistics are exact sums of the pixels handed to the JPEG encoder (docs/output.md: what
-  stats.json is
-  computed over), and within a fraction of a grey level of the stored JPEG's pixels."""
+  stats.json is computed over), and within a fraction of a grey level of the stored JPEG's
+  pixels."""
   if path.suffix == '.md':
     pytest.skip('attribution file')
   encoded_from = []

@@ -132,8 +132,7 @@ def test_model_garden_trainer_trains_from_model_garden_yaml(split_folders_output
   """Model Garden's own entry point (`official.vision.train`, experiment resnet_imagenet) trains from
   the converter's model_garden.yaml (classes, shard globs, batch, steps), on the sample photos
   arranged in train/ val/ test/, as docs/readers.md tells users to; the overrides only shrink the
-  run to a
-  ResNet-18, batches of 4, two training and two evaluation steps on CPU."""
+  run to a ResNet-18, batches of 4, two training and two evaluation steps on CPU."""
   config_file = split_folders_output / 'model_garden.yaml'
   config = yaml.safe_load(config_file.read_text())
   assert config['task']['model']['num_classes'] == 6  # 5 classes + label offset 1

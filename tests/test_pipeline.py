@@ -147,8 +147,7 @@ def test_stats_are_within_a_quarter_level_of_the_decoded_stored_images(sample_ou
   """stats.json sums the pixels handed to the JPEG encoder (exact: tests/test_image.py); what a reader
   decodes from the records differs by JPEG's rounding only. Exact libjpeg decoding (ISLOW):
   tf.io.decode_jpeg's default INTEGER_FAST IDCT differs by up to ~5 levels a pixel and shifts
-  channel
-  means by up to ~1.2 (measured on these photos)."""
+  channel means by up to ~1.2 (measured on these photos)."""
   stats = json.loads((sample_output / 'stats.json').read_text())
   for split in ('train', 'validation'):
     pixels = np.concatenate(

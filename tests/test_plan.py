@@ -369,8 +369,7 @@ def test_readers_get_10_files_each_while_shards_keep_10_mb(total_mb, readers, co
 def test_default_count_for_imagenet_sized_splits():
   """The defaults (128 MB, 8 readers) on ImageNet-1k's split sizes at ~21.2 KB a record (256 px, q90,
   the ImageNet-like benchmark set's): 256 train shards of ~106 MB (by size) and 64 validation shards
-  of
-  ~17 MB (by readers; 8 by size)."""
+  of ~17 MB (by readers; 8 by size)."""
   opts, _ = parse_args(['--input', 'in', '--output', 'out'])
   from transforms.split.shard_count import ShardSizing  # pylint: disable=import-outside-toplevel
 

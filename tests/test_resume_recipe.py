@@ -1,7 +1,7 @@
 """--resume finishes only the run it claims to finish: the recipe in every sidecar and the run's
 --input root (transforms/output/resume.py, pipeline/runtime/output_dir.py), also when _work/run.json
-is gone; the
-label map recorded by content, not path (transforms/inputs/label_map.py labels_file_digest)."""
+is gone; the label map recorded by content, not path (transforms/inputs/label_map.py
+labels_file_digest)."""
 
 import io
 import json

@@ -2,8 +2,8 @@
 
 A run shows one "Converting ..." line, the progress bar, the summary and real errors; Beam's and the
 workers' logs go to the run log (pipeline/runtime/logs.py). The screens are checked in the
-environment of
-issue 16, a virtualenv without Beam's gcp/aws extras and matplotlib (the first run of ./run_local.sh):
+environment of issue 16, a virtualenv without Beam's gcp/aws extras and matplotlib (the first run of
+./run_local.sh):
 `_WITHOUT_EXTRAS` hides them from every process of the command, its Beam workers included, through a
 sitecustomize module. Without the extras Beam warns while it is imported, and each worker then
 prints its INFO logs to stderr: the loudest case.

@@ -290,8 +290,8 @@ def test_shard_sizes_differ_by_at_most_one():
       {TRAIN: 7, VALIDATION: 3},
       balanced_shards({TRAIN: 97, VALIDATION: 24}),
     ),
-    # More shards requested than files: one file a shard, no empty shard
-    # (tests/test_empty_shards.py runs it end to end).
+    # More shards requested than files: one file a shard, no empty shard (tests/test_empty_shards.py
+    # runs it end to end).
     Case(
       'MoreShardsThanFiles',
       refs,

@@ -170,8 +170,7 @@ def held_import_logs() -> Iterator[None]:
 
 def local_log_path(path: str) -> str:
   """`path` (the output's `_work/run.log`, transforms/output/layout.py) when it is local; for a gs://
-  or s3://
-  output the same file name in a new local temporary folder."""
+  or s3:// output the same file name in a new local temporary folder."""
   if is_remote(path):
     return os.path.join(tempfile.mkdtemp(prefix='folder2tfrecord-'), path.rsplit('/', 1)[-1])
   return path

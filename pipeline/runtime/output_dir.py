@@ -123,8 +123,8 @@ def _earlier_shard_names(output: layout.OutputLayout) -> List[layout.ShardNameTe
 def owned_files(output: layout.OutputLayout) -> List[str]:
   """Paths of the shard and metadata files this tool wrote in the output folder, sorted: shards named
   by this layout, by the template an earlier run recorded, or by either --file_format's default
-  names
-  (--overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord ones, or the reverse)."""
+  names (--overwrite never leaves an earlier run's TFRecord shards next to ArrayRecord ones, or the
+  reverse)."""
   names = [entry.name for entry in _entries(output.root) if not entry.is_folder]
   names += [layout.SUCCESS_FILE] if FileSystems.exists(output.path(layout.SUCCESS_FILE)) else []
   templates = (

@@ -3,8 +3,8 @@
 Flink, Beam's job servers and Beam's worker pool open some of their gRPC/netty ports on the wildcard
 address whatever they are told (the job server's --job-host only names the address it advertises).
 So when the machine allows it (root with `unshare`/`nsenter`, as here and in CI) every server and
-every
-client of a cluster test runs inside a private network namespace whose only interface is loopback:
+every client of a cluster test runs inside a private network namespace whose only interface is
+loopback:
 nothing they open can be reached from outside the machine. Without `unshare` the same processes run
 in the host's namespace, told to use 127.0.0.1 everywhere they can be.
 

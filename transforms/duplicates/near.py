@@ -9,9 +9,9 @@ is a connected component of that relation (transforms/duplicates/union_find.py):
 on the order images are visited, and a member may be farther than D from the first member (the line
 gives each member's distance to it). Memory is O(images), never O(pairs): equal hashes are one node,
 and the pair search (transforms/duplicates/hamming_search.py) streams pairs into the union-find. The
-relation and the default
-distance: docs/duplicates.md; the line schema: docs/output.md#duplicatesjsonl. A line lists its
-files in the order copies are kept (transforms/duplicates/exact.py `copy_order`), which
+relation and the default distance: docs/duplicates.md; the line schema:
+docs/output.md#duplicatesjsonl. A line lists its files in the order copies are kept
+(transforms/duplicates/exact.py `copy_order`), which
 --exclude_file relies on; exact groups come first, then near groups, each by first path.
 """
 

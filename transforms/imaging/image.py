@@ -277,8 +277,8 @@ def jpeg_header(
   EXIF orientation comes from the first APP1 Exif segment, read with Pillow's `Image.Exif`, as
   Pillow's own getexif() does. Returns None for anything this cannot answer exactly as Pillow would
   (not a JPEG, CMYK/YCCK/RGB-coded components, more pixels than `max_image_pixels`, an Exif segment
-  Pillow's parser
-  rejects, an XMP orientation Pillow would honour without an Exif one, a broken marker structure):
+  Pillow's parser rejects, an XMP orientation Pillow would honour without an Exif one, a broken
+  marker structure):
   the caller then asks Pillow, whose verdict counts.
   """
   try:
@@ -330,8 +330,7 @@ def _process_with_libjpeg(
   """The fast path for a YCbCr or greyscale JPEG: simplejpeg's DCT-scaled decode (a full validating
   decode in pass-through mode), EXIF orientation as an array view, the < 2x step on the crop box,
   the encode. None when libjpeg warns or fails (corrupt or truncated data, or anything unusual): the
-  Pillow
-  path then decides, so verdicts stay Pillow's."""
+  Pillow path then decides, so verdicts stay Pillow's."""
   width, height, orientation = header.width, header.height, header.orientation
   scale = _dct_scale(width, height, spec)
   try:

@@ -2,8 +2,7 @@
 
 Every reader of an input file (the shard writer, the driver's sample in transforms/split/sample.py,
 the exact-duplicate hashes of transforms/duplicates/exact.py) opens it through `open_input` or
-`read_input`,
-so that one check decides, BEFORE the file is opened, what may be read:
+`read_input`, so that one check decides, BEFORE the file is opened, what may be read:
   * local paths: `os.stat` (it follows symbolic links, so a link is judged by its target). A FIFO, a
     socket, a character or block device (e.g. a link to /dev/zero) is refused: opening a FIFO blocks
     until a writer comes, and a device can stream without end. A broken link and a link loop are

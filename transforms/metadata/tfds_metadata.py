@@ -229,8 +229,7 @@ def write_tfds_metadata(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """CLI for outputs converted earlier: `python -m transforms.metadata.tfds_metadata OUTPUT [beam
-  options]`
-  reads manifest.json and labels.txt and writes the TFDS metadata next to the shards."""
+  options]` reads manifest.json and labels.txt and writes the TFDS metadata next to the shards."""
   parser = argparse.ArgumentParser(
     prog='python -m transforms.metadata.tfds_metadata', description=main.__doc__.split('\n')[0]
   )

@@ -113,8 +113,7 @@ class ShardFormat(abc.ABC):
     """A context whose value appends one serialized record; on a normal exit the complete shard is at
     `path` (any Beam FileSystems path) and `checksum` (when given) holds its size and SHA-256. On an
     exception, `path` may hold a partial file (the caller writes to a temporary name and deletes
-    it),
-    and local temporary files are removed."""
+    it), and local temporary files are removed."""
 
   @abc.abstractmethod
   def read(self, path: str, compression: str) -> Iterator[bytes]:

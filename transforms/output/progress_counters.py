@@ -2,8 +2,7 @@
 
 Beam metrics reach the driver only when a bundle ends, and a shard is one bundle; so for a live
 count on one machine each shard-writing worker also rewrites a tiny JSON file
-(`_work/progress/<id>.json`,
-transforms/output/layout.py:
+(`_work/progress/<id>.json`, transforms/output/layout.py:
 images written and rejected so far) at most every `INTERVAL_SECONDS`. The driver sums these files
 (pipeline/runtime/progress.py). Only local outputs get progress files; distributed runs report
 through the Beam counters of the shard writer, which the runner's UI shows.

@@ -59,12 +59,11 @@ class WriteShardFn(beam.DoFn):
     shard_recipe: Optional[Dict[str, Any]] = None,
   ):
     """`recipe`: how each file becomes a record (transforms/imaging/convert.py; its `split_roots` find
-    each
-    ImageRef's file, read through transforms/inputs/input_file.py `read_input` with its
+    each ImageRef's file, read through transforms/inputs/input_file.py `read_input` with its
     `max_file_bytes`). `codecs`: the driver's codec_versions(compression, file_format); each worker
     must have the same (None: no check, and --resume does not compare them). `shard_recipe`:
-    resume.shard_recipe of the
-    run, stored in each sidecar (None: not stored, and --resume does not compare it)."""
+    resume.shard_recipe of the run, stored in each sidecar (None: not stored, and --resume does not
+    compare it)."""
     super().__init__()
     self._recipe = recipe
     self._format = file_formats.get(recipe.file_format)

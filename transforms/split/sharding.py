@@ -62,8 +62,7 @@ class ImageRefCoder(NamedTupleCoder):
   Deterministic. Not RowCoder: portable runners decode rows on the Java side, which the Beam 2.62
   job servers used in tests/test_flink.py and test_spark.py fail on (Java heap exhausted). Encoded
   by Beam's compiled tuple coder (beam_private/coders.py): an ImageRef crosses ~5 stage boundaries
-  between the listing
-  and the shard writer."""
+  between the listing and the shard writer."""
 
   TUPLE_TYPE = ImageRef
   FIELDS = (
