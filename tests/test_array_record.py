@@ -1,6 +1,8 @@
 """--file_format array_record (issue 15): the same records as the TFRecord run, read back by TFDS's
-data source, by Grain and by pipeline.read.ExampleSource (without TensorFlow), locally and from S3;
-verify, report, --resume and --overwrite on ArrayRecord output."""
+data
+source, by Grain and by pipeline.read.ExampleSource (without TensorFlow), locally and from S3;
+verify,
+report, --resume and --overwrite on ArrayRecord output."""
 
 from __future__ import annotations
 
@@ -178,7 +180,9 @@ for output in sys.argv[1:]:
     assert source[len(source) - 1]['filename'] == examples[-1]['filename']
   counts.append(len(examples))
 loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets'))
-assert not loaded, loaded print(counts) """
+assert not loaded, loaded
+print(counts)
+"""
 
 
 def test_example_source_imports_neither_tensorflow_nor_tfds(sample_output, array_record_output):

@@ -133,7 +133,9 @@ def test_measure_sums_the_process_tree(tmp_path):
       t = time.process_time()
       while time.process_time() - t < 0.5:
           pass
-      grand.wait() print('done') sys.exit(3)""")
+      grand.wait()
+      print('done')
+      sys.exit(3)""")
   m = run_measured([sys.executable, '-c', child], interval_s=0.02)
   assert m.returncode == 3 and m.stdout.strip() == 'done'
   assert m.peak_rss_bytes > 300 << 20  # the grandchild's 300 MiB counted with its parents

@@ -1,6 +1,7 @@
 """Manifests (transforms/inputs/manifest.py): parsing rules, and real conversions of the sample photos
-from the four layouts of issue 26 (Kaggle CSV with ids, HF metadata.jsonl, AutoML CSV, multi-label
-JSONL) read back with TensorFlow, TFDS and ExampleSource."""
+from
+the four layouts of issue 26 (Kaggle CSV with ids, HF metadata.jsonl, AutoML CSV, multi-label JSONL)
+read back with TensorFlow, TFDS and ExampleSource."""
 
 import json
 import os
@@ -386,7 +387,8 @@ parser = classification_input.Parser(output_size=[64, 64], num_classes=num_class
 records = tf.data.TFRecordDataset(tf.io.gfile.glob(data['input_path']))
 parse = parser.parse_fn(is_training=False)
 labels = [parse(decoder.decode(r))[1].numpy().astype(int).tolist() for r in records]
-print(json.dumps(labels)) """
+print(json.dumps(labels))
+"""
 
 
 @pytest.mark.slow
