@@ -1,6 +1,5 @@
 """`folder2tfrecord plan` (= `python -m pipeline.run ... --plan`): what a run with the same flags
-would write, predicted from the full listing and a converted sample. Nothing is written, not even
-`_work/`.
+would write, predicted from the full listing and a converted sample; nothing is written.
 
 The listing and the split are the run's own (transforms/split/groups.py `split_files`:
 --exclude_file, copies, --drop_duplicates, followers, `split_class`), so files per split and class
@@ -12,8 +11,8 @@ LOCAL_STARTUP_SECONDS; a cluster's start-up and the runner's per-image overhead 
 Bytes: a stratified expansion estimator over class folders h, T = sum(sampled y) + sum_h m_h *
 mean_h, with the 95% prediction interval T +- 1.96 s sqrt(sum_h (m_h^2 / n_h + m_h)), s^2 the sample
 variance pooled over the strata (conservative); a fully sampled input gives a zero-width interval.
-The same expansion of a 0/1 "gave a record" predicts the examples; the metadata files are predicted
-by their own builders. Measured accuracy: benchmarks/RESULTS.md.
+The same expansion of a 0/1 "gave a record" predicts the examples; the metadata files come from
+their own builders. Accuracy: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -10,10 +10,9 @@ glob. Elements: images float32 [B, image_size, image_size, 3] of 0-255 RGB value
 `keras.applications`' `preprocess_input` expects; `normalize=True` uses stats.json's train mean and
 std instead), labels int32 [B] as stored, label offset included; a multi-label output (manifest.json
 "multi_label") gives multi-hot float32 [B, num_classes + label_offset]. tf.data reads TFRecord
-output only (gzip too), through tf.io.gfile. Without TensorFlow, `ExampleSource`
-(pipeline/example_source.py, re-exported here) reads either format into numpy; TensorFlow is
-imported on the first use of a tf.data function, so `from pipeline.read import ExampleSource` works
-without it.
+output only (gzip too), through tf.io.gfile. `ExampleSource` (pipeline/example_source.py,
+re-exported here) reads either format into numpy; TensorFlow is imported on the first use of a
+tf.data function, so `from pipeline.read import ExampleSource` works without it.
 """
 
 from __future__ import annotations

@@ -9,10 +9,8 @@ classes + --label_offset), each split's `input_path` (a glob of its shards under
 `ShardNameTemplate.glob`), batch and dtype (float32), `tfrecord_compressed` for gzip shards,
 `drop_remainder: false` for validation, and the `trainer` schedule of Model Garden's ResNet-50
 ImageNet configs in this output's steps (90 epochs, learning rate 0.1 x batch / 256, divided by 10
-at epochs 30, 60 and 80, after a 5-epoch warm-up); a multi-label output
-(transforms/inputs/manifest.py) gets `is_multilabel: true` and a sigmoid loss
-(`losses.use_binary_cross_entropy`, no label smoothing). The batch is --model_garden_batch_size.
-Every value and its source:
+at epochs 30, 60 and 80, after a 5-epoch warm-up); a multi-label output gets `is_multilabel: true`
+and a sigmoid loss. The batch is --model_garden_batch_size. Every value and its source:
 docs/readers.md#what-model_gardenyaml-holds.
 """
 
