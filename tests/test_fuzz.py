@@ -133,6 +133,17 @@ def _outcome(data: bytes, through_pillow: bool):
     return 'rejected: ' + e.reason
 
 
+def test_an_exif_tag_of_the_wrong_type_is_read_alike_on_both_paths():
+  """The mutant the test below found in CI: byte 53 of an EXIF-rotated photo turns its Software tag
+  (ASCII) into ImageWidth, which Pillow reads but cannot write back; rotating must not rewrite it."""
+  data = bytearray((SAMPLE_DIR / 'animal' / 'gc_koala.JPEG').read_bytes())
+  assert data[53:56] == b'\x31\x00\x02'  # tag 0x0131 (Software), type 2 (ASCII)
+  data[53] = 0  # tag 0x0100 (ImageWidth) holding ASCII
+  fast, pillow = _outcome(bytes(data), False), _outcome(bytes(data), True)
+  assert not isinstance(pillow, str), pillow
+  assert fast == pillow
+
+
 @pytest.mark.parametrize('seed', ['jpeg', 'gray', 'rotated'])
 def test_libjpeg_path_matches_the_pillow_path_on_mutated_jpegs(seed):
   data = {

@@ -26,7 +26,7 @@ import warnings
 from typing import Callable, Optional, Tuple
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 import cv2
 import pyarrow
@@ -641,8 +641,18 @@ def _dct_scale(width: int, height: int, spec: ImageSpec) -> int:
   return next(s for s in (8, 4, 2, 1) if ratio >= s or s == 1)
 
 
-# EXIF orientation -> the view of the stored [H, W, C] array that is upright (as
-# ImageOps.exif_transpose).
+# EXIF orientation -> Pillow's transpose that makes the image upright (ImageOps.exif_transpose's
+# table; that function also rewrites the EXIF block, which fails on tags of a malformed type).
+_UPRIGHT_TRANSPOSE = {
+  2: Image.Transpose.FLIP_LEFT_RIGHT,
+  3: Image.Transpose.ROTATE_180,
+  4: Image.Transpose.FLIP_TOP_BOTTOM,
+  5: Image.Transpose.TRANSPOSE,
+  6: Image.Transpose.ROTATE_270,
+  7: Image.Transpose.TRANSVERSE,
+  8: Image.Transpose.ROTATE_90,
+}
+# EXIF orientation -> the view of the stored [H, W, C] array that is upright (as _UPRIGHT_TRANSPOSE).
 _UPRIGHT_VIEW = {
   1: lambda a: a,
   2: lambda a: a[:, ::-1],
@@ -670,7 +680,7 @@ def _to_upright_rgb(
     image.load()
     orientation = _orientation(image)  # After load: PNG may keep its eXIf chunk after the pixels.
     if orientation != 1:
-      image = ImageOps.exif_transpose(image)
+      image = image.transpose(_UPRIGHT_TRANSPOSE[orientation])
     return _to_rgb(image), orientation
   except ImageRejected:
     raise
