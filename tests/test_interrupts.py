@@ -94,12 +94,24 @@ def _assert_ended_cleanly(ended, code, line):
 
 def test_ctrl_c_while_beam_is_imported(tmp_path):
   output = tmp_path / 'out'
-  started = []
+
+  def once_beam_loads(pid, fd):
+    """Ctrl-C once the converter maps Beam's first compiled module: its import has begun (after
+    interrupts.install(), pipeline/run.py) and goes on for seconds (Beam, then TensorFlow)."""
+    try:
+      with open(f'/proc/{pid}/maps') as maps:
+        if 'apache_beam' not in maps.read():
+          return False
+    except OSError:
+      return False
+    _type_ctrl_c(pid, fd)
+    return True
+
   ended = run_on_pty(
     _command(SAMPLE_DIR, output, '--train_shards', '2'),
     dict(os.environ),
     output,
-    act=_when(lambda: started.append(1) or len(started) > 20, _type_ctrl_c),
+    act=once_beam_loads,
   )
   _assert_ended_cleanly(
     ended, 130, 'interrupted (Ctrl-C) before anything was written; run the same command again.'
