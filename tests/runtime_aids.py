@@ -121,15 +121,29 @@ def final_shards(output: pathlib.Path) -> List[str]:
 
 def fork_on_pty(command, env) -> Tuple[int, int]:
   """Starts `command` in REPO as a new session whose controlling terminal is a new pseudo-terminal of
-  SCREEN_COLUMNS x SCREEN_ROWS; returns (its pid, the terminal's file descriptor)."""
+  SCREEN_COLUMNS x SCREEN_ROWS; returns (its pid, the terminal's file descriptor) once the command
+  runs: until its exec, the child is a copy of this process (pytest, with its signal handlers and
+  its modules mapped), and a test must not act on that copy (as subprocess waits on a
+  close-on-exec pipe)."""
+  exec_read, exec_write = os.pipe()  # Both close-on-exec (PEP 446).
   pid, fd = pty.fork()
   if pid == 0:  # The child.
     try:
+      os.close(exec_read)
       fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', SCREEN_ROWS, SCREEN_COLUMNS, 0, 0))
       os.chdir(REPO)
       os.execvpe(command[0], list(command), env)
+    except BaseException as e:  # pylint: disable=broad-except
+      os.write(exec_write, repr(e).encode())
     finally:
       os._exit(127)  # pylint: disable=protected-access
+  os.close(exec_write)
+  with os.fdopen(exec_read, 'rb') as exec_pipe:
+    failure = exec_pipe.read()  # b'' once exec closed the child's end.
+  if failure:
+    os.close(fd)
+    os.waitpid(pid, 0)
+    raise AssertionError(f'{command} could not start: {failure.decode(errors="replace")}')
   return pid, fd
 
 
