@@ -268,16 +268,19 @@ def synthesize(
     )
     for i in range(num_images)
   ]
-  larger = _larger_cached(cache_dir, _cache_prefix(profile), num_images, num_classes, seed)
-  # image i depends only on (seed, i): link the first N of a larger dataset
-  if larger is not None:
-    sizes = [_link(larger / path.relative_to(root), path) for path, _, _, _ in jobs]
-  elif processes > 1:
+  # Image i depends only on (seed, i): link the first N of a larger cached dataset, or the whole of
+  # the largest smaller one and synthesise the rest.
+  cached, cached_images = _nearest_cached(
+    cache_dir, _cache_prefix(profile), num_images, num_classes, seed
+  )
+  linked = min(cached_images, num_images)
+  sizes = [_link(cached / path.relative_to(root), path) for path, _, _, _ in jobs[:linked]]
+  if linked < num_images and processes > 1:
     with multiprocessing.get_context('fork').Pool(processes, initializer=_init_worker) as pool:
-      sizes = pool.map(_write_one, jobs, chunksize=64)
-  else:
+      sizes += pool.map(_write_one, jobs[linked:], chunksize=64)
+  elif linked < num_images:
     _init_worker()
-    sizes = [_write_one(job) for job in jobs]
+    sizes += [_write_one(job) for job in jobs[linked:]]
   info = {
     'num_images': num_images,
     'num_classes': num_classes,
@@ -289,14 +292,22 @@ def synthesize(
   return SynthDataset(root, num_images, num_classes, info['total_bytes'], profile)
 
 
-def _larger_cached(
+def _nearest_cached(
   cache_dir: Path, prefix: str, num_images: int, num_classes: int, seed: int
-) -> Path | None:
-  """A complete cached dataset with the same profile, classes and seed and >= ``num_images`` images."""
+) -> tuple[Path | None, int]:
+  """(folder, images) of a complete cached dataset with the same profile, classes and seed: the
+  smallest with >= ``num_images`` images, else the largest smaller one; (None, 0) when none."""
+  found = []
   for marker in cache_dir.glob(f'{prefix}-n*-c{num_classes}-s{seed}/_COMPLETE'):
-    if json.loads(marker.read_text())['num_images'] >= num_images:
-      return marker.parent
-  return None
+    found.append((json.loads(marker.read_text())['num_images'], marker.parent))
+  larger = [entry for entry in found if entry[0] >= num_images]
+  if larger:
+    count, folder = min(larger)
+  elif found:
+    count, folder = max(found)
+  else:
+    return None, 0
+  return folder, count
 
 
 def _link(src: Path, dst: Path) -> int:

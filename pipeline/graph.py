@@ -24,7 +24,6 @@ import apache_beam as beam
 from pipeline.options import ConverterOptions, UsageError
 from pipeline.runtime.output_dir import shard_recipe_of
 from transforms.imaging.codec_versions import codec_versions
-from transforms.inputs.fingerprint import class_texts_digest
 from transforms.inputs.imagenet import AnnotationError, read_class_texts, read_ground_truth
 from transforms.inputs.label_map import label_map_of, label_names, read_labels_file
 from transforms.duplicates.exact import DropDuplicates, ExcludeFiles, FindExactDuplicates
@@ -43,7 +42,6 @@ from transforms.split.sample import (
   FolderListing,
   convert,
   folders_of,
-  list_folders,
   run_sample,
 )
 from transforms.split.shard_count import ShardSizing
@@ -162,26 +160,6 @@ def plan_dataset(opts: ConverterOptions) -> DatasetPlan:
     )
   return DatasetPlan(
     layout, label_map, class_dirs, ground_truth, class_texts, sample, survey, base=base
-  )
-
-
-def plan_of_version(opts: ConverterOptions, plan: DatasetPlan) -> versions.VersionPlan:
-  """What a --base run will convert and reuse (transforms/output/versions.py plan_version), from a
-  listing of the input as ListImages makes it (--exclude_file not applied)."""
-  listings = list_folders(
-    folders_of(plan.layout.split_roots, plan.class_dirs),
-    plan.label_map,
-    opts.label_offset,
-    plan.ground_truth,
-  )
-  return versions.plan_version(
-    plan.base,
-    (ref for listing in listings for ref in listing.refs),
-    plan.layout.split_roots,
-    opts.seed,
-    class_texts_digest(plan.class_texts),
-    codec_versions(opts.compression, opts.file_format),
-    shard_recipe_of(opts),
   )
 
 

@@ -2,8 +2,9 @@
 would write, predicted from the full listing and a converted sample; nothing is written.
 
 The listing and the split are the run's own (transforms/split/groups.py `split_files`:
---exclude_file, copies, --drop_duplicates, followers, `split_class`), so files per split and class
-and the listing's rejects are exact. --plan_sample files, stratified by class folder and chosen by a
+--exclude_file, copies, --drop_duplicates, followers, `split_class`; with --base,
+transforms/output/versions.py `version_split`), so files and shards per split and class and the
+listing's rejects are exact. --plan_sample files, stratified by class folder and chosen by a
 stable hash (transforms/split/sample.py), are converted with the shard writer's steps; from them
 come the predicted bytes per split with a 95% interval, the shard count, the sample's reject share
 and the CPU time per image, projected onto W one-core workers (longest shard first, plus
@@ -29,11 +30,12 @@ from beam_private.runners import FN_API_RUNNER
 from pipeline.runtime.claim import new_run_id
 from pipeline.graph import DatasetPlan, record_recipe, shard_sizing
 from pipeline.options import ConverterOptions
-from pipeline.runtime.output_dir import owned_files
+from pipeline.runtime.output_dir import owned_files, shard_recipe_of
 from transforms.output import file_format as file_formats
-from transforms.output import layout
-from transforms.imaging.codec_versions import package_versions
-from transforms.inputs.fingerprint import InputFingerprint
+from transforms.output import layout, versions
+from transforms.duplicates.exact import exact_duplicate_groups, is_excluded
+from transforms.imaging.codec_versions import codec_versions, package_versions
+from transforms.inputs.fingerprint import InputFingerprint, class_texts_digest
 from transforms.split.groups import SplitFiles, split_files
 from transforms.inputs.survey import left_behind_counts, left_behind_line
 from transforms.imaging.example import class_names_of
@@ -97,6 +99,7 @@ class SplitPlan:
     automatic: the count is automatic (--<split>_shards 0).
     warnings: what TF's and TFDS's guidance says about these shards
     (transforms/split/shard_count.py).
+    version_shards: with --base, (base shards kept, new shards, files in the new shards).
   """
 
   split: str
@@ -107,6 +110,7 @@ class SplitPlan:
   num_shards: int
   automatic: bool
   warnings: Tuple[str, ...]
+  version_shards: Optional[Tuple[int, int, int]] = None
 
   @property
   def shard_bytes(self) -> float:
@@ -142,6 +146,7 @@ class Plan:
       owned_files), which the run refuses to touch without --overwrite or --resume.
     duplicate_line_bytes: bytes of a duplicates.jsonl line naming two files of the sample's typical
       path length (duplicates.jsonl is predicted empty: near copies need every image converted).
+    version: with --base, what the version converts and reuses (transforms/output/versions.py).
   """
 
   splits: Tuple[SplitPlan, ...]
@@ -159,10 +164,17 @@ class Plan:
   existing: Tuple[str, ...] = ()
   duplicate_line_bytes: int = 0
   left_behind: Optional[Dict[str, int]] = None
+  version: Optional[versions.VersionPlan] = None
 
   def conversion_seconds(self, workers: int) -> float:
-    """Projected wall seconds of converting on `workers` one-core workers, start-up excluded."""
-    shard_files = [n for s in self.splits for n in _balanced(s.files, s.num_shards)]
+    """Projected wall seconds of converting on `workers` one-core workers, start-up excluded (with
+    --base: the rewritten and the new shards only)."""
+    if self.version is None:
+      shard_files = [n for s in self.splits for n in _balanced(s.files, s.num_shards)]
+    else:
+      shard_files = list(self.version.rewritten_files) + [
+        n for s in self.splits for n in _balanced(s.version_shards[2], s.version_shards[1])
+      ]
     return conversion_seconds(shard_files, self.cpu_ms / 1e3, workers)
 
   @property
@@ -277,6 +289,40 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
     dataset.layout.has_split_folders,
     opts.max_file_bytes,
   )
+  version_split = version = None
+  if dataset.base:
+    version_split = versions.version_split(
+      dataset.base,
+      versions.base_file_members(dataset.base),
+      [ref for refs in split.per_class.values() for ref in refs],
+      dataset.layout.split_roots,
+      opts.seed,
+      opts.validation_fraction,
+      opts.test_fraction,
+      # As the graph: copies (among the files --exclude_file leaves) of base files follow them,
+      # unless the input has split folders.
+      ()
+      if dataset.layout.has_split_folders
+      else exact_duplicate_groups(
+        [
+          ref
+          for listing in listings
+          for ref in listing.refs
+          if not is_excluded(ref, opts.excluded_files, dataset.layout.split_roots)
+        ],
+        dataset.layout.split_roots,
+        opts.max_file_bytes,
+      ),
+    )
+    split = dataclasses.replace(split, per_class=version_split.per_class)
+    version = versions.plan_version(
+      dataset.base,
+      version_split,
+      opts.seed,
+      class_texts_digest(dataset.class_texts),
+      codec_versions(opts.compression, opts.file_format),
+      shard_recipe_of(opts),
+    )
   listings = kept_listings(listings, split)
   sample = convert(
     listings,
@@ -291,7 +337,14 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
   splits = []
   for split in ordered_splits({split for _, split in counted.files}):
     files = sum(n for (_, s), n in counted.files.items() if s == split)
-    num_shards = num_shards_of(split, files, opts.requested_shards, shard_sizing(opts, dataset))
+    version_shards = None
+    if version_split is None:
+      num_shards = num_shards_of(split, files, opts.requested_shards, shard_sizing(opts, dataset))
+    else:  # As version_shards.AssignVersionShards: the kept base shards, then the new ones.
+      new_files = version_split.new_files.get(split, 0)
+      new_shards = num_shards_of(split, new_files, {}, shard_sizing(opts, dataset))
+      version_shards = (len(version_split.base_shards.get(split, ())), new_shards, new_files)
+      num_shards = version_shards[0] + new_shards
     num_bytes = _shifted(_expand(sample, counted, split, y, variance), num_shards * overhead)
     splits.append(
       SplitPlan(
@@ -303,6 +356,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
         num_shards,
         not opts.requested_shards.get(split),
         tuple(shard_warnings(num_shards, num_bytes.value / num_shards, opts.num_readers)),
+        version_shards,
       )
     )
   metadata = metadata_bytes(opts, dataset, splits, sample)
@@ -328,6 +382,7 @@ def make_plan(opts: ConverterOptions, dataset: DatasetPlan) -> Plan:
     cpu_ms,
     (),
     0.0,
+    version=version,
   )
   workers = [("this machine's cores, DirectRunner multi_processing", os.cpu_count() or 1)]
   workers += [('--num_workers', opts.num_workers)] if opts.num_workers else []
@@ -501,6 +556,8 @@ def format_plan(plan: Plan, opts: ConverterOptions) -> str:
     '',
     *_time_lines(plan, opts),
   ]
+  if plan.version is not None:
+    lines += ['', *plan.version.lines()]
   return '\n'.join(lines)
 
 
@@ -610,6 +667,12 @@ def _output_lines(plan: Plan, opts: ConverterOptions) -> List[str]:
 
 
 def _count_reason(split: SplitPlan, plan: Plan, opts: ConverterOptions) -> str:
+  if split.version_shards is not None:
+    kept, new, new_files = split.version_shards
+    return (
+      f'--base: {kept} base shards kept, {new} new for {new_files} new files at '
+      f'--target_shard_mb {opts.target_shard_mb:g}'
+    )
   if not split.automatic:
     return f'--{split.split}_shards {opts.requested_shards[split.split]}' + (
       f", capped at the split's {split.files} files"

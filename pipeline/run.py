@@ -47,7 +47,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from pipeline.runtime.claim import ClaimRecord, OutputClaim, new_run_id
-from pipeline.graph import ConvertImageFolder, plan_dataset, plan_of_version
+from pipeline.graph import ConvertImageFolder, plan_dataset
 from pipeline.options import ConverterOptions, UsageError, parse_args
 from pipeline.runtime.output_dir import check_output_location, prepare_output
 from pipeline.plan import format_plan, make_plan
@@ -208,8 +208,6 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
       print(empty_classes, file=sys.stderr)
     if opts.plan:
       print(format_plan(make_plan(opts, plan), opts))
-      if plan.base:
-        print('\n' + '\n'.join(plan_of_version(opts, plan).lines()))
       return 0
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run:

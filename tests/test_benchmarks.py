@@ -45,6 +45,14 @@ def test_synth_is_deterministic_per_image_and_cached(small_dataset, tmp_path):
   mtime = marker.stat().st_mtime_ns
   assert synth.synthesize(12, 4, seed=3, cache_dir=tmp_path) == smaller
   assert marker.stat().st_mtime_ns == mtime  # reused, not rebuilt
+  # 24 from the cached 12: the 12 linked, the other 12 synthesised, equal to those made from nothing
+  grown = synth.synthesize(24, 4, seed=3, cache_dir=tmp_path, processes=1)
+  grown_files = synth.list_images(grown.root)
+  assert sum(path.stat().st_nlink > 1 for path, _ in grown_files) == 12
+  assert {path.name: path.read_bytes() for path, _ in grown_files} == {
+    p.name: p.read_bytes() for p, _ in synth.list_images(small_dataset.root)
+  }
+  assert grown.total_bytes == small_dataset.total_bytes
 
 
 def test_synth_images_look_like_imagenet_files(small_dataset):

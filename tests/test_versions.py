@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 
 import numpy as np
@@ -203,6 +204,62 @@ def test_a_new_copy_of_a_base_validation_photo_follows_it_and_is_reported(made):
 
 
 @pytest.mark.slow
+def test_the_plans_version_split_is_the_runs(made):
+  """versions.version_split (the plan's) gives every file the split and the base shard the version
+  run gave it, copies of base files included."""
+  from pipeline.graph import plan_dataset  # pylint: disable=import-outside-toplevel
+  from pipeline.options import parse_args  # pylint: disable=import-outside-toplevel
+  from transforms.duplicates.exact import exact_duplicate_groups  # pylint: disable=import-outside-toplevel
+  from transforms.split.sample import folders_of, list_folders  # pylint: disable=import-outside-toplevel
+
+  opts, _ = parse_args(
+    [
+      '--input',
+      str(made['input']),
+      '--output',
+      str(made['work'] / 'x'),
+      '--base',
+      str(made['base']),
+    ]
+    + [str(flag) for flag in FLAGS]
+  )
+  dataset = plan_dataset(opts)
+  roots = dataset.layout.split_roots
+  refs = [
+    ref
+    for listing in list_folders(
+      folders_of(roots, dataset.class_dirs), dataset.label_map, 0, dataset.ground_truth
+    )
+    for ref in listing.refs
+  ]
+  base = dataset.base
+  split = versions.version_split(
+    base,
+    versions.base_file_members(base),
+    refs,
+    roots,
+    opts.seed,
+    opts.validation_fraction,
+    opts.test_fraction,
+    exact_duplicate_groups(refs, roots),
+  )
+  planned = {ref.key: name for (name, _), members in split.per_class.items() for ref in members}
+  records = _records(made['version'])
+  assert planned == {name: record[0] for name, record in records.items()}
+  reused = {shard['file'] for shard in _reused_entries(made)}
+  for shard, members in split.kept.items():  # a reused base shard holds exactly its kept files
+    if shard in reused:
+      assert {records[ref.key][4] for ref in members} == {shard}, shard
+  assert split.changes == {
+    key: value
+    for key, value in json.loads((made['version'] / 'manifest.json').read_text())['version'][
+      'changes'
+    ].items()
+    if key.startswith('files_')
+  }
+
+
+@pytest.mark.slow
 def test_resume_finishes_an_interrupted_version(made):
   version = made['version']
   manifest = json.loads((version / 'manifest.json').read_text())
@@ -275,6 +332,12 @@ def test_plan_says_what_the_version_converts_and_reuses(made, capsys):
     f'{changes["files_changed"]} changed; base shards rewritten without them: '
     f'{changes["shards_rewritten"]} '
   ) in printed
+  # The main table: per split the examples (every sample photo converts) and shards written.
+  manifest = json.loads((made['version'] / 'manifest.json').read_text())
+  for split, entry in manifest['splits'].items():
+    assert re.search(rf'^  {split} +{entry["num_examples"]} +0 ', printed, re.M), printed
+    shards = rf'^  {split} +{len(entry["shards"])}  --base: \d+ base shards kept, \d+ new for'
+    assert re.search(shards, printed, re.M), printed
 
 
 def _reused_entries(made) -> list:

@@ -29,7 +29,15 @@ from transforms.inputs.fingerprint import shard_inputs
 from transforms.inputs.label_map import PLACEHOLDER
 from transforms.inputs.listing import InputError, input_path, relative
 from transforms.output import layout, resume
-from transforms.split.sharding import TEST, TRAIN, UNSPLIT, VALIDATION, ImageRef, order_key
+from transforms.split.sharding import (
+  TEST,
+  TRAIN,
+  UNSPLIT,
+  VALIDATION,
+  ImageRef,
+  order_key,
+  ref_id,
+)
 
 REUSED = 'reused'  # a base shard placed into the version unchanged
 NEW = 'new'  # a shard of files the base does not hold (or holds in another state)
@@ -228,6 +236,107 @@ def version_message(changes: Mapping[str, int]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class VersionSplit:
+  """Where a --base run puts every file it keeps (`version_split`), by the graph's rules.
+
+  Attributes:
+    per_class: {(split, label): files}, as the version's shards will hold them.
+    base_shards: {split: the base shards that keep at least one file in it}.
+    new_files: {split: files going into new shards (added and changed files)}.
+    kept: {base shard: its kept files}; changes: {ADDED, REMOVED, CHANGED: files}.
+  """
+
+  per_class: Dict[Tuple[str, int], List[ImageRef]]
+  base_shards: Dict[str, List[str]]
+  new_files: Dict[str, int]
+  kept: Dict[str, List[ImageRef]]
+  changes: Dict[str, int]
+
+
+def base_file_members(base: BaseOutput) -> Dict[str, Tuple[str, str]]:
+  """{path relative to --input: (base shard, its split)} of every base file (`base_members`)."""
+  return {
+    path: member for shard in base.shards for path, member in base_members(shard, base.output)
+  }
+
+
+def version_split(
+  base: BaseOutput,
+  members: Mapping[str, Tuple[str, str]],
+  refs: Iterable[ImageRef],
+  split_roots: Dict[str, str],
+  seed: int,
+  validation_fraction: float,
+  test_fraction: float,
+  copy_groups: Sequence[Any] = (),
+) -> VersionSplit:
+  """The split of a --base run on one machine (the plan): version_shards.AssignVersionShards' rules,
+  step for step, with the same functions (`classify`, `split_added`).
+
+  Args:
+    members: `base_file_members(base)`.
+    refs: the files the run keeps (after --exclude_file and --drop_duplicates).
+    copy_groups: the DuplicateGroups of the listed files (transforms/duplicates/exact.py); an added
+      copy of a base file takes the split of the group's first base file.
+  """
+  per_class: Dict[Tuple[str, int], List[ImageRef]] = {}
+  kept: Dict[str, List[ImageRef]] = {}
+  stay: List[Tuple[str, ImageRef]] = []  # (base split, ref) of the kept and changed files
+  added: List[ImageRef] = []
+  new_files: Dict[str, int] = {}
+  changes = {ADDED: 0, REMOVED: 0, CHANGED: 0}
+  seen = 0
+  for ref in refs:
+    member = members.get(input_path(split_roots, ref))
+    seen += member is not None
+    kind = classify(ref, member, base.started_us)
+    if kind == ADDED:
+      added.append(ref)
+      continue
+    stay.append((member[1], ref))
+    if kind == KEPT_FILE:
+      kept.setdefault(member[0], []).append(ref)
+    else:
+      new_files[member[1]] = new_files.get(member[1], 0) + 1
+      changes[CHANGED] += 1
+  changes[ADDED], changes[REMOVED] = len(added), len(members) - seen
+  for split, ref in stay:
+    per_class.setdefault((split, ref.label), []).append(ref)
+  first_base_copy: Dict[str, Tuple[int, str]] = {}
+  position = {
+    ref_id(ref): (group.digest, i) for group in copy_groups for i, ref in enumerate(group.members)
+  }
+  for split, ref in stay:
+    if ref_id(ref) in position:
+      digest, i = position[ref_id(ref)]
+      first_base_copy[digest] = min(first_base_copy.get(digest, (i, split)), (i, split))
+  base_counts: Dict[int, Dict[str, int]] = {}
+  for split, ref in stay:
+    counts = base_counts.setdefault(ref.label, {})
+    counts[split] = counts.get(split, 0) + 1
+  alone: Dict[Tuple[str, int], List[ImageRef]] = {}
+  for ref in added:
+    group = position.get(ref_id(ref))
+    if group is not None and group[0] in first_base_copy:
+      split = first_base_copy[group[0]][1]
+      per_class.setdefault((split, ref.label), []).append(ref)
+      new_files[split] = new_files.get(split, 0) + 1
+    else:
+      alone.setdefault((ref.split, ref.label), []).append(ref)
+  for (_, label), class_refs in alone.items():
+    splits = split_added(
+      class_refs, base_counts.get(label, {}), seed, validation_fraction, test_fraction
+    )
+    for split, split_refs in splits.items():
+      per_class.setdefault((split, label), []).extend(split_refs)
+      new_files[split] = new_files.get(split, 0) + len(split_refs)
+  base_shards: Dict[str, List[str]] = {}
+  for shard in sorted(kept):
+    base_shards.setdefault(members[input_path(split_roots, kept[shard][0])][1], []).append(shard)
+  return VersionSplit(per_class, base_shards, new_files, kept, changes)
+
+
+@dataclasses.dataclass(frozen=True)
 class VersionPlan:
   """What a --base run will convert and reuse (`plan_version`).
 
@@ -238,6 +347,7 @@ class VersionPlan:
       modified since the base run started.
     reused: (shards, files) of base shards placed unchanged.
     rewritten: (shards, files) of base shards written again without their removed or changed files.
+    rewritten_files: the files of each rewritten shard.
   """
 
   base: str
@@ -247,6 +357,7 @@ class VersionPlan:
   changed: int
   reused: Tuple[int, int]
   rewritten: Tuple[int, int]
+  rewritten_files: Tuple[int, ...] = ()
 
   @property
   def converted(self) -> int:
@@ -265,47 +376,35 @@ class VersionPlan:
 
 def plan_version(
   base: BaseOutput,
-  refs: Iterable[ImageRef],
-  split_roots: Dict[str, str],
+  split: VersionSplit,
   seed: int,
   class_texts: str,
   codecs: Optional[Mapping[str, str]],
   recipe: Optional[Mapping[str, Any]],
 ) -> VersionPlan:
-  """The driver's account of a --base run over the listed `refs`, by the graph's rules (`classify`,
-  `base_outcome`); reads each base sidecar once and holds one entry per base file.
+  """The driver's account of a --base run whose files `version_split` placed: which base shards the
+  graph's rule (`base_outcome`) reuses and which it rewrites.
 
   Args:
     class_texts: fingerprint.class_texts_digest of the run's class texts.
     codecs, recipe: the run's codec versions and shard recipe, as the shard writer gets them.
   """
-  members = {
-    path: member for shard in base.shards for path, member in base_members(shard, base.output)
-  }
-  kept: Dict[str, List[ImageRef]] = {}
-  counts = {ADDED: 0, CHANGED: 0, KEPT_FILE: 0}
-  listed = seen = 0
-  for ref in refs:
-    listed += 1
-    member = members.get(input_path(split_roots, ref))
-    kind = classify(ref, member, base.started_us)
-    counts[kind] += 1
-    seen += member is not None
-    if kind == KEPT_FILE:
-      kept.setdefault(member[0], []).append(ref)
-  reused, rewritten = [0, 0], [0, 0]
-  for shard, shard_refs in kept.items():
+  reused, rewritten, rewritten_files = [0, 0], [0, 0], []
+  for shard, shard_refs in sorted(split.kept.items()):
     inputs = shard_inputs(sorted(shard_refs, key=lambda ref: order_key(seed, ref)), class_texts)
     outcome = base_outcome(*resume.read_finished(base.output, shard), inputs, codecs, recipe)
     target = reused if outcome == REUSED else rewritten
     target[0] += 1
     target[1] += len(shard_refs)
+    if outcome != REUSED:
+      rewritten_files.append(len(shard_refs))
   return VersionPlan(
     base.root,
-    listed,
-    counts[ADDED],
-    len(members) - seen,
-    counts[CHANGED],
+    sum(len(refs) for refs in split.per_class.values()),
+    split.changes[ADDED],
+    split.changes[REMOVED],
+    split.changes[CHANGED],
     tuple(reused),
     tuple(rewritten),
+    tuple(rewritten_files),
   )
