@@ -463,3 +463,18 @@ def test_encode_jpeg_round_trip():
   card = _asymmetric(64, 64)
   decoded = _decode(encode_jpeg(card, 95))
   assert _psnr(decoded, card) > 30
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+@pytest.mark.parametrize(
+  'shape', [(1, 1, 3), (1, 7, 3), (7, 1, 3), (5, 9, 3), (486, 648, 3), (33, 17, 4), (2, 3, 1)]
+)
+def test_upright_pixels_turn_as_the_exif_views(orientation, shape):
+  """OpenCV's turns (the fast path's) give the values of the numpy views of each EXIF orientation,
+  and the shape, also for a single row, column or channel."""
+  pixels = np.random.default_rng(orientation).integers(0, 256, shape, dtype=np.uint8)
+  turned = image_lib.upright_pixels(pixels, orientation)
+  expected = image_lib._UPRIGHT_VIEW[orientation](pixels)  # pylint: disable=protected-access
+  assert turned.shape == expected.shape
+  np.testing.assert_array_equal(turned, expected)
+  assert turned.flags.c_contiguous

@@ -363,7 +363,7 @@ def _process_with_libjpeg(
       phash=phash,
       crop_phashes=crop_phashes,
     )
-  pixels = _UPRIGHT_VIEW[orientation](pixels)
+  pixels = upright_pixels(pixels, orientation)
   source_size = _upright_size((width, height), orientation)
   resized = _resize_and_crop_array(
     pixels, spec, lambda: Image.fromarray(np.ascontiguousarray(pixels), 'RGB'), source_size
@@ -663,6 +663,28 @@ _UPRIGHT_VIEW = {
   7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
   8: lambda a: a.transpose(1, 0, 2)[::-1],
 }
+
+# The same turns by OpenCV, which copies the decoded image in cache-sized blocks: numpy's copy of a
+# turned view walks memory with a stride of a row, ~10x slower (1.2 ms against 0.12 ms for a 648 x
+# 486 decode), which was the most of what an EXIF-rotated phone photo cost beyond an upright one.
+_UPRIGHT_OPENCV = {
+  2: lambda a: cv2.flip(a, 1),
+  3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+  4: lambda a: cv2.flip(a, 0),
+  5: cv2.transpose,
+  6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+  7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+  8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def upright_pixels(pixels: np.ndarray, orientation: int) -> np.ndarray:
+  """uint8 [H, W, C] pixels as stored -> the upright image for EXIF `orientation` 1-8 (a contiguous
+  copy; `pixels` itself for 1): the same values as the view _UPRIGHT_VIEW gives (lossless turns)."""
+  if orientation == 1:
+    return pixels
+  turned = _UPRIGHT_OPENCV[orientation](np.ascontiguousarray(pixels))
+  return turned.reshape(turned.shape[:2] + pixels.shape[2:])  # OpenCV drops a last axis of 1.
 
 
 def _to_upright_rgb(
