@@ -281,6 +281,7 @@ def version_split(
   """
   per_class: Dict[Tuple[str, int], List[ImageRef]] = {}
   kept: Dict[str, List[ImageRef]] = {}
+  base_shards: Dict[str, List[str]] = {}
   stay: List[Tuple[str, ImageRef]] = []  # (base split, ref) of the kept and changed files
   added: List[ImageRef] = []
   new_files: Dict[str, int] = {}
@@ -295,13 +296,18 @@ def version_split(
       continue
     stay.append((member[1], ref))
     if kind == KEPT_FILE:
+      if member[0] not in kept:
+        base_shards.setdefault(member[1], []).append(member[0])
       kept.setdefault(member[0], []).append(ref)
     else:
       new_files[member[1]] = new_files.get(member[1], 0) + 1
       changes[CHANGED] += 1
   changes[ADDED], changes[REMOVED] = len(added), len(members) - seen
+  base_counts: Dict[int, Dict[str, int]] = {}
   for split, ref in stay:
     per_class.setdefault((split, ref.label), []).append(ref)
+    counts = base_counts.setdefault(ref.label, {})
+    counts[split] = counts.get(split, 0) + 1
   first_base_copy: Dict[str, Tuple[int, str]] = {}
   position = {
     ref_id(ref): (group.digest, i) for group in copy_groups for i, ref in enumerate(group.members)
@@ -310,10 +316,6 @@ def version_split(
     if ref_id(ref) in position:
       digest, i = position[ref_id(ref)]
       first_base_copy[digest] = min(first_base_copy.get(digest, (i, split)), (i, split))
-  base_counts: Dict[int, Dict[str, int]] = {}
-  for split, ref in stay:
-    counts = base_counts.setdefault(ref.label, {})
-    counts[split] = counts.get(split, 0) + 1
   alone: Dict[Tuple[str, int], List[ImageRef]] = {}
   for ref in added:
     group = position.get(ref_id(ref))
@@ -330,9 +332,6 @@ def version_split(
     for split, split_refs in splits.items():
       per_class.setdefault((split, label), []).extend(split_refs)
       new_files[split] = new_files.get(split, 0) + len(split_refs)
-  base_shards: Dict[str, List[str]] = {}
-  for shard in sorted(kept):
-    base_shards.setdefault(members[input_path(split_roots, kept[shard][0])][1], []).append(shard)
   return VersionSplit(per_class, base_shards, new_files, kept, changes)
 
 
